@@ -1,0 +1,462 @@
+//! Drafts and their status state machine.
+//!
+//! ```text
+//! Pending ──approve──▶ Approved ──begin_send──▶ Sending ──▶ Sent
+//!    │                    │                        └──────▶ Failed
+//!    └──reject──▶ Rejected ◀──stop──┘
+//! ```
+//! Edits are allowed while `Pending` or `Approved`; editing an approved draft sends it back to
+//! `Pending`, so nobody can approve one text and have another go out. Every change bumps
+//! `version` (optimistic concurrency) and yields a [`DraftEvent`] for the audit trail.
+
+use super::{DraftId, EmailAddress, MessageId, SendDecision, SubmissionId, ThreadRef};
+use crate::{Error, Result};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where a draft is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DraftStatus {
+    /// Waiting for an operator (or an auto-approval rule).
+    Pending,
+    /// Approved; waiting for the sender.
+    Approved,
+    /// Rejected or stopped; never sent.
+    Rejected,
+    /// Handed to the mailbox; the Message-ID is recorded, delivery not yet confirmed.
+    Sending,
+    /// Delivered to the provider (or stored as a mailbox draft in DRAFT_ONLY mode).
+    Sent,
+    /// Failed permanently.
+    Failed,
+}
+
+impl DraftStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [DraftStatus; 6] = [
+        Self::Pending,
+        Self::Approved,
+        Self::Rejected,
+        Self::Sending,
+        Self::Sent,
+        Self::Failed,
+    ];
+
+    /// The stable upper-case name (`PENDING`, …).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Approved => "APPROVED",
+            Self::Rejected => "REJECTED",
+            Self::Sending => "SENDING",
+            Self::Sent => "SENT",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    /// True for statuses a draft never leaves.
+    #[must_use]
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Rejected | Self::Sent | Self::Failed)
+    }
+
+    /// True while the text may still be edited.
+    #[must_use]
+    pub fn is_editable(self) -> bool {
+        matches!(self, Self::Pending | Self::Approved)
+    }
+}
+
+impl std::fmt::Display for DraftStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for DraftStatus {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| Error::invalid("status", format!("unknown draft status {s:?}")))
+    }
+}
+
+/// Who wrote the draft text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum DraftWriter {
+    /// A language model, by model name.
+    Llm {
+        /// Model name.
+        model: String,
+    },
+    /// The deterministic template writer (LLM unavailable, over budget, or offline).
+    Template {
+        /// Why the template writer was used.
+        reason: String,
+    },
+    /// A human operator wrote or replaced the text.
+    Human,
+}
+
+/// One factor of an ICP score, with its contribution and explanation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreFactor {
+    /// Factor name (`industry`, `company_size`, …).
+    pub name: String,
+    /// Points contributed (may be negative).
+    pub points: f64,
+    /// Human-readable reason.
+    pub reason: String,
+}
+
+/// An ideal-customer-profile fit score in 0..=100 with its explanation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IcpScore {
+    /// 0..=100.
+    pub score: u8,
+    /// Tier label (`A`, `B`, `C`, `D`).
+    pub tier: String,
+    /// How the score was reached.
+    pub factors: Vec<ScoreFactor>,
+}
+
+/// A rule's verdict in an auto-approval decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleVerdict {
+    /// Rule name.
+    pub rule: String,
+    /// Whether it matched.
+    pub matched: bool,
+    /// Why it matched or not.
+    pub reason: String,
+}
+
+/// The auto-approval decision stored with a draft.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleDecision {
+    /// Whether the draft was auto-approved.
+    pub approve: bool,
+    /// Every rule evaluated.
+    pub verdicts: Vec<RuleVerdict>,
+    /// When decided.
+    pub decided_at: DateTime<Utc>,
+}
+
+/// Flags an operator should see on a draft.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "flag")]
+pub enum DraftFlag {
+    /// Written by the template writer, not the LLM.
+    TemplateWritten,
+    /// Voice similarity under the configured threshold.
+    LowVoiceSimilarity {
+        /// Similarity in thousandths (0..=1000), to stay `Eq`.
+        score_milli: u16,
+    },
+    /// Optional context was missing when drafting.
+    Degraded {
+        /// Which step degraded and why.
+        reason: String,
+    },
+}
+
+/// A proposed e-mail to a lead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Draft {
+    /// Our id.
+    pub id: DraftId,
+    /// The submission this draft answers, if any (drafts can also be created by hand).
+    pub submission_id: Option<SubmissionId>,
+    /// Recipient.
+    pub contact_email: EmailAddress,
+    /// Recipient's display name (single line, no control characters).
+    pub contact_name: Option<String>,
+    /// Recipient's CRM id, when resolved.
+    pub contact_crm_id: Option<super::CrmId>,
+    /// Company name, for display.
+    pub company_name: Option<String>,
+    /// The mailbox it goes out from.
+    pub sender: EmailAddress,
+    /// Subject line (single line).
+    pub subject: String,
+    /// Plain-text body.
+    pub body: String,
+    /// Status in the state machine.
+    pub status: DraftStatus,
+    /// Bumped on every change; updates name the version they saw.
+    pub version: u32,
+    /// ICP fit.
+    pub icp: Option<IcpScore>,
+    /// Priority score in the operator queue (higher first).
+    pub priority: f64,
+    /// Who wrote the text.
+    pub writer: DraftWriter,
+    /// Provenance ids of the facts the text uses.
+    pub facts_used: Vec<String>,
+    /// Voice similarity 0..=1, if a profile was applied.
+    pub voice_similarity: Option<f64>,
+    /// Operator-facing flags.
+    pub flags: Vec<DraftFlag>,
+    /// Thread to continue, if any.
+    pub thread: ThreadRef,
+    /// RFC Message-ID assigned when sending starts.
+    pub message_id: Option<MessageId>,
+    /// Provider's id of the sent message or mailbox draft.
+    pub provider_message_id: Option<String>,
+    /// The auto-approval decision, once evaluated.
+    pub rule_decision: Option<RuleDecision>,
+    /// The last send-policy decision.
+    pub send_decision: Option<SendDecision>,
+    /// Why it was rejected or failed.
+    pub status_reason: Option<String>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When it was sent.
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// An operation on a draft.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "action")]
+pub enum DraftAction {
+    /// Approve for sending.
+    Approve,
+    /// Reject, with a reason.
+    Reject {
+        /// Why.
+        reason: String,
+    },
+    /// Change subject and/or body.
+    Edit {
+        /// New subject, if changed.
+        subject: Option<String>,
+        /// New body, if changed.
+        body: Option<String>,
+    },
+    /// Start sending with this Message-ID (recorded before the provider call).
+    BeginSend {
+        /// The Message-ID the message will carry.
+        message_id: MessageId,
+    },
+    /// The provider accepted the message.
+    MarkSent {
+        /// Provider's message id.
+        provider_message_id: String,
+    },
+    /// Sending failed permanently.
+    MarkFailed {
+        /// Why.
+        reason: String,
+    },
+    /// Stop a pending or approved draft (reply received, unsubscribed, bounced).
+    Stop {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl DraftAction {
+    /// The action's stable name for audit records.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Approve => "approve",
+            Self::Reject { .. } => "reject",
+            Self::Edit { .. } => "edit",
+            Self::BeginSend { .. } => "begin_send",
+            Self::MarkSent { .. } => "mark_sent",
+            Self::MarkFailed { .. } => "mark_failed",
+            Self::Stop { .. } => "stop",
+        }
+    }
+}
+
+/// The part of a draft an audit event records before and after a change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DraftSnapshot {
+    /// Status.
+    pub status: DraftStatus,
+    /// Version.
+    pub version: u32,
+    /// Subject.
+    pub subject: String,
+    /// Body.
+    pub body: String,
+}
+
+/// An audit record of one change to a draft.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DraftEvent {
+    /// The draft.
+    pub draft_id: DraftId,
+    /// What was done.
+    pub action: DraftAction,
+    /// Who did it (`operator:alice`, `rule:auto_approve`, `system:sender`).
+    pub actor: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// State before (None on creation).
+    pub before: Option<DraftSnapshot>,
+    /// State after.
+    pub after: DraftSnapshot,
+}
+
+/// Longest subject we accept, in bytes.
+pub const MAX_SUBJECT_LEN: usize = 998 - "Subject: ".len();
+/// Longest body we accept, in bytes.
+pub const MAX_BODY_LEN: usize = 256 * 1024;
+
+/// Checks a subject: non-empty, one line, no control characters, within the header limit.
+pub fn validate_subject(subject: &str) -> Result<()> {
+    if subject.trim().is_empty() {
+        return Err(Error::invalid("subject", "is empty"));
+    }
+    if subject.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "subject",
+            "contains control characters (CR, LF, ...)",
+        ));
+    }
+    if subject.len() > MAX_SUBJECT_LEN {
+        return Err(Error::invalid("subject", "is too long"));
+    }
+    Ok(())
+}
+
+/// Checks a body: non-empty, no NUL, at most [`MAX_BODY_LEN`] bytes.
+pub fn validate_body(body: &str) -> Result<()> {
+    if body.trim().is_empty() {
+        return Err(Error::invalid("body", "is empty"));
+    }
+    if body.contains('\0') {
+        return Err(Error::invalid("body", "contains NUL"));
+    }
+    if body.len() > MAX_BODY_LEN {
+        return Err(Error::invalid("body", "is too long"));
+    }
+    Ok(())
+}
+
+impl Draft {
+    /// The snapshot an audit event records.
+    #[must_use]
+    pub fn snapshot(&self) -> DraftSnapshot {
+        DraftSnapshot {
+            status: self.status,
+            version: self.version,
+            subject: self.subject.clone(),
+            body: self.body.clone(),
+        }
+    }
+
+    /// The creation event for a new draft.
+    #[must_use]
+    pub fn created_event(&self, actor: &str) -> DraftEvent {
+        DraftEvent {
+            draft_id: self.id,
+            action: DraftAction::Edit {
+                subject: Some(self.subject.clone()),
+                body: Some(self.body.clone()),
+            },
+            actor: actor.to_owned(),
+            at: self.created_at,
+            before: None,
+            after: self.snapshot(),
+        }
+    }
+
+    /// Whether `action` is legal from the current status (without applying it).
+    #[must_use]
+    pub fn can_apply(&self, action: &DraftAction) -> bool {
+        use DraftStatus as S;
+        matches!(
+            (self.status, action),
+            (
+                S::Pending,
+                DraftAction::Approve | DraftAction::Reject { .. }
+            ) | (
+                S::Pending | S::Approved,
+                DraftAction::Edit { .. } | DraftAction::Stop { .. }
+            ) | (S::Approved, DraftAction::BeginSend { .. })
+                | (
+                    S::Sending,
+                    DraftAction::MarkSent { .. } | DraftAction::MarkFailed { .. }
+                )
+        )
+    }
+
+    /// Applies `action`, bumping the version; returns the audit event.
+    ///
+    /// Illegal transitions and invalid edits are errors and leave the draft unchanged:
+    /// [`Error::Conflict`] for a transition the status forbids, [`Error::InvalidInput`] for text.
+    pub fn apply(
+        &mut self,
+        action: DraftAction,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<DraftEvent> {
+        if !self.can_apply(&action) {
+            return Err(Error::conflict(format!(
+                "cannot {} a draft that is {}",
+                action.name(),
+                self.status
+            )));
+        }
+        let before = self.snapshot();
+        match &action {
+            DraftAction::Approve => self.status = DraftStatus::Approved,
+            DraftAction::Reject { reason } | DraftAction::Stop { reason } => {
+                self.status = DraftStatus::Rejected;
+                self.status_reason = Some(reason.clone());
+            }
+            DraftAction::Edit { subject, body } => {
+                if let Some(s) = subject {
+                    validate_subject(s)?;
+                }
+                if let Some(b) = body {
+                    validate_body(b)?;
+                }
+                if let Some(s) = subject {
+                    self.subject.clone_from(s);
+                }
+                if let Some(b) = body {
+                    self.body.clone_from(b);
+                }
+                self.writer = DraftWriter::Human;
+                self.status = DraftStatus::Pending;
+            }
+            DraftAction::BeginSend { message_id } => {
+                self.status = DraftStatus::Sending;
+                self.message_id = Some(message_id.clone());
+            }
+            DraftAction::MarkSent {
+                provider_message_id,
+            } => {
+                self.status = DraftStatus::Sent;
+                self.provider_message_id = Some(provider_message_id.clone());
+                self.sent_at = Some(at);
+            }
+            DraftAction::MarkFailed { reason } => {
+                self.status = DraftStatus::Failed;
+                self.status_reason = Some(reason.clone());
+            }
+        }
+        self.version += 1;
+        self.updated_at = at;
+        Ok(DraftEvent {
+            draft_id: self.id,
+            action,
+            actor: actor.to_owned(),
+            at,
+            before: Some(before),
+            after: self.snapshot(),
+        })
+    }
+}

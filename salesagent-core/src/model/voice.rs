@@ -1,0 +1,54 @@
+//! Voice profiles: a sender's writing habits, learned from their sent mail.
+
+use super::{EmailAddress, VoiceProfileId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A learned writing style. Feature fields are filled by [`crate::voice`]; stores keep the whole
+/// profile as one JSON document, so adding a feature needs no migration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VoiceProfile {
+    /// Our id (stable across versions).
+    pub id: VoiceProfileId,
+    /// The mailbox owner this profile belongs to.
+    pub owner: EmailAddress,
+    /// Profile name (a user may keep several, e.g. per audience).
+    pub name: String,
+    /// Version, assigned by the store on save (1, 2, …).
+    pub version: u32,
+    /// Messages learned from.
+    pub message_count: u32,
+    /// When last updated.
+    pub updated_at: DateTime<Utc>,
+    /// The learned features.
+    pub style: VoiceStyle,
+}
+
+/// The features of a voice profile.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VoiceStyle {
+    /// Greeting forms and their relative frequency (`"Hi {name},"` → 0.6).
+    pub greetings: BTreeMap<String, f64>,
+    /// Sign-off forms and their relative frequency.
+    pub sign_offs: BTreeMap<String, f64>,
+    /// Mean sentence length in words.
+    pub sentence_len_mean: f64,
+    /// Standard deviation of sentence length.
+    pub sentence_len_std: f64,
+    /// Mean paragraph length in sentences.
+    pub paragraph_len_mean: f64,
+    /// Mean message length in words.
+    pub message_len_mean: f64,
+    /// Contractions per 100 words.
+    pub contraction_rate: f64,
+    /// Exclamation marks per sentence.
+    pub exclamation_rate: f64,
+    /// Formality 0 (casual) ..= 1 (formal).
+    pub formality: f64,
+    /// Distinctive words and phrases with weights.
+    pub vocabulary: BTreeMap<String, f64>,
+    /// Further numeric features by name (learners may add their own).
+    pub features: BTreeMap<String, f64>,
+}

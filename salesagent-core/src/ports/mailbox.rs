@@ -1,0 +1,38 @@
+//! The mailbox port (Gmail, the file outbox, or any mailbox).
+
+use crate::Result;
+use crate::model::{
+    HistoryPage, MailMessage, MailQuery, MessageId, MessagePage, OutgoingMessage, SentMessage,
+    ThreadId,
+};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// Searching, reading and sending mail for one mailbox.
+#[async_trait]
+pub trait Mailbox: Send + Sync + std::fmt::Debug + 'static {
+    /// Messages matching `query`, newest first.
+    async fn search(&self, query: &MailQuery) -> Result<Vec<MailMessage>>;
+
+    /// Every message of a thread, oldest first. Unknown thread: `NotFound`.
+    async fn get_thread(&self, thread: &ThreadId) -> Result<Vec<MailMessage>>;
+
+    /// Sends a rendered message. Sending the same Message-ID twice must not deliver twice where the
+    /// provider can tell (callers also reconcile with [`Mailbox::find_sent`] before retrying).
+    async fn send(&self, message: &OutgoingMessage) -> Result<SentMessage>;
+
+    /// Stores a rendered message as a draft in the mailbox (DRAFT_ONLY mode); nothing is sent.
+    async fn create_draft(&self, message: &OutgoingMessage) -> Result<SentMessage>;
+
+    /// The sent message carrying this Message-ID, if any (send reconciliation).
+    async fn find_sent(&self, message_id: &MessageId) -> Result<Option<SentMessage>>;
+
+    /// Messages added since `cursor` (None = start a cursor at "now", returning nothing), oldest first.
+    async fn history(&self, cursor: Option<&str>) -> Result<HistoryPage>;
+
+    /// A page of the sent folder, newest first (for voice learning).
+    async fn sent_messages(&self, page_token: Option<&str>, page_size: u32) -> Result<MessagePage>;
+}
+
+/// A shared mailbox.
+pub type DynMailbox = Arc<dyn Mailbox>;

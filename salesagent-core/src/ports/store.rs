@@ -1,0 +1,295 @@
+//! The store port: everything salesagent persists.
+//!
+//! `Store` is a composition of smaller traits, one per concern, so an implementation (and a
+//! reader) can take them one at a time. Any type implementing all of them is a [`Store`]
+//! through a blanket impl. SQL backends live in `salesagent-store`; an in-memory fake in
+//! [`crate::testing`].
+
+use crate::Result;
+use crate::model::{
+    ApprovedRecipient, AuditEntry, AuditVerification, ClaimedJob, Draft, DraftEvent, DraftId,
+    DraftStatus, EmailAddress, ErasureReport, FormSubmission, Job, JobFailure, JobFilter, JobId,
+    JobState, Lease, MessageId, MessageRecord, NewAuditEntry, NewJob, OAuthToken, Outcome,
+    OutcomeType, RunId, SendDecision, SendLimits, SendReservation, SubmissionId, Suppression,
+    VoiceProfile, WorkflowRun,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which drafts to list.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DraftFilter {
+    /// Only this status.
+    pub status: Option<DraftStatus>,
+    /// Only drafts to this contact (compared case-insensitively).
+    pub contact: Option<EmailAddress>,
+    /// At most this many, newest first (0 = no limit).
+    pub limit: u32,
+}
+
+/// Which outcomes to list.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OutcomeFilter {
+    /// Only this contact.
+    pub contact: Option<EmailAddress>,
+    /// Only this sender.
+    pub sender: Option<EmailAddress>,
+    /// Only these types (empty = all).
+    pub types: Vec<OutcomeType>,
+    /// Occurred at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Occurred before.
+    pub until: Option<DateTime<Utc>>,
+    /// At most this many, newest first (0 = no limit).
+    pub limit: u32,
+}
+
+/// Form submissions, stored verbatim and deduplicated by idempotency key.
+#[async_trait]
+pub trait SubmissionStore: Send + Sync {
+    /// Stores `submission` unless one with the same idempotency key exists; returns the stored
+    /// submission and whether it was new. Concurrent calls with one key store exactly one.
+    async fn save_submission(&self, submission: &FormSubmission) -> Result<(FormSubmission, bool)>;
+    /// A submission by id.
+    async fn get_submission(&self, id: SubmissionId) -> Result<FormSubmission>;
+    /// A submission by idempotency key.
+    async fn find_submission(&self, idempotency_key: &str) -> Result<Option<FormSubmission>>;
+}
+
+/// Drafts and their audit events.
+#[async_trait]
+pub trait DraftStore: Send + Sync {
+    /// Inserts a new draft with its creation event. A second draft for the same submission is a
+    /// `Conflict` (one draft per submission).
+    async fn insert_draft(&self, draft: &Draft, event: &DraftEvent) -> Result<()>;
+    /// A draft by id.
+    async fn get_draft(&self, id: DraftId) -> Result<Draft>;
+    /// The draft written for a submission, if any.
+    async fn find_draft_by_submission(&self, id: SubmissionId) -> Result<Option<Draft>>;
+    /// The draft that was sent with this Message-ID, if any.
+    async fn find_draft_by_message_id(&self, id: &MessageId) -> Result<Option<Draft>>;
+    /// Drafts matching `filter`, newest first.
+    async fn list_drafts(&self, filter: &DraftFilter) -> Result<Vec<Draft>>;
+    /// Replaces a draft if its stored version is `expected_version`, recording `event`;
+    /// `Conflict` when someone else changed it first.
+    async fn update_draft(
+        &self,
+        draft: &Draft,
+        expected_version: u32,
+        event: &DraftEvent,
+    ) -> Result<()>;
+    /// Every event of a draft, oldest first.
+    async fn draft_events(&self, id: DraftId) -> Result<Vec<DraftEvent>>;
+    /// Number of drafts per status.
+    async fn draft_counts(&self) -> Result<BTreeMap<DraftStatus, u64>>;
+}
+
+/// Workflow runs.
+#[async_trait]
+pub trait RunStore: Send + Sync {
+    /// Inserts or replaces a run.
+    async fn save_run(&self, run: &WorkflowRun) -> Result<()>;
+    /// A run by id.
+    async fn get_run(&self, id: RunId) -> Result<WorkflowRun>;
+    /// Runs for a submission, oldest first.
+    async fn runs_for_submission(&self, id: SubmissionId) -> Result<Vec<WorkflowRun>>;
+}
+
+/// The durable job queue.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Enqueues a job; with an idempotency key already present, returns the existing job and
+    /// `false` instead of creating a second one.
+    async fn enqueue(&self, job: &NewJob) -> Result<(Job, bool)>;
+    /// Claims the oldest runnable job (queued and due, or running with an expired lease) of one of
+    /// `kinds` (empty = any) for `lease` time. Each runnable job goes to exactly one claimer.
+    async fn claim(
+        &self,
+        worker: &str,
+        kinds: &[String],
+        lease: Duration,
+    ) -> Result<Option<ClaimedJob>>;
+    /// Extends a lease; `Conflict` if the lease was lost.
+    async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease>;
+    /// Marks the job done; `Conflict` if the lease was lost.
+    async fn complete(&self, lease: &Lease) -> Result<()>;
+    /// Records a failed attempt: back to `Queued` after a backoff, or `Dead` when not retryable
+    /// or out of attempts. Returns the job as stored. `Conflict` if the lease was lost.
+    async fn fail(&self, lease: &Lease, failure: &JobFailure) -> Result<Job>;
+    /// Puts a dead job back in the queue with a fresh attempt budget.
+    async fn requeue_dead(&self, id: JobId) -> Result<Job>;
+    /// A job by id.
+    async fn get_job(&self, id: JobId) -> Result<Job>;
+    /// Jobs matching `filter`, oldest first.
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>>;
+    /// Number of jobs per state.
+    async fn job_counts(&self) -> Result<BTreeMap<JobState, u64>>;
+}
+
+/// Send limits, the suppression list and approved recipients.
+#[async_trait]
+pub trait SendStore: Send + Sync {
+    /// Atomically checks the limits and, when allowed, records the send. Reserving again for the
+    /// same draft returns `Allow` without counting twice. Never exceeds a limit under concurrency.
+    async fn reserve_send(
+        &self,
+        reservation: &SendReservation,
+        limits: &SendLimits,
+    ) -> Result<SendDecision>;
+    /// Releases a reservation whose send failed permanently (idempotent).
+    async fn release_send(&self, draft: DraftId) -> Result<()>;
+    /// Adds or replaces a suppression.
+    async fn suppress(&self, entry: &Suppression) -> Result<()>;
+    /// Removes a suppression; true if there was one.
+    async fn unsuppress(&self, email: &EmailAddress) -> Result<bool>;
+    /// The suppression of this address (case-insensitive), if any.
+    async fn suppression(&self, email: &EmailAddress) -> Result<Option<Suppression>>;
+    /// All suppressions.
+    async fn list_suppressions(&self) -> Result<Vec<Suppression>>;
+    /// Adds an approved recipient (idempotent).
+    async fn add_approved_recipient(&self, recipient: &ApprovedRecipient) -> Result<()>;
+    /// Removes an approved recipient; true if there was one.
+    async fn remove_approved_recipient(&self, email: &EmailAddress) -> Result<bool>;
+    /// Whether this address is an approved recipient.
+    async fn is_approved_recipient(&self, email: &EmailAddress) -> Result<bool>;
+}
+
+/// Messages sent and received.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Records a message (idempotent by Message-ID).
+    async fn record_message(&self, message: &MessageRecord) -> Result<()>;
+    /// A message by Message-ID.
+    async fn find_message(&self, id: &MessageId) -> Result<Option<MessageRecord>>;
+    /// Messages with a contact, oldest first.
+    async fn messages_for_contact(&self, email: &EmailAddress) -> Result<Vec<MessageRecord>>;
+}
+
+/// Outcomes.
+#[async_trait]
+pub trait OutcomeStore: Send + Sync {
+    /// Records an outcome unless one with the same `source_event_id` exists; true if new.
+    async fn record_outcome(&self, outcome: &Outcome) -> Result<bool>;
+    /// Outcomes matching `filter`, newest first.
+    async fn list_outcomes(&self, filter: &OutcomeFilter) -> Result<Vec<Outcome>>;
+}
+
+/// Voice profiles, versioned.
+#[async_trait]
+pub trait VoiceStore: Send + Sync {
+    /// Saves a new version of the profile named `profile.name` for `profile.owner`; returns it
+    /// with its assigned version (previous latest + 1).
+    async fn save_voice_profile(&self, profile: &VoiceProfile) -> Result<VoiceProfile>;
+    /// The latest version of a named profile.
+    async fn voice_profile(&self, owner: &EmailAddress, name: &str)
+    -> Result<Option<VoiceProfile>>;
+    /// The latest version of every profile of an owner, by name.
+    async fn voice_profiles(&self, owner: &EmailAddress) -> Result<Vec<VoiceProfile>>;
+}
+
+/// Secrets (OAuth tokens), encrypted at rest by SQL stores.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// Inserts or replaces the token of `token.account`.
+    async fn save_token(&self, token: &OAuthToken) -> Result<()>;
+    /// The token of an account.
+    async fn token(&self, account: &str) -> Result<Option<OAuthToken>>;
+    /// Deletes an account's token; true if there was one.
+    async fn delete_token(&self, account: &str) -> Result<bool>;
+}
+
+/// Settings, cursors and the kill switch.
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    /// A setting's value.
+    async fn setting(&self, key: &str) -> Result<Option<String>>;
+    /// Sets a setting.
+    async fn put_setting(&self, key: &str, value: &str) -> Result<()>;
+}
+
+/// The append-only, hash-chained audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends an entry, chaining it to the previous one. Concurrent appends never fork the chain.
+    async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry>;
+    /// Entries with `seq > after`, in order, at most `limit` (0 = all).
+    async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>>;
+    /// Checks the whole chain; reports the first edited, removed or reordered entry.
+    async fn verify_audit_chain(&self) -> Result<AuditVerification>;
+}
+
+/// Privacy and operations.
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// Removes or anonymises everything that mentions `email` in every table and appends an
+    /// audit tombstone without personal data.
+    async fn erase_contact(&self, email: &EmailAddress, actor: &str) -> Result<ErasureReport>;
+    /// Checks the store is reachable and migrated.
+    async fn health(&self) -> Result<()>;
+}
+
+/// Everything salesagent persists: the composition of the store traits above.
+pub trait Store:
+    SubmissionStore
+    + DraftStore
+    + RunStore
+    + JobStore
+    + SendStore
+    + MessageStore
+    + OutcomeStore
+    + VoiceStore
+    + SecretStore
+    + SettingsStore
+    + AuditStore
+    + AdminStore
+    + std::fmt::Debug
+    + 'static
+{
+}
+
+impl<T> Store for T where
+    T: SubmissionStore
+        + DraftStore
+        + RunStore
+        + JobStore
+        + SendStore
+        + MessageStore
+        + OutcomeStore
+        + VoiceStore
+        + SecretStore
+        + SettingsStore
+        + AuditStore
+        + AdminStore
+        + std::fmt::Debug
+        + 'static
+{
+}
+
+/// A shared store.
+pub type DynStore = Arc<dyn Store>;
+
+/// Setting key of the kill switch (`on`/`off`).
+pub const KILL_SWITCH_KEY: &str = "kill_switch";
+
+/// Convenience methods over any [`SettingsStore`].
+#[async_trait]
+pub trait SettingsExt: SettingsStore {
+    /// True when the kill switch is on: nothing is sent or auto-approved.
+    async fn kill_switch(&self) -> Result<bool> {
+        Ok(self
+            .setting(KILL_SWITCH_KEY)
+            .await?
+            .is_some_and(|v| v == "on"))
+    }
+    /// Turns the kill switch on or off.
+    async fn set_kill_switch(&self, on: bool) -> Result<()> {
+        self.put_setting(KILL_SWITCH_KEY, if on { "on" } else { "off" })
+            .await
+    }
+}
+
+impl<T: SettingsStore + ?Sized> SettingsExt for T {}
