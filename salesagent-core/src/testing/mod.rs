@@ -27,6 +27,7 @@ pub use faults::{FaultKind, Faults, SeededRng};
 pub use llm::{FakeLlm, LlmResponder};
 pub use mailbox::FakeMailbox;
 pub use speech::{FakeSpeechToText, FakeTextToSpeech};
+pub use store::MemoryStore;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
