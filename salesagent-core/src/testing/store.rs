@@ -118,7 +118,7 @@ impl MemoryStore {
         self
     }
 
-    /// Seeds the generator used for backoff jitter.
+    /// Seeds the generator behind backoff jitter, job ids and lease tokens.
     #[must_use]
     pub fn with_seed(self, seed: u64) -> Self {
         lock(&self.state).rng = SeededRng::new(seed);
@@ -150,6 +150,14 @@ impl MemoryStore {
 }
 
 impl StoreState {
+    /// A random-looking UUID from the seeded generator, so ids repeat run to run.
+    fn fresh_uuid(&mut self) -> uuid::Uuid {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.rng.next_u64().to_le_bytes());
+        bytes[8..].copy_from_slice(&self.rng.next_u64().to_le_bytes());
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    }
+
     fn leased(&mut self, lease: &Lease) -> Result<&mut JobEntry> {
         let entry = self
             .jobs
@@ -409,7 +417,7 @@ impl JobStore for MemoryStore {
             return Ok((e.job.clone(), false));
         }
         let stored = Job {
-            id: JobId::new(),
+            id: JobId(s.fresh_uuid()),
             kind: job.kind.clone(),
             payload: job.payload.clone(),
             idempotency_key: job.idempotency_key.clone(),
@@ -467,7 +475,7 @@ impl JobStore for MemoryStore {
         else {
             return Ok(None);
         };
-        let token = LeaseToken::new();
+        let token = LeaseToken(s.fresh_uuid());
         let expires_at = now + to_delta(lease);
         let e = &mut s.jobs[pos];
         e.token = Some(token);
@@ -1080,7 +1088,7 @@ impl AdminStore for MemoryStore {
         let tombstone = NewAuditEntry {
             actor: actor.to_owned(),
             action: "contact.erase".to_owned(),
-            subject: format!("erasure:{}", uuid::Uuid::now_v7()),
+            subject: format!("erasure:{}", s.fresh_uuid()),
             details: serde_json::json!({ "rows": report.total(), "per_table": report.per_table }),
         };
         append(&mut s, now, &tombstone);
