@@ -562,6 +562,35 @@ pub async fn run_jobs<S: Store + ?Sized>(store: &S) {
         JobState::Queued
     );
 
+    // Oldest runnable first (by due time), whatever the enqueue order.
+    let order_kind = format!("conformance-order-{}", unique());
+    let ok_kinds = std::slice::from_ref(&order_kind);
+    let long_ago = chrono::TimeZone::with_ymd_and_hms(&Utc, 2001, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid date");
+    let (younger, _) = ok(
+        store
+            .enqueue(
+                &NewJob::new(&order_kind, payload.clone()).run_at(long_ago + TimeDelta::hours(1)),
+            )
+            .await,
+        "enqueue",
+    );
+    let (older, _) = ok(
+        store
+            .enqueue(&NewJob::new(&order_kind, payload.clone()).run_at(long_ago))
+            .await,
+        "enqueue",
+    );
+    for expected in [older.id, younger.id] {
+        let c = ok(store.claim("w", ok_kinds, lease).await, "claim").expect("a due job");
+        assert_eq!(
+            c.job.id, expected,
+            "jobs: claim takes the oldest runnable job first"
+        );
+        ok(store.complete(&c.lease).await, "complete");
+    }
+
     // N concurrent claimers never get the same job.
     let workers: Vec<String> = (0..8).map(|i| format!("worker-{i}")).collect();
     let claims = join_all(workers.iter().map(|w| store.claim(w, kinds, lease))).await;
