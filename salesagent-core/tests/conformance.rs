@@ -28,6 +28,19 @@ async fn memory_store_passes_the_suite_as_a_dyn_store_reused_twice() {
     conformance::store::run(s.as_ref()).await;
 }
 
+#[tokio::test]
+async fn memory_store_passes_with_random_latency_interleaving_calls() {
+    // Jittered latency makes concurrent calls interleave at random points; every operation
+    // must still be atomic.
+    let faults = salesagent_core::testing::Faults::seeded(99)
+        .with_latency(Duration::ZERO, Duration::from_millis(2));
+    conformance::store::run(&store().with_faults(faults.clone())).await;
+    assert!(
+        faults.calls() > 200,
+        "every store call passes the fault knob"
+    );
+}
+
 mod connectors {
     use salesagent_core::Error;
     use salesagent_core::model::{Domain, DriveFile, FileId};

@@ -64,6 +64,12 @@ struct StoreState {
 /// [`RetryPolicy`] with seeded jitter, send reservations that never exceed [`SendLimits`],
 /// a hash-chained audit log, and `erase_contact` that removes every record naming an address.
 /// Time comes from the [`DynClock`] it is built with.
+///
+/// Choices the port leaves open: `update_draft` also refuses (`InvalidInput`) a draft whose
+/// version was not bumped past `expected_version`, since that would defeat optimistic locking;
+/// `erase_contact` removes the address's suppression and approval too (nothing may name it
+/// afterwards), removes jobs whose payload or key mentions it, and clears it as an outcome
+/// sender; existing audit entries are kept (the chain must stay verifiable).
 #[derive(Debug)]
 pub struct MemoryStore {
     state: Mutex<StoreState>,
