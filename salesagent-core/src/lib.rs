@@ -15,5 +15,7 @@
 pub mod error;
 pub mod model;
 pub mod ports;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::{Error, Result};
