@@ -15,5 +15,9 @@
 pub mod error;
 pub mod model;
 pub mod ports;
+pub mod prompt;
+pub mod scoring;
+pub mod slots;
+pub mod writer;
 
 pub use error::{Error, Result};
