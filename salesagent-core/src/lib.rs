@@ -14,10 +14,12 @@
 
 pub mod error;
 pub mod model;
+pub mod pipeline;
 pub mod ports;
 pub mod prompt;
 pub mod scoring;
 pub mod slots;
+pub mod worker;
 pub mod writer;
 
 pub use error::{Error, Result};
