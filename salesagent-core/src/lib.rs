@@ -21,5 +21,7 @@ pub mod scoring;
 pub mod slots;
 pub mod worker;
 pub mod writer;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::{Error, Result};
