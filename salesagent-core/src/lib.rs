@@ -19,9 +19,9 @@ pub mod ports;
 pub mod prompt;
 pub mod scoring;
 pub mod slots;
-pub mod worker;
-pub mod writer;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod worker;
+pub mod writer;
 
 pub use error::{Error, Result};
