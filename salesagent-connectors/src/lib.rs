@@ -17,3 +17,4 @@
 //! mock server) and a harmless authenticated `check()` read for health checks.
 
 pub mod http;
+pub mod hubspot;

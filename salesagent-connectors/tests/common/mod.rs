@@ -1,6 +1,8 @@
 //! Shared test helpers: log capture and paths to the shared contracts.
 #![allow(dead_code)]
 
+pub mod spec;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
