@@ -34,17 +34,23 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
     }
 }
 
-/// Installs a TRACE-level subscriber for the current thread; keep the guard alive.
-pub fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let cap = Captured::default();
-    let sub = tracing_subscriber::fmt()
-        .with_writer(cap.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
-        .finish();
-    let guard = tracing::subscriber::set_default(sub);
-    (cap, guard)
+/// Installs (once per test binary) a global TRACE-level subscriber writing into memory, and
+/// returns its buffer. Global, because per-thread subscribers and tracing's callsite cache do
+/// not mix when tests run in parallel.
+pub fn capture_logs() -> (Captured, ()) {
+    static CAP: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    let cap = CAP.get_or_init(|| {
+        let cap = Captured::default();
+        let sub = tracing_subscriber::fmt()
+            .with_writer(cap.clone())
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
+            .finish();
+        tracing::subscriber::set_global_default(sub).expect("no other global subscriber");
+        cap
+    });
+    (cap.clone(), ())
 }
 
 /// `../shared` next to the workspace root, when present.
