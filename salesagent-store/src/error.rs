@@ -8,7 +8,10 @@ use sqlx::error::ErrorKind;
 pub(crate) fn db(e: sqlx::Error) -> Error {
     match e {
         sqlx::Error::Database(d) => {
-            let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
+            let code = d
+                .code()
+                .map(std::borrow::Cow::into_owned)
+                .unwrap_or_default();
             let msg = d.message().to_owned();
             match d.kind() {
                 ErrorKind::UniqueViolation => return Error::conflict(format!("duplicate: {msg}")),

@@ -45,7 +45,8 @@ pub fn email(s: &str) -> EmailAddress {
 
 /// A path for a throwaway SQLite file.
 pub fn sqlite_path() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("salesagent-test-{}.db", uuid::Uuid::new_v4()))
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("salesagent-test-{}.db", uuid::Uuid::new_v4()))
 }
 
 pub fn sqlite_file_url() -> String {

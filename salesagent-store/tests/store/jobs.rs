@@ -308,7 +308,7 @@ async fn exactly_once(s: &SqlStore, workers: usize, jobs: usize) {
     for t in tasks {
         t.await.unwrap();
     }
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), jobs, "every job completed");
     assert!(seen.values().all(|n| *n == 1), "no job completed twice");
     let counts = s.job_counts().await.unwrap();
