@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace. Installs the system packages the tests need when they are
+# missing (PostgreSQL server binaries for the store tests), so it works on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+if [ -z "${DATABASE_URL:-}" ] && ! ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1; then
+  need+=(postgresql)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing: ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "missing system packages: ${need[*]} (install them, or set DATABASE_URL)" >&2
+    exit 1
+  fi
+fi
+
+cargo test --workspace --all-features
