@@ -155,6 +155,55 @@ pub fn html_from_text(text: &str) -> String {
     html
 }
 
+/// Whether plain ASCII `text` contains something a reader would decode as an RFC 2047
+/// encoded-word (`=?charset?enc?data?=`), so it must be encoded to survive unchanged.
+fn looks_encoded(text: &str) -> bool {
+    text.find("=?")
+        .is_some_and(|i| text[i + 2..].contains("?="))
+}
+
+/// Standard base64 (RFC 4648) of `bytes`, with padding.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// `text` as RFC 2047 "B" encoded-words of at most 64 characters each, split on character
+/// boundaries and separated by spaces (where the header may fold).
+fn encoded_words(text: &str) -> String {
+    const MAX_CHUNK: usize = 39; // 39 bytes -> 52 base64 chars + 12 of framing
+    let mut words = Vec::new();
+    let mut start = 0;
+    while start < text.len() {
+        let mut end = (start + MAX_CHUNK).min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        words.push(format!(
+            "=?utf-8?B?{}?=",
+            base64(&text.as_bytes()[start..end])
+        ));
+        start = end;
+    }
+    words.join(" ")
+}
+
 fn some_nonempty(s: Option<&str>) -> Option<&str> {
     s.map(str::trim).filter(|s| !s.is_empty())
 }
@@ -186,15 +235,28 @@ pub fn render(
     let to = draft.contact_email.to_string();
     let mut builder = MessageBuilder::new();
     builder = match some_nonempty(options.sender_name.as_deref()) {
+        Some(name) if looks_encoded(name) => builder.header(
+            "From",
+            Raw::new(format!("{} <{from}>", encoded_words(name))),
+        ),
         Some(name) => builder.from((name.to_owned(), from)),
         None => builder.from(from),
     };
     builder = match some_nonempty(draft.contact_name.as_deref()) {
+        Some(name) if looks_encoded(name) => {
+            builder.header("To", Raw::new(format!("{} <{to}>", encoded_words(name))))
+        }
         Some(name) => builder.to((name.to_owned(), to)),
         None => builder.to(to),
     };
+    let subject = draft.subject.trim();
+    builder = if looks_encoded(subject) {
+        // Encode it ourselves so a literal "=?...?=" is not decoded by the reader.
+        builder.header("Subject", Raw::new(encoded_words(subject)))
+    } else {
+        builder.subject(subject.to_owned())
+    };
     builder = builder
-        .subject(draft.subject.trim().to_owned())
         .date(at.timestamp())
         .message_id(message_id.as_str().to_owned());
 
@@ -228,7 +290,8 @@ pub fn render(
     }
 
     let text = draft.body.replace("\r\n", "\n").replace('\r', "\n");
-    let html = html_from_text(&text);
+    let html = html_from_text(&text).replace('\n', "\r\n");
+    let text = text.replace('\n', "\r\n");
     let raw = builder
         .text_body(text)
         .html_body(html)
@@ -247,6 +310,22 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_and_encoded_words() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        assert!(looks_encoded("a =?utf-8?Q?x?= b"));
+        assert!(!looks_encoded("is 2+2 =? 4"));
+        let w = encoded_words(&"ä".repeat(40));
+        assert!(
+            w.split(' ')
+                .all(|x| x.len() <= 75 && x.starts_with("=?utf-8?B?"))
+        );
+    }
 
     #[test]
     fn html_is_escaped_and_paragraphed() {
