@@ -16,5 +16,7 @@ pub mod error;
 pub mod model;
 pub mod ports;
 pub mod sending;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::{Error, Result};
