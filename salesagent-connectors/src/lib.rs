@@ -1,1 +1,3 @@
 //! salesagent-connectors
+
+pub mod outbox;
