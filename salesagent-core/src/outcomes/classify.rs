@@ -362,14 +362,21 @@ fn view_from_raw(raw: &[u8]) -> Option<MailView> {
 /// Splits a delivery-status body into its field groups (per-message, then one per recipient),
 /// each parsed as a header block by `mail-parser`.
 fn dsn_groups(contents: &[u8]) -> Vec<Vec<(String, String)>> {
-    let text = String::from_utf8_lossy(contents).replace("\r\n", "\n");
-    let mut groups = Vec::new();
-    for block in text.split("\n\n") {
-        let block = block.trim_matches('\n');
-        if block.trim().is_empty() {
-            continue;
+    let text = String::from_utf8_lossy(contents);
+    // Whitespace-only lines separate groups too (some MTAs write " " between them).
+    let mut blocks: Vec<Vec<&str>> = vec![Vec::new()];
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            if blocks.last().is_some_and(|b| !b.is_empty()) {
+                blocks.push(Vec::new());
+            }
+        } else if let Some(b) = blocks.last_mut() {
+            b.push(line.trim_end_matches('\r'));
         }
-        let mut bytes = block.as_bytes().to_vec();
+    }
+    let mut groups = Vec::new();
+    for block in blocks.iter().filter(|b| !b.is_empty()) {
+        let mut bytes = block.join("\n").into_bytes();
         bytes.extend_from_slice(b"\n\n");
         if let Some(m) = MessageParser::default().parse_headers(&bytes) {
             let fields = headers_of(m.headers());
@@ -513,7 +520,9 @@ fn classify_report(view: &MailView) -> Option<Classification> {
             .or_else(|| field(group, "Original-Recipient").and_then(typed_address));
         let diagnostic = field(group, "Diagnostic-Code")
             .map(|d| shorten(d.split_once(';').map_or(d, |(_, rest)| rest), 160));
-        let target = if action == "failed" || status.as_deref().is_some_and(|s| s.starts_with('5'))
+        let target = if action == "failed"
+            || action == "failure"
+            || status.as_deref().is_some_and(|s| s.starts_with('5'))
         {
             &mut failed
         } else if action == "delayed" || status.as_deref().is_some_and(|s| s.starts_with('4')) {

@@ -287,11 +287,23 @@ fn strip_reply_prefixes(subject: &str) -> &str {
     }
 }
 
-/// True when the subject starts like a reply (`Re:`, `AW:`, `SV:` …).
+/// True when the subject starts like a reply (`Re:`, `AW:`, `SV:`, `RE[2]:` …); forwards
+/// (`Fw:`, `WG:`, `TR:`) are not replies.
 #[must_use]
 pub fn subject_is_reply(subject: &str) -> bool {
     let s = normalise(subject);
-    strip_reply_prefixes(&s).len() != s.trim().len()
+    ["re", "aw", "sv", "vs", "antw", "odp", "rif", "r"]
+        .iter()
+        .any(|p| {
+            s.strip_prefix(p).is_some_and(|rest| {
+                let rest = rest.trim_start();
+                let rest = rest
+                    .strip_prefix('[')
+                    .and_then(|r| r.split_once(']').map(|(_, tail)| tail))
+                    .unwrap_or(rest);
+                rest.trim_start().starts_with(':')
+            })
+        })
 }
 
 /// The out-of-office phrase found in a subject, if any.
@@ -438,6 +450,8 @@ mod tests {
         assert!(subject_is_reply("RE[2]: x"));
         assert!(!subject_is_reply("Hello"));
         assert!(!subject_is_reply("Reading list"));
+        assert!(!subject_is_reply("Fw: offer"));
+        assert!(subject_is_reply("Re: Fw: offer"));
         assert_eq!(
             out_of_office_subject("Automatic reply: Quick question"),
             Some("automatic reply")
