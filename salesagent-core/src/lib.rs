@@ -16,5 +16,7 @@ pub mod error;
 pub mod model;
 pub mod outcomes;
 pub mod ports;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::{Error, Result};

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// A learned writing style. Feature fields are filled by [`crate::voice`]; stores keep the whole
+/// A learned writing style. Feature fields are filled by the `voice` module; stores keep the whole
 /// profile as one JSON document, so adding a feature needs no migration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VoiceProfile {

@@ -1,0 +1,379 @@
+//! An in-memory CRM.
+
+use super::{Faults, lock};
+use crate::model::{
+    Company, Contact, CrmId, DealChange, DealChangePage, Domain, EmailAddress, NewContact, NewNote,
+    NewTask, Note, Task, TaskStatus,
+};
+use crate::ports::Crm;
+use crate::{Error, Result};
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+#[derive(Debug, Default)]
+struct CrmState {
+    next_id: u64,
+    contacts: Vec<Contact>,
+    companies: Vec<Company>,
+    tasks: Vec<Task>,
+    notes: Vec<Note>,
+    deals: Vec<DealChange>,
+    created_contacts: Vec<Contact>,
+    updates: Vec<(CrmId, BTreeMap<String, String>)>,
+    associations: Vec<(CrmId, CrmId)>,
+    created_tasks: Vec<Task>,
+    created_notes: Vec<Note>,
+}
+
+impl CrmState {
+    fn id(&mut self, prefix: &str) -> CrmId {
+        self.next_id += 1;
+        CrmId::new(format!("{prefix}-{}", self.next_id))
+    }
+    fn contact_mut(&mut self, id: &CrmId) -> Result<&mut Contact> {
+        self.contacts
+            .iter_mut()
+            .find(|c| &c.crm_id == id)
+            .ok_or_else(|| Error::not_found(format!("contact {id}")))
+    }
+}
+
+/// An in-memory [`Crm`] that records every write. Ids are `contact-1`, `task-2`, … in call order.
+#[derive(Debug, Default)]
+pub struct FakeCrm {
+    state: Mutex<CrmState>,
+    faults: Faults,
+}
+
+impl FakeCrm {
+    /// An empty CRM without faults.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty CRM whose calls go through `faults`.
+    #[must_use]
+    pub fn with_faults(faults: Faults) -> Self {
+        Self {
+            state: Mutex::default(),
+            faults,
+        }
+    }
+
+    /// The fault knob.
+    #[must_use]
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Seeds a contact as given (replacing one with the same id). Not recorded as created.
+    pub fn add_contact(&self, contact: Contact) {
+        let mut s = lock(&self.state);
+        s.contacts.retain(|c| c.crm_id != contact.crm_id);
+        s.contacts.push(contact);
+    }
+
+    /// Seeds a contact with just an address and names; returns it.
+    pub fn seed_contact(
+        &self,
+        email: &EmailAddress,
+        first_name: Option<&str>,
+        last_name: Option<&str>,
+    ) -> Contact {
+        let mut s = lock(&self.state);
+        let contact = Contact {
+            crm_id: s.id("contact"),
+            email: email.clone(),
+            first_name: first_name.map(str::to_owned),
+            last_name: last_name.map(str::to_owned),
+            job_title: None,
+            phone: None,
+            company_id: None,
+            time_zone: None,
+            properties: BTreeMap::new(),
+        };
+        s.contacts.push(contact.clone());
+        contact
+    }
+
+    /// Seeds a company as given (replacing one with the same id).
+    pub fn add_company(&self, company: Company) {
+        let mut s = lock(&self.state);
+        s.companies.retain(|c| c.crm_id != company.crm_id);
+        s.companies.push(company);
+    }
+
+    /// Seeds a company with a name and domain; returns it.
+    pub fn seed_company(&self, name: &str, domain: Option<Domain>) -> Company {
+        let mut s = lock(&self.state);
+        let company = Company {
+            crm_id: s.id("company"),
+            name: name.to_owned(),
+            domain,
+            industry: None,
+            employee_count: None,
+            country: None,
+            description: None,
+            properties: BTreeMap::new(),
+        };
+        s.companies.push(company.clone());
+        company
+    }
+
+    /// Seeds a task (replacing one with the same id). Not recorded as created.
+    pub fn add_task(&self, task: Task) {
+        let mut s = lock(&self.state);
+        s.tasks.retain(|t| t.crm_id != task.crm_id);
+        s.tasks.push(task);
+    }
+
+    /// Changes a task's status (as a salesperson would in the CRM).
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown task.
+    pub fn set_task_status(
+        &self,
+        id: &CrmId,
+        status: TaskStatus,
+        completed_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<()> {
+        let mut s = lock(&self.state);
+        let t = s
+            .tasks
+            .iter_mut()
+            .find(|t| &t.crm_id == id)
+            .ok_or_else(|| Error::not_found(format!("task {id}")))?;
+        t.status = status;
+        t.completed_at = completed_at;
+        Ok(())
+    }
+
+    /// Records a deal change (creation or a later state); `deal_changes` returns them in order.
+    pub fn add_deal_change(&self, deal: DealChange) {
+        lock(&self.state).deals.push(deal);
+    }
+
+    /// Every contact now in the CRM.
+    #[must_use]
+    pub fn contacts(&self) -> Vec<Contact> {
+        lock(&self.state).contacts.clone()
+    }
+
+    /// Every company now in the CRM.
+    #[must_use]
+    pub fn companies(&self) -> Vec<Company> {
+        lock(&self.state).companies.clone()
+    }
+
+    /// Contacts created through the port, in order.
+    #[must_use]
+    pub fn created_contacts(&self) -> Vec<Contact> {
+        lock(&self.state).created_contacts.clone()
+    }
+
+    /// Property updates made through the port, in order.
+    #[must_use]
+    pub fn contact_updates(&self) -> Vec<(CrmId, BTreeMap<String, String>)> {
+        lock(&self.state).updates.clone()
+    }
+
+    /// Contact→company associations made through the port, in order.
+    #[must_use]
+    pub fn associations(&self) -> Vec<(CrmId, CrmId)> {
+        lock(&self.state).associations.clone()
+    }
+
+    /// Tasks created through the port, in order.
+    #[must_use]
+    pub fn created_tasks(&self) -> Vec<Task> {
+        lock(&self.state).created_tasks.clone()
+    }
+
+    /// Notes created through the port, in order.
+    #[must_use]
+    pub fn created_notes(&self) -> Vec<Note> {
+        lock(&self.state).created_notes.clone()
+    }
+}
+
+fn check_association(s: &CrmState, contact: Option<&CrmId>, company: Option<&CrmId>) -> Result<()> {
+    if let Some(id) = contact
+        && !s.contacts.iter().any(|c| &c.crm_id == id)
+    {
+        return Err(Error::not_found(format!("contact {id}")));
+    }
+    if let Some(id) = company
+        && !s.companies.iter().any(|c| &c.crm_id == id)
+    {
+        return Err(Error::not_found(format!("company {id}")));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Crm for FakeCrm {
+    async fn find_contact_by_email(&self, email: &EmailAddress) -> Result<Option<Contact>> {
+        self.faults.before_call("crm.find_contact_by_email").await?;
+        let key = email.normalized();
+        Ok(lock(&self.state)
+            .contacts
+            .iter()
+            .find(|c| c.email.normalized() == key)
+            .cloned())
+    }
+
+    async fn create_contact(&self, contact: &NewContact) -> Result<Contact> {
+        self.faults.before_call("crm.create_contact").await?;
+        let email = contact
+            .email
+            .clone()
+            .ok_or_else(|| Error::invalid("email", "is required to create a contact"))?;
+        let mut s = lock(&self.state);
+        if s.contacts
+            .iter()
+            .any(|c| c.email.normalized() == email.normalized())
+        {
+            return Err(Error::conflict(format!("a contact with {email} exists")));
+        }
+        let mut properties = contact.properties.clone();
+        if let Some(name) = &contact.company_name {
+            properties.insert("company".to_owned(), name.clone());
+        }
+        let created = Contact {
+            crm_id: s.id("contact"),
+            email,
+            first_name: contact.first_name.clone(),
+            last_name: contact.last_name.clone(),
+            job_title: contact.job_title.clone(),
+            phone: contact.phone.clone(),
+            company_id: None,
+            time_zone: None,
+            properties,
+        };
+        s.contacts.push(created.clone());
+        s.created_contacts.push(created.clone());
+        Ok(created)
+    }
+
+    async fn update_contact(
+        &self,
+        id: &CrmId,
+        properties: &BTreeMap<String, String>,
+    ) -> Result<Contact> {
+        self.faults.before_call("crm.update_contact").await?;
+        let mut s = lock(&self.state);
+        let c = s.contact_mut(id)?;
+        c.properties
+            .extend(properties.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let updated = c.clone();
+        s.updates.push((id.clone(), properties.clone()));
+        Ok(updated)
+    }
+
+    async fn find_company_by_domain(&self, domain: &Domain) -> Result<Option<Company>> {
+        self.faults
+            .before_call("crm.find_company_by_domain")
+            .await?;
+        let s = lock(&self.state);
+        let with = |pred: &dyn Fn(&Domain) -> bool| {
+            s.companies
+                .iter()
+                .find(|c| c.domain.as_ref().is_some_and(pred))
+                .cloned()
+        };
+        Ok(with(&|d| d == domain)
+            .or_else(|| with(&|d| d.as_str() == domain.base()))
+            .or_else(|| with(&|d| d.base() == domain.base())))
+    }
+
+    async fn get_company(&self, id: &CrmId) -> Result<Company> {
+        self.faults.before_call("crm.get_company").await?;
+        lock(&self.state)
+            .companies
+            .iter()
+            .find(|c| &c.crm_id == id)
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("company {id}")))
+    }
+
+    async fn associate_contact_company(&self, contact: &CrmId, company: &CrmId) -> Result<()> {
+        self.faults
+            .before_call("crm.associate_contact_company")
+            .await?;
+        let mut s = lock(&self.state);
+        check_association(&s, Some(contact), Some(company))?;
+        s.contact_mut(contact)?.company_id = Some(company.clone());
+        let pair = (contact.clone(), company.clone());
+        if !s.associations.contains(&pair) {
+            s.associations.push(pair);
+        }
+        Ok(())
+    }
+
+    async fn create_task(&self, task: &NewTask) -> Result<Task> {
+        self.faults.before_call("crm.create_task").await?;
+        if task.subject.trim().is_empty() {
+            return Err(Error::invalid("subject", "is empty"));
+        }
+        let mut s = lock(&self.state);
+        check_association(&s, task.contact_id.as_ref(), task.company_id.as_ref())?;
+        let created = Task {
+            crm_id: s.id("task"),
+            subject: task.subject.clone(),
+            body: task.body.clone(),
+            status: TaskStatus::NotStarted,
+            due_at: task.due_at,
+            completed_at: None,
+            contact_id: task.contact_id.clone(),
+        };
+        s.tasks.push(created.clone());
+        s.created_tasks.push(created.clone());
+        Ok(created)
+    }
+
+    async fn create_note(&self, note: &NewNote) -> Result<Note> {
+        self.faults.before_call("crm.create_note").await?;
+        if note.body.trim().is_empty() {
+            return Err(Error::invalid("body", "is empty"));
+        }
+        let mut s = lock(&self.state);
+        check_association(&s, note.contact_id.as_ref(), note.company_id.as_ref())?;
+        let created = Note {
+            crm_id: s.id("note"),
+            body: note.body.clone(),
+            at: note.at,
+            contact_id: note.contact_id.clone(),
+        };
+        s.notes.push(created.clone());
+        s.created_notes.push(created.clone());
+        Ok(created)
+    }
+
+    async fn tasks_for_contact(&self, contact: &CrmId) -> Result<Vec<Task>> {
+        self.faults.before_call("crm.tasks_for_contact").await?;
+        Ok(lock(&self.state)
+            .tasks
+            .iter()
+            .filter(|t| t.contact_id.as_ref() == Some(contact))
+            .cloned()
+            .collect())
+    }
+
+    async fn deal_changes(&self, cursor: Option<&str>) -> Result<DealChangePage> {
+        self.faults.before_call("crm.deal_changes").await?;
+        let from = match cursor {
+            None => 0,
+            Some(c) => c
+                .parse::<usize>()
+                .map_err(|_| Error::invalid("cursor", "is not a cursor this CRM issued"))?,
+        };
+        let s = lock(&self.state);
+        let deals = s.deals.get(from..).unwrap_or_default().to_vec();
+        Ok(DealChangePage {
+            deals,
+            next_cursor: Some(s.deals.len().max(from).to_string()),
+        })
+    }
+}

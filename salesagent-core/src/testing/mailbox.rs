@@ -1,0 +1,404 @@
+//! An in-memory mailbox.
+
+use super::{Faults, ManualClock, lock};
+use crate::model::{
+    EmailAddress, HistoryPage, MailMessage, MailQuery, MessageId, MessagePage, OutgoingMessage,
+    ProviderMessageId, SentMessage, ThreadId,
+};
+use crate::ports::{DynClock, Mailbox};
+use crate::{Error, Result};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::sync::{Arc, Mutex};
+
+/// Label of sent messages, as Gmail names it.
+const SENT: &str = "SENT";
+/// Label of received messages.
+const INBOX: &str = "INBOX";
+
+#[derive(Debug, Default)]
+struct MailboxState {
+    next_id: u64,
+    /// Every message in arrival order; the history cursor is an index into it.
+    messages: Vec<MailMessage>,
+    sent: Vec<OutgoingMessage>,
+    drafts: Vec<OutgoingMessage>,
+}
+
+impl MailboxState {
+    fn id(&mut self, prefix: &str) -> String {
+        self.next_id += 1;
+        format!("{prefix}-{}", self.next_id)
+    }
+
+    /// The thread of the message with this Message-ID, if we have it.
+    fn thread_of(&self, id: &MessageId) -> Option<ThreadId> {
+        self.messages
+            .iter()
+            .find(|m| m.message_id.as_ref() == Some(id))
+            .and_then(|m| m.thread_id.clone())
+    }
+}
+
+/// An in-memory [`Mailbox`] that records what was sent and drafted, and lets tests deliver mail.
+///
+/// Sending a Message-ID that was already sent returns the first result without delivering again.
+/// Sent messages are parsed (subject, body, In-Reply-To, References) and show up in `search`,
+/// `get_thread`, `history` and `sent_messages` like real ones.
+#[derive(Debug)]
+pub struct FakeMailbox {
+    state: Mutex<MailboxState>,
+    faults: Faults,
+    clock: DynClock,
+}
+
+impl Default for FakeMailbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FakeMailbox {
+    /// An empty mailbox on a default [`ManualClock`], without faults.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            state: Mutex::default(),
+            faults: Faults::none(),
+            clock: Arc::new(ManualClock::default()),
+        }
+    }
+
+    /// Uses `faults` for every call.
+    #[must_use]
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// Dates sent messages with `clock`.
+    #[must_use]
+    pub fn with_clock(mut self, clock: DynClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The fault knob.
+    #[must_use]
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Adds a message as if it arrived (or was found in the mailbox); it appears in `history`.
+    /// An empty `provider_id` gets one assigned; a missing thread id is derived from
+    /// In-Reply-To when that message is known, or a new thread is started. Returns it as stored.
+    pub fn deliver(&self, mut message: MailMessage) -> MailMessage {
+        let mut s = lock(&self.state);
+        if message.provider_id.as_str().is_empty() {
+            message.provider_id = ProviderMessageId::new(s.id("msg"));
+        }
+        if message.thread_id.is_none() {
+            message.thread_id = message
+                .in_reply_to
+                .as_ref()
+                .and_then(|id| s.thread_of(id))
+                .or_else(|| Some(ThreadId::new(s.id("thread"))));
+        }
+        s.messages.push(message.clone());
+        message
+    }
+
+    /// Delivers a plain inbound message from `from` to `to`; a reply when `in_reply_to` is given.
+    pub fn receive(
+        &self,
+        from: &EmailAddress,
+        to: &EmailAddress,
+        subject: &str,
+        body: &str,
+        in_reply_to: Option<&MessageId>,
+    ) -> MailMessage {
+        let domain = from.domain().clone();
+        let mut headers = vec![
+            ("From".to_owned(), from.to_string()),
+            ("To".to_owned(), to.to_string()),
+            ("Subject".to_owned(), subject.to_owned()),
+        ];
+        let message_id = MessageId::generate(&domain);
+        headers.push(("Message-ID".to_owned(), message_id.bracketed()));
+        if let Some(r) = in_reply_to {
+            headers.push(("In-Reply-To".to_owned(), r.bracketed()));
+        }
+        self.deliver(MailMessage {
+            provider_id: ProviderMessageId::new(""),
+            thread_id: None,
+            message_id: Some(message_id),
+            in_reply_to: in_reply_to.cloned(),
+            references: in_reply_to.into_iter().cloned().collect(),
+            from: Some(from.clone()),
+            to: vec![to.clone()],
+            subject: subject.to_owned(),
+            date: Some(self.clock.now()),
+            body_text: body.to_owned(),
+            headers,
+            labels: vec![INBOX.to_owned()],
+            raw: None,
+        })
+    }
+
+    /// Every message sent through the port, in order (duplicates by Message-ID excluded).
+    #[must_use]
+    pub fn sent(&self) -> Vec<OutgoingMessage> {
+        lock(&self.state).sent.clone()
+    }
+
+    /// Every mailbox draft created through the port, in order.
+    #[must_use]
+    pub fn drafts(&self) -> Vec<OutgoingMessage> {
+        lock(&self.state).drafts.clone()
+    }
+
+    /// Every message in the mailbox (delivered and sent), in arrival order.
+    #[must_use]
+    pub fn messages(&self) -> Vec<MailMessage> {
+        lock(&self.state).messages.clone()
+    }
+}
+
+fn parse_ids(text: &str) -> Vec<MessageId> {
+    text.split_whitespace()
+        .filter_map(|t| MessageId::parse(t).ok())
+        .collect()
+}
+
+/// What a mailbox stores for a message we sent.
+fn sent_record(
+    message: &OutgoingMessage,
+    provider_id: ProviderMessageId,
+    thread_id: ThreadId,
+    at: DateTime<Utc>,
+) -> MailMessage {
+    let parsed = mail_parser::MessageParser::default().parse(&message.raw);
+    let headers: Vec<(String, String)> = parsed
+        .as_ref()
+        .map(|p| {
+            p.headers_raw()
+                .map(|(n, v)| (n.to_owned(), v.trim().replace("\r\n", "")))
+                .collect()
+        })
+        .unwrap_or_default();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let subject = parsed
+        .as_ref()
+        .and_then(|p| p.subject().map(str::to_owned))
+        .unwrap_or_default();
+    let body_text = parsed
+        .as_ref()
+        .and_then(|p| p.body_text(0).map(std::borrow::Cow::into_owned))
+        .unwrap_or_default();
+    MailMessage {
+        provider_id,
+        thread_id: Some(thread_id),
+        message_id: Some(message.message_id.clone()),
+        in_reply_to: header("In-Reply-To").and_then(|v| parse_ids(&v).into_iter().next()),
+        references: header("References")
+            .map(|v| parse_ids(&v))
+            .unwrap_or_default(),
+        from: Some(message.from.clone()),
+        to: message.to.clone(),
+        subject,
+        date: Some(at),
+        body_text,
+        headers,
+        labels: vec![SENT.to_owned()],
+        raw: Some(message.raw.clone()),
+    }
+}
+
+fn matches(m: &MailMessage, q: &MailQuery) -> bool {
+    if let Some(p) = &q.participant {
+        let key = p.normalized();
+        let involved = m
+            .from
+            .iter()
+            .chain(m.to.iter())
+            .any(|a| a.normalized() == key);
+        if !involved {
+            return false;
+        }
+    }
+    if q.message_id.is_some() && m.message_id != q.message_id {
+        return false;
+    }
+    if q.sent_only && !m.labels.iter().any(|l| l == SENT) {
+        return false;
+    }
+    if let Some(text) = &q.text {
+        let needle = text.to_lowercase();
+        if !m.subject.to_lowercase().contains(&needle)
+            && !m.body_text.to_lowercase().contains(&needle)
+        {
+            return false;
+        }
+    }
+    if let Some(after) = q.after
+        && m.date.is_none_or(|d| d <= after)
+    {
+        return false;
+    }
+    true
+}
+
+fn parse_cursor(cursor: &str) -> Result<usize> {
+    cursor
+        .parse()
+        .map_err(|_| Error::invalid("cursor", "is not a cursor this mailbox issued"))
+}
+
+#[async_trait]
+impl Mailbox for FakeMailbox {
+    async fn search(&self, query: &MailQuery) -> Result<Vec<MailMessage>> {
+        self.faults.before_call("mailbox.search").await?;
+        let s = lock(&self.state);
+        // Arrival order breaks ties between equal dates: later arrivals count as newer.
+        let mut found: Vec<(usize, &MailMessage)> = s
+            .messages
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| matches(m, query))
+            .collect();
+        found.sort_by_key(|m| std::cmp::Reverse((m.1.date, m.0)));
+        let limit = if query.limit == 0 {
+            usize::MAX
+        } else {
+            query.limit as usize
+        };
+        Ok(found
+            .into_iter()
+            .take(limit)
+            .map(|(_, m)| m.clone())
+            .collect())
+    }
+
+    async fn get_thread(&self, thread: &ThreadId) -> Result<Vec<MailMessage>> {
+        self.faults.before_call("mailbox.get_thread").await?;
+        let s = lock(&self.state);
+        let mut found: Vec<(usize, &MailMessage)> = s
+            .messages
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.thread_id.as_ref() == Some(thread))
+            .collect();
+        if found.is_empty() {
+            return Err(Error::not_found(format!("thread {thread}")));
+        }
+        found.sort_by_key(|m| (m.1.date, m.0));
+        Ok(found.into_iter().map(|(_, m)| m.clone()).collect())
+    }
+
+    async fn send(&self, message: &OutgoingMessage) -> Result<SentMessage> {
+        self.faults.before_call("mailbox.send").await?;
+        if message.to.is_empty() {
+            return Err(Error::invalid("to", "needs at least one recipient"));
+        }
+        let now = self.clock.now();
+        let mut s = lock(&self.state);
+        if let Some(m) = s.messages.iter().find(|m| {
+            m.message_id.as_ref() == Some(&message.message_id) && m.labels.iter().any(|l| l == SENT)
+        }) {
+            return Ok(SentMessage {
+                provider_id: m.provider_id.clone(),
+                thread_id: m.thread_id.clone(),
+                message_id: message.message_id.clone(),
+            });
+        }
+        let provider_id = ProviderMessageId::new(s.id("msg"));
+        let mut record = sent_record(message, provider_id.clone(), ThreadId::new(""), now);
+        let thread_id = message
+            .thread_id
+            .clone()
+            .or_else(|| record.in_reply_to.as_ref().and_then(|id| s.thread_of(id)))
+            .unwrap_or_else(|| ThreadId::new(s.id("thread")));
+        record.thread_id = Some(thread_id.clone());
+        s.messages.push(record);
+        s.sent.push(message.clone());
+        Ok(SentMessage {
+            provider_id,
+            thread_id: Some(thread_id),
+            message_id: message.message_id.clone(),
+        })
+    }
+
+    async fn create_draft(&self, message: &OutgoingMessage) -> Result<SentMessage> {
+        self.faults.before_call("mailbox.create_draft").await?;
+        let mut s = lock(&self.state);
+        let provider_id = ProviderMessageId::new(s.id("draft"));
+        s.drafts.push(message.clone());
+        Ok(SentMessage {
+            provider_id,
+            thread_id: message.thread_id.clone(),
+            message_id: message.message_id.clone(),
+        })
+    }
+
+    async fn find_sent(&self, message_id: &MessageId) -> Result<Option<SentMessage>> {
+        self.faults.before_call("mailbox.find_sent").await?;
+        Ok(lock(&self.state)
+            .messages
+            .iter()
+            .find(|m| {
+                m.message_id.as_ref() == Some(message_id) && m.labels.iter().any(|l| l == SENT)
+            })
+            .map(|m| SentMessage {
+                provider_id: m.provider_id.clone(),
+                thread_id: m.thread_id.clone(),
+                message_id: message_id.clone(),
+            }))
+    }
+
+    async fn history(&self, cursor: Option<&str>) -> Result<HistoryPage> {
+        self.faults.before_call("mailbox.history").await?;
+        let s = lock(&self.state);
+        let end = s.messages.len();
+        let messages = match cursor {
+            None => Vec::new(),
+            Some(c) => {
+                let from = parse_cursor(c)?;
+                s.messages.get(from..).unwrap_or_default().to_vec()
+            }
+        };
+        Ok(HistoryPage {
+            messages,
+            next_cursor: Some(end.to_string()),
+        })
+    }
+
+    async fn sent_messages(&self, page_token: Option<&str>, page_size: u32) -> Result<MessagePage> {
+        self.faults.before_call("mailbox.sent_messages").await?;
+        let offset = page_token.map(parse_cursor).transpose()?.unwrap_or(0);
+        let size = page_size.max(1) as usize;
+        let s = lock(&self.state);
+        let mut sent: Vec<(usize, &MailMessage)> = s
+            .messages
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.labels.iter().any(|l| l == SENT))
+            .collect();
+        sent.sort_by_key(|m| std::cmp::Reverse((m.1.date, m.0)));
+        let messages: Vec<MailMessage> = sent
+            .iter()
+            .skip(offset)
+            .take(size)
+            .map(|(_, m)| (*m).clone())
+            .collect();
+        let next = offset + messages.len();
+        Ok(MessagePage {
+            messages,
+            next_page: (next < sent.len()).then(|| next.to_string()),
+        })
+    }
+}

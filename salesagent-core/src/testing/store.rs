@@ -1,0 +1,1093 @@
+//! The in-memory store: every store trait with the semantics the SQL backends have.
+
+use super::{Faults, SeededRng, lock};
+use crate::model::{
+    ApprovedRecipient, AuditEntry, AuditVerification, ClaimedJob, Draft, DraftEvent, DraftId,
+    DraftStatus, EmailAddress, ErasureReport, FormSubmission, Job, JobFailure, JobFilter, JobId,
+    JobState, Lease, LeaseToken, MessageId, MessageRecord, NewAuditEntry, NewJob, OAuthToken,
+    Outcome, RetryPolicy, RunId, SendDecision, SendLimits, SendReservation, SubmissionId,
+    Suppression, VoiceProfile, WorkflowRun, verify_chain,
+};
+use crate::ports::{
+    AdminStore, AuditStore, DraftFilter, DraftStore, DynClock, JobStore, MessageStore,
+    OutcomeFilter, OutcomeStore, RunStore, SecretStore, SendStore, SettingsStore, SubmissionStore,
+    VoiceStore,
+};
+use crate::{Error, Result};
+use async_trait::async_trait;
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// One reservation counted against the send limits.
+#[derive(Debug, Clone)]
+struct SendRecord {
+    draft_id: DraftId,
+    contact: String,
+    sender: String,
+    domain: String,
+    at: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+struct JobEntry {
+    job: Job,
+    token: Option<LeaseToken>,
+}
+
+#[derive(Debug)]
+struct StoreState {
+    rng: SeededRng,
+    submissions: Vec<FormSubmission>,
+    drafts: Vec<Draft>,
+    draft_events: Vec<DraftEvent>,
+    runs: Vec<WorkflowRun>,
+    jobs: Vec<JobEntry>,
+    sends: Vec<SendRecord>,
+    suppressions: Vec<Suppression>,
+    approved: Vec<ApprovedRecipient>,
+    messages: Vec<MessageRecord>,
+    outcomes: Vec<Outcome>,
+    /// Every version of every voice profile.
+    voice: Vec<VoiceProfile>,
+    tokens: BTreeMap<String, OAuthToken>,
+    settings: BTreeMap<String, String>,
+    audit: Vec<AuditEntry>,
+}
+
+/// An in-memory [`Store`](crate::ports::Store) with the same semantics as the SQL backends.
+///
+/// Every operation runs under one lock, so each is atomic: idempotent submissions, one draft
+/// per submission, optimistic draft versions, job leases with tokens (expired leases are
+/// reclaimed; a job whose last allowed attempt lost its lease goes dead), backoff through a
+/// [`RetryPolicy`] with seeded jitter, send reservations that never exceed [`SendLimits`],
+/// a hash-chained audit log, and `erase_contact` that removes every record naming an address.
+/// Time comes from the [`DynClock`] it is built with.
+#[derive(Debug)]
+pub struct MemoryStore {
+    state: Mutex<StoreState>,
+    clock: DynClock,
+    faults: Faults,
+    policy: RetryPolicy,
+}
+
+fn to_delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+impl MemoryStore {
+    /// An empty store reading time from `clock`, with the default [`RetryPolicy`] and seed 0.
+    #[must_use]
+    pub fn new(clock: DynClock) -> Self {
+        Self {
+            state: Mutex::new(StoreState {
+                rng: SeededRng::new(0),
+                submissions: Vec::new(),
+                drafts: Vec::new(),
+                draft_events: Vec::new(),
+                runs: Vec::new(),
+                jobs: Vec::new(),
+                sends: Vec::new(),
+                suppressions: Vec::new(),
+                approved: Vec::new(),
+                messages: Vec::new(),
+                outcomes: Vec::new(),
+                voice: Vec::new(),
+                tokens: BTreeMap::new(),
+                settings: BTreeMap::new(),
+                audit: Vec::new(),
+            }),
+            clock,
+            faults: Faults::none(),
+            policy: RetryPolicy::default(),
+        }
+    }
+
+    /// Uses `faults` for every call.
+    #[must_use]
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// Backs off failed jobs with `policy`.
+    #[must_use]
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Seeds the generator used for backoff jitter.
+    #[must_use]
+    pub fn with_seed(self, seed: u64) -> Self {
+        lock(&self.state).rng = SeededRng::new(seed);
+        self
+    }
+
+    /// The fault knob.
+    #[must_use]
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Rewrites the action of audit entry `seq` without fixing the chain, so tests can check
+    /// that verification notices. Returns false when there is no such entry.
+    pub fn tamper_audit_entry(&self, seq: u64, action: &str) -> bool {
+        let mut s = lock(&self.state);
+        match s.audit.iter_mut().find(|e| e.seq == seq) {
+            Some(e) => {
+                e.action = action.to_owned();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+impl StoreState {
+    fn leased(&mut self, lease: &Lease) -> Result<&mut JobEntry> {
+        let entry = self
+            .jobs
+            .iter_mut()
+            .find(|e| e.job.id == lease.job_id)
+            .ok_or_else(|| Error::not_found(format!("job {}", lease.job_id)))?;
+        if entry.job.state != JobState::Running || entry.token != Some(lease.token) {
+            return Err(Error::conflict(format!(
+                "lease on job {} was lost",
+                lease.job_id
+            )));
+        }
+        Ok(entry)
+    }
+}
+
+fn release_lease(entry: &mut JobEntry, state: JobState, now: DateTime<Utc>) {
+    entry.job.state = state;
+    entry.job.lease_owner = None;
+    entry.job.lease_expires_at = None;
+    entry.job.updated_at = now;
+    entry.token = None;
+}
+
+fn same_address(a: &EmailAddress, b: &EmailAddress) -> bool {
+    a.normalized() == b.normalized()
+}
+
+fn limit_of(n: u32) -> usize {
+    if n == 0 { usize::MAX } else { n as usize }
+}
+
+#[async_trait]
+impl SubmissionStore for MemoryStore {
+    async fn save_submission(&self, submission: &FormSubmission) -> Result<(FormSubmission, bool)> {
+        self.faults.before_call("store.save_submission").await?;
+        let mut s = lock(&self.state);
+        if let Some(existing) = s
+            .submissions
+            .iter()
+            .find(|x| x.idempotency_key == submission.idempotency_key)
+        {
+            return Ok((existing.clone(), false));
+        }
+        if s.submissions.iter().any(|x| x.id == submission.id) {
+            return Err(Error::conflict(format!(
+                "submission {} exists with another idempotency key",
+                submission.id
+            )));
+        }
+        s.submissions.push(submission.clone());
+        Ok((submission.clone(), true))
+    }
+
+    async fn get_submission(&self, id: SubmissionId) -> Result<FormSubmission> {
+        self.faults.before_call("store.get_submission").await?;
+        lock(&self.state)
+            .submissions
+            .iter()
+            .find(|x| x.id == id)
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("submission {id}")))
+    }
+
+    async fn find_submission(&self, idempotency_key: &str) -> Result<Option<FormSubmission>> {
+        self.faults.before_call("store.find_submission").await?;
+        Ok(lock(&self.state)
+            .submissions
+            .iter()
+            .find(|x| x.idempotency_key == idempotency_key)
+            .cloned())
+    }
+}
+
+#[async_trait]
+impl DraftStore for MemoryStore {
+    async fn insert_draft(&self, draft: &Draft, event: &DraftEvent) -> Result<()> {
+        self.faults.before_call("store.insert_draft").await?;
+        let mut s = lock(&self.state);
+        if s.drafts.iter().any(|d| d.id == draft.id) {
+            return Err(Error::conflict(format!("draft {} exists", draft.id)));
+        }
+        if let Some(sub) = draft.submission_id
+            && s.drafts.iter().any(|d| d.submission_id == Some(sub))
+        {
+            return Err(Error::conflict(format!(
+                "submission {sub} already has a draft"
+            )));
+        }
+        s.drafts.push(draft.clone());
+        s.draft_events.push(event.clone());
+        Ok(())
+    }
+
+    async fn get_draft(&self, id: DraftId) -> Result<Draft> {
+        self.faults.before_call("store.get_draft").await?;
+        lock(&self.state)
+            .drafts
+            .iter()
+            .find(|d| d.id == id)
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("draft {id}")))
+    }
+
+    async fn find_draft_by_submission(&self, id: SubmissionId) -> Result<Option<Draft>> {
+        self.faults
+            .before_call("store.find_draft_by_submission")
+            .await?;
+        Ok(lock(&self.state)
+            .drafts
+            .iter()
+            .find(|d| d.submission_id == Some(id))
+            .cloned())
+    }
+
+    async fn find_draft_by_message_id(&self, id: &MessageId) -> Result<Option<Draft>> {
+        self.faults
+            .before_call("store.find_draft_by_message_id")
+            .await?;
+        Ok(lock(&self.state)
+            .drafts
+            .iter()
+            .find(|d| d.message_id.as_ref() == Some(id))
+            .cloned())
+    }
+
+    async fn list_drafts(&self, filter: &DraftFilter) -> Result<Vec<Draft>> {
+        self.faults.before_call("store.list_drafts").await?;
+        let s = lock(&self.state);
+        let mut found: Vec<Draft> = s
+            .drafts
+            .iter()
+            .filter(|d| filter.status.is_none_or(|st| d.status == st))
+            .filter(|d| {
+                filter
+                    .contact
+                    .as_ref()
+                    .is_none_or(|c| same_address(c, &d.contact_email))
+            })
+            .cloned()
+            .collect();
+        found.sort_by_key(|d| std::cmp::Reverse((d.created_at, d.id)));
+        found.truncate(limit_of(filter.limit));
+        Ok(found)
+    }
+
+    async fn update_draft(
+        &self,
+        draft: &Draft,
+        expected_version: u32,
+        event: &DraftEvent,
+    ) -> Result<()> {
+        self.faults.before_call("store.update_draft").await?;
+        let mut s = lock(&self.state);
+        let Some(pos) = s.drafts.iter().position(|d| d.id == draft.id) else {
+            return Err(Error::not_found(format!("draft {}", draft.id)));
+        };
+        let stored = s.drafts[pos].version;
+        if stored != expected_version {
+            return Err(Error::conflict(format!(
+                "draft {} is at version {stored}, not {expected_version}",
+                draft.id
+            )));
+        }
+        if draft.version <= expected_version {
+            return Err(Error::invalid(
+                "version",
+                "an update must bump the draft's version",
+            ));
+        }
+        if let Some(sub) = draft.submission_id
+            && s.drafts
+                .iter()
+                .any(|d| d.id != draft.id && d.submission_id == Some(sub))
+        {
+            return Err(Error::conflict(format!(
+                "submission {sub} already has a draft"
+            )));
+        }
+        s.drafts[pos] = draft.clone();
+        s.draft_events.push(event.clone());
+        Ok(())
+    }
+
+    async fn draft_events(&self, id: DraftId) -> Result<Vec<DraftEvent>> {
+        self.faults.before_call("store.draft_events").await?;
+        Ok(lock(&self.state)
+            .draft_events
+            .iter()
+            .filter(|e| e.draft_id == id)
+            .cloned()
+            .collect())
+    }
+
+    async fn draft_counts(&self) -> Result<BTreeMap<DraftStatus, u64>> {
+        self.faults.before_call("store.draft_counts").await?;
+        let s = lock(&self.state);
+        let mut counts: BTreeMap<DraftStatus, u64> =
+            DraftStatus::ALL.iter().map(|st| (*st, 0)).collect();
+        for d in &s.drafts {
+            *counts.entry(d.status).or_default() += 1;
+        }
+        Ok(counts)
+    }
+}
+
+#[async_trait]
+impl RunStore for MemoryStore {
+    async fn save_run(&self, run: &WorkflowRun) -> Result<()> {
+        self.faults.before_call("store.save_run").await?;
+        let mut s = lock(&self.state);
+        match s.runs.iter_mut().find(|r| r.id == run.id) {
+            Some(r) => *r = run.clone(),
+            None => s.runs.push(run.clone()),
+        }
+        Ok(())
+    }
+
+    async fn get_run(&self, id: RunId) -> Result<WorkflowRun> {
+        self.faults.before_call("store.get_run").await?;
+        lock(&self.state)
+            .runs
+            .iter()
+            .find(|r| r.id == id)
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("run {id}")))
+    }
+
+    async fn runs_for_submission(&self, id: SubmissionId) -> Result<Vec<WorkflowRun>> {
+        self.faults.before_call("store.runs_for_submission").await?;
+        let mut runs: Vec<WorkflowRun> = lock(&self.state)
+            .runs
+            .iter()
+            .filter(|r| r.submission_id == id)
+            .cloned()
+            .collect();
+        runs.sort_by_key(|r| (r.started_at, r.id));
+        Ok(runs)
+    }
+}
+
+#[async_trait]
+impl JobStore for MemoryStore {
+    async fn enqueue(&self, job: &NewJob) -> Result<(Job, bool)> {
+        self.faults.before_call("store.enqueue").await?;
+        if job.kind.trim().is_empty() {
+            return Err(Error::invalid("kind", "is empty"));
+        }
+        let now = self.now();
+        let mut s = lock(&self.state);
+        if let Some(key) = &job.idempotency_key
+            && let Some(e) = s
+                .jobs
+                .iter()
+                .find(|e| e.job.idempotency_key.as_ref() == Some(key))
+        {
+            return Ok((e.job.clone(), false));
+        }
+        let stored = Job {
+            id: JobId::new(),
+            kind: job.kind.clone(),
+            payload: job.payload.clone(),
+            idempotency_key: job.idempotency_key.clone(),
+            state: JobState::Queued,
+            attempts: 0,
+            max_attempts: job.max_attempts.max(1),
+            run_at: job.run_at.unwrap_or(now),
+            lease_owner: None,
+            lease_expires_at: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        };
+        s.jobs.push(JobEntry {
+            job: stored.clone(),
+            token: None,
+        });
+        Ok((stored, true))
+    }
+
+    async fn claim(
+        &self,
+        worker: &str,
+        kinds: &[String],
+        lease: Duration,
+    ) -> Result<Option<ClaimedJob>> {
+        self.faults.before_call("store.claim").await?;
+        let now = self.now();
+        let mut s = lock(&self.state);
+        // A running job whose lease ran out on its last allowed attempt is dead, not retried.
+        for e in &mut s.jobs {
+            if e.job.state == JobState::Running
+                && e.job.lease_expires_at.is_some_and(|t| t <= now)
+                && e.job.attempts >= e.job.max_attempts
+            {
+                e.job.last_error = Some("lease expired on the last attempt".to_owned());
+                release_lease(e, JobState::Dead, now);
+            }
+        }
+        let runnable = |e: &JobEntry| {
+            (kinds.is_empty() || kinds.contains(&e.job.kind))
+                && match e.job.state {
+                    JobState::Queued => e.job.run_at <= now,
+                    JobState::Running => e.job.lease_expires_at.is_some_and(|t| t <= now),
+                    JobState::Done | JobState::Dead => false,
+                }
+        };
+        let Some(pos) = s
+            .jobs
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| runnable(e))
+            .min_by_key(|(i, e)| (e.job.run_at, *i))
+            .map(|(i, _)| i)
+        else {
+            return Ok(None);
+        };
+        let token = LeaseToken::new();
+        let expires_at = now + to_delta(lease);
+        let e = &mut s.jobs[pos];
+        e.token = Some(token);
+        e.job.state = JobState::Running;
+        e.job.attempts += 1;
+        e.job.lease_owner = Some(worker.to_owned());
+        e.job.lease_expires_at = Some(expires_at);
+        e.job.updated_at = now;
+        Ok(Some(ClaimedJob {
+            job: e.job.clone(),
+            lease: Lease {
+                job_id: e.job.id,
+                token,
+                owner: worker.to_owned(),
+                expires_at,
+            },
+        }))
+    }
+
+    async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease> {
+        self.faults.before_call("store.heartbeat").await?;
+        let now = self.now();
+        let mut s = lock(&self.state);
+        let e = s.leased(lease)?;
+        let expires_at = now + to_delta(extend);
+        e.job.lease_expires_at = Some(expires_at);
+        e.job.updated_at = now;
+        Ok(Lease {
+            expires_at,
+            ..lease.clone()
+        })
+    }
+
+    async fn complete(&self, lease: &Lease) -> Result<()> {
+        self.faults.before_call("store.complete").await?;
+        let now = self.now();
+        let mut s = lock(&self.state);
+        let e = s.leased(lease)?;
+        release_lease(e, JobState::Done, now);
+        Ok(())
+    }
+
+    async fn fail(&self, lease: &Lease, failure: &JobFailure) -> Result<Job> {
+        self.faults.before_call("store.fail").await?;
+        let now = self.now();
+        let policy = self.policy;
+        let mut s = lock(&self.state);
+        let r = s.rng.next_f64();
+        let e = s.leased(lease)?;
+        e.job.last_error = Some(failure.error.clone());
+        if !failure.retryable || e.job.attempts >= e.job.max_attempts {
+            release_lease(e, JobState::Dead, now);
+        } else {
+            release_lease(e, JobState::Queued, now);
+            let delay = policy.delay(e.job.attempts, r, failure.retry_after);
+            e.job.run_at = now + to_delta(delay);
+        }
+        Ok(e.job.clone())
+    }
+
+    async fn requeue_dead(&self, id: JobId) -> Result<Job> {
+        self.faults.before_call("store.requeue_dead").await?;
+        let now = self.now();
+        let mut s = lock(&self.state);
+        let e = s
+            .jobs
+            .iter_mut()
+            .find(|e| e.job.id == id)
+            .ok_or_else(|| Error::not_found(format!("job {id}")))?;
+        if e.job.state != JobState::Dead {
+            return Err(Error::conflict(format!(
+                "job {id} is {}, not dead",
+                e.job.state.as_str()
+            )));
+        }
+        release_lease(e, JobState::Queued, now);
+        e.job.attempts = 0;
+        e.job.run_at = now;
+        Ok(e.job.clone())
+    }
+
+    async fn get_job(&self, id: JobId) -> Result<Job> {
+        self.faults.before_call("store.get_job").await?;
+        lock(&self.state)
+            .jobs
+            .iter()
+            .find(|e| e.job.id == id)
+            .map(|e| e.job.clone())
+            .ok_or_else(|| Error::not_found(format!("job {id}")))
+    }
+
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {
+        self.faults.before_call("store.list_jobs").await?;
+        let s = lock(&self.state);
+        Ok(s.jobs
+            .iter()
+            .map(|e| &e.job)
+            .filter(|j| filter.state.is_none_or(|st| j.state == st))
+            .filter(|j| filter.kind.as_ref().is_none_or(|k| &j.kind == k))
+            .take(limit_of(filter.limit))
+            .cloned()
+            .collect())
+    }
+
+    async fn job_counts(&self) -> Result<BTreeMap<JobState, u64>> {
+        self.faults.before_call("store.job_counts").await?;
+        let s = lock(&self.state);
+        let mut counts: BTreeMap<JobState, u64> = JobState::ALL.iter().map(|st| (*st, 0)).collect();
+        for e in &s.jobs {
+            *counts.entry(e.job.state).or_default() += 1;
+        }
+        Ok(counts)
+    }
+}
+
+/// Checks one rolling-window limit; `Some(decision)` when it blocks the send.
+fn window_check(
+    records: &[&SendRecord],
+    at: DateTime<Utc>,
+    window: TimeDelta,
+    limit: u32,
+    what: &str,
+) -> Option<SendDecision> {
+    if limit == 0 {
+        return Some(SendDecision::Deny {
+            reason: format!("{what} limit is 0"),
+        });
+    }
+    let mut times: Vec<DateTime<Utc>> = records
+        .iter()
+        .map(|r| r.at)
+        .filter(|t| *t > at - window)
+        .collect();
+    if times.len() < limit as usize {
+        return None;
+    }
+    times.sort();
+    // Enough sends must leave the window for one more to fit.
+    let until = times[times.len() - limit as usize] + window;
+    Some(SendDecision::Defer {
+        until,
+        reason: format!("{what} limit of {limit} reached"),
+    })
+}
+
+#[async_trait]
+impl SendStore for MemoryStore {
+    async fn reserve_send(
+        &self,
+        reservation: &SendReservation,
+        limits: &SendLimits,
+    ) -> Result<SendDecision> {
+        self.faults.before_call("store.reserve_send").await?;
+        let mut s = lock(&self.state);
+        if s.sends.iter().any(|r| r.draft_id == reservation.draft_id) {
+            return Ok(SendDecision::Allow);
+        }
+        let contact = reservation.contact.normalized();
+        let sender = reservation.sender.normalized();
+        let domain = reservation.contact.domain().as_str().to_owned();
+        let day = TimeDelta::days(1);
+        let week = TimeDelta::days(7);
+        let to_contact: Vec<&SendRecord> =
+            s.sends.iter().filter(|r| r.contact == contact).collect();
+        let from_sender: Vec<&SendRecord> = s.sends.iter().filter(|r| r.sender == sender).collect();
+        let to_domain: Vec<&SendRecord> = s.sends.iter().filter(|r| r.domain == domain).collect();
+        let at = reservation.at;
+        let blocked = window_check(
+            &to_contact,
+            at,
+            day,
+            limits.per_contact_day,
+            "per-contact daily",
+        )
+        .or_else(|| {
+            window_check(
+                &to_contact,
+                at,
+                week,
+                limits.per_contact_week,
+                "per-contact weekly",
+            )
+        })
+        .or_else(|| {
+            window_check(
+                &from_sender,
+                at,
+                day,
+                limits.per_sender_day,
+                "per-sender daily",
+            )
+        })
+        .or_else(|| {
+            window_check(
+                &to_domain,
+                at,
+                day,
+                limits.per_domain_day,
+                "per-domain daily",
+            )
+        });
+        if let Some(decision) = blocked {
+            return Ok(decision);
+        }
+        s.sends.push(SendRecord {
+            draft_id: reservation.draft_id,
+            contact,
+            sender,
+            domain,
+            at,
+        });
+        Ok(SendDecision::Allow)
+    }
+
+    async fn release_send(&self, draft: DraftId) -> Result<()> {
+        self.faults.before_call("store.release_send").await?;
+        lock(&self.state).sends.retain(|r| r.draft_id != draft);
+        Ok(())
+    }
+
+    async fn suppress(&self, entry: &Suppression) -> Result<()> {
+        self.faults.before_call("store.suppress").await?;
+        let mut s = lock(&self.state);
+        s.suppressions
+            .retain(|x| !same_address(&x.email, &entry.email));
+        s.suppressions.push(entry.clone());
+        Ok(())
+    }
+
+    async fn unsuppress(&self, email: &EmailAddress) -> Result<bool> {
+        self.faults.before_call("store.unsuppress").await?;
+        let mut s = lock(&self.state);
+        let before = s.suppressions.len();
+        s.suppressions.retain(|x| !same_address(&x.email, email));
+        Ok(s.suppressions.len() < before)
+    }
+
+    async fn suppression(&self, email: &EmailAddress) -> Result<Option<Suppression>> {
+        self.faults.before_call("store.suppression").await?;
+        Ok(lock(&self.state)
+            .suppressions
+            .iter()
+            .find(|x| same_address(&x.email, email))
+            .cloned())
+    }
+
+    async fn list_suppressions(&self) -> Result<Vec<Suppression>> {
+        self.faults.before_call("store.list_suppressions").await?;
+        Ok(lock(&self.state).suppressions.clone())
+    }
+
+    async fn add_approved_recipient(&self, recipient: &ApprovedRecipient) -> Result<()> {
+        self.faults
+            .before_call("store.add_approved_recipient")
+            .await?;
+        let mut s = lock(&self.state);
+        if !s
+            .approved
+            .iter()
+            .any(|x| same_address(&x.email, &recipient.email))
+        {
+            s.approved.push(recipient.clone());
+        }
+        Ok(())
+    }
+
+    async fn remove_approved_recipient(&self, email: &EmailAddress) -> Result<bool> {
+        self.faults
+            .before_call("store.remove_approved_recipient")
+            .await?;
+        let mut s = lock(&self.state);
+        let before = s.approved.len();
+        s.approved.retain(|x| !same_address(&x.email, email));
+        Ok(s.approved.len() < before)
+    }
+
+    async fn is_approved_recipient(&self, email: &EmailAddress) -> Result<bool> {
+        self.faults
+            .before_call("store.is_approved_recipient")
+            .await?;
+        Ok(lock(&self.state)
+            .approved
+            .iter()
+            .any(|x| same_address(&x.email, email)))
+    }
+}
+
+#[async_trait]
+impl MessageStore for MemoryStore {
+    async fn record_message(&self, message: &MessageRecord) -> Result<()> {
+        self.faults.before_call("store.record_message").await?;
+        let mut s = lock(&self.state);
+        if !s
+            .messages
+            .iter()
+            .any(|m| m.message_id == message.message_id)
+        {
+            s.messages.push(message.clone());
+        }
+        Ok(())
+    }
+
+    async fn find_message(&self, id: &MessageId) -> Result<Option<MessageRecord>> {
+        self.faults.before_call("store.find_message").await?;
+        Ok(lock(&self.state)
+            .messages
+            .iter()
+            .find(|m| &m.message_id == id)
+            .cloned())
+    }
+
+    async fn messages_for_contact(&self, email: &EmailAddress) -> Result<Vec<MessageRecord>> {
+        self.faults
+            .before_call("store.messages_for_contact")
+            .await?;
+        let mut found: Vec<MessageRecord> = lock(&self.state)
+            .messages
+            .iter()
+            .filter(|m| same_address(&m.contact_email, email))
+            .cloned()
+            .collect();
+        found.sort_by_key(|m| m.at);
+        Ok(found)
+    }
+}
+
+#[async_trait]
+impl OutcomeStore for MemoryStore {
+    async fn record_outcome(&self, outcome: &Outcome) -> Result<bool> {
+        self.faults.before_call("store.record_outcome").await?;
+        let mut s = lock(&self.state);
+        if s.outcomes
+            .iter()
+            .any(|o| o.source_event_id == outcome.source_event_id)
+        {
+            return Ok(false);
+        }
+        s.outcomes.push(outcome.clone());
+        Ok(true)
+    }
+
+    async fn list_outcomes(&self, filter: &OutcomeFilter) -> Result<Vec<Outcome>> {
+        self.faults.before_call("store.list_outcomes").await?;
+        let s = lock(&self.state);
+        let mut found: Vec<Outcome> = s
+            .outcomes
+            .iter()
+            .filter(|o| {
+                filter
+                    .contact
+                    .as_ref()
+                    .is_none_or(|c| same_address(c, &o.contact_email))
+                    && filter
+                        .sender
+                        .as_ref()
+                        .is_none_or(|c| o.sender.as_ref().is_some_and(|x| same_address(c, x)))
+                    && (filter.types.is_empty() || filter.types.contains(&o.outcome_type))
+                    && filter.since.is_none_or(|t| o.occurred_at >= t)
+                    && filter.until.is_none_or(|t| o.occurred_at < t)
+            })
+            .cloned()
+            .collect();
+        found.sort_by_key(|o| std::cmp::Reverse((o.occurred_at, o.id)));
+        found.truncate(limit_of(filter.limit));
+        Ok(found)
+    }
+}
+
+#[async_trait]
+impl VoiceStore for MemoryStore {
+    async fn save_voice_profile(&self, profile: &VoiceProfile) -> Result<VoiceProfile> {
+        self.faults.before_call("store.save_voice_profile").await?;
+        if profile.name.trim().is_empty() {
+            return Err(Error::invalid("name", "is empty"));
+        }
+        let mut s = lock(&self.state);
+        let latest = s
+            .voice
+            .iter()
+            .filter(|p| same_address(&p.owner, &profile.owner) && p.name == profile.name)
+            .max_by_key(|p| p.version);
+        let mut saved = profile.clone();
+        saved.version = latest.map_or(1, |p| p.version + 1);
+        if let Some(p) = latest {
+            saved.id = p.id;
+        }
+        s.voice.push(saved.clone());
+        Ok(saved)
+    }
+
+    async fn voice_profile(
+        &self,
+        owner: &EmailAddress,
+        name: &str,
+    ) -> Result<Option<VoiceProfile>> {
+        self.faults.before_call("store.voice_profile").await?;
+        Ok(lock(&self.state)
+            .voice
+            .iter()
+            .filter(|p| same_address(&p.owner, owner) && p.name == name)
+            .max_by_key(|p| p.version)
+            .cloned())
+    }
+
+    async fn voice_profiles(&self, owner: &EmailAddress) -> Result<Vec<VoiceProfile>> {
+        self.faults.before_call("store.voice_profiles").await?;
+        let s = lock(&self.state);
+        let mut latest: BTreeMap<&str, &VoiceProfile> = BTreeMap::new();
+        for p in s.voice.iter().filter(|p| same_address(&p.owner, owner)) {
+            let slot = latest.entry(p.name.as_str()).or_insert(p);
+            if p.version > slot.version {
+                *slot = p;
+            }
+        }
+        Ok(latest.into_values().cloned().collect())
+    }
+}
+
+#[async_trait]
+impl SecretStore for MemoryStore {
+    async fn save_token(&self, token: &OAuthToken) -> Result<()> {
+        self.faults.before_call("store.save_token").await?;
+        lock(&self.state)
+            .tokens
+            .insert(token.account.clone(), token.clone());
+        Ok(())
+    }
+
+    async fn token(&self, account: &str) -> Result<Option<OAuthToken>> {
+        self.faults.before_call("store.token").await?;
+        Ok(lock(&self.state).tokens.get(account).cloned())
+    }
+
+    async fn delete_token(&self, account: &str) -> Result<bool> {
+        self.faults.before_call("store.delete_token").await?;
+        Ok(lock(&self.state).tokens.remove(account).is_some())
+    }
+}
+
+#[async_trait]
+impl SettingsStore for MemoryStore {
+    async fn setting(&self, key: &str) -> Result<Option<String>> {
+        self.faults.before_call("store.setting").await?;
+        Ok(lock(&self.state).settings.get(key).cloned())
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.faults.before_call("store.put_setting").await?;
+        lock(&self.state)
+            .settings
+            .insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+}
+
+fn append(s: &mut StoreState, at: DateTime<Utc>, entry: &NewAuditEntry) -> AuditEntry {
+    let seq = s.audit.len() as u64 + 1;
+    let prev_hash = s.audit.last().map(|e| e.hash.clone()).unwrap_or_default();
+    // Stored at microsecond precision, as the SQL stores keep it.
+    let at = at.trunc_subsecs(6);
+    let hash = AuditEntry::compute_hash(
+        &prev_hash,
+        seq,
+        at,
+        &entry.actor,
+        &entry.action,
+        &entry.subject,
+        &entry.details,
+    );
+    let stored = AuditEntry {
+        seq,
+        at,
+        actor: entry.actor.clone(),
+        action: entry.action.clone(),
+        subject: entry.subject.clone(),
+        details: entry.details.clone(),
+        prev_hash,
+        hash,
+    };
+    s.audit.push(stored.clone());
+    stored
+}
+
+#[async_trait]
+impl AuditStore for MemoryStore {
+    async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry> {
+        self.faults.before_call("store.append_audit").await?;
+        let now = self.now();
+        Ok(append(&mut lock(&self.state), now, entry))
+    }
+
+    async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>> {
+        self.faults.before_call("store.audit_entries").await?;
+        Ok(lock(&self.state)
+            .audit
+            .iter()
+            .filter(|e| e.seq > after)
+            .take(limit_of(limit))
+            .cloned()
+            .collect())
+    }
+
+    async fn verify_audit_chain(&self) -> Result<AuditVerification> {
+        self.faults.before_call("store.verify_audit_chain").await?;
+        Ok(verify_chain(&lock(&self.state).audit))
+    }
+}
+
+/// Removes the items matching `gone` from `v`; returns how many went.
+fn remove_where<T>(v: &mut Vec<T>, gone: impl Fn(&T) -> bool) -> u64 {
+    let before = v.len();
+    v.retain(|x| !gone(x));
+    (before - v.len()) as u64
+}
+
+#[async_trait]
+impl AdminStore for MemoryStore {
+    async fn erase_contact(&self, email: &EmailAddress, actor: &str) -> Result<ErasureReport> {
+        self.faults.before_call("store.erase_contact").await?;
+        let now = self.now();
+        let key = email.normalized();
+        let mentions = |v: &serde_json::Value| v.to_string().to_lowercase().contains(&key);
+        let mut s = lock(&self.state);
+        let mut report = ErasureReport::default();
+        let mut count = |table: &str, n: u64| {
+            if n > 0 {
+                *report.per_table.entry(table.to_owned()).or_default() += n;
+            }
+        };
+
+        let gone_subs: Vec<SubmissionId> = s
+            .submissions
+            .iter()
+            .filter(|x| same_address(&x.lead.email, email) || x.raw.to_lowercase().contains(&key))
+            .map(|x| x.id)
+            .collect();
+        count(
+            "submissions",
+            remove_where(&mut s.submissions, |x| gone_subs.contains(&x.id)),
+        );
+        let gone_drafts: Vec<DraftId> = s
+            .drafts
+            .iter()
+            .filter(|d| {
+                same_address(&d.contact_email, email)
+                    || d.submission_id.is_some_and(|id| gone_subs.contains(&id))
+            })
+            .map(|d| d.id)
+            .collect();
+        count(
+            "drafts",
+            remove_where(&mut s.drafts, |d| gone_drafts.contains(&d.id)),
+        );
+        count(
+            "draft_events",
+            remove_where(&mut s.draft_events, |e| gone_drafts.contains(&e.draft_id)),
+        );
+        count(
+            "runs",
+            remove_where(&mut s.runs, |r| gone_subs.contains(&r.submission_id)),
+        );
+        count(
+            "jobs",
+            remove_where(&mut s.jobs, |e| {
+                mentions(&e.job.payload)
+                    || e.job
+                        .idempotency_key
+                        .as_ref()
+                        .is_some_and(|k| k.to_lowercase().contains(&key))
+            }),
+        );
+        count(
+            "send_log",
+            remove_where(&mut s.sends, |r| {
+                r.contact == key || gone_drafts.contains(&r.draft_id)
+            }),
+        );
+        count(
+            "suppressions",
+            remove_where(&mut s.suppressions, |x| same_address(&x.email, email)),
+        );
+        count(
+            "approved_recipients",
+            remove_where(&mut s.approved, |x| same_address(&x.email, email)),
+        );
+        count(
+            "messages",
+            remove_where(&mut s.messages, |m| same_address(&m.contact_email, email)),
+        );
+        count(
+            "outcomes",
+            remove_where(&mut s.outcomes, |o| same_address(&o.contact_email, email)),
+        );
+        let mut anonymised = 0;
+        for o in &mut s.outcomes {
+            if o.sender.as_ref().is_some_and(|x| same_address(x, email)) {
+                o.sender = None;
+                anonymised += 1;
+            }
+        }
+        count("outcomes", anonymised);
+        count(
+            "voice_profiles",
+            remove_where(&mut s.voice, |p| same_address(&p.owner, email)),
+        );
+        let before = s.tokens.len();
+        s.tokens.retain(|account, _| account.to_lowercase() != key);
+        count("tokens", (before - s.tokens.len()) as u64);
+
+        let tombstone = NewAuditEntry {
+            actor: actor.to_owned(),
+            action: "contact.erase".to_owned(),
+            subject: format!("erasure:{}", uuid::Uuid::now_v7()),
+            details: serde_json::json!({ "rows": report.total(), "per_table": report.per_table }),
+        };
+        append(&mut s, now, &tombstone);
+        Ok(report)
+    }
+
+    async fn health(&self) -> Result<()> {
+        self.faults.before_call("store.health").await
+    }
+}
