@@ -233,6 +233,8 @@ async fn mailbox_scan_records_applies_effects_and_is_idempotent() {
         "dsn_exchange_undeliverable.eml",
         "dsn_postfix_delayed.eml",
         "unsubscribe_reply_en.eml",
+        // A hard bounce for an address we never drafted for: suppressed, no outcome.
+        "dsn_qmail_failure_notice.eml",
     ] {
         mailbox.deliver(fixture_message(name));
     }
@@ -249,7 +251,7 @@ async fn mailbox_scan_records_applies_effects_and_is_idempotent() {
     );
 
     let report = w.outcomes.scan_mailbox(&mailbox, None).await.unwrap();
-    assert_eq!(report.scanned, 7);
+    assert_eq!(report.scanned, 8);
     let mut got: Vec<(OutcomeType, String)> = report
         .recorded
         .iter()
@@ -304,7 +306,21 @@ async fn mailbox_scan_records_applies_effects_and_is_idempotent() {
     assert_eq!(events.last().unwrap().action.name(), "stop");
     assert_eq!(events.last().unwrap().actor, "system:outcomes");
 
-    assert_eq!(report.suppressed, 2);
+    assert_eq!(report.suppressed, 3);
+    let gavin = w
+        .store
+        .suppression(&addr("gavin@hooli.example"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(gavin.reason, SuppressionReason::Bounced);
+    assert!(
+        w.outcomes
+            .for_contact(&addr("gavin@hooli.example"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let s = w
         .store
         .suppression(&addr("former.employee@contoso.example"))
@@ -343,7 +359,7 @@ async fn mailbox_scan_records_applies_effects_and_is_idempotent() {
         .await
         .unwrap();
     let replay = w.outcomes.scan_mailbox(&mailbox, None).await.unwrap();
-    assert_eq!(replay.scanned, 7);
+    assert_eq!(replay.scanned, 8);
     assert!(replay.recorded.is_empty(), "{:?}", replay.recorded);
     assert_eq!(replay.drafts_stopped, 0);
     assert_eq!(replay.suppressed, 0);
@@ -629,6 +645,15 @@ async fn calendar_booked_rescheduled_held_and_no_show() {
     );
     cancelled.status = EventStatus::Cancelled;
     calendar.add_event(cancelled);
+    // Our own tentative hold is not a booking.
+    let mut hold = event(
+        "e5",
+        start + Td::days(3),
+        "dora@explorer.example",
+        AttendeeResponse::NeedsAction,
+    );
+    hold.status = EventStatus::Tentative;
+    calendar.add_event(hold);
     // Someone we never wrote to.
     calendar.add_event(event(
         "e4",

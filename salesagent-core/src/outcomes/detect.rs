@@ -10,7 +10,8 @@
 //! deals, tasks and meetings through the draft's CRM id or address. Events about people we never
 //! wrote to are ignored.
 //!
-//! Calendar rules, for each attendee we have a draft to, on events that are not cancelled:
+//! Calendar rules, for each attendee we have a draft to, on confirmed events (cancelled events and
+//! tentative holds are skipped):
 //! first sight → `meeting_booked`; a later scan that sees another interval →
 //! `meeting_rescheduled`; once the event has ended, `Accepted` → `meeting_held`, `Declined` or
 //! `NeedsAction` → `meeting_no_show` (a declined invitation that was not rescheduled or cancelled
@@ -173,13 +174,20 @@ impl Outcomes {
                     let d = draft
                         .as_ref()
                         .filter(|d| d.contact_email == r)
-                        .or_else(|| leads.sent_by_email.get(&r));
+                        .or_else(|| leads.sent_by_email.get(&r))
+                        .or_else(|| leads.by_email.get(&r));
+                    let Some(d) = d else {
+                        // Not one of our leads: keep the address off future sends, record nothing.
+                        self.suppress_only(&r, SuppressionReason::Bounced, &key, report)
+                            .await?;
+                        continue;
+                    };
                     let rec = self
                         .record(NewOutcome {
                             outcome_type: OutcomeType::EmailBounced,
                             contact_email: r.clone(),
-                            sender: d.map(|d| d.sender.clone()),
-                            draft_id: d.map(|d| d.id),
+                            sender: Some(d.sender.clone()),
+                            draft_id: Some(d.id),
                             source_event_id: format!("{key}:email_bounced:{r}"),
                             occurred_at,
                             details: Some(c.reason.clone()),
@@ -189,42 +197,38 @@ impl Outcomes {
                 }
             }
             MailKind::Unsubscribe => {
-                let Some(from) = c
-                    .from
-                    .clone()
-                    .or_else(|| draft.as_ref().map(|d| d.contact_email.clone()))
-                else {
-                    report.ignored += 1;
+                let d = draft
+                    .as_ref()
+                    .or_else(|| c.from.as_ref().and_then(|f| leads.by_email.get(f)));
+                let Some(d) = d else {
+                    // Honour the request even from someone we never wrote to.
+                    match &c.from {
+                        Some(from) => {
+                            self.suppress_only(from, SuppressionReason::Unsubscribed, &key, report)
+                                .await?;
+                        }
+                        None => report.ignored += 1,
+                    }
                     return Ok(());
                 };
-                let d = draft.as_ref().or_else(|| leads.by_email.get(&from));
-                let contact = d.map_or_else(|| from.clone(), |d| d.contact_email.clone());
                 let rec = self
                     .record(NewOutcome {
                         outcome_type: OutcomeType::EmailUnsubscribed,
-                        contact_email: contact.clone(),
-                        sender: d.map(|d| d.sender.clone()),
-                        draft_id: d.map(|d| d.id),
+                        contact_email: d.contact_email.clone(),
+                        sender: Some(d.sender.clone()),
+                        draft_id: Some(d.id),
                         source_event_id: format!("{key}:email_unsubscribed"),
                         occurred_at,
                         details: Some(c.reason.clone()),
                     })
                     .await?;
                 report.absorb(rec);
-                if from != contact {
-                    // The person who asked is suppressed too.
-                    let now = self.clock.now();
-                    if super::effects::suppress(
-                        self.store.as_ref(),
-                        &from,
-                        SuppressionReason::Unsubscribed,
-                        &format!("asked to stop ({key})"),
-                        now,
-                    )
-                    .await?
-                    {
-                        report.suppressed += 1;
-                    }
+                if let Some(from) = &c.from
+                    && from != &d.contact_email
+                {
+                    // The person who asked (a colleague, a new address) is suppressed too.
+                    self.suppress_only(from, SuppressionReason::Unsubscribed, &key, report)
+                        .await?;
                 }
             }
             MailKind::HumanReply | MailKind::HumanMessage => {
@@ -274,6 +278,24 @@ impl Outcomes {
             MailKind::Automatic | MailKind::DeliveryNotice(_) | MailKind::Unparsable => {
                 report.ignored += 1;
             }
+        }
+        Ok(())
+    }
+
+    /// Suppresses an address without recording an outcome (it is not one of our leads).
+    async fn suppress_only(
+        &self,
+        email: &EmailAddress,
+        reason: SuppressionReason,
+        key: &str,
+        report: &mut ScanReport,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        let note = format!("from mailbox event {key}");
+        if super::effects::suppress(self.store.as_ref(), email, reason, &note, now).await? {
+            report.suppressed += 1;
+        } else {
+            report.ignored += 1;
         }
         Ok(())
     }
@@ -419,7 +441,8 @@ impl Outcomes {
                 .iter()
                 .filter(|a| leads.is_lead(&a.email))
                 .collect();
-            if attendees.is_empty() || event.status == EventStatus::Cancelled {
+            // Cancelled events mean nothing; tentative ones are our own holds, not bookings.
+            if attendees.is_empty() || event.status != EventStatus::Confirmed {
                 report.ignored += 1;
                 continue;
             }
