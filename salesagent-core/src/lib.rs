@@ -14,6 +14,7 @@
 
 pub mod error;
 pub mod model;
+pub mod outcomes;
 pub mod pipeline;
 pub mod ports;
 pub mod prompt;
