@@ -15,5 +15,6 @@
 pub mod error;
 pub mod model;
 pub mod ports;
+pub mod voice;
 
 pub use error::{Error, Result};
