@@ -38,7 +38,13 @@ async fn exec_with_ids(
 ) -> Result<u64> {
     // An empty IN list is not valid SQL; a value no id has keeps the statement uniform.
     let none = [String::from("-")];
-    let ids = if ids.is_empty() { &none[..] } else { ids };
+    let ids = if !sql.contains("{ids}") {
+        &[][..]
+    } else if ids.is_empty() {
+        &none[..]
+    } else {
+        ids
+    };
     let sql = sql.replace("{ids}", &placeholders(2, ids.len()));
     let mut q = sqlx::query(AssertSqlSafe(sql)).bind(first.to_owned());
     for id in ids {

@@ -2,6 +2,7 @@
 
 mod audit;
 mod common;
+mod conformance;
 mod entities;
 mod erase;
 mod jobs;
