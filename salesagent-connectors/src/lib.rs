@@ -8,14 +8,16 @@
 //! |---|---|---|
 //! | `Crm` | [`hubspot::HubSpot`] | `HUBSPOT_ACCESS_TOKEN` (or `HUBSPOT_API_KEY`), `HUBSPOT_CLIENT_SECRET` (webhooks), `HUBSPOT_BASE_URL` |
 //! | `Mailbox` | [`gmail::Gmail`] | Google OAuth below, `GOOGLE_API_BASE_URL` |
-//! | `Drive` | `drive::GoogleDrive` | Google OAuth below, `GOOGLE_API_BASE_URL` |
-//! | `Calendar` | `calendar::GoogleCalendar` | Google OAuth below, `GOOGLE_API_BASE_URL` |
+//! | `Drive` | [`drive::GoogleDrive`] | Google OAuth below, `GOOGLE_API_BASE_URL` |
+//! | `Calendar` | [`calendar::GoogleCalendar`] | Google OAuth below, `GOOGLE_API_BASE_URL` |
 //! | `Llm`, speech | [`openai::OpenAi`] | `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `OPENAI_MODEL` |
 //! | OAuth | [`google_oauth::GoogleOAuth`] | `GOOGLE_CLIENT_ID`, `GOOGLE_CLIENT_SECRET`, `GOOGLE_REDIRECT_URI`, `GOOGLE_TOKEN_URL` |
 //!
 //! Every connector has a builder with `from_env()` and `with_base_url(..)` (for tests against a
 //! mock server) and a harmless authenticated `check()` read for health checks.
 
+pub mod calendar;
+pub mod drive;
 pub mod gmail;
 pub mod google_oauth;
 pub mod http;
