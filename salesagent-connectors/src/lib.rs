@@ -11,6 +11,7 @@
 //! | `Drive` | [`drive::GoogleDrive`] | Google OAuth below, `GOOGLE_API_BASE_URL` |
 //! | `Calendar` | [`calendar::GoogleCalendar`] | Google OAuth below, `GOOGLE_API_BASE_URL` |
 //! | `Llm`, speech | [`openai::OpenAi`] | `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `OPENAI_MODEL` |
+//! | `Mailbox` (files) | [`outbox::Outbox`] | `outbox:DIR` |
 //! | OAuth | [`google_oauth::GoogleOAuth`] | `GOOGLE_CLIENT_ID`, `GOOGLE_CLIENT_SECRET`, `GOOGLE_REDIRECT_URI`, `GOOGLE_TOKEN_URL` |
 //!
 //! Every connector has a builder with `from_env()` and `with_base_url(..)` (for tests against a
@@ -23,3 +24,4 @@ pub mod google_oauth;
 pub mod http;
 pub mod hubspot;
 pub mod openai;
+pub mod outbox;
