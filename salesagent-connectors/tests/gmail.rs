@@ -325,11 +325,31 @@ async fn invalid_grant_marks_the_account_for_reauthorisation() {
 }
 
 #[tokio::test]
-async fn token_endpoint_outage_is_unavailable() {
+async fn token_endpoint_outage_is_retried_then_unavailable() {
+    // A transient 503 from the token endpoint is retried by the one retry loop.
     let e = env(60).await;
     Mock::given(method("POST"))
         .and(path("/token"))
         .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .mount(&e.server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(token_ok(NEW_ACCESS))
+        .mount(&e.server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(profile()))
+        .mount(&e.server)
+        .await;
+    gmail(&e).check().await.unwrap();
+    // A lasting outage: Unavailable after the retries, and the account is not marked for re-auth.
+    let e = env(60).await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(503))
+        .expect(3)
         .mount(&e.server)
         .await;
     assert_eq!(gmail(&e).check().await.unwrap_err().kind(), "unavailable");

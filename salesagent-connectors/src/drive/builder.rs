@@ -49,6 +49,13 @@ impl GoogleDriveBuilder {
         b
     }
 
+    /// True when `GOOGLE_API_BASE_URL` (or [`Self::with_base_url`]) moved the API elsewhere;
+    /// the credentials side is `GoogleOAuthBuilder::is_configured`.
+    #[must_use]
+    pub fn is_configured(&self) -> bool {
+        self.base_url != DEFAULT_BASE_URL
+    }
+
     /// Points at another base URL (a mock server in tests).
     #[must_use]
     pub fn with_base_url(mut self, url: impl Into<String>) -> Self {
