@@ -493,6 +493,13 @@ async fn mailbox_operations_follow_the_discovery_document() {
         .mount(s)
         .await;
     Mock::given(method("GET"))
+        .and(path("/gmail/v1/users/me/history"))
+        .and(query_param("startHistoryId", "1"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error":{"code":404,"message":"Requested entity was not found.",
+            "errors":[{"message":"Requested entity was not found.","domain":"global","reason":"notFound"}],"status":"NOT_FOUND"}})))
+        .mount(s)
+        .await;
+    Mock::given(method("GET"))
         .and(path("/gmail/v1/users/me/messages"))
         .and(query_param("labelIds", "SENT"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"messages":[{"id":"g1","threadId":"t1"}],"nextPageToken":"p2","resultSizeEstimate":5})))
@@ -576,6 +583,10 @@ async fn mailbox_operations_follow_the_discovery_document() {
         g.history(Some("x; drop")).await.unwrap_err().kind(),
         "invalid_input"
     );
+    // An expired cursor (404) restarts at the profile's history id.
+    let expired = g.history(Some("1")).await.unwrap();
+    assert!(expired.messages.is_empty());
+    assert_eq!(expired.next_cursor.as_deref(), Some("4711"));
     let page = g.sent_messages(None, 10).await.unwrap();
     assert_eq!(page.messages.len(), 1);
     assert_eq!(page.next_page.as_deref(), Some("p2"));

@@ -234,6 +234,7 @@ impl Mailbox for Gmail {
         }))
     }
 
+    /// A `cursor` Gmail no longer knows (HTTP 404) restarts at the current history id.
     async fn history(&self, cursor: Option<&str>) -> Result<HistoryPage> {
         let Some(start) = cursor else {
             let p = self.profile().await?;
@@ -257,7 +258,22 @@ impl Mailbox for Gmail {
             if let Some(p) = &page {
                 r = r.query("pageToken", p.clone());
             }
-            let resp: ListHistoryResponse = self.http.send(&r).await?.json("gmail")?;
+            let resp: ListHistoryResponse = match self.http.send(&r).await {
+                Ok(resp) => resp.json("gmail")?,
+                // Gmail forgets old history ids (404): start a fresh cursor at "now" instead of
+                // failing every scan from here on; mail in the gap is not reported.
+                Err(Error::NotFound { .. }) if ids.is_empty() => {
+                    tracing::warn!(
+                        "gmail history cursor expired; restarting it at the current history id"
+                    );
+                    let p = self.profile().await?;
+                    return Ok(HistoryPage {
+                        messages: vec![],
+                        next_cursor: p.history_id,
+                    });
+                }
+                Err(e) => return Err(e),
+            };
             for h in resp
                 .history
                 .iter()
