@@ -304,3 +304,44 @@ async fn key_never_in_debug_or_logs() {
     assert!(env.is_configured());
     assert_eq!(env.build().unwrap().models().chat, "llama3");
 }
+
+#[tokio::test]
+async fn server_errors_use_async_openai_retries_only_then_the_breaker_opens() {
+    let server = MockServer::start().await;
+    let storm = Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"error":{"message":"overloaded","type":"server_error","param":null,"code":null}})))
+        .mount_as_scoped(&server)
+        .await;
+    let llm = openai(&server)
+        .with_breaker(salesagent_connectors::http::BreakerConfig {
+            failure_threshold: 1,
+            open_for: std::time::Duration::from_millis(100),
+        })
+        .build()
+        .unwrap();
+    let e = llm.complete(&draft_request()).await.unwrap_err();
+    assert_eq!(e.kind(), "unavailable");
+    // One attempt plus async-openai's own three retries: no second retry loop on top.
+    assert_eq!(server.received_requests().await.unwrap().len(), 4);
+    let e = llm.complete(&draft_request()).await.unwrap_err();
+    assert!(e.to_string().contains("circuit breaker open"), "{e}");
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        4,
+        "open breaker fails fast"
+    );
+    drop(storm);
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(chat_response("{\"subject\":\"a\",\"body\":\"b\"}")),
+        )
+        .mount(&server)
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    llm.complete(&draft_request()).await.unwrap();
+    assert_eq!(
+        llm.breaker().state(),
+        salesagent_connectors::http::BreakerState::Closed
+    );
+}
