@@ -301,14 +301,15 @@ async fn invalid_grant_marks_the_account_for_reauthorisation() {
     let e = env(60).await;
     Mock::given(method("POST"))
         .and(path("/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
         .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error":"invalid_grant","error_description":"Token has been expired or revoked."})))
         .expect(1)
         .mount(&e.server)
         .await;
-    Mock::given(method("GET"))
+    let api = Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(200).set_body_json(profile()))
         .expect(0)
-        .mount(&e.server)
+        .mount_as_scoped(&e.server)
         .await;
     let g = gmail(&e);
     let err = g.check().await.unwrap_err();
@@ -322,6 +323,34 @@ async fn invalid_grant_marks_the_account_for_reauthorisation() {
         e.account.bearer().await.unwrap_err().kind(),
         "unauthenticated"
     );
+    drop(api);
+    // After a human re-authorises, the same live account works again.
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"access_token": NEW_ACCESS, "expires_in": 3599,
+            "refresh_token": "1//fresh-refresh", "token_type": "Bearer"})),
+        )
+        .mount(&e.server)
+        .await;
+    Mock::given(method("GET"))
+        .and(header(
+            "authorization",
+            format!("Bearer {NEW_ACCESS}").as_str(),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(profile()))
+        .expect(1)
+        .mount(&e.server)
+        .await;
+    let req = e.oauth.authorization_url(&[scopes::GMAIL_MODIFY]).unwrap();
+    e.oauth
+        .exchange_code(ME, "4/0again", &req.pkce_verifier)
+        .await
+        .unwrap();
+    assert!(!e.account.needs_reauth().await.unwrap());
+    g.check().await.unwrap();
 }
 
 #[tokio::test]

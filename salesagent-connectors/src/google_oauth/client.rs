@@ -215,10 +215,19 @@ impl GoogleAccount {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The cached token; the store is read when there is none or it awaits re-authorisation
+    /// (which may have happened since, through [`GoogleOAuth::exchange_code`]).
     async fn current(&self) -> Result<OAuthToken> {
-        if let Some(t) = self.cache().clone() {
+        if let Some(t) = self.cache().clone()
+            && !t.needs_reauth
+        {
             return Ok(t);
         }
+        self.load().await
+    }
+
+    /// Reads the token from the store into the cache.
+    async fn load(&self) -> Result<OAuthToken> {
         let t = self
             .inner
             .store
@@ -253,7 +262,9 @@ impl GoogleAccount {
     /// is already good enough. Returns the token to use.
     async fn refresh_if(&self, unless: impl Fn(&OAuthToken) -> bool) -> Result<OAuthToken> {
         let _guard = self.refresh_lock.lock().await;
-        let current = self.current().await?;
+        // Read the store under the lock: another process (or a re-authorisation) may have
+        // stored a newer token than the cached one.
+        let current = self.load().await?;
         if current.needs_reauth {
             return Err(self.reauth_error());
         }
