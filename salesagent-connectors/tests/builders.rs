@@ -143,3 +143,51 @@ async fn google_from_env() {
         "invalid_input"
     );
 }
+
+/// An authorizer that hands out `v{n}` tokens and counts refreshes.
+#[derive(Debug, Default)]
+struct Rotating(std::sync::atomic::AtomicU32);
+
+#[async_trait::async_trait]
+impl Authorizer for Rotating {
+    async fn bearer(&self) -> salesagent_core::Result<SecretString> {
+        let n = self.0.load(std::sync::atomic::Ordering::SeqCst);
+        Ok(SecretString::from(format!("v{n}")))
+    }
+    async fn refresh_after_rejection(
+        &self,
+        _rejected: &SecretString,
+    ) -> salesagent_core::Result<()> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn hubspot_with_a_refreshing_authorizer_refreshes_once_on_401() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("authorization", "Bearer v0"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({
+            "status":"error","message":"The OAuth token used to make this call expired.","correlationId":"c","category":"EXPIRED_AUTHENTICATION"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(header("authorization", "Bearer v1"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"total":0,"results":[]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let auth = Arc::new(Rotating::default());
+    let hs = HubSpotBuilder::default()
+        .with_authorizer(auth.clone())
+        .with_base_url(server.uri())
+        .with_http_config(quiet())
+        .build()
+        .unwrap();
+    hs.check().await.unwrap();
+    assert_eq!(auth.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
