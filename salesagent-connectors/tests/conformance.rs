@@ -272,13 +272,9 @@ impl Respond for HubSpotMock {
 
 #[tokio::test]
 async fn hubspot_passes_the_crm_suite() {
-    let Some(text) = common::contract("hubspot/crm-contacts.openapi.json") else {
-        return;
-    };
-    drop(text);
     let specs: Vec<OpenApi> = ["contacts", "companies", "tasks", "notes", "associations-v4"]
         .iter()
-        .map(|n| OpenApi::load(&format!("hubspot/crm-{n}.openapi.json")).unwrap())
+        .map(|n| OpenApi::load(&format!("hubspot/crm-{n}.openapi.json")))
         .collect();
     let server = MockServer::start().await;
     let mut st = HubSpotState::default();
@@ -485,9 +481,7 @@ impl Respond for GmailMock {
 
 #[tokio::test]
 async fn gmail_passes_the_mailbox_suite() {
-    let Some(disc) = Discovery::load("google/gmail.v1.discovery.json") else {
-        return;
-    };
+    let disc = Discovery::load("google/gmail.v1.discovery.json");
     let server = MockServer::start().await;
     Mock::given(any())
         .respond_with(GmailMock(Mutex::new(GmailState {
@@ -589,9 +583,7 @@ impl Respond for DriveMock {
 
 #[tokio::test]
 async fn drive_passes_the_drive_suite() {
-    let Some(disc) = Discovery::load("google/drive.v3.discovery.json") else {
-        return;
-    };
+    let disc = Discovery::load("google/drive.v3.discovery.json");
     let doc = json!({"id":"1AbcDoc","name":"Onboarding case study","mimeType":"application/vnd.google-apps.document",
         "webViewLink":"https://docs.google.com/document/d/1AbcDoc/edit","modifiedTime":"2026-02-01T10:00:00.000Z"});
     let pdf =
@@ -688,9 +680,7 @@ impl Respond for CalendarMock {
 
 #[tokio::test]
 async fn calendar_passes_the_calendar_suite() {
-    let Some(disc) = Discovery::load("google/calendar.v3.discovery.json") else {
-        return;
-    };
+    let disc = Discovery::load("google/calendar.v3.discovery.json");
     let server = MockServer::start().await;
     Mock::given(any())
         .respond_with(CalendarMock::default())
