@@ -31,14 +31,14 @@ struct Specs {
     assoc: OpenApi,
 }
 
-fn specs() -> Option<Specs> {
-    Some(Specs {
-        contacts: OpenApi::load("hubspot/crm-contacts.openapi.json")?,
-        companies: OpenApi::load("hubspot/crm-companies.openapi.json")?,
-        tasks: OpenApi::load("hubspot/crm-tasks.openapi.json")?,
-        notes: OpenApi::load("hubspot/crm-notes.openapi.json")?,
-        assoc: OpenApi::load("hubspot/crm-associations-v4.openapi.json")?,
-    })
+fn specs() -> Specs {
+    Specs {
+        contacts: OpenApi::load("hubspot/crm-contacts.openapi.json"),
+        companies: OpenApi::load("hubspot/crm-companies.openapi.json"),
+        tasks: OpenApi::load("hubspot/crm-tasks.openapi.json"),
+        notes: OpenApi::load("hubspot/crm-notes.openapi.json"),
+        assoc: OpenApi::load("hubspot/crm-associations-v4.openapi.json"),
+    }
 }
 
 impl Specs {
@@ -112,7 +112,7 @@ fn search_page(results: Vec<Value>) -> Value {
 
 #[tokio::test]
 async fn contacts_search_create_update() {
-    let Some(specs) = specs() else { return };
+    let specs = specs();
     let server = MockServer::start().await;
     let page = search_page(vec![contact_json("501", "ann@acme.io")]);
     specs.contacts.check_schema(
@@ -234,7 +234,7 @@ async fn contacts_search_create_update() {
 
 #[tokio::test]
 async fn companies_associations_tasks_notes() {
-    let Some(specs) = specs() else { return };
+    let specs = specs();
     let server = MockServer::start().await;
     let company = json!({"id":"9001","properties":{"name":"Acme","domain":"acme.io","industry":"SOFTWARE",
         "numberofemployees":"120","country":"Germany","description":null},
@@ -382,7 +382,7 @@ async fn companies_associations_tasks_notes() {
 
 #[tokio::test]
 async fn deal_changes_with_cursor() {
-    let Some(specs) = specs() else { return };
+    let specs = specs();
     let server = MockServer::start().await;
     let deal = |id: &str, stage: &str, won: &str, closed: &str, ms: &str| {
         json!({"id":id,"properties":{"dealname":"Acme pilot","pipeline":"default",

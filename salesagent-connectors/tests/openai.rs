@@ -304,3 +304,102 @@ async fn key_never_in_debug_or_logs() {
     assert!(env.is_configured());
     assert_eq!(env.build().unwrap().models().chat, "llama3");
 }
+
+#[tokio::test]
+async fn server_errors_use_async_openai_retries_only_then_the_breaker_opens() {
+    let server = MockServer::start().await;
+    let storm = Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"error":{"message":"overloaded","type":"server_error","param":null,"code":null}})))
+        .mount_as_scoped(&server)
+        .await;
+    let llm = openai(&server)
+        .with_breaker(salesagent_connectors::http::BreakerConfig {
+            failure_threshold: 1,
+            open_for: std::time::Duration::from_millis(100),
+        })
+        .build()
+        .unwrap();
+    let e = llm.complete(&draft_request()).await.unwrap_err();
+    assert_eq!(e.kind(), "unavailable");
+    // One attempt plus async-openai's own three retries: no second retry loop on top.
+    assert_eq!(server.received_requests().await.unwrap().len(), 4);
+    let e = llm.complete(&draft_request()).await.unwrap_err();
+    assert!(e.to_string().contains("circuit breaker open"), "{e}");
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        4,
+        "open breaker fails fast"
+    );
+    drop(storm);
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(chat_response("{\"subject\":\"a\",\"body\":\"b\"}")),
+        )
+        .mount(&server)
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    llm.complete(&draft_request()).await.unwrap();
+    assert_eq!(
+        llm.breaker().state(),
+        salesagent_connectors::http::BreakerState::Closed
+    );
+}
+
+/// The block of a top-level schema in the trimmed YAML (no YAML parser in the workspace, so the
+/// block is cut by indentation, the way the file was trimmed).
+fn schema_block(yaml: &str, name: &str) -> String {
+    let head = format!("    {name}:");
+    let mut lines = yaml.lines().skip_while(|l| *l != head);
+    assert!(lines.next().is_some(), "{name} not in the spec");
+    let body: Vec<&str> = lines
+        .take_while(|l| l.is_empty() || l.starts_with("     "))
+        .collect();
+    format!("\n{}", body.join("\n"))
+}
+
+#[test]
+fn the_fields_we_send_are_in_the_spec() {
+    let Some(yaml) = common::contract("openai/openapi.chat-audio.trimmed.yaml") else {
+        return;
+    };
+    let chat = schema_block(&yaml, "CreateChatCompletionRequest");
+    for field in [
+        "messages",
+        "model",
+        "response_format",
+        "max_completion_tokens",
+        "stream",
+    ] {
+        assert!(
+            chat.contains(&format!("\n            {field}:")),
+            "{field} not in CreateChatCompletionRequest"
+        );
+    }
+    assert!(
+        chat.contains("- messages") && chat.contains("- model"),
+        "messages and model are required"
+    );
+    let shared = schema_block(&yaml, "ModelResponseProperties");
+    assert!(shared.contains("\n        temperature:"));
+    let rf = schema_block(&yaml, "ResponseFormatJsonSchema");
+    for field in ["name", "schema", "strict"] {
+        assert!(
+            rf.contains(&format!("\n            {field}:")),
+            "json_schema.{field}"
+        );
+    }
+    let speech = schema_block(&yaml, "CreateSpeechRequest");
+    for field in ["model", "input", "voice", "response_format"] {
+        assert!(
+            speech.contains(&format!("\n        {field}:")),
+            "speech {field}"
+        );
+    }
+    assert!(
+        !rf.contains("max_completion_tokens"),
+        "blocks are cut per schema"
+    );
+    let tr = schema_block(&yaml, "CreateTranscriptionRequest");
+    assert!(tr.contains("\n        file:") && tr.contains("\n        model:"));
+}

@@ -362,6 +362,12 @@ impl HttpService {
                     Ok(t) => Some(t),
                     Err(e) => {
                         self.breaker.release(permit);
+                        // A token endpoint outage is transient too: retried in this same loop.
+                        if e.is_retryable() && retries < self.config.retry.max_retries {
+                            tokio::time::sleep(self.config.retry.backoff(retries)).await;
+                            retries += 1;
+                            continue;
+                        }
                         return Err(e);
                     }
                 },

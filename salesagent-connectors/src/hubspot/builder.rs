@@ -1,7 +1,7 @@
 //! Building a [`HubSpot`] from the environment or by hand.
 
 use super::{DEFAULT_BASE_URL, HubSpot, error::map_error};
-use crate::http::{HttpConfig, HttpService, RateLimit, StaticBearer};
+use crate::http::{Authorizer, HttpConfig, HttpService, RateLimit, StaticBearer};
 use salesagent_core::ports::{DynClock, SystemClock};
 use salesagent_core::{Error, Result};
 use secrecy::SecretString;
@@ -12,6 +12,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct HubSpotBuilder {
     token: Option<SecretString>,
+    auth: Option<Arc<dyn Authorizer>>,
     client_secret: Option<SecretString>,
     base_url: String,
     http: HttpConfig,
@@ -30,6 +31,7 @@ impl Default for HubSpotBuilder {
         };
         Self {
             token: None,
+            auth: None,
             client_secret: None,
             base_url: DEFAULT_BASE_URL.to_owned(),
             http,
@@ -62,10 +64,17 @@ impl HubSpotBuilder {
         b
     }
 
-    /// True when a token is configured.
+    /// True when a token (or an authorizer) is configured.
     #[must_use]
     pub fn is_configured(&self) -> bool {
-        self.token.is_some()
+        self.token.is_some() || self.auth.is_some()
+    }
+
+    /// Uses `auth` for bearer tokens instead of a fixed token (e.g. HubSpot OAuth with refresh).
+    #[must_use]
+    pub fn with_authorizer(mut self, auth: Arc<dyn Authorizer>) -> Self {
+        self.auth = Some(auth);
+        self
     }
 
     /// Sets the private-app or OAuth access token.
@@ -105,11 +114,13 @@ impl HubSpotBuilder {
 
     /// Builds the connector; `InvalidInput` when no token is set or the base URL is bad.
     pub fn build(self) -> Result<HubSpot> {
-        let token = self
-            .token
-            .ok_or_else(|| Error::invalid("HUBSPOT_ACCESS_TOKEN", "is not set"))?;
+        let auth: Arc<dyn Authorizer> = match (self.auth, self.token) {
+            (Some(a), _) => a,
+            (None, Some(t)) => Arc::new(StaticBearer::new("hubspot", t)),
+            (None, None) => return Err(Error::invalid("HUBSPOT_ACCESS_TOKEN", "is not set")),
+        };
         let http = HttpService::new("hubspot", &self.base_url, self.http, map_error)?
-            .with_auth(Arc::new(StaticBearer::new("hubspot", token)))
+            .with_auth(auth)
             .with_clock(self.clock.clone());
         Ok(HubSpot {
             http,

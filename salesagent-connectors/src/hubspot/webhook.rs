@@ -238,6 +238,18 @@ pub fn verify_v3(
     }
 }
 
+/// Verifies the signature, then parses the body: what the webhook host calls per request.
+/// A bad signature is `Unauthenticated`; a bad body `InvalidInput`.
+pub fn verify_and_parse(
+    secret: &SecretString,
+    req: &WebhookRequest<'_>,
+    now: DateTime<Utc>,
+) -> Result<ParsedWebhook> {
+    verify(secret, req, now)?;
+    let body = std::str::from_utf8(req.body).map_err(|_| Error::invalid("body", "is not UTF-8"))?;
+    parse_payload(body, now)
+}
+
 /// A Webhooks-API contact event (`contact.creation`, `contact.propertyChange`, or a generic
 /// `object.*` event on contacts). It names a contact; the submission needs the contact's data,
 /// see [`ContactEvent::to_submission`] and `HubSpot::submission_for_event`.
@@ -449,6 +461,50 @@ fn workflow_submission(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parsing_and_verifying_never_panic(body in "\\PC{0,200}", sig in "\\PC{0,80}", ts in "\\PC{0,20}", ms in any::<i64>()) {
+            let now = DateTime::from_timestamp_millis(ms.rem_euclid(4_000_000_000_000)).unwrap();
+            let _ = parse_payload(&body, now);
+            let s = secret("k");
+            let req = WebhookRequest::from_headers("POST", "https://x.test/h?a=%40", body.as_bytes(),
+                [("X-HubSpot-Signature-v3", sig.as_str()), ("X-HubSpot-Request-Timestamp", ts.as_str())]);
+            prop_assert!(verify(&s, &req, now).is_err());
+            let req = WebhookRequest::from_headers("POST", "https://x.test/h", body.as_bytes(),
+                [("X-HubSpot-Signature", sig.as_str()), ("X-HubSpot-Signature-Version", "v2")]);
+            prop_assert!(verify(&s, &req, now).is_err());
+        }
+    }
+
+    #[test]
+    fn verify_then_parse() {
+        let s = secret("k");
+        let body = r#"{"email":"ann@acme.io"}"#;
+        let ts = "1735689600000";
+        let now = at_ms(1_735_689_601_000);
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"k").unwrap();
+        mac.update(format!("POSThttps://x.test/h{body}{ts}").as_bytes());
+        let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let req = WebhookRequest::from_headers(
+            "POST",
+            "https://x.test/h",
+            body.as_bytes(),
+            [
+                ("x-hubspot-signature-v3", sig.as_str()),
+                ("x-hubspot-request-timestamp", ts),
+            ],
+        );
+        let parsed = verify_and_parse(&s, &req, now).unwrap();
+        assert_eq!(parsed.submissions.len(), 1);
+        assert_eq!(
+            verify_and_parse(&secret("other"), &req, now)
+                .unwrap_err()
+                .kind(),
+            "unauthenticated"
+        );
+    }
 
     fn secret(s: &str) -> SecretString {
         SecretString::from(s.to_owned())

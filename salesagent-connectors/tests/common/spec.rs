@@ -128,8 +128,10 @@ fn template_matches(template: &str, path: &str) -> bool {
 pub struct OpenApi(pub Value);
 
 impl OpenApi {
-    pub fn load(rel: &str) -> Option<Self> {
-        super::contract(rel).map(|t| Self(serde_json::from_str(&t).unwrap()))
+    /// The document, or an empty one (every check passes, with a notice) when `../shared`
+    /// is absent, so the tests still run their other assertions.
+    pub fn load(rel: &str) -> Self {
+        Self(super::contract(rel).map_or(Value::Null, |t| serde_json::from_str(&t).unwrap()))
     }
 
     fn resolver(&self) -> impl Fn(&str) -> Option<Value> + '_ {
@@ -141,6 +143,9 @@ impl OpenApi {
 
     /// Validates a fixture (e.g. a response body) against a named component schema.
     pub fn check_schema(&self, name: &str, value: &Value) {
+        if self.0.is_null() {
+            return;
+        }
         let schema = self.0["components"]["schemas"]
             .get(name)
             .unwrap_or_else(|| panic!("no schema {name}"));
@@ -151,6 +156,9 @@ impl OpenApi {
 
     /// Checks one request: operation exists, query parameters declared, body valid.
     pub fn check_request(&self, req: &Request) -> Result<(), String> {
+        if self.0.is_null() {
+            return Ok(());
+        }
         let method = req.method.as_str().to_ascii_lowercase();
         let path = req.url.path();
         let (_, item) = self.0["paths"]
@@ -204,8 +212,10 @@ impl OpenApi {
 pub struct Discovery(pub Value);
 
 impl Discovery {
-    pub fn load(rel: &str) -> Option<Self> {
-        super::contract(rel).map(|t| Self(serde_json::from_str(&t).unwrap()))
+    /// The document, or an empty one (every check passes, with a notice) when `../shared`
+    /// is absent, so the tests still run their other assertions.
+    pub fn load(rel: &str) -> Self {
+        Self(super::contract(rel).map_or(Value::Null, |t| serde_json::from_str(&t).unwrap()))
     }
 
     fn resolver(&self) -> impl Fn(&str) -> Option<Value> + '_ {
@@ -214,6 +224,9 @@ impl Discovery {
 
     /// Validates a fixture against a named schema.
     pub fn check_schema(&self, name: &str, value: &Value) {
+        if self.0.is_null() {
+            return;
+        }
         let schema = self.0["schemas"]
             .get(name)
             .unwrap_or_else(|| panic!("no schema {name}"));
@@ -235,6 +248,9 @@ impl Discovery {
 
     /// Checks one request against the discovery methods (path relative to the service path).
     pub fn check_request(&self, req: &Request) -> Result<(), String> {
+        if self.0.is_null() {
+            return Ok(());
+        }
         let service_path = self.0["servicePath"].as_str().unwrap_or("");
         let mut all = Vec::new();
         Self::methods(&self.0, &mut all);
