@@ -142,10 +142,10 @@ pub fn write_draft(input: &DraftInput) -> DraftOutput {
         for f in assets {
             match &f.link {
                 Some(l) => {
-                    let _ = writeln!(body, "- {} ({})", cap_chars(&f.text, 120), clean_line(l));
+                    let _ = writeln!(body, "- {} ({})", cap_chars(&f.text, 200), clean_line(l));
                 }
                 None => {
-                    let _ = writeln!(body, "- {}", cap_chars(&f.text, 120));
+                    let _ = writeln!(body, "- {}", cap_chars(&f.text, 200));
                 }
             }
             used.push(f.id.clone());
