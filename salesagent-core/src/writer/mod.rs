@@ -369,6 +369,39 @@ mod tests {
         crate::model::validate_body(&out.body).unwrap();
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_lead_gives_a_valid_draft(
+            first in proptest::option::of(proptest::string::string_regex("(?s).{0,300}").unwrap()),
+            company in proptest::option::of(proptest::string::string_regex("(?s).{0,300}").unwrap()),
+            message in proptest::option::of(proptest::string::string_regex("(?s).{0,500}").unwrap()),
+            greeting in proptest::option::of(proptest::string::string_regex("(?s).{0,80}").unwrap()),
+            sender in proptest::string::string_regex("(?s).{0,80}").unwrap(),
+        ) {
+            let mut inp = input();
+            inp.lead.first_name = first;
+            inp.lead.company = company;
+            inp.lead.message = message;
+            inp.sender.company = sender;
+            if let Some(v) = inp.voice.as_mut() {
+                v.greeting = greeting;
+            }
+            let out = write_draft(&inp);
+            proptest::prop_assert!(crate::model::validate_subject(&out.subject).is_ok(), "{:?}", out.subject);
+            proptest::prop_assert!(out.subject.chars().count() <= 120);
+            proptest::prop_assert!(crate::model::validate_body(&out.body).is_ok());
+            // What the template writes always passes the model-output validation too.
+            let json = serde_json::to_string(&out).unwrap();
+            proptest::prop_assert!(crate::prompt::parse_draft(&json, &inp).is_ok());
+        }
+
+        #[test]
+        fn parsing_any_answer_never_panics(answer in "(?s).{0,400}") {
+            let _ = crate::prompt::parse_draft(&answer, &input());
+            let _ = crate::prompt::parse_company(&answer);
+        }
+    }
+
     #[tokio::test]
     async fn template_llm_answers_valid_json_from_the_prompt() {
         let inp = input();
