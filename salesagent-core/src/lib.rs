@@ -14,10 +14,12 @@
 
 pub mod error;
 pub mod model;
+pub mod outcomes;
 pub mod pipeline;
 pub mod ports;
 pub mod prompt;
 pub mod scoring;
+pub mod sending;
 pub mod slots;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,0 +1,30 @@
+//! Outcomes: what happened after we wrote to a lead, how we detect it, and what it changes.
+//!
+//! - [`ImpactTable`]: the documented, configurable points per [`OutcomeType`](crate::model::OutcomeType).
+//! - [`classify_raw`] / [`classify_message`]: one inbound message → human reply, automatic
+//!   reply, bounce (permanent or transient) or request to stop, with the rules listed in
+//!   [`classify`].
+//! - [`Outcomes`]: records outcomes idempotently (by `source_event_id`), runs the detectors over
+//!   the mailbox, CRM deals and tasks, the calendar and silence since our sends, and applies the
+//!   effects (pending drafts stopped, addresses suppressed).
+//! - [`priority_adjustment`]: the bounded (±20), decaying nudge a contact's outcome history gives
+//!   its priority score.
+//!
+//! Time is read only through the [`Clock`](crate::ports::Clock) port.
+
+pub mod classify;
+mod detect;
+mod effects;
+mod impact;
+mod sentiment;
+mod service;
+pub mod text;
+
+pub use classify::{BounceInfo, Classification, MailKind, classify_message, classify_raw};
+pub use effects::{ApsConfig, MAX_ADJUSTMENT, priority_adjustment};
+pub use impact::{ImpactRow, ImpactTable, MAX_IMPACT, MIN_IMPACT};
+pub use sentiment::{Sentiment, SentimentSource, classify_sentiment, fallback_sentiment};
+pub use service::{
+    NewOutcome, OutcomeConfig, OutcomeStats, Outcomes, Recorded, ScanReport, SenderStats,
+    StatsQuery, UnsubscribeReceipt, compute_stats, settings_keys,
+};

@@ -1,0 +1,240 @@
+//! Hand-written fixtures of real-world shapes (written from RFC 3464, RFC 3834 and the formats
+//! Postfix, Exim, qmail, Gmail and Exchange/Outlook produce) classify as expected.
+
+use salesagent_core::model::{EmailAddress, MessageId, OutcomeType};
+use salesagent_core::outcomes::{
+    Classification, MailKind, SentimentSource, classify_raw, fallback_sentiment,
+};
+use std::path::PathBuf;
+
+fn fixture(name: &str) -> Classification {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/outcomes")
+        .join(name);
+    let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    classify_raw(&raw)
+}
+
+fn addr(s: &str) -> EmailAddress {
+    EmailAddress::parse(s).unwrap()
+}
+
+fn mid(s: &str) -> MessageId {
+    MessageId::parse(s).unwrap()
+}
+
+/// Asserts a permanent bounce for `recipient` with `status`, returned message `original`.
+fn assert_bounce(name: &str, recipient: &str, status: Option<&str>, original: Option<&str>) {
+    let c = fixture(name);
+    let MailKind::Bounce(info) = &c.kind else {
+        panic!("{name}: expected a bounce, got {:?} ({})", c.kind, c.reason);
+    };
+    assert!(info.permanent, "{name}");
+    assert_eq!(c.outcome_type(), Some(OutcomeType::EmailBounced), "{name}");
+    assert_eq!(info.recipients, vec![addr(recipient)], "{name}");
+    assert_eq!(info.status.as_deref(), status, "{name}");
+    assert_eq!(info.original_message_id, original.map(mid), "{name}");
+    if let Some(o) = original {
+        assert_eq!(c.candidate_parents().first(), Some(&mid(o)), "{name}");
+    }
+    assert!(
+        c.reason.contains("permanent bounce"),
+        "{name}: {}",
+        c.reason
+    );
+}
+
+#[test]
+fn postfix_permanent_failure() {
+    assert_bounce(
+        "dsn_postfix_user_unknown.eml",
+        "nobody@acme-corp.example",
+        Some("5.1.1"),
+        Some("draft-1.fixture@salesagent.test"),
+    );
+    let c = fixture("dsn_postfix_user_unknown.eml");
+    let MailKind::Bounce(info) = c.kind else {
+        unreachable!()
+    };
+    assert!(
+        info.diagnostic.unwrap().contains("User unknown"),
+        "diagnostic kept, folded lines joined"
+    );
+}
+
+#[test]
+fn gmail_address_not_found() {
+    assert_bounce(
+        "dsn_gmail_address_not_found.eml",
+        "ghost@globex.example",
+        Some("5.1.1"),
+        Some("draft-4.fixture@salesagent.test"),
+    );
+}
+
+#[test]
+fn exchange_recipient_not_found() {
+    assert_bounce(
+        "dsn_exchange_undeliverable.eml",
+        "former.employee@contoso.example",
+        Some("5.1.10"),
+        Some("draft-5.fixture@salesagent.test"),
+    );
+}
+
+#[test]
+fn exim_plain_text_bounce() {
+    assert_bounce(
+        "dsn_exim_plain.eml",
+        "jane.doe@initech.example",
+        Some("5.1.1"),
+        Some("draft-3.fixture@salesagent.test"),
+    );
+}
+
+#[test]
+fn qmail_failure_notice() {
+    assert_bounce(
+        "dsn_qmail_failure_notice.eml",
+        "gavin@hooli.example",
+        Some("5.1.1"),
+        Some("draft-7.fixture@salesagent.test"),
+    );
+}
+
+#[test]
+fn transient_delays_record_nothing() {
+    for (name, status, original) in [
+        (
+            "dsn_postfix_delayed.eml",
+            "4.4.1",
+            "draft-2.fixture@salesagent.test",
+        ),
+        (
+            "dsn_exchange_delayed.eml",
+            "4.4.7",
+            "draft-6.fixture@salesagent.test",
+        ),
+    ] {
+        let c = fixture(name);
+        let MailKind::DeliveryNotice(info) = &c.kind else {
+            panic!("{name}: expected a delay, got {:?}", c.kind);
+        };
+        assert!(!info.permanent, "{name}");
+        assert_eq!(info.status.as_deref(), Some(status), "{name}");
+        assert_eq!(info.original_message_id, Some(mid(original)), "{name}");
+        assert_eq!(c.outcome_type(), None, "{name}");
+        assert!(c.reason.contains("transient"), "{name}: {}", c.reason);
+    }
+}
+
+#[test]
+fn out_of_office_replies_are_automatic() {
+    for (name, why) in [
+        ("ooo_en_exchange.eml", "Auto-Submitted"),
+        ("ooo_de_abwesenheit.eml", "abwesenheit"),
+        ("ooo_fr_reponse_automatique.eml", "X-Autoreply"),
+        ("ooo_es_fuera_de_la_oficina.eml", "fuera de la oficina"),
+        ("ooo_gmail_vacation_rfc3834.eml", "auto-replied"),
+        ("mdn_read_receipt.eml", "read receipt"),
+    ] {
+        let c = fixture(name);
+        assert_eq!(c.kind, MailKind::Automatic, "{name}: {}", c.reason);
+        assert_eq!(c.outcome_type(), None, "{name}");
+        assert!(c.reason.contains(why), "{name}: {}", c.reason);
+    }
+}
+
+#[test]
+fn subject_rules_alone_catch_ooo_in_each_language() {
+    // The same reply without any auto-reply header: only the subject tells.
+    for subject in [
+        "Automatic reply: Quick question",
+        "Out of Office: Quick question",
+        "Automatische Antwort: Ihre Anfrage",
+        "Abwesenheitsnotiz: Ihre Anfrage",
+        "=?UTF-8?Q?R=C3=A9ponse_automatique_:_Votre_message?=",
+        "Absence du bureau",
+        "=?UTF-8?Q?Respuesta_autom=C3=A1tica:_Propuesta?=",
+        "Fuera de la oficina",
+        "Risposta automatica: offerta",
+        "Automatisch antwoord: offerte",
+    ] {
+        let raw = format!(
+            "From: a@lead.example\r\nTo: ann@salesagent.test\r\nSubject: {subject}\r\n\
+             Message-ID: <x1@lead.example>\r\nIn-Reply-To: <draft-1.fixture@salesagent.test>\r\n\
+             \r\nBody.\r\n"
+        );
+        let c = classify_raw(raw.as_bytes());
+        assert_eq!(c.kind, MailKind::Automatic, "{subject}: {}", c.reason);
+    }
+}
+
+#[test]
+fn human_replies_that_quote_the_original() {
+    for (name, parent, tone) in [
+        (
+            "reply_positive_gmail_quoted.eml",
+            "draft-1.fixture@salesagent.test",
+            Some(OutcomeType::PositiveResponse),
+        ),
+        (
+            "reply_negative_outlook.eml",
+            "draft-3.fixture@salesagent.test",
+            Some(OutcomeType::NegativeResponse),
+        ),
+        (
+            "reply_de_thunderbird_quoted.eml",
+            "draft-8.fixture@salesagent.test",
+            Some(OutcomeType::PositiveResponse),
+        ),
+    ] {
+        let c = fixture(name);
+        // The quoted original carries an unsubscribe footer; it must not count.
+        assert_eq!(c.kind, MailKind::HumanReply, "{name}: {}", c.reason);
+        assert_eq!(c.outcome_type(), Some(OutcomeType::EmailReplied), "{name}");
+        assert_eq!(c.in_reply_to, Some(mid(parent)), "{name}");
+        assert_eq!(c.candidate_parents().first(), Some(&mid(parent)), "{name}");
+        assert!(!c.new_text.contains('>'), "{name}: quotes removed");
+        assert!(!c.new_text.to_lowercase().contains("unsubscribe"), "{name}");
+        assert!(!c.new_text.to_lowercase().contains("remove me"), "{name}");
+        assert!(!c.new_text.to_lowercase().contains("abmelden"), "{name}");
+        let s = fallback_sentiment(&c.new_text);
+        assert_eq!(s.outcome, tone, "{name}: {:?}", c.new_text);
+        assert_eq!(s.source, SentimentSource::Fallback);
+    }
+}
+
+#[test]
+fn requests_to_stop() {
+    for (name, from) in [
+        ("unsubscribe_reply_en.eml", "frank@umbrella.example"),
+        ("unsubscribe_reply_es.eml", "lucia@cliente.example"),
+        ("unsubscribe_subject_only.eml", "grace@wayne.example"),
+    ] {
+        let c = fixture(name);
+        assert_eq!(c.kind, MailKind::Unsubscribe, "{name}: {}", c.reason);
+        assert_eq!(
+            c.outcome_type(),
+            Some(OutcomeType::EmailUnsubscribed),
+            "{name}"
+        );
+        assert_eq!(c.from, Some(addr(from)), "{name}");
+    }
+}
+
+#[test]
+fn every_fixture_classifies() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/outcomes");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|x| x == "eml") {
+            let c = classify_raw(&std::fs::read(&path).unwrap());
+            assert_ne!(c.kind, MailKind::Unparsable, "{}", path.display());
+            assert!(c.message_id.is_some(), "{}", path.display());
+            n += 1;
+        }
+    }
+    assert!(n >= 18, "only {n} fixtures");
+}
