@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use salesagent_core::model::{Company, CrmId, Domain, EmailAddress, FormSubmission, SubmissionId};
 use salesagent_core::pipeline::{Pipeline, PipelineConfig, Ports};
 use salesagent_core::ports::{
-    Clock, DynClock, Llm, LlmRequest, LlmResponse, SubmissionStore as _, SystemClock,
+    Clock, DynClock, DynStore, Llm, LlmRequest, LlmResponse, SystemClock,
 };
 use salesagent_core::prompt::PURPOSE_DRAFT;
 use salesagent_core::testing::{
@@ -22,6 +22,7 @@ use salesagent_core::testing::{
 };
 use salesagent_core::worker::{Worker, WorkerConfig};
 use salesagent_core::writer::TemplateLlm;
+use salesagent_store::SqlStore;
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 use std::alloc::System;
 use std::collections::BTreeMap;
@@ -95,13 +96,15 @@ fn latency(v: u64, on: bool) -> Faults {
 
 struct World {
     pipeline: Arc<Pipeline>,
-    store: Arc<MemoryStore>,
+    store: DynStore,
     clock: DynClock,
 }
 
 const COMPANIES: usize = 50;
 
-fn world(slow: bool, clock: DynClock) -> World {
+/// Fakes (with the scenario's latencies when `slow`) over `store`, or over the in-memory store
+/// (with the 10 ms store latency when `slow`) when `store` is None.
+fn world(slow: bool, clock: DynClock, store: Option<DynStore>) -> World {
     let crm = FakeCrm::with_faults(latency(CRM, slow));
     let mailbox = FakeMailbox::new()
         .with_faults(latency(MAIL, slow))
@@ -112,7 +115,9 @@ fn world(slow: bool, clock: DynClock) -> World {
         .with_clock(clock.clone());
     // The store is one fake with one latency: the voice profile read (20 ms in the scenario)
     // costs 10 ms here, which is off the critical path either way.
-    let store = Arc::new(MemoryStore::new(clock.clone()).with_faults(latency(STORE, slow)));
+    let store: DynStore = store.unwrap_or_else(|| {
+        Arc::new(MemoryStore::new(clock.clone()).with_faults(latency(STORE, slow)))
+    });
     let _ = VOICE;
     for i in 0..COMPANIES {
         let domain = Domain::parse(&format!("company{i}.example")).unwrap();
@@ -203,7 +208,7 @@ fn latency_bench() {
         .unwrap();
     rt.block_on(async {
         let clock = ManualClock::new(ManualClock::default_start());
-        let w = world(true, clock.shared());
+        let w = world(true, clock.shared(), None);
         let runs = 21;
         seed_contacts(&w, runs).await;
         let mut times = Vec::with_capacity(runs);
@@ -228,6 +233,38 @@ fn latency_bench() {
     });
 }
 
+/// Pipelines per second through `Pipeline::process`, `concurrency` tasks, after a warm-up.
+async fn direct_rate(w: &World, n: usize, concurrency: usize) -> f64 {
+    let warm = 200;
+    let subs: Arc<Vec<FormSubmission>> =
+        Arc::new((0..n + warm).map(|i| submission(i, &w.clock)).collect());
+    for s in &subs[..warm] {
+        w.pipeline.process(s).await.unwrap();
+    }
+    let next = Arc::new(AtomicUsize::new(warm));
+    let t0 = std::time::Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (p, subs, next) = (w.pipeline.clone(), subs.clone(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= subs.len() {
+                        break;
+                    }
+                    p.process(&subs[i]).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let rate = n as f64 / t0.elapsed().as_secs_f64();
+    rate
+}
+
 fn throughput_bench() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -236,41 +273,27 @@ fn throughput_bench() {
         .unwrap();
     rt.block_on(async {
         let clock: DynClock = Arc::new(SystemClock);
-        // Direct: submission → draft id, 64 in flight.
-        let w = world(false, clock.clone());
-        let n = 6_000;
-        let warm = 300;
-        let subs: Arc<Vec<FormSubmission>> =
-            Arc::new((0..n + warm).map(|i| submission(i, &clock)).collect());
-        for s in &subs[..warm] {
-            w.pipeline.process(s).await.unwrap();
+        // Direct: submission → draft id, 64 in flight, on an in-memory SQLite store and on
+        // the in-memory fake store.
+        for (name, n) in [("throughput", 3_000), ("throughput_memory_store", 6_000)] {
+            let store: Option<DynStore> = if name == "throughput" {
+                let sql = SqlStore::builder("sqlite::memory:")
+                    .without_encryption()
+                    .clock(clock.clone())
+                    .connect()
+                    .await
+                    .unwrap();
+                Some(Arc::new(sql))
+            } else {
+                None
+            };
+            let w = world(false, clock.clone(), store);
+            let rate = direct_rate(&w, n, 64).await;
+            println!("RESULT pipeline.{name} {rate:.0} pipelines/s");
         }
-        let next = Arc::new(AtomicUsize::new(warm));
-        let t0 = std::time::Instant::now();
-        let tasks: Vec<_> = (0..64)
-            .map(|_| {
-                let (p, subs, next) = (w.pipeline.clone(), subs.clone(), next.clone());
-                tokio::spawn(async move {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= subs.len() {
-                            break;
-                        }
-                        p.process(&subs[i]).await.unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-        let secs = t0.elapsed().as_secs_f64();
-        #[allow(clippy::cast_precision_loss)]
-        let rate = n as f64 / secs;
-        println!("RESULT pipeline.throughput {rate:.0} pipelines/s");
 
         // Through the queue: submit, then 8 workers run pipeline and CRM follow-up jobs.
-        let w = world(false, clock.clone());
+        let w = world(false, clock.clone(), None);
         let n = 3_000;
         let subs: Vec<_> = (0..n).map(|i| submission(i, &clock)).collect();
         let t0 = std::time::Instant::now();
@@ -284,7 +307,6 @@ fn throughput_bench() {
         #[allow(clippy::cast_precision_loss)]
         let rate = n as f64 / secs;
         println!("RESULT pipeline.throughput_queued {rate:.0} pipelines/s");
-        drop(w.store);
     });
 }
 
@@ -296,7 +318,7 @@ fn heap_bench() {
         .unwrap();
     rt.block_on(async {
         let clock = ManualClock::new(ManualClock::default_start());
-        let w = world(true, clock.shared());
+        let w = world(true, clock.shared(), None);
         let k = 2_000;
         seed_contacts(&w, k).await;
         let mut ids: Vec<SubmissionId> = Vec::with_capacity(k);

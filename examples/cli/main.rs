@@ -15,6 +15,14 @@
 
 mod fixtures;
 
+/// `println!` that ignores a closed stdout (`cli drafts | head` must not panic).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use salesagent_core::model::{
@@ -26,6 +34,7 @@ use salesagent_core::slots::parse_zone;
 use salesagent_core::testing::MemoryStore;
 use salesagent_core::worker::{WorkStats, Worker, WorkerConfig};
 use salesagent_core::writer::TemplateLlm;
+use salesagent_store::SqlStore;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -36,7 +45,7 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(name = "salesagent", version, about)]
 struct Cli {
-    /// Store URL (`sqlite://…`, `postgres://…`, or `memory:`).
+    /// Store URL: `sqlite://file.db`, `sqlite::memory:`, `postgres://…`, or `memory:`.
     #[arg(
         long,
         global = true,
@@ -137,19 +146,24 @@ impl From<salesagent_core::Error> for Failure {
     }
 }
 
-/// The store named by `url`. Until the SQL store is wired in, every URL opens the in-memory
-/// store: swapping in `salesagent_store::SqlStore::connect(url)` here is the only change needed.
+/// The store named by `url`: SQLite (`sqlite://file.db`, created when missing; `sqlite::memory:`),
+/// PostgreSQL (`postgres://…`), or `memory:` for the in-memory store of the `testing` feature.
 async fn open_store(url: &str, clock: DynClock) -> Result<DynStore, Failure> {
-    if url.trim().is_empty() {
+    let url = url.trim();
+    if url.is_empty() {
         return Err(Failure::input("--database is empty"));
     }
-    if url != "memory:" {
-        eprintln!(
-            "note: the SQL store is not wired into this CLI yet; using an in-memory store \
-             ({url} is not touched, state lasts for this command only)"
-        );
+    if url == "memory:" {
+        return Ok(Arc::new(MemoryStore::new(clock)));
     }
-    Ok(Arc::new(MemoryStore::new(clock)))
+    let url = if url.starts_with("sqlite:") && !url.contains(":memory:") && !url.contains("mode=") {
+        // Create the database file on first use.
+        format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+    } else {
+        url.to_owned()
+    };
+    let store = SqlStore::builder(url).clock(clock).connect().await?;
+    Ok(Arc::new(store))
 }
 
 fn credentials_configured() -> bool {
@@ -267,7 +281,7 @@ fn one_line(s: &str, max: usize) -> String {
 
 fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Failure::runtime(e.to_string()))?;
-    println!("{text}");
+    out!("{text}");
     Ok(())
 }
 
@@ -291,12 +305,15 @@ async fn sorted_drafts(
 
 fn print_drafts_table(drafts: &[Draft]) {
     if drafts.is_empty() {
-        println!("(no drafts)");
+        out!("(no drafts)");
         return;
     }
-    println!(
+    out!(
         "{:<36}  {:<8}  {:>5}  {:<34}  SUBJECT",
-        "ID", "STATUS", "ICP", "CONTACT"
+        "ID",
+        "STATUS",
+        "ICP",
+        "CONTACT"
     );
     for d in drafts {
         let (score, tier) = d
@@ -315,7 +332,7 @@ fn print_drafts_table(drafts: &[Draft]) {
         {
             subject.push_str("  [degraded]");
         }
-        println!(
+        out!(
             "{:<36}  {:<8}  {:>3} {:<1}  {:<34}  {}",
             d.id,
             d.status.as_str(),
@@ -328,9 +345,9 @@ fn print_drafts_table(drafts: &[Draft]) {
 }
 
 fn print_draft(d: &Draft) {
-    println!("Draft     {}", d.id);
-    println!("Status    {}", d.status);
-    println!(
+    out!("Draft     {}", d.id);
+    out!("Status    {}", d.status);
+    out!(
         "To        {}{}",
         d.contact_name
             .as_deref()
@@ -339,10 +356,10 @@ fn print_draft(d: &Draft) {
         d.contact_email
     );
     if let Some(c) = &d.company_name {
-        println!("Company   {}", one_line(c, 80));
+        out!("Company   {}", one_line(c, 80));
     }
-    println!("From      {}", d.sender);
-    println!(
+    out!("From      {}", d.sender);
+    out!(
         "Writer    {}",
         match &d.writer {
             DraftWriter::Llm { model } => format!("llm ({model})"),
@@ -351,12 +368,14 @@ fn print_draft(d: &Draft) {
         }
     );
     if let Some(icp) = &d.icp {
-        println!(
+        out!(
             "ICP       {} (tier {}), priority {:.0}",
-            icp.score, icp.tier, d.priority
+            icp.score,
+            icp.tier,
+            d.priority
         );
         for f in &icp.factors {
-            println!(
+            out!(
                 "          {:+6.1}  {:<13} {}",
                 f.points,
                 f.name,
@@ -365,26 +384,26 @@ fn print_draft(d: &Draft) {
         }
     }
     if !d.facts_used.is_empty() {
-        println!("Facts     {}", d.facts_used.join(", "));
+        out!("Facts     {}", d.facts_used.join(", "));
     }
     for f in &d.flags {
         match f {
-            DraftFlag::TemplateWritten => println!("Flag      written by the template writer"),
+            DraftFlag::TemplateWritten => out!("Flag      written by the template writer"),
             DraftFlag::Degraded { reason } => {
-                println!("Flag      degraded: {}", one_line(reason, 100));
+                out!("Flag      degraded: {}", one_line(reason, 100));
             }
             DraftFlag::LowVoiceSimilarity { score_milli } => {
-                println!("Flag      low voice similarity ({score_milli}‰)");
+                out!("Flag      low voice similarity ({score_milli}‰)");
             }
         }
     }
-    println!("Subject   {}", d.subject);
-    println!();
-    println!("{}", d.body);
+    out!("Subject   {}", d.subject);
+    out!();
+    out!("{}", d.body);
 }
 
 fn print_stats(stats: &WorkStats) {
-    println!(
+    out!(
         "jobs: {} done, {} to retry, {} dead{}",
         stats.done,
         stats.retrying,
@@ -410,9 +429,10 @@ async fn submit_files(app: &App, files: &[PathBuf], indent: &str) -> Result<(), 
         } else {
             "duplicate (already submitted)"
         };
-        println!(
+        out!(
             "{indent}job {}  submission {}  {outcome}",
-            s.job_id, s.submission_id
+            s.job_id,
+            s.submission_id
         );
     }
     Ok(())
@@ -458,7 +478,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Demo { concurrency } => {
             let forms = fixtures::forms(&cli.data).map_err(Failure::input)?;
-            println!(
+            out!(
                 "Submitting {} sample forms from {}",
                 forms.len(),
                 cli.data.join("forms").display()
@@ -466,11 +486,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             submit_files(&app, &forms, "  ").await?;
             let stats = work_with_progress(&app, (*concurrency).max(1)).await?;
             print_stats(&stats);
-            println!();
-            println!("Draft queue (highest priority first):");
+            out!();
+            out!("Draft queue (highest priority first):");
             print_drafts_table(&sorted_drafts(&app.store, None).await?);
             if let Some(top) = sorted_drafts(&app.store, None).await?.first() {
-                println!();
+                out!();
                 print_draft(top);
             }
         }
@@ -542,14 +562,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         .collect::<Vec<_>>(),
                 )?;
             } else if jobs.is_empty() {
-                println!("(no jobs)");
+                out!("(no jobs)");
             } else {
-                println!(
+                out!(
                     "{:<36}  {:<14}  {:<7}  {:>8}  LAST ERROR",
-                    "ID", "KIND", "STATE", "ATTEMPTS"
+                    "ID",
+                    "KIND",
+                    "STATE",
+                    "ATTEMPTS"
                 );
                 for j in &jobs {
-                    println!(
+                    out!(
                         "{:<36}  {:<14}  {:<7}  {:>4}/{:<3}  {}",
                         j.id,
                         j.kind,
