@@ -588,6 +588,7 @@ async fn hostile_fields_give_typed_errors_or_safe_drafts() {
         assert!(d.body.len() < 16 * 1024, "case {i}: {} bytes", d.body.len());
         if let Some(n) = &d.contact_name {
             assert!(!n.chars().any(char::is_control), "case {i}: {n:?}");
+            assert!(!n.contains('\u{202e}'), "case {i}: {n:?}");
         }
         assert!(!d.body.contains("Ignore previous"));
     }

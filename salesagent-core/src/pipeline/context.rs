@@ -100,9 +100,17 @@ pub(crate) fn company_fact(c: &Company) -> Fact {
 pub(crate) fn analysis_fact(a: &CompanyAnalysis) -> Fact {
     let mut text = cap(&a.summary, 300);
     if !a.talking_points.is_empty() {
-        text.push_str(" Talking points: ");
-        text.push_str(&a.talking_points.join("; "));
-        text.push('.');
+        let points: Vec<&str> = a
+            .talking_points
+            .iter()
+            .map(|p| p.trim().trim_end_matches('.'))
+            .filter(|p| !p.is_empty())
+            .collect();
+        if !points.is_empty() {
+            text.push_str(" Talking points: ");
+            text.push_str(&points.join("; "));
+            text.push('.');
+        }
     }
     if !a.competitors.is_empty() {
         text.push_str(" May be comparing: ");

@@ -196,6 +196,16 @@ pub mod properties {
     pub const SIZE_BAND: &str = "salesagent_size_band";
 }
 
+/// One line without control or bidi-override characters, for names shown to operators and
+/// put in headers.
+fn display_safe(s: &str) -> String {
+    crate::model::clean_line(
+        &s.chars()
+            .filter(|c| !writer::is_bidi_control(*c))
+            .collect::<String>(),
+    )
+}
+
 /// Actor name used in draft events and audit entries.
 pub const ACTOR: &str = "system:pipeline";
 
@@ -792,8 +802,10 @@ impl Pipeline {
                 .map(Contact::display_name)
                 .filter(|n| *n != lead.email.to_string())
         } else {
-            Some(crate::model::clean_line(&name))
-        };
+            Some(name)
+        }
+        .map(|n| display_safe(&n))
+        .filter(|n| !n.is_empty());
         Draft {
             id: DraftId::new(),
             submission_id: Some(submission.id),
@@ -804,7 +816,8 @@ impl Pipeline {
                 .company
                 .as_ref()
                 .map(|c| c.name.clone())
-                .or_else(|| lead.company.clone()),
+                .or_else(|| lead.company.clone())
+                .map(|n| display_safe(&n)),
             sender: self.config.sender.clone(),
             subject: output.subject,
             body: output.body,

@@ -30,6 +30,35 @@ fn cap_chars(s: &str, max: usize) -> String {
     }
 }
 
+/// The name to greet with: the whole first name when it looks like a name, else its first
+/// run of letters (`"Eve\r\nBcc: x@y"` → `Eve`), without bidi controls; at most 40 characters.
+fn greeting_name(raw: &str) -> Option<String> {
+    let cleaned: String = clean_line(raw)
+        .chars()
+        .filter(|c| !is_bidi_control(*c))
+        .collect();
+    let looks_like_name = cleaned
+        .chars()
+        .all(|c| c.is_alphabetic() || c == ' ' || c == '-' || c == '\'' || c == '.');
+    let name = if looks_like_name {
+        cleaned.trim().to_owned()
+    } else {
+        cleaned
+            .split(|c: char| !(c.is_alphabetic() || c == '-' || c == '\''))
+            .find(|t| !t.is_empty())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let name = cap_chars(&name, 40);
+    (!name.is_empty()).then_some(name)
+}
+
+/// Unicode bidirectional embedding, override and isolate controls and marks.
+#[must_use]
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 fn lower_has_any(text: &str, words: &[&str]) -> bool {
     let t = text.to_lowercase();
     words.iter().any(|w| t.contains(w))
@@ -45,12 +74,7 @@ pub fn write_draft(input: &DraftInput) -> DraftOutput {
         .voice
         .as_ref()
         .is_none_or(|v| v.contraction_rate >= 1.0);
-    let first = input
-        .lead
-        .first_name
-        .as_deref()
-        .map(|n| cap_chars(n, 40))
-        .filter(|n| !n.is_empty());
+    let first = input.lead.first_name.as_deref().and_then(greeting_name);
     let company = input
         .lead
         .company
@@ -142,10 +166,10 @@ pub fn write_draft(input: &DraftInput) -> DraftOutput {
         for f in assets {
             match &f.link {
                 Some(l) => {
-                    let _ = writeln!(body, "- {} ({})", cap_chars(&f.text, 120), clean_line(l));
+                    let _ = writeln!(body, "- {} ({})", cap_chars(&f.text, 200), clean_line(l));
                 }
                 None => {
-                    let _ = writeln!(body, "- {}", cap_chars(&f.text, 120));
+                    let _ = writeln!(body, "- {}", cap_chars(&f.text, 200));
                 }
             }
             used.push(f.id.clone());
@@ -367,6 +391,49 @@ mod tests {
         crate::model::validate_subject(&out.subject).unwrap();
         assert!(out.subject.chars().count() <= 120);
         crate::model::validate_body(&out.body).unwrap();
+        assert!(out.body.starts_with("Hi Ann,"), "{}", out.body);
+        assert_eq!(
+            greeting_name("Eve\r\nBcc: all@evil.example").as_deref(),
+            Some("Eve")
+        );
+        assert_eq!(
+            greeting_name("Mary-Jane O'Neil").as_deref(),
+            Some("Mary-Jane O'Neil")
+        );
+        assert_eq!(greeting_name("😀 123").as_deref(), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_lead_gives_a_valid_draft(
+            first in proptest::option::of(proptest::string::string_regex("(?s).{0,300}").unwrap()),
+            company in proptest::option::of(proptest::string::string_regex("(?s).{0,300}").unwrap()),
+            message in proptest::option::of(proptest::string::string_regex("(?s).{0,500}").unwrap()),
+            greeting in proptest::option::of(proptest::string::string_regex("(?s).{0,80}").unwrap()),
+            sender in proptest::string::string_regex("(?s).{0,80}").unwrap(),
+        ) {
+            let mut inp = input();
+            inp.lead.first_name = first;
+            inp.lead.company = company;
+            inp.lead.message = message;
+            inp.sender.company = sender;
+            if let Some(v) = inp.voice.as_mut() {
+                v.greeting = greeting;
+            }
+            let out = write_draft(&inp);
+            proptest::prop_assert!(crate::model::validate_subject(&out.subject).is_ok(), "{:?}", out.subject);
+            proptest::prop_assert!(out.subject.chars().count() <= 120);
+            proptest::prop_assert!(crate::model::validate_body(&out.body).is_ok());
+            // What the template writes always passes the model-output validation too.
+            let json = serde_json::to_string(&out).unwrap();
+            proptest::prop_assert!(crate::prompt::parse_draft(&json, &inp).is_ok());
+        }
+
+        #[test]
+        fn parsing_any_answer_never_panics(answer in "(?s).{0,400}") {
+            let _ = crate::prompt::parse_draft(&answer, &input());
+            let _ = crate::prompt::parse_company(&answer);
+        }
     }
 
     #[tokio::test]

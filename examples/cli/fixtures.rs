@@ -1,0 +1,242 @@
+//! Fixture-backed offline connectors: the in-memory fakes seeded from `examples/data/`.
+//!
+//! Files: `sender.json` (the mailbox owner and their voice), `companies.json`, `contacts.json`
+//! (CRM), `threads.json` (earlier mail, dated relative to now), `documents.json` (Drive assets),
+//! `calendar.json` (busy blocks relative to today, in the sender's zone), and `forms/*.json`
+//! (canonical form submissions).
+
+use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
+use salesagent_core::model::{
+    Company, Contact, CrmId, Domain, DriveFile, EmailAddress, FileId, Interval, MailMessage,
+    MessageId, ProviderMessageId, VoiceProfile, VoiceProfileId, VoiceStyle,
+};
+use salesagent_core::pipeline::Ports;
+use salesagent_core::ports::{DynClock, DynLlm, DynStore};
+use salesagent_core::slots::parse_zone;
+use salesagent_core::testing::{FakeCalendar, FakeCrm, FakeDrive, FakeMailbox};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// `sender.json`.
+#[derive(Debug, Deserialize)]
+pub struct Sender {
+    pub email: EmailAddress,
+    pub name: String,
+    pub company: String,
+    pub time_zone: String,
+    #[serde(default)]
+    pub voice: Option<VoiceStyle>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CompanyFixture {
+    crm_id: String,
+    name: String,
+    domain: Option<Domain>,
+    industry: Option<String>,
+    employee_count: Option<u32>,
+    country: Option<String>,
+    description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ContactFixture {
+    crm_id: String,
+    email: EmailAddress,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    job_title: Option<String>,
+    company_id: Option<String>,
+    time_zone: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ThreadFixture {
+    from: EmailAddress,
+    to: EmailAddress,
+    subject: String,
+    body: String,
+    days_ago: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct DocumentFixture {
+    id: String,
+    name: String,
+    mime_type: String,
+    description: Option<String>,
+    web_link: Option<String>,
+    text: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct BusyFixture {
+    day: i64,
+    start: NaiveTime,
+    end: NaiveTime,
+}
+
+#[derive(Debug, Deserialize)]
+struct CalendarFixture {
+    time_zone: String,
+    busy: Vec<BusyFixture>,
+}
+
+fn read<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<T, String> {
+    let path = dir.join(name);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The sender described by `sender.json`.
+pub fn sender(dir: &Path) -> Result<Sender, String> {
+    read(dir, "sender.json")
+}
+
+/// The sample forms under `forms/`, sorted by file name.
+pub fn forms(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let forms = dir.join("forms");
+    let mut out: Vec<PathBuf> = std::fs::read_dir(&forms)
+        .map_err(|e| format!("{}: {e}", forms.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Offline ports: fakes seeded from the fixtures in `dir`, the given model, store and clock.
+pub fn offline_ports(
+    dir: &Path,
+    llm: DynLlm,
+    store: DynStore,
+    clock: DynClock,
+) -> Result<Ports, String> {
+    let crm = FakeCrm::new();
+    for c in read::<Vec<CompanyFixture>>(dir, "companies.json")? {
+        crm.add_company(Company {
+            crm_id: CrmId::new(c.crm_id),
+            name: c.name,
+            domain: c.domain,
+            industry: c.industry,
+            employee_count: c.employee_count,
+            country: c.country,
+            description: c.description,
+            properties: BTreeMap::new(),
+        });
+    }
+    for c in read::<Vec<ContactFixture>>(dir, "contacts.json")? {
+        crm.add_contact(Contact {
+            crm_id: CrmId::new(c.crm_id),
+            email: c.email,
+            first_name: c.first_name,
+            last_name: c.last_name,
+            job_title: c.job_title,
+            phone: None,
+            company_id: c.company_id.map(CrmId::new),
+            time_zone: c.time_zone,
+            properties: BTreeMap::new(),
+        });
+    }
+
+    let now = clock.now();
+    let mailbox = FakeMailbox::new().with_clock(clock.clone());
+    for t in read::<Vec<ThreadFixture>>(dir, "threads.json")? {
+        let id = MessageId::generate(t.from.domain());
+        mailbox.deliver(MailMessage {
+            provider_id: ProviderMessageId::new(""),
+            thread_id: None,
+            message_id: Some(id.clone()),
+            in_reply_to: None,
+            references: Vec::new(),
+            from: Some(t.from.clone()),
+            to: vec![t.to.clone()],
+            subject: t.subject.clone(),
+            date: Some(now - Duration::days(t.days_ago)),
+            body_text: t.body,
+            headers: vec![
+                ("From".to_owned(), t.from.to_string()),
+                ("To".to_owned(), t.to.to_string()),
+                ("Subject".to_owned(), t.subject),
+                ("Message-ID".to_owned(), id.bracketed()),
+            ],
+            labels: vec!["INBOX".to_owned()],
+            raw: None,
+        });
+    }
+
+    let drive = FakeDrive::new();
+    for d in read::<Vec<DocumentFixture>>(dir, "documents.json")? {
+        drive.add_file(
+            DriveFile {
+                id: FileId::new(d.id),
+                name: d.name,
+                mime_type: d.mime_type,
+                web_link: d.web_link,
+                description: d.description,
+                modified_at: None,
+                size: None,
+            },
+            Some(&d.text),
+        );
+    }
+
+    let calendar = FakeCalendar::new().with_clock(clock.clone());
+    let cal: CalendarFixture = read(dir, "calendar.json")?;
+    let zone = parse_zone(&cal.time_zone)
+        .ok_or_else(|| format!("calendar.json: unknown time zone {:?}", cal.time_zone))?;
+    let today = now.with_timezone(&zone).date_naive();
+    for b in cal.busy {
+        let day = today + Duration::days(b.day);
+        let local = |t: NaiveTime| -> Option<DateTime<Utc>> {
+            zone.from_local_datetime(&day.and_time(t))
+                .earliest()
+                .map(|d| d.with_timezone(&Utc))
+        };
+        if let (Some(start), Some(end)) = (local(b.start), local(b.end)) {
+            calendar.add_busy(Interval { start, end });
+        }
+    }
+
+    Ok(Ports {
+        crm: Arc::new(crm),
+        mailbox: Arc::new(mailbox),
+        drive: Arc::new(drive),
+        calendar: Arc::new(calendar),
+        llm,
+        store,
+        clock,
+    })
+}
+
+/// Saves the sender's voice profile from `sender.json` unless the store already has one.
+pub async fn seed_voice(
+    store: &DynStore,
+    sender: &Sender,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    let Some(style) = sender.voice.clone() else {
+        return Ok(());
+    };
+    let existing = store
+        .voice_profile(&sender.email, "default")
+        .await
+        .map_err(|e| e.to_string())?;
+    if existing.is_none() {
+        store
+            .save_voice_profile(&VoiceProfile {
+                id: VoiceProfileId::new(),
+                owner: sender.email.clone(),
+                name: "default".to_owned(),
+                version: 0,
+                message_count: 0,
+                updated_at: now,
+                style,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}

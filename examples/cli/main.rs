@@ -1,0 +1,629 @@
+//! `salesagent` command-line host: submit forms, run workers, and look at the draft queue.
+//!
+//! ```text
+//! cargo run --release --example cli -- demo
+//! cargo run --example cli -- submit examples/data/forms/01-acme-demo.json
+//! cargo run --example cli -- work --until-idle --concurrency 4
+//! cargo run --example cli -- drafts --status pending --json
+//! cargo run --example cli -- show <draft-id>
+//! cargo run --example cli -- jobs
+//! ```
+//!
+//! Offline (`--offline`, and the default when no API credentials are configured) the CRM,
+//! mailbox, Drive and calendar are the in-memory fakes seeded from `examples/data/`, and the
+//! model is the deterministic template writer: no network, no credentials.
+
+mod fixtures;
+
+/// `println!` that ignores a closed stdout (`cli drafts | head` must not panic).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use salesagent_core::model::{
+    Draft, DraftFlag, DraftId, DraftStatus, DraftWriter, FormSubmission, JobFilter, JobState,
+};
+use salesagent_core::pipeline::{Pipeline, PipelineConfig};
+use salesagent_core::ports::{DraftFilter, DynClock, DynStore, SystemClock};
+use salesagent_core::slots::parse_zone;
+use salesagent_core::testing::MemoryStore;
+use salesagent_core::worker::{WorkStats, Worker, WorkerConfig};
+use salesagent_core::writer::TemplateLlm;
+use salesagent_store::SqlStore;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Turns inbound lead forms into ready-to-review sales e-mail drafts.
+#[derive(Debug, Parser)]
+#[command(name = "salesagent", version, about)]
+struct Cli {
+    /// Store URL: `sqlite://file.db`, `sqlite::memory:`, `postgres://…`, or `memory:`.
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        default_value = "sqlite://salesagent.db"
+    )]
+    database: String,
+    /// Use the fixture-backed offline connectors and the template writer (no network).
+    #[arg(long, global = true)]
+    offline: bool,
+    /// Fixture directory for offline mode.
+    #[arg(long, global = true, default_value_os_t = default_data_dir())]
+    data: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Seed the fixtures, submit the sample forms, run workers until idle and print the queue.
+    Demo {
+        /// Worker tasks.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+    /// Enqueue canonical form submissions (JSON files); prints the job ids.
+    Submit {
+        /// Form submission files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run workers.
+    Work {
+        /// Stop when no job is runnable instead of waiting for more.
+        #[arg(long)]
+        until_idle: bool,
+        /// Worker tasks.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+    /// List drafts, highest priority first.
+    Drafts {
+        /// Only this status (pending, approved, rejected, sending, sent, failed).
+        #[arg(long)]
+        status: Option<String>,
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one draft.
+    Show {
+        /// The draft id.
+        id: String,
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List jobs in the queue.
+    Jobs {
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn default_data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data")
+}
+
+/// A command failure: the exit code and a one-line message.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn input(message: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            message: message.into(),
+        }
+    }
+    fn runtime(message: impl Into<String>) -> Self {
+        Self {
+            code: 1,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<salesagent_core::Error> for Failure {
+    fn from(e: salesagent_core::Error) -> Self {
+        match e {
+            salesagent_core::Error::InvalidInput { .. }
+            | salesagent_core::Error::NotFound { .. } => Self::input(e.to_string()),
+            other => Self::runtime(other.to_string()),
+        }
+    }
+}
+
+/// The store named by `url`: SQLite (`sqlite://file.db`, created when missing; `sqlite::memory:`),
+/// PostgreSQL (`postgres://…`), or `memory:` for the in-memory store of the `testing` feature.
+async fn open_store(url: &str, clock: DynClock) -> Result<DynStore, Failure> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Err(Failure::input("--database is empty"));
+    }
+    if url == "memory:" {
+        return Ok(Arc::new(MemoryStore::new(clock)));
+    }
+    let url = if url.starts_with("sqlite:") && !url.contains(":memory:") && !url.contains("mode=") {
+        // Create the database file on first use.
+        format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+    } else {
+        url.to_owned()
+    };
+    let store = SqlStore::builder(url).clock(clock).connect().await?;
+    Ok(Arc::new(store))
+}
+
+fn credentials_configured() -> bool {
+    ["OPENAI_API_KEY", "HUBSPOT_ACCESS_TOKEN", "GOOGLE_CLIENT_ID"]
+        .iter()
+        .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))
+}
+
+struct App {
+    store: DynStore,
+    clock: DynClock,
+    pipeline: Arc<Pipeline>,
+}
+
+async fn app(cli: &Cli) -> Result<App, Failure> {
+    let clock: DynClock = Arc::new(SystemClock);
+    let store = open_store(&cli.database, clock.clone()).await?;
+    if !cli.offline && credentials_configured() {
+        eprintln!(
+            "note: online connectors are not wired into this CLI yet; running offline with the \
+             fixtures in {}",
+            cli.data.display()
+        );
+    }
+    let sender = fixtures::sender(&cli.data).map_err(Failure::input)?;
+    fixtures::seed_voice(&store, &sender, clock.now())
+        .await
+        .map_err(Failure::runtime)?;
+    let ports = fixtures::offline_ports(
+        &cli.data,
+        Arc::new(TemplateLlm),
+        store.clone(),
+        clock.clone(),
+    )
+    .map_err(Failure::input)?;
+    let mut config = PipelineConfig::new(sender.email.clone());
+    config.sender_name = sender.name.clone();
+    config.sender_company = sender.company.clone();
+    if let Some(zone) = parse_zone(&sender.time_zone) {
+        config.slots.sender_zone = zone;
+    }
+    Ok(App {
+        store,
+        clock,
+        pipeline: Arc::new(Pipeline::new(ports, config)),
+    })
+}
+
+use salesagent_core::ports::Clock as _;
+
+/// A draft as `--json` prints it; field names are stable.
+#[derive(Debug, Serialize)]
+struct DraftJson<'a> {
+    id: DraftId,
+    status: DraftStatus,
+    contact_email: String,
+    subject: &'a str,
+    body: &'a str,
+    icp_score: Option<u8>,
+    priority: f64,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl<'a> From<&'a Draft> for DraftJson<'a> {
+    fn from(d: &'a Draft) -> Self {
+        Self {
+            id: d.id,
+            status: d.status,
+            contact_email: d.contact_email.to_string(),
+            subject: &d.subject,
+            body: &d.body,
+            icp_score: d.icp.as_ref().map(|i| i.score),
+            priority: d.priority,
+            created_at: d.created_at,
+        }
+    }
+}
+
+/// `show --json`: the stable fields plus the details.
+#[derive(Debug, Serialize)]
+struct DraftDetailJson<'a> {
+    #[serde(flatten)]
+    draft: DraftJson<'a>,
+    contact_name: Option<&'a str>,
+    company_name: Option<&'a str>,
+    icp: Option<&'a salesagent_core::model::IcpScore>,
+    writer: &'a DraftWriter,
+    facts_used: &'a [String],
+    flags: &'a [DraftFlag],
+}
+
+#[derive(Debug, Serialize)]
+struct JobJson<'a> {
+    id: String,
+    kind: &'a str,
+    state: JobState,
+    attempts: u32,
+    max_attempts: u32,
+    run_at: chrono::DateTime<chrono::Utc>,
+    last_error: Option<&'a str>,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+fn one_line(s: &str, max: usize) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.chars().count() > max {
+        s.chars().take(max.saturating_sub(1)).collect::<String>() + "…"
+    } else {
+        s
+    }
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Failure::runtime(e.to_string()))?;
+    out!("{text}");
+    Ok(())
+}
+
+async fn sorted_drafts(
+    store: &DynStore,
+    status: Option<DraftStatus>,
+) -> Result<Vec<Draft>, Failure> {
+    let mut drafts = store
+        .list_drafts(&DraftFilter {
+            status,
+            ..DraftFilter::default()
+        })
+        .await?;
+    drafts.sort_by(|a, b| {
+        b.priority
+            .total_cmp(&a.priority)
+            .then(a.created_at.cmp(&b.created_at))
+    });
+    Ok(drafts)
+}
+
+fn print_drafts_table(drafts: &[Draft]) {
+    if drafts.is_empty() {
+        out!("(no drafts)");
+        return;
+    }
+    out!(
+        "{:<36}  {:<8}  {:>5}  {:<34}  SUBJECT",
+        "ID",
+        "STATUS",
+        "ICP",
+        "CONTACT"
+    );
+    for d in drafts {
+        let (score, tier) = d
+            .icp
+            .as_ref()
+            .map_or((String::from("-"), String::new()), |i| {
+                (i.score.to_string(), i.tier.clone())
+            });
+        let mut subject = one_line(&d.subject, 60);
+        if d.flags.contains(&DraftFlag::TemplateWritten) {
+            subject.push_str("  [template]");
+        }
+        if d.flags
+            .iter()
+            .any(|f| matches!(f, DraftFlag::Degraded { .. }))
+        {
+            subject.push_str("  [degraded]");
+        }
+        out!(
+            "{:<36}  {:<8}  {:>3} {:<1}  {:<34}  {}",
+            d.id,
+            d.status.as_str(),
+            score,
+            tier,
+            one_line(&d.contact_email.to_string(), 34),
+            subject
+        );
+    }
+}
+
+fn print_draft(d: &Draft) {
+    out!("Draft     {}", d.id);
+    out!("Status    {}", d.status);
+    out!(
+        "To        {}{}",
+        d.contact_name
+            .as_deref()
+            .map(|n| format!("{} ", one_line(n, 80)))
+            .unwrap_or_default(),
+        d.contact_email
+    );
+    if let Some(c) = &d.company_name {
+        out!("Company   {}", one_line(c, 80));
+    }
+    out!("From      {}", d.sender);
+    out!(
+        "Writer    {}",
+        match &d.writer {
+            DraftWriter::Llm { model } => format!("llm ({model})"),
+            DraftWriter::Template { reason } => format!("template ({})", one_line(reason, 100)),
+            DraftWriter::Human => "human".to_owned(),
+        }
+    );
+    if let Some(icp) = &d.icp {
+        out!(
+            "ICP       {} (tier {}), priority {:.0}",
+            icp.score,
+            icp.tier,
+            d.priority
+        );
+        for f in &icp.factors {
+            out!(
+                "          {:+6.1}  {:<13} {}",
+                f.points,
+                f.name,
+                one_line(&f.reason, 90)
+            );
+        }
+    }
+    if !d.facts_used.is_empty() {
+        out!("Facts     {}", d.facts_used.join(", "));
+    }
+    for f in &d.flags {
+        match f {
+            DraftFlag::TemplateWritten => out!("Flag      written by the template writer"),
+            DraftFlag::Degraded { reason } => {
+                out!("Flag      degraded: {}", one_line(reason, 100));
+            }
+            DraftFlag::LowVoiceSimilarity { score_milli } => {
+                out!("Flag      low voice similarity ({score_milli}‰)");
+            }
+        }
+    }
+    out!("Subject   {}", d.subject);
+    out!();
+    out!("{}", d.body);
+}
+
+fn print_stats(stats: &WorkStats) {
+    out!(
+        "jobs: {} done, {} to retry, {} dead{}",
+        stats.done,
+        stats.retrying,
+        stats.dead,
+        if stats.lease_lost > 0 {
+            format!(", {} lease lost", stats.lease_lost)
+        } else {
+            String::new()
+        }
+    );
+}
+
+/// Submits each file, printing one line per file as it goes (after `indent`).
+async fn submit_files(app: &App, files: &[PathBuf], indent: &str) -> Result<(), Failure> {
+    for path in files {
+        let raw = std::fs::read_to_string(path)
+            .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+        let submission = FormSubmission::from_canonical_json(&raw, app.clock.now())
+            .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+        let s = app.pipeline.submit(&submission).await?;
+        let outcome = if s.new {
+            "new"
+        } else {
+            "duplicate (already submitted)"
+        };
+        out!(
+            "{indent}job {}  submission {}  {outcome}",
+            s.job_id,
+            s.submission_id
+        );
+    }
+    Ok(())
+}
+
+async fn work_with_progress(app: &App, concurrency: usize) -> Result<WorkStats, Failure> {
+    let worker = Worker::new(app.pipeline.clone(), WorkerConfig::default());
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg:<12} [{bar:30}] {pos}/{len} jobs")
+            .map_err(|e| Failure::runtime(e.to_string()))?
+            .progress_chars("=> "),
+    );
+    bar.set_message("working");
+    let task = tokio::spawn(async move { worker.run_until_idle(concurrency).await });
+    tokio::pin!(task);
+    let stats = loop {
+        tokio::select! {
+            r = &mut task => break r.map_err(|e| Failure::runtime(e.to_string()))??,
+            () = tokio::time::sleep(Duration::from_millis(40)) => {
+                if let Ok(counts) = app.store.job_counts().await {
+                    let total: u64 = counts.values().sum();
+                    let finished = counts.get(&JobState::Done).copied().unwrap_or(0)
+                        + counts.get(&JobState::Dead).copied().unwrap_or(0);
+                    bar.set_length(total);
+                    bar.set_position(finished);
+                }
+            }
+        }
+    };
+    if let Ok(counts) = app.store.job_counts().await {
+        let total: u64 = counts.values().sum();
+        bar.set_length(total);
+        bar.set_position(stats.done + stats.dead);
+    }
+    bar.set_message("idle");
+    bar.finish();
+    Ok(stats)
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let app = app(&cli).await?;
+    match &cli.command {
+        Command::Demo { concurrency } => {
+            let forms = fixtures::forms(&cli.data).map_err(Failure::input)?;
+            out!(
+                "Submitting {} sample forms from {}",
+                forms.len(),
+                cli.data.join("forms").display()
+            );
+            submit_files(&app, &forms, "  ").await?;
+            let stats = work_with_progress(&app, (*concurrency).max(1)).await?;
+            print_stats(&stats);
+            out!();
+            out!("Draft queue (highest priority first):");
+            print_drafts_table(&sorted_drafts(&app.store, None).await?);
+            if let Some(top) = sorted_drafts(&app.store, None).await?.first() {
+                out!();
+                print_draft(top);
+            }
+        }
+        Command::Submit { files } => {
+            submit_files(&app, files, "").await?;
+        }
+        Command::Work {
+            until_idle,
+            concurrency,
+        } => {
+            let worker = Worker::new(app.pipeline.clone(), WorkerConfig::default());
+            let stats = if *until_idle {
+                worker.run_until_idle((*concurrency).max(1)).await?
+            } else {
+                eprintln!("working; Ctrl-C to stop");
+                worker
+                    .run((*concurrency).max(1), async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    })
+                    .await
+            };
+            print_stats(&stats);
+        }
+        Command::Drafts { status, json } => {
+            let status = status
+                .as_deref()
+                .map(str::parse::<DraftStatus>)
+                .transpose()?;
+            let drafts = sorted_drafts(&app.store, status).await?;
+            if *json {
+                print_json(&drafts.iter().map(DraftJson::from).collect::<Vec<_>>())?;
+            } else {
+                print_drafts_table(&drafts);
+            }
+        }
+        Command::Show { id, json } => {
+            let id: DraftId = id.parse()?;
+            let d = app.store.get_draft(id).await?;
+            if *json {
+                print_json(&DraftDetailJson {
+                    draft: DraftJson::from(&d),
+                    contact_name: d.contact_name.as_deref(),
+                    company_name: d.company_name.as_deref(),
+                    icp: d.icp.as_ref(),
+                    writer: &d.writer,
+                    facts_used: &d.facts_used,
+                    flags: &d.flags,
+                })?;
+            } else {
+                print_draft(&d);
+            }
+        }
+        Command::Jobs { json } => {
+            let jobs = app.store.list_jobs(&JobFilter::default()).await?;
+            if *json {
+                print_json(
+                    &jobs
+                        .iter()
+                        .map(|j| JobJson {
+                            id: j.id.to_string(),
+                            kind: &j.kind,
+                            state: j.state,
+                            attempts: j.attempts,
+                            max_attempts: j.max_attempts,
+                            run_at: j.run_at,
+                            last_error: j.last_error.as_deref(),
+                            created_at: j.created_at,
+                        })
+                        .collect::<Vec<_>>(),
+                )?;
+            } else if jobs.is_empty() {
+                out!("(no jobs)");
+            } else {
+                out!(
+                    "{:<36}  {:<14}  {:<7}  {:>8}  LAST ERROR",
+                    "ID",
+                    "KIND",
+                    "STATE",
+                    "ATTEMPTS"
+                );
+                for j in &jobs {
+                    out!(
+                        "{:<36}  {:<14}  {:<7}  {:>4}/{:<3}  {}",
+                        j.id,
+                        j.kind,
+                        j.state.as_str(),
+                        j.attempts,
+                        j.max_attempts,
+                        j.last_error
+                            .as_deref()
+                            .map(|e| one_line(e, 60))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // Help and version go to stdout with success; usage errors are one line.
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let msg = e.to_string();
+            let first = msg.lines().next().unwrap_or("invalid arguments");
+            eprintln!("{}", first.trim());
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", one_line(&f.message, 300));
+            ExitCode::from(f.code)
+        }
+    }
+}
