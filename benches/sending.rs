@@ -1,0 +1,178 @@
+//! Sending benchmarks: MIME render + send-policy decision per draft, and sends per second
+//! through the file outbox (real-send mode, so every send writes `sent/<id>.eml`).
+//!
+//! `cargo bench --bench sending` prints `RESULT <name> <value> <unit>` lines.
+
+use chrono::{TimeZone, Utc};
+use salesagent_core::model::{
+    Domain, Draft, DraftAction, DraftId, DraftStatus, DraftWriter, EmailAddress, SendLimits,
+    ThreadRef,
+};
+use salesagent_core::ports::{Clock, DynStore};
+use salesagent_core::sending::{
+    MimeOptions, PolicyConfig, SendMode, SendPolicy, Sender, Unsubscribe, render,
+};
+use salesagent_core::testing::{ManualClock, MemoryStore};
+use std::sync::Arc;
+use std::time::Instant;
+
+const DRAFTS: usize = 2_000;
+const SENDS: usize = 500;
+
+fn draft(i: usize, at: chrono::DateTime<Utc>) -> Draft {
+    Draft {
+        id: DraftId::new(),
+        submission_id: None,
+        contact_email: EmailAddress::parse(&format!("lead{i}@company{}.io", i % 97)).unwrap(),
+        contact_name: Some(format!("Lead Nümber {i}")),
+        contact_crm_id: None,
+        company_name: Some("Company".into()),
+        sender: EmailAddress::parse("sam@seller.dev").unwrap(),
+        subject: format!("Quick question about your onboarding, lead {i}"),
+        body: "Hi there,\n\nI read your note about onboarding three new teams next quarter and \
+               thought our playbook could help. Would a 20-minute call next week work?\n\n\
+               Best,\nSam"
+            .into(),
+        status: DraftStatus::Approved,
+        version: 2,
+        icp: None,
+        priority: 0.0,
+        writer: DraftWriter::Human,
+        facts_used: vec![],
+        voice_similarity: None,
+        flags: vec![],
+        thread: ThreadRef::default(),
+        message_id: None,
+        provider_message_id: None,
+        rule_decision: None,
+        send_decision: None,
+        status_reason: None,
+        created_at: at,
+        updated_at: at,
+        sent_at: None,
+    }
+}
+
+fn mime() -> MimeOptions {
+    let mut m = MimeOptions::new(Domain::parse("mail.seller.dev").unwrap());
+    m.sender_name = Some("Sam Seller".into());
+    m.unsubscribe = Unsubscribe {
+        mailto: Some(EmailAddress::parse("unsubscribe@seller.dev").unwrap()),
+        https: Some("https://seller.dev/u/{draft_id}".into()),
+    };
+    m
+}
+
+fn policy() -> PolicyConfig {
+    PolicyConfig {
+        mode: SendMode::RealSends,
+        window: None,
+        limits: SendLimits {
+            per_contact_week: 10,
+            per_contact_day: 10,
+            per_sender_day: 1_000_000,
+            per_domain_day: 1_000_000,
+        },
+        ignore_window: false,
+    }
+}
+
+async fn render_and_decide() {
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).unwrap());
+    let store = MemoryStore::new(clock.shared());
+    let policy = SendPolicy::new(policy());
+    let opts = mime();
+    let now = clock.now();
+    let drafts: Vec<Draft> = (0..DRAFTS).map(|i| draft(i, now)).collect();
+
+    let t = Instant::now();
+    let mut bytes = 0usize;
+    for d in &drafts {
+        let m = render(d, &opts.new_message_id(), now, &opts).unwrap();
+        bytes += m.raw.len();
+    }
+    let render_us = t.elapsed().as_secs_f64() * 1e6 / DRAFTS as f64;
+
+    let t = Instant::now();
+    for d in &drafts {
+        let decision = policy.decide(&store, d, None, now).await.unwrap();
+        assert!(decision.is_allow());
+    }
+    let decide_us = t.elapsed().as_secs_f64() * 1e6 / DRAFTS as f64;
+
+    let store = MemoryStore::new(clock.shared());
+    let t = Instant::now();
+    for d in &drafts {
+        let decision = policy.decide(&store, d, None, now).await.unwrap();
+        assert!(decision.is_allow());
+        let m = render(d, &opts.new_message_id(), now, &opts).unwrap();
+        bytes += m.raw.len();
+    }
+    let both_us = t.elapsed().as_secs_f64() * 1e6 / DRAFTS as f64;
+    println!("RESULT sending_mime_render_per_draft {render_us:.2} us");
+    println!("RESULT sending_policy_decision_per_draft {decide_us:.2} us");
+    println!("RESULT sending_render_plus_decision_per_draft {both_us:.2} us");
+    println!(
+        "RESULT sending_mime_avg_size {} bytes",
+        bytes / (2 * DRAFTS)
+    );
+}
+
+async fn outbox_throughput() {
+    let dir = std::env::temp_dir().join(format!("sending-bench-{}", uuid::Uuid::new_v4()));
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).unwrap());
+    let store: DynStore = Arc::new(MemoryStore::new(clock.shared()));
+    let now = clock.now();
+    for i in 0..SENDS {
+        let mut d = draft(i, now);
+        d.status = DraftStatus::Pending;
+        d.version = 1;
+        store
+            .insert_draft(&d, &d.created_event("bench"))
+            .await
+            .unwrap();
+        let ev = d
+            .apply(DraftAction::Approve, "operator:bench", now)
+            .unwrap();
+        store.update_draft(&d, 1, &ev).await.unwrap();
+    }
+    let outbox = salesagent_connectors::outbox::Outbox::open(&dir).unwrap();
+    let sender = Sender::new(
+        store.clone(),
+        Arc::new(outbox),
+        clock.shared(),
+        SendPolicy::new(policy()),
+        mime(),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let results = sender.send_all().await.unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let sent = results
+        .iter()
+        .filter(|(_, r)| {
+            r.as_ref()
+                .is_ok_and(salesagent_core::sending::SendOutcome::is_done)
+        })
+        .count();
+    assert_eq!(sent, SENDS);
+    let files = std::fs::read_dir(dir.join("sent")).unwrap().count();
+    assert_eq!(files, SENDS);
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "RESULT sending_outbox_sends_per_s {:.0} sends/s",
+        SENDS as f64 / secs
+    );
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        render_and_decide().await;
+        outbox_throughput().await;
+    });
+}
