@@ -866,6 +866,16 @@ async fn silence_after_a_send_is_no_response() {
     assert_eq!(r.recorded[0].draft_id, Some(quiet.id));
     assert_eq!(r.recorded[0].occurred_at, now - Td::days(1));
     assert!(outcomes.scan_silence().await.unwrap().recorded.is_empty());
+    // The combined scan runs the silence check too, and finds nothing new either.
+    let mailbox = FakeMailbox::new().with_clock(clock.shared());
+    let crm = FakeCrm::new();
+    let calendar = FakeCalendar::new().with_clock(clock.shared());
+    let all = outcomes
+        .scan_all(Some(&mailbox), Some(&crm), Some(&calendar), None)
+        .await
+        .unwrap();
+    assert!(all.recorded.is_empty());
+    assert_eq!(all.scanned, 3, "the three sent drafts");
     // No follow-up is stopped by silence: it is what a follow-up is for.
     assert_eq!(r.drafts_stopped, 0);
 }

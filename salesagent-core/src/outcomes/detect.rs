@@ -91,6 +91,31 @@ impl Outcomes {
         Ok(leads)
     }
 
+    /// Runs every detector whose port is given, then the silence check, and merges the reports.
+    /// Stops at the first error; what was recorded before it stays recorded and a later run
+    /// picks up from the saved cursors without duplicates.
+    pub async fn scan_all(
+        &self,
+        mailbox: Option<&dyn Mailbox>,
+        crm: Option<&dyn Crm>,
+        calendar: Option<&dyn Calendar>,
+        llm: Option<&dyn Llm>,
+    ) -> Result<ScanReport> {
+        let mut report = ScanReport::default();
+        if let Some(m) = mailbox {
+            report.merge(self.scan_mailbox(m, llm).await?);
+        }
+        if let Some(c) = crm {
+            report.merge(self.scan_deals(c).await?);
+            report.merge(self.scan_tasks(c).await?);
+        }
+        if let Some(c) = calendar {
+            report.merge(self.scan_calendar(c).await?);
+        }
+        report.merge(self.scan_silence().await?);
+        Ok(report)
+    }
+
     /// Reads the mailbox history since the stored cursor and records replies, positive and
     /// negative responses, unsubscribe requests and permanent bounces; automatic replies,
     /// transient delays and unrelated mail are ignored. `llm` reads the tone of replies (the phrase

@@ -165,6 +165,15 @@ pub struct ScanReport {
 }
 
 impl ScanReport {
+    /// Adds another report's counts and outcomes to this one.
+    pub fn merge(&mut self, other: ScanReport) {
+        self.scanned += other.scanned;
+        self.recorded.extend(other.recorded);
+        self.ignored += other.ignored;
+        self.drafts_stopped += other.drafts_stopped;
+        self.suppressed += other.suppressed;
+    }
+
     pub(crate) fn absorb(&mut self, r: Recorded) {
         self.drafts_stopped += r.drafts_stopped;
         self.suppressed += usize::from(r.suppressed);
