@@ -105,6 +105,16 @@ fn qmail_failure_notice() {
 }
 
 #[test]
+fn yahoo_failure_notice_with_a_basic_smtp_code() {
+    assert_bounce(
+        "dsn_yahoo_failure_notice.eml",
+        "olduser@yahoo.com",
+        Some("smtp 554"),
+        Some("draft-14.fixture@salesagent.test"),
+    );
+}
+
+#[test]
 fn transient_delays_record_nothing() {
     for (name, status, original) in [
         (
@@ -238,7 +248,7 @@ fn every_fixture_classifies() {
             n += 1;
         }
     }
-    assert!(n >= 18, "only {n} fixtures");
+    assert!(n >= 19, "only {n} fixtures");
 }
 
 /// A provider message without raw bytes (decoded headers and text only).

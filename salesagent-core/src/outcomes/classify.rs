@@ -418,6 +418,16 @@ fn enhanced_status(text: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The first basic SMTP failure reply code (`550`, `554`, `451` …, RFC 5321 §4.2) in a text,
+/// for bounces that give no enhanced status code.
+fn smtp_reply_code(text: &str) -> Option<&'static str> {
+    const CODES: &[&str] = &[
+        "550", "551", "552", "553", "554", "421", "450", "451", "452",
+    ];
+    text.split(|c: char| !c.is_ascii_digit())
+        .find_map(|t| CODES.iter().find(|c| **c == t).copied())
+}
+
 fn shorten(s: &str, max: usize) -> String {
     let s = text::collapse(s);
     if s.chars().count() <= max {
@@ -697,10 +707,11 @@ fn classify_plain_bounce(view: &MailView) -> Option<Classification> {
         return None;
     }
     let body = text::normalise(&view.body);
-    let status = enhanced_status(&view.body);
+    let status = enhanced_status(&view.body)
+        .or_else(|| smtp_reply_code(&view.body).map(|c| format!("smtp {c}")));
     let permanent = match status.as_deref() {
-        Some(s) if s.starts_with('5') => Some(true),
-        Some(s) if s.starts_with('4') => Some(false),
+        Some(s) if s.starts_with('5') || s.starts_with("smtp 5") => Some(true),
+        Some(s) if s.starts_with('4') || s.starts_with("smtp 4") => Some(false),
         _ => {
             if TRANSIENT_PHRASES
                 .iter()
@@ -896,5 +907,10 @@ mod tests {
         );
         assert_eq!(enhanced_status("version 1.2.3.4 and 10.0.0.1"), None);
         assert_eq!(enhanced_status("5.1.10"), Some("5.1.10".into()));
+        assert_eq!(
+            smtp_reply_code("Remote host said: 554 delivery error"),
+            Some("554")
+        );
+        assert_eq!(smtp_reply_code("call 5550 or 12345"), None);
     }
 }
