@@ -328,6 +328,17 @@ fn decoded_messages_without_raw_bytes() {
     );
     assert_eq!(classify_message(&human).kind, MailKind::HumanReply);
 
+    // A decoded From with a display name still reads as an MTA sender.
+    let mut named = decoded(
+        "mailer-daemon@googlemail.com",
+        "Message blocked",
+        &[],
+        "Your message to ghost@globex.example has been blocked. 550 5.7.1 policy.",
+    );
+    named.headers[0].1 = "Mail Delivery Subsystem <mailer-daemon@googlemail.com>".into();
+    let c = classify_message(&named);
+    assert!(matches!(c.kind, MailKind::Bounce(_)), "{c:?}");
+
     // A delay notice in plain text records nothing.
     let delay = decoded(
         "postmaster@contoso.example",

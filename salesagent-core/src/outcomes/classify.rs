@@ -200,8 +200,12 @@ pub fn classify_message(message: &MailMessage) -> Classification {
         headers: message.headers.clone(),
         subject: message.subject.clone(),
         from: message.from.clone(),
-        from_name: None,
-        from_raw: message.header("From").map(str::to_owned),
+        from_name: message.header("From").and_then(display_name),
+        from_raw: message
+            .from
+            .as_ref()
+            .map(ToString::to_string)
+            .or_else(|| message.header("From").map(str::to_owned)),
         message_id: message.message_id.clone(),
         in_reply_to: message.in_reply_to.clone(),
         references: message.references.clone(),
@@ -223,6 +227,13 @@ pub fn classify_message(message: &MailMessage) -> Classification {
         returned_message_id: None,
     };
     classify_view(&view)
+}
+
+/// The display name of a decoded `From` value (`"Mail Delivery Subsystem" <x@y>` → the name).
+fn display_name(from: &str) -> Option<String> {
+    let (name, _) = from.split_once('<')?;
+    let name = name.trim().trim_matches('"').trim();
+    (!name.is_empty()).then(|| name.to_owned())
 }
 
 /// Drops an mbox `From ` envelope line before the first header, if there is one.
