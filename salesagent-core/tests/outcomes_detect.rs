@@ -439,19 +439,28 @@ async fn reply_tone_comes_from_the_llm_with_a_fallback() {
     let types: Vec<_> = report.recorded.iter().map(|o| o.outcome_type).collect();
     assert_eq!(
         types,
-        vec![OutcomeType::EmailReplied, OutcomeType::NegativeResponse]
+        vec![OutcomeType::NegativeResponse, OutcomeType::EmailReplied]
     );
     let req = llm.last_request().unwrap();
     assert_eq!(req.purpose, "reply_sentiment");
     assert!(req.schema.is_some());
     assert!(req.messages[1].content.contains("revisit this next year"));
     assert!(
-        report.recorded[1]
+        report.recorded[0]
             .details
             .as_deref()
             .unwrap()
             .contains("Llm")
     );
+    // Scanning the same reply again asks the model nothing.
+    w.store
+        .put_setting(settings_keys::MAILBOX_CURSOR, "0")
+        .await
+        .unwrap();
+    let calls = llm.request_count();
+    let replay = w.outcomes.scan_mailbox(&mailbox, Some(&llm)).await.unwrap();
+    assert!(replay.recorded.is_empty());
+    assert_eq!(llm.request_count(), calls);
 
     // The model fails: the phrase lists decide.
     llm.push_error(salesagent_core::Error::unavailable("down"));
@@ -466,10 +475,10 @@ async fn reply_tone_comes_from_the_llm_with_a_fallback() {
     let types: Vec<_> = report.recorded.iter().map(|o| o.outcome_type).collect();
     assert_eq!(
         types,
-        vec![OutcomeType::EmailReplied, OutcomeType::PositiveResponse]
+        vec![OutcomeType::PositiveResponse, OutcomeType::EmailReplied]
     );
     assert!(
-        report.recorded[1]
+        report.recorded[0]
             .details
             .as_deref()
             .unwrap()

@@ -266,39 +266,35 @@ impl Outcomes {
                     report.ignored += 1;
                     return Ok(());
                 };
-                let rec = self
-                    .record(NewOutcome {
-                        outcome_type: OutcomeType::EmailReplied,
-                        contact_email: d.contact_email.clone(),
-                        sender: Some(d.sender.clone()),
-                        draft_id: Some(d.id),
-                        source_event_id: format!("{key}:email_replied"),
-                        occurred_at,
-                        details: Some(c.reason.clone()),
-                    })
-                    .await?;
-                let first_time = rec.new;
-                report.absorb(rec);
-                if first_time {
-                    let sentiment = classify_sentiment(llm, &c.subject, &c.new_text).await;
-                    if let Some(t) = sentiment.outcome {
-                        let rec = self
-                            .record(NewOutcome {
-                                outcome_type: t,
-                                contact_email: d.contact_email.clone(),
-                                sender: Some(d.sender.clone()),
-                                draft_id: Some(d.id),
-                                source_event_id: format!("{key}:{t}"),
-                                occurred_at,
-                                details: Some(format!(
-                                    "{:?}: {}",
-                                    sentiment.source, sentiment.reason
-                                )),
-                            })
-                            .await?;
-                        report.absorb(rec);
-                    }
+                let reply = NewOutcome {
+                    outcome_type: OutcomeType::EmailReplied,
+                    contact_email: d.contact_email.clone(),
+                    sender: Some(d.sender.clone()),
+                    draft_id: Some(d.id),
+                    source_event_id: format!("{key}:email_replied"),
+                    occurred_at,
+                    details: Some(c.reason.clone()),
+                };
+                if self.find_by_source(&reply).await?.is_some() {
+                    // Seen before: no second model call.
+                    return Ok(());
                 }
+                // The tone is recorded before the reply, so a crash in between repeats the
+                // whole step on the next scan instead of losing the tone.
+                let sentiment = classify_sentiment(llm, &c.subject, &c.new_text).await;
+                if let Some(t) = sentiment.outcome {
+                    let rec = self
+                        .record(NewOutcome {
+                            outcome_type: t,
+                            source_event_id: format!("{key}:{t}"),
+                            details: Some(format!("{:?}: {}", sentiment.source, sentiment.reason)),
+                            ..reply.clone()
+                        })
+                        .await?;
+                    report.absorb(rec);
+                }
+                let rec = self.record(reply).await?;
+                report.absorb(rec);
             }
             MailKind::Automatic | MailKind::DeliveryNotice(_) | MailKind::Unparsable => {
                 report.ignored += 1;

@@ -282,7 +282,8 @@ impl Outcomes {
         })
     }
 
-    async fn find_by_source(&self, new: &NewOutcome) -> Result<Option<Outcome>> {
+    /// The outcome already recorded for `new`'s source event, if any.
+    pub(crate) async fn find_by_source(&self, new: &NewOutcome) -> Result<Option<Outcome>> {
         let existing = self
             .store
             .list_outcomes(&OutcomeFilter {
