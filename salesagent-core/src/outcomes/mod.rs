@@ -26,5 +26,5 @@ pub use impact::{ImpactRow, ImpactTable, MAX_IMPACT, MIN_IMPACT};
 pub use sentiment::{Sentiment, SentimentSource, classify_sentiment, fallback_sentiment};
 pub use service::{
     NewOutcome, OutcomeConfig, OutcomeStats, Outcomes, Recorded, ScanReport, SenderStats,
-    StatsQuery, UnsubscribeReceipt, compute_stats, settings_keys,
+    StatsBucket, StatsQuery, UnsubscribeReceipt, compute_stats, settings_keys,
 };

@@ -5,7 +5,7 @@ use super::effects::{self, ApsConfig};
 use crate::model::{Draft, DraftId, EmailAddress, Outcome, OutcomeId, OutcomeType};
 use crate::ports::{DynClock, DynStore, OutcomeFilter};
 use crate::{Error, Result};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -113,6 +113,47 @@ pub struct StatsQuery {
     pub until: Option<DateTime<Utc>>,
     /// Only this sender.
     pub sender: Option<EmailAddress>,
+    /// Also break the figures down by day, ISO week or month (UTC).
+    pub bucket: Option<StatsBucket>,
+}
+
+/// A calendar period to group statistics by (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatsBucket {
+    /// `2025-03-07`.
+    Day,
+    /// ISO week, `2025-W10`.
+    Week,
+    /// `2025-03`.
+    Month,
+}
+
+impl StatsBucket {
+    /// The label of the period `at` falls in.
+    #[must_use]
+    pub fn label(self, at: DateTime<Utc>) -> String {
+        match self {
+            Self::Day => at.format("%Y-%m-%d").to_string(),
+            Self::Week => {
+                let w = at.iso_week();
+                format!("{}-W{:02}", w.year(), w.week())
+            }
+            Self::Month => at.format("%Y-%m").to_string(),
+        }
+    }
+}
+
+impl std::str::FromStr for StatsBucket {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "day" => Ok(Self::Day),
+            "week" => Ok(Self::Week),
+            "month" => Ok(Self::Month),
+            _ => Err(Error::invalid("bucket", "use day, week or month")),
+        }
+    }
 }
 
 /// Send and reply figures of one sender (or of everyone).
@@ -147,6 +188,8 @@ pub struct OutcomeStats {
     pub by_type: BTreeMap<OutcomeType, u64>,
     /// Figures per sender address (outcomes without a sender under `unknown`).
     pub per_sender: BTreeMap<String, SenderStats>,
+    /// Figures per period label, when a [`StatsBucket`] was asked for.
+    pub per_period: BTreeMap<String, SenderStats>,
 }
 
 /// What a detector scan did.
@@ -453,6 +496,7 @@ pub fn compute_stats(outcomes: &[Outcome], query: &StatsQuery) -> OutcomeStats {
     };
     let mut overall = Acc::default();
     let mut per: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut periods: BTreeMap<String, Acc> = BTreeMap::new();
     let mut by_type = BTreeMap::new();
     for o in outcomes {
         if query.since.is_some_and(|s| o.occurred_at < s)
@@ -470,6 +514,9 @@ pub fn compute_stats(outcomes: &[Outcome], query: &StatsQuery) -> OutcomeStats {
             .as_ref()
             .map_or_else(|| "unknown".to_owned(), ToString::to_string);
         add(per.entry(sender).or_default(), o);
+        if let Some(b) = query.bucket {
+            add(periods.entry(b.label(o.occurred_at)).or_default(), o);
+        }
         *by_type.entry(o.outcome_type).or_insert(0) += 1;
     }
     OutcomeStats {
@@ -478,5 +525,90 @@ pub fn compute_stats(outcomes: &[Outcome], query: &StatsQuery) -> OutcomeStats {
         overall: finish(overall),
         by_type,
         per_sender: per.into_iter().map(|(k, v)| (k, finish(v))).collect(),
+        per_period: periods.into_iter().map(|(k, v)| (k, finish(v))).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn o(t: OutcomeType, draft: Option<DraftId>, sender: &str, at: DateTime<Utc>) -> Outcome {
+        Outcome {
+            id: OutcomeId::new(),
+            outcome_type: t,
+            contact_email: EmailAddress::parse("lead@example.com").unwrap(),
+            sender: Some(EmailAddress::parse(sender).unwrap()),
+            draft_id: draft,
+            impact: t.default_impact(),
+            source_event_id: format!("t:{}", OutcomeId::new()),
+            occurred_at: at,
+            recorded_at: at,
+            details: None,
+        }
+    }
+
+    #[test]
+    fn reply_rate_excludes_bounces_and_counts_each_send_once() {
+        let t0 = DateTime::from_timestamp(1_741_000_000, 0).unwrap(); // 2025-03-03
+        let later = t0 + chrono::Duration::days(8);
+        let (a, b, c, d) = (
+            DraftId::new(),
+            DraftId::new(),
+            DraftId::new(),
+            DraftId::new(),
+        );
+        let x = "ann@salesagent.test";
+        let y = "max@salesagent.test";
+        let all = vec![
+            o(OutcomeType::EmailSent, Some(a), x, t0),
+            o(OutcomeType::EmailSent, Some(b), x, t0),
+            o(OutcomeType::EmailSent, Some(c), x, t0),
+            o(OutcomeType::EmailSent, Some(d), y, later),
+            o(OutcomeType::EmailBounced, Some(c), x, t0),
+            // Two replies on one send count once.
+            o(OutcomeType::EmailReplied, Some(a), x, t0),
+            o(OutcomeType::EmailReplied, Some(a), x, later),
+            o(OutcomeType::EmailReplied, Some(d), y, later),
+        ];
+        let s = compute_stats(
+            &all,
+            &StatsQuery {
+                bucket: Some(StatsBucket::Week),
+                ..StatsQuery::default()
+            },
+        );
+        assert_eq!(s.overall.sent, 4);
+        assert_eq!(s.overall.bounced, 1);
+        assert_eq!(s.overall.delivered, 3);
+        assert_eq!(s.overall.human_replies, 2);
+        assert!((s.overall.reply_rate - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(s.overall.net_impact, 4 - 3 + 15);
+        assert_eq!(s.per_sender[x].delivered, 2);
+        assert!((s.per_sender[x].reply_rate - 0.5).abs() < 1e-12);
+        assert!((s.per_sender[y].reply_rate - 1.0).abs() < 1e-12);
+        assert_eq!(
+            s.per_period.keys().collect::<Vec<_>>(),
+            vec!["2025-W10", "2025-W11"]
+        );
+        let only_y = compute_stats(
+            &all,
+            &StatsQuery {
+                sender: Some(EmailAddress::parse(y).unwrap()),
+                ..StatsQuery::default()
+            },
+        );
+        assert_eq!(only_y.overall.total, 2);
+        let first_week = compute_stats(
+            &all,
+            &StatsQuery {
+                until: Some(t0 + chrono::Duration::days(1)),
+                ..StatsQuery::default()
+            },
+        );
+        assert_eq!(first_week.overall.sent, 3);
+        assert_eq!(StatsBucket::Month.label(t0), "2025-03");
+        assert_eq!(StatsBucket::Day.label(t0), "2025-03-03");
+        assert!("fortnight".parse::<StatsBucket>().is_err());
     }
 }
