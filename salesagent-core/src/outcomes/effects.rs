@@ -3,7 +3,7 @@
 use crate::model::{
     DraftAction, DraftStatus, EmailAddress, Outcome, OutcomeType, Suppression, SuppressionReason,
 };
-use crate::ports::{DraftFilter, Store};
+use crate::ports::{DraftFilter, DraftStore, SendStore};
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -96,10 +96,11 @@ pub fn suppression_reason(t: OutcomeType) -> Option<SuppressionReason> {
     }
 }
 
-/// Stops every pending or approved draft to `contact` with `reason`, retrying a draft whose
-/// version moved under us. Returns how many were stopped.
-pub(crate) async fn stop_drafts(
-    store: &dyn Store,
+/// Stops every pending or approved draft to `contact` with `reason` (`DraftAction::Stop`, written
+/// with the version it was read at), re-reading and retrying up to three times when someone else
+/// changed the draft first. Returns how many were stopped.
+pub async fn stop_drafts(
+    store: &dyn DraftStore,
     contact: &EmailAddress,
     reason: &str,
     actor: &str,
@@ -142,9 +143,9 @@ pub(crate) async fn stop_drafts(
     Ok(stopped)
 }
 
-/// Adds `email` to the suppression list unless it is already there.
-pub(crate) async fn suppress(
-    store: &dyn Store,
+/// Adds `email` to the suppression list unless it is already there; true when added.
+pub async fn suppress(
+    store: &dyn SendStore,
     email: &EmailAddress,
     reason: SuppressionReason,
     note: &str,
