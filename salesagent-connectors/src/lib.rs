@@ -1,1 +1,23 @@
-//! salesagent-connectors
+//! # salesagent-connectors
+//!
+//! Real-service implementations of the `salesagent-core` ports, all over one shared HTTP layer
+//! ([`http`]): retries with backoff and jitter, `Retry-After`, client-side rate limits, a circuit
+//! breaker per service, redacted tracing spans and metrics.
+//!
+//! | port | connector | environment |
+//! |---|---|---|
+//! | `Crm` | [`hubspot::HubSpot`] | `HUBSPOT_ACCESS_TOKEN` (or `HUBSPOT_API_KEY`), `HUBSPOT_CLIENT_SECRET` (webhooks), `HUBSPOT_BASE_URL` |
+//! | `Mailbox` | `gmail::Gmail` | Google OAuth below, `GOOGLE_API_BASE_URL` |
+//! | `Drive` | `drive::GoogleDrive` | Google OAuth below, `GOOGLE_API_BASE_URL` |
+//! | `Calendar` | `calendar::GoogleCalendar` | Google OAuth below, `GOOGLE_API_BASE_URL` |
+//! | `Llm`, speech | [`openai::OpenAi`] | `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `OPENAI_MODEL` |
+//! | `Mailbox` (files) | [`outbox::Outbox`] | `outbox:DIR` |
+//! | OAuth | `google_oauth::GoogleOAuth` | `GOOGLE_CLIENT_ID`, `GOOGLE_CLIENT_SECRET`, `GOOGLE_REDIRECT_URI`, `GOOGLE_TOKEN_URL` |
+//!
+//! Every connector has a builder with `from_env()` and `with_base_url(..)` (for tests against a
+//! mock server) and a harmless authenticated `check()` read for health checks.
+
+pub mod http;
+pub mod hubspot;
+pub mod openai;
+pub mod outbox;

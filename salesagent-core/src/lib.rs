@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod ports;
 pub mod prompt;
 pub mod scoring;
+pub mod sending;
 pub mod slots;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -159,3 +159,40 @@ async fn tampering_breaks_the_chain_at_the_edited_entry() {
     let v = store.verify_audit_chain().await.unwrap();
     assert_eq!((v.entries, v.first_broken_seq), (4, Some(3)));
 }
+
+/// Enqueues, claims and fails three jobs; returns ids, tokens and the backoff run times.
+async fn script(seed: u64) -> Vec<String> {
+    let clock = ManualClock::default();
+    let store = MemoryStore::new(clock.shared()).with_seed(seed);
+    let mut out = Vec::new();
+    for i in 0..3 {
+        let (job, _) = store
+            .enqueue(&NewJob::new("k", serde_json::json!({ "i": i })))
+            .await
+            .unwrap();
+        let c = store
+            .claim("w", &[], Duration::from_secs(10))
+            .await
+            .unwrap()
+            .unwrap();
+        let failed = store
+            .fail(
+                &c.lease,
+                &JobFailure {
+                    error: "x".into(),
+                    retryable: true,
+                    retry_after: None,
+                },
+            )
+            .await
+            .unwrap();
+        out.push(format!("{} {} {}", job.id, c.lease.token, failed.run_at));
+    }
+    out
+}
+
+#[tokio::test]
+async fn same_seed_same_ids_and_backoff() {
+    assert_eq!(script(5).await, script(5).await);
+    assert_ne!(script(5).await, script(6).await);
+}

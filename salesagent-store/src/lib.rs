@@ -1,1 +1,384 @@
-//! salesagent-store
+//! # salesagent-store
+//!
+//! [`SqlStore`] implements every trait of salesagent's [`Store`](salesagent_core::ports::Store)
+//! port on [sqlx], for two backends chosen by URL:
+//!
+//! - **SQLite** (`sqlite://path/to/file.db?mode=rwc`, or `sqlite::memory:`): the embedded
+//!   default, one file in WAL mode.
+//! - **PostgreSQL** (`postgres://user@host/db`): the scale-out choice, many worker processes on
+//!   many machines sharing one database.
+//!
+//! Migrations (`migrations/sqlite`, `migrations/postgres`) are embedded and applied on connect.
+//! The same database holds the durable job queue (leases, heartbeats, retries with backoff and
+//! jitter, dead letters), atomic send reservations, the hash-chained audit log, and encrypted
+//! documents (see [`EncryptionKey`]).
+//!
+//! ```no_run
+//! # async fn demo() -> salesagent_core::Result<()> {
+//! use salesagent_store::SqlStore;
+//! let store = SqlStore::builder("sqlite://salesagent.db?mode=rwc").connect().await?;
+//! # Ok(()) }
+//! ```
+
+mod admin;
+mod audit;
+mod crypto;
+mod entities;
+mod error;
+mod jobs;
+mod send;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use crypto::{ENCRYPTION_KEY_ENV, EncryptionKey};
+
+use chrono::{DateTime, Utc};
+use salesagent_core::model::RetryPolicy;
+use salesagent_core::ports::{DynClock, SystemClock};
+use salesagent_core::{Error, Result};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Row, Transaction};
+use std::sync::Arc;
+
+/// Which database a [`SqlStore`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite (file or in-memory).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// Where the encryption key comes from.
+#[derive(Debug, Clone)]
+enum KeySource {
+    Env,
+    Given(EncryptionKey),
+    Disabled,
+}
+
+/// Configures and opens a [`SqlStore`].
+#[derive(Debug, Clone)]
+pub struct SqlStoreBuilder {
+    url: String,
+    key: KeySource,
+    old_keys: Vec<EncryptionKey>,
+    clock: DynClock,
+    retry: RetryPolicy,
+    max_connections: u32,
+    migrate: bool,
+}
+
+impl SqlStoreBuilder {
+    /// Encrypts with `key` instead of reading `SALESAGENT_ENCRYPTION_KEY`.
+    #[must_use]
+    pub fn encryption_key(mut self, key: EncryptionKey) -> Self {
+        self.key = KeySource::Given(key);
+        self
+    }
+
+    /// Stores documents unencrypted and ignores `SALESAGENT_ENCRYPTION_KEY` (tests, or a
+    /// database on an encrypted disk). Connecting still fails if encrypted data is present.
+    #[must_use]
+    pub fn without_encryption(mut self) -> Self {
+        self.key = KeySource::Disabled;
+        self
+    }
+
+    /// Adds a retired key that can still open values sealed before a key rotation.
+    #[must_use]
+    pub fn decryption_key(mut self, key: EncryptionKey) -> Self {
+        self.old_keys.push(key);
+        self
+    }
+
+    /// The clock used for every timestamp the store writes (default: [`SystemClock`]).
+    #[must_use]
+    pub fn clock(mut self, clock: DynClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Backoff used when a job attempt fails (default: [`RetryPolicy::default`]).
+    #[must_use]
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Pool size (default 10; an in-memory SQLite database always uses one connection).
+    #[must_use]
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// Whether to apply migrations on connect (default true); see [`SqlStore::migrate`].
+    #[must_use]
+    pub fn migrate(mut self, on: bool) -> Self {
+        self.migrate = on;
+        self
+    }
+
+    /// Connects, applies migrations and checks the encryption keys.
+    ///
+    /// Errors: [`Error::InvalidInput`] for a URL of an unknown scheme or a malformed key,
+    /// [`Error::Unavailable`] when the database cannot be reached, and [`Error::Backend`] when
+    /// the database holds encrypted data but no (or the wrong) key is configured.
+    pub async fn connect(self) -> Result<SqlStore> {
+        sqlx::any::install_default_drivers();
+        let backend = if self.url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if self.url.starts_with("postgres:") || self.url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(Error::invalid(
+                "database_url",
+                "must start with sqlite: or postgres:",
+            ));
+        };
+        let key = match &self.key {
+            KeySource::Env => EncryptionKey::from_env()?,
+            KeySource::Given(k) => Some(k.clone()),
+            KeySource::Disabled => None,
+        };
+        let memory = backend == Backend::Sqlite
+            && (self.url.contains(":memory:") || self.url.contains("mode=memory"));
+        let mut options =
+            AnyPoolOptions::new().max_connections(if memory { 1 } else { self.max_connections });
+        if memory {
+            // Each connection to `:memory:` is its own database: keep exactly one, forever.
+            options = options
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    for pragma in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA synchronous = NORMAL",
+                        "PRAGMA busy_timeout = 30000",
+                    ] {
+                        sqlx::query(pragma).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(&self.url).await.map_err(error::db)?;
+        let store_backend = backend;
+        if self.migrate {
+            migrate_pool(&pool, backend).await?;
+        }
+        let recorded: Option<String> =
+            sqlx::query("SELECT value FROM store_meta WHERE key = 'blind_index_key'")
+                .fetch_optional(&pool)
+                .await
+                .map_err(error::db)?
+                .map(|r| r.try_get::<String, _>(0))
+                .transpose()
+                .map_err(error::db)?;
+        if key.is_none() {
+            for table in admin::SEALED_TABLES {
+                let q = format!("SELECT 1 FROM {table} WHERE doc LIKE 'e1:%' LIMIT 1");
+                let found = sqlx::query(sqlx::AssertSqlSafe(q))
+                    .fetch_optional(&pool)
+                    .await
+                    .map_err(error::db)?;
+                if found.is_some() {
+                    return Err(Error::backend(format!(
+                        "the database holds encrypted data (table {table}) but no encryption \
+                         key is configured: set {ENCRYPTION_KEY_ENV}"
+                    )));
+                }
+            }
+        }
+        let crypto = crypto::Crypto::new(key.as_ref(), &self.old_keys, recorded.as_deref())?;
+        if recorded.is_none() {
+            sqlx::query(
+                "INSERT INTO store_meta (key, value) VALUES ('blind_index_key', $1) \
+                 ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(crypto.bidx_key_id().to_owned())
+            .execute(&pool)
+            .await
+            .map_err(error::db)?;
+        }
+        if !crypto.encrypts() {
+            tracing::warn!(
+                "salesagent store: no encryption key set, documents are stored unencrypted"
+            );
+        }
+        Ok(SqlStore {
+            inner: Arc::new(Inner {
+                pool,
+                backend: store_backend,
+                crypto,
+                clock: self.clock,
+                retry: self.retry,
+            }),
+        })
+    }
+}
+
+async fn migrate_pool(pool: &AnyPool, backend: Backend) -> Result<()> {
+    match backend {
+        Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(pool).await,
+        Backend::Postgres => sqlx::migrate!("migrations/postgres").run(pool).await,
+    }
+    .map_err(|e| Error::backend(format!("migration failed: {e}")))
+}
+
+/// The SQL implementation of every store trait. Cheap to clone (shares one pool).
+#[derive(Clone)]
+pub struct SqlStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: AnyPool,
+    backend: Backend,
+    crypto: crypto::Crypto,
+    clock: DynClock,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("backend", &self.inner.backend)
+            .field("encryption_key", &self.inner.crypto.primary_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqlStore {
+    /// A builder for `url` (`sqlite://file.db?mode=rwc`, `sqlite::memory:`, `postgres://…`);
+    /// the key comes from `SALESAGENT_ENCRYPTION_KEY` unless set on the builder.
+    #[must_use]
+    pub fn builder(url: impl Into<String>) -> SqlStoreBuilder {
+        SqlStoreBuilder {
+            url: url.into(),
+            key: KeySource::Env,
+            old_keys: Vec::new(),
+            clock: Arc::new(SystemClock),
+            retry: RetryPolicy::default(),
+            max_connections: 10,
+            migrate: true,
+        }
+    }
+
+    /// Connects to `url` with the defaults of [`SqlStore::builder`].
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::builder(url).connect().await
+    }
+
+    /// Applies any pending migrations (idempotent; also done by `connect` unless disabled).
+    pub async fn migrate(&self) -> Result<()> {
+        migrate_pool(&self.inner.pool, self.inner.backend).await
+    }
+
+    /// The backend in use.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// The underlying pool, for operations tooling and tests that inspect raw rows.
+    #[must_use]
+    pub fn pool(&self) -> &AnyPool {
+        &self.inner.pool
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    pub(crate) fn is_pg(&self) -> bool {
+        self.inner.backend == Backend::Postgres
+    }
+
+    /// Starts a write transaction: `BEGIN IMMEDIATE` on SQLite (takes the write lock up
+    /// front, so two writers never deadlock upgrading a read lock), plain `BEGIN` on PostgreSQL.
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
+        match self.inner.backend {
+            Backend::Sqlite => self.inner.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.inner.pool.begin().await,
+        }
+        .map_err(error::db)
+    }
+
+    /// Rejects text PostgreSQL cannot store (a NUL character) with a typed error naming `field`.
+    pub(crate) fn check_text(&self, field: &str, value: &str) -> Result<()> {
+        if self.is_pg() && value.contains('\0') {
+            return Err(Error::invalid(
+                field,
+                "contains a NUL character, which PostgreSQL text cannot store",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The blind index of an e-mail address (case-insensitive).
+    pub(crate) fn email_bidx(&self, email: &salesagent_core::model::EmailAddress) -> String {
+        self.inner
+            .crypto
+            .bidx(&format!("email:{}", email.normalized()))
+    }
+
+    /// Seals a JSON document for the row named by `context`.
+    pub(crate) fn seal<T: Serialize>(&self, context: &str, value: &T) -> Result<String> {
+        let json = serde_json::to_string(value)
+            .map_err(|e| Error::invalid(context, format!("does not serialise: {e}")))?;
+        self.inner.crypto.seal(context, &json)
+    }
+
+    /// Opens a document sealed by [`SqlStore::seal`].
+    pub(crate) fn open<T: DeserializeOwned>(&self, context: &str, stored: &str) -> Result<T> {
+        let json = self.inner.crypto.open(context, stored)?;
+        serde_json::from_str(&json).map_err(|e| error::json(context, &e))
+    }
+}
+
+/// A timestamp as stored: nanoseconds since the Unix epoch.
+pub(crate) fn ts(field: &str, t: DateTime<Utc>) -> Result<i64> {
+    t.timestamp_nanos_opt()
+        .ok_or_else(|| Error::invalid(field, "is outside the years 1677..2262"))
+}
+
+/// A stored timestamp back as a time.
+pub(crate) fn from_ts(n: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_nanos(n)
+}
+
+/// A column of `row`, with decode failures as backend errors.
+pub(crate) fn col<'r, T>(row: &'r AnyRow, name: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    row.try_get::<T, _>(name)
+        .map_err(|e| Error::backend(format!("column {name}: {e}")))
+}
+
+/// The snake_case name serde gives a unit enum variant.
+pub(crate) fn enum_str<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => format!("{other:?}"),
+    }
+}
+
+/// Parses a unit enum variant from its serde name.
+pub(crate) fn parse_enum<T: DeserializeOwned>(what: &str, s: &str) -> Result<T> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|_| Error::backend(format!("unknown {what} {s:?} in the database")))
+}

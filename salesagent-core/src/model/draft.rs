@@ -7,7 +7,8 @@
 //! ```
 //! Edits are allowed while `Pending` or `Approved`; editing an approved draft sends it back to
 //! `Pending`, so nobody can approve one text and have another go out. Every change bumps
-//! `version` (optimistic concurrency) and yields a [`DraftEvent`] for the audit trail.
+//! `version` (optimistic concurrency) and yields a [`DraftEvent`] for the audit trail;
+//! `RecordDecision` stores a policy or rule verdict on a live draft without moving it.
 
 use super::{DraftId, EmailAddress, MessageId, SendDecision, SubmissionId, ThreadRef};
 use crate::{Error, Result};
@@ -260,6 +261,13 @@ pub enum DraftAction {
         /// Why.
         reason: String,
     },
+    /// Record a send-policy and/or auto-approval decision without changing the status.
+    RecordDecision {
+        /// The send-policy decision, stored in [`Draft::send_decision`] when present.
+        send: Option<SendDecision>,
+        /// The rule decision, stored in [`Draft::rule_decision`] when present.
+        rules: Option<RuleDecision>,
+    },
 }
 
 impl DraftAction {
@@ -274,6 +282,7 @@ impl DraftAction {
             Self::MarkSent { .. } => "mark_sent",
             Self::MarkFailed { .. } => "mark_failed",
             Self::Stop { .. } => "stop",
+            Self::RecordDecision { .. } => "record_decision",
         }
     }
 }
@@ -389,6 +398,10 @@ impl Draft {
                     S::Sending,
                     DraftAction::MarkSent { .. } | DraftAction::MarkFailed { .. }
                 )
+                | (
+                    S::Pending | S::Approved | S::Sending,
+                    DraftAction::RecordDecision { .. }
+                )
         )
     }
 
@@ -446,6 +459,14 @@ impl Draft {
             DraftAction::MarkFailed { reason } => {
                 self.status = DraftStatus::Failed;
                 self.status_reason = Some(reason.clone());
+            }
+            DraftAction::RecordDecision { send, rules } => {
+                if let Some(d) = send {
+                    self.send_decision = Some(d.clone());
+                }
+                if let Some(r) = rules {
+                    self.rule_decision = Some(r.clone());
+                }
             }
         }
         self.version += 1;

@@ -85,8 +85,10 @@ struct FaultState {
     rng: SeededRng,
     latency: Duration,
     jitter: Duration,
-    rates: Vec<(FaultKind, f64)>,
-    next: VecDeque<FaultKind>,
+    /// (operation prefix, kind, rate); an empty prefix matches every operation.
+    rates: Vec<(String, FaultKind, f64)>,
+    /// (operation prefix, kind) for "fail the next calls".
+    next: VecDeque<(String, FaultKind)>,
     calls: u64,
     injected: u64,
 }
@@ -155,22 +157,36 @@ impl Faults {
     /// Fails calls with `kind` at `rate` (0..=1, clamped), replacing any rate set for that kind.
     /// Rates of different kinds add up (a total above 1 fails every call).
     pub fn set_failure_rate(&self, kind: FaultKind, rate: f64) {
+        self.set_failure_rate_for("", kind, rate);
+    }
+
+    /// Like [`Faults::set_failure_rate`], for operations whose name starts with `op_prefix`
+    /// only. Fakes name operations `<port>.<method>` (`mailbox.send`, `store.claim`, `llm.complete`).
+    pub fn set_failure_rate_for(&self, op_prefix: &str, kind: FaultKind, rate: f64) {
         let rate = if rate.is_nan() {
             0.0
         } else {
             rate.clamp(0.0, 1.0)
         };
         let mut s = lock(&self.state);
-        s.rates.retain(|(k, _)| !k.same_kind(&kind));
+        s.rates
+            .retain(|(p, k, _)| !(p == op_prefix && k.same_kind(&kind)));
         if rate > 0.0 {
-            s.rates.push((kind, rate));
+            s.rates.push((op_prefix.to_owned(), kind, rate));
         }
     }
 
     /// Fails the next `n` calls with `kind` (queued after any earlier `fail_next`).
     pub fn fail_next(&self, n: usize, kind: &FaultKind) {
+        self.fail_next_for("", n, kind);
+    }
+
+    /// Fails the next `n` calls of operations starting with `op_prefix` (e.g. `mailbox.send`)
+    /// with `kind`; other operations pass.
+    pub fn fail_next_for(&self, op_prefix: &str, n: usize, kind: &FaultKind) {
         let mut s = lock(&self.state);
-        s.next.extend(std::iter::repeat_n(kind.clone(), n));
+        s.next
+            .extend(std::iter::repeat_n((op_prefix.to_owned(), kind.clone()), n));
     }
 
     /// Removes latency, rates and queued failures (the generator and counters keep going).
@@ -195,7 +211,7 @@ impl Faults {
     }
 
     /// Decides this call's fate without waiting: the latency to apply and the failure, if any.
-    fn draw(&self) -> (Duration, Option<FaultKind>) {
+    fn draw(&self, op: &str) -> (Duration, Option<FaultKind>) {
         let mut s = lock(&self.state);
         s.calls += 1;
         let latency = if s.jitter.is_zero() {
@@ -204,17 +220,23 @@ impl Faults {
             let r = s.rng.next_f64();
             s.latency + s.jitter.mul_f64(r)
         };
-        let fault = if let Some(k) = s.next.pop_front() {
-            Some(k)
+        let queued = s.next.iter().position(|(p, _)| op.starts_with(p.as_str()));
+        let fault = if let Some(i) = queued {
+            s.next.remove(i).map(|(_, k)| k)
         } else if s.rates.is_empty() {
             None
         } else {
+            // One draw per call whenever rates exist, so the sequence depends only on the seed
+            // and the number of calls.
             let r = s.rng.next_f64();
             let mut acc = 0.0;
-            s.rates.iter().find_map(|(k, rate)| {
-                acc += rate;
-                (r < acc).then(|| k.clone())
-            })
+            s.rates
+                .iter()
+                .filter(|(p, _, _)| op.starts_with(p.as_str()))
+                .find_map(|(_, k, rate)| {
+                    acc += rate;
+                    (r < acc).then(|| k.clone())
+                })
         };
         if fault.is_some() {
             s.injected += 1;
@@ -227,7 +249,7 @@ impl Faults {
     /// # Errors
     /// The injected [`FaultKind`]'s error, when this call was chosen to fail.
     pub async fn before_call(&self, op: &str) -> Result<()> {
-        let (latency, fault) = self.draw();
+        let (latency, fault) = self.draw(op);
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
@@ -269,6 +291,21 @@ mod tests {
         ));
         assert!(f.before_call("x").await.is_ok());
         assert_eq!((f.calls(), f.injected()), (3, 2));
+    }
+
+    #[tokio::test]
+    async fn faults_can_target_one_operation() {
+        let f = Faults::none();
+        f.fail_next_for("mailbox.send", 1, &FaultKind::Unavailable);
+        f.set_failure_rate_for("llm.", FaultKind::Timeout, 1.0);
+        assert!(f.before_call("mailbox.search").await.is_ok());
+        assert!(f.before_call("mailbox.send").await.is_err());
+        assert!(f.before_call("mailbox.send").await.is_ok());
+        assert!(matches!(
+            f.before_call("llm.complete").await,
+            Err(Error::Timeout { .. })
+        ));
+        assert!(f.before_call("crm.create_task").await.is_ok());
     }
 
     #[tokio::test(start_paused = true)]

@@ -117,13 +117,18 @@ impl FakeMailbox {
         body: &str,
         in_reply_to: Option<&MessageId>,
     ) -> MailMessage {
-        let domain = from.domain().clone();
         let mut headers = vec![
             ("From".to_owned(), from.to_string()),
             ("To".to_owned(), to.to_string()),
             ("Subject".to_owned(), subject.to_owned()),
         ];
-        let message_id = MessageId::generate(&domain);
+        let n = {
+            let mut s = lock(&self.state);
+            s.next_id += 1;
+            s.next_id
+        };
+        let message_id = MessageId::parse(&format!("fake-{n}@{}", from.domain()))
+            .unwrap_or_else(|_| MessageId::generate(from.domain()));
         headers.push(("Message-ID".to_owned(), message_id.bracketed()));
         if let Some(r) = in_reply_to {
             headers.push(("In-Reply-To".to_owned(), r.bracketed()));

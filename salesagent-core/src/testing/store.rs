@@ -64,6 +64,12 @@ struct StoreState {
 /// [`RetryPolicy`] with seeded jitter, send reservations that never exceed [`SendLimits`],
 /// a hash-chained audit log, and `erase_contact` that removes every record naming an address.
 /// Time comes from the [`DynClock`] it is built with.
+///
+/// Choices the port leaves open: `update_draft` also refuses (`InvalidInput`) a draft whose
+/// version was not bumped past `expected_version`, since that would defeat optimistic locking;
+/// `erase_contact` removes the address's suppression and approval too (nothing may name it
+/// afterwards), removes jobs whose payload or key mentions it, and clears it as an outcome
+/// sender; existing audit entries are kept (the chain must stay verifiable).
 #[derive(Debug)]
 pub struct MemoryStore {
     state: Mutex<StoreState>,
@@ -118,7 +124,7 @@ impl MemoryStore {
         self
     }
 
-    /// Seeds the generator used for backoff jitter.
+    /// Seeds the generator behind backoff jitter, job ids and lease tokens.
     #[must_use]
     pub fn with_seed(self, seed: u64) -> Self {
         lock(&self.state).rng = SeededRng::new(seed);
@@ -150,6 +156,14 @@ impl MemoryStore {
 }
 
 impl StoreState {
+    /// A random-looking UUID from the seeded generator, so ids repeat run to run.
+    fn fresh_uuid(&mut self) -> uuid::Uuid {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.rng.next_u64().to_le_bytes());
+        bytes[8..].copy_from_slice(&self.rng.next_u64().to_le_bytes());
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    }
+
     fn leased(&mut self, lease: &Lease) -> Result<&mut JobEntry> {
         let entry = self
             .jobs
@@ -409,7 +423,7 @@ impl JobStore for MemoryStore {
             return Ok((e.job.clone(), false));
         }
         let stored = Job {
-            id: JobId::new(),
+            id: JobId(s.fresh_uuid()),
             kind: job.kind.clone(),
             payload: job.payload.clone(),
             idempotency_key: job.idempotency_key.clone(),
@@ -467,7 +481,7 @@ impl JobStore for MemoryStore {
         else {
             return Ok(None);
         };
-        let token = LeaseToken::new();
+        let token = LeaseToken(s.fresh_uuid());
         let expires_at = now + to_delta(lease);
         let e = &mut s.jobs[pos];
         e.token = Some(token);
@@ -1080,7 +1094,7 @@ impl AdminStore for MemoryStore {
         let tombstone = NewAuditEntry {
             actor: actor.to_owned(),
             action: "contact.erase".to_owned(),
-            subject: format!("erasure:{}", uuid::Uuid::now_v7()),
+            subject: format!("erasure:{}", s.fresh_uuid()),
             details: serde_json::json!({ "rows": report.total(), "per_table": report.per_table }),
         };
         append(&mut s, now, &tombstone);

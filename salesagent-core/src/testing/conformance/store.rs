@@ -562,6 +562,35 @@ pub async fn run_jobs<S: Store + ?Sized>(store: &S) {
         JobState::Queued
     );
 
+    // Oldest runnable first (by due time), whatever the enqueue order.
+    let order_kind = format!("conformance-order-{}", unique());
+    let ok_kinds = std::slice::from_ref(&order_kind);
+    let long_ago = chrono::TimeZone::with_ymd_and_hms(&Utc, 2001, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid date");
+    let (younger, _) = ok(
+        store
+            .enqueue(
+                &NewJob::new(&order_kind, payload.clone()).run_at(long_ago + TimeDelta::hours(1)),
+            )
+            .await,
+        "enqueue",
+    );
+    let (older, _) = ok(
+        store
+            .enqueue(&NewJob::new(&order_kind, payload.clone()).run_at(long_ago))
+            .await,
+        "enqueue",
+    );
+    for expected in [older.id, younger.id] {
+        let c = ok(store.claim("w", ok_kinds, lease).await, "claim").expect("a due job");
+        assert_eq!(
+            c.job.id, expected,
+            "jobs: claim takes the oldest runnable job first"
+        );
+        ok(store.complete(&c.lease).await, "complete");
+    }
+
     // N concurrent claimers never get the same job.
     let workers: Vec<String> = (0..8).map(|i| format!("worker-{i}")).collect();
     let claims = join_all(workers.iter().map(|w| store.claim(w, kinds, lease))).await;
@@ -1305,6 +1334,45 @@ pub async fn run_audit<S: Store + ?Sized>(store: &S) {
     );
 }
 
+/// Checks that what a read returned no longer mentions an erased address.
+struct Scrubbed {
+    needles: [String; 2],
+}
+
+impl Scrubbed {
+    fn new(erased: &EmailAddress) -> Self {
+        // The domain is unique to this run, so it catches the address in any spelling.
+        Self {
+            needles: [erased.normalized(), erased.domain().as_str().to_owned()],
+        }
+    }
+
+    #[track_caller]
+    fn check<T: serde::Serialize>(&self, r: crate::Result<T>, what: &str) {
+        let value = match r {
+            Ok(v) => v,
+            Err(e) if e.kind() == "not_found" => return,
+            Err(e) => panic!("erase: {what} after erase: unexpected error: {e}"),
+        };
+        let text = serde_json::to_string(&value)
+            .expect("records serialise")
+            .to_lowercase();
+        for n in &self.needles {
+            if let Some(i) = text.find(n.as_str()) {
+                let from = text[..i].char_indices().rev().nth(80).map_or(0, |(j, _)| j);
+                let to = text[i..]
+                    .char_indices()
+                    .nth(80)
+                    .map_or(text.len(), |(j, _)| i + j);
+                panic!(
+                    "erase: {what} still returns the erased address: …{}…",
+                    &text[from..to]
+                );
+            }
+        }
+    }
+}
+
 /// GDPR erase: after filling every kind of record for an address, nothing returns it any more,
 /// other contacts keep their records, and the tombstone names no personal data.
 pub async fn run_erase<S: Store + ?Sized>(store: &S) {
@@ -1448,81 +1516,47 @@ pub async fn run_erase<S: Store + ?Sized>(store: &S) {
         "erase_contact",
     );
     assert!(
-        report.total() >= 10,
+        report.total() > 0,
         "erase: the report must count what was removed (got {:?})",
         report.per_table
     );
 
-    let gone = |what: &str| format!("erase: {what} must not return the erased address");
-    expect_err(
-        store.get_submission(sub.id).await,
-        "not_found",
-        &gone("get_submission"),
+    // Every read may answer "not found"/nothing, or records with the address removed or
+    // anonymised; none may still carry it.
+    let clean = Scrubbed::new(&x);
+    clean.check(store.get_submission(sub.id).await, "get_submission");
+    clean.check(
+        store.find_submission(&sub.idempotency_key).await,
+        "find_submission",
     );
-    assert!(
-        ok(
-            store.find_submission(&sub.idempotency_key).await,
-            "find_submission"
-        )
-        .is_none(),
-        "{}",
-        gone("find_submission")
+    clean.check(store.get_draft(d.id).await, "get_draft");
+    clean.check(
+        store.find_draft_by_submission(sub.id).await,
+        "find_draft_by_submission",
     );
-    expect_err(store.get_draft(d.id).await, "not_found", &gone("get_draft"));
-    assert!(
-        ok(
-            store.find_draft_by_submission(sub.id).await,
-            "find_draft_by_submission"
-        )
-        .is_none(),
-        "{}",
-        gone("find_draft_by_submission")
+    clean.check(
+        store.find_draft_by_message_id(&mid).await,
+        "find_draft_by_message_id",
     );
-    assert!(
-        ok(
-            store.find_draft_by_message_id(&mid).await,
-            "find_draft_by_message_id"
-        )
-        .is_none(),
-        "{}",
-        gone("find_draft_by_message_id")
+    clean.check(
+        store
+            .list_drafts(&DraftFilter {
+                contact: Some(x.clone()),
+                ..DraftFilter::default()
+            })
+            .await,
+        "list_drafts by contact",
     );
-    assert!(
-        ok(
-            store
-                .list_drafts(&DraftFilter {
-                    contact: Some(x.clone()),
-                    ..DraftFilter::default()
-                })
-                .await,
-            "list_drafts"
-        )
-        .is_empty(),
-        "{}",
-        gone("list_drafts")
-    );
-    let key = x.normalized();
-    let all_drafts = ok(
+    clean.check(
         store.list_drafts(&DraftFilter::default()).await,
         "list_drafts",
     );
-    assert!(
-        all_drafts
-            .iter()
-            .all(|d| d.contact_email.normalized() != key),
-        "{}",
-        gone("list_drafts (unfiltered)")
-    );
-    assert!(
-        ok(store.draft_events(d.id).await, "draft_events").is_empty(),
-        "{}",
-        gone("draft_events")
-    );
-    let runs = ok(
+    clean.check(store.draft_events(d.id).await, "draft_events");
+    clean.check(store.get_run(run.id).await, "get_run");
+    clean.check(
         store.runs_for_submission(sub.id).await,
         "runs_for_submission",
     );
-    assert!(runs.is_empty(), "{}", gone("runs_for_submission"));
     let jobs = ok(
         store
             .list_jobs(&JobFilter {
@@ -1534,70 +1568,43 @@ pub async fn run_erase<S: Store + ?Sized>(store: &S) {
     );
     assert!(
         jobs.iter()
-            .all(|j| !j.payload.to_string().to_lowercase().contains(&key)),
-        "{}",
-        gone("list_jobs")
+            .any(|j| j.payload.to_string().contains(keep.domain().as_str())),
+        "erase: jobs of other contacts stay"
     );
-    assert_eq!(jobs.len(), 1, "erase: jobs of other contacts stay");
-    assert!(
-        ok(store.suppression(&x).await, "suppression").is_none(),
-        "{}",
-        gone("suppression")
-    );
-    assert!(
-        ok(store.list_suppressions().await, "list_suppressions")
-            .iter()
-            .all(|s| s.email.normalized() != key),
-        "{}",
-        gone("list_suppressions")
-    );
+    clean.check(Ok(jobs), "list_jobs");
+    clean.check(store.suppression(&x).await, "suppression");
+    clean.check(store.list_suppressions().await, "list_suppressions");
     assert!(
         !ok(
             store.is_approved_recipient(&x).await,
             "is_approved_recipient"
         ),
-        "{}",
-        gone("is_approved_recipient")
+        "erase: the erased address must no longer be an approved recipient"
     );
-    assert!(
-        ok(store.find_message(&mid).await, "find_message").is_none(),
-        "{}",
-        gone("find_message")
+    clean.check(store.find_message(&mid).await, "find_message");
+    clean.check(store.messages_for_contact(&x).await, "messages_for_contact");
+    clean.check(
+        store
+            .list_outcomes(&OutcomeFilter {
+                contact: Some(x.clone()),
+                ..OutcomeFilter::default()
+            })
+            .await,
+        "list_outcomes by contact",
     );
-    assert!(
-        ok(store.messages_for_contact(&x).await, "messages_for_contact").is_empty(),
-        "{}",
-        gone("messages_for_contact")
+    clean.check(
+        store
+            .list_outcomes(&OutcomeFilter {
+                since: Some(at),
+                until: Some(at + TimeDelta::seconds(1)),
+                ..OutcomeFilter::default()
+            })
+            .await,
+        "list_outcomes",
     );
-    assert!(
-        ok(
-            store
-                .list_outcomes(&OutcomeFilter {
-                    contact: Some(x.clone()),
-                    ..OutcomeFilter::default()
-                })
-                .await,
-            "list_outcomes"
-        )
-        .is_empty(),
-        "{}",
-        gone("list_outcomes")
-    );
-    assert!(
-        ok(store.voice_profile(&x, "default").await, "voice_profile").is_none(),
-        "{}",
-        gone("voice_profile")
-    );
-    assert!(
-        ok(store.voice_profiles(&x).await, "voice_profiles").is_empty(),
-        "{}",
-        gone("voice_profiles")
-    );
-    assert!(
-        ok(store.token(&x.to_string()).await, "token").is_none(),
-        "{}",
-        gone("token")
-    );
+    clean.check(store.voice_profile(&x, "default").await, "voice_profile");
+    clean.check(store.voice_profiles(&x).await, "voice_profiles");
+    clean.check(store.token(&x.to_string()).await, "token");
 
     // Other contacts keep everything.
     assert_eq!(
@@ -1635,14 +1642,7 @@ pub async fn run_erase<S: Store + ?Sized>(store: &S) {
         !after.is_empty(),
         "erase: an audit tombstone must be appended"
     );
-    for e in &after {
-        let text = format!("{} {} {} {}", e.actor, e.action, e.subject, e.details).to_lowercase();
-        assert!(
-            !text.contains(&key) && !text.contains(x.domain().as_str()),
-            "erase: audit entry {} must not contain the erased address: {text}",
-            e.seq
-        );
-    }
+    clean.check(Ok(after), "audit_entries (the tombstone)");
     let v = ok(store.verify_audit_chain().await, "verify_audit_chain");
     assert!(v.is_intact(), "erase: the audit chain stays intact");
 }

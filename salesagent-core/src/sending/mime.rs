@@ -1,0 +1,367 @@
+//! Rendering a [`Draft`] into an RFC 5322 message with `mail-builder`.
+//!
+//! Header injection is impossible by construction: addresses and Message-IDs are typed values
+//! that cannot hold CR/LF, and every free-text value (display names, subject, unsubscribe URL)
+//! is checked for control characters here, before it reaches the builder. The builder then
+//! encodes non-ASCII text (RFC 2047), folds headers and picks a body transfer encoding that
+//! keeps every line within the RFC 5322 limits.
+
+use crate::model::{Domain, Draft, EmailAddress, MessageId, OutgoingMessage, validate_subject};
+use crate::{Error, Result};
+use chrono::{DateTime, Utc};
+use mail_builder::MessageBuilder;
+use mail_builder::headers::message_id::MessageId as MimeMessageId;
+use mail_builder::headers::raw::Raw;
+use mail_builder::headers::url::URL;
+
+/// Longest display name we accept, in bytes.
+pub const MAX_DISPLAY_NAME_LEN: usize = 256;
+/// Longest unsubscribe URL we accept, in bytes.
+pub const MAX_URL_LEN: usize = 512;
+/// Placeholder in an unsubscribe URL template replaced by the draft id.
+pub const DRAFT_ID_PLACEHOLDER: &str = "{draft_id}";
+
+/// Where recipients can unsubscribe (`List-Unsubscribe`, RFC 2369 / RFC 8058).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Unsubscribe {
+    /// A mailbox that handles unsubscribe requests (`mailto:` with `subject=unsubscribe`).
+    pub mailto: Option<EmailAddress>,
+    /// An `https` URL template for one-click unsubscribe; `{draft_id}` is replaced per message.
+    pub https: Option<String>,
+}
+
+impl Unsubscribe {
+    /// Checks the https template: `https://`, printable ASCII, no spaces or angle brackets.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(url) = &self.https {
+            let err = |reason: &str| Error::invalid("unsubscribe_url", reason.to_owned());
+            if !url.starts_with("https://") || url.len() <= "https://".len() {
+                return Err(err("must be an https:// URL (RFC 8058)"));
+            }
+            if url.len() > MAX_URL_LEN {
+                return Err(err("is too long"));
+            }
+            if url
+                .chars()
+                .any(|c| !c.is_ascii_graphic() || matches!(c, '<' | '>' | '"' | ','))
+            {
+                return Err(err(
+                    "must be printable ASCII without spaces, quotes, commas or angle brackets",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The `List-Unsubscribe` URIs for one draft (mailto first), empty when none is configured.
+    #[must_use]
+    pub fn uris(&self, draft: &Draft) -> Vec<String> {
+        let mut out = Vec::with_capacity(2);
+        if let Some(m) = &self.mailto {
+            out.push(format!("mailto:{m}?subject=unsubscribe"));
+        }
+        if let Some(u) = &self.https {
+            out.push(u.replace(DRAFT_ID_PLACEHOLDER, &draft.id.to_string()));
+        }
+        out
+    }
+}
+
+/// Settings that are the same for every rendered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MimeOptions {
+    /// Our own domain, the right-hand side of every generated Message-ID.
+    pub message_id_domain: Domain,
+    /// The sender's display name (`From: "Name" <addr>`), if any.
+    pub sender_name: Option<String>,
+    /// Unsubscribe addresses.
+    pub unsubscribe: Unsubscribe,
+}
+
+impl MimeOptions {
+    /// Options with Message-IDs on `domain`, no display name and no unsubscribe header.
+    #[must_use]
+    pub fn new(domain: Domain) -> Self {
+        Self {
+            message_id_domain: domain,
+            sender_name: None,
+            unsubscribe: Unsubscribe::default(),
+        }
+    }
+
+    /// A fresh Message-ID on our own domain.
+    #[must_use]
+    pub fn new_message_id(&self) -> MessageId {
+        MessageId::generate(&self.message_id_domain)
+    }
+
+    /// Checks the options once (display name and unsubscribe URL).
+    pub fn validate(&self) -> Result<()> {
+        if let Some(n) = &self.sender_name {
+            check_display_name("sender_name", n)?;
+        }
+        self.unsubscribe.validate()
+    }
+}
+
+/// Checks a display name: one line, no control characters, at most [`MAX_DISPLAY_NAME_LEN`] bytes.
+pub fn check_display_name(field: &str, name: &str) -> Result<()> {
+    if name.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            field,
+            "contains control characters (CR, LF, ...)",
+        ));
+    }
+    if name.len() > MAX_DISPLAY_NAME_LEN {
+        return Err(Error::invalid(field, "is too long"));
+    }
+    Ok(())
+}
+
+/// Escapes text for HTML (`& < > " '`).
+#[must_use]
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The HTML alternative of a plain-text body: escaped, paragraphs on blank lines, `<br>` inside.
+#[must_use]
+pub fn html_from_text(text: &str) -> String {
+    let normalized = text.replace("\r\n", "\n").replace('\r', "\n");
+    let mut html =
+        String::from("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n");
+    for para in normalized
+        .split("\n\n")
+        .map(|p| p.trim_matches('\n'))
+        .filter(|p| !p.trim().is_empty())
+    {
+        html.push_str("<p>");
+        let lines: Vec<String> = para.lines().map(escape_html).collect();
+        html.push_str(&lines.join("<br>\n"));
+        html.push_str("</p>\n");
+    }
+    html.push_str("</body></html>\n");
+    html
+}
+
+/// Whether plain ASCII `text` contains something a reader would decode as an RFC 2047
+/// encoded-word (`=?charset?enc?data?=`), so it must be encoded to survive unchanged.
+fn looks_encoded(text: &str) -> bool {
+    text.find("=?")
+        .is_some_and(|i| text[i + 2..].contains("?="))
+}
+
+/// Standard base64 (RFC 4648) of `bytes`, with padding.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// `text` as RFC 2047 "B" encoded-words of at most 64 characters each, split on character
+/// boundaries and separated by spaces (where the header may fold).
+fn encoded_words(text: &str) -> String {
+    const MAX_CHUNK: usize = 39; // 39 bytes -> 52 base64 chars + 12 of framing
+    let mut words = Vec::new();
+    let mut start = 0;
+    while start < text.len() {
+        let mut end = (start + MAX_CHUNK).min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        words.push(format!(
+            "=?utf-8?B?{}?=",
+            base64(&text.as_bytes()[start..end])
+        ));
+        start = end;
+    }
+    words.join(" ")
+}
+
+fn some_nonempty(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Renders `draft` as an RFC 5322 message with `message_id` and a `Date` of `at`.
+///
+/// The recipient is `draft.contact_email` (named `draft.contact_name`), the sender
+/// `draft.sender` (named `options.sender_name`). When the draft continues a thread, the message
+/// carries `In-Reply-To` and `References` and the provider thread id goes into
+/// [`OutgoingMessage::thread_id`].
+///
+/// # Errors
+/// [`Error::InvalidInput`] when a display name, the subject, the body or the unsubscribe URL is
+/// unsafe (control characters in a header value, empty or over-long text).
+pub fn render(
+    draft: &Draft,
+    message_id: &MessageId,
+    at: DateTime<Utc>,
+    options: &MimeOptions,
+) -> Result<OutgoingMessage> {
+    options.validate()?;
+    validate_subject(&draft.subject)?;
+    crate::model::validate_body(&draft.body)?;
+    if let Some(n) = &draft.contact_name {
+        check_display_name("contact_name", n)?;
+    }
+
+    let from = draft.sender.to_string();
+    let to = draft.contact_email.to_string();
+    let mut builder = MessageBuilder::new();
+    builder = match some_nonempty(options.sender_name.as_deref()) {
+        Some(name) if looks_encoded(name) => builder.header(
+            "From",
+            Raw::new(format!("{} <{from}>", encoded_words(name))),
+        ),
+        Some(name) => builder.from((name.to_owned(), from)),
+        None => builder.from(from),
+    };
+    builder = match some_nonempty(draft.contact_name.as_deref()) {
+        Some(name) if looks_encoded(name) => {
+            builder.header("To", Raw::new(format!("{} <{to}>", encoded_words(name))))
+        }
+        Some(name) => builder.to((name.to_owned(), to)),
+        None => builder.to(to),
+    };
+    let subject = draft.subject.trim();
+    builder = if looks_encoded(subject) {
+        // Encode it ourselves so a literal "=?...?=" is not decoded by the reader.
+        builder.header("Subject", Raw::new(encoded_words(subject)))
+    } else {
+        builder.subject(subject.to_owned())
+    };
+    builder = builder
+        .date(at.timestamp())
+        .message_id(message_id.as_str().to_owned());
+
+    let thread = &draft.thread;
+    if let Some(parent) = &thread.in_reply_to {
+        builder = builder.in_reply_to(parent.as_str().to_owned());
+    }
+    let mut references: Vec<String> = thread
+        .references
+        .iter()
+        .map(|m| m.as_str().to_owned())
+        .collect();
+    if let Some(parent) = &thread.in_reply_to
+        && references.last().map(String::as_str) != Some(parent.as_str())
+    {
+        references.push(parent.as_str().to_owned());
+    }
+    if !references.is_empty() {
+        builder = builder.references(MimeMessageId::new_list(references.into_iter()));
+    }
+
+    let uris = options.unsubscribe.uris(draft);
+    if !uris.is_empty() {
+        builder = builder.header("List-Unsubscribe", URL::new_list(uris.into_iter()));
+        if options.unsubscribe.https.is_some() {
+            builder = builder.header(
+                "List-Unsubscribe-Post",
+                Raw::new("List-Unsubscribe=One-Click"),
+            );
+        }
+    }
+
+    let text = draft.body.replace("\r\n", "\n").replace('\r', "\n");
+    let html = html_from_text(&text).replace('\n', "\r\n");
+    let text = text.replace('\n', "\r\n");
+    let raw = builder
+        .text_body(text)
+        .html_body(html)
+        .write_to_vec()
+        .map_err(|e| Error::backend(format!("rendering MIME: {e}")))?;
+
+    Ok(OutgoingMessage {
+        message_id: message_id.clone(),
+        from: draft.sender.clone(),
+        to: vec![draft.contact_email.clone()],
+        thread_id: thread.provider_thread_id.clone(),
+        raw,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_and_encoded_words() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        assert!(looks_encoded("a =?utf-8?Q?x?= b"));
+        assert!(!looks_encoded("is 2+2 =? 4"));
+        let w = encoded_words(&"ä".repeat(40));
+        assert!(
+            w.split(' ')
+                .all(|x| x.len() <= 75 && x.starts_with("=?utf-8?B?"))
+        );
+    }
+
+    #[test]
+    fn html_is_escaped_and_paragraphed() {
+        let html = html_from_text("Hi <b>Bob</b> & co,\nline two\n\nBye \"x\"");
+        assert!(html.contains("<p>Hi &lt;b&gt;Bob&lt;/b&gt; &amp; co,<br>\nline two</p>"));
+        assert!(html.contains("<p>Bye &quot;x&quot;</p>"));
+        assert!(!html.contains("<b>"));
+    }
+
+    #[test]
+    fn unsubscribe_urls_are_checked() {
+        let ok = Unsubscribe {
+            mailto: None,
+            https: Some("https://example.com/u/{draft_id}".into()),
+        };
+        assert!(ok.validate().is_ok());
+        for bad in [
+            "http://example.com/u",
+            "https://",
+            "https://example.com/u\r\nBcc: x@y.z",
+            "https://example.com/a b",
+            "https://example.com/<x>",
+        ] {
+            let u = Unsubscribe {
+                mailto: None,
+                https: Some(bad.into()),
+            };
+            assert!(u.validate().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn display_names_reject_control_characters() {
+        assert!(check_display_name("n", "Eve\r\nBcc: x@y.z").is_err());
+        assert!(check_display_name("n", "Eve\u{0}").is_err());
+        assert!(check_display_name("n", "Zoë \"Boss\" <ceo@evil.com>").is_ok());
+        assert!(check_display_name("n", &"x".repeat(MAX_DISPLAY_NAME_LEN + 1)).is_err());
+    }
+}

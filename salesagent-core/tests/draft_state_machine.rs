@@ -1,0 +1,196 @@
+//! Property test of the draft state machine: random operation sequences never reach an
+//! illegal state, and refused operations leave the draft exactly as it was.
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use proptest::prelude::*;
+use salesagent_core::model::{
+    Draft, DraftAction, DraftId, DraftStatus, DraftWriter, EmailAddress, MessageId, ThreadRef,
+    validate_body, validate_subject,
+};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap()
+}
+
+fn new_draft() -> Draft {
+    Draft {
+        id: DraftId::new(),
+        submission_id: None,
+        contact_email: EmailAddress::parse("lead@acme.io").unwrap(),
+        contact_name: None,
+        contact_crm_id: None,
+        company_name: None,
+        sender: EmailAddress::parse("me@seller.io").unwrap(),
+        subject: "Hello".into(),
+        body: "Hi there".into(),
+        status: DraftStatus::Pending,
+        version: 1,
+        icp: None,
+        priority: 0.0,
+        writer: DraftWriter::Llm { model: "m".into() },
+        facts_used: vec![],
+        voice_similarity: None,
+        flags: vec![],
+        thread: ThreadRef::default(),
+        message_id: None,
+        provider_message_id: None,
+        rule_decision: None,
+        send_decision: None,
+        status_reason: None,
+        created_at: t0(),
+        updated_at: t0(),
+        sent_at: None,
+    }
+}
+
+/// Texts for edits: mostly valid, sometimes empty, multi-line (for subjects) or with NUL.
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        6 => "[a-zA-Z ]{1,30}",
+        1 => Just(String::new()),
+        1 => Just("line\r\nBcc: x@y.z".to_owned()),
+        1 => Just("nul\0byte".to_owned()),
+    ]
+}
+
+fn action() -> impl Strategy<Value = DraftAction> {
+    prop_oneof![
+        Just(DraftAction::Approve),
+        "[a-z]{1,8}".prop_map(|reason| DraftAction::Reject { reason }),
+        (proptest::option::of(text()), proptest::option::of(text()))
+            .prop_map(|(subject, body)| DraftAction::Edit { subject, body }),
+        "[a-z0-9]{1,12}".prop_map(|l| DraftAction::BeginSend {
+            message_id: MessageId::parse(&format!("{l}@seller.io")).unwrap()
+        }),
+        "[a-z0-9]{1,12}".prop_map(|provider_message_id| DraftAction::MarkSent {
+            provider_message_id
+        }),
+        "[a-z]{1,8}".prop_map(|reason| DraftAction::MarkFailed { reason }),
+        "[a-z]{1,8}".prop_map(|reason| DraftAction::Stop { reason }),
+    ]
+}
+
+/// The transition table, written independently of `Draft::can_apply`.
+fn expected_next(status: DraftStatus, action: &DraftAction) -> Option<DraftStatus> {
+    use DraftAction as A;
+    use DraftStatus as S;
+    match (status, action) {
+        (S::Pending, A::Approve) => Some(S::Approved),
+        (S::Pending, A::Reject { .. }) | (S::Pending | S::Approved, A::Stop { .. }) => {
+            Some(S::Rejected)
+        }
+        (S::Pending | S::Approved, A::Edit { .. }) => Some(S::Pending),
+        (S::Approved, A::BeginSend { .. }) => Some(S::Sending),
+        (S::Sending, A::MarkSent { .. }) => Some(S::Sent),
+        (S::Sending, A::MarkFailed { .. }) => Some(S::Failed),
+        _ => None,
+    }
+}
+
+fn edit_is_valid(action: &DraftAction) -> bool {
+    match action {
+        DraftAction::Edit { subject, body } => {
+            subject
+                .as_deref()
+                .is_none_or(|s| validate_subject(s).is_ok())
+                && body.as_deref().is_none_or(|b| validate_body(b).is_ok())
+        }
+        _ => true,
+    }
+}
+
+fn check_invariants(d: &Draft, successes: u32, edited: bool) -> Result<(), TestCaseError> {
+    use DraftStatus as S;
+    prop_assert_eq!(
+        d.version,
+        1 + successes,
+        "version counts successful operations"
+    );
+    prop_assert_eq!(
+        d.message_id.is_some(),
+        matches!(d.status, S::Sending | S::Sent | S::Failed),
+        "a Message-ID exists exactly once sending has started"
+    );
+    prop_assert_eq!(
+        d.sent_at.is_some(),
+        d.status == S::Sent,
+        "sent_at only when sent"
+    );
+    prop_assert_eq!(
+        d.provider_message_id.is_some(),
+        d.status == S::Sent,
+        "provider id only when sent"
+    );
+    if matches!(d.status, S::Rejected | S::Failed) {
+        prop_assert!(d.status_reason.is_some(), "rejected/failed drafts say why");
+    }
+    if let Some(sent) = d.sent_at {
+        prop_assert!(sent <= d.updated_at && sent >= d.created_at);
+    }
+    prop_assert!(validate_subject(&d.subject).is_ok(), "subject stays valid");
+    prop_assert!(validate_body(&d.body).is_ok(), "body stays valid");
+    prop_assert_eq!(
+        d.writer == DraftWriter::Human,
+        edited,
+        "the writer is Human exactly after an edit"
+    );
+    prop_assert!(d.updated_at >= d.created_at);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn random_operation_sequences_stay_legal(actions in prop::collection::vec(action(), 0..40)) {
+        let mut d = new_draft();
+        let mut successes = 0;
+        let mut edited = false;
+        for (i, action) in actions.into_iter().enumerate() {
+            let at = t0() + TimeDelta::minutes(i as i64 + 1);
+            let before = d.clone();
+            let expected = expected_next(d.status, &action);
+            prop_assert_eq!(d.can_apply(&action), expected.is_some(), "can_apply agrees with the table");
+            let valid_text = edit_is_valid(&action);
+            let is_edit = matches!(action, DraftAction::Edit { .. });
+            match d.apply(action.clone(), "prop", at) {
+                Ok(event) => {
+                    let next = expected.expect("an operation outside the table succeeded");
+                    prop_assert!(valid_text, "an invalid edit was accepted");
+                    prop_assert_eq!(d.status, next);
+                    prop_assert_eq!(d.version, before.version + 1);
+                    prop_assert_eq!(d.updated_at, at);
+                    prop_assert_eq!(event.before, Some(before.snapshot()));
+                    prop_assert_eq!(event.after, d.snapshot());
+                    prop_assert_eq!(event.action, action);
+                    prop_assert_eq!(event.draft_id, d.id);
+                    successes += 1;
+                    edited |= is_edit;
+                }
+                Err(e) => {
+                    prop_assert_eq!(&d, &before, "a refused operation must leave the draft unchanged");
+                    if expected.is_none() {
+                        prop_assert_eq!(e.kind(), "conflict", "illegal transitions are conflicts");
+                        prop_assert!(before.status.is_terminal() || !before.can_apply(&action));
+                    } else {
+                        prop_assert!(!valid_text, "a legal, valid operation failed: {}", e);
+                        prop_assert_eq!(e.kind(), "invalid_input", "bad text is invalid input");
+                    }
+                }
+            }
+            check_invariants(&d, successes, edited)?;
+        }
+    }
+
+    #[test]
+    fn terminal_drafts_refuse_everything(actions in prop::collection::vec(action(), 1..20)) {
+        let mut d = new_draft();
+        d.apply(DraftAction::Reject { reason: "no".into() }, "prop", t0()).unwrap();
+        let frozen = d.clone();
+        for a in actions {
+            let err = d.apply(a, "prop", t0()).unwrap_err();
+            prop_assert_eq!(err.kind(), "conflict");
+            prop_assert_eq!(&d, &frozen);
+        }
+    }
+}

@@ -1,0 +1,686 @@
+//! Submissions, drafts, runs, messages, outcomes, voice profiles, secrets and settings.
+
+use crate::error::db;
+use crate::{SqlStore, col, enum_str, from_ts, parse_enum, ts};
+use async_trait::async_trait;
+use salesagent_core::model::{
+    Draft, DraftEvent, DraftId, DraftStatus, EmailAddress, FormSubmission, MessageId,
+    MessageRecord, OAuthToken, Outcome, RunId, StepRecord, SubmissionId, VoiceProfile, WorkflowRun,
+};
+use salesagent_core::ports::{
+    DraftFilter, DraftStore, MessageStore, OutcomeFilter, OutcomeStore, RunStore, SecretStore,
+    SettingsStore, SubmissionStore, VoiceStore,
+};
+use salesagent_core::{Error, Result};
+use sqlx::AssertSqlSafe;
+use std::collections::BTreeMap;
+
+/// Appends `$n` placeholders for `values` as `col IN (…)`.
+fn in_list(col: &str, first: usize, n: usize) -> String {
+    let ps: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
+    format!("{col} IN ({})", ps.join(", "))
+}
+
+#[async_trait]
+impl SubmissionStore for SqlStore {
+    async fn save_submission(&self, s: &FormSubmission) -> Result<(FormSubmission, bool)> {
+        self.check_text("idempotency_key", &s.idempotency_key)?;
+        let id = s.id.to_string();
+        let doc = self.seal(&format!("submissions:{id}"), s)?;
+        let done = sqlx::query(
+            "INSERT INTO submissions (id, idempotency_key, contact_bidx, received_at, doc) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(id)
+        .bind(s.idempotency_key.clone())
+        .bind(self.email_bidx(&s.lead.email))
+        .bind(ts("received_at", s.received_at)?)
+        .bind(doc)
+        .execute(self.pool())
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 1 {
+            return Ok((s.clone(), true));
+        }
+        match self.find_submission(&s.idempotency_key).await? {
+            Some(existing) => Ok((existing, false)),
+            None => Err(Error::conflict("submission changed concurrently; retry")),
+        }
+    }
+
+    async fn get_submission(&self, id: SubmissionId) -> Result<FormSubmission> {
+        let row = sqlx::query("SELECT id, doc FROM submissions WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)?
+            .ok_or_else(|| Error::not_found(format!("submission {id}")))?;
+        self.open(&format!("submissions:{id}"), &col::<String>(&row, "doc")?)
+    }
+
+    async fn find_submission(&self, key: &str) -> Result<Option<FormSubmission>> {
+        self.check_text("idempotency_key", key)?;
+        let row = sqlx::query("SELECT id, doc FROM submissions WHERE idempotency_key = $1")
+            .bind(key.to_owned())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)?;
+        row.map(|r| {
+            let id: String = col(&r, "id")?;
+            self.open(&format!("submissions:{id}"), &col::<String>(&r, "doc")?)
+        })
+        .transpose()
+    }
+}
+
+impl SqlStore {
+    fn draft_from(&self, row: &sqlx::any::AnyRow) -> Result<Draft> {
+        let id: String = col(row, "id")?;
+        self.open(&format!("drafts:{id}"), &col::<String>(row, "doc")?)
+    }
+
+    async fn draft_where(&self, clause: &'static str, value: String) -> Result<Option<Draft>> {
+        let sql = format!(
+            "SELECT id, doc FROM drafts WHERE {clause} = $1 ORDER BY created_at DESC LIMIT 1"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(value)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)?;
+        row.map(|r| self.draft_from(&r)).transpose()
+    }
+
+    async fn insert_event(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        event: &DraftEvent,
+    ) -> Result<()> {
+        let ctx = format!("draft_events:{}", event.draft_id);
+        sqlx::query("INSERT INTO draft_events (draft_id, at, doc) VALUES ($1, $2, $3)")
+            .bind(event.draft_id.to_string())
+            .bind(ts("event.at", event.at)?)
+            .bind(self.seal(&ctx, event)?)
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl DraftStore for SqlStore {
+    async fn insert_draft(&self, draft: &Draft, event: &DraftEvent) -> Result<()> {
+        if let Some(m) = &draft.message_id {
+            self.check_text("message_id", m.as_str())?;
+        }
+        let id = draft.id.to_string();
+        let doc = self.seal(&format!("drafts:{id}"), draft)?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO drafts (id, submission_id, contact_bidx, status, message_id, version, \
+             created_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(draft.submission_id.map(|s| s.to_string()))
+        .bind(self.email_bidx(&draft.contact_email))
+        .bind(draft.status.as_str())
+        .bind(draft.message_id.as_ref().map(|m| m.as_str().to_owned()))
+        .bind(i64::from(draft.version))
+        .bind(ts("created_at", draft.created_at)?)
+        .bind(doc)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match db(e) {
+            Error::Conflict { .. } => Error::conflict(format!(
+                "draft {} or a draft for its submission already exists",
+                draft.id
+            )),
+            other => other,
+        })?;
+        self.insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn get_draft(&self, id: DraftId) -> Result<Draft> {
+        self.draft_where("id", id.to_string())
+            .await?
+            .ok_or_else(|| Error::not_found(format!("draft {id}")))
+    }
+
+    async fn find_draft_by_submission(&self, id: SubmissionId) -> Result<Option<Draft>> {
+        self.draft_where("submission_id", id.to_string()).await
+    }
+
+    async fn find_draft_by_message_id(&self, id: &MessageId) -> Result<Option<Draft>> {
+        self.check_text("message_id", id.as_str())?;
+        self.draft_where("message_id", id.as_str().to_owned()).await
+    }
+
+    async fn list_drafts(&self, filter: &DraftFilter) -> Result<Vec<Draft>> {
+        let mut sql = String::from("SELECT id, doc FROM drafts WHERE 1 = 1");
+        let mut args = Vec::new();
+        if let Some(s) = filter.status {
+            args.push(s.as_str().to_owned());
+            sql.push_str(&format!(" AND status = ${}", args.len()));
+        }
+        if let Some(c) = &filter.contact {
+            args.push(self.email_bidx(c));
+            sql.push_str(&format!(" AND contact_bidx = ${}", args.len()));
+        }
+        sql.push_str(" ORDER BY created_at DESC, id DESC");
+        if filter.limit > 0 {
+            sql.push_str(&format!(" LIMIT {}", filter.limit));
+        }
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for a in args {
+            q = q.bind(a);
+        }
+        let rows = q.fetch_all(self.pool()).await.map_err(db)?;
+        rows.iter().map(|r| self.draft_from(r)).collect()
+    }
+
+    async fn update_draft(
+        &self,
+        draft: &Draft,
+        expected_version: u32,
+        event: &DraftEvent,
+    ) -> Result<()> {
+        if let Some(m) = &draft.message_id {
+            self.check_text("message_id", m.as_str())?;
+        }
+        let id = draft.id.to_string();
+        let doc = self.seal(&format!("drafts:{id}"), draft)?;
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE drafts SET contact_bidx = $1, status = $2, message_id = $3, version = $4, \
+             doc = $5 WHERE id = $6 AND version = $7",
+        )
+        .bind(self.email_bidx(&draft.contact_email))
+        .bind(draft.status.as_str())
+        .bind(draft.message_id.as_ref().map(|m| m.as_str().to_owned()))
+        .bind(i64::from(draft.version))
+        .bind(doc)
+        .bind(id.clone())
+        .bind(i64::from(expected_version))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            let exists = sqlx::query("SELECT version FROM drafts WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+            return Err(match exists {
+                None => Error::not_found(format!("draft {}", draft.id)),
+                Some(_) => Error::conflict(format!(
+                    "draft {} changed since version {expected_version}",
+                    draft.id
+                )),
+            });
+        }
+        self.insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn draft_events(&self, id: DraftId) -> Result<Vec<DraftEvent>> {
+        let rows = sqlx::query("SELECT doc FROM draft_events WHERE draft_id = $1 ORDER BY seq")
+            .bind(id.to_string())
+            .fetch_all(self.pool())
+            .await
+            .map_err(db)?;
+        let ctx = format!("draft_events:{id}");
+        rows.iter()
+            .map(|r| self.open(&ctx, &col::<String>(r, "doc")?))
+            .collect()
+    }
+
+    async fn draft_counts(&self) -> Result<BTreeMap<DraftStatus, u64>> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM drafts GROUP BY status")
+            .fetch_all(self.pool())
+            .await
+            .map_err(db)?;
+        let mut out = BTreeMap::new();
+        for r in &rows {
+            let status: DraftStatus = col::<String>(r, "status")?.parse()?;
+            out.insert(status, u64::try_from(col::<i64>(r, "n")?).unwrap_or(0));
+        }
+        Ok(out)
+    }
+}
+
+impl SqlStore {
+    async fn load_run(&self, row: &sqlx::any::AnyRow) -> Result<WorkflowRun> {
+        let id: String = col(row, "id")?;
+        let steps = sqlx::query(
+            "SELECT name, status, started_at, finished_at, duration_ms, error, degraded_reason \
+             FROM workflow_steps WHERE run_id = $1 ORDER BY position",
+        )
+        .bind(id.clone())
+        .fetch_all(self.pool())
+        .await
+        .map_err(db)?;
+        let steps = steps
+            .iter()
+            .map(|s| {
+                Ok(StepRecord {
+                    name: col(s, "name")?,
+                    status: parse_enum("step status", &col::<String>(s, "status")?)?,
+                    started_at: from_ts(col(s, "started_at")?),
+                    finished_at: col::<Option<i64>>(s, "finished_at")?.map(from_ts),
+                    duration_ms: col::<Option<i64>>(s, "duration_ms")?
+                        .map(|d| u64::try_from(d).unwrap_or(0)),
+                    error: col(s, "error")?,
+                    degraded_reason: col(s, "degraded_reason")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let parse_id = |s: String| {
+            s.parse::<uuid::Uuid>()
+                .map_err(|_| Error::backend("bad id in workflow_runs"))
+        };
+        Ok(WorkflowRun {
+            id: RunId(parse_id(id)?),
+            submission_id: SubmissionId(parse_id(col(row, "submission_id")?)?),
+            draft_id: col::<Option<String>>(row, "draft_id")?
+                .map(parse_id)
+                .transpose()?
+                .map(DraftId),
+            status: parse_enum("run status", &col::<String>(row, "status")?)?,
+            started_at: from_ts(col(row, "started_at")?),
+            finished_at: col::<Option<i64>>(row, "finished_at")?.map(from_ts),
+            steps,
+        })
+    }
+}
+
+const RUN_COLS: &str = "id, submission_id, draft_id, status, started_at, finished_at";
+
+#[async_trait]
+impl RunStore for SqlStore {
+    async fn save_run(&self, run: &WorkflowRun) -> Result<()> {
+        for s in &run.steps {
+            self.check_text("step.name", &s.name)?;
+            self.check_text("step.error", s.error.as_deref().unwrap_or(""))?;
+            self.check_text(
+                "step.degraded_reason",
+                s.degraded_reason.as_deref().unwrap_or(""),
+            )?;
+        }
+        let id = run.id.to_string();
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO workflow_runs (id, submission_id, draft_id, status, started_at, \
+             finished_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET \
+             submission_id = excluded.submission_id, draft_id = excluded.draft_id, \
+             status = excluded.status, started_at = excluded.started_at, \
+             finished_at = excluded.finished_at",
+        )
+        .bind(id.clone())
+        .bind(run.submission_id.to_string())
+        .bind(run.draft_id.map(|d| d.to_string()))
+        .bind(enum_str(&run.status))
+        .bind(ts("started_at", run.started_at)?)
+        .bind(run.finished_at.map(|t| ts("finished_at", t)).transpose()?)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query("DELETE FROM workflow_steps WHERE run_id = $1")
+            .bind(id.clone())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        for (i, s) in run.steps.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO workflow_steps (run_id, position, name, status, started_at, \
+                 finished_at, duration_ms, error, degraded_reason) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(id.clone())
+            .bind(i64::try_from(i).unwrap_or(i64::MAX))
+            .bind(s.name.clone())
+            .bind(enum_str(&s.status))
+            .bind(ts("step.started_at", s.started_at)?)
+            .bind(
+                s.finished_at
+                    .map(|t| ts("step.finished_at", t))
+                    .transpose()?,
+            )
+            .bind(s.duration_ms.map(|d| i64::try_from(d).unwrap_or(i64::MAX)))
+            .bind(s.error.clone())
+            .bind(s.degraded_reason.clone())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn get_run(&self, id: RunId) -> Result<WorkflowRun> {
+        let sql = format!("SELECT {RUN_COLS} FROM workflow_runs WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)?
+            .ok_or_else(|| Error::not_found(format!("run {id}")))?;
+        self.load_run(&row).await
+    }
+
+    async fn runs_for_submission(&self, id: SubmissionId) -> Result<Vec<WorkflowRun>> {
+        let sql = format!(
+            "SELECT {RUN_COLS} FROM workflow_runs WHERE submission_id = $1 \
+             ORDER BY started_at, id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_all(self.pool())
+            .await
+            .map_err(db)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(self.load_run(r).await?);
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl MessageStore for SqlStore {
+    async fn record_message(&self, m: &MessageRecord) -> Result<()> {
+        self.check_text("message_id", m.message_id.as_str())?;
+        let id = m.message_id.as_str().to_owned();
+        let doc = self.seal(&format!("messages:{id}"), m)?;
+        sqlx::query(
+            "INSERT INTO messages (message_id, contact_bidx, draft_id, at, doc) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(self.email_bidx(&m.contact_email))
+        .bind(m.draft_id.map(|d| d.to_string()))
+        .bind(ts("at", m.at)?)
+        .bind(doc)
+        .execute(self.pool())
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn find_message(&self, id: &MessageId) -> Result<Option<MessageRecord>> {
+        self.check_text("message_id", id.as_str())?;
+        let row = sqlx::query("SELECT doc FROM messages WHERE message_id = $1")
+            .bind(id.as_str().to_owned())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)?;
+        row.map(|r| self.open(&format!("messages:{id}"), &col::<String>(&r, "doc")?))
+            .transpose()
+    }
+
+    async fn messages_for_contact(&self, email: &EmailAddress) -> Result<Vec<MessageRecord>> {
+        let rows = sqlx::query(
+            "SELECT message_id, doc FROM messages WHERE contact_bidx = $1 \
+             ORDER BY at, message_id",
+        )
+        .bind(self.email_bidx(email))
+        .fetch_all(self.pool())
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let id: String = col(r, "message_id")?;
+                self.open(&format!("messages:{id}"), &col::<String>(r, "doc")?)
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl OutcomeStore for SqlStore {
+    async fn record_outcome(&self, o: &Outcome) -> Result<bool> {
+        self.check_text("source_event_id", &o.source_event_id)?;
+        let id = o.id.to_string();
+        let doc = self.seal(&format!("outcomes:{id}"), o)?;
+        let done = sqlx::query(
+            "INSERT INTO outcomes (id, source_event_id, outcome_type, contact_bidx, sender_bidx, \
+             occurred_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (source_event_id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(o.source_event_id.clone())
+        .bind(o.outcome_type.as_str())
+        .bind(self.email_bidx(&o.contact_email))
+        .bind(o.sender.as_ref().map(|s| self.email_bidx(s)))
+        .bind(ts("occurred_at", o.occurred_at)?)
+        .bind(doc)
+        .execute(self.pool())
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_outcomes(&self, f: &OutcomeFilter) -> Result<Vec<Outcome>> {
+        let mut sql = String::from("SELECT id, doc FROM outcomes WHERE 1 = 1");
+        let mut texts: Vec<String> = Vec::new();
+        let mut n = 0usize;
+        if let Some(c) = &f.contact {
+            texts.push(self.email_bidx(c));
+            n += 1;
+            sql.push_str(&format!(" AND contact_bidx = ${n}"));
+        }
+        if let Some(s) = &f.sender {
+            texts.push(self.email_bidx(s));
+            n += 1;
+            sql.push_str(&format!(" AND sender_bidx = ${n}"));
+        }
+        if !f.types.is_empty() {
+            sql.push_str(" AND ");
+            sql.push_str(&in_list("outcome_type", n + 1, f.types.len()));
+            n += f.types.len();
+            texts.extend(f.types.iter().map(|t| t.as_str().to_owned()));
+        }
+        let mut ints = Vec::new();
+        if let Some(t) = f.since {
+            ints.push(ts("since", t)?);
+            sql.push_str(&format!(" AND occurred_at >= ${}", n + ints.len()));
+        }
+        if let Some(t) = f.until {
+            ints.push(ts("until", t)?);
+            sql.push_str(&format!(" AND occurred_at < ${}", n + ints.len()));
+        }
+        sql.push_str(" ORDER BY occurred_at DESC, id DESC");
+        if f.limit > 0 {
+            sql.push_str(&format!(" LIMIT {}", f.limit));
+        }
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for t in texts {
+            q = q.bind(t);
+        }
+        for i in ints {
+            q = q.bind(i);
+        }
+        let rows = q.fetch_all(self.pool()).await.map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let id: String = col(r, "id")?;
+                self.open(&format!("outcomes:{id}"), &col::<String>(r, "doc")?)
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl VoiceStore for SqlStore {
+    async fn save_voice_profile(&self, profile: &VoiceProfile) -> Result<VoiceProfile> {
+        self.check_text("name", &profile.name)?;
+        let owner = self.email_bidx(&profile.owner);
+        let ctx = format!("voice_profiles:{owner}:{}", profile.name);
+        for _ in 0..5 {
+            let mut tx = self.begin_write().await?;
+            let latest = sqlx::query(
+                "SELECT version, doc FROM voice_profiles WHERE owner_bidx = $1 AND name = $2 \
+                 ORDER BY version DESC LIMIT 1",
+            )
+            .bind(owner.clone())
+            .bind(profile.name.clone())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+            let mut saved = profile.clone();
+            saved.version = 1;
+            if let Some(r) = latest {
+                let prev: VoiceProfile = self.open(&ctx, &col::<String>(&r, "doc")?)?;
+                saved.version = prev.version.saturating_add(1);
+                saved.id = prev.id;
+            }
+            let res = sqlx::query(
+                "INSERT INTO voice_profiles (owner_bidx, name, version, updated_at, doc) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(owner.clone())
+            .bind(profile.name.clone())
+            .bind(i64::from(saved.version))
+            .bind(ts("updated_at", saved.updated_at)?)
+            .bind(self.seal(&ctx, &saved)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db);
+            match res {
+                Ok(_) => {
+                    tx.commit().await.map_err(db)?;
+                    return Ok(saved);
+                }
+                // Another writer took this version number first: read again.
+                Err(Error::Conflict { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::unavailable(
+            "voice profile is being saved concurrently; retry",
+        ))
+    }
+
+    async fn voice_profile(
+        &self,
+        owner: &EmailAddress,
+        name: &str,
+    ) -> Result<Option<VoiceProfile>> {
+        self.check_text("name", name)?;
+        let owner = self.email_bidx(owner);
+        let row = sqlx::query(
+            "SELECT doc FROM voice_profiles WHERE owner_bidx = $1 AND name = $2 \
+             ORDER BY version DESC LIMIT 1",
+        )
+        .bind(owner.clone())
+        .bind(name.to_owned())
+        .fetch_optional(self.pool())
+        .await
+        .map_err(db)?;
+        row.map(|r| {
+            self.open(
+                &format!("voice_profiles:{owner}:{name}"),
+                &col::<String>(&r, "doc")?,
+            )
+        })
+        .transpose()
+    }
+
+    async fn voice_profiles(&self, owner: &EmailAddress) -> Result<Vec<VoiceProfile>> {
+        let owner = self.email_bidx(owner);
+        let rows = sqlx::query(
+            "SELECT v.name, v.doc FROM voice_profiles v WHERE v.owner_bidx = $1 AND v.version = \
+             (SELECT MAX(w.version) FROM voice_profiles w \
+              WHERE w.owner_bidx = v.owner_bidx AND w.name = v.name) ORDER BY v.name",
+        )
+        .bind(owner.clone())
+        .fetch_all(self.pool())
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let name: String = col(r, "name")?;
+                self.open(
+                    &format!("voice_profiles:{owner}:{name}"),
+                    &col::<String>(r, "doc")?,
+                )
+            })
+            .collect()
+    }
+}
+
+impl SqlStore {
+    pub(crate) fn account_bidx(&self, account: &str) -> String {
+        self.inner.crypto.bidx(&format!("account:{account}"))
+    }
+}
+
+#[async_trait]
+impl SecretStore for SqlStore {
+    async fn save_token(&self, token: &OAuthToken) -> Result<()> {
+        let key = self.account_bidx(&token.account);
+        let doc = self.seal(&format!("oauth_tokens:{key}"), token)?;
+        sqlx::query(
+            "INSERT INTO oauth_tokens (account_bidx, updated_at, doc) VALUES ($1, $2, $3) \
+             ON CONFLICT (account_bidx) DO UPDATE SET updated_at = excluded.updated_at, \
+             doc = excluded.doc",
+        )
+        .bind(key)
+        .bind(ts("now", self.now())?)
+        .bind(doc)
+        .execute(self.pool())
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn token(&self, account: &str) -> Result<Option<OAuthToken>> {
+        let key = self.account_bidx(account);
+        let row = sqlx::query("SELECT doc FROM oauth_tokens WHERE account_bidx = $1")
+            .bind(key.clone())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)?;
+        row.map(|r| self.open(&format!("oauth_tokens:{key}"), &col::<String>(&r, "doc")?))
+            .transpose()
+    }
+
+    async fn delete_token(&self, account: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM oauth_tokens WHERE account_bidx = $1")
+            .bind(self.account_bidx(account))
+            .execute(self.pool())
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+#[async_trait]
+impl SettingsStore for SqlStore {
+    async fn setting(&self, key: &str) -> Result<Option<String>> {
+        self.check_text("key", key)?;
+        let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
+            .bind(key.to_owned())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)?;
+        row.map(|r| col::<String>(&r, "value")).transpose()
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.check_text("key", key)?;
+        self.check_text("value", value)?;
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(key.to_owned())
+        .bind(value.to_owned())
+        .bind(ts("now", self.now())?)
+        .execute(self.pool())
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+}

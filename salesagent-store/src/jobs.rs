@@ -1,0 +1,382 @@
+//! The durable job queue.
+//!
+//! A job row moves `queued → running → done`, or back to `queued` after a failed attempt (with
+//! exponential backoff and jitter from the store's [`RetryPolicy`](salesagent_core::model::RetryPolicy)),
+//! or to `dead` once out of attempts or on a permanent error. A claim is a single
+//! `UPDATE … WHERE id = (SELECT … LIMIT 1) RETURNING …` that sets a fresh lease token:
+//! on PostgreSQL the inner select takes `FOR UPDATE SKIP LOCKED`, so concurrent claimers skip
+//! each other's rows instead of queueing on them; on SQLite the statement runs inside a
+//! `BEGIN IMMEDIATE` transaction, which holds the single write lock. A running job whose lease
+//! has expired is runnable again, so a crashed worker's job is picked up by the next claim, and
+//! the old worker's token no longer finishes it.
+
+use crate::error::db;
+use crate::{SqlStore, col, from_ts, ts};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use salesagent_core::model::{
+    ClaimedJob, Job, JobFailure, JobFilter, JobId, JobState, Lease, LeaseToken, NewJob,
+};
+use salesagent_core::ports::JobStore;
+use salesagent_core::{Error, Result};
+use sqlx::AssertSqlSafe;
+use sqlx::any::AnyRow;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub(crate) const JOB_COLS: &str = "id, kind, payload, idempotency_key, state, attempts, \
+    max_attempts, run_at, lease_owner, lease_token, lease_expires_at, last_error, created_at, \
+    updated_at";
+
+/// Default page size of `list_jobs` when the filter says 0.
+const DEFAULT_LIST_LIMIT: u32 = 1000;
+
+fn uuid_of(s: &str) -> Result<uuid::Uuid> {
+    s.parse()
+        .map_err(|_| Error::backend(format!("bad id {s:?} in jobs")))
+}
+
+fn u32_of(n: i64) -> u32 {
+    u32::try_from(n.max(0)).unwrap_or(u32::MAX)
+}
+
+pub(crate) fn job_from(row: &AnyRow) -> Result<Job> {
+    let payload: String = col(row, "payload")?;
+    Ok(Job {
+        id: JobId(uuid_of(&col::<String>(row, "id")?)?),
+        kind: col(row, "kind")?,
+        payload: serde_json::from_str(&payload)
+            .map_err(|e| crate::error::json("jobs.payload", &e))?,
+        idempotency_key: col(row, "idempotency_key")?,
+        state: col::<String>(row, "state")?.parse()?,
+        attempts: u32_of(col(row, "attempts")?),
+        max_attempts: u32_of(col(row, "max_attempts")?),
+        run_at: from_ts(col(row, "run_at")?),
+        lease_owner: col(row, "lease_owner")?,
+        lease_expires_at: col::<Option<i64>>(row, "lease_expires_at")?.map(from_ts),
+        last_error: col(row, "last_error")?,
+        created_at: from_ts(col(row, "created_at")?),
+        updated_at: from_ts(col(row, "updated_at")?),
+    })
+}
+
+fn after(now: DateTime<Utc>, d: Duration) -> Result<DateTime<Utc>> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .ok_or_else(|| Error::invalid("duration", "is too long"))
+}
+
+/// A uniform random number in [0, 1) for backoff jitter.
+fn unit_random() -> f64 {
+    let bits = uuid::Uuid::new_v4().as_u128() as u64 >> 11;
+    #[allow(clippy::cast_precision_loss)]
+    let r = bits as f64 / (1u64 << 53) as f64;
+    r
+}
+
+impl SqlStore {
+    async fn job_by_key(&self, key: &str) -> Result<Option<Job>> {
+        let sql = format!("SELECT {JOB_COLS} FROM jobs WHERE idempotency_key = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(key.to_owned())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)?;
+        row.map(|r| job_from(&r)).transpose()
+    }
+
+    /// `NotFound` if the job does not exist, otherwise `Conflict` (the lease was lost).
+    async fn lost_lease(&self, lease: &Lease) -> Error {
+        match self.get_job(lease.job_id).await {
+            Ok(_) => Error::conflict(format!(
+                "lease on job {} is no longer held by {}",
+                lease.job_id, lease.owner
+            )),
+            Err(e) => e,
+        }
+    }
+}
+
+#[async_trait]
+impl JobStore for SqlStore {
+    async fn enqueue(&self, job: &NewJob) -> Result<(Job, bool)> {
+        if job.kind.trim().is_empty() {
+            return Err(Error::invalid("kind", "is empty"));
+        }
+        self.check_text("kind", &job.kind)?;
+        if let Some(k) = &job.idempotency_key {
+            self.check_text("idempotency_key", k)?;
+        }
+        let payload = job.payload.to_string();
+        let now = self.now();
+        let run_at = job.run_at.unwrap_or(now);
+        let sql = format!(
+            "INSERT INTO jobs (id, kind, payload, idempotency_key, state, attempts, max_attempts, \
+             run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $7, $7) \
+             ON CONFLICT (idempotency_key) DO NOTHING RETURNING {JOB_COLS}"
+        );
+        for _ in 0..3 {
+            let row = sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(JobId::new().to_string())
+                .bind(job.kind.clone())
+                .bind(payload.clone())
+                .bind(job.idempotency_key.clone())
+                .bind(i64::from(job.max_attempts.max(1)))
+                .bind(ts("run_at", run_at)?)
+                .bind(ts("now", now)?)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(db)?;
+            if let Some(r) = row {
+                return Ok((job_from(&r)?, true));
+            }
+            let key = job.idempotency_key.as_deref().unwrap_or_default();
+            if let Some(existing) = self.job_by_key(key).await? {
+                return Ok((existing, false));
+            }
+            // The conflicting insert was rolled back between our two statements: try again.
+        }
+        Err(Error::unavailable("job enqueue raced repeatedly; retry"))
+    }
+
+    async fn claim(
+        &self,
+        worker: &str,
+        kinds: &[String],
+        lease: Duration,
+    ) -> Result<Option<ClaimedJob>> {
+        self.check_text("worker", worker)?;
+        for k in kinds {
+            self.check_text("kind", k)?;
+        }
+        let now = self.now();
+        let expires = after(now, lease)?;
+        let token = LeaseToken::new();
+        let kind_filter = if kinds.is_empty() {
+            String::new()
+        } else {
+            let ps: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 5)).collect();
+            format!(" AND kind IN ({})", ps.join(", "))
+        };
+        let lock = if self.is_pg() {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        // `state IN (…)` repeats the partial index's predicate so both planners use it.
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
+             lease_token = $2, lease_expires_at = $3, updated_at = $4 \
+             WHERE id = (SELECT id FROM jobs WHERE state IN ('queued', 'running') \
+             AND ((state = 'queued' AND run_at <= $4) \
+             OR (state = 'running' AND lease_expires_at <= $4 AND attempts < max_attempts))\
+             {kind_filter} ORDER BY run_at, id LIMIT 1{lock}) RETURNING {JOB_COLS}"
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(worker.to_owned())
+            .bind(token.to_string())
+            .bind(ts("lease", expires)?)
+            .bind(ts("now", now)?);
+        for k in kinds {
+            q = q.bind(k.clone());
+        }
+        let row = if self.is_pg() {
+            q.fetch_optional(self.pool()).await.map_err(db)?
+        } else {
+            let mut tx = self.begin_write().await?;
+            let row = q.fetch_optional(&mut *tx).await.map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            row
+        };
+        let Some(row) = row else {
+            // Jobs whose worker died on their last attempt are dead, not runnable.
+            sqlx::query(
+                "UPDATE jobs SET state = 'dead', lease_owner = NULL, lease_token = NULL, \
+                 lease_expires_at = NULL, updated_at = $1, last_error = COALESCE(last_error, \
+                 'lease expired on the last attempt') WHERE state = 'running' \
+                 AND lease_expires_at <= $1 AND attempts >= max_attempts",
+            )
+            .bind(ts("now", now)?)
+            .execute(self.pool())
+            .await
+            .map_err(db)?;
+            return Ok(None);
+        };
+        let job = job_from(&row)?;
+        Ok(Some(ClaimedJob {
+            lease: Lease {
+                job_id: job.id,
+                token,
+                owner: worker.to_owned(),
+                expires_at: expires,
+            },
+            job,
+        }))
+    }
+
+    async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease> {
+        let now = self.now();
+        let expires = after(now, extend)?;
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_expires_at = $1, updated_at = $2 \
+             WHERE id = $3 AND lease_token = $4 AND state = 'running'",
+        )
+        .bind(ts("lease", expires)?)
+        .bind(ts("now", now)?)
+        .bind(lease.job_id.to_string())
+        .bind(lease.token.to_string())
+        .execute(self.pool())
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(self.lost_lease(lease).await);
+        }
+        Ok(Lease {
+            expires_at: expires,
+            ..lease.clone()
+        })
+    }
+
+    async fn complete(&self, lease: &Lease) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_token = NULL, \
+             lease_expires_at = NULL, updated_at = $1 \
+             WHERE id = $2 AND lease_token = $3 AND state = 'running'",
+        )
+        .bind(ts("now", self.now())?)
+        .bind(lease.job_id.to_string())
+        .bind(lease.token.to_string())
+        .execute(self.pool())
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(self.lost_lease(lease).await);
+        }
+        Ok(())
+    }
+
+    async fn fail(&self, lease: &Lease, failure: &JobFailure) -> Result<Job> {
+        let error = failure.error.replace('\0', "\u{FFFD}");
+        let now = self.now();
+        let mut tx = self.begin_write().await?;
+        let lock = if self.is_pg() { " FOR UPDATE" } else { "" };
+        let sql = format!(
+            "SELECT attempts, max_attempts FROM jobs \
+             WHERE id = $1 AND lease_token = $2 AND state = 'running'{lock}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(lease.job_id.to_string())
+            .bind(lease.token.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        let Some(row) = row else {
+            drop(tx);
+            return Err(self.lost_lease(lease).await);
+        };
+        let attempts = u32_of(col(&row, "attempts")?);
+        let max_attempts = u32_of(col(&row, "max_attempts")?);
+        let retry = failure.retryable && attempts < max_attempts;
+        let (state, run_at) = if retry {
+            let delay = self
+                .inner
+                .retry
+                .delay(attempts, unit_random(), failure.retry_after);
+            ("queued", Some(ts("run_at", after(now, delay)?)?))
+        } else {
+            ("dead", None)
+        };
+        let sql = format!(
+            "UPDATE jobs SET state = $1, run_at = COALESCE($2, run_at), last_error = $3, \
+             lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $4 \
+             WHERE id = $5 RETURNING {JOB_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(state)
+            .bind(run_at)
+            .bind(error)
+            .bind(ts("now", now)?)
+            .bind(lease.job_id.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+        let job = job_from(&row)?;
+        tx.commit().await.map_err(db)?;
+        Ok(job)
+    }
+
+    async fn requeue_dead(&self, id: JobId) -> Result<Job> {
+        let now = ts("now", self.now())?;
+        let sql = format!(
+            "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, updated_at = $1 \
+             WHERE id = $2 AND state = 'dead' RETURNING {JOB_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(now)
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)?;
+        match row {
+            Some(r) => job_from(&r),
+            None => {
+                let job = self.get_job(id).await?;
+                Err(Error::conflict(format!(
+                    "job {id} is {}, not dead",
+                    job.state.as_str()
+                )))
+            }
+        }
+    }
+
+    async fn get_job(&self, id: JobId) -> Result<Job> {
+        let sql = format!("SELECT {JOB_COLS} FROM jobs WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)?
+            .ok_or_else(|| Error::not_found(format!("job {id}")))?;
+        job_from(&row)
+    }
+
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {
+        let mut sql = format!("SELECT {JOB_COLS} FROM jobs WHERE 1 = 1");
+        let mut args = Vec::new();
+        if let Some(s) = filter.state {
+            args.push(s.as_str().to_owned());
+            sql.push_str(&format!(" AND state = ${}", args.len()));
+        }
+        if let Some(k) = &filter.kind {
+            self.check_text("kind", k)?;
+            args.push(k.clone());
+            sql.push_str(&format!(" AND kind = ${}", args.len()));
+        }
+        let limit = if filter.limit == 0 {
+            DEFAULT_LIST_LIMIT
+        } else {
+            filter.limit
+        };
+        sql.push_str(&format!(" ORDER BY created_at, id LIMIT {limit}"));
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for a in args {
+            q = q.bind(a);
+        }
+        let rows = q.fetch_all(self.pool()).await.map_err(db)?;
+        rows.iter().map(job_from).collect()
+    }
+
+    async fn job_counts(&self) -> Result<BTreeMap<JobState, u64>> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+            .fetch_all(self.pool())
+            .await
+            .map_err(db)?;
+        let mut out = BTreeMap::new();
+        for r in &rows {
+            let state: JobState = col::<String>(r, "state")?.parse()?;
+            out.insert(state, u64::try_from(col::<i64>(r, "n")?).unwrap_or(0));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests of `SqlStore` on SQLite (memory and file) and PostgreSQL.
+
+mod audit;
+mod common;
+mod entities;
+mod erase;
+mod jobs;
+mod props;
+mod send;
