@@ -365,7 +365,12 @@ async fn mailbox_scan_records_applies_effects_and_is_idempotent() {
     assert_eq!(replay.suppressed, 0);
     assert_eq!(w.outcomes.recent(0).await.unwrap().len(), total);
 
-    // Reply rate: human replies / delivered sends, bounces excluded.
+    // Reply rate: human replies / delivered sends, bounces excluded. Sent drafts count as sends
+    // even before anything records `email_sent` for them.
+    let before = w.outcomes.stats(&StatsQuery::default()).await.unwrap();
+    assert_eq!(before.overall.sent, 4);
+    assert_eq!(before.overall.delivered, 3);
+    assert!((before.overall.reply_rate - 1.0 / 3.0).abs() < 1e-9);
     for d in w
         .store
         .list_drafts(&salesagent_core::ports::DraftFilter {

@@ -2,8 +2,8 @@
 
 use super::ImpactTable;
 use super::effects::{self, ApsConfig};
-use crate::model::{Draft, DraftId, EmailAddress, Outcome, OutcomeId, OutcomeType};
-use crate::ports::{DynClock, DynStore, OutcomeFilter};
+use crate::model::{Draft, DraftId, DraftStatus, EmailAddress, Outcome, OutcomeId, OutcomeType};
+use crate::ports::{DraftFilter, DynClock, DynStore, OutcomeFilter};
 use crate::{Error, Result};
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
@@ -441,16 +441,31 @@ impl Outcomes {
                 ..OutcomeFilter::default()
             })
             .await?;
-        Ok(compute_stats(&outcomes, query))
+        let sent = self
+            .store
+            .list_drafts(&DraftFilter {
+                status: Some(DraftStatus::Sent),
+                ..DraftFilter::default()
+            })
+            .await?;
+        Ok(compute_stats(&outcomes, &sent, query))
     }
 }
 
-/// Statistics over a list of outcomes (pure; see [`Outcomes::stats`]).
+/// Statistics over a list of outcomes and our sent drafts (pure; see [`Outcomes::stats`]).
+///
+/// A send is counted once per draft, whether it shows up as an `email_sent` outcome, as a draft
+/// with status `Sent`, or both; bounces and replies are counted once per draft (per contact
+/// when no draft is known). Net impact sums the outcomes' impacts only.
 #[must_use]
-pub fn compute_stats(outcomes: &[Outcome], query: &StatsQuery) -> OutcomeStats {
+pub fn compute_stats(
+    outcomes: &[Outcome],
+    sent_drafts: &[Draft],
+    query: &StatsQuery,
+) -> OutcomeStats {
     #[derive(Default)]
     struct Acc {
-        sent: u64,
+        sent: BTreeSet<String>,
         bounced: BTreeSet<String>,
         replied: BTreeSet<String>,
         total: u64,
@@ -464,7 +479,12 @@ pub fn compute_stats(outcomes: &[Outcome], query: &StatsQuery) -> OutcomeStats {
         acc.total += 1;
         acc.net += i64::from(o.impact);
         match o.outcome_type {
-            OutcomeType::EmailSent => acc.sent += 1,
+            OutcomeType::EmailSent => {
+                acc.sent.insert(
+                    o.draft_id
+                        .map_or_else(|| o.id.to_string(), |d| d.to_string()),
+                );
+            }
             OutcomeType::EmailBounced => {
                 acc.bounced.insert(key(o));
             }
@@ -475,8 +495,9 @@ pub fn compute_stats(outcomes: &[Outcome], query: &StatsQuery) -> OutcomeStats {
         }
     };
     let finish = |acc: Acc| {
+        let sent = acc.sent.len() as u64;
         let bounced = acc.bounced.len() as u64;
-        let delivered = acc.sent.saturating_sub(bounced);
+        let delivered = sent.saturating_sub(bounced);
         let replies = acc.replied.len() as u64;
         #[allow(clippy::cast_precision_loss)] // counts far below 2^52
         let reply_rate = if delivered == 0 {
@@ -485,7 +506,7 @@ pub fn compute_stats(outcomes: &[Outcome], query: &StatsQuery) -> OutcomeStats {
             (replies as f64 / delivered as f64).min(1.0)
         };
         SenderStats {
-            sent: acc.sent,
+            sent,
             bounced,
             delivered,
             human_replies: replies,
@@ -518,6 +539,25 @@ pub fn compute_stats(outcomes: &[Outcome], query: &StatsQuery) -> OutcomeStats {
             add(periods.entry(b.label(o.occurred_at)).or_default(), o);
         }
         *by_type.entry(o.outcome_type).or_insert(0) += 1;
+    }
+    for d in sent_drafts {
+        let Some(at) = d.sent_at else { continue };
+        if d.status != DraftStatus::Sent
+            || query.since.is_some_and(|s| at < s)
+            || query.until.is_some_and(|u| at >= u)
+            || query.sender.as_ref().is_some_and(|s| &d.sender != s)
+        {
+            continue;
+        }
+        let k = d.id.to_string();
+        overall.sent.insert(k.clone());
+        per.entry(d.sender.to_string())
+            .or_default()
+            .sent
+            .insert(k.clone());
+        if let Some(b) = query.bucket {
+            periods.entry(b.label(at)).or_default().sent.insert(k);
+        }
     }
     OutcomeStats {
         since: query.since,
@@ -573,6 +613,7 @@ mod tests {
         ];
         let s = compute_stats(
             &all,
+            &[],
             &StatsQuery {
                 bucket: Some(StatsBucket::Week),
                 ..StatsQuery::default()
@@ -593,6 +634,7 @@ mod tests {
         );
         let only_y = compute_stats(
             &all,
+            &[],
             &StatsQuery {
                 sender: Some(EmailAddress::parse(y).unwrap()),
                 ..StatsQuery::default()
@@ -601,6 +643,7 @@ mod tests {
         assert_eq!(only_y.overall.total, 2);
         let first_week = compute_stats(
             &all,
+            &[],
             &StatsQuery {
                 until: Some(t0 + chrono::Duration::days(1)),
                 ..StatsQuery::default()
