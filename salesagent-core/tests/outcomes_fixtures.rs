@@ -339,6 +339,32 @@ fn decoded_messages_without_raw_bytes() {
     let c = classify_message(&named);
     assert!(matches!(c.kind, MailKind::Bounce(_)), "{c:?}");
 
+    // A person writing about a failed delivery of goods is not a bounce.
+    let parcel = decoded(
+        "carl@initech.example",
+        "Delivery failure of our parcel",
+        &[],
+        "Hi Ann, the parcel does not exist in the tracking system. Can you check?",
+    );
+    assert_eq!(classify_message(&parcel).kind, MailKind::HumanMessage);
+    // An Exchange sender without a report part is still an MTA.
+    let exchange = decoded(
+        "MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@contoso.example",
+        "Undeliverable: Quick question",
+        &[],
+        "Your message to former.employee@contoso.example couldn't be delivered. \
+         Remote Server returned '550 5.1.10 RESOLVER.ADR.RecipientNotFound'",
+    );
+    let c = classify_message(&exchange);
+    let MailKind::Bounce(info) = &c.kind else {
+        panic!("{c:?}");
+    };
+    assert_eq!(
+        info.recipients,
+        vec![addr("former.employee@contoso.example")]
+    );
+    assert_eq!(info.status.as_deref(), Some("5.1.10"));
+
     // A delay notice in plain text records nothing.
     let delay = decoded(
         "postmaster@contoso.example",

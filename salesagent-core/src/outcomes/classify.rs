@@ -702,6 +702,7 @@ fn classify_plain_bounce(view: &MailView) -> Option<Classification> {
         .to_lowercase();
     let from_name = view.from_name.as_deref().map(str::to_lowercase);
     let mta_sender = MTA_SENDERS.contains(&from_local.as_str())
+        || from_local.starts_with("microsoftexchange")
         || from_name
             .as_deref()
             .is_some_and(|n| n.contains("mail delivery") || n.contains("mailer-daemon"));
@@ -720,6 +721,19 @@ fn classify_plain_bounce(view: &MailView) -> Option<Classification> {
     let body = text::normalise(&view.body);
     let status = enhanced_status(&view.body)
         .or_else(|| smtp_reply_code(&view.body).map(|c| format!("smtp {c}")));
+    // A bounce subject alone (a person writing "Delivery failure of our parcel") needs a machine
+    // sign too: a status code, a null Return-Path or an Auto-Submitted header.
+    if !mta_sender && failed_header.is_empty() {
+        let null_sender = view
+            .header("Return-Path")
+            .is_some_and(|v| v.trim().trim_matches(['<', '>']).trim().is_empty());
+        let auto = view
+            .header("Auto-Submitted")
+            .is_some_and(|v| !v.trim().to_lowercase().starts_with("no"));
+        if status.is_none() && !null_sender && !auto {
+            return None;
+        }
+    }
     let permanent = match status.as_deref() {
         Some(s) if s.starts_with('5') || s.starts_with("smtp 5") => Some(true),
         Some(s) if s.starts_with('4') || s.starts_with("smtp 4") => Some(false),
