@@ -1005,3 +1005,58 @@ async fn bad_source_ids_are_rejected_and_priority_follows_history() {
     assert!((adj - 14.0).abs() < 1e-6, "{adj}");
     assert_eq!(w.outcomes.for_contact(&bob).await.unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn outcome_history_orders_the_operator_queue() {
+    use salesagent_core::outcomes::{ApsConfig, queue_adjustment};
+    use salesagent_core::sending::OperatorQueue;
+    let w = world();
+    let at = w.clock.now() - Td::hours(1);
+    let warm = insert(
+        &w.store,
+        &draft("warm@lead.example", DraftStatus::Pending, None, None, at),
+    )
+    .await;
+    let cold = insert(
+        &w.store,
+        &draft("cold@lead.example", DraftStatus::Pending, None, None, at),
+    )
+    .await;
+    for t in [OutcomeType::DealCreated, OutcomeType::TaskCompleted] {
+        w.outcomes
+            .record_manual(warm.contact_email.clone(), t, "operator:alice")
+            .await
+            .unwrap();
+    }
+    for t in [OutcomeType::DealLost, OutcomeType::TaskOverdue] {
+        w.outcomes
+            .record_manual(cold.contact_email.clone(), t, "operator:alice")
+            .await
+            .unwrap();
+    }
+    let queue = OperatorQueue::new(w.store.clone(), w.clock.shared())
+        .with_adjustment(queue_adjustment(w.clock.shared(), ApsConfig::default()));
+    let items = queue.pending().await.unwrap();
+    let order: Vec<_> = items.iter().map(|i| i.draft.id).collect();
+    assert_eq!(order, vec![warm.id, cold.id]);
+    let history = |i: usize| {
+        items[i]
+            .factors
+            .iter()
+            .find(|f| f.name == "outcome_history")
+            .unwrap()
+            .clone()
+    };
+    assert!((history(0).points - 10.0).abs() < 1e-6, "{:?}", history(0));
+    assert!((history(1).points + 6.0).abs() < 1e-6, "{:?}", history(1));
+    assert!(
+        history(0).reason.contains("deal_created"),
+        "{}",
+        history(0).reason
+    );
+    assert!(
+        history(1).reason.contains("deal_lost"),
+        "{}",
+        history(1).reason
+    );
+}

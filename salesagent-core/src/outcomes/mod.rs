@@ -22,8 +22,8 @@ pub mod text;
 
 pub use classify::{BounceInfo, Classification, MailKind, classify_message, classify_raw};
 pub use effects::{
-    ApsConfig, MAX_ADJUSTMENT, priority_adjustment, stop_drafts, stops_drafts, suppress,
-    suppression_reason,
+    ApsConfig, MAX_ADJUSTMENT, priority_adjustment, queue_adjustment, stop_drafts, stops_drafts,
+    suppress, suppression_reason,
 };
 pub use impact::{ImpactRow, ImpactTable, MAX_IMPACT, MIN_IMPACT};
 pub use sentiment::{Sentiment, SentimentSource, classify_sentiment, fallback_sentiment};
