@@ -41,6 +41,9 @@ pub enum OutcomesCommand {
         /// Only this sender.
         #[arg(long)]
         sender: Option<String>,
+        /// Also break down by `day`, `week` or `month`.
+        #[arg(long)]
+        by: Option<String>,
     },
     /// Record an outcome by hand (drafts are stopped and addresses suppressed as for detected ones).
     Record {
@@ -64,6 +67,7 @@ pub async fn run(cmd: OutcomesCommand, store: DynStore, clock: DynClock) -> Resu
             since,
             until,
             sender,
+            by,
         } => {
             let query = StatsQuery {
                 since: since
@@ -75,6 +79,7 @@ pub async fn run(cmd: OutcomesCommand, store: DynStore, clock: DynClock) -> Resu
                     .map(|s| parse_time("until", s))
                     .transpose()?,
                 sender: sender.as_deref().map(EmailAddress::parse).transpose()?,
+                bucket: by.as_deref().map(str::parse).transpose()?,
             };
             let stats = Outcomes::new(store, clock).stats(&query).await?;
             if json {
@@ -224,5 +229,8 @@ fn print_stats(stats: &OutcomeStats) {
     }
     for (sender, s) in &stats.per_sender {
         println!("sender {sender}: {}", stats_line(s));
+    }
+    for (period, s) in &stats.per_period {
+        println!("period {period}: {}", stats_line(s));
     }
 }

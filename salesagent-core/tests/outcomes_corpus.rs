@@ -68,6 +68,17 @@ fn every_corpus_message_classifies() {
     println!("corpus: {} messages", files.len());
     println!("by kind: {by_kind:?}");
     println!("by outcome: {by_outcome:?}");
+    // The corpus holds one real RFC 3464 report (NTMail, 2002): `Action: failure`, no `Status`,
+    // and whitespace-only lines between its field groups.
+    let dsn = dir.join("55.eml");
+    if dsn.is_file() {
+        let c = classify_raw(&std::fs::read(&dsn).unwrap());
+        let MailKind::Bounce(info) = &c.kind else {
+            panic!("55.eml: {:?} {}", c.kind, c.reason);
+        };
+        assert_eq!(info.recipients.len(), 1);
+        assert_eq!(info.recipients[0].to_string(), "daz@jpci.net");
+    }
     // Nearly all of the corpus is list mail, newsletters and spam with headers that parse.
     assert!(by_kind.get("unparsable").copied().unwrap_or(0) < files.len() / 10);
 }

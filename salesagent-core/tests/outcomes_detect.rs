@@ -365,7 +365,12 @@ async fn mailbox_scan_records_applies_effects_and_is_idempotent() {
     assert_eq!(replay.suppressed, 0);
     assert_eq!(w.outcomes.recent(0).await.unwrap().len(), total);
 
-    // Reply rate: human replies / delivered sends, bounces excluded.
+    // Reply rate: human replies / delivered sends, bounces excluded. Sent drafts count as sends
+    // even before anything records `email_sent` for them.
+    let before = w.outcomes.stats(&StatsQuery::default()).await.unwrap();
+    assert_eq!(before.overall.sent, 4);
+    assert_eq!(before.overall.delivered, 3);
+    assert!((before.overall.reply_rate - 1.0 / 3.0).abs() < 1e-9);
     for d in w
         .store
         .list_drafts(&salesagent_core::ports::DraftFilter {
@@ -439,19 +444,28 @@ async fn reply_tone_comes_from_the_llm_with_a_fallback() {
     let types: Vec<_> = report.recorded.iter().map(|o| o.outcome_type).collect();
     assert_eq!(
         types,
-        vec![OutcomeType::EmailReplied, OutcomeType::NegativeResponse]
+        vec![OutcomeType::NegativeResponse, OutcomeType::EmailReplied]
     );
     let req = llm.last_request().unwrap();
     assert_eq!(req.purpose, "reply_sentiment");
     assert!(req.schema.is_some());
     assert!(req.messages[1].content.contains("revisit this next year"));
     assert!(
-        report.recorded[1]
+        report.recorded[0]
             .details
             .as_deref()
             .unwrap()
             .contains("Llm")
     );
+    // Scanning the same reply again asks the model nothing.
+    w.store
+        .put_setting(settings_keys::MAILBOX_CURSOR, "0")
+        .await
+        .unwrap();
+    let calls = llm.request_count();
+    let replay = w.outcomes.scan_mailbox(&mailbox, Some(&llm)).await.unwrap();
+    assert!(replay.recorded.is_empty());
+    assert_eq!(llm.request_count(), calls);
 
     // The model fails: the phrase lists decide.
     llm.push_error(salesagent_core::Error::unavailable("down"));
@@ -466,10 +480,10 @@ async fn reply_tone_comes_from_the_llm_with_a_fallback() {
     let types: Vec<_> = report.recorded.iter().map(|o| o.outcome_type).collect();
     assert_eq!(
         types,
-        vec![OutcomeType::EmailReplied, OutcomeType::PositiveResponse]
+        vec![OutcomeType::PositiveResponse, OutcomeType::EmailReplied]
     );
     assert!(
-        report.recorded[1]
+        report.recorded[0]
             .details
             .as_deref()
             .unwrap()
@@ -866,6 +880,16 @@ async fn silence_after_a_send_is_no_response() {
     assert_eq!(r.recorded[0].draft_id, Some(quiet.id));
     assert_eq!(r.recorded[0].occurred_at, now - Td::days(1));
     assert!(outcomes.scan_silence().await.unwrap().recorded.is_empty());
+    // The combined scan runs the silence check too, and finds nothing new either.
+    let mailbox = FakeMailbox::new().with_clock(clock.shared());
+    let crm = FakeCrm::new();
+    let calendar = FakeCalendar::new().with_clock(clock.shared());
+    let all = outcomes
+        .scan_all(Some(&mailbox), Some(&crm), Some(&calendar), None)
+        .await
+        .unwrap();
+    assert!(all.recorded.is_empty());
+    assert_eq!(all.scanned, 3, "the three sent drafts");
     // No follow-up is stopped by silence: it is what a follow-up is for.
     assert_eq!(r.drafts_stopped, 0);
 }
@@ -980,4 +1004,59 @@ async fn bad_source_ids_are_rejected_and_priority_follows_history() {
     let adj = w.outcomes.priority_adjustment_for(&bob).await.unwrap();
     assert!((adj - 14.0).abs() < 1e-6, "{adj}");
     assert_eq!(w.outcomes.for_contact(&bob).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn outcome_history_orders_the_operator_queue() {
+    use salesagent_core::outcomes::{ApsConfig, queue_adjustment};
+    use salesagent_core::sending::OperatorQueue;
+    let w = world();
+    let at = w.clock.now() - Td::hours(1);
+    let warm = insert(
+        &w.store,
+        &draft("warm@lead.example", DraftStatus::Pending, None, None, at),
+    )
+    .await;
+    let cold = insert(
+        &w.store,
+        &draft("cold@lead.example", DraftStatus::Pending, None, None, at),
+    )
+    .await;
+    for t in [OutcomeType::DealCreated, OutcomeType::TaskCompleted] {
+        w.outcomes
+            .record_manual(warm.contact_email.clone(), t, "operator:alice")
+            .await
+            .unwrap();
+    }
+    for t in [OutcomeType::DealLost, OutcomeType::TaskOverdue] {
+        w.outcomes
+            .record_manual(cold.contact_email.clone(), t, "operator:alice")
+            .await
+            .unwrap();
+    }
+    let queue = OperatorQueue::new(w.store.clone(), w.clock.shared())
+        .with_adjustment(queue_adjustment(w.clock.shared(), ApsConfig::default()));
+    let items = queue.pending().await.unwrap();
+    let order: Vec<_> = items.iter().map(|i| i.draft.id).collect();
+    assert_eq!(order, vec![warm.id, cold.id]);
+    let history = |i: usize| {
+        items[i]
+            .factors
+            .iter()
+            .find(|f| f.name == "outcome_history")
+            .unwrap()
+            .clone()
+    };
+    assert!((history(0).points - 10.0).abs() < 1e-6, "{:?}", history(0));
+    assert!((history(1).points + 6.0).abs() < 1e-6, "{:?}", history(1));
+    assert!(
+        history(0).reason.contains("deal_created"),
+        "{}",
+        history(0).reason
+    );
+    assert!(
+        history(1).reason.contains("deal_lost"),
+        "{}",
+        history(1).reason
+    );
 }

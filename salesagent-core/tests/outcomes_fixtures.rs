@@ -1,9 +1,11 @@
 //! Hand-written fixtures of real-world shapes (written from RFC 3464, RFC 3834 and the formats
 //! Postfix, Exim, qmail, Gmail and Exchange/Outlook produce) classify as expected.
 
-use salesagent_core::model::{EmailAddress, MessageId, OutcomeType};
+use salesagent_core::model::{
+    EmailAddress, MailMessage, MessageId, OutcomeType, ProviderMessageId,
+};
 use salesagent_core::outcomes::{
-    Classification, MailKind, SentimentSource, classify_raw, fallback_sentiment,
+    Classification, MailKind, SentimentSource, classify_message, classify_raw, fallback_sentiment,
 };
 use std::path::PathBuf;
 
@@ -99,6 +101,16 @@ fn qmail_failure_notice() {
         "gavin@hooli.example",
         Some("5.1.1"),
         Some("draft-7.fixture@salesagent.test"),
+    );
+}
+
+#[test]
+fn yahoo_failure_notice_with_a_basic_smtp_code() {
+    assert_bounce(
+        "dsn_yahoo_failure_notice.eml",
+        "olduser@yahoo.com",
+        Some("smtp 554"),
+        Some("draft-14.fixture@salesagent.test"),
     );
 }
 
@@ -236,5 +248,131 @@ fn every_fixture_classifies() {
             n += 1;
         }
     }
-    assert!(n >= 18, "only {n} fixtures");
+    assert!(n >= 19, "only {n} fixtures");
+}
+
+/// A provider message without raw bytes (decoded headers and text only).
+fn decoded(from: &str, subject: &str, headers: &[(&str, &str)], body: &str) -> MailMessage {
+    let mut all: Vec<(String, String)> = vec![
+        ("From".into(), from.into()),
+        ("Subject".into(), subject.into()),
+    ];
+    all.extend(
+        headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+    );
+    MailMessage {
+        provider_id: ProviderMessageId::new("p1"),
+        thread_id: None,
+        message_id: Some(mid("decoded-1@provider.example")),
+        in_reply_to: None,
+        references: Vec::new(),
+        from: EmailAddress::parse(from).ok(),
+        to: vec![addr("ann@salesagent.test")],
+        subject: subject.into(),
+        date: None,
+        body_text: body.into(),
+        headers: all,
+        labels: vec!["INBOX".into()],
+        raw: None,
+    }
+}
+
+#[test]
+fn decoded_messages_without_raw_bytes() {
+    // Gmail's bounce as an API returns it without the raw message: text rules apply.
+    let mut gmail = decoded(
+        "mailer-daemon@googlemail.com",
+        "Delivery Status Notification (Failure)",
+        &[("X-Failed-Recipients", "ghost@globex.example")],
+        "** Address not found **\n\nYour message wasn't delivered to ghost@globex.example \
+         because the address couldn't be found, or is unable to receive mail.",
+    );
+    gmail.in_reply_to = Some(mid("draft-4.fixture@salesagent.test"));
+    let c = classify_message(&gmail);
+    let MailKind::Bounce(info) = &c.kind else {
+        panic!("{:?} {}", c.kind, c.reason);
+    };
+    assert_eq!(info.recipients, vec![addr("ghost@globex.example")]);
+    assert_eq!(
+        c.candidate_parents(),
+        vec![mid("draft-4.fixture@salesagent.test")]
+    );
+
+    let ooo = decoded(
+        "bob@acme-corp.example",
+        "Re: Quick question",
+        &[("Auto-Submitted", "auto-replied")],
+        "I am out of the office.",
+    );
+    assert_eq!(classify_message(&ooo).kind, MailKind::Automatic);
+
+    let mut reply = decoded(
+        "bob@acme-corp.example",
+        "Re: Quick question",
+        &[],
+        "Sounds good.\n\nOn Mon, Ann wrote:\n> unsubscribe",
+    );
+    reply.in_reply_to = Some(mid("draft-1.fixture@salesagent.test"));
+    let c = classify_message(&reply);
+    assert_eq!(c.kind, MailKind::HumanReply);
+    assert_eq!(c.new_text, "Sounds good.");
+
+    // A person asking about an undeliverable order is not a bounce.
+    let human = decoded(
+        "carl@initech.example",
+        "Re: Undeliverable parcel?",
+        &[],
+        "Did the parcel arrive?",
+    );
+    assert_eq!(classify_message(&human).kind, MailKind::HumanReply);
+
+    // A decoded From with a display name still reads as an MTA sender.
+    let mut named = decoded(
+        "mailer-daemon@googlemail.com",
+        "Message blocked",
+        &[],
+        "Your message to ghost@globex.example has been blocked. 550 5.7.1 policy.",
+    );
+    named.headers[0].1 = "Mail Delivery Subsystem <mailer-daemon@googlemail.com>".into();
+    let c = classify_message(&named);
+    assert!(matches!(c.kind, MailKind::Bounce(_)), "{c:?}");
+
+    // A person writing about a failed delivery of goods is not a bounce.
+    let parcel = decoded(
+        "carl@initech.example",
+        "Delivery failure of our parcel",
+        &[],
+        "Hi Ann, the parcel does not exist in the tracking system. Can you check?",
+    );
+    assert_eq!(classify_message(&parcel).kind, MailKind::HumanMessage);
+    // An Exchange sender without a report part is still an MTA.
+    let exchange = decoded(
+        "MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@contoso.example",
+        "Undeliverable: Quick question",
+        &[],
+        "Your message to former.employee@contoso.example couldn't be delivered. \
+         Remote Server returned '550 5.1.10 RESOLVER.ADR.RecipientNotFound'",
+    );
+    let c = classify_message(&exchange);
+    let MailKind::Bounce(info) = &c.kind else {
+        panic!("{c:?}");
+    };
+    assert_eq!(
+        info.recipients,
+        vec![addr("former.employee@contoso.example")]
+    );
+    assert_eq!(info.status.as_deref(), Some("5.1.10"));
+
+    // A delay notice in plain text records nothing.
+    let delay = decoded(
+        "postmaster@contoso.example",
+        "Delivery delayed: Quick question",
+        &[],
+        "Delivery to busy@contoso.example is delayed. 4.4.7 Message delayed. We will retry.",
+    );
+    let c = classify_message(&delay);
+    assert!(matches!(c.kind, MailKind::DeliveryNotice(_)), "{c:?}");
+    assert_eq!(c.outcome_type(), None);
 }

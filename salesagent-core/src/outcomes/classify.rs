@@ -200,8 +200,12 @@ pub fn classify_message(message: &MailMessage) -> Classification {
         headers: message.headers.clone(),
         subject: message.subject.clone(),
         from: message.from.clone(),
-        from_name: None,
-        from_raw: message.header("From").map(str::to_owned),
+        from_name: message.header("From").and_then(display_name),
+        from_raw: message
+            .from
+            .as_ref()
+            .map(ToString::to_string)
+            .or_else(|| message.header("From").map(str::to_owned)),
         message_id: message.message_id.clone(),
         in_reply_to: message.in_reply_to.clone(),
         references: message.references.clone(),
@@ -223,6 +227,13 @@ pub fn classify_message(message: &MailMessage) -> Classification {
         returned_message_id: None,
     };
     classify_view(&view)
+}
+
+/// The display name of a decoded `From` value (`"Mail Delivery Subsystem" <x@y>` → the name).
+fn display_name(from: &str) -> Option<String> {
+    let (name, _) = from.split_once('<')?;
+    let name = name.trim().trim_matches('"').trim();
+    (!name.is_empty()).then(|| name.to_owned())
 }
 
 /// Drops an mbox `From ` envelope line before the first header, if there is one.
@@ -416,6 +427,16 @@ fn enhanced_status(text: &str) -> Option<String> {
                     .all(|p| p.bytes().all(|b| b.is_ascii_digit()))
         })
         .map(str::to_owned)
+}
+
+/// The first basic SMTP failure reply code (`550`, `554`, `451` …, RFC 5321 §4.2) in a text,
+/// for bounces that give no enhanced status code.
+fn smtp_reply_code(text: &str) -> Option<&'static str> {
+    const CODES: &[&str] = &[
+        "550", "551", "552", "553", "554", "421", "450", "451", "452",
+    ];
+    text.split(|c: char| !c.is_ascii_digit())
+        .find_map(|t| CODES.iter().find(|c| **c == t).copied())
 }
 
 fn shorten(s: &str, max: usize) -> String {
@@ -681,6 +702,7 @@ fn classify_plain_bounce(view: &MailView) -> Option<Classification> {
         .to_lowercase();
     let from_name = view.from_name.as_deref().map(str::to_lowercase);
     let mta_sender = MTA_SENDERS.contains(&from_local.as_str())
+        || from_local.starts_with("microsoftexchange")
         || from_name
             .as_deref()
             .is_some_and(|n| n.contains("mail delivery") || n.contains("mailer-daemon"));
@@ -697,10 +719,24 @@ fn classify_plain_bounce(view: &MailView) -> Option<Classification> {
         return None;
     }
     let body = text::normalise(&view.body);
-    let status = enhanced_status(&view.body);
+    let status = enhanced_status(&view.body)
+        .or_else(|| smtp_reply_code(&view.body).map(|c| format!("smtp {c}")));
+    // A bounce subject alone (a person writing "Delivery failure of our parcel") needs a machine
+    // sign too: a status code, a null Return-Path or an Auto-Submitted header.
+    if !mta_sender && failed_header.is_empty() {
+        let null_sender = view
+            .header("Return-Path")
+            .is_some_and(|v| v.trim().trim_matches(['<', '>']).trim().is_empty());
+        let auto = view
+            .header("Auto-Submitted")
+            .is_some_and(|v| !v.trim().to_lowercase().starts_with("no"));
+        if status.is_none() && !null_sender && !auto {
+            return None;
+        }
+    }
     let permanent = match status.as_deref() {
-        Some(s) if s.starts_with('5') => Some(true),
-        Some(s) if s.starts_with('4') => Some(false),
+        Some(s) if s.starts_with('5') || s.starts_with("smtp 5") => Some(true),
+        Some(s) if s.starts_with('4') || s.starts_with("smtp 4") => Some(false),
         _ => {
             if TRANSIENT_PHRASES
                 .iter()
@@ -896,5 +932,10 @@ mod tests {
         );
         assert_eq!(enhanced_status("version 1.2.3.4 and 10.0.0.1"), None);
         assert_eq!(enhanced_status("5.1.10"), Some("5.1.10".into()));
+        assert_eq!(
+            smtp_reply_code("Remote host said: 554 delivery error"),
+            Some("554")
+        );
+        assert_eq!(smtp_reply_code("call 5550 or 12345"), None);
     }
 }

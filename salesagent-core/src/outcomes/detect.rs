@@ -91,6 +91,31 @@ impl Outcomes {
         Ok(leads)
     }
 
+    /// Runs every detector whose port is given, then the silence check, and merges the reports.
+    /// Stops at the first error; what was recorded before it stays recorded and a later run
+    /// picks up from the saved cursors without duplicates.
+    pub async fn scan_all(
+        &self,
+        mailbox: Option<&dyn Mailbox>,
+        crm: Option<&dyn Crm>,
+        calendar: Option<&dyn Calendar>,
+        llm: Option<&dyn Llm>,
+    ) -> Result<ScanReport> {
+        let mut report = ScanReport::default();
+        if let Some(m) = mailbox {
+            report.merge(self.scan_mailbox(m, llm).await?);
+        }
+        if let Some(c) = crm {
+            report.merge(self.scan_deals(c).await?);
+            report.merge(self.scan_tasks(c).await?);
+        }
+        if let Some(c) = calendar {
+            report.merge(self.scan_calendar(c).await?);
+        }
+        report.merge(self.scan_silence().await?);
+        Ok(report)
+    }
+
     /// Reads the mailbox history since the stored cursor and records replies, positive and
     /// negative responses, unsubscribe requests and permanent bounces; automatic replies,
     /// transient delays and unrelated mail are ignored. `llm` reads the tone of replies (the phrase
@@ -241,39 +266,35 @@ impl Outcomes {
                     report.ignored += 1;
                     return Ok(());
                 };
-                let rec = self
-                    .record(NewOutcome {
-                        outcome_type: OutcomeType::EmailReplied,
-                        contact_email: d.contact_email.clone(),
-                        sender: Some(d.sender.clone()),
-                        draft_id: Some(d.id),
-                        source_event_id: format!("{key}:email_replied"),
-                        occurred_at,
-                        details: Some(c.reason.clone()),
-                    })
-                    .await?;
-                let first_time = rec.new;
-                report.absorb(rec);
-                if first_time {
-                    let sentiment = classify_sentiment(llm, &c.subject, &c.new_text).await;
-                    if let Some(t) = sentiment.outcome {
-                        let rec = self
-                            .record(NewOutcome {
-                                outcome_type: t,
-                                contact_email: d.contact_email.clone(),
-                                sender: Some(d.sender.clone()),
-                                draft_id: Some(d.id),
-                                source_event_id: format!("{key}:{t}"),
-                                occurred_at,
-                                details: Some(format!(
-                                    "{:?}: {}",
-                                    sentiment.source, sentiment.reason
-                                )),
-                            })
-                            .await?;
-                        report.absorb(rec);
-                    }
+                let reply = NewOutcome {
+                    outcome_type: OutcomeType::EmailReplied,
+                    contact_email: d.contact_email.clone(),
+                    sender: Some(d.sender.clone()),
+                    draft_id: Some(d.id),
+                    source_event_id: format!("{key}:email_replied"),
+                    occurred_at,
+                    details: Some(c.reason.clone()),
+                };
+                if self.find_by_source(&reply).await?.is_some() {
+                    // Seen before: no second model call.
+                    return Ok(());
                 }
+                // The tone is recorded before the reply, so a crash in between repeats the
+                // whole step on the next scan instead of losing the tone.
+                let sentiment = classify_sentiment(llm, &c.subject, &c.new_text).await;
+                if let Some(t) = sentiment.outcome {
+                    let rec = self
+                        .record(NewOutcome {
+                            outcome_type: t,
+                            source_event_id: format!("{key}:{t}"),
+                            details: Some(format!("{:?}: {}", sentiment.source, sentiment.reason)),
+                            ..reply.clone()
+                        })
+                        .await?;
+                    report.absorb(rec);
+                }
+                let rec = self.record(reply).await?;
+                report.absorb(rec);
             }
             MailKind::Automatic | MailKind::DeliveryNotice(_) | MailKind::Unparsable => {
                 report.ignored += 1;

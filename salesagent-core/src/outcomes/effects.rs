@@ -1,12 +1,15 @@
 //! Effects of outcomes: the priority nudge, stopping drafts and suppressing addresses.
 
 use crate::model::{
-    DraftAction, DraftStatus, EmailAddress, Outcome, OutcomeType, Suppression, SuppressionReason,
+    Draft, DraftAction, DraftStatus, EmailAddress, Outcome, OutcomeType, Suppression,
+    SuppressionReason,
 };
-use crate::ports::{DraftFilter, Store};
+use crate::ports::{DraftFilter, DraftStore, DynClock, SendStore};
+use crate::sending::{Adjustment, AdjustmentFn};
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The largest adjustment, either way, that outcomes can give a priority score.
@@ -72,6 +75,44 @@ pub fn priority_adjustment(outcomes: &[Outcome], now: DateTime<Utc>, config: &Ap
     }
 }
 
+/// The operator queue's outcome-history adjustment
+/// ([`OperatorQueue::with_adjustment`](crate::sending::OperatorQueue::with_adjustment)):
+/// [`priority_adjustment`] at the clock's time, with a one-line reason naming the latest outcomes.
+#[must_use]
+pub fn queue_adjustment(clock: DynClock, config: ApsConfig) -> AdjustmentFn {
+    Arc::new(move |_draft: &Draft, outcomes: &[Outcome]| {
+        let now = clock.now();
+        let points = priority_adjustment(outcomes, now, &config);
+        Adjustment {
+            points,
+            reason: explain(outcomes, now, points),
+        }
+    })
+}
+
+/// `3 outcomes, latest: email_replied (+5, 2 d ago), email_sent (+1, 4 d ago) → +5.8`.
+fn explain(outcomes: &[Outcome], now: DateTime<Utc>, points: f64) -> String {
+    if outcomes.is_empty() {
+        return "no outcomes yet".to_owned();
+    }
+    let mut latest: Vec<&Outcome> = outcomes.iter().collect();
+    latest.sort_by_key(|o| std::cmp::Reverse(o.occurred_at));
+    let shown: Vec<String> = latest
+        .iter()
+        .take(3)
+        .map(|o| {
+            let days = (now - o.occurred_at).num_days().max(0);
+            format!("{} ({:+}, {days} d ago)", o.outcome_type, o.impact)
+        })
+        .collect();
+    format!(
+        "{} outcome{}, latest: {} → {points:+.1}",
+        outcomes.len(),
+        if outcomes.len() == 1 { "" } else { "s" },
+        shown.join(", ")
+    )
+}
+
 /// Outcomes after which no more mail goes to the contact until an operator decides otherwise.
 #[must_use]
 pub fn stops_drafts(t: OutcomeType) -> bool {
@@ -96,10 +137,11 @@ pub fn suppression_reason(t: OutcomeType) -> Option<SuppressionReason> {
     }
 }
 
-/// Stops every pending or approved draft to `contact` with `reason`, retrying a draft whose
-/// version moved under us. Returns how many were stopped.
-pub(crate) async fn stop_drafts(
-    store: &dyn Store,
+/// Stops every pending or approved draft to `contact` with `reason` (`DraftAction::Stop`, written
+/// with the version it was read at), re-reading and retrying up to three times when someone else
+/// changed the draft first. Returns how many were stopped.
+pub async fn stop_drafts(
+    store: &dyn DraftStore,
     contact: &EmailAddress,
     reason: &str,
     actor: &str,
@@ -142,9 +184,9 @@ pub(crate) async fn stop_drafts(
     Ok(stopped)
 }
 
-/// Adds `email` to the suppression list unless it is already there.
-pub(crate) async fn suppress(
-    store: &dyn Store,
+/// Adds `email` to the suppression list unless it is already there; true when added.
+pub async fn suppress(
+    store: &dyn SendStore,
     email: &EmailAddress,
     reason: SuppressionReason,
     note: &str,

@@ -21,10 +21,13 @@ mod service;
 pub mod text;
 
 pub use classify::{BounceInfo, Classification, MailKind, classify_message, classify_raw};
-pub use effects::{ApsConfig, MAX_ADJUSTMENT, priority_adjustment};
+pub use effects::{
+    ApsConfig, MAX_ADJUSTMENT, priority_adjustment, queue_adjustment, stop_drafts, stops_drafts,
+    suppress, suppression_reason,
+};
 pub use impact::{ImpactRow, ImpactTable, MAX_IMPACT, MIN_IMPACT};
 pub use sentiment::{Sentiment, SentimentSource, classify_sentiment, fallback_sentiment};
 pub use service::{
     NewOutcome, OutcomeConfig, OutcomeStats, Outcomes, Recorded, ScanReport, SenderStats,
-    StatsQuery, UnsubscribeReceipt, compute_stats, settings_keys,
+    StatsBucket, StatsQuery, UnsubscribeReceipt, compute_stats, settings_keys,
 };

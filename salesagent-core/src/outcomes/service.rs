@@ -2,10 +2,10 @@
 
 use super::ImpactTable;
 use super::effects::{self, ApsConfig};
-use crate::model::{Draft, DraftId, EmailAddress, Outcome, OutcomeId, OutcomeType};
-use crate::ports::{DynClock, DynStore, OutcomeFilter};
+use crate::model::{Draft, DraftId, DraftStatus, EmailAddress, Outcome, OutcomeId, OutcomeType};
+use crate::ports::{DraftFilter, DynClock, DynStore, OutcomeFilter};
 use crate::{Error, Result};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -113,6 +113,47 @@ pub struct StatsQuery {
     pub until: Option<DateTime<Utc>>,
     /// Only this sender.
     pub sender: Option<EmailAddress>,
+    /// Also break the figures down by day, ISO week or month (UTC).
+    pub bucket: Option<StatsBucket>,
+}
+
+/// A calendar period to group statistics by (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatsBucket {
+    /// `2025-03-07`.
+    Day,
+    /// ISO week, `2025-W10`.
+    Week,
+    /// `2025-03`.
+    Month,
+}
+
+impl StatsBucket {
+    /// The label of the period `at` falls in.
+    #[must_use]
+    pub fn label(self, at: DateTime<Utc>) -> String {
+        match self {
+            Self::Day => at.format("%Y-%m-%d").to_string(),
+            Self::Week => {
+                let w = at.iso_week();
+                format!("{}-W{:02}", w.year(), w.week())
+            }
+            Self::Month => at.format("%Y-%m").to_string(),
+        }
+    }
+}
+
+impl std::str::FromStr for StatsBucket {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "day" => Ok(Self::Day),
+            "week" => Ok(Self::Week),
+            "month" => Ok(Self::Month),
+            _ => Err(Error::invalid("bucket", "use day, week or month")),
+        }
+    }
 }
 
 /// Send and reply figures of one sender (or of everyone).
@@ -147,6 +188,8 @@ pub struct OutcomeStats {
     pub by_type: BTreeMap<OutcomeType, u64>,
     /// Figures per sender address (outcomes without a sender under `unknown`).
     pub per_sender: BTreeMap<String, SenderStats>,
+    /// Figures per period label, when a [`StatsBucket`] was asked for.
+    pub per_period: BTreeMap<String, SenderStats>,
 }
 
 /// What a detector scan did.
@@ -165,6 +208,15 @@ pub struct ScanReport {
 }
 
 impl ScanReport {
+    /// Adds another report's counts and outcomes to this one.
+    pub fn merge(&mut self, other: ScanReport) {
+        self.scanned += other.scanned;
+        self.recorded.extend(other.recorded);
+        self.ignored += other.ignored;
+        self.drafts_stopped += other.drafts_stopped;
+        self.suppressed += other.suppressed;
+    }
+
     pub(crate) fn absorb(&mut self, r: Recorded) {
         self.drafts_stopped += r.drafts_stopped;
         self.suppressed += usize::from(r.suppressed);
@@ -273,7 +325,8 @@ impl Outcomes {
         })
     }
 
-    async fn find_by_source(&self, new: &NewOutcome) -> Result<Option<Outcome>> {
+    /// The outcome already recorded for `new`'s source event, if any.
+    pub(crate) async fn find_by_source(&self, new: &NewOutcome) -> Result<Option<Outcome>> {
         let existing = self
             .store
             .list_outcomes(&OutcomeFilter {
@@ -388,16 +441,31 @@ impl Outcomes {
                 ..OutcomeFilter::default()
             })
             .await?;
-        Ok(compute_stats(&outcomes, query))
+        let sent = self
+            .store
+            .list_drafts(&DraftFilter {
+                status: Some(DraftStatus::Sent),
+                ..DraftFilter::default()
+            })
+            .await?;
+        Ok(compute_stats(&outcomes, &sent, query))
     }
 }
 
-/// Statistics over a list of outcomes (pure; see [`Outcomes::stats`]).
+/// Statistics over a list of outcomes and our sent drafts (pure; see [`Outcomes::stats`]).
+///
+/// A send is counted once per draft, whether it shows up as an `email_sent` outcome, as a draft
+/// with status `Sent`, or both; bounces and replies are counted once per draft (per contact
+/// when no draft is known). Net impact sums the outcomes' impacts only.
 #[must_use]
-pub fn compute_stats(outcomes: &[Outcome], query: &StatsQuery) -> OutcomeStats {
+pub fn compute_stats(
+    outcomes: &[Outcome],
+    sent_drafts: &[Draft],
+    query: &StatsQuery,
+) -> OutcomeStats {
     #[derive(Default)]
     struct Acc {
-        sent: u64,
+        sent: BTreeSet<String>,
         bounced: BTreeSet<String>,
         replied: BTreeSet<String>,
         total: u64,
@@ -411,7 +479,12 @@ pub fn compute_stats(outcomes: &[Outcome], query: &StatsQuery) -> OutcomeStats {
         acc.total += 1;
         acc.net += i64::from(o.impact);
         match o.outcome_type {
-            OutcomeType::EmailSent => acc.sent += 1,
+            OutcomeType::EmailSent => {
+                acc.sent.insert(
+                    o.draft_id
+                        .map_or_else(|| o.id.to_string(), |d| d.to_string()),
+                );
+            }
             OutcomeType::EmailBounced => {
                 acc.bounced.insert(key(o));
             }
@@ -422,8 +495,9 @@ pub fn compute_stats(outcomes: &[Outcome], query: &StatsQuery) -> OutcomeStats {
         }
     };
     let finish = |acc: Acc| {
+        let sent = acc.sent.len() as u64;
         let bounced = acc.bounced.len() as u64;
-        let delivered = acc.sent.saturating_sub(bounced);
+        let delivered = sent.saturating_sub(bounced);
         let replies = acc.replied.len() as u64;
         #[allow(clippy::cast_precision_loss)] // counts far below 2^52
         let reply_rate = if delivered == 0 {
@@ -432,7 +506,7 @@ pub fn compute_stats(outcomes: &[Outcome], query: &StatsQuery) -> OutcomeStats {
             (replies as f64 / delivered as f64).min(1.0)
         };
         SenderStats {
-            sent: acc.sent,
+            sent,
             bounced,
             delivered,
             human_replies: replies,
@@ -443,6 +517,7 @@ pub fn compute_stats(outcomes: &[Outcome], query: &StatsQuery) -> OutcomeStats {
     };
     let mut overall = Acc::default();
     let mut per: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut periods: BTreeMap<String, Acc> = BTreeMap::new();
     let mut by_type = BTreeMap::new();
     for o in outcomes {
         if query.since.is_some_and(|s| o.occurred_at < s)
@@ -460,7 +535,29 @@ pub fn compute_stats(outcomes: &[Outcome], query: &StatsQuery) -> OutcomeStats {
             .as_ref()
             .map_or_else(|| "unknown".to_owned(), ToString::to_string);
         add(per.entry(sender).or_default(), o);
+        if let Some(b) = query.bucket {
+            add(periods.entry(b.label(o.occurred_at)).or_default(), o);
+        }
         *by_type.entry(o.outcome_type).or_insert(0) += 1;
+    }
+    for d in sent_drafts {
+        let Some(at) = d.sent_at else { continue };
+        if d.status != DraftStatus::Sent
+            || query.since.is_some_and(|s| at < s)
+            || query.until.is_some_and(|u| at >= u)
+            || query.sender.as_ref().is_some_and(|s| &d.sender != s)
+        {
+            continue;
+        }
+        let k = d.id.to_string();
+        overall.sent.insert(k.clone());
+        per.entry(d.sender.to_string())
+            .or_default()
+            .sent
+            .insert(k.clone());
+        if let Some(b) = query.bucket {
+            periods.entry(b.label(at)).or_default().sent.insert(k);
+        }
     }
     OutcomeStats {
         since: query.since,
@@ -468,5 +565,93 @@ pub fn compute_stats(outcomes: &[Outcome], query: &StatsQuery) -> OutcomeStats {
         overall: finish(overall),
         by_type,
         per_sender: per.into_iter().map(|(k, v)| (k, finish(v))).collect(),
+        per_period: periods.into_iter().map(|(k, v)| (k, finish(v))).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn o(t: OutcomeType, draft: Option<DraftId>, sender: &str, at: DateTime<Utc>) -> Outcome {
+        Outcome {
+            id: OutcomeId::new(),
+            outcome_type: t,
+            contact_email: EmailAddress::parse("lead@example.com").unwrap(),
+            sender: Some(EmailAddress::parse(sender).unwrap()),
+            draft_id: draft,
+            impact: t.default_impact(),
+            source_event_id: format!("t:{}", OutcomeId::new()),
+            occurred_at: at,
+            recorded_at: at,
+            details: None,
+        }
+    }
+
+    #[test]
+    fn reply_rate_excludes_bounces_and_counts_each_send_once() {
+        let t0 = DateTime::from_timestamp(1_741_000_000, 0).unwrap(); // 2025-03-03
+        let later = t0 + chrono::Duration::days(8);
+        let (a, b, c, d) = (
+            DraftId::new(),
+            DraftId::new(),
+            DraftId::new(),
+            DraftId::new(),
+        );
+        let x = "ann@salesagent.test";
+        let y = "max@salesagent.test";
+        let all = vec![
+            o(OutcomeType::EmailSent, Some(a), x, t0),
+            o(OutcomeType::EmailSent, Some(b), x, t0),
+            o(OutcomeType::EmailSent, Some(c), x, t0),
+            o(OutcomeType::EmailSent, Some(d), y, later),
+            o(OutcomeType::EmailBounced, Some(c), x, t0),
+            // Two replies on one send count once.
+            o(OutcomeType::EmailReplied, Some(a), x, t0),
+            o(OutcomeType::EmailReplied, Some(a), x, later),
+            o(OutcomeType::EmailReplied, Some(d), y, later),
+        ];
+        let s = compute_stats(
+            &all,
+            &[],
+            &StatsQuery {
+                bucket: Some(StatsBucket::Week),
+                ..StatsQuery::default()
+            },
+        );
+        assert_eq!(s.overall.sent, 4);
+        assert_eq!(s.overall.bounced, 1);
+        assert_eq!(s.overall.delivered, 3);
+        assert_eq!(s.overall.human_replies, 2);
+        assert!((s.overall.reply_rate - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(s.overall.net_impact, 4 - 3 + 15);
+        assert_eq!(s.per_sender[x].delivered, 2);
+        assert!((s.per_sender[x].reply_rate - 0.5).abs() < 1e-12);
+        assert!((s.per_sender[y].reply_rate - 1.0).abs() < 1e-12);
+        assert_eq!(
+            s.per_period.keys().collect::<Vec<_>>(),
+            vec!["2025-W10", "2025-W11"]
+        );
+        let only_y = compute_stats(
+            &all,
+            &[],
+            &StatsQuery {
+                sender: Some(EmailAddress::parse(y).unwrap()),
+                ..StatsQuery::default()
+            },
+        );
+        assert_eq!(only_y.overall.total, 2);
+        let first_week = compute_stats(
+            &all,
+            &[],
+            &StatsQuery {
+                until: Some(t0 + chrono::Duration::days(1)),
+                ..StatsQuery::default()
+            },
+        );
+        assert_eq!(first_week.overall.sent, 3);
+        assert_eq!(StatsBucket::Month.label(t0), "2025-03");
+        assert_eq!(StatsBucket::Day.label(t0), "2025-03-03");
+        assert!("fortnight".parse::<StatsBucket>().is_err());
     }
 }
