@@ -14,8 +14,14 @@
 
 pub mod error;
 pub mod model;
+pub mod pipeline;
 pub mod ports;
+pub mod prompt;
+pub mod scoring;
+pub mod slots;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod worker;
+pub mod writer;
 
 pub use error::{Error, Result};

@@ -1,0 +1,1027 @@
+//! The form → draft pipeline, over the ports.
+//!
+//! ```text
+//! resolve_contact ──▶ ┌ mail_history     ┐
+//!   (CRM find or      │ drive_assets     │
+//!    create)          │ company_lookup ─▶ company_analysis (LLM)
+//!                     │ meeting_slots    │ ──▶ draft (LLM, else template) ──▶ store draft, run,
+//!                     └ voice_profile    ┘     icp_score (beside it)         audit; enqueue the
+//!                                                                            CRM follow-up job
+//! ```
+//!
+//! Every step runs under its own timeout (`tokio::time`, so a paused test clock works) and leaves
+//! a [`StepRecord`] in the [`WorkflowRun`]. Only storing the draft is required: every other step
+//! degrades — the draft is still written, with the reason recorded on the run and as a
+//! [`DraftFlag::Degraded`] on the draft. Without a usable model answer (error, timeout, or invalid
+//! twice) the [template writer](crate::writer) writes the draft, flagged
+//! [`DraftFlag::TemplateWritten`]. CRM writes (task, note with the draft preview, ICP score and
+//! segment as contact properties) happen in a separate [`kinds::CRM_FOLLOW_UP`] job, so a CRM
+//! outage delays them but never loses a draft.
+//!
+//! Idempotency: one draft per submission. [`Pipeline::submit`] deduplicates by the submission's
+//! idempotency key; [`Pipeline::run`] returns the existing draft when there is one, serialises
+//! concurrent runs of one submission in this process, and treats the store's one-draft-per-
+//! submission `Conflict` as "someone else finished first" across processes.
+
+mod context;
+
+use crate::model::{
+    Company, Contact, CrmId, Draft, DraftFlag, DraftId, DraftStatus, DraftWriter, EmailAddress,
+    FormSubmission, JobId, NewAuditEntry, NewContact, NewJob, NewNote, NewTask, RunId, RunStatus,
+    StepRecord, StepStatus, SubmissionId, ThreadRef, VoiceProfile, WorkflowRun, kinds,
+    validate_body, validate_subject,
+};
+use crate::ports::{
+    Clock as _, DynCalendar, DynClock, DynCrm, DynDrive, DynLlm, DynMailbox, DynStore,
+};
+use crate::prompt::{
+    self, CompanyAnalysis, CompanyInput, DraftInput, DraftOutput, LeadData, SenderData,
+};
+use crate::scoring::{IcpAssessment, IcpInput, IcpRules};
+use crate::slots::{MeetingSlot, SlotRules, parse_zone};
+use crate::{Error, Result, writer};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The ports a pipeline works over.
+#[derive(Debug, Clone)]
+pub struct Ports {
+    /// The CRM.
+    pub crm: DynCrm,
+    /// The sender's mailbox.
+    pub mailbox: DynMailbox,
+    /// The asset drive.
+    pub drive: DynDrive,
+    /// The sender's calendar.
+    pub calendar: DynCalendar,
+    /// The language model.
+    pub llm: DynLlm,
+    /// The store.
+    pub store: DynStore,
+    /// The clock.
+    pub clock: DynClock,
+}
+
+/// Per-step deadlines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepTimeouts {
+    /// CRM contact lookup/creation.
+    pub resolve_contact: Duration,
+    /// Mailbox search.
+    pub mail_history: Duration,
+    /// Drive search.
+    pub drive_assets: Duration,
+    /// CRM company lookup.
+    pub company_lookup: Duration,
+    /// LLM company analysis.
+    pub company_analysis: Duration,
+    /// Calendar free/busy.
+    pub meeting_slots: Duration,
+    /// Voice profile from the store.
+    pub voice_profile: Duration,
+    /// LLM draft, including the one repair retry.
+    pub draft: Duration,
+    /// Storing the draft, run and audit entry and enqueueing the follow-up.
+    pub store: Duration,
+}
+
+impl Default for StepTimeouts {
+    fn default() -> Self {
+        let s = Duration::from_secs;
+        Self {
+            resolve_contact: s(10),
+            mail_history: s(10),
+            drive_assets: s(10),
+            company_lookup: s(10),
+            company_analysis: s(30),
+            meeting_slots: s(10),
+            voice_profile: s(5),
+            draft: s(60),
+            store: s(15),
+        }
+    }
+}
+
+/// How a pipeline behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineConfig {
+    /// The mailbox drafts go out from.
+    pub sender: EmailAddress,
+    /// The sender's display name (signature).
+    pub sender_name: String,
+    /// The sender's company.
+    pub sender_company: String,
+    /// Name of the voice profile to use.
+    pub voice_profile: String,
+    /// Step deadlines.
+    pub timeouts: StepTimeouts,
+    /// Meeting-slot rules.
+    pub slots: SlotRules,
+    /// ICP rules.
+    pub icp: IcpRules,
+    /// Earlier messages to look at.
+    pub mail_history_limit: u32,
+    /// Drive assets to look at.
+    pub drive_limit: u32,
+    /// When the CRM review task is due after the draft is written.
+    pub follow_up_due: Duration,
+    /// Attempts of the follow-up job before it is dead-lettered.
+    pub follow_up_attempts: u32,
+}
+
+impl PipelineConfig {
+    /// Defaults for `sender`.
+    #[must_use]
+    pub fn new(sender: EmailAddress) -> Self {
+        let name = sender.local_part().to_owned();
+        Self {
+            sender,
+            sender_name: name,
+            sender_company: "Salesagent".to_owned(),
+            voice_profile: "default".to_owned(),
+            timeouts: StepTimeouts::default(),
+            slots: SlotRules::default(),
+            icp: IcpRules::default(),
+            mail_history_limit: 5,
+            drive_limit: 3,
+            follow_up_due: Duration::from_secs(24 * 3600),
+            follow_up_attempts: 10,
+        }
+    }
+}
+
+/// What [`Pipeline::submit`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submitted {
+    /// The stored submission (the first one, for a duplicate).
+    pub submission_id: SubmissionId,
+    /// The pipeline job (the first one, for a duplicate).
+    pub job_id: JobId,
+    /// False when this was a duplicate delivery.
+    pub new: bool,
+}
+
+/// Payload of a [`kinds::PIPELINE`] job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineJob {
+    /// The submission to process.
+    pub submission_id: SubmissionId,
+}
+
+/// Payload of a [`kinds::CRM_FOLLOW_UP`] job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUp {
+    /// The draft.
+    pub draft_id: DraftId,
+    /// The company to associate the contact with, when known.
+    #[serde(default)]
+    pub company_id: Option<CrmId>,
+    /// Contact properties to write (ICP score and segment).
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// CRM contact property names written by the follow-up job.
+pub mod properties {
+    /// ICP score 0..=100.
+    pub const ICP_SCORE: &str = "salesagent_icp_score";
+    /// ICP tier A..D.
+    pub const ICP_TIER: &str = "salesagent_icp_tier";
+    /// Industry segment.
+    pub const INDUSTRY_SEGMENT: &str = "salesagent_industry_segment";
+    /// Company size band.
+    pub const SIZE_BAND: &str = "salesagent_size_band";
+}
+
+/// Actor name used in draft events and audit entries.
+pub const ACTOR: &str = "system:pipeline";
+
+/// The form → draft pipeline. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Pipeline {
+    ports: Ports,
+    config: PipelineConfig,
+    inflight: Mutex<HashMap<SubmissionId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// The parallel phase's results.
+#[derive(Default)]
+struct Gathered {
+    contact: Option<Contact>,
+    company: Option<Company>,
+    analysis: Option<CompanyAnalysis>,
+    mail: Vec<prompt::Fact>,
+    drive: Vec<prompt::Fact>,
+    slots: Vec<MeetingSlot>,
+    voice: Option<VoiceProfile>,
+}
+
+/// Steps and flags collected while a run goes.
+struct RunLog {
+    run: WorkflowRun,
+    flags: Vec<DraftFlag>,
+}
+
+impl RunLog {
+    /// Records `rec`; on error marks it degraded (drafting continues without it) and returns None.
+    fn settle<T>(&mut self, mut rec: StepRecord, res: Result<T>, without: &str) -> Option<T> {
+        match res {
+            Ok(v) => {
+                self.run.steps.push(rec);
+                Some(v)
+            }
+            Err(e) => {
+                rec.status = StepStatus::Degraded;
+                rec.degraded_reason = Some(format!("drafted without {without}"));
+                self.flags.push(DraftFlag::Degraded {
+                    reason: format!("{}: {e}", rec.name),
+                });
+                self.run.steps.push(rec);
+                None
+            }
+        }
+    }
+
+    fn skipped(&mut self, name: &str, at: chrono::DateTime<chrono::Utc>, why: &str) {
+        self.run.steps.push(StepRecord {
+            name: name.to_owned(),
+            status: StepStatus::Skipped,
+            started_at: at,
+            finished_at: Some(at),
+            duration_ms: Some(0),
+            error: None,
+            degraded_reason: Some(why.to_owned()),
+        });
+    }
+}
+
+impl Pipeline {
+    /// A pipeline over `ports` configured by `config`.
+    #[must_use]
+    pub fn new(ports: Ports, config: PipelineConfig) -> Self {
+        Self {
+            ports,
+            config,
+            inflight: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The ports.
+    #[must_use]
+    pub fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &PipelineConfig {
+        &self.config
+    }
+
+    /// Stores a submission (deduplicated by idempotency key) and enqueues its pipeline job
+    /// (deduplicated too). Safe to call again after a failure.
+    pub async fn submit(&self, submission: &FormSubmission) -> Result<Submitted> {
+        let (stored, new) = self.ports.store.save_submission(submission).await?;
+        let job = NewJob::new(
+            kinds::PIPELINE,
+            serde_json::to_value(PipelineJob {
+                submission_id: stored.id,
+            })
+            .map_err(|e| Error::backend(e.to_string()))?,
+        )
+        .with_key(format!("pipeline:{}", stored.idempotency_key));
+        let (job, _) = self.ports.store.enqueue(&job).await?;
+        Ok(Submitted {
+            submission_id: stored.id,
+            job_id: job.id,
+            new,
+        })
+    }
+
+    /// Stores `submission` and runs the pipeline now, without the queue. Returns the draft id.
+    pub async fn process(&self, submission: &FormSubmission) -> Result<DraftId> {
+        let (stored, _) = self.ports.store.save_submission(submission).await?;
+        self.run(stored.id).await
+    }
+
+    /// Runs the pipeline for a stored submission and returns its draft id; the existing draft's
+    /// id when it already has one.
+    ///
+    /// Errors: `NotFound` for an unknown submission; store errors when the draft cannot be
+    /// stored (retryable ones are worth retrying: no draft was lost, none is duplicated).
+    pub async fn run(&self, submission_id: SubmissionId) -> Result<DraftId> {
+        let gate = {
+            let mut map = self
+                .inflight
+                .lock()
+                .map_err(|_| Error::backend("pipeline gate poisoned"))?;
+            map.entry(submission_id).or_default().clone()
+        };
+        let result = {
+            let _held = gate.lock().await;
+            self.run_exclusive(submission_id).await
+        };
+        if let Ok(mut map) = self.inflight.lock() {
+            // Map + our clone = 2: nobody else is waiting on this submission.
+            if Arc::strong_count(&gate) <= 2 {
+                map.remove(&submission_id);
+            }
+        }
+        result
+    }
+
+    async fn run_exclusive(&self, submission_id: SubmissionId) -> Result<DraftId> {
+        let store = &self.ports.store;
+        if let Some(existing) = store.find_draft_by_submission(submission_id).await? {
+            self.ensure_follow_up(&existing).await?;
+            return Ok(existing.id);
+        }
+        let submission = store.get_submission(submission_id).await?;
+        let mut log = RunLog {
+            run: WorkflowRun {
+                id: RunId::new(),
+                submission_id,
+                draft_id: None,
+                status: RunStatus::Running,
+                started_at: self.ports.clock.now(),
+                finished_at: None,
+                steps: Vec::with_capacity(12),
+            },
+            flags: Vec::new(),
+        };
+        match self.execute(&submission, &mut log).await {
+            Ok(id) => Ok(id),
+            Err(e) => {
+                log.run.status = RunStatus::Failed;
+                log.run.finished_at = Some(self.ports.clock.now());
+                if let Err(save) = store.save_run(&log.run).await {
+                    tracing::warn!(run = %log.run.id, error = %save, "could not save failed run");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `fut` as step `name` under `limit`, timing it.
+    async fn step<T>(
+        &self,
+        name: &str,
+        limit: Duration,
+        fut: impl Future<Output = Result<T>>,
+    ) -> (StepRecord, Result<T>) {
+        let started_at = self.ports.clock.now();
+        let t0 = tokio::time::Instant::now();
+        let res = match tokio::time::timeout(limit, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::timeout(format!(
+                "{name} after {} ms",
+                limit.as_millis()
+            ))),
+        };
+        let elapsed = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let rec = StepRecord {
+            name: name.to_owned(),
+            status: if res.is_ok() {
+                StepStatus::Ok
+            } else {
+                StepStatus::Failed
+            },
+            started_at,
+            finished_at: Some(self.ports.clock.now()),
+            duration_ms: Some(elapsed),
+            error: res.as_ref().err().map(ToString::to_string),
+            degraded_reason: None,
+        };
+        (rec, res)
+    }
+
+    async fn execute(&self, submission: &FormSubmission, log: &mut RunLog) -> Result<DraftId> {
+        let t = self.config.timeouts;
+        let lead = &submission.lead;
+
+        // Phase 1: who is this?
+        let (rec, res) = self
+            .step(
+                "resolve_contact",
+                t.resolve_contact,
+                self.resolve_contact(submission),
+            )
+            .await;
+        let contact = log.settle(rec, res, "the CRM contact");
+
+        // Phase 2: everything else, concurrently.
+        let zone = lead.time_zone.as_deref().and_then(parse_zone).or_else(|| {
+            contact
+                .as_ref()
+                .and_then(|c| c.time_zone.as_deref())
+                .and_then(parse_zone)
+        });
+        let drive_terms = context::drive_terms(submission, lead.company.as_deref());
+        let ((mail_rec, mail), (drive_rec, drive), company, (slot_rec, slots), (voice_rec, voice)) = tokio::join!(
+            self.step(
+                "mail_history",
+                t.mail_history,
+                self.mail_history(&lead.email)
+            ),
+            self.step(
+                "drive_assets",
+                t.drive_assets,
+                self.drive_assets(drive_terms.as_deref())
+            ),
+            self.company_context(submission, contact.as_ref()),
+            self.step("meeting_slots", t.meeting_slots, self.meeting_slots(zone)),
+            self.step("voice_profile", t.voice_profile, self.voice_profile()),
+        );
+        let mut g = Gathered {
+            contact,
+            ..Gathered::default()
+        };
+        g.mail = log
+            .settle(mail_rec, mail, "earlier mail")
+            .unwrap_or_default();
+        g.drive = log
+            .settle(drive_rec, drive, "Drive assets")
+            .unwrap_or_default();
+        let (lookup, analysis) = company;
+        match lookup {
+            Some((rec, res)) => g.company = log.settle(rec, res, "the CRM company").flatten(),
+            None => log.skipped(
+                "company_lookup",
+                self.ports.clock.now(),
+                "free-mail address: no company domain",
+            ),
+        }
+        let (rec, res) = analysis;
+        g.analysis = log.settle(rec, res, "the company analysis");
+        g.slots = log
+            .settle(slot_rec, slots, "meeting slots")
+            .unwrap_or_default();
+        g.voice = log.settle(voice_rec, voice, "the voice profile").flatten();
+
+        // Phase 3: the draft, with the ICP score beside it.
+        let input = self.draft_input(submission, &g);
+        let icp_input = self.icp_input(submission, &g);
+        let ((draft_rec, written), (icp_rec, icp)) = tokio::join!(
+            self.step("draft", t.draft + Duration::from_secs(1), async {
+                Ok::<_, Error>(self.write(&input, t.draft).await)
+            }),
+            self.step("icp_score", t.draft, async {
+                Ok::<_, Error>(self.config.icp.assess(&icp_input))
+            }),
+        );
+        let (output, writer) = written.unwrap_or_else(|e| {
+            (
+                writer::write_draft(&input),
+                DraftWriter::Template {
+                    reason: e.to_string(),
+                },
+            )
+        });
+        let mut draft_rec = draft_rec;
+        if let DraftWriter::Template { reason } = &writer {
+            draft_rec.status = StepStatus::Degraded;
+            draft_rec.degraded_reason = Some(format!("template writer used: {reason}"));
+            log.flags.push(DraftFlag::TemplateWritten);
+        }
+        log.run.steps.push(draft_rec);
+        let icp = icp.unwrap_or_else(|_| self.config.icp.assess(&IcpInput::default()));
+        log.run.steps.push(icp_rec);
+
+        // Phase 4: store the draft, then the run, the audit entry and the follow-up job.
+        let draft = self.build_draft(submission, &g, output, writer, &icp, log);
+        let follow_up = self.follow_up_payload(&draft, &g, &icp);
+        let (mut rec, res) = self.step("store_draft", t.store, self.insert(&draft)).await;
+        let (id, duplicate) = match res {
+            Ok(v) => v,
+            Err(e) => {
+                log.run.steps.push(rec);
+                return Err(e);
+            }
+        };
+        if duplicate {
+            rec.degraded_reason =
+                Some("a concurrent run stored this submission's draft first".to_owned());
+        }
+        log.run.steps.push(rec);
+        log.run.draft_id = Some(id);
+        log.run.status = RunStatus::Succeeded;
+        log.run.finished_at = Some(self.ports.clock.now());
+        let commit = self.commit(&draft, &follow_up, &log.run, duplicate);
+        match tokio::time::timeout(t.store, commit).await {
+            Ok(r) => r?,
+            Err(_) => return Err(Error::timeout("storing the run and follow-up")),
+        }
+        Ok(id)
+    }
+
+    async fn resolve_contact(&self, submission: &FormSubmission) -> Result<Contact> {
+        let crm = &self.ports.crm;
+        let lead = &submission.lead;
+        if let Some(c) = crm.find_contact_by_email(&lead.email).await? {
+            return Ok(c);
+        }
+        let mut props = BTreeMap::new();
+        props.insert("lifecyclestage".to_owned(), "lead".to_owned());
+        if let Some(country) = &lead.country {
+            props.insert("country".to_owned(), country.clone());
+        }
+        let new = NewContact {
+            email: Some(lead.email.clone()),
+            first_name: lead.first_name.clone(),
+            last_name: lead.last_name.clone(),
+            job_title: lead.job_title.clone(),
+            phone: lead.phone.clone(),
+            company_name: lead.company.clone(),
+            properties: props,
+        };
+        match crm.create_contact(&new).await {
+            Ok(c) => Ok(c),
+            // Created concurrently by someone else: use theirs.
+            Err(Error::Conflict { .. }) => crm
+                .find_contact_by_email(&lead.email)
+                .await?
+                .ok_or_else(|| Error::conflict("contact exists but cannot be found")),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn mail_history(&self, email: &EmailAddress) -> Result<Vec<prompt::Fact>> {
+        let query = crate::model::MailQuery {
+            participant: Some(email.clone()),
+            limit: self.config.mail_history_limit,
+            ..crate::model::MailQuery::default()
+        };
+        let messages = self.ports.mailbox.search(&query).await?;
+        Ok(messages
+            .iter()
+            .take(self.config.mail_history_limit as usize)
+            .map(|m| context::mail_fact(m, email))
+            .collect())
+    }
+
+    async fn drive_assets(&self, terms: Option<&str>) -> Result<Vec<prompt::Fact>> {
+        let Some(terms) = terms else {
+            return Ok(Vec::new());
+        };
+        let query = crate::model::DriveQuery {
+            text: Some(terms.to_owned()),
+            limit: self.config.drive_limit,
+            ..crate::model::DriveQuery::default()
+        };
+        let files = self.ports.drive.search(&query).await?;
+        Ok(files
+            .iter()
+            .take(self.config.drive_limit as usize)
+            .map(context::drive_fact)
+            .collect())
+    }
+
+    /// Company lookup (None when the address is free mail) and then the analysis.
+    #[allow(clippy::type_complexity)]
+    async fn company_context(
+        &self,
+        submission: &FormSubmission,
+        contact: Option<&Contact>,
+    ) -> (
+        Option<(StepRecord, Result<Option<Company>>)>,
+        (StepRecord, Result<CompanyAnalysis>),
+    ) {
+        let t = self.config.timeouts;
+        let email = &submission.lead.email;
+        let lookup = if email.is_free_mail() && contact.is_none_or(|c| c.company_id.is_none()) {
+            None
+        } else {
+            Some(
+                self.step("company_lookup", t.company_lookup, async {
+                    let crm = &self.ports.crm;
+                    if !email.is_free_mail()
+                        && let Some(c) = crm.find_company_by_domain(email.domain()).await?
+                    {
+                        return Ok(Some(c));
+                    }
+                    match contact.and_then(|c| c.company_id.as_ref()) {
+                        Some(id) => crm.get_company(id).await.map(Some),
+                        None => Ok(None),
+                    }
+                })
+                .await,
+            )
+        };
+        let company = lookup
+            .as_ref()
+            .and_then(|(_, r)| r.as_ref().ok())
+            .and_then(Option::as_ref);
+        let input = CompanyInput {
+            sender_company: self.config.sender_company.clone(),
+            name: company
+                .map(|c| c.name.clone())
+                .or_else(|| submission.lead.company.clone()),
+            domain: (!email.is_free_mail()).then(|| email.domain().to_string()),
+            industry: company.and_then(|c| c.industry.clone()),
+            employee_count: company.and_then(|c| c.employee_count),
+            country: company.and_then(|c| c.country.clone()),
+            description: company.and_then(|c| c.description.clone()),
+            message: submission.lead.message.clone(),
+        };
+        let analysis = self
+            .step("company_analysis", t.company_analysis, async {
+                let req = prompt::company_request(&input);
+                let answer = self.ports.llm.complete(&req).await?;
+                prompt::parse_company(&answer.content)
+            })
+            .await;
+        (lookup, analysis)
+    }
+
+    async fn meeting_slots(&self, zone: Option<chrono_tz::Tz>) -> Result<Vec<MeetingSlot>> {
+        let now = self.ports.clock.now();
+        let rules = &self.config.slots;
+        let busy = self
+            .ports
+            .calendar
+            .free_busy(rules.search_range(now))
+            .await?;
+        let slots = rules.propose(now, &busy, zone);
+        if slots.is_empty() && rules.count > 0 {
+            return Err(Error::unavailable(
+                "no free slot in working hours within the horizon",
+            ));
+        }
+        Ok(slots)
+    }
+
+    async fn voice_profile(&self) -> Result<Option<VoiceProfile>> {
+        self.ports
+            .store
+            .voice_profile(&self.config.sender, &self.config.voice_profile)
+            .await
+    }
+
+    fn draft_input(&self, submission: &FormSubmission, g: &Gathered) -> DraftInput {
+        let lead = &submission.lead;
+        let mut facts = Vec::new();
+        if let Some(c) = &g.company {
+            facts.push(context::company_fact(c));
+        }
+        if let Some(a) = &g.analysis {
+            facts.push(context::analysis_fact(a));
+        }
+        facts.extend(g.mail.iter().cloned());
+        facts.extend(g.drive.iter().cloned());
+        facts.extend(context::slot_facts(&g.slots));
+        let mut input = DraftInput {
+            sender: SenderData {
+                name: self.config.sender_name.clone(),
+                email: self.config.sender.to_string(),
+                company: self.config.sender_company.clone(),
+            },
+            lead: LeadData {
+                email: lead.email.to_string(),
+                first_name: lead
+                    .first_name
+                    .clone()
+                    .or_else(|| g.contact.as_ref().and_then(|c| c.first_name.clone())),
+                last_name: lead
+                    .last_name
+                    .clone()
+                    .or_else(|| g.contact.as_ref().and_then(|c| c.last_name.clone())),
+                company: g
+                    .company
+                    .as_ref()
+                    .map(|c| c.name.clone())
+                    .or_else(|| lead.company.clone()),
+                job_title: lead
+                    .job_title
+                    .clone()
+                    .or_else(|| g.contact.as_ref().and_then(|c| c.job_title.clone())),
+                country: lead.country.clone(),
+                message: lead.message.clone(),
+            },
+            facts,
+            voice: g.voice.as_ref().map(context::voice_hints),
+        };
+        input.cap();
+        input
+    }
+
+    fn icp_input(&self, submission: &FormSubmission, g: &Gathered) -> IcpInput {
+        let lead = &submission.lead;
+        IcpInput {
+            email: Some(lead.email.clone()),
+            industry: g.company.as_ref().and_then(|c| c.industry.clone()),
+            employee_count: g.company.as_ref().and_then(|c| c.employee_count),
+            job_title: lead
+                .job_title
+                .clone()
+                .or_else(|| g.contact.as_ref().and_then(|c| c.job_title.clone())),
+            country: lead
+                .country
+                .clone()
+                .or_else(|| {
+                    g.contact
+                        .as_ref()
+                        .and_then(|c| c.properties.get("country").cloned())
+                })
+                .or_else(|| g.company.as_ref().and_then(|c| c.country.clone())),
+            message: lead.message.as_ref().map(|m| {
+                let mut m = m.clone();
+                crate::model::truncate_on_char_boundary(&mut m, prompt::MAX_MESSAGE_BYTES);
+                m
+            }),
+        }
+    }
+
+    /// The LLM's draft (one repair retry), or the template's with the reason.
+    async fn write(&self, input: &DraftInput, limit: Duration) -> (DraftOutput, DraftWriter) {
+        let attempt = tokio::time::timeout(limit, self.llm_draft(input)).await;
+        let reason = match attempt {
+            Ok(Ok((out, model))) => return (out, DraftWriter::Llm { model }),
+            Ok(Err(reason)) => reason,
+            Err(_) => format!("llm timed out after {} ms", limit.as_millis()),
+        };
+        (writer::write_draft(input), DraftWriter::Template { reason })
+    }
+
+    async fn llm_draft(
+        &self,
+        input: &DraftInput,
+    ) -> std::result::Result<(DraftOutput, String), String> {
+        let llm = &self.ports.llm;
+        let req = prompt::draft_request(input);
+        let first = llm
+            .complete(&req)
+            .await
+            .map_err(|e| format!("llm unavailable: {e}"))?;
+        match prompt::parse_draft(&first.content, input) {
+            Ok(out) => Ok((out, first.model)),
+            Err(e) => {
+                let repair = prompt::repair_request(&req, &first.content, &e);
+                let second = llm
+                    .complete(&repair)
+                    .await
+                    .map_err(|e2| format!("llm unavailable on repair: {e2}"))?;
+                prompt::parse_draft(&second.content, input)
+                    .map(|o| (o, second.model))
+                    .map_err(|e2| format!("llm answer invalid twice: {e2}"))
+            }
+        }
+    }
+
+    fn build_draft(
+        &self,
+        submission: &FormSubmission,
+        g: &Gathered,
+        output: DraftOutput,
+        writer: DraftWriter,
+        icp: &IcpAssessment,
+        log: &RunLog,
+    ) -> Draft {
+        let lead = &submission.lead;
+        let now = self.ports.clock.now();
+        let name = [lead.first_name.as_deref(), lead.last_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let contact_name = if name.trim().is_empty() {
+            g.contact
+                .as_ref()
+                .map(Contact::display_name)
+                .filter(|n| *n != lead.email.to_string())
+        } else {
+            Some(crate::model::clean_line(&name))
+        };
+        Draft {
+            id: DraftId::new(),
+            submission_id: Some(submission.id),
+            contact_email: lead.email.clone(),
+            contact_name,
+            contact_crm_id: g.contact.as_ref().map(|c| c.crm_id.clone()),
+            company_name: g
+                .company
+                .as_ref()
+                .map(|c| c.name.clone())
+                .or_else(|| lead.company.clone()),
+            sender: self.config.sender.clone(),
+            subject: output.subject,
+            body: output.body,
+            status: DraftStatus::Pending,
+            version: 1,
+            icp: Some(icp.score.clone()),
+            priority: f64::from(icp.score.score),
+            writer,
+            facts_used: output.fact_ids,
+            voice_similarity: None,
+            flags: log.flags.clone(),
+            thread: ThreadRef::default(),
+            message_id: None,
+            provider_message_id: None,
+            rule_decision: None,
+            send_decision: None,
+            status_reason: None,
+            created_at: now,
+            updated_at: now,
+            sent_at: None,
+        }
+    }
+
+    fn follow_up_payload(&self, draft: &Draft, g: &Gathered, icp: &IcpAssessment) -> FollowUp {
+        let mut props = BTreeMap::new();
+        props.insert(
+            properties::ICP_SCORE.to_owned(),
+            icp.score.score.to_string(),
+        );
+        props.insert(properties::ICP_TIER.to_owned(), icp.segment.tier.clone());
+        props.insert(
+            properties::INDUSTRY_SEGMENT.to_owned(),
+            icp.segment.industry.clone(),
+        );
+        props.insert(
+            properties::SIZE_BAND.to_owned(),
+            icp.segment.size_band.clone(),
+        );
+        FollowUp {
+            draft_id: draft.id,
+            company_id: g.company.as_ref().map(|c| c.crm_id.clone()),
+            properties: props,
+        }
+    }
+
+    fn follow_up_job(&self, payload: &FollowUp) -> Result<NewJob> {
+        Ok(NewJob::new(
+            kinds::CRM_FOLLOW_UP,
+            serde_json::to_value(payload).map_err(|e| Error::backend(e.to_string()))?,
+        )
+        .with_key(format!("crm_follow_up:{}", payload.draft_id))
+        .with_max_attempts(self.config.follow_up_attempts))
+    }
+
+    /// Re-enqueues the follow-up of an existing draft (a no-op when it was enqueued before),
+    /// so a run that stored its draft but failed to enqueue still gets its CRM writes.
+    async fn ensure_follow_up(&self, draft: &Draft) -> Result<()> {
+        let mut props = BTreeMap::new();
+        if let Some(icp) = &draft.icp {
+            props.insert(properties::ICP_SCORE.to_owned(), icp.score.to_string());
+            props.insert(properties::ICP_TIER.to_owned(), icp.tier.clone());
+        }
+        let job = self.follow_up_job(&FollowUp {
+            draft_id: draft.id,
+            company_id: None,
+            properties: props,
+        })?;
+        self.ports.store.enqueue(&job).await.map(|_| ())
+    }
+
+    /// Inserts the draft; on the store's one-draft-per-submission conflict returns the draft
+    /// that won and `true`.
+    async fn insert(&self, draft: &Draft) -> Result<(DraftId, bool)> {
+        validate_subject(&draft.subject)?;
+        validate_body(&draft.body)?;
+        let store = &self.ports.store;
+        match store.insert_draft(draft, &draft.created_event(ACTOR)).await {
+            Ok(()) => Ok((draft.id, false)),
+            Err(Error::Conflict { reason }) => {
+                let submission = draft
+                    .submission_id
+                    .ok_or_else(|| Error::conflict(reason.clone()))?;
+                match store.find_draft_by_submission(submission).await? {
+                    Some(existing) => Ok((existing.id, true)),
+                    None => Err(Error::conflict(reason)),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Saves the run and, for a new draft, appends the audit entry and enqueues the follow-up.
+    async fn commit(
+        &self,
+        draft: &Draft,
+        follow_up: &FollowUp,
+        run: &WorkflowRun,
+        duplicate: bool,
+    ) -> Result<()> {
+        let store = &self.ports.store;
+        if duplicate {
+            // The run that stored the draft audited it and enqueued its follow-up.
+            return store.save_run(run).await;
+        }
+        let audit = NewAuditEntry {
+            actor: ACTOR.to_owned(),
+            action: "draft.create".to_owned(),
+            subject: draft.id.to_string(),
+            details: serde_json::json!({
+                "submission_id": run.submission_id,
+                "run_id": run.id,
+                "writer": match &draft.writer {
+                    DraftWriter::Llm { .. } => "llm",
+                    DraftWriter::Template { .. } => "template",
+                    DraftWriter::Human => "human",
+                },
+                "icp_score": draft.icp.as_ref().map(|i| i.score),
+                "degraded_steps": run
+                    .steps
+                    .iter()
+                    .filter(|s| s.status == StepStatus::Degraded)
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>(),
+            }),
+        };
+        let job = self.follow_up_job(follow_up)?;
+        let (saved, audited, queued) = tokio::join!(
+            store.save_run(run),
+            store.append_audit(&audit),
+            store.enqueue(&job)
+        );
+        saved?;
+        audited?;
+        queued?;
+        Ok(())
+    }
+
+    /// The CRM follow-up of a draft: make sure the contact exists (the CRM may have been down
+    /// when the draft was written), associate the company, write the ICP properties, and create
+    /// the review task and a note with the draft preview. Safe to retry: the task and the note
+    /// are created once (progress is kept in the settings store).
+    pub async fn follow_up(&self, job: &FollowUp) -> Result<()> {
+        let store = &self.ports.store;
+        let crm = &self.ports.crm;
+        let draft = store.get_draft(job.draft_id).await?;
+        let contact_id = match &draft.contact_crm_id {
+            Some(id) => id.clone(),
+            None => {
+                let submission = match draft.submission_id {
+                    Some(s) => Some(store.get_submission(s).await?),
+                    None => None,
+                };
+                match submission {
+                    Some(s) => self.resolve_contact(&s).await?.crm_id,
+                    None => {
+                        crm.find_contact_by_email(&draft.contact_email)
+                            .await?
+                            .ok_or_else(|| Error::not_found("CRM contact of the draft"))?
+                            .crm_id
+                    }
+                }
+            }
+        };
+        if let Some(company) = &job.company_id {
+            crm.associate_contact_company(&contact_id, company).await?;
+        }
+        if !job.properties.is_empty() {
+            crm.update_contact(&contact_id, &job.properties).await?;
+        }
+        let now = self.ports.clock.now();
+        let task_key = format!("crm_follow_up:{}:task", draft.id);
+        if store.setting(&task_key).await?.is_none() {
+            let who = draft
+                .contact_name
+                .clone()
+                .unwrap_or_else(|| draft.contact_email.to_string());
+            let task = crm
+                .create_task(&NewTask {
+                    subject: crate::model::clean_line(&format!("Review the draft reply to {who}")),
+                    body: format!(
+                        "salesagent wrote draft {} (ICP {}). Review, edit and approve it in the queue.",
+                        draft.id,
+                        draft
+                            .icp
+                            .as_ref()
+                            .map_or_else(|| "n/a".to_owned(), |i| format!("{} {}", i.score, i.tier))
+                    ),
+                    due_at: chrono::Duration::from_std(self.config.follow_up_due)
+                        .ok()
+                        .map(|d| now + d),
+                    contact_id: Some(contact_id.clone()),
+                    company_id: job.company_id.clone(),
+                    owner_id: None,
+                })
+                .await?;
+            store.put_setting(&task_key, task.crm_id.as_str()).await?;
+        }
+        let note_key = format!("crm_follow_up:{}:note", draft.id);
+        if store.setting(&note_key).await?.is_none() {
+            let mut preview = draft.body.clone();
+            crate::model::truncate_on_char_boundary(&mut preview, 600);
+            if preview.len() < draft.body.len() {
+                preview.push('…');
+            }
+            let note = crm
+                .create_note(&NewNote {
+                    body: format!(
+                        "Draft reply prepared by salesagent (status {}).\nSubject: {}\n\n{preview}",
+                        draft.status, draft.subject
+                    ),
+                    at: now,
+                    contact_id: Some(contact_id.clone()),
+                    company_id: job.company_id.clone(),
+                })
+                .await?;
+            store.put_setting(&note_key, note.crm_id.as_str()).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,568 @@
+//! Ideal-customer-profile (ICP) scoring: a configurable rule set that turns what we know about a
+//! lead into a 0–100 score with one explained [`ScoreFactor`] per rule family.
+//!
+//! The rules are plain data ([`IcpRules`], serde-serialisable) so an operator can tune them
+//! without code; [`IcpRules::default`] is a sensible B2B software profile.
+
+use crate::model::{EmailAddress, IcpScore, ScoreFactor};
+use serde::{Deserialize, Serialize};
+
+/// Points for any of a set of keywords found in a text (case-insensitive, whole words or phrases).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeywordRule {
+    /// A short label for the explanation and the CRM segment (`saas`, `executive`).
+    pub label: String,
+    /// Lower-case keywords or phrases; any one matching applies the rule.
+    pub keywords: Vec<String>,
+    /// Points when it matches (may be negative).
+    pub points: f64,
+}
+
+/// Points for a company-size band (employees, inclusive bounds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SizeBand {
+    /// Band label written to the CRM (`51-200`).
+    pub label: String,
+    /// Smallest employee count in the band.
+    pub min: u32,
+    /// Largest employee count in the band (`None` = no upper bound).
+    pub max: Option<u32>,
+    /// Points for the band.
+    pub points: f64,
+}
+
+/// Tier thresholds: a score at or above `a` is tier `A`, and so on; below `c` is `D`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TierThresholds {
+    /// Lowest score of tier A.
+    pub a: u8,
+    /// Lowest score of tier B.
+    pub b: u8,
+    /// Lowest score of tier C.
+    pub c: u8,
+}
+
+/// The whole rule set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IcpRules {
+    /// Points every lead starts with.
+    pub base: f64,
+    /// Industry rules; the first match wins.
+    pub industries: Vec<KeywordRule>,
+    /// Points when the industry is known but matches no rule.
+    pub other_industry_points: f64,
+    /// Size bands; the first band containing the employee count wins.
+    pub size_bands: Vec<SizeBand>,
+    /// Role/seniority rules on the job title; the first match wins.
+    pub seniority: Vec<KeywordRule>,
+    /// Country rules (names or ISO codes, lower-case); the first match wins.
+    pub countries: Vec<KeywordRule>,
+    /// Points for a free-mail address (gmail.com, …).
+    pub free_mail_points: f64,
+    /// Points for a company domain.
+    pub company_domain_points: f64,
+    /// Form-intent rules on the message; every matching rule adds its points.
+    pub intents: Vec<KeywordRule>,
+    /// Tier thresholds.
+    pub tiers: TierThresholds,
+}
+
+fn kw(label: &str, keywords: &[&str], points: f64) -> KeywordRule {
+    KeywordRule {
+        label: label.to_owned(),
+        keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
+        points,
+    }
+}
+
+fn band(label: &str, min: u32, max: Option<u32>, points: f64) -> SizeBand {
+    SizeBand {
+        label: label.to_owned(),
+        min,
+        max,
+        points,
+    }
+}
+
+impl Default for IcpRules {
+    fn default() -> Self {
+        Self {
+            base: 10.0,
+            industries: vec![
+                kw(
+                    "software",
+                    &[
+                        "software",
+                        "saas",
+                        "internet",
+                        "information technology",
+                        "it services",
+                    ],
+                    20.0,
+                ),
+                kw(
+                    "manufacturing",
+                    &["manufacturing", "industrial", "machinery", "automotive"],
+                    15.0,
+                ),
+                kw(
+                    "financial_services",
+                    &["financial", "fintech", "banking", "insurance"],
+                    15.0,
+                ),
+                kw("logistics", &["logistics", "transport", "shipping"], 12.0),
+                kw("healthcare", &["healthcare", "medical", "pharma"], 10.0),
+                kw("education", &["education", "university", "school"], 2.0),
+            ],
+            other_industry_points: 5.0,
+            size_bands: vec![
+                band("1-10", 1, Some(10), 0.0),
+                band("11-50", 11, Some(50), 8.0),
+                band("51-200", 51, Some(200), 18.0),
+                band("201-1000", 201, Some(1000), 20.0),
+                band("1001-5000", 1001, Some(5000), 15.0),
+                band("5001+", 5001, None, 10.0),
+            ],
+            seniority: vec![
+                kw(
+                    "executive",
+                    &[
+                        "ceo",
+                        "cto",
+                        "cfo",
+                        "coo",
+                        "cro",
+                        "cmo",
+                        "chief",
+                        "founder",
+                        "co-founder",
+                        "owner",
+                        "president",
+                        "managing director",
+                    ],
+                    20.0,
+                ),
+                kw("vp", &["vp", "vice president", "head of", "director"], 16.0),
+                kw("manager", &["manager", "lead", "principal"], 10.0),
+                kw(
+                    "individual",
+                    &["engineer", "analyst", "specialist", "developer"],
+                    4.0,
+                ),
+                kw("student", &["student", "intern"], -10.0),
+            ],
+            countries: vec![
+                kw(
+                    "core_market",
+                    &[
+                        "de",
+                        "germany",
+                        "at",
+                        "austria",
+                        "ch",
+                        "switzerland",
+                        "us",
+                        "usa",
+                        "united states",
+                        "gb",
+                        "uk",
+                        "united kingdom",
+                    ],
+                    10.0,
+                ),
+                kw(
+                    "secondary_market",
+                    &[
+                        "fr",
+                        "france",
+                        "nl",
+                        "netherlands",
+                        "se",
+                        "sweden",
+                        "dk",
+                        "denmark",
+                        "ca",
+                        "canada",
+                        "ie",
+                        "ireland",
+                    ],
+                    6.0,
+                ),
+            ],
+            free_mail_points: -10.0,
+            company_domain_points: 8.0,
+            intents: vec![
+                kw(
+                    "demo",
+                    &[
+                        "demo", "trial", "pricing", "quote", "price", "buy", "purchase",
+                    ],
+                    12.0,
+                ),
+                kw(
+                    "urgency",
+                    &["asap", "this quarter", "urgent", "deadline"],
+                    6.0,
+                ),
+                kw(
+                    "evaluation",
+                    &["evaluate", "evaluating", "compare", "replace", "migrate"],
+                    6.0,
+                ),
+                kw(
+                    "job_seeker",
+                    &["job", "internship", "career", "resume", "cv"],
+                    -20.0,
+                ),
+                kw(
+                    "unsubscribe",
+                    &["unsubscribe", "stop emailing", "remove me"],
+                    -40.0,
+                ),
+            ],
+            tiers: TierThresholds {
+                a: 75,
+                b: 50,
+                c: 25,
+            },
+        }
+    }
+}
+
+/// What the scorer knows about a lead. Every text is untrusted and only matched, never executed.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct IcpInput {
+    /// The lead's address (free-mail vs company domain).
+    pub email: Option<EmailAddress>,
+    /// Industry (CRM company, else unknown).
+    pub industry: Option<String>,
+    /// Employee count (CRM company).
+    pub employee_count: Option<u32>,
+    /// Job title (form or CRM).
+    pub job_title: Option<String>,
+    /// Country (form, CRM contact or company).
+    pub country: Option<String>,
+    /// The form message.
+    pub message: Option<String>,
+}
+
+/// The segment written back to the CRM next to the score.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct IcpSegment {
+    /// Tier (`A`..`D`).
+    pub tier: String,
+    /// Industry label of the matched rule (`other`, `unknown`).
+    pub industry: String,
+    /// Size band label (`unknown` when the size is not known).
+    pub size_band: String,
+}
+
+/// A score and the segment it implies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IcpAssessment {
+    /// The score with its per-factor explanation.
+    pub score: IcpScore,
+    /// The segment.
+    pub segment: IcpSegment,
+}
+
+/// True when `keyword` occurs in `text` (already lower-case) on word boundaries.
+fn contains_word(text: &str, keyword: &str) -> bool {
+    if keyword.is_empty() {
+        return false;
+    }
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(pos) = text[from..].find(keyword) {
+        let start = from + pos;
+        let end = start + keyword.len();
+        let before_ok = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
+        let after_ok = end == bytes.len() || !bytes[end].is_ascii_alphanumeric();
+        if before_ok && after_ok {
+            return true;
+        }
+        from = start + keyword.len().max(1);
+        while from < text.len() && !text.is_char_boundary(from) {
+            from += 1;
+        }
+        if from >= text.len() {
+            break;
+        }
+    }
+    false
+}
+
+fn first_match<'a>(rules: &'a [KeywordRule], text: &str) -> Option<(&'a KeywordRule, &'a str)> {
+    let lower = text.to_lowercase();
+    rules.iter().find_map(|r| {
+        r.keywords
+            .iter()
+            .find(|k| contains_word(&lower, &k.to_lowercase()))
+            .map(|k| (r, k.as_str()))
+    })
+}
+
+fn short(text: &str) -> String {
+    let mut s = crate::model::clean_line(text);
+    if s.chars().count() > 60 {
+        s = s.chars().take(60).collect::<String>() + "…";
+    }
+    s
+}
+
+impl IcpRules {
+    /// The tier of a score.
+    #[must_use]
+    pub fn tier(&self, score: u8) -> &'static str {
+        if score >= self.tiers.a {
+            "A"
+        } else if score >= self.tiers.b {
+            "B"
+        } else if score >= self.tiers.c {
+            "C"
+        } else {
+            "D"
+        }
+    }
+
+    /// Scores a lead: `base` plus every factor, clamped to 0..=100, with one factor per rule
+    /// family (industry, company size, seniority, country, email domain, intent).
+    #[must_use]
+    pub fn assess(&self, input: &IcpInput) -> IcpAssessment {
+        let mut factors = Vec::with_capacity(6);
+        let mut segment = IcpSegment::default();
+
+        // Industry.
+        let (points, reason, label) =
+            match input.industry.as_deref().filter(|s| !s.trim().is_empty()) {
+                Some(ind) => match first_match(&self.industries, ind) {
+                    Some((rule, k)) => (
+                        rule.points,
+                        format!("industry {:?} matches {} ({k})", short(ind), rule.label),
+                        rule.label.clone(),
+                    ),
+                    None => (
+                        self.other_industry_points,
+                        format!("industry {:?} is outside the target list", short(ind)),
+                        "other".to_owned(),
+                    ),
+                },
+                None => (0.0, "industry unknown".to_owned(), "unknown".to_owned()),
+            };
+        segment.industry = label;
+        factors.push(factor("industry", points, reason));
+
+        // Company size.
+        let (points, reason, label) = match input.employee_count {
+            Some(n) => match self
+                .size_bands
+                .iter()
+                .find(|b| n >= b.min && b.max.is_none_or(|m| n <= m))
+            {
+                Some(b) => (
+                    b.points,
+                    format!("{n} employees is in band {}", b.label),
+                    b.label.clone(),
+                ),
+                None => (
+                    0.0,
+                    format!("{n} employees is in no band"),
+                    "other".to_owned(),
+                ),
+            },
+            None => (0.0, "company size unknown".to_owned(), "unknown".to_owned()),
+        };
+        segment.size_band = label;
+        factors.push(factor("company_size", points, reason));
+
+        // Role / seniority.
+        let (points, reason) = match input.job_title.as_deref().filter(|s| !s.trim().is_empty()) {
+            Some(t) => match first_match(&self.seniority, t) {
+                Some((rule, k)) => (
+                    rule.points,
+                    format!("title {:?} reads as {} ({k})", short(t), rule.label),
+                ),
+                None => (
+                    0.0,
+                    format!("title {:?} matches no seniority rule", short(t)),
+                ),
+            },
+            None => (0.0, "job title unknown".to_owned()),
+        };
+        factors.push(factor("seniority", points, reason));
+
+        // Country.
+        let (points, reason) = match input.country.as_deref().filter(|s| !s.trim().is_empty()) {
+            Some(c) => match first_match(&self.countries, c) {
+                Some((rule, _)) => (
+                    rule.points,
+                    format!("country {:?} is a {} ", short(c), rule.label)
+                        .trim_end()
+                        .to_owned(),
+                ),
+                None => (
+                    0.0,
+                    format!("country {:?} is outside the target markets", short(c)),
+                ),
+            },
+            None => (0.0, "country unknown".to_owned()),
+        };
+        factors.push(factor("country", points, reason));
+
+        // Free mail vs company domain.
+        let (points, reason) = match &input.email {
+            Some(e) if e.is_free_mail() => (
+                self.free_mail_points,
+                format!("{} is a free-mail domain", e.domain()),
+            ),
+            Some(e) => (
+                self.company_domain_points,
+                format!("{} is a company domain", e.domain()),
+            ),
+            None => (0.0, "no e-mail address".to_owned()),
+        };
+        factors.push(factor("email_domain", points, reason));
+
+        // Intent: every matching rule counts once.
+        let message = input.message.as_deref().unwrap_or("").to_lowercase();
+        let mut points = 0.0;
+        let mut hits = Vec::new();
+        for rule in &self.intents {
+            if let Some(k) = rule
+                .keywords
+                .iter()
+                .find(|k| contains_word(&message, &k.to_lowercase()))
+            {
+                points += rule.points;
+                hits.push(format!("{} ({k})", rule.label));
+            }
+        }
+        let reason = if hits.is_empty() {
+            "no intent signals in the message".to_owned()
+        } else {
+            format!("message signals {}", hits.join(", "))
+        };
+        factors.push(factor("intent", points, reason));
+
+        let total = self.base + factors.iter().map(|f| f.points).sum::<f64>();
+        let score = if total.is_nan() {
+            0
+        } else {
+            // Clamped to 0..=100 first, so the cast cannot truncate.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let s = total.clamp(0.0, 100.0).round() as u8;
+            s
+        };
+        let tier = self.tier(score).to_owned();
+        segment.tier.clone_from(&tier);
+        IcpAssessment {
+            score: IcpScore {
+                score,
+                tier,
+                factors,
+            },
+            segment,
+        }
+    }
+}
+
+fn factor(name: &str, points: f64, reason: String) -> ScoreFactor {
+    ScoreFactor {
+        name: name.to_owned(),
+        points,
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn email(s: &str) -> Option<EmailAddress> {
+        Some(EmailAddress::parse(s).unwrap())
+    }
+
+    #[test]
+    fn strong_lead_scores_high_with_explanations() {
+        let rules = IcpRules::default();
+        let a = rules.assess(&IcpInput {
+            email: email("ann@acme-robotics.de"),
+            industry: Some("Industrial Machinery".into()),
+            employee_count: Some(420),
+            job_title: Some("VP Operations".into()),
+            country: Some("Germany".into()),
+            message: Some("We'd like a demo and pricing this quarter.".into()),
+        });
+        // 10 + 15 + 20 + 16 + 10 + 8 + (12 + 6) = 97
+        assert_eq!(a.score.score, 97);
+        assert_eq!(a.score.tier, "A");
+        assert_eq!(a.segment.industry, "manufacturing");
+        assert_eq!(a.segment.size_band, "201-1000");
+        let names: Vec<_> = a.score.factors.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "industry",
+                "company_size",
+                "seniority",
+                "country",
+                "email_domain",
+                "intent"
+            ]
+        );
+        assert!(a.score.factors[5].reason.contains("demo"));
+    }
+
+    #[test]
+    fn weak_lead_scores_low() {
+        let rules = IcpRules::default();
+        let a = rules.assess(&IcpInput {
+            email: email("kid@gmail.com"),
+            job_title: Some("Student".into()),
+            message: Some("Looking for an internship, here is my CV".into()),
+            ..IcpInput::default()
+        });
+        assert_eq!(a.score.score, 0);
+        assert_eq!(a.score.tier, "D");
+        assert_eq!(a.segment.size_band, "unknown");
+    }
+
+    #[test]
+    fn words_match_on_boundaries_only() {
+        assert!(contains_word("vp sales", "vp"));
+        assert!(!contains_word("mvp builder", "vp"));
+        assert!(contains_word("head of it", "head of"));
+        assert!(!contains_word("", "x"));
+        assert!(contains_word("über-ceo", "ceo"));
+    }
+
+    #[test]
+    fn rules_are_configurable_from_json() {
+        let rules: IcpRules =
+            serde_json::from_str(r#"{"base": 50, "intents": [], "free_mail_points": 0}"#).unwrap();
+        assert!((rules.base - 50.0).abs() < f64::EPSILON);
+        let a = rules.assess(&IcpInput::default());
+        assert_eq!(a.score.score, 50);
+        assert_eq!(a.score.tier, "B");
+    }
+
+    proptest! {
+        #[test]
+        fn score_is_always_in_range(
+            industry in proptest::option::of(".{0,40}"),
+            size in proptest::option::of(0u32..100_000),
+            title in proptest::option::of(".{0,40}"),
+            country in proptest::option::of(".{0,20}"),
+            message in proptest::option::of(".{0,200}"),
+            base in -500.0f64..500.0,
+        ) {
+            let rules = IcpRules { base, ..IcpRules::default() };
+            let a = rules.assess(&IcpInput { email: None, industry, employee_count: size, job_title: title, country, message });
+            prop_assert!(a.score.score <= 100);
+            prop_assert_eq!(a.score.factors.len(), 6);
+            prop_assert_eq!(a.score.tier.as_str(), rules.tier(a.score.score));
+        }
+    }
+}

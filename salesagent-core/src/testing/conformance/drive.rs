@@ -1,0 +1,1 @@
+//! The drive conformance suite.

@@ -1,0 +1,1648 @@
+//! The store conformance suite.
+//!
+//! [`run`] calls every part; backends may also run parts on their own. The job tests use real
+//! time (leases of about 100 ms, generous sleeps), so pass a store that reads the wall clock
+//! (or the database's clock), not a frozen [`ManualClock`](crate::testing::ManualClock). The
+//! backoff check waits until a failed job is due again, up to 20 seconds; configure a short
+//! [`RetryPolicy`](crate::model::RetryPolicy) to keep it fast.
+
+use super::{base_time, expect_err, ok, unique};
+use crate::model::{
+    ApprovedRecipient, Draft, DraftAction, DraftId, DraftStatus, DraftWriter, EmailAddress,
+    FormSubmission, JobFailure, JobFilter, JobState, LeadFields, MessageDirection, MessageId,
+    MessageRecord, NewAuditEntry, NewJob, OAuthToken, Outcome, OutcomeId, OutcomeType, RunId,
+    RunStatus, SendDecision, SendLimits, SendReservation, StepRecord, StepStatus, SubmissionId,
+    SubmissionSource, Suppression, SuppressionReason, ThreadRef, VoiceProfile, VoiceProfileId,
+    VoiceStyle, WorkflowRun,
+};
+use crate::ports::{DraftFilter, OutcomeFilter, SettingsExt, Store};
+use chrono::{DateTime, TimeDelta, Utc};
+use futures::future::join_all;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Runs every part of the store suite.
+pub async fn run<S: Store + ?Sized>(store: &S) {
+    ok(store.health().await, "store health");
+    run_submissions(store).await;
+    run_drafts(store).await;
+    run_runs(store).await;
+    run_jobs(store).await;
+    run_send(store).await;
+    run_messages(store).await;
+    run_outcomes(store).await;
+    run_voice(store).await;
+    run_secrets(store).await;
+    run_settings(store).await;
+    run_audit(store).await;
+    run_erase(store).await;
+}
+
+fn address(local: &str) -> EmailAddress {
+    // A fresh domain per address keeps per-domain limits and lookups independent of other runs.
+    EmailAddress::parse(&format!("{local}@c{}.example", unique())).expect("valid address")
+}
+
+/// The same address with an upper-cased local part (lookups must ignore case).
+fn shouting(e: &EmailAddress) -> EmailAddress {
+    EmailAddress::parse(&format!(
+        "{}@{}",
+        e.local_part().to_ascii_uppercase(),
+        e.domain()
+    ))
+    .expect("valid address")
+}
+
+fn submission(email: &EmailAddress) -> FormSubmission {
+    let key = format!("conformance:{}", unique());
+    FormSubmission {
+        id: SubmissionId::new(),
+        idempotency_key: key.clone(),
+        source: SubmissionSource::Canonical,
+        form_id: Some("demo".into()),
+        page_url: Some("https://example.com/demo".into()),
+        submitted_at: base_time(),
+        received_at: base_time() + TimeDelta::seconds(1),
+        lead: LeadFields {
+            email: email.clone(),
+            first_name: Some("Ada".into()),
+            last_name: Some("Lovelace".into()),
+            company: Some("Engines Ltd".into()),
+            job_title: None,
+            phone: None,
+            message: Some("We need help.".into()),
+            country: Some("UK".into()),
+            time_zone: None,
+            extra: BTreeMap::from([("utm_source".to_owned(), "ads".to_owned())]),
+        },
+        raw: format!(r#"{{"submission_id":"{key}","fields":{{"email":"{email}"}}}}"#),
+    }
+}
+
+fn draft(submission: Option<SubmissionId>, contact: &EmailAddress, at: DateTime<Utc>) -> Draft {
+    Draft {
+        id: DraftId::new(),
+        submission_id: submission,
+        contact_email: contact.clone(),
+        contact_name: Some("Ada Lovelace".into()),
+        contact_crm_id: None,
+        company_name: Some("Engines Ltd".into()),
+        sender: EmailAddress::parse("seller@salesagent.example").expect("valid address"),
+        subject: "Your analytical engine".into(),
+        body: "Hi Ada,\n\nthanks for writing.\n\nBest,\nSam".into(),
+        status: DraftStatus::Pending,
+        version: 1,
+        icp: None,
+        priority: 0.5,
+        writer: DraftWriter::Template {
+            reason: "conformance".into(),
+        },
+        facts_used: vec!["form:message".into()],
+        voice_similarity: None,
+        flags: vec![],
+        thread: ThreadRef::default(),
+        message_id: None,
+        provider_message_id: None,
+        rule_decision: None,
+        send_decision: None,
+        status_reason: None,
+        created_at: at,
+        updated_at: at,
+        sent_at: None,
+    }
+}
+
+/// Submissions: stored verbatim, deduplicated by idempotency key even under concurrency.
+pub async fn run_submissions<S: Store + ?Sized>(store: &S) {
+    let sub = submission(&address("sub"));
+    let (stored, new) = ok(store.save_submission(&sub).await, "save_submission");
+    assert!(
+        new,
+        "submissions: a new idempotency key must be stored as new"
+    );
+    assert_eq!(
+        stored, sub,
+        "submissions: the stored submission must equal the one saved"
+    );
+    let again = FormSubmission {
+        id: SubmissionId::new(),
+        ..sub.clone()
+    };
+    let (dup, new) = ok(store.save_submission(&again).await, "save_submission again");
+    assert!(!new, "submissions: the same key twice must not be new");
+    assert_eq!(
+        dup.id, sub.id,
+        "submissions: a duplicate returns the first submission"
+    );
+    let got = ok(store.get_submission(sub.id).await, "get_submission");
+    assert_eq!(
+        got, sub,
+        "submissions: get_submission must return what was saved"
+    );
+    let found = ok(
+        store.find_submission(&sub.idempotency_key).await,
+        "find_submission",
+    );
+    assert_eq!(found.map(|s| s.id), Some(sub.id));
+    assert!(
+        ok(store.find_submission(&unique()).await, "find_submission").is_none(),
+        "submissions: an unknown key finds nothing"
+    );
+    expect_err(
+        store.get_submission(SubmissionId::new()).await,
+        "not_found",
+        "submissions: get_submission of an unknown id",
+    );
+
+    // Concurrent saves with one key store exactly one.
+    let key = format!("conformance:{}", unique());
+    let copies: Vec<FormSubmission> = (0..8)
+        .map(|_| FormSubmission {
+            id: SubmissionId::new(),
+            idempotency_key: key.clone(),
+            ..sub.clone()
+        })
+        .collect();
+    let results = join_all(copies.iter().map(|s| store.save_submission(s))).await;
+    let results: Vec<(FormSubmission, bool)> = results
+        .into_iter()
+        .map(|r| ok(r, "concurrent save_submission"))
+        .collect();
+    let new_count = results.iter().filter(|(_, new)| *new).count();
+    assert_eq!(
+        new_count, 1,
+        "submissions: 8 concurrent saves with one key must store exactly one"
+    );
+    let ids: BTreeSet<SubmissionId> = results.iter().map(|(s, _)| s.id).collect();
+    assert_eq!(
+        ids.len(),
+        1,
+        "submissions: every concurrent save returns the same submission"
+    );
+}
+
+/// Drafts: one per submission, optimistic versions, events, lookups and listing.
+pub async fn run_drafts<S: Store + ?Sized>(store: &S) {
+    let contact = address("draft");
+    let sub = submission(&contact);
+    ok(store.save_submission(&sub).await, "save_submission");
+    let mut d = draft(Some(sub.id), &contact, base_time());
+    let created = d.created_event("system:pipeline");
+    ok(store.insert_draft(&d, &created).await, "insert_draft");
+    assert_eq!(
+        ok(store.get_draft(d.id).await, "get_draft"),
+        d,
+        "drafts: get_draft returns the draft as inserted"
+    );
+    expect_err(
+        store.insert_draft(&d, &created).await,
+        "conflict",
+        "drafts: inserting the same draft id twice",
+    );
+    let second = draft(Some(sub.id), &contact, base_time());
+    expect_err(
+        store
+            .insert_draft(&second, &second.created_event("system:pipeline"))
+            .await,
+        "conflict",
+        "drafts: a second draft for the same submission",
+    );
+    let by_sub = ok(
+        store.find_draft_by_submission(sub.id).await,
+        "find_draft_by_submission",
+    );
+    assert_eq!(
+        by_sub.map(|x| x.id),
+        Some(d.id),
+        "drafts: find_draft_by_submission"
+    );
+    assert!(
+        ok(
+            store.find_draft_by_submission(SubmissionId::new()).await,
+            "find_draft_by_submission"
+        )
+        .is_none()
+    );
+    expect_err(
+        store.get_draft(DraftId::new()).await,
+        "not_found",
+        "drafts: get_draft of an unknown id",
+    );
+
+    // Optimistic concurrency.
+    let stale = d.clone();
+    let at = base_time() + TimeDelta::minutes(1);
+    let ev = ok(
+        d.apply(DraftAction::Approve, "operator:conformance", at),
+        "apply approve",
+    );
+    ok(store.update_draft(&d, 1, &ev).await, "update_draft v1→v2");
+    let mut stale_edit = stale;
+    let ev2 = ok(
+        stale_edit.apply(
+            DraftAction::Edit {
+                subject: Some("Other subject".into()),
+                body: None,
+            },
+            "operator:other",
+            at,
+        ),
+        "apply edit",
+    );
+    expect_err(
+        store.update_draft(&stale_edit, 1, &ev2).await,
+        "conflict",
+        "drafts: update with a stale expected version",
+    );
+    let got = ok(store.get_draft(d.id).await, "get_draft");
+    assert_eq!(
+        (got.status, got.version, got.subject.as_str()),
+        (DraftStatus::Approved, 2, d.subject.as_str()),
+        "drafts: a stale update must not change the draft"
+    );
+
+    // Concurrent writers with the same expected version: exactly one wins.
+    let writers: Vec<(Draft, crate::model::DraftEvent)> = (0..8)
+        .map(|i| {
+            let mut x = d.clone();
+            let e = x
+                .apply(
+                    DraftAction::Edit {
+                        subject: Some(format!("Subject {i}")),
+                        body: None,
+                    },
+                    "operator:race",
+                    at,
+                )
+                .expect("edit is legal");
+            (x, e)
+        })
+        .collect();
+    let results = join_all(writers.iter().map(|(x, e)| store.update_draft(x, 2, e))).await;
+    let wins = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(
+        wins, 1,
+        "drafts: 8 concurrent updates of version 2 must let exactly one through"
+    );
+    for r in results.into_iter().filter(Result::is_err) {
+        expect_err(r, "conflict", "drafts: a losing concurrent update");
+    }
+    d = ok(store.get_draft(d.id).await, "get_draft");
+    assert_eq!(
+        (d.version, d.status),
+        (3, DraftStatus::Pending),
+        "drafts: the winning edit is stored"
+    );
+
+    // Through to sending: lookup by Message-ID.
+    let t = base_time() + TimeDelta::minutes(2);
+    let ev = ok(
+        d.apply(DraftAction::Approve, "operator:conformance", t),
+        "approve",
+    );
+    ok(store.update_draft(&d, 3, &ev).await, "update approve");
+    let mid = MessageId::parse(&format!("{}@salesagent.example", unique())).expect("valid id");
+    let ev = ok(
+        d.apply(
+            DraftAction::BeginSend {
+                message_id: mid.clone(),
+            },
+            "system:sender",
+            t,
+        ),
+        "begin_send",
+    );
+    ok(store.update_draft(&d, 4, &ev).await, "update begin_send");
+    let by_mid = ok(
+        store.find_draft_by_message_id(&mid).await,
+        "find_draft_by_message_id",
+    );
+    assert_eq!(
+        by_mid.as_ref().map(|x| x.id),
+        Some(d.id),
+        "drafts: find_draft_by_message_id"
+    );
+    assert_eq!(by_mid.map(|x| x.status), Some(DraftStatus::Sending));
+    let other = MessageId::parse(&format!("{}@salesagent.example", unique())).expect("valid id");
+    assert!(
+        ok(
+            store.find_draft_by_message_id(&other).await,
+            "find_draft_by_message_id"
+        )
+        .is_none()
+    );
+
+    let events = ok(store.draft_events(d.id).await, "draft_events");
+    assert_eq!(
+        events.len(),
+        5,
+        "drafts: one event per insert/update (got {})",
+        events.len()
+    );
+    assert!(
+        events[0].before.is_none(),
+        "drafts: the first event is the creation"
+    );
+    let versions: Vec<u32> = events.iter().map(|e| e.after.version).collect();
+    assert_eq!(versions, vec![1, 2, 3, 4, 5], "drafts: events oldest first");
+
+    // Listing: by contact (case-insensitive), status, newest first, limit.
+    let later = draft(None, &contact, base_time() + TimeDelta::hours(1));
+    ok(
+        store
+            .insert_draft(&later, &later.created_event("operator:conformance"))
+            .await,
+        "insert_draft without submission",
+    );
+    let listed = ok(
+        store
+            .list_drafts(&DraftFilter {
+                contact: Some(shouting(&contact)),
+                ..DraftFilter::default()
+            })
+            .await,
+        "list_drafts",
+    );
+    let ids: Vec<DraftId> = listed.iter().map(|x| x.id).collect();
+    assert_eq!(
+        ids,
+        vec![later.id, d.id],
+        "drafts: list by contact, newest first, case-insensitive"
+    );
+    let pending = ok(
+        store
+            .list_drafts(&DraftFilter {
+                contact: Some(contact.clone()),
+                status: Some(DraftStatus::Pending),
+                limit: 0,
+            })
+            .await,
+        "list_drafts",
+    );
+    assert_eq!(
+        pending.iter().map(|x| x.id).collect::<Vec<_>>(),
+        vec![later.id],
+        "drafts: status filter"
+    );
+    let one = ok(
+        store
+            .list_drafts(&DraftFilter {
+                contact: Some(contact.clone()),
+                status: None,
+                limit: 1,
+            })
+            .await,
+        "list_drafts",
+    );
+    assert_eq!(one.len(), 1, "drafts: limit");
+    let counts = ok(store.draft_counts().await, "draft_counts");
+    assert!(
+        counts.get(&DraftStatus::Pending).copied().unwrap_or(0) >= 1,
+        "drafts: counts include our pending draft"
+    );
+    assert!(
+        counts.get(&DraftStatus::Sending).copied().unwrap_or(0) >= 1,
+        "drafts: counts include our sending draft"
+    );
+}
+
+/// Workflow runs: save (insert or replace), get, list per submission.
+pub async fn run_runs<S: Store + ?Sized>(store: &S) {
+    let sub = SubmissionId::new();
+    let step = StepRecord {
+        name: "resolve_contact".into(),
+        status: StepStatus::Ok,
+        started_at: base_time(),
+        finished_at: Some(base_time() + TimeDelta::seconds(1)),
+        duration_ms: Some(1000),
+        error: None,
+        degraded_reason: None,
+    };
+    let mut first = WorkflowRun {
+        id: RunId::new(),
+        submission_id: sub,
+        draft_id: None,
+        status: RunStatus::Running,
+        started_at: base_time(),
+        finished_at: None,
+        steps: vec![step.clone()],
+    };
+    ok(store.save_run(&first).await, "save_run");
+    assert_eq!(
+        ok(store.get_run(first.id).await, "get_run"),
+        first,
+        "runs: get_run returns the run saved"
+    );
+    first.status = RunStatus::Succeeded;
+    first.finished_at = Some(base_time() + TimeDelta::seconds(5));
+    first.steps.push(StepRecord {
+        name: "mail_history".into(),
+        status: StepStatus::Degraded,
+        error: Some("mailbox unavailable".into()),
+        degraded_reason: Some("continued without history".into()),
+        ..step
+    });
+    ok(store.save_run(&first).await, "save_run replace");
+    assert_eq!(
+        ok(store.get_run(first.id).await, "get_run"),
+        first,
+        "runs: save_run replaces"
+    );
+    let second = WorkflowRun {
+        id: RunId::new(),
+        started_at: base_time() + TimeDelta::minutes(1),
+        ..first.clone()
+    };
+    ok(store.save_run(&second).await, "save_run");
+    let runs = ok(store.runs_for_submission(sub).await, "runs_for_submission");
+    assert_eq!(
+        runs.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![first.id, second.id],
+        "runs: runs_for_submission, oldest first"
+    );
+    expect_err(
+        store.get_run(RunId::new()).await,
+        "not_found",
+        "runs: get_run of an unknown id",
+    );
+}
+
+fn failure(retryable: bool, retry_after: Option<Duration>) -> JobFailure {
+    JobFailure {
+        error: "conformance failure".into(),
+        retryable,
+        retry_after,
+    }
+}
+
+/// The job queue: idempotent enqueue, exclusive claims, leases, backoff, dead letters.
+pub async fn run_jobs<S: Store + ?Sized>(store: &S) {
+    let kind = format!("conformance-{}", unique());
+    let kinds = std::slice::from_ref(&kind);
+    let lease = Duration::from_secs(30);
+    let payload = serde_json::json!({ "n": 1 });
+
+    // Enqueue idempotency.
+    let key = format!("conformance:{}", unique());
+    let (a, new) = ok(
+        store
+            .enqueue(&NewJob::new(&kind, payload.clone()).with_key(&key))
+            .await,
+        "enqueue",
+    );
+    assert!(new, "jobs: a new key creates a job");
+    assert_eq!(
+        (a.state, a.attempts, a.kind.as_str()),
+        (JobState::Queued, 0, kind.as_str()),
+        "jobs: a new job is queued with no attempts"
+    );
+    let (a2, new) = ok(
+        store
+            .enqueue(&NewJob::new(&kind, payload.clone()).with_key(&key))
+            .await,
+        "enqueue again",
+    );
+    assert!(
+        !new,
+        "jobs: the same idempotency key must not create a second job"
+    );
+    assert_eq!(a2.id, a.id, "jobs: the same key returns the first job");
+    let (b, _) = ok(
+        store.enqueue(&NewJob::new(&kind, payload.clone())).await,
+        "enqueue",
+    );
+    let (c, _) = ok(
+        store.enqueue(&NewJob::new(&kind, payload.clone())).await,
+        "enqueue",
+    );
+    assert!(b.id != c.id, "jobs: jobs without a key are never merged");
+    let listed = ok(
+        store
+            .list_jobs(&JobFilter {
+                kind: Some(kind.clone()),
+                ..JobFilter::default()
+            })
+            .await,
+        "list_jobs",
+    );
+    assert_eq!(
+        listed.iter().map(|j| j.id).collect::<BTreeSet<_>>(),
+        BTreeSet::from([a.id, b.id, c.id]),
+        "jobs: list_jobs by kind"
+    );
+    let counts = ok(store.job_counts().await, "job_counts");
+    assert!(
+        counts.get(&JobState::Queued).copied().unwrap_or(0) >= 3,
+        "jobs: counts include our queued jobs"
+    );
+
+    // Kinds filter and future jobs.
+    let other_kind = format!("conformance-other-{}", unique());
+    let (later, _) = ok(
+        store
+            .enqueue(
+                &NewJob::new(&other_kind, payload.clone())
+                    .run_at(base_time() + TimeDelta::days(365 * 100)),
+            )
+            .await,
+        "enqueue future",
+    );
+    assert!(
+        ok(
+            store
+                .claim("w", std::slice::from_ref(&other_kind), lease)
+                .await,
+            "claim"
+        )
+        .is_none(),
+        "jobs: a job due in the future must not be claimed"
+    );
+    assert_eq!(
+        ok(store.get_job(later.id).await, "get_job").state,
+        JobState::Queued
+    );
+
+    // N concurrent claimers never get the same job.
+    let workers: Vec<String> = (0..8).map(|i| format!("worker-{i}")).collect();
+    let claims = join_all(workers.iter().map(|w| store.claim(w, kinds, lease))).await;
+    let claimed: Vec<crate::model::ClaimedJob> = claims
+        .into_iter()
+        .filter_map(|r| ok(r, "concurrent claim"))
+        .collect();
+    assert_eq!(
+        claimed.len(),
+        3,
+        "jobs: 8 concurrent claimers over 3 jobs must claim exactly 3"
+    );
+    let ids: BTreeSet<_> = claimed.iter().map(|c| c.job.id).collect();
+    assert_eq!(ids.len(), 3, "jobs: no job may be claimed twice");
+    for c in &claimed {
+        assert_eq!(
+            c.job.state,
+            JobState::Running,
+            "jobs: a claimed job is running"
+        );
+        assert_eq!(c.job.attempts, 1, "jobs: a claim counts an attempt");
+        assert_eq!(c.lease.job_id, c.job.id);
+        assert_eq!(
+            Some(&c.lease.owner),
+            c.job.lease_owner.as_ref(),
+            "jobs: the lease names its owner"
+        );
+    }
+    assert!(
+        ok(store.claim("w", kinds, lease).await, "claim").is_none(),
+        "jobs: nothing left to claim"
+    );
+
+    // Complete, heartbeat.
+    let (first, second, third) = (&claimed[0], &claimed[1], &claimed[2]);
+    ok(store.complete(&first.lease).await, "complete");
+    assert_eq!(
+        ok(store.get_job(first.job.id).await, "get_job").state,
+        JobState::Done,
+        "jobs: completed job is done"
+    );
+    expect_err(
+        store.complete(&first.lease).await,
+        "conflict",
+        "jobs: completing twice",
+    );
+    let extended = ok(
+        store
+            .heartbeat(&second.lease, Duration::from_secs(120))
+            .await,
+        "heartbeat",
+    );
+    assert!(
+        extended.expires_at >= second.lease.expires_at,
+        "jobs: heartbeat extends the lease"
+    );
+    assert_eq!(
+        extended.token, second.lease.token,
+        "jobs: heartbeat keeps the token"
+    );
+    ok(store.complete(&extended).await, "complete after heartbeat");
+
+    // Non-retryable failure: dead at once; requeue_dead gives a fresh budget.
+    let dead = ok(
+        store.fail(&third.lease, &failure(false, None)).await,
+        "fail",
+    );
+    assert_eq!(
+        dead.state,
+        JobState::Dead,
+        "jobs: a non-retryable failure dead-letters at once"
+    );
+    assert_eq!(
+        dead.last_error.as_deref(),
+        Some("conformance failure"),
+        "jobs: the error is kept"
+    );
+    expect_err(
+        store.fail(&third.lease, &failure(true, None)).await,
+        "conflict",
+        "jobs: failing with a finished lease",
+    );
+    let requeued = ok(store.requeue_dead(dead.id).await, "requeue_dead");
+    assert_eq!(
+        (requeued.state, requeued.attempts),
+        (JobState::Queued, 0),
+        "jobs: requeue_dead resets the budget"
+    );
+    expect_err(
+        store.requeue_dead(dead.id).await,
+        "conflict",
+        "jobs: requeue_dead of a queued job",
+    );
+    expect_err(
+        store.requeue_dead(crate::model::JobId::new()).await,
+        "not_found",
+        "jobs: requeue_dead of an unknown job",
+    );
+    expect_err(
+        store.get_job(crate::model::JobId::new()).await,
+        "not_found",
+        "jobs: get_job of an unknown job",
+    );
+    let again = ok(store.claim("w", kinds, lease).await, "claim requeued")
+        .expect("the requeued job is runnable");
+    assert_eq!(again.job.id, dead.id);
+    ok(store.complete(&again.lease).await, "complete requeued");
+
+    // Lease expiry: another worker reclaims; the old lease can do nothing.
+    let (j, _) = ok(
+        store.enqueue(&NewJob::new(&kind, payload.clone())).await,
+        "enqueue",
+    );
+    let old = ok(
+        store.claim("slow", kinds, Duration::from_millis(100)).await,
+        "claim short lease",
+    )
+    .expect("job is runnable");
+    assert_eq!(old.job.id, j.id);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let new = ok(store.claim("fast", kinds, lease).await, "reclaim")
+        .expect("an expired lease must be reclaimable");
+    assert_eq!(new.job.id, j.id, "jobs: the expired job is reclaimed");
+    assert!(
+        new.lease.token != old.lease.token,
+        "jobs: a reclaim issues a new lease token"
+    );
+    assert_eq!(new.job.attempts, 2, "jobs: a reclaim counts an attempt");
+    expect_err(
+        store.complete(&old.lease).await,
+        "conflict",
+        "jobs: completing with a stale lease",
+    );
+    expect_err(
+        store.heartbeat(&old.lease, lease).await,
+        "conflict",
+        "jobs: heartbeat with a stale lease",
+    );
+    expect_err(
+        store.fail(&old.lease, &failure(true, None)).await,
+        "conflict",
+        "jobs: failing with a stale lease",
+    );
+    ok(
+        store.complete(&new.lease).await,
+        "complete with the new lease",
+    );
+
+    // Retry-After is a floor for the backoff.
+    let (r, _) = ok(
+        store.enqueue(&NewJob::new(&kind, payload.clone())).await,
+        "enqueue",
+    );
+    let cl = ok(store.claim("w", kinds, lease).await, "claim").expect("runnable");
+    assert_eq!(cl.job.id, r.id);
+    let queued = ok(
+        store
+            .fail(&cl.lease, &failure(true, Some(Duration::from_secs(3600))))
+            .await,
+        "fail with retry_after",
+    );
+    assert_eq!(
+        queued.state,
+        JobState::Queued,
+        "jobs: a retryable failure with attempts left is queued again"
+    );
+    assert!(
+        queued.run_at - queued.updated_at >= TimeDelta::seconds(3599),
+        "jobs: the backoff must be at least the Retry-After (run_at {}, updated_at {})",
+        queued.run_at,
+        queued.updated_at
+    );
+    assert!(
+        ok(store.claim("w", kinds, lease).await, "claim").is_none(),
+        "jobs: a backed-off job is not due"
+    );
+
+    // Backoff, then dead after max_attempts.
+    let backoff_kind = format!("conformance-backoff-{}", unique());
+    let bk = std::slice::from_ref(&backoff_kind);
+    let (x, _) = ok(
+        store
+            .enqueue(&NewJob::new(&backoff_kind, payload.clone()).with_max_attempts(2))
+            .await,
+        "enqueue",
+    );
+    let cl = ok(store.claim("w", bk, lease).await, "claim").expect("runnable");
+    let queued = ok(
+        store.fail(&cl.lease, &failure(true, None)).await,
+        "fail retryable",
+    );
+    assert_eq!(
+        (queued.state, queued.attempts),
+        (JobState::Queued, 1),
+        "jobs: first retryable failure requeues"
+    );
+    assert!(
+        queued.run_at > queued.updated_at,
+        "jobs: a retried job backs off (run_at after the failure)"
+    );
+    let wait = (queued.run_at - queued.updated_at)
+        .to_std()
+        .unwrap_or_default();
+    if wait > Duration::from_secs(20) {
+        println!(
+            "store conformance: backoff of {wait:?} is over 20 s; skipping the dead-after-max-attempts check"
+        );
+        return;
+    }
+    tokio::time::sleep(wait + Duration::from_millis(300)).await;
+    let cl = ok(store.claim("w", bk, lease).await, "claim after backoff")
+        .expect("the job is due after its backoff");
+    assert_eq!((cl.job.id, cl.job.attempts), (x.id, 2));
+    let dead = ok(
+        store.fail(&cl.lease, &failure(true, None)).await,
+        "fail last attempt",
+    );
+    assert_eq!(
+        dead.state,
+        JobState::Dead,
+        "jobs: out of attempts means dead"
+    );
+    let dead_list = ok(
+        store
+            .list_jobs(&JobFilter {
+                state: Some(JobState::Dead),
+                kind: Some(backoff_kind.clone()),
+                limit: 0,
+            })
+            .await,
+        "list_jobs dead",
+    );
+    assert_eq!(
+        dead_list.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![x.id],
+        "jobs: list_jobs by state and kind"
+    );
+}
+
+/// Send limits (atomic, idempotent per draft), suppressions, approved recipients.
+pub async fn run_send<S: Store + ?Sized>(store: &S) {
+    let contact = address("limits");
+    let sender = address("sender");
+    let limits = SendLimits::default();
+    let at = base_time();
+    let reservations: Vec<SendReservation> = (0..16)
+        .map(|_| SendReservation {
+            draft_id: DraftId::new(),
+            contact: contact.clone(),
+            sender: sender.clone(),
+            at,
+        })
+        .collect();
+    let decisions = join_all(reservations.iter().map(|r| store.reserve_send(r, &limits))).await;
+    let decisions: Vec<SendDecision> = decisions
+        .into_iter()
+        .map(|d| ok(d, "reserve_send"))
+        .collect();
+    let allowed: Vec<&SendReservation> = reservations
+        .iter()
+        .zip(&decisions)
+        .filter(|(_, d)| d.is_allow())
+        .map(|(r, _)| r)
+        .collect();
+    assert_eq!(
+        allowed.len(),
+        limits.per_contact_week as usize,
+        "send: 16 concurrent reservations for one contact must allow exactly the weekly limit"
+    );
+    for d in decisions.iter().filter(|d| !d.is_allow()) {
+        match d {
+            SendDecision::Defer { until, .. } => {
+                assert!(*until > at, "send: a deferral points to the future");
+            }
+            SendDecision::Deny { .. } => {}
+            SendDecision::Allow => unreachable!(),
+        }
+    }
+    let repeat = ok(
+        store.reserve_send(allowed[0], &limits).await,
+        "reserve_send again",
+    );
+    assert!(
+        repeat.is_allow(),
+        "send: reserving again for the same draft is allowed"
+    );
+    let fresh = SendReservation {
+        draft_id: DraftId::new(),
+        ..allowed[0].clone()
+    };
+    assert!(
+        !ok(store.reserve_send(&fresh, &limits).await, "reserve_send").is_allow(),
+        "send: a repeated reservation must not have counted twice, nor freed a slot"
+    );
+    ok(
+        store.release_send(allowed[0].draft_id).await,
+        "release_send",
+    );
+    ok(
+        store.release_send(allowed[0].draft_id).await,
+        "release_send twice",
+    );
+    assert!(
+        ok(
+            store.reserve_send(&fresh, &limits).await,
+            "reserve_send after release"
+        )
+        .is_allow(),
+        "send: a released reservation frees its slot"
+    );
+    let a_week_later = SendReservation {
+        draft_id: DraftId::new(),
+        at: at + TimeDelta::days(8),
+        ..fresh.clone()
+    };
+    assert!(
+        ok(
+            store.reserve_send(&a_week_later, &limits).await,
+            "reserve_send"
+        )
+        .is_allow(),
+        "send: the weekly window rolls"
+    );
+
+    // Per-sender daily limit.
+    let busy_sender = address("busy");
+    let tight = SendLimits {
+        per_sender_day: 3,
+        ..SendLimits::default()
+    };
+    let mut allowed = 0;
+    for _ in 0..5 {
+        let r = SendReservation {
+            draft_id: DraftId::new(),
+            contact: address("c"),
+            sender: busy_sender.clone(),
+            at,
+        };
+        if ok(store.reserve_send(&r, &tight).await, "reserve_send").is_allow() {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 3, "send: the per-sender daily limit holds");
+
+    // Suppression.
+    let s = address("suppressed");
+    let entry = Suppression {
+        email: s.clone(),
+        reason: SuppressionReason::Unsubscribed,
+        note: None,
+        added_at: at,
+    };
+    ok(store.suppress(&entry).await, "suppress");
+    assert_eq!(
+        ok(store.suppression(&shouting(&s)).await, "suppression"),
+        Some(entry.clone()),
+        "send: suppression lookup ignores case"
+    );
+    let replaced = Suppression {
+        reason: SuppressionReason::Bounced,
+        note: Some("550".into()),
+        ..entry.clone()
+    };
+    ok(store.suppress(&replaced).await, "suppress again");
+    assert_eq!(
+        ok(store.suppression(&s).await, "suppression"),
+        Some(replaced.clone()),
+        "send: suppress replaces"
+    );
+    let all = ok(store.list_suppressions().await, "list_suppressions");
+    assert_eq!(
+        all.iter()
+            .filter(|x| x.email.normalized() == s.normalized())
+            .count(),
+        1,
+        "send: one suppression per address"
+    );
+    assert!(
+        ok(store.unsuppress(&s).await, "unsuppress"),
+        "send: unsuppress reports removal"
+    );
+    assert!(
+        !ok(store.unsuppress(&s).await, "unsuppress"),
+        "send: unsuppress twice reports nothing"
+    );
+    assert!(ok(store.suppression(&s).await, "suppression").is_none());
+
+    // Approved recipients.
+    let r = address("approved");
+    let rec = ApprovedRecipient {
+        email: r.clone(),
+        added_by: "operator:conformance".into(),
+        added_at: at,
+    };
+    ok(
+        store.add_approved_recipient(&rec).await,
+        "add_approved_recipient",
+    );
+    ok(
+        store.add_approved_recipient(&rec).await,
+        "add_approved_recipient twice",
+    );
+    assert!(
+        ok(
+            store.is_approved_recipient(&shouting(&r)).await,
+            "is_approved_recipient"
+        ),
+        "send: approved lookup ignores case"
+    );
+    assert!(
+        ok(store.remove_approved_recipient(&r).await, "remove"),
+        "send: remove reports removal"
+    );
+    assert!(
+        !ok(store.remove_approved_recipient(&r).await, "remove"),
+        "send: remove twice reports nothing"
+    );
+    assert!(!ok(
+        store.is_approved_recipient(&r).await,
+        "is_approved_recipient"
+    ));
+}
+
+fn message(contact: &EmailAddress, subject: &str, at: DateTime<Utc>) -> MessageRecord {
+    MessageRecord {
+        message_id: MessageId::parse(&format!("{}@salesagent.example", unique()))
+            .expect("valid id"),
+        direction: MessageDirection::Outbound,
+        contact_email: contact.clone(),
+        draft_id: None,
+        thread: ThreadRef::default(),
+        subject: subject.into(),
+        body: "Hello".into(),
+        at,
+    }
+}
+
+/// Messages: idempotent by Message-ID, listed per contact oldest first.
+pub async fn run_messages<S: Store + ?Sized>(store: &S) {
+    let contact = address("messages");
+    let late = message(&contact, "late", base_time() + TimeDelta::hours(2));
+    let early = MessageRecord {
+        direction: MessageDirection::Inbound,
+        thread: ThreadRef {
+            in_reply_to: Some(late.message_id.clone()),
+            references: vec![late.message_id.clone()],
+            provider_thread_id: None,
+        },
+        ..message(&contact, "early", base_time())
+    };
+    ok(store.record_message(&late).await, "record_message");
+    ok(store.record_message(&early).await, "record_message");
+    let dup = MessageRecord {
+        subject: "changed".into(),
+        ..late.clone()
+    };
+    ok(store.record_message(&dup).await, "record_message again");
+    assert_eq!(
+        ok(store.find_message(&late.message_id).await, "find_message"),
+        Some(late.clone()),
+        "messages: recording twice keeps the first"
+    );
+    let listed = ok(
+        store.messages_for_contact(&shouting(&contact)).await,
+        "messages_for_contact",
+    );
+    assert_eq!(
+        listed,
+        vec![early, late],
+        "messages: per contact, oldest first, case-insensitive"
+    );
+    let missing = MessageId::parse(&format!("{}@salesagent.example", unique())).expect("valid id");
+    assert!(ok(store.find_message(&missing).await, "find_message").is_none());
+}
+
+fn outcome(contact: &EmailAddress, t: OutcomeType, at: DateTime<Utc>) -> Outcome {
+    Outcome {
+        id: OutcomeId::new(),
+        outcome_type: t,
+        contact_email: contact.clone(),
+        sender: None,
+        draft_id: None,
+        impact: t.default_impact(),
+        source_event_id: format!("conformance:{}", unique()),
+        occurred_at: at,
+        recorded_at: at,
+        details: None,
+    }
+}
+
+/// Outcomes: idempotent by source event, filtered and listed newest first.
+pub async fn run_outcomes<S: Store + ?Sized>(store: &S) {
+    let contact = address("outcomes");
+    let sent = outcome(&contact, OutcomeType::EmailSent, base_time());
+    let replied = outcome(
+        &contact,
+        OutcomeType::EmailReplied,
+        base_time() + TimeDelta::days(1),
+    );
+    assert!(
+        ok(store.record_outcome(&sent).await, "record_outcome"),
+        "outcomes: a new event is recorded"
+    );
+    assert!(ok(store.record_outcome(&replied).await, "record_outcome"));
+    let dup = Outcome {
+        id: OutcomeId::new(),
+        ..sent.clone()
+    };
+    assert!(
+        !ok(store.record_outcome(&dup).await, "record_outcome"),
+        "outcomes: the same source_event_id is recorded once"
+    );
+    let filter = OutcomeFilter {
+        contact: Some(shouting(&contact)),
+        ..OutcomeFilter::default()
+    };
+    let all = ok(store.list_outcomes(&filter).await, "list_outcomes");
+    assert_eq!(
+        all,
+        vec![replied.clone(), sent.clone()],
+        "outcomes: per contact, newest first"
+    );
+    let only = ok(
+        store
+            .list_outcomes(&OutcomeFilter {
+                types: vec![OutcomeType::EmailSent],
+                ..filter.clone()
+            })
+            .await,
+        "list_outcomes",
+    );
+    assert_eq!(only, vec![sent.clone()], "outcomes: type filter");
+    let window = ok(
+        store
+            .list_outcomes(&OutcomeFilter {
+                since: Some(base_time() + TimeDelta::hours(1)),
+                until: Some(base_time() + TimeDelta::days(2)),
+                ..filter.clone()
+            })
+            .await,
+        "list_outcomes",
+    );
+    assert_eq!(window, vec![replied], "outcomes: since/until window");
+    let limited = ok(
+        store
+            .list_outcomes(&OutcomeFilter { limit: 1, ..filter })
+            .await,
+        "list_outcomes",
+    );
+    assert_eq!(limited.len(), 1, "outcomes: limit");
+}
+
+fn profile(owner: &EmailAddress, name: &str, messages: u32) -> VoiceProfile {
+    VoiceProfile {
+        id: VoiceProfileId::new(),
+        owner: owner.clone(),
+        name: name.into(),
+        version: 0,
+        message_count: messages,
+        updated_at: base_time(),
+        style: VoiceStyle {
+            sentence_len_mean: 12.5,
+            formality: 0.25,
+            ..VoiceStyle::default()
+        },
+    }
+}
+
+/// Voice profiles: versions 1, 2, … per owner and name.
+pub async fn run_voice<S: Store + ?Sized>(store: &S) {
+    let owner = address("voice");
+    let v1 = ok(
+        store
+            .save_voice_profile(&profile(&owner, "default", 10))
+            .await,
+        "save_voice_profile",
+    );
+    assert_eq!(v1.version, 1, "voice: the first save is version 1");
+    let v2 = ok(
+        store
+            .save_voice_profile(&profile(&owner, "default", 20))
+            .await,
+        "save_voice_profile",
+    );
+    assert_eq!(v2.version, 2, "voice: the next save is version 2");
+    assert_eq!(v2.id, v1.id, "voice: the id is stable across versions");
+    let latest = ok(
+        store.voice_profile(&owner, "default").await,
+        "voice_profile",
+    )
+    .expect("profile exists");
+    assert_eq!(
+        (latest.version, latest.message_count),
+        (2, 20),
+        "voice: voice_profile returns the latest version"
+    );
+    assert_eq!(latest.style, v2.style, "voice: the style round-trips");
+    ok(
+        store
+            .save_voice_profile(&profile(&owner, "formal", 5))
+            .await,
+        "save_voice_profile",
+    );
+    let all = ok(store.voice_profiles(&owner).await, "voice_profiles");
+    let mut names: Vec<(String, u32)> = all.iter().map(|p| (p.name.clone(), p.version)).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![("default".to_owned(), 2), ("formal".to_owned(), 1)],
+        "voice: latest version of every profile"
+    );
+    assert!(
+        ok(
+            store.voice_profile(&owner, "missing").await,
+            "voice_profile"
+        )
+        .is_none()
+    );
+}
+
+/// Secrets: save, replace, read, delete.
+pub async fn run_secrets<S: Store + ?Sized>(store: &S) {
+    let account = address("token").to_string();
+    let token = OAuthToken {
+        account: account.clone(),
+        access_token: secrecy::SecretString::from(format!("access-{}", unique())),
+        refresh_token: Some(secrecy::SecretString::from("refresh")),
+        expires_at: Some(base_time()),
+        scopes: vec!["gmail.send".into()],
+        needs_reauth: false,
+    };
+    ok(store.save_token(&token).await, "save_token");
+    assert_eq!(
+        ok(store.token(&account).await, "token"),
+        Some(token.clone()),
+        "secrets: a token round-trips"
+    );
+    let replaced = OAuthToken {
+        needs_reauth: true,
+        refresh_token: None,
+        ..token
+    };
+    ok(store.save_token(&replaced).await, "save_token replace");
+    assert_eq!(
+        ok(store.token(&account).await, "token"),
+        Some(replaced),
+        "secrets: save_token replaces"
+    );
+    assert!(
+        ok(store.delete_token(&account).await, "delete_token"),
+        "secrets: delete reports removal"
+    );
+    assert!(
+        !ok(store.delete_token(&account).await, "delete_token"),
+        "secrets: delete twice reports nothing"
+    );
+    assert!(ok(store.token(&account).await, "token").is_none());
+}
+
+/// Settings and the kill switch (restored to its previous state afterwards).
+pub async fn run_settings<S: Store + ?Sized>(store: &S) {
+    let key = format!("conformance.{}", unique());
+    assert!(
+        ok(store.setting(&key).await, "setting").is_none(),
+        "settings: unknown key is None"
+    );
+    ok(store.put_setting(&key, "one").await, "put_setting");
+    ok(store.put_setting(&key, "two").await, "put_setting");
+    assert_eq!(
+        ok(store.setting(&key).await, "setting").as_deref(),
+        Some("two"),
+        "settings: put_setting overwrites"
+    );
+    let was_on = ok(store.kill_switch().await, "kill_switch");
+    ok(store.set_kill_switch(true).await, "set_kill_switch");
+    assert!(
+        ok(store.kill_switch().await, "kill_switch"),
+        "settings: kill switch on"
+    );
+    ok(store.set_kill_switch(false).await, "set_kill_switch");
+    assert!(
+        !ok(store.kill_switch().await, "kill_switch"),
+        "settings: kill switch off"
+    );
+    ok(store.set_kill_switch(was_on).await, "restore kill switch");
+}
+
+/// The audit log: appended in order, chained, never forked by concurrent appends.
+pub async fn run_audit<S: Store + ?Sized>(store: &S) {
+    let subject = format!("conformance:{}", unique());
+    let entry = |i: u32| NewAuditEntry {
+        actor: "operator:conformance".into(),
+        action: format!("conformance.step{i}"),
+        subject: subject.clone(),
+        details: serde_json::json!({ "i": i }),
+    };
+    let first = ok(store.append_audit(&entry(0)).await, "append_audit");
+    let entries: Vec<NewAuditEntry> = (1..=8).map(entry).collect();
+    let appended = join_all(entries.iter().map(|e| store.append_audit(e))).await;
+    for a in appended {
+        ok(a, "concurrent append_audit");
+    }
+    let all = ok(store.audit_entries(first.seq - 1, 0).await, "audit_entries");
+    let mut prev = first.prev_hash.clone();
+    for (i, e) in all.iter().enumerate() {
+        assert_eq!(
+            e.seq,
+            first.seq + i as u64,
+            "audit: sequence numbers have no gaps"
+        );
+        assert_eq!(
+            e.prev_hash, prev,
+            "audit: entry {} must chain to the previous hash",
+            e.seq
+        );
+        assert_eq!(
+            e.hash,
+            e.expected_hash(),
+            "audit: entry {} hash must match its fields",
+            e.seq
+        );
+        prev.clone_from(&e.hash);
+    }
+    let ours = all.iter().filter(|e| e.subject == subject).count();
+    assert_eq!(ours, 9, "audit: every appended entry is listed");
+    assert_eq!(
+        all[0], first,
+        "audit: audit_entries returns entries as appended"
+    );
+    let limited = ok(store.audit_entries(first.seq - 1, 2).await, "audit_entries");
+    assert_eq!(limited.len(), 2, "audit: limit");
+    let v = ok(store.verify_audit_chain().await, "verify_audit_chain");
+    assert!(
+        v.is_intact(),
+        "audit: the chain must verify, broken at {:?}",
+        v.first_broken_seq
+    );
+    assert!(
+        v.entries >= first.seq + 8,
+        "audit: verification covers every entry"
+    );
+}
+
+/// GDPR erase: after filling every kind of record for an address, nothing returns it any more,
+/// other contacts keep their records, and the tombstone names no personal data.
+pub async fn run_erase<S: Store + ?Sized>(store: &S) {
+    let x = address("erase");
+    let keep = address("keep");
+    let at = base_time();
+    let sub = submission(&x);
+    ok(store.save_submission(&sub).await, "save_submission");
+    let keep_sub = submission(&keep);
+    ok(store.save_submission(&keep_sub).await, "save_submission");
+    let mut d = draft(Some(sub.id), &x, at);
+    ok(
+        store
+            .insert_draft(&d, &d.created_event("system:pipeline"))
+            .await,
+        "insert_draft",
+    );
+    let ev = ok(
+        d.apply(DraftAction::Approve, "operator:conformance", at),
+        "approve",
+    );
+    ok(store.update_draft(&d, 1, &ev).await, "update_draft");
+    let mid = MessageId::parse(&format!("{}@salesagent.example", unique())).expect("valid id");
+    let ev = ok(
+        d.apply(
+            DraftAction::BeginSend {
+                message_id: mid.clone(),
+            },
+            "system:sender",
+            at,
+        ),
+        "begin_send",
+    );
+    ok(store.update_draft(&d, 2, &ev).await, "update_draft");
+    let keep_draft = draft(Some(keep_sub.id), &keep, at);
+    ok(
+        store
+            .insert_draft(&keep_draft, &keep_draft.created_event("system:pipeline"))
+            .await,
+        "insert_draft",
+    );
+    let run = WorkflowRun {
+        id: RunId::new(),
+        submission_id: sub.id,
+        draft_id: Some(d.id),
+        status: RunStatus::Succeeded,
+        started_at: at,
+        finished_at: Some(at),
+        steps: vec![],
+    };
+    ok(store.save_run(&run).await, "save_run");
+    let kind = format!("conformance-erase-{}", unique());
+    ok(
+        store
+            .enqueue(&NewJob::new(
+                &kind,
+                serde_json::json!({ "email": x.to_string(), "draft": d.id }),
+            ))
+            .await,
+        "enqueue",
+    );
+    ok(
+        store
+            .enqueue(&NewJob::new(
+                &kind,
+                serde_json::json!({ "email": keep.to_string() }),
+            ))
+            .await,
+        "enqueue",
+    );
+    let reservation = SendReservation {
+        draft_id: d.id,
+        contact: x.clone(),
+        sender: d.sender.clone(),
+        at,
+    };
+    ok(
+        store
+            .reserve_send(&reservation, &SendLimits::default())
+            .await,
+        "reserve_send",
+    );
+    ok(
+        store
+            .suppress(&Suppression {
+                email: x.clone(),
+                reason: SuppressionReason::Manual,
+                note: Some("test".into()),
+                added_at: at,
+            })
+            .await,
+        "suppress",
+    );
+    ok(
+        store
+            .add_approved_recipient(&ApprovedRecipient {
+                email: x.clone(),
+                added_by: "operator:conformance".into(),
+                added_at: at,
+            })
+            .await,
+        "add_approved_recipient",
+    );
+    let msg = MessageRecord {
+        draft_id: Some(d.id),
+        message_id: mid.clone(),
+        ..message(&x, "hello", at)
+    };
+    ok(store.record_message(&msg).await, "record_message");
+    let keep_msg = message(&keep, "hello", at);
+    ok(store.record_message(&keep_msg).await, "record_message");
+    let out = outcome(&x, OutcomeType::EmailSent, at);
+    ok(store.record_outcome(&out).await, "record_outcome");
+    let keep_out = outcome(&keep, OutcomeType::EmailSent, at);
+    ok(store.record_outcome(&keep_out).await, "record_outcome");
+    ok(
+        store.save_voice_profile(&profile(&x, "default", 3)).await,
+        "save_voice_profile",
+    );
+    ok(
+        store
+            .save_token(&OAuthToken {
+                account: x.to_string(),
+                access_token: secrecy::SecretString::from("access"),
+                refresh_token: None,
+                expires_at: None,
+                scopes: vec![],
+                needs_reauth: false,
+            })
+            .await,
+        "save_token",
+    );
+    let last_seq = ok(store.audit_entries(0, 0).await, "audit_entries")
+        .last()
+        .map_or(0, |e| e.seq);
+
+    let report = ok(
+        store
+            .erase_contact(&shouting(&x), "operator:conformance")
+            .await,
+        "erase_contact",
+    );
+    assert!(
+        report.total() >= 10,
+        "erase: the report must count what was removed (got {:?})",
+        report.per_table
+    );
+
+    let gone = |what: &str| format!("erase: {what} must not return the erased address");
+    expect_err(
+        store.get_submission(sub.id).await,
+        "not_found",
+        &gone("get_submission"),
+    );
+    assert!(
+        ok(
+            store.find_submission(&sub.idempotency_key).await,
+            "find_submission"
+        )
+        .is_none(),
+        "{}",
+        gone("find_submission")
+    );
+    expect_err(store.get_draft(d.id).await, "not_found", &gone("get_draft"));
+    assert!(
+        ok(
+            store.find_draft_by_submission(sub.id).await,
+            "find_draft_by_submission"
+        )
+        .is_none(),
+        "{}",
+        gone("find_draft_by_submission")
+    );
+    assert!(
+        ok(
+            store.find_draft_by_message_id(&mid).await,
+            "find_draft_by_message_id"
+        )
+        .is_none(),
+        "{}",
+        gone("find_draft_by_message_id")
+    );
+    assert!(
+        ok(
+            store
+                .list_drafts(&DraftFilter {
+                    contact: Some(x.clone()),
+                    ..DraftFilter::default()
+                })
+                .await,
+            "list_drafts"
+        )
+        .is_empty(),
+        "{}",
+        gone("list_drafts")
+    );
+    let key = x.normalized();
+    let all_drafts = ok(
+        store.list_drafts(&DraftFilter::default()).await,
+        "list_drafts",
+    );
+    assert!(
+        all_drafts
+            .iter()
+            .all(|d| d.contact_email.normalized() != key),
+        "{}",
+        gone("list_drafts (unfiltered)")
+    );
+    assert!(
+        ok(store.draft_events(d.id).await, "draft_events").is_empty(),
+        "{}",
+        gone("draft_events")
+    );
+    let runs = ok(
+        store.runs_for_submission(sub.id).await,
+        "runs_for_submission",
+    );
+    assert!(runs.is_empty(), "{}", gone("runs_for_submission"));
+    let jobs = ok(
+        store
+            .list_jobs(&JobFilter {
+                kind: Some(kind.clone()),
+                ..JobFilter::default()
+            })
+            .await,
+        "list_jobs",
+    );
+    assert!(
+        jobs.iter()
+            .all(|j| !j.payload.to_string().to_lowercase().contains(&key)),
+        "{}",
+        gone("list_jobs")
+    );
+    assert_eq!(jobs.len(), 1, "erase: jobs of other contacts stay");
+    assert!(
+        ok(store.suppression(&x).await, "suppression").is_none(),
+        "{}",
+        gone("suppression")
+    );
+    assert!(
+        ok(store.list_suppressions().await, "list_suppressions")
+            .iter()
+            .all(|s| s.email.normalized() != key),
+        "{}",
+        gone("list_suppressions")
+    );
+    assert!(
+        !ok(
+            store.is_approved_recipient(&x).await,
+            "is_approved_recipient"
+        ),
+        "{}",
+        gone("is_approved_recipient")
+    );
+    assert!(
+        ok(store.find_message(&mid).await, "find_message").is_none(),
+        "{}",
+        gone("find_message")
+    );
+    assert!(
+        ok(store.messages_for_contact(&x).await, "messages_for_contact").is_empty(),
+        "{}",
+        gone("messages_for_contact")
+    );
+    assert!(
+        ok(
+            store
+                .list_outcomes(&OutcomeFilter {
+                    contact: Some(x.clone()),
+                    ..OutcomeFilter::default()
+                })
+                .await,
+            "list_outcomes"
+        )
+        .is_empty(),
+        "{}",
+        gone("list_outcomes")
+    );
+    assert!(
+        ok(store.voice_profile(&x, "default").await, "voice_profile").is_none(),
+        "{}",
+        gone("voice_profile")
+    );
+    assert!(
+        ok(store.voice_profiles(&x).await, "voice_profiles").is_empty(),
+        "{}",
+        gone("voice_profiles")
+    );
+    assert!(
+        ok(store.token(&x.to_string()).await, "token").is_none(),
+        "{}",
+        gone("token")
+    );
+
+    // Other contacts keep everything.
+    assert_eq!(
+        ok(store.get_submission(keep_sub.id).await, "get_submission"),
+        keep_sub,
+        "erase: other submissions stay"
+    );
+    assert_eq!(
+        ok(store.get_draft(keep_draft.id).await, "get_draft").id,
+        keep_draft.id,
+        "erase: other drafts stay"
+    );
+    assert_eq!(
+        ok(
+            store.find_message(&keep_msg.message_id).await,
+            "find_message"
+        ),
+        Some(keep_msg),
+        "erase: other messages stay"
+    );
+    let kept = ok(
+        store
+            .list_outcomes(&OutcomeFilter {
+                contact: Some(keep.clone()),
+                ..OutcomeFilter::default()
+            })
+            .await,
+        "list_outcomes",
+    );
+    assert_eq!(kept, vec![keep_out], "erase: other outcomes stay");
+
+    // The tombstone: appended, chained, without the address.
+    let after = ok(store.audit_entries(last_seq, 0).await, "audit_entries");
+    assert!(
+        !after.is_empty(),
+        "erase: an audit tombstone must be appended"
+    );
+    for e in &after {
+        let text = format!("{} {} {} {}", e.actor, e.action, e.subject, e.details).to_lowercase();
+        assert!(
+            !text.contains(&key) && !text.contains(x.domain().as_str()),
+            "erase: audit entry {} must not contain the erased address: {text}",
+            e.seq
+        );
+    }
+    let v = ok(store.verify_audit_chain().await, "verify_audit_chain");
+    assert!(v.is_intact(), "erase: the audit chain stays intact");
+}
