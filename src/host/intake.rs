@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use salesagent_core::model::{FormSubmission, JobId, NewJob, SubmissionId, kinds};
+use salesagent_core::pipeline::PipelineJob;
 use salesagent_core::ports::DynStore;
 use salesagent_core::{Error, Result};
 use serde::Serialize;
@@ -25,15 +26,17 @@ pub struct Accepted {
 }
 
 /// The pipeline job for a stored submission: kind [`kinds::PIPELINE`], payload
-/// `{"submission_id": ...}`, idempotency key `pipeline:` + the submission's key (the same job
-/// `Pipeline::submit` enqueues, so intake and `cli submit` never make two jobs for one lead).
+/// [`PipelineJob`] (`{"submission_id": ...}`), idempotency key `pipeline:` + the submission's
+/// key: the same job [`Pipeline::submit`](salesagent_core::pipeline::Pipeline::submit)
+/// enqueues, so intake and `cli submit` never make two jobs for one lead.
 #[must_use]
 pub fn pipeline_job(submission: &FormSubmission) -> NewJob {
-    NewJob::new(
-        kinds::PIPELINE,
-        serde_json::json!({ "submission_id": submission.id }),
-    )
-    .with_key(format!("pipeline:{}", submission.idempotency_key))
+    let payload = serde_json::to_value(PipelineJob {
+        submission_id: submission.id,
+    })
+    .unwrap_or_else(|_| serde_json::json!({ "submission_id": submission.id }));
+    NewJob::new(kinds::PIPELINE, payload)
+        .with_key(format!("pipeline:{}", submission.idempotency_key))
 }
 
 /// Stores `submission` verbatim (deduplicated by idempotency key) and enqueues its pipeline job
