@@ -16,3 +16,7 @@ pub use salesagent_store as store;
 pub use salesagent_core::model::{Draft, DraftId, DraftStatus, EmailAddress, FormSubmission};
 pub use salesagent_core::ports::{Calendar, Clock, Crm, Drive, Llm, Mailbox, Store};
 pub use salesagent_core::{Error, Result};
+
+/// The webhook and operator service on axum (feature `host`, on by default): `host::app(state)`.
+#[cfg(feature = "host")]
+pub mod host;

@@ -1,0 +1,210 @@
+//! The webhook and operator service: intake, in-process workers, operator API and web page.
+//!
+//! ```bash
+//! HUBSPOT_CLIENT_SECRET=... SALESAGENT_OPERATOR_TOKEN=... \
+//!   cargo run --release --example webhook -- --offline --workers 2 --public-url https://leads.example.com
+//! ```
+//!
+//! Everything the service does is in `salesagent::host`; this file only parses flags, builds the
+//! state, starts the workers and serves until SIGTERM or ctrl-c. On shutdown it stops accepting
+//! connections, lets in-flight requests finish, and stops the workers between jobs (a job cut
+//! short keeps its lease until it expires and is then claimed again: nothing is lost).
+
+use clap::{Parser, ValueEnum};
+use salesagent::core::model::EmailAddress;
+use salesagent::core::pipeline::{Pipeline, PipelineConfig, Ports};
+use salesagent::core::ports::{DynClock, DynStore, SystemClock};
+use salesagent::core::testing::{FakeCalendar, FakeCrm, FakeDrive, FakeMailbox, MemoryStore};
+use salesagent::core::worker::{Worker, WorkerConfig};
+use salesagent::core::writer::TemplateLlm;
+use salesagent::host::{AppState, HostConfig};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The salesagent webhook and operator service.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Store URL: `memory` (lost on exit), or a SQLite/PostgreSQL URL.
+    #[arg(long, env = "DATABASE_URL", default_value = "memory")]
+    database: String,
+    /// In-process pipeline workers (0: intake only, with `cli work` processes elsewhere).
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Offline connectors (in-memory CRM, mailbox, drive, calendar) and the template writer.
+    #[arg(long)]
+    offline: bool,
+    /// The external base URL that HubSpot signs (v3); default `http://` + the Host header.
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// The mailbox drafts go out from.
+    #[arg(long, env = "SALESAGENT_SENDER", default_value = "sales@example.com")]
+    sender: String,
+    /// Also accept HubSpot v1/v2 signatures on /webhooks/hubspot.
+    #[arg(long)]
+    hubspot_legacy_signatures: bool,
+    /// Accept unsigned webhooks when HUBSPOT_CLIENT_SECRET is unset (local development only).
+    #[arg(long)]
+    allow_unsigned: bool,
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn open_store(url: &str, clock: DynClock) -> Result<DynStore, String> {
+    if url == "memory" {
+        return Ok(Arc::new(MemoryStore::new(clock)));
+    }
+    Err(format!(
+        "--database {:?}: only `memory` is available in this build (the SQL store is wired in \
+         when salesagent-store lands)",
+        url.split(':').next().unwrap_or("")
+    ))
+}
+
+/// Resolves when SIGTERM or ctrl-c arrives.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: no new connections; finishing in-flight requests and jobs");
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let clock: DynClock = Arc::new(SystemClock);
+    let store = open_store(&args.database, clock.clone()).await?;
+    store
+        .health()
+        .await
+        .map_err(|e| format!("store not ready: {e}"))?;
+
+    let mut config = HostConfig::from_env();
+    config.public_url = args.public_url.clone();
+    config.hubspot_legacy_signatures = args.hubspot_legacy_signatures;
+    config.allow_unsigned = args.allow_unsigned;
+    if config.hubspot_secret.is_none() && !config.allow_unsigned {
+        tracing::warn!("HUBSPOT_CLIENT_SECRET is not set: every webhook will be refused (401)");
+    }
+    if config.operator_token.is_none() {
+        tracing::warn!(
+            "SALESAGENT_OPERATOR_TOKEN is not set: the operator API and page are closed"
+        );
+    }
+    let state = AppState::new(store.clone(), clock.clone(), config)
+        .with_metrics(salesagent::host::install_metrics());
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let workers = if args.workers > 0 {
+        if !args.offline {
+            return Err(
+                "online connectors are not wired into this host yet: use --offline, or \
+                 --workers 0 for intake only"
+                    .to_owned(),
+            );
+        }
+        let sender = EmailAddress::parse(&args.sender).map_err(|e| format!("--sender: {e}"))?;
+        let ports = Ports {
+            crm: Arc::new(FakeCrm::new()),
+            mailbox: Arc::new(FakeMailbox::new().with_clock(clock.clone())),
+            drive: Arc::new(FakeDrive::new()),
+            calendar: Arc::new(FakeCalendar::new().with_clock(clock.clone())),
+            llm: Arc::new(TemplateLlm),
+            store: store.clone(),
+            clock: clock.clone(),
+        };
+        let worker = Worker::new(
+            Arc::new(Pipeline::new(ports, PipelineConfig::new(sender))),
+            WorkerConfig {
+                name: format!("webhook-{}", std::process::id()),
+                ..WorkerConfig::default()
+            },
+        );
+        let n = args.workers;
+        let mut rx = stop_rx.clone();
+        Some(tokio::spawn(async move {
+            let stats = worker
+                .run(n, async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                })
+                .await;
+            tracing::info!(
+                done = stats.done,
+                retrying = stats.retrying,
+                dead = stats.dead,
+                "workers stopped"
+            );
+        }))
+    } else {
+        None
+    };
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    tracing::info!(addr = %args.listen, workers = args.workers, "listening");
+    let app = salesagent::host::app(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| format!("server failed: {e}"))?;
+    let _ = stop_tx.send(true);
+    if let Some(w) = workers {
+        let _ = w.await;
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logs(args.log_format);
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

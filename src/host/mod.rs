@@ -1,0 +1,194 @@
+//! The webhook and operator service on axum (feature `host`, on by default).
+//!
+//! [`app`] builds the whole [`Router`] from an [`AppState`], so tests drive it in-process with
+//! `tower::ServiceExt::oneshot` and `examples/webhook` only parses flags, builds the state and
+//! serves it.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /webhooks/forms` | canonical form-submission JSON, HubSpot v3 signature, `202 {"job_id"}` |
+//! | `POST /webhooks/hubspot` | what HubSpot delivers (workflow contact payloads, event arrays) |
+//! | `GET /api/jobs/{id}` | a job's state, attempts and last error |
+//! | `/api/drafts…`, `/api/operator/…`, `/api/outcomes/…` | operator API (bearer token) |
+//! | `/operator` | operator web page (login, session cookie, CSRF tokens) |
+//! | `GET /healthz`, `/readyz`, `/metrics` | operations |
+//!
+//! Intake never runs the pipeline inline: it verifies the signature, stores the raw payload,
+//! enqueues a durable job keyed by the submission's idempotency key and answers. A redelivery
+//! answers `202` with the same job id. Client mistakes are 4xx with a JSON error, never 500.
+//! Logs carry one span per request (method, route, status, latency) and never bodies or secrets.
+
+mod auth;
+mod error;
+mod intake;
+mod operator;
+mod ops;
+mod ratelimit;
+mod signature;
+mod web;
+
+pub use error::{ApiError, ApiResult};
+pub use intake::{Accepted, accept_submission, pipeline_job};
+pub use ops::install_metrics;
+pub use ratelimit::RateLimit;
+pub use signature::{HEADER_TIMESTAMP, HEADER_V1V2, HEADER_V3, HEADER_VERSION, signed_uri};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use metrics_exporter_prometheus::PrometheusHandle;
+use salesagent_core::ports::{DynClock, DynStore};
+use secrecy::SecretString;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest accepted request body: 1 MiB. Larger bodies get `413`.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Environment variable holding the HubSpot app's client secret (signature key).
+pub const ENV_HUBSPOT_SECRET: &str = "HUBSPOT_CLIENT_SECRET";
+/// Environment variable holding the operator API bearer token (also the web login password).
+pub const ENV_OPERATOR_TOKEN: &str = "SALESAGENT_OPERATOR_TOKEN";
+
+/// How the host behaves. Secrets are [`SecretString`]s: `Debug` never prints them.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// The external base URL HubSpot calls (used to rebuild the v3-signed URI); `None` means
+    /// `http://` + the request's `Host` header.
+    pub public_url: Option<String>,
+    /// The HubSpot client secret; without it signed intake refuses every request.
+    pub hubspot_secret: Option<SecretString>,
+    /// Accept the older v1/v2 signatures on `/webhooks/hubspot` (v3 is always accepted).
+    pub hubspot_legacy_signatures: bool,
+    /// Accept unsigned webhooks when no secret is configured (local development only).
+    pub allow_unsigned: bool,
+    /// Operator bearer token; without it the operator API and web page refuse every request.
+    pub operator_token: Option<SecretString>,
+    /// Per-client limit on the operator API and web page.
+    pub rate_limit: RateLimit,
+    /// How long a web-page login lasts.
+    pub session_ttl: Duration,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            hubspot_secret: None,
+            hubspot_legacy_signatures: false,
+            allow_unsigned: false,
+            operator_token: None,
+            rate_limit: RateLimit::default(),
+            session_ttl: Duration::from_secs(8 * 3600),
+        }
+    }
+}
+
+impl HostConfig {
+    /// Defaults, with the secrets read from [`ENV_HUBSPOT_SECRET`] and [`ENV_OPERATOR_TOKEN`]
+    /// (empty values count as unset).
+    #[must_use]
+    pub fn from_env() -> Self {
+        let secret = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(SecretString::from)
+        };
+        Self {
+            hubspot_secret: secret(ENV_HUBSPOT_SECRET),
+            operator_token: secret(ENV_OPERATOR_TOKEN),
+            ..Self::default()
+        }
+    }
+
+    /// True when cookies should carry `Secure` (the public URL is HTTPS).
+    fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+}
+
+/// Everything the routes share. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    store: DynStore,
+    clock: DynClock,
+    config: Arc<HostConfig>,
+    metrics: Option<PrometheusHandle>,
+    sessions: Arc<auth::Sessions>,
+    limiter: Arc<ratelimit::RateLimiter>,
+}
+
+impl AppState {
+    /// State over `store`, reading time from `clock`, configured by `config`; no `/metrics`
+    /// until [`AppState::with_metrics`].
+    #[must_use]
+    pub fn new(store: DynStore, clock: DynClock, config: HostConfig) -> Self {
+        let limiter = ratelimit::RateLimiter::new(config.rate_limit);
+        Self {
+            store,
+            clock,
+            config: Arc::new(config),
+            metrics: None,
+            sessions: Arc::new(auth::Sessions::default()),
+            limiter: Arc::new(limiter),
+        }
+    }
+
+    /// Serves `/metrics` from `handle` (see [`install_metrics`]).
+    #[must_use]
+    pub fn with_metrics(mut self, handle: PrometheusHandle) -> Self {
+        self.metrics = Some(handle);
+        self
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> &DynStore {
+        &self.store
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &HostConfig {
+        &self.config
+    }
+
+    /// The current time from the state's clock.
+    #[must_use]
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+/// The whole service as one router: intake, jobs, operator API and web page, operations.
+pub fn app(state: AppState) -> Router {
+    let api = operator::routes()
+        .route("/api/jobs/{id}", get(intake::get_job))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_bearer,
+        ));
+    let web = web::routes();
+    let limited = api
+        .merge(web)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::limit,
+        ));
+    Router::new()
+        .route("/webhooks/forms", post(intake::forms))
+        .route("/webhooks/hubspot", post(intake::hubspot))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .merge(limited)
+        .fallback(ops::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(ops::track))
+        .layer(ops::trace_layer())
+        .with_state(state)
+}

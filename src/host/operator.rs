@@ -1,0 +1,469 @@
+//! The operator API (bearer token): drafts, the queue, outcomes and the kill switch.
+//!
+//! Draft changes go through [`Draft::apply`] and the store's optimistic version check, and each
+//! leaves an audit entry. Callers send the `version` they saw; a stale one is `409`.
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::intake::body_or_error;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use salesagent_core::model::{
+    Draft, DraftAction, DraftId, DraftStatus, DraftWriter, EmailAddress, NewAuditEntry, Outcome,
+    OutcomeId, OutcomeType, SubmissionId, ThreadRef, clean_line, validate_body, validate_subject,
+};
+use salesagent_core::ports::{DraftFilter, OutcomeFilter, SettingsExt as _};
+use salesagent_core::{Error, Result};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+
+/// Actor recorded for API changes.
+pub(super) const API_ACTOR: &str = "operator:api";
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/drafts", post(create_draft))
+        .route("/api/drafts/{id}", get(get_draft).patch(edit_draft))
+        .route("/api/operator/drafts/pending", get(pending))
+        .route("/api/operator/drafts/{id}/approve", post(approve))
+        .route("/api/operator/drafts/{id}/reject", post(reject))
+        .route(
+            "/api/operator/kill-switch",
+            get(kill_switch).post(set_kill_switch),
+        )
+        .route("/api/outcomes/types", get(outcome_types))
+        .route("/api/outcomes/stats", get(outcome_stats))
+        .route("/api/outcomes/recent", get(recent_outcomes))
+        .route("/api/outcomes/contact/{email}", get(contact_outcomes))
+        .route("/api/outcomes/record", post(record_outcome))
+}
+
+/// Parses a JSON body into `T`; anything else is a 400 with the parser's message.
+pub(super) fn json_body<T: DeserializeOwned>(
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> ApiResult<T> {
+    let body = body_or_error(body)?;
+    serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+}
+
+pub(super) fn draft_id(id: &str) -> ApiResult<DraftId> {
+    id.parse()
+        .map_err(|_| ApiError::bad_request(format!("{id:?} is not a draft id")))
+}
+
+// ---- draft operations (shared with the web page) ----
+
+/// Applies `action` to draft `id` seen at `version` (`None`: whatever is stored now), stores it
+/// with the optimistic check and appends an audit entry.
+pub(super) async fn act(
+    state: &AppState,
+    id: DraftId,
+    version: Option<u32>,
+    actor: &str,
+    action: DraftAction,
+) -> Result<Draft> {
+    let store = state.store();
+    let mut draft = store.get_draft(id).await?;
+    let seen = version.unwrap_or(draft.version);
+    if draft.version != seen {
+        return Err(Error::conflict(format!(
+            "draft {id} changed since you saw it (version {seen}, now {}); reload it",
+            draft.version
+        )));
+    }
+    let name = action.name();
+    let event = draft.apply(action, actor, state.now())?;
+    store.update_draft(&draft, seen, &event).await?;
+    store
+        .append_audit(&NewAuditEntry {
+            actor: actor.to_owned(),
+            action: format!("draft.{name}"),
+            subject: id.to_string(),
+            details: serde_json::json!({"before": event.before, "after": event.after}),
+        })
+        .await?;
+    metrics::counter!("salesagent_operator_actions_total", "action" => name).increment(1);
+    Ok(draft)
+}
+
+/// Pending drafts, highest priority first, then oldest first.
+pub(super) async fn pending_drafts(state: &AppState) -> Result<Vec<Draft>> {
+    let mut drafts = state
+        .store()
+        .list_drafts(&DraftFilter {
+            status: Some(DraftStatus::Pending),
+            ..DraftFilter::default()
+        })
+        .await?;
+    drafts.sort_by(|a, b| {
+        b.priority
+            .total_cmp(&a.priority)
+            .then(a.created_at.cmp(&b.created_at))
+            .then(a.id.cmp(&b.id))
+    });
+    Ok(drafts)
+}
+
+/// Turns the kill switch on or off, with an audit entry.
+pub(super) async fn switch_kill(state: &AppState, on: bool, actor: &str) -> Result<()> {
+    state.store().set_kill_switch(on).await?;
+    state
+        .store()
+        .append_audit(&NewAuditEntry {
+            actor: actor.to_owned(),
+            action: format!("kill_switch.{}", if on { "on" } else { "off" }),
+            subject: "kill_switch".to_owned(),
+            details: serde_json::json!({}),
+        })
+        .await?;
+    Ok(())
+}
+
+// ---- handlers ----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDraftBody {
+    contact_email: String,
+    #[serde(default)]
+    contact_name: Option<String>,
+    #[serde(default)]
+    company_name: Option<String>,
+    sender: String,
+    subject: String,
+    body: String,
+    #[serde(default)]
+    submission_id: Option<SubmissionId>,
+    #[serde(default)]
+    priority: Option<f64>,
+}
+
+/// `POST /api/drafts`: a hand-written draft, pending review.
+async fn create_draft(
+    State(state): State<AppState>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let b: NewDraftBody = json_body(body)?;
+    let contact_email = EmailAddress::parse(&b.contact_email)
+        .map_err(|e| ApiError::bad_request(format!("contact_email: {e}")))?;
+    let sender = EmailAddress::parse(&b.sender)
+        .map_err(|e| ApiError::bad_request(format!("sender: {e}")))?;
+    validate_subject(&b.subject)?;
+    validate_body(&b.body)?;
+    let priority = b.priority.unwrap_or(0.0);
+    if !priority.is_finite() {
+        return Err(ApiError::bad_request("priority must be a finite number"));
+    }
+    let now = state.now();
+    let draft = Draft {
+        id: DraftId::new(),
+        submission_id: b.submission_id,
+        contact_email,
+        contact_name: b
+            .contact_name
+            .map(|s| clean_line(&s))
+            .filter(|s| !s.is_empty()),
+        contact_crm_id: None,
+        company_name: b
+            .company_name
+            .map(|s| clean_line(&s))
+            .filter(|s| !s.is_empty()),
+        sender,
+        subject: b.subject,
+        body: b.body,
+        status: DraftStatus::Pending,
+        version: 1,
+        icp: None,
+        priority,
+        writer: DraftWriter::Human,
+        facts_used: Vec::new(),
+        voice_similarity: None,
+        flags: Vec::new(),
+        thread: ThreadRef::default(),
+        message_id: None,
+        provider_message_id: None,
+        rule_decision: None,
+        send_decision: None,
+        status_reason: None,
+        created_at: now,
+        updated_at: now,
+        sent_at: None,
+    };
+    let store = state.store();
+    store
+        .insert_draft(&draft, &draft.created_event(API_ACTOR))
+        .await?;
+    store
+        .append_audit(&NewAuditEntry {
+            actor: API_ACTOR.to_owned(),
+            action: "draft.create".to_owned(),
+            subject: draft.id.to_string(),
+            details: serde_json::json!({}),
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(draft)).into_response())
+}
+
+/// `GET /api/drafts/{id}`: the draft with its events.
+async fn get_draft(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = draft_id(&id)?;
+    let draft = state.store().get_draft(id).await?;
+    let events = state.store().draft_events(id).await?;
+    Ok(Json(serde_json::json!({"draft": draft, "events": events})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EditBody {
+    version: u32,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    body: Option<String>,
+}
+
+/// `PATCH /api/drafts/{id}`: edit subject and/or body (`version` required).
+async fn edit_draft(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Draft>> {
+    let id = draft_id(&id)?;
+    let b: EditBody = json_body(body)?;
+    if b.subject.is_none() && b.body.is_none() {
+        return Err(ApiError::bad_request(
+            "nothing to change: give subject and/or body",
+        ));
+    }
+    let action = DraftAction::Edit {
+        subject: b.subject,
+        body: b.body,
+    };
+    Ok(Json(
+        act(&state, id, Some(b.version), API_ACTOR, action).await?,
+    ))
+}
+
+/// `GET /api/operator/drafts/pending`: the queue in priority order.
+async fn pending(State(state): State<AppState>) -> ApiResult<Response> {
+    let drafts = pending_drafts(&state).await?;
+    Ok(Json(serde_json::json!({"count": drafts.len(), "drafts": drafts})).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    #[serde(default)]
+    version: Option<u32>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+fn optional_json<T: DeserializeOwned + Default>(
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> ApiResult<T> {
+    let bytes = body_or_error(body)?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+}
+
+/// `POST /api/operator/drafts/{id}/approve`, body `{"version": n}` (optional).
+async fn approve(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Draft>> {
+    let id = draft_id(&id)?;
+    let b: DecisionBody = optional_json(body)?;
+    Ok(Json(
+        act(&state, id, b.version, API_ACTOR, DraftAction::Approve).await?,
+    ))
+}
+
+/// `POST /api/operator/drafts/{id}/reject`, body `{"reason": "...", "version": n}`.
+async fn reject(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Draft>> {
+    let id = draft_id(&id)?;
+    let b: DecisionBody = optional_json(body)?;
+    let reason = b.reason.unwrap_or_default();
+    if reason.trim().is_empty() {
+        return Err(ApiError::bad_request("reason is required"));
+    }
+    let action = DraftAction::Reject {
+        reason: clean_line(&reason),
+    };
+    Ok(Json(act(&state, id, b.version, API_ACTOR, action).await?))
+}
+
+/// `GET /api/operator/kill-switch`.
+async fn kill_switch(State(state): State<AppState>) -> ApiResult<Response> {
+    let on = state.store().kill_switch().await?;
+    Ok(Json(serde_json::json!({"on": on})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KillBody {
+    on: bool,
+}
+
+/// `POST /api/operator/kill-switch`, body `{"on": true|false}`.
+async fn set_kill_switch(
+    State(state): State<AppState>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let b: KillBody = json_body(body)?;
+    switch_kill(&state, b.on, API_ACTOR).await?;
+    Ok(Json(serde_json::json!({"on": b.on})).into_response())
+}
+
+/// `GET /api/outcomes/types`: every outcome type with its category and default impact.
+async fn outcome_types() -> Json<serde_json::Value> {
+    let types: Vec<_> = OutcomeType::ALL
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "type": t.as_str(),
+                "category": t.category(),
+                "default_impact": t.default_impact(),
+            })
+        })
+        .collect();
+    Json(serde_json::json!({"types": types}))
+}
+
+/// Counts and total impact per outcome type.
+pub(super) async fn stats(state: &AppState) -> Result<serde_json::Value> {
+    let all = state
+        .store()
+        .list_outcomes(&OutcomeFilter::default())
+        .await?;
+    let mut by_type: BTreeMap<&'static str, (u64, i64)> = BTreeMap::new();
+    for o in &all {
+        let e = by_type.entry(o.outcome_type.as_str()).or_default();
+        e.0 += 1;
+        e.1 += i64::from(o.impact);
+    }
+    let total_impact: i64 = by_type.values().map(|(_, i)| i).sum();
+    let by_type: serde_json::Map<String, serde_json::Value> = by_type
+        .into_iter()
+        .map(|(k, (n, i))| (k.to_owned(), serde_json::json!({"count": n, "impact": i})))
+        .collect();
+    Ok(serde_json::json!({"total": all.len(), "total_impact": total_impact, "by_type": by_type}))
+}
+
+/// `GET /api/outcomes/stats`.
+async fn outcome_stats(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(stats(&state).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct RecentQuery {
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// `GET /api/outcomes/recent?limit=N` (default 50, at most 500).
+async fn recent_outcomes(
+    State(state): State<AppState>,
+    query: std::result::Result<Query<RecentQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let outcomes = state
+        .store()
+        .list_outcomes(&OutcomeFilter {
+            limit,
+            ..OutcomeFilter::default()
+        })
+        .await?;
+    Ok(Json(serde_json::json!({"outcomes": outcomes})).into_response())
+}
+
+/// `GET /api/outcomes/contact/{email}`.
+async fn contact_outcomes(
+    State(state): State<AppState>,
+    Path(email): Path<String>,
+) -> ApiResult<Response> {
+    let email = EmailAddress::parse(&email)?;
+    let outcomes = state
+        .store()
+        .list_outcomes(&OutcomeFilter {
+            contact: Some(email),
+            ..OutcomeFilter::default()
+        })
+        .await?;
+    Ok(Json(serde_json::json!({"outcomes": outcomes})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordBody {
+    outcome_type: String,
+    contact_email: String,
+    #[serde(default)]
+    sender: Option<String>,
+    #[serde(default)]
+    draft_id: Option<DraftId>,
+    #[serde(default)]
+    impact: Option<i32>,
+    #[serde(default)]
+    source_event_id: Option<String>,
+    #[serde(default)]
+    occurred_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    details: Option<String>,
+}
+
+/// `POST /api/outcomes/record`: records an outcome by hand (idempotent by `source_event_id`).
+async fn record_outcome(
+    State(state): State<AppState>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let b: RecordBody = json_body(body)?;
+    let outcome_type: OutcomeType = b.outcome_type.parse()?;
+    let impact = b.impact.unwrap_or_else(|| outcome_type.default_impact());
+    if !(-5..=10).contains(&impact) {
+        return Err(ApiError::bad_request("impact must be within -5..=10"));
+    }
+    let now = state.now();
+    let outcome = Outcome {
+        id: OutcomeId::new(),
+        outcome_type,
+        contact_email: EmailAddress::parse(&b.contact_email)?,
+        sender: b.sender.as_deref().map(EmailAddress::parse).transpose()?,
+        draft_id: b.draft_id,
+        impact,
+        source_event_id: b
+            .source_event_id
+            .map(|s| clean_line(&s))
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| format!("manual:{}", uuid::Uuid::new_v4())),
+        occurred_at: b.occurred_at.unwrap_or(now),
+        recorded_at: now,
+        details: b.details.map(|s| clean_line(&s)),
+    };
+    let new = state.store().record_outcome(&outcome).await?;
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(serde_json::json!({"recorded": new, "outcome": outcome})),
+    )
+        .into_response())
+}
