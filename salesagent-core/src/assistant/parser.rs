@@ -47,8 +47,7 @@ const Q_EMPTY: &str = "I did not catch anything. What would you like to do?";
 const Q_TOO_LONG: &str =
     "That was too long for a command. What would you like to do, in a few words?";
 const Q_MARKUP: &str = "That looks like code or markup, which I do not run. What would you like to do, in plain words?";
-const Q_BARE_YES_NO: &str =
-    "There is nothing waiting for a yes or no. Say approve, reject, skip, or what's next.";
+const Q_BARE_YES_NO: &str = "There is nothing waiting for a yes or no. What would you like to do: approve, reject, skip, or hear what's next?";
 const Q_EDIT_WHAT: &str = "What should I change, the subject or the body? For example: change the subject to Quick question.";
 const Q_LOOKUP_WHO: &str = "Who or which company should I look up?";
 
@@ -604,7 +603,7 @@ fn normalise(text: &str) -> String {
 }
 
 /// Removes filler phrases at the start and end of a normalised utterance.
-fn strip_fillers(norm: &str) -> String {
+fn strip_fillers(norm: &str, strip_now: bool) -> String {
     let mut s = norm.to_owned();
     loop {
         let before = s.len();
@@ -615,6 +614,14 @@ fn strip_fillers(norm: &str) -> String {
             {
                 s = rest.trim_start().to_owned();
             }
+        }
+        // "send it now", but not "not now".
+        if strip_now
+            && let Some(rest) = s.strip_suffix(" now")
+            && !rest.ends_with("not")
+            && !rest.trim().is_empty()
+        {
+            s = rest.trim_end().to_owned();
         }
         for f in TRAILING_FILLERS {
             if let Some(rest) = s.strip_suffix(f)
@@ -1100,8 +1107,12 @@ pub fn parse(text: &str) -> Parsed {
     if norm.is_empty() {
         return Parsed::Command(Command::clarify(Q_UNKNOWN));
     }
-    let phrase = strip_fillers(&norm);
-    if let Some(c) = table_or_pair(&phrase).or_else(|| how_many(&phrase)) {
+    let phrase = strip_fillers(&norm, false);
+    let without_now = strip_fillers(&norm, true);
+    if let Some(c) = table_or_pair(&phrase)
+        .or_else(|| table_or_pair(&without_now))
+        .or_else(|| how_many(&phrase))
+    {
         return Parsed::Command(c);
     }
     if parse_confirmation(raw).is_some() {
