@@ -24,6 +24,7 @@ pub mod sending;
 pub mod slots;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod voice;
 pub mod worker;
 pub mod writer;
 

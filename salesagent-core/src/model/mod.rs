@@ -51,5 +51,5 @@ pub use outcome::{Outcome, OutcomeCategory, OutcomeType};
 pub use send::{
     ApprovedRecipient, SendDecision, SendLimits, SendReservation, Suppression, SuppressionReason,
 };
-pub use voice::{VoiceProfile, VoiceStyle};
+pub use voice::{VoiceProfile, VoiceStats, VoiceStyle};
 pub use workflow::{RunStatus, StepRecord, StepStatus, WorkflowRun};

@@ -51,4 +51,27 @@ pub struct VoiceStyle {
     pub vocabulary: BTreeMap<String, f64>,
     /// Further numeric features by name (learners may add their own).
     pub features: BTreeMap<String, f64>,
+    /// The raw counts the features were derived from, kept so a profile can be updated with new
+    /// messages without re-reading the old ones.
+    pub stats: VoiceStats,
+}
+
+/// Sufficient statistics of a voice profile: sums and counts over every message learned from.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VoiceStats {
+    /// Sums of numeric observations by name (per-message values and their squares).
+    pub sums: BTreeMap<String, f64>,
+    /// How often each greeting form was used.
+    pub greeting_counts: BTreeMap<String, u32>,
+    /// How often each sign-off form was used.
+    pub sign_off_counts: BTreeMap<String, u32>,
+    /// Counts of lower-cased words and word pairs (`"deal"`, `"the deal"`).
+    pub terms: BTreeMap<String, u32>,
+    /// Total word and word-pair occurrences, including any pruned from `terms`.
+    pub term_total: u64,
+    /// Counts of character 3-grams.
+    pub char_grams: BTreeMap<String, u32>,
+    /// Total character 3-gram occurrences, including any pruned from `char_grams`.
+    pub char_gram_total: u64,
 }

@@ -1,0 +1,262 @@
+//! Using a profile when writing: a compact style guide for the LLM prompt, and deterministic
+//! post-processing of a draft (greeting, sign-off, length) that the template writer uses too.
+
+use super::learn::top_form;
+use super::text::{self, NAME_SLOT, NONE_FORM};
+use crate::model::VoiceProfile;
+use std::fmt::Write as _;
+
+/// Fewest messages a profile needs before `apply` shortens drafts to its usual length.
+pub const MIN_MESSAGES_FOR_LENGTH: u32 = 5;
+/// Drafts are never shortened below this many words.
+pub const MIN_LENGTH_LIMIT: usize = 40;
+
+fn feature_mean(profile: &VoiceProfile, name: &str) -> f64 {
+    profile
+        .style
+        .features
+        .get(&format!("{name}.mean"))
+        .copied()
+        .unwrap_or(0.0)
+}
+
+/// A short description of how the sender writes, to put in an LLM prompt (a dozen lines at
+/// most). Profiles without messages give a one-line note.
+#[must_use]
+pub fn style_guide(profile: &VoiceProfile) -> String {
+    let style = &profile.style;
+    if profile.message_count == 0 {
+        return "No writing samples yet: write plainly and briefly.".to_owned();
+    }
+    let mut g = String::new();
+    let _ = writeln!(
+        g,
+        "Write in the sender's own voice (learned from {} of their sent emails):",
+        profile.message_count
+    );
+    let forms = |dist: &std::collections::BTreeMap<String, f64>| {
+        let mut v: Vec<(&String, &f64)> = dist.iter().collect();
+        v.sort_by(|a, b| b.1.total_cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        v.iter()
+            .take(3)
+            .map(|(k, p)| {
+                let k = if k.as_str() == NONE_FORM {
+                    "none".to_owned()
+                } else {
+                    format!("\"{}\"", k.replace('\n', " / "))
+                };
+                format!("{k} {:.0}%", *p * 100.0)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(g, "- Greeting: {}.", forms(&style.greetings));
+    let _ = writeln!(g, "- Sign-off: {}.", forms(&style.sign_offs));
+    let len_std = style
+        .features
+        .get("message_len_std")
+        .copied()
+        .unwrap_or(0.0);
+    let _ = writeln!(
+        g,
+        "- Length: about {:.0} words (usually {:.0}-{:.0}); sentences of about {:.0} words; {:.1} sentences per paragraph.",
+        style.message_len_mean,
+        (style.message_len_mean - len_std).max(1.0),
+        style.message_len_mean + len_std,
+        style.sentence_len_mean,
+        style.paragraph_len_mean
+    );
+    let tone = match style.formality {
+        f if f >= 0.7 => "formal",
+        f if f >= 0.45 => "neutral, businesslike",
+        _ => "casual",
+    };
+    let contractions = match style.contraction_rate {
+        r if r >= 2.0 => "uses contractions freely",
+        r if r >= 0.5 => "uses some contractions",
+        _ => "rarely uses contractions",
+    };
+    let _ = writeln!(g, "- Tone: {tone}; {contractions}.");
+    let excl = style.exclamation_rate;
+    let questions = feature_mean(profile, "questions_per_sentence");
+    let _ = writeln!(
+        g,
+        "- Punctuation: {} exclamation marks, {} questions, {:.1} commas per sentence.",
+        rate_word(excl),
+        rate_word(questions),
+        feature_mean(profile, "commas_per_sentence")
+    );
+    let i = feature_mean(profile, "first_singular_per_100w");
+    let we = feature_mean(profile, "first_plural_per_100w");
+    let person = if i > we * 1.5 {
+        "speaks as \"I\" more than \"we\""
+    } else if we > i * 1.5 {
+        "speaks as \"we\" more than \"I\""
+    } else {
+        "mixes \"I\" and \"we\""
+    };
+    let hedges = if feature_mean(profile, "hedges_per_100w") >= 1.0 {
+        "hedges often (maybe, probably)"
+    } else {
+        "is direct, few hedges"
+    };
+    let _ = writeln!(g, "- Voice: {person}; {hedges}.");
+    let lower = feature_mean(profile, "lowercase_sentence_starts");
+    let emoji = feature_mean(profile, "emoji_per_100w");
+    let _ = writeln!(
+        g,
+        "- Capitalisation: {}; emoji: {}.",
+        if lower >= 0.3 {
+            "often starts sentences in lower case"
+        } else {
+            "standard"
+        },
+        if emoji >= 0.5 {
+            "uses them"
+        } else if emoji > 0.0 {
+            "rare"
+        } else {
+            "never"
+        }
+    );
+    let mut vocab: Vec<(&String, &f64)> = style.vocabulary.iter().collect();
+    vocab.sort_by(|a, b| b.1.total_cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    if !vocab.is_empty() {
+        let words: Vec<&str> = vocab.iter().take(15).map(|(k, _)| k.as_str()).collect();
+        let _ = writeln!(g, "- Words they often use: {}.", words.join(", "));
+    }
+    g.trim_end().to_owned()
+}
+
+fn rate_word(per_sentence: f64) -> &'static str {
+    match per_sentence {
+        r if r >= 0.3 => "frequent",
+        r if r >= 0.05 => "occasional",
+        _ => "almost no",
+    }
+}
+
+/// Post-processes a draft into the sender's habits, deterministically: replaces any greeting
+/// with the sender's most frequent one (addressed to `recipient_first_name`), replaces any
+/// sign-off with theirs, and drops middle sentences of drafts far longer than the sender
+/// writes (beyond mean + 2 standard deviations, never below [`MIN_LENGTH_LIMIT`] words; the
+/// first and last sentences are always kept). A profile without messages only trims.
+#[must_use]
+pub fn apply(profile: &VoiceProfile, draft: &str, recipient_first_name: Option<&str>) -> String {
+    let normalized = draft.replace("\r\n", "\n");
+    let mut body = normalized.trim();
+    if profile.message_count == 0 {
+        return body.to_owned();
+    }
+    if let Some(g) = text::detect_greeting(body) {
+        let rest = body[g.len..].trim_start();
+        if !rest.is_empty() {
+            body = rest;
+        }
+    }
+    if let Some(s) = text::detect_sign_off(body) {
+        let rest = body[..s.start].trim_end();
+        if !rest.is_empty() {
+            body = rest;
+        }
+    }
+    let mut body = body.to_owned();
+    if profile.message_count >= MIN_MESSAGES_FOR_LENGTH {
+        let std = profile
+            .style
+            .features
+            .get("message_len_std")
+            .copied()
+            .unwrap_or(0.0);
+        let limit = (profile.style.message_len_mean + 2.0 * std).ceil();
+        let limit = if limit.is_finite() && limit > 0.0 {
+            (limit as usize).max(MIN_LENGTH_LIMIT)
+        } else {
+            MIN_LENGTH_LIMIT
+        };
+        body = shorten(&body, limit);
+    }
+
+    let name = recipient_first_name
+        .and_then(|n| n.split_whitespace().next())
+        .filter(|n| !n.chars().any(char::is_control));
+    let greeting = choose_greeting(profile, name);
+    let sign_off = top_form(&profile.style.sign_offs, true)
+        .map(|(f, _)| f)
+        .filter(|f| *f != NONE_FORM);
+
+    let mut out = String::new();
+    if let Some(g) = greeting {
+        out.push_str(&g);
+        out.push_str("\n\n");
+    }
+    out.push_str(&body);
+    if let Some(s) = sign_off {
+        out.push_str("\n\n");
+        out.push_str(s);
+    }
+    out
+}
+
+fn choose_greeting(profile: &VoiceProfile, name: Option<&str>) -> Option<String> {
+    let dist = &profile.style.greetings;
+    let (top, _) = top_form(dist, true)?;
+    if top == NONE_FORM {
+        return None;
+    }
+    if !top.contains(NAME_SLOT) {
+        return Some(top.to_owned());
+    }
+    if let Some(n) = name {
+        return Some(top.replace(NAME_SLOT, n));
+    }
+    // No name to address: the sender's most frequent greeting that needs none.
+    dist.iter()
+        .filter(|(k, _)| k.as_str() != NONE_FORM && !k.contains(NAME_SLOT))
+        .max_by(|a, b| a.1.total_cmp(b.1).then_with(|| b.0.cmp(a.0)))
+        .map(|(k, _)| k.clone())
+}
+
+/// Drops sentences before the last one, from the end backwards, until the text has at most
+/// `limit` words; paragraphs left empty disappear.
+fn shorten(body: &str, limit: usize) -> String {
+    let count = |s: &str| text::tokens(s).iter().filter(|t| t.is_word).count();
+    let mut paras: Vec<Vec<String>> = text::paragraphs(body);
+    let mut total: usize = paras.iter().flatten().map(|s| count(s)).sum();
+    if total <= limit {
+        return body.to_owned();
+    }
+    // Positions of every sentence except the first and the last, latest first.
+    let mut positions: Vec<(usize, usize)> = paras
+        .iter()
+        .enumerate()
+        .flat_map(|(p, ss)| (0..ss.len()).map(move |s| (p, s)))
+        .collect();
+    if positions.len() <= 2 {
+        return body.to_owned();
+    }
+    positions.remove(0);
+    positions.pop();
+    let mut removed = std::collections::BTreeSet::new();
+    for &(p, s) in positions.iter().rev() {
+        if total <= limit {
+            break;
+        }
+        total -= count(&paras[p][s]);
+        removed.insert((p, s));
+    }
+    for (p, ss) in paras.iter_mut().enumerate() {
+        let mut i = 0;
+        ss.retain(|_| {
+            let keep = !removed.contains(&(p, i));
+            i += 1;
+            keep
+        });
+    }
+    paras.retain(|p| !p.is_empty());
+    paras
+        .iter()
+        .map(|p| p.join(" "))
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
