@@ -12,6 +12,7 @@
 //! - `testing` (feature): in-memory fakes of every port and the conformance suites that every
 //!   implementation runs against itself.
 
+pub mod assistant;
 pub mod error;
 pub mod model;
 pub mod outcomes;
