@@ -547,6 +547,7 @@ impl AssistantSession {
                 since: Some(since),
                 until: None,
                 sender: None,
+                bucket: None,
             })
             .await?;
         let o = &stats.overall;
