@@ -17,6 +17,5 @@ pub use salesagent_core::model::{Draft, DraftId, DraftStatus, EmailAddress, Form
 pub use salesagent_core::ports::{Calendar, Clock, Crm, Drive, Llm, Mailbox, Store};
 pub use salesagent_core::{Error, Result};
 
-/// The webhook and operator service on axum (feature `host`, on by default): `host::app(state)`.
 #[cfg(feature = "host")]
 pub mod host;

@@ -4,7 +4,7 @@
 //! 1. `Approved`: ask the [`SendPolicy`]; on `Allow`, move the draft to `Sending` with a fresh
 //!    Message-ID recorded in the store (`BeginSend`) **before** the provider is called.
 //! 2. Render and hand the message to the mailbox (`send`, or `create_draft` in DRAFT_ONLY mode).
-//! 3. On any error, look the Message-ID up in the mailbox ([`Mailbox::find_sent`]) before doing
+//! 3. On any error, look the Message-ID up in the mailbox ([`Mailbox::find_sent`](crate::ports::Mailbox::find_sent)) before doing
 //!    anything else: a timeout after delivery is a success. Transient errors retry with backoff;
 //!    permanent ones end `Failed` with the reason and release the limit reservation.
 //! 4. A draft found in `Sending` later (crash, timeout, lost lease) is reconciled the same way:
