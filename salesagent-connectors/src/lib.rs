@@ -25,6 +25,7 @@
 pub mod calendar;
 pub mod drive;
 pub mod gmail;
+pub mod google_api;
 pub mod google_oauth;
 pub mod http;
 pub mod hubspot;

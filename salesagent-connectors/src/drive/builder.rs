@@ -1,88 +1,23 @@
 //! Building a [`GoogleDrive`] from the environment or by hand.
 
-use super::{DEFAULT_BASE_URL, GoogleDrive, error::map_error};
-use crate::http::{Authorizer, HttpConfig, HttpService, RateLimit};
-use salesagent_core::{Error, Result};
-use std::sync::Arc;
+use super::{DEFAULT_BASE_URL, GoogleDrive};
+use crate::google_api::{GoogleApi, GoogleApiBuilder};
+use crate::http::{HttpService, RateLimit};
 
-/// Builder of [`GoogleDrive`]. Environment: `GOOGLE_API_BASE_URL` (one base for all Google APIs,
-/// e.g. a mock server). Tokens come from a [`GoogleAccount`](crate::google_oauth::GoogleAccount)
-/// (or any [`Authorizer`]).
-#[derive(Debug, Clone)]
-pub struct GoogleDriveBuilder {
-    base_url: String,
-    auth: Option<Arc<dyn Authorizer>>,
-    http: HttpConfig,
-}
+/// Builder of [`GoogleDrive`] (see [`GoogleApiBuilder`] for the shared settings).
+pub type GoogleDriveBuilder = GoogleApiBuilder<GoogleDrive>;
 
-impl Default for GoogleDriveBuilder {
-    fn default() -> Self {
-        Self {
-            base_url: DEFAULT_BASE_URL.to_owned(),
-            auth: None,
-            // A conservative client-side pace for Drive's per-user quota.
-            http: HttpConfig {
-                rate_limit: Some(RateLimit {
-                    per_second: 10,
-                    burst: 20,
-                }),
-                ..HttpConfig::default()
-            },
-        }
-    }
-}
+impl GoogleApi for GoogleDrive {
+    const NAME: &'static str = "drive";
+    const DEFAULT_BASE_URL: &'static str = DEFAULT_BASE_URL;
+    const DEFAULT_RESOURCE: &'static str = "";
+    // A conservative client-side pace for Drive's per-user quota.
+    const RATE_LIMIT: RateLimit = RateLimit {
+        per_second: 10,
+        burst: 20,
+    };
 
-impl GoogleDriveBuilder {
-    /// Reads `GOOGLE_API_BASE_URL`.
-    #[must_use]
-    pub fn from_env() -> Self {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    /// Like [`GoogleDriveBuilder::from_env`] with a custom variable lookup.
-    #[must_use]
-    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Self {
-        let mut b = Self::default();
-        if let Some(u) = var("GOOGLE_API_BASE_URL").filter(|v| !v.trim().is_empty()) {
-            b.base_url = u;
-        }
-        b
-    }
-
-    /// True when `GOOGLE_API_BASE_URL` (or [`Self::with_base_url`]) moved the API elsewhere;
-    /// the credentials side is `GoogleOAuthBuilder::is_configured`.
-    #[must_use]
-    pub fn is_configured(&self) -> bool {
-        self.base_url != DEFAULT_BASE_URL
-    }
-
-    /// Points at another base URL (a mock server in tests).
-    #[must_use]
-    pub fn with_base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = url.into();
-        self
-    }
-
-    /// The tokens to use.
-    #[must_use]
-    pub fn with_authorizer(mut self, auth: Arc<dyn Authorizer>) -> Self {
-        self.auth = Some(auth);
-        self
-    }
-
-    /// Replaces the transport settings.
-    #[must_use]
-    pub fn with_http_config(mut self, config: HttpConfig) -> Self {
-        self.http = config;
-        self
-    }
-
-    /// Builds the connector; `InvalidInput` without an authorizer.
-    pub fn build(self) -> Result<GoogleDrive> {
-        let auth = self
-            .auth
-            .ok_or_else(|| Error::invalid("drive", "needs a Google account (authorizer)"))?;
-        let http = HttpService::new("drive", &self.base_url, self.http, map_error)?.with_auth(auth);
-        Ok(GoogleDrive { http })
+    fn assemble(http: HttpService, _resource: String) -> Self {
+        GoogleDrive { http }
     }
 }
