@@ -69,25 +69,7 @@ impl SqlStore {
         let now = self.now();
         let at = from_ts(ts("now", now)? / 1_000 * 1_000);
         let seq = u64::try_from(prev_seq).unwrap_or(0) + 1;
-        let hash = AuditEntry::compute_hash(
-            &prev_hash,
-            seq,
-            at,
-            &entry.actor,
-            &entry.action,
-            &entry.subject,
-            &entry.details,
-        );
-        let stored = AuditEntry {
-            seq,
-            at,
-            actor: entry.actor.clone(),
-            action: entry.action.clone(),
-            subject: entry.subject.clone(),
-            details: entry.details.clone(),
-            prev_hash,
-            hash,
-        };
+        let stored = AuditEntry::chained(prev_hash, seq, at, entry);
         let sql =
             format!("INSERT INTO audit_log ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
         sqlx::query(AssertSqlSafe(sql))

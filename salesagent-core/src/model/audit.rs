@@ -101,6 +101,25 @@ impl AuditEntry {
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// The entry that appends `entry` after the one whose hash is `prev_hash` (empty for the
+    /// first), at position `seq` and time `at` (callers truncate `at` to the precision they
+    /// store: the hash covers it).
+    #[must_use]
+    pub fn chained(prev_hash: String, seq: u64, at: DateTime<Utc>, entry: &NewAuditEntry) -> Self {
+        let mut stored = Self {
+            seq,
+            at,
+            actor: entry.actor.clone(),
+            action: entry.action.clone(),
+            subject: entry.subject.clone(),
+            details: entry.details.clone(),
+            prev_hash,
+            hash: String::new(),
+        };
+        stored.hash = stored.expected_hash();
+        stored
+    }
+
     /// Recomputes this entry's hash from its fields.
     #[must_use]
     pub fn expected_hash(&self) -> String {

@@ -942,25 +942,7 @@ fn append(s: &mut StoreState, at: DateTime<Utc>, entry: &NewAuditEntry) -> Audit
     let prev_hash = s.audit.last().map(|e| e.hash.clone()).unwrap_or_default();
     // Stored at microsecond precision, as the SQL stores keep it.
     let at = at.trunc_subsecs(6);
-    let hash = AuditEntry::compute_hash(
-        &prev_hash,
-        seq,
-        at,
-        &entry.actor,
-        &entry.action,
-        &entry.subject,
-        &entry.details,
-    );
-    let stored = AuditEntry {
-        seq,
-        at,
-        actor: entry.actor.clone(),
-        action: entry.action.clone(),
-        subject: entry.subject.clone(),
-        details: entry.details.clone(),
-        prev_hash,
-        hash,
-    };
+    let stored = AuditEntry::chained(prev_hash, seq, at, entry);
     s.audit.push(stored.clone());
     stored
 }
