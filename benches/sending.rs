@@ -5,8 +5,7 @@
 
 use chrono::{TimeZone, Utc};
 use salesagent_core::model::{
-    Domain, Draft, DraftAction, DraftId, DraftStatus, DraftWriter, EmailAddress, SendLimits,
-    ThreadRef,
+    Domain, Draft, DraftAction, DraftStatus, DraftWriter, EmailAddress, SendLimits,
 };
 use salesagent_core::ports::{Clock, DynStore};
 use salesagent_core::sending::{
@@ -21,35 +20,20 @@ const SENDS: usize = 500;
 
 fn draft(i: usize, at: chrono::DateTime<Utc>) -> Draft {
     Draft {
-        id: DraftId::new(),
-        submission_id: None,
-        contact_email: EmailAddress::parse(&format!("lead{i}@company{}.io", i % 97)).unwrap(),
         contact_name: Some(format!("Lead Nümber {i}")),
-        contact_crm_id: None,
         company_name: Some("Company".into()),
-        sender: EmailAddress::parse("sam@seller.dev").unwrap(),
-        subject: format!("Quick question about your onboarding, lead {i}"),
-        body: "Hi there,\n\nI read your note about onboarding three new teams next quarter and \
-               thought our playbook could help. Would a 20-minute call next week work?\n\n\
-               Best,\nSam"
-            .into(),
         status: DraftStatus::Approved,
         version: 2,
-        icp: None,
-        priority: 0.0,
-        writer: DraftWriter::Human,
-        facts_used: vec![],
-        voice_similarity: None,
-        flags: vec![],
-        thread: ThreadRef::default(),
-        message_id: None,
-        provider_message_id: None,
-        rule_decision: None,
-        send_decision: None,
-        status_reason: None,
-        created_at: at,
-        updated_at: at,
-        sent_at: None,
+        ..Draft::new(
+            EmailAddress::parse(&format!("lead{i}@company{}.io", i % 97)).unwrap(),
+            EmailAddress::parse("sam@seller.dev").unwrap(),
+            format!("Quick question about your onboarding, lead {i}"),
+            "Hi there,\n\nI read your note about onboarding three new teams next quarter and \
+               thought our playbook could help. Would a 20-minute call next week work?\n\n\
+               Best,\nSam",
+            DraftWriter::Human,
+            at,
+        )
     }
 }
 

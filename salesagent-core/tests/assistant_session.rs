@@ -8,7 +8,7 @@ use salesagent_core::assistant::{
     AssistantConfig, AssistantSession, Command, Interpreter, Source, command_schema,
 };
 use salesagent_core::model::{
-    Draft, DraftId, DraftStatus, DraftWriter, EmailAddress, IcpScore, OutcomeType, ThreadRef,
+    Draft, DraftId, DraftStatus, DraftWriter, EmailAddress, IcpScore, OutcomeType,
 };
 use salesagent_core::outcomes::Outcomes;
 use salesagent_core::ports::{Audio, AudioFormat, Clock, DynLlm, DynStore, SettingsExt};
@@ -48,36 +48,21 @@ impl Env {
     ) -> Draft {
         let at = self.now() - TimeDelta::hours(age_hours);
         let d = Draft {
-            id: DraftId::new(),
-            submission_id: None,
-            contact_email: email(to),
             contact_name: Some(name.into()),
-            contact_crm_id: None,
             company_name: Some(company.into()),
-            sender: email("sam@seller.dev"),
-            subject: format!("Hello {name}"),
-            body: format!("Hi {name},\n\nshort note.\n\nSam"),
-            status: DraftStatus::Pending,
-            version: 1,
             icp: icp.map(|score| IcpScore {
                 score,
                 tier: if score >= 80 { "A" } else { "C" }.into(),
                 factors: vec![],
             }),
-            priority: 0.0,
-            writer: DraftWriter::Human,
-            facts_used: vec![],
-            voice_similarity: None,
-            flags: vec![],
-            thread: ThreadRef::default(),
-            message_id: None,
-            provider_message_id: None,
-            rule_decision: None,
-            send_decision: None,
-            status_reason: None,
-            created_at: at,
-            updated_at: at,
-            sent_at: None,
+            ..Draft::new(
+                email(to),
+                email("sam@seller.dev"),
+                format!("Hello {name}"),
+                format!("Hi {name},\n\nshort note.\n\nSam"),
+                DraftWriter::Human,
+                at,
+            )
         };
         self.store
             .insert_draft(&d, &d.created_event("pipeline"))

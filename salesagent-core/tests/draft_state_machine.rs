@@ -4,8 +4,8 @@
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use proptest::prelude::*;
 use salesagent_core::model::{
-    Draft, DraftAction, DraftId, DraftStatus, DraftWriter, EmailAddress, MessageId, ThreadRef,
-    validate_body, validate_subject,
+    Draft, DraftAction, DraftStatus, DraftWriter, EmailAddress, MessageId, validate_body,
+    validate_subject,
 };
 
 fn t0() -> DateTime<Utc> {
@@ -13,34 +13,14 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn new_draft() -> Draft {
-    Draft {
-        id: DraftId::new(),
-        submission_id: None,
-        contact_email: EmailAddress::parse("lead@acme.io").unwrap(),
-        contact_name: None,
-        contact_crm_id: None,
-        company_name: None,
-        sender: EmailAddress::parse("me@seller.io").unwrap(),
-        subject: "Hello".into(),
-        body: "Hi there".into(),
-        status: DraftStatus::Pending,
-        version: 1,
-        icp: None,
-        priority: 0.0,
-        writer: DraftWriter::Llm { model: "m".into() },
-        facts_used: vec![],
-        voice_similarity: None,
-        flags: vec![],
-        thread: ThreadRef::default(),
-        message_id: None,
-        provider_message_id: None,
-        rule_decision: None,
-        send_decision: None,
-        status_reason: None,
-        created_at: t0(),
-        updated_at: t0(),
-        sent_at: None,
-    }
+    Draft::new(
+        EmailAddress::parse("lead@acme.io").unwrap(),
+        EmailAddress::parse("me@seller.io").unwrap(),
+        "Hello",
+        "Hi there",
+        DraftWriter::Llm { model: "m".into() },
+        t0(),
+    )
 }
 
 /// Texts for edits: mostly valid, sometimes empty, multi-line (for subjects) or with NUL.

@@ -5,7 +5,7 @@ use chrono::Duration as Td;
 use salesagent_core::Result;
 use salesagent_core::model::{
     Draft, DraftAction, DraftEvent, DraftId, DraftStatus, DraftWriter, EmailAddress, MessageId,
-    SubmissionId, ThreadRef,
+    SubmissionId,
 };
 use salesagent_core::outcomes::stop_drafts;
 use salesagent_core::ports::{Clock, DraftFilter, DraftStore};
@@ -84,32 +84,16 @@ async fn stop_retries_after_a_concurrent_edit() {
     let now = clock.now();
     let contact = EmailAddress::parse("bob@acme-corp.example").unwrap();
     let draft = Draft {
-        id: DraftId::new(),
-        submission_id: None,
-        contact_email: contact.clone(),
-        contact_name: None,
-        contact_crm_id: None,
-        company_name: None,
-        sender: EmailAddress::parse("ann@salesagent.test").unwrap(),
-        subject: "Follow-up".into(),
-        body: "Just checking in.".into(),
         status: DraftStatus::Approved,
-        version: 1,
-        icp: None,
         priority: 10.0,
-        writer: DraftWriter::Human,
-        facts_used: Vec::new(),
-        voice_similarity: None,
-        flags: Vec::new(),
-        thread: ThreadRef::default(),
-        message_id: None,
-        provider_message_id: None,
-        rule_decision: None,
-        send_decision: None,
-        status_reason: None,
-        created_at: now - Td::hours(1),
-        updated_at: now - Td::hours(1),
-        sent_at: None,
+        ..Draft::new(
+            contact.clone(),
+            EmailAddress::parse("ann@salesagent.test").unwrap(),
+            "Follow-up",
+            "Just checking in.",
+            DraftWriter::Human,
+            now - Td::hours(1),
+        )
     };
     store
         .insert_draft(&draft, &draft.created_event("test"))

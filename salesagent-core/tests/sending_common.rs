@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 use salesagent_core::model::{
     Domain, Draft, DraftAction, DraftId, DraftStatus, DraftWriter, EmailAddress, IcpScore,
-    ThreadRef,
 };
 use salesagent_core::ports::{DynClock, DynMailbox, DynStore};
 use salesagent_core::sending::{
@@ -121,34 +120,18 @@ pub fn email(s: &str) -> EmailAddress {
 
 pub fn draft(to: &str, at: DateTime<Utc>) -> Draft {
     Draft {
-        id: DraftId::new(),
-        submission_id: None,
-        contact_email: email(to),
         contact_name: Some("Jane Doe".into()),
-        contact_crm_id: None,
         company_name: Some("Acme".into()),
-        sender: email("sam@seller.dev"),
-        subject: format!("Hello {to}"),
-        body: "Hi,\n\nshort note.\n\nSam".into(),
-        status: DraftStatus::Pending,
-        version: 1,
-        icp: None,
-        priority: 0.0,
-        writer: DraftWriter::Template {
-            reason: "test".into(),
-        },
-        facts_used: vec![],
-        voice_similarity: None,
-        flags: vec![],
-        thread: ThreadRef::default(),
-        message_id: None,
-        provider_message_id: None,
-        rule_decision: None,
-        send_decision: None,
-        status_reason: None,
-        created_at: at,
-        updated_at: at,
-        sent_at: None,
+        ..Draft::new(
+            email(to),
+            email("sam@seller.dev"),
+            format!("Hello {to}"),
+            "Hi,\n\nshort note.\n\nSam",
+            DraftWriter::Template {
+                reason: "test".into(),
+            },
+            at,
+        )
     }
 }
 

@@ -18,31 +18,18 @@ fn draft(name: Option<&str>, subject: &str, body: &str) -> Draft {
         id: "01940000-0000-7000-8000-000000000001"
             .parse::<DraftId>()
             .unwrap(),
-        submission_id: None,
-        contact_email: EmailAddress::parse("jane.doe@acme.io").unwrap(),
         contact_name: name.map(str::to_owned),
-        contact_crm_id: None,
         company_name: Some("Acme".into()),
-        sender: EmailAddress::parse("sam@seller.dev").unwrap(),
-        subject: subject.into(),
-        body: body.into(),
         status: DraftStatus::Sending,
         version: 3,
-        icp: None,
-        priority: 0.0,
-        writer: DraftWriter::Human,
-        facts_used: vec![],
-        voice_similarity: None,
-        flags: vec![],
-        thread: ThreadRef::default(),
-        message_id: None,
-        provider_message_id: None,
-        rule_decision: None,
-        send_decision: None,
-        status_reason: None,
-        created_at: at(),
-        updated_at: at(),
-        sent_at: None,
+        ..Draft::new(
+            EmailAddress::parse("jane.doe@acme.io").unwrap(),
+            EmailAddress::parse("sam@seller.dev").unwrap(),
+            subject,
+            body,
+            DraftWriter::Human,
+            at(),
+        )
     }
 }
 

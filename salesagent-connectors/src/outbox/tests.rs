@@ -1,9 +1,7 @@
 //! Outbox tests: files, idempotent sends, searches, history, and the core sender over it.
 
 use super::*;
-use salesagent_core::model::{
-    Domain, Draft, DraftAction, DraftId, DraftStatus, DraftWriter, ThreadRef,
-};
+use salesagent_core::model::{Domain, Draft, DraftAction, DraftId, DraftStatus, DraftWriter};
 use salesagent_core::ports::DynStore;
 use salesagent_core::sending::{
     MimeOptions, PolicyConfig, SendMode, SendOutcome, SendPolicy, Sender, render,
@@ -34,32 +32,15 @@ fn email(s: &str) -> EmailAddress {
 
 fn draft(to: &str, at: DateTime) -> Draft {
     Draft {
-        id: DraftId::new(),
-        submission_id: None,
-        contact_email: email(to),
         contact_name: Some("Jane".into()),
-        contact_crm_id: None,
-        company_name: None,
-        sender: email("sam@seller.dev"),
-        subject: format!("Hello {to}"),
-        body: "Hi there,\n\nSam".into(),
-        status: DraftStatus::Pending,
-        version: 1,
-        icp: None,
-        priority: 0.0,
-        writer: DraftWriter::Human,
-        facts_used: vec![],
-        voice_similarity: None,
-        flags: vec![],
-        thread: ThreadRef::default(),
-        message_id: None,
-        provider_message_id: None,
-        rule_decision: None,
-        send_decision: None,
-        status_reason: None,
-        created_at: at,
-        updated_at: at,
-        sent_at: None,
+        ..Draft::new(
+            email(to),
+            email("sam@seller.dev"),
+            format!("Hello {to}"),
+            "Hi there,\n\nSam",
+            DraftWriter::Human,
+            at,
+        )
     }
 }
 

@@ -354,6 +354,48 @@ pub fn validate_body(body: &str) -> Result<()> {
 }
 
 impl Draft {
+    /// A new `Pending` draft at version 1 with nothing decided yet (no submission, CRM ids, ICP
+    /// score, facts, flags, thread, rule or send decision); created and updated `at`. Set the
+    /// rest with struct update syntax: `Draft { contact_name, ..Draft::new(..) }`.
+    #[must_use]
+    pub fn new(
+        contact_email: EmailAddress,
+        sender: EmailAddress,
+        subject: impl Into<String>,
+        body: impl Into<String>,
+        writer: DraftWriter,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: DraftId::new(),
+            submission_id: None,
+            contact_email,
+            contact_name: None,
+            contact_crm_id: None,
+            company_name: None,
+            sender,
+            subject: subject.into(),
+            body: body.into(),
+            status: DraftStatus::Pending,
+            version: 1,
+            icp: None,
+            priority: 0.0,
+            writer,
+            facts_used: Vec::new(),
+            voice_similarity: None,
+            flags: Vec::new(),
+            thread: ThreadRef::default(),
+            message_id: None,
+            provider_message_id: None,
+            rule_decision: None,
+            send_decision: None,
+            status_reason: None,
+            created_at: at,
+            updated_at: at,
+            sent_at: None,
+        }
+    }
+
     /// The snapshot an audit event records.
     #[must_use]
     pub fn snapshot(&self) -> DraftSnapshot {

@@ -174,7 +174,7 @@ impl SendingConfig {
 
 #[cfg(test)]
 pub(crate) mod tests_support {
-    use crate::model::{Draft, DraftId, DraftStatus, DraftWriter, EmailAddress, ThreadRef};
+    use crate::model::{Draft, DraftWriter, EmailAddress};
     use chrono::TimeZone;
 
     /// A plain pending draft for unit tests.
@@ -184,32 +184,16 @@ pub(crate) mod tests_support {
             .single()
             .unwrap();
         Draft {
-            id: DraftId::new(),
-            submission_id: None,
-            contact_email: EmailAddress::parse("jane@acme.io").unwrap(),
             contact_name: Some("Jane Doe".into()),
-            contact_crm_id: None,
             company_name: Some("Acme".into()),
-            sender: EmailAddress::parse("sam@seller.dev").unwrap(),
-            subject: "Hello".into(),
-            body: "Hi Jane".into(),
-            status: DraftStatus::Pending,
-            version: 1,
-            icp: None,
-            priority: 0.0,
-            writer: DraftWriter::Human,
-            facts_used: vec![],
-            voice_similarity: None,
-            flags: vec![],
-            thread: ThreadRef::default(),
-            message_id: None,
-            provider_message_id: None,
-            rule_decision: None,
-            send_decision: None,
-            status_reason: None,
-            created_at: at,
-            updated_at: at,
-            sent_at: None,
+            ..Draft::new(
+                EmailAddress::parse("jane@acme.io").unwrap(),
+                EmailAddress::parse("sam@seller.dev").unwrap(),
+                "Hello",
+                "Hi Jane",
+                DraftWriter::Human,
+                at,
+            )
         }
     }
 }

@@ -1,9 +1,7 @@
 //! Shared fixtures: stores on every backend, a hand-driven clock, model builders.
 
 use chrono::{DateTime, Duration, Utc};
-use salesagent_core::model::{
-    Draft, DraftStatus, DraftWriter, EmailAddress, FormSubmission, SubmissionId, ThreadRef,
-};
+use salesagent_core::model::{Draft, DraftWriter, EmailAddress, FormSubmission, SubmissionId};
 use salesagent_core::ports::Clock;
 use salesagent_store::testing::TempPostgres;
 use salesagent_store::{EncryptionKey, SqlStore, SqlStoreBuilder};
@@ -111,29 +109,16 @@ pub fn draft(contact: &str, submission: Option<SubmissionId>) -> Draft {
     Draft {
         id: salesagent_core::model::DraftId::new(),
         submission_id: submission,
-        contact_email: email(contact),
         contact_name: Some("Ann".into()),
-        contact_crm_id: None,
         company_name: Some("Acme".into()),
-        sender: email("rep@seller.io"),
-        subject: "Hello from Seller".into(),
-        body: "Dear Ann, this is the secret draft body.".into(),
-        status: DraftStatus::Pending,
-        version: 1,
-        icp: None,
         priority: 0.5,
-        writer: DraftWriter::Human,
-        facts_used: vec![],
-        voice_similarity: None,
-        flags: vec![],
-        thread: ThreadRef::default(),
-        message_id: None,
-        provider_message_id: None,
-        rule_decision: None,
-        send_decision: None,
-        status_reason: None,
-        created_at: t0(),
-        updated_at: t0(),
-        sent_at: None,
+        ..Draft::new(
+            email(contact),
+            email("rep@seller.io"),
+            "Hello from Seller",
+            "Dear Ann, this is the secret draft body.",
+            DraftWriter::Human,
+            t0(),
+        )
     }
 }

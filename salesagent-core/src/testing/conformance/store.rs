@@ -81,34 +81,21 @@ fn submission(email: &EmailAddress) -> FormSubmission {
 
 fn draft(submission: Option<SubmissionId>, contact: &EmailAddress, at: DateTime<Utc>) -> Draft {
     Draft {
-        id: DraftId::new(),
         submission_id: submission,
-        contact_email: contact.clone(),
         contact_name: Some("Ada Lovelace".into()),
-        contact_crm_id: None,
         company_name: Some("Engines Ltd".into()),
-        sender: EmailAddress::parse("seller@salesagent.example").expect("valid address"),
-        subject: "Your analytical engine".into(),
-        body: "Hi Ada,\n\nthanks for writing.\n\nBest,\nSam".into(),
-        status: DraftStatus::Pending,
-        version: 1,
-        icp: None,
         priority: 0.5,
-        writer: DraftWriter::Template {
-            reason: "conformance".into(),
-        },
         facts_used: vec!["form:message".into()],
-        voice_similarity: None,
-        flags: vec![],
-        thread: ThreadRef::default(),
-        message_id: None,
-        provider_message_id: None,
-        rule_decision: None,
-        send_decision: None,
-        status_reason: None,
-        created_at: at,
-        updated_at: at,
-        sent_at: None,
+        ..Draft::new(
+            contact.clone(),
+            EmailAddress::parse("seller@salesagent.example").expect("valid address"),
+            "Your analytical engine",
+            "Hi Ada,\n\nthanks for writing.\n\nBest,\nSam",
+            DraftWriter::Template {
+                reason: "conformance".into(),
+            },
+            at,
+        )
     }
 }
 
