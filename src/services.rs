@@ -344,7 +344,7 @@ impl ServiceSelector {
                 choices.push(self.offline_choice(
                     Port::Crm,
                     other.and_then(Result::err),
-                    "fixtures",
+                    self.fake_name(),
                 ));
                 Arc::new(offline.crm()?)
             }
@@ -364,13 +364,17 @@ impl ServiceSelector {
                     choices.push(self.offline_choice(
                         Port::Mailbox,
                         Some((e, g.reason.clone())),
-                        "fixtures",
+                        self.fake_name(),
                     ));
                     Arc::new(offline.mailbox()?)
                 }
             },
             other => {
-                choices.push(self.offline_choice(Port::Mailbox, google_failure(other), "fixtures"));
+                choices.push(self.offline_choice(
+                    Port::Mailbox,
+                    google_failure(other),
+                    self.fake_name(),
+                ));
                 Arc::new(offline.mailbox()?)
             }
         };
@@ -386,13 +390,17 @@ impl ServiceSelector {
                     choices.push(self.offline_choice(
                         Port::Drive,
                         Some((e, g.reason.clone())),
-                        "fixtures",
+                        self.fake_name(),
                     ));
                     Arc::new(offline.drive()?)
                 }
             },
             other => {
-                choices.push(self.offline_choice(Port::Drive, google_failure(other), "fixtures"));
+                choices.push(self.offline_choice(
+                    Port::Drive,
+                    google_failure(other),
+                    self.fake_name(),
+                ));
                 Arc::new(offline.drive()?)
             }
         };
@@ -408,7 +416,7 @@ impl ServiceSelector {
                     choices.push(self.offline_choice(
                         Port::Calendar,
                         Some((e, g.reason.clone())),
-                        "fixtures",
+                        self.fake_name(),
                     ));
                     Arc::new(offline.calendar()?)
                 }
@@ -417,7 +425,7 @@ impl ServiceSelector {
                 choices.push(self.offline_choice(
                     Port::Calendar,
                     google_failure(other),
-                    "fixtures",
+                    self.fake_name(),
                 ));
                 Arc::new(offline.calendar()?)
             }
@@ -455,6 +463,15 @@ impl ServiceSelector {
             choices,
             real,
         })
+    }
+
+    /// What the offline CRM, mailbox, drive and calendar are.
+    fn fake_name(&self) -> &'static str {
+        if self.fixtures.is_some() {
+            "fixtures"
+        } else {
+            "empty in-memory fake"
+        }
     }
 
     /// The offline entry: forced, configured-but-broken, or not configured.
