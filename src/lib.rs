@@ -7,6 +7,9 @@
 //! - [`connectors`] (`salesagent-connectors`): HubSpot, Gmail, Google Drive and Calendar, OpenAI.
 //! - [`store`] (`salesagent-store`): the `Store` port on SQLite and PostgreSQL, with the job queue.
 //!
+//! With the `services` feature (default), [`services`] picks each port's real connector or its
+//! offline stand-in from the environment and runs the `doctor` health checks.
+//!
 //! The most used types are re-exported at the top level.
 
 pub use salesagent_connectors as connectors;
@@ -19,3 +22,5 @@ pub use salesagent_core::{Error, Result};
 
 #[cfg(feature = "host")]
 pub mod host;
+#[cfg(feature = "services")]
+pub mod services;

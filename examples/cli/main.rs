@@ -9,11 +9,10 @@
 //! cargo run --example cli -- jobs
 //! ```
 //!
-//! Offline (`--offline`, and the default when no API credentials are configured) the CRM,
-//! mailbox, Drive and calendar are the in-memory fakes seeded from `examples/data/`, and the
-//! model is the deterministic template writer: no network, no credentials.
-
-mod fixtures;
+//! Each port uses its real connector when its service is configured in the environment and the
+//! offline one otherwise (`salesagent::services`): the CRM, mailbox, Drive and calendar fakes
+//! seeded from `examples/data/`, and the deterministic template writer. `--offline` forces all
+//! offline; `doctor` checks every configured service.
 
 /// `println!` that ignores a closed stdout (`cli drafts | head` must not panic).
 macro_rules! out {
@@ -23,8 +22,11 @@ macro_rules! out {
     }};
 }
 
+mod doctor;
+
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use salesagent::services::{ServiceSelector, Services, fixtures};
 use salesagent_core::model::{
     Draft, DraftFlag, DraftId, DraftStatus, DraftWriter, FormSubmission, JobFilter, JobState,
 };
@@ -33,7 +35,6 @@ use salesagent_core::ports::{DraftFilter, DynClock, DynStore, SystemClock};
 use salesagent_core::slots::parse_zone;
 use salesagent_core::testing::MemoryStore;
 use salesagent_core::worker::{WorkStats, Worker, WorkerConfig};
-use salesagent_core::writer::TemplateLlm;
 use salesagent_store::SqlStore;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -109,6 +110,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check every configured service with one harmless authenticated read.
+    Doctor(doctor::DoctorArgs),
 }
 
 fn default_data_dir() -> PathBuf {
@@ -166,39 +169,30 @@ async fn open_store(url: &str, clock: DynClock) -> Result<DynStore, Failure> {
     Ok(Arc::new(store))
 }
 
-fn credentials_configured() -> bool {
-    ["OPENAI_API_KEY", "HUBSPOT_ACCESS_TOKEN", "GOOGLE_CLIENT_ID"]
-        .iter()
-        .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))
-}
-
 struct App {
     store: DynStore,
     clock: DynClock,
+    services: Services,
     pipeline: Arc<Pipeline>,
 }
 
 async fn app(cli: &Cli) -> Result<App, Failure> {
     let clock: DynClock = Arc::new(SystemClock);
     let store = open_store(&cli.database, clock.clone()).await?;
-    if !cli.offline && credentials_configured() {
-        eprintln!(
-            "note: online connectors are not wired into this CLI yet; running offline with the \
-             fixtures in {}",
-            cli.data.display()
-        );
+    let sender = fixtures::sender(&cli.data)?;
+    fixtures::seed_voice(&store, &sender, clock.now()).await?;
+    let mut selector = ServiceSelector::from_env()
+        .offline(cli.offline)
+        .fixtures(&cli.data)
+        .google_account(sender.email.to_string());
+    if matches!(cli.command, Command::Doctor(_)) {
+        selector = selector.http_config(salesagent::services::doctor::http_config());
     }
-    let sender = fixtures::sender(&cli.data).map_err(Failure::input)?;
-    fixtures::seed_voice(&store, &sender, clock.now())
-        .await
-        .map_err(Failure::runtime)?;
-    let ports = fixtures::offline_ports(
-        &cli.data,
-        Arc::new(TemplateLlm),
-        store.clone(),
-        clock.clone(),
-    )
-    .map_err(Failure::input)?;
+    let services = selector.select(&store, &clock)?;
+    for choice in &services.choices {
+        eprintln!("{choice}");
+    }
+    let ports = services.ports(store.clone(), clock.clone());
     let mut config = PipelineConfig::new(sender.email.clone());
     config.sender_name = sender.name.clone();
     config.sender_company = sender.company.clone();
@@ -208,6 +202,7 @@ async fn app(cli: &Cli) -> Result<App, Failure> {
     Ok(App {
         store,
         clock,
+        services,
         pipeline: Arc::new(Pipeline::new(ports, config)),
     })
 }
@@ -477,7 +472,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let app = app(&cli).await?;
     match &cli.command {
         Command::Demo { concurrency } => {
-            let forms = fixtures::forms(&cli.data).map_err(Failure::input)?;
+            let forms = fixtures::forms(&cli.data)?;
             out!(
                 "Submitting {} sample forms from {}",
                 forms.len(),
@@ -587,6 +582,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
         }
+        Command::Doctor(args) => doctor::run(&app.services, &app.clock, args).await?,
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //!
 //! ```bash
 //! HUBSPOT_CLIENT_SECRET=... SALESAGENT_OPERATOR_TOKEN=... \
-//!   cargo run --release --example webhook -- --offline --workers 2 --public-url https://leads.example.com
+//!   cargo run --release --example webhook -- --offline --data examples/data --workers 2 --public-url https://leads.example.com
 //! ```
 //!
 //! Everything the service does is in `salesagent::host`; this file only parses flags, builds the
@@ -12,13 +12,14 @@
 
 use clap::{Parser, ValueEnum};
 use salesagent::core::model::EmailAddress;
-use salesagent::core::pipeline::{Pipeline, PipelineConfig, Ports};
+use salesagent::core::pipeline::{Pipeline, PipelineConfig};
 use salesagent::core::ports::{DynClock, DynStore, SystemClock};
-use salesagent::core::testing::{FakeCalendar, FakeCrm, FakeDrive, FakeMailbox, MemoryStore};
+use salesagent::core::testing::MemoryStore;
 use salesagent::core::worker::{Worker, WorkerConfig};
-use salesagent::core::writer::TemplateLlm;
 use salesagent::host::{AppState, HostConfig};
+use salesagent::services::ServiceSelector;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -44,9 +45,14 @@ struct Args {
     /// In-process pipeline workers (0: intake only, with `cli work` processes elsewhere).
     #[arg(long, default_value_t = 2)]
     workers: usize,
-    /// Offline connectors (in-memory CRM, mailbox, drive, calendar) and the template writer.
+    /// Force every port offline (in-memory CRM, mailbox, drive, calendar and the template
+    /// writer); without it each port is real when its service is configured in the environment.
     #[arg(long)]
     offline: bool,
+    /// Seed the offline CRM, mailbox, drive and calendar from this fixture directory
+    /// (e.g. `examples/data`); without it they start empty.
+    #[arg(long)]
+    data: Option<PathBuf>,
     /// The external base URL that HubSpot signs (v3); default `http://` + the Host header.
     #[arg(long)]
     public_url: Option<String>,
@@ -133,23 +139,24 @@ async fn run(args: Args) -> Result<(), String> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let workers = if args.workers > 0 {
-        if !args.offline {
-            return Err(
-                "online connectors are not wired into this host yet: use --offline, or \
-                 --workers 0 for intake only"
-                    .to_owned(),
-            );
-        }
         let sender = EmailAddress::parse(&args.sender).map_err(|e| format!("--sender: {e}"))?;
-        let ports = Ports {
-            crm: Arc::new(FakeCrm::new()),
-            mailbox: Arc::new(FakeMailbox::new().with_clock(clock.clone())),
-            drive: Arc::new(FakeDrive::new()),
-            calendar: Arc::new(FakeCalendar::new().with_clock(clock.clone())),
-            llm: Arc::new(TemplateLlm),
-            store: store.clone(),
-            clock: clock.clone(),
-        };
+        let mut selector = ServiceSelector::from_env()
+            .offline(args.offline)
+            .google_account(sender.to_string());
+        if let Some(dir) = &args.data {
+            selector = selector.fixtures(dir);
+        }
+        let services = selector
+            .select(&store, &clock)
+            .map_err(|e| format!("selecting the services: {e}"))?;
+        for choice in &services.choices {
+            if choice.problem.is_some() {
+                tracing::warn!(port = %choice.port, "{choice}");
+            } else {
+                tracing::info!(port = %choice.port, "{choice}");
+            }
+        }
+        let ports = services.ports(store.clone(), clock.clone());
         let worker = Worker::new(
             Arc::new(Pipeline::new(ports, PipelineConfig::new(sender))),
             WorkerConfig {

@@ -699,3 +699,139 @@ async fn unknown_crm_company_is_fine_and_company_id_is_used() {
             .any(|f| f.name == "company_size" && f.points > 0.0)
     );
 }
+
+/// Short sent mails in one person's voice, for learning a profile.
+const SAM_SENT: [&str; 6] = [
+    "Hi Lena,\n\nThanks for the quick call today. I'll send the welding case study over by Friday, and we can look at your fleet numbers next week.\n\nCheers,\nSam",
+    "Hi Tom,\n\nGreat to hear the pilot is running. Let's book thirty minutes on Tuesday to go through the results; I'll bring the dashboard.\n\nCheers,\nSam",
+    "Hi Ann,\n\nQuick follow-up on the demo: the robot fleet report is attached. Happy to walk your team through it whenever suits you.\n\nCheers,\nSam",
+    "Hi Marc,\n\nThanks for the intro to your operations lead. I'll reach out to her today and keep you in the loop.\n\nCheers,\nSam",
+    "Hi Julia,\n\nWe've shipped the export you asked for. Let me know if the numbers look right on your side, and I'll set up the next review.\n\nCheers,\nSam",
+    "Hi Ben,\n\nSorry for the slow reply this week. The pricing sheet is attached; I'd suggest we go through it together on a short call.\n\nCheers,\nSam",
+];
+
+impl Harness {
+    /// A second pipeline over the same fakes with another configuration.
+    fn pipeline_with(&self, config: PipelineConfig) -> Pipeline {
+        Pipeline::new(
+            Ports {
+                crm: self.crm.clone(),
+                mailbox: self.mailbox.clone(),
+                drive: self.drive.clone(),
+                calendar: self.calendar.clone(),
+                llm: self.llm.clone(),
+                store: self.store.clone(),
+                clock: self.clock.shared(),
+            },
+            config,
+        )
+    }
+}
+
+fn low_voice_flags(d: &salesagent_core::model::Draft) -> Vec<u16> {
+    d.flags
+        .iter()
+        .filter_map(|f| match f {
+            DraftFlag::LowVoiceSimilarity { score_milli } => Some(*score_milli),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn learned_voice_profile_scores_the_draft_and_flags_below_the_threshold() {
+    use salesagent_core::voice::{SimilarityThreshold, learn, similarity};
+    let h = Harness::new(good_llm());
+    h.seed();
+    let learned = learn(
+        email("sam@salesagent.dev"),
+        "default",
+        SAM_SENT,
+        h.clock.now(),
+    )
+    .unwrap();
+    h.store.save_voice_profile(&learned).await.unwrap();
+    let profile = h
+        .store
+        .voice_profile(&email("sam@salesagent.dev"), "default")
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Default threshold (0.6): the score is the body's similarity to the stored profile.
+    let id = h.pipeline.process(&h.ann("s-voice-score")).await.unwrap();
+    let d = h.store.get_draft(id).await.unwrap();
+    let expected = similarity(&profile, &d.body);
+    let got = d.voice_similarity.expect("a learned profile gives a score");
+    assert!((0.0..=1.0).contains(&got), "{got}");
+    assert!(
+        (got - expected.value).abs() < 1e-12,
+        "{got} vs {}",
+        expected.value
+    );
+    assert_eq!(
+        low_voice_flags(&d),
+        if got < 0.6 {
+            vec![expected.milli()]
+        } else {
+            vec![]
+        },
+        "flagged exactly when below the default threshold"
+    );
+
+    // A threshold above every score flags the draft, with the score in thousandths …
+    let mut strict = PipelineConfig::new(email("sam@salesagent.dev"));
+    strict.sender_name = "Sam Seller".into();
+    strict.voice_threshold = SimilarityThreshold { min_score: 1.01 };
+    let id = h
+        .pipeline_with(strict)
+        .process(&h.ann("s-voice-strict"))
+        .await
+        .unwrap();
+    let d = h.store.get_draft(id).await.unwrap();
+    let score = similarity(&profile, &d.body);
+    assert_eq!(d.voice_similarity, Some(score.value));
+    assert_eq!(low_voice_flags(&d), vec![score.milli()]);
+
+    // … and a threshold of zero never does.
+    let mut lenient = PipelineConfig::new(email("sam@salesagent.dev"));
+    lenient.voice_threshold = SimilarityThreshold { min_score: 0.0 };
+    let id = h
+        .pipeline_with(lenient)
+        .process(&h.ann("s-voice-lenient"))
+        .await
+        .unwrap();
+    let d = h.store.get_draft(id).await.unwrap();
+    assert!(d.voice_similarity.is_some());
+    assert!(low_voice_flags(&d).is_empty());
+}
+
+#[tokio::test]
+async fn no_learned_voice_profile_means_no_similarity_and_no_flag() {
+    let h = Harness::new(good_llm());
+    h.seed();
+    let id = h.pipeline.process(&h.ann("s-no-voice")).await.unwrap();
+    let d = h.store.get_draft(id).await.unwrap();
+    assert_eq!(d.voice_similarity, None);
+    assert!(low_voice_flags(&d).is_empty(), "{:?}", d.flags);
+
+    // A hand-written style (no statistics learned from mail) shapes the draft but is not scored.
+    let mut style = VoiceStyle::default();
+    style.sign_offs.insert("Warm regards,".into(), 1.0);
+    h.store
+        .save_voice_profile(&VoiceProfile {
+            id: VoiceProfileId::new(),
+            owner: email("sam@salesagent.dev"),
+            name: "default".into(),
+            version: 0,
+            message_count: 0,
+            updated_at: h.clock.now(),
+            style,
+        })
+        .await
+        .unwrap();
+    let id = h.pipeline.process(&h.ann("s-style-only")).await.unwrap();
+    let d = h.store.get_draft(id).await.unwrap();
+    assert_eq!(d.voice_similarity, None);
+    assert!(low_voice_flags(&d).is_empty(), "{:?}", d.flags);
+}

@@ -14,7 +14,11 @@
 //! degrades — the draft is still written, with the reason recorded on the run and as a
 //! [`DraftFlag::Degraded`] on the draft. Without a usable model answer (error, timeout, or invalid
 //! twice) the [template writer](crate::writer) writes the draft, flagged
-//! [`DraftFlag::TemplateWritten`]. CRM writes (task, note with the draft preview, ICP score and
+//! [`DraftFlag::TemplateWritten`]. When the sender's voice profile was learned from mail, the
+//! draft body is scored against it ([`crate::voice::similarity`]) into
+//! [`Draft::voice_similarity`], and a score under [`PipelineConfig::voice_threshold`] adds
+//! [`DraftFlag::LowVoiceSimilarity`]; without a profile (or one without learned statistics)
+//! there is no score and no flag. CRM writes (task, note with the draft preview, ICP score and
 //! segment as contact properties) happen in a separate [`kinds::CRM_FOLLOW_UP`] job, so a CRM
 //! outage delays them but never loses a draft.
 //!
@@ -39,7 +43,8 @@ use crate::prompt::{
 };
 use crate::scoring::{IcpAssessment, IcpInput, IcpRules};
 use crate::slots::{MeetingSlot, SlotRules, parse_zone};
-use crate::{Error, Result, writer};
+use crate::voice::{Score, SimilarityThreshold};
+use crate::{Error, Result, voice, writer};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -116,6 +121,8 @@ pub struct PipelineConfig {
     pub sender_company: String,
     /// Name of the voice profile to use.
     pub voice_profile: String,
+    /// Drafts whose voice similarity falls below this are flagged (default 0.6).
+    pub voice_threshold: SimilarityThreshold,
     /// Step deadlines.
     pub timeouts: StepTimeouts,
     /// Meeting-slot rules.
@@ -142,6 +149,7 @@ impl PipelineConfig {
             sender_name: name,
             sender_company: "Salesagent".to_owned(),
             voice_profile: "default".to_owned(),
+            voice_threshold: SimilarityThreshold::default(),
             timeouts: StepTimeouts::default(),
             slots: SlotRules::default(),
             icp: IcpRules::default(),
@@ -806,6 +814,17 @@ impl Pipeline {
         }
         .map(|n| display_safe(&n))
         .filter(|n| !n.is_empty());
+        let voice_score = g
+            .voice
+            .as_ref()
+            .filter(|p| has_learned_statistics(p))
+            .map(|p| voice::similarity(p, &output.body));
+        let mut flags = log.flags.clone();
+        flags.extend(
+            voice_score
+                .as_ref()
+                .and_then(|s| self.config.voice_threshold.flag(s)),
+        );
         Draft {
             id: DraftId::new(),
             submission_id: Some(submission.id),
@@ -827,8 +846,8 @@ impl Pipeline {
             priority: f64::from(icp.score.score),
             writer,
             facts_used: output.fact_ids,
-            voice_similarity: None,
-            flags: log.flags.clone(),
+            voice_similarity: voice_score.as_ref().map(|s: &Score| s.value),
+            flags,
             thread: ThreadRef::default(),
             message_id: None,
             provider_message_id: None,
@@ -1037,4 +1056,10 @@ impl Pipeline {
         }
         Ok(())
     }
+}
+
+/// True when `profile` was learned from mail (a hand-written style has nothing to score against).
+fn has_learned_statistics(profile: &VoiceProfile) -> bool {
+    let stats = &profile.style.stats;
+    stats.sums.get("messages").is_some_and(|&n| n > 0.0) && stats.term_total > 0
 }

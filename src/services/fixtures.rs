@@ -1,4 +1,5 @@
-//! Fixture-backed offline connectors: the in-memory fakes seeded from `examples/data/`.
+//! Fixture-backed offline connectors: the in-memory fakes of `salesagent-core`'s `testing`
+//! feature, seeded from a directory such as `examples/data/`.
 //!
 //! Files: `sender.json` (the mailbox owner and their voice), `companies.json`, `contacts.json`
 //! (CRM), `threads.json` (earlier mail, dated relative to now), `documents.json` (Drive assets),
@@ -10,22 +11,27 @@ use salesagent_core::model::{
     Company, Contact, CrmId, Domain, DriveFile, EmailAddress, FileId, Interval, MailMessage,
     MessageId, ProviderMessageId, VoiceProfile, VoiceProfileId, VoiceStyle,
 };
-use salesagent_core::pipeline::Ports;
-use salesagent_core::ports::{DynClock, DynLlm, DynStore};
+use salesagent_core::ports::Clock as _;
+use salesagent_core::ports::{DynClock, DynStore};
 use salesagent_core::slots::parse_zone;
 use salesagent_core::testing::{FakeCalendar, FakeCrm, FakeDrive, FakeMailbox};
+use salesagent_core::{Error, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-/// `sender.json`.
-#[derive(Debug, Deserialize)]
+/// `sender.json`: the mailbox owner and their voice.
+#[derive(Debug, Clone, Deserialize)]
 pub struct Sender {
+    /// The sender's address (drafts go out from it).
     pub email: EmailAddress,
+    /// Display name.
     pub name: String,
+    /// The sender's company.
     pub company: String,
+    /// IANA time zone of the sender's working hours.
     pub time_zone: String,
+    /// A voice style to seed as the `default` profile.
     #[serde(default)]
     pub voice: Option<VoiceStyle>,
 }
@@ -84,22 +90,23 @@ struct CalendarFixture {
     busy: Vec<BusyFixture>,
 }
 
-fn read<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<T, String> {
+fn read<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<T> {
     let path = dir.join(name);
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    let bad = |e: &dyn std::fmt::Display| Error::invalid(path.display().to_string(), e.to_string());
+    let text = std::fs::read_to_string(&path).map_err(|e| bad(&e))?;
+    serde_json::from_str(&text).map_err(|e| bad(&e))
 }
 
 /// The sender described by `sender.json`.
-pub fn sender(dir: &Path) -> Result<Sender, String> {
+pub fn sender(dir: &Path) -> Result<Sender> {
     read(dir, "sender.json")
 }
 
 /// The sample forms under `forms/`, sorted by file name.
-pub fn forms(dir: &Path) -> Result<Vec<PathBuf>, String> {
+pub fn forms(dir: &Path) -> Result<Vec<PathBuf>> {
     let forms = dir.join("forms");
     let mut out: Vec<PathBuf> = std::fs::read_dir(&forms)
-        .map_err(|e| format!("{}: {e}", forms.display()))?
+        .map_err(|e| Error::invalid(forms.display().to_string(), e.to_string()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
@@ -107,13 +114,8 @@ pub fn forms(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
-/// Offline ports: fakes seeded from the fixtures in `dir`, the given model, store and clock.
-pub fn offline_ports(
-    dir: &Path,
-    llm: DynLlm,
-    store: DynStore,
-    clock: DynClock,
-) -> Result<Ports, String> {
+/// A CRM fake seeded with `companies.json` and `contacts.json`.
+pub fn crm(dir: &Path) -> Result<FakeCrm> {
     let crm = FakeCrm::new();
     for c in read::<Vec<CompanyFixture>>(dir, "companies.json")? {
         crm.add_company(Company {
@@ -140,7 +142,11 @@ pub fn offline_ports(
             properties: BTreeMap::new(),
         });
     }
+    Ok(crm)
+}
 
+/// A mailbox fake holding the earlier mail of `threads.json`, dated relative to `clock`.
+pub fn mailbox(dir: &Path, clock: &DynClock) -> Result<FakeMailbox> {
     let now = clock.now();
     let mailbox = FakeMailbox::new().with_clock(clock.clone());
     for t in read::<Vec<ThreadFixture>>(dir, "threads.json")? {
@@ -166,7 +172,11 @@ pub fn offline_ports(
             raw: None,
         });
     }
+    Ok(mailbox)
+}
 
+/// A Drive fake holding the documents of `documents.json`.
+pub fn drive(dir: &Path) -> Result<FakeDrive> {
     let drive = FakeDrive::new();
     for d in read::<Vec<DocumentFixture>>(dir, "documents.json")? {
         drive.add_file(
@@ -182,11 +192,20 @@ pub fn offline_ports(
             Some(&d.text),
         );
     }
+    Ok(drive)
+}
 
+/// A calendar fake with the busy blocks of `calendar.json` (days relative to today in its zone).
+pub fn calendar(dir: &Path, clock: &DynClock) -> Result<FakeCalendar> {
+    let now = clock.now();
     let calendar = FakeCalendar::new().with_clock(clock.clone());
     let cal: CalendarFixture = read(dir, "calendar.json")?;
-    let zone = parse_zone(&cal.time_zone)
-        .ok_or_else(|| format!("calendar.json: unknown time zone {:?}", cal.time_zone))?;
+    let zone = parse_zone(&cal.time_zone).ok_or_else(|| {
+        Error::invalid(
+            "calendar.json",
+            format!("unknown time zone {:?}", cal.time_zone),
+        )
+    })?;
     let today = now.with_timezone(&zone).date_naive();
     for b in cal.busy {
         let day = today + Duration::days(b.day);
@@ -199,31 +218,15 @@ pub fn offline_ports(
             calendar.add_busy(Interval { start, end });
         }
     }
-
-    Ok(Ports {
-        crm: Arc::new(crm),
-        mailbox: Arc::new(mailbox),
-        drive: Arc::new(drive),
-        calendar: Arc::new(calendar),
-        llm,
-        store,
-        clock,
-    })
+    Ok(calendar)
 }
 
 /// Saves the sender's voice profile from `sender.json` unless the store already has one.
-pub async fn seed_voice(
-    store: &DynStore,
-    sender: &Sender,
-    now: DateTime<Utc>,
-) -> Result<(), String> {
+pub async fn seed_voice(store: &DynStore, sender: &Sender, now: DateTime<Utc>) -> Result<()> {
     let Some(style) = sender.voice.clone() else {
         return Ok(());
     };
-    let existing = store
-        .voice_profile(&sender.email, "default")
-        .await
-        .map_err(|e| e.to_string())?;
+    let existing = store.voice_profile(&sender.email, "default").await?;
     if existing.is_none() {
         store
             .save_voice_profile(&VoiceProfile {
@@ -235,8 +238,7 @@ pub async fn seed_voice(
                 updated_at: now,
                 style,
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
     }
     Ok(())
 }
