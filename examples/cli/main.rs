@@ -13,8 +13,6 @@
 //! mailbox, Drive and calendar are the in-memory fakes seeded from `examples/data/`, and the
 //! model is the deterministic template writer: no network, no credentials.
 
-mod fixtures;
-
 /// `println!` that ignores a closed stdout (`cli drafts | head` must not panic).
 macro_rules! out {
     ($($arg:tt)*) => {{
@@ -22,6 +20,13 @@ macro_rules! out {
         let _ = writeln!(std::io::stdout().lock(), $($arg)*);
     }};
 }
+
+mod assistant;
+mod erase;
+mod fixtures;
+mod outcomes;
+mod send;
+mod voice;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -109,6 +114,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Voice profiles: learn one from sent mail, score text against it.
+    Voice {
+        /// What to do.
+        #[command(subcommand)]
+        command: voice::VoiceCommand,
+    },
+    /// Outcomes: the impact table, classifying mail, statistics, recording by hand.
+    Outcomes {
+        /// What to do.
+        #[command(subcommand)]
+        command: outcomes::OutcomesCommand,
+    },
+    #[command(flatten)]
+    Sending(send::SendCommand),
+    /// GDPR erase: remove every record that mentions a contact (prints rows per table).
+    Erase(erase::EraseArgs),
+    /// Work the queue in plain words: a REPL, one request, or `--dry-run` to see the command.
+    Assistant(assistant::AssistantArgs),
 }
 
 fn default_data_dir() -> PathBuf {
@@ -474,6 +497,12 @@ async fn work_with_progress(app: &App, concurrency: usize) -> Result<WorkStats, 
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
+    // Commands that need no store run before one is opened (and change nothing in it).
+    match &cli.command {
+        Command::Voice { command } => return Ok(voice::run(command.clone())?),
+        Command::Assistant(args) if args.is_dry_run() => return assistant::dry_run(args).await,
+        _ => {}
+    }
     let app = app(&cli).await?;
     match &cli.command {
         Command::Demo { concurrency } => {
@@ -586,6 +615,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     );
                 }
             }
+        }
+        Command::Voice { .. } => {} // ran above, before the store was opened
+        Command::Outcomes { command } => {
+            outcomes::run(command.clone(), app.store.clone(), app.clock.clone()).await?;
+        }
+        Command::Sending(command) => {
+            send::run(command.clone(), app.store.clone(), app.clock.clone()).await?;
+        }
+        Command::Erase(args) => erase::run(args, app.store.clone()).await?,
+        Command::Assistant(args) => {
+            assistant::run(args, app.store.clone(), app.clock.clone()).await?;
         }
     }
     Ok(())
