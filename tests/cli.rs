@@ -32,7 +32,33 @@ fn binary() -> Option<PathBuf> {
     let bin = profile_dir
         .join("examples")
         .join(format!("cli{}", std::env::consts::EXE_SUFFIX));
-    bin.is_file().then_some(bin)
+    if !bin.is_file() {
+        return None;
+    }
+    warn_if_stale(&bin);
+    Some(bin)
+}
+
+/// Warns (once per test) when a source of the example is newer than the binary: `cargo test
+/// --test cli` alone does not rebuild examples.
+fn warn_if_stale(bin: &Path) {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let Some(built) = modified(bin) else {
+        return;
+    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cli");
+    let newer = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .any(|e| modified(&e.path()).is_some_and(|t| t > built));
+    if newer {
+        eprintln!(
+            "WARNING: {} is older than examples/cli; run `cargo build --example cli` (or plain \
+             `cargo test`) so these tests see the current code",
+            bin.display()
+        );
+    }
 }
 
 /// One test's world: the binary, a temp directory and a SQLite database in it.
