@@ -307,8 +307,22 @@ fn operator_flow_approve_reject_edit_send_in_draft_only_mode() {
     assert!(!again.contains("drafted"), "{again}");
     assert_eq!(count("drafts"), 1);
 
-    let statuses: Vec<(String, String)> = w
-        .drafts()
+    let after = w.drafts();
+    let sent_draft = after
+        .iter()
+        .find(|d| id_of(d) == top)
+        .expect("the approved draft");
+    assert_eq!(sent_draft["decision"]["decision"], "allow", "{sent_draft}");
+    let mid = sent_draft["message_id"].as_str().expect("a message id");
+    assert!(
+        std::fs::read_dir(outbox.join("drafts"))
+            .expect("drafts dir")
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().contains(mid)),
+        "the outbox draft is named by its Message-ID {mid}"
+    );
+    assert!(after.iter().all(|d| d["version"].as_u64().is_some()));
+    let statuses: Vec<(String, String)> = after
         .iter()
         .map(|d| {
             (

@@ -248,6 +248,11 @@ struct DraftJson<'a> {
     icp_score: Option<u8>,
     priority: f64,
     created_at: chrono::DateTime<chrono::Utc>,
+    version: u32,
+    /// The last send-policy decision (`allow`, `defer`, `deny`), once sending was tried.
+    decision: Option<&'a salesagent_core::model::SendDecision>,
+    /// The Message-ID, once the draft went to the mailbox.
+    message_id: Option<&'a salesagent_core::model::MessageId>,
 }
 
 impl<'a> From<&'a Draft> for DraftJson<'a> {
@@ -261,6 +266,9 @@ impl<'a> From<&'a Draft> for DraftJson<'a> {
             icp_score: d.icp.as_ref().map(|i| i.score),
             priority: d.priority,
             created_at: d.created_at,
+            version: d.version,
+            decision: d.send_decision.as_ref(),
+            message_id: d.message_id.as_ref(),
         }
     }
 }
