@@ -608,6 +608,31 @@ fn assistant_dry_run_one_shot_and_repl() {
     let out = w.ok(&["assistant", "what's next"]);
     assert!(out.contains("It is first because"), "{out}");
 
+    // --speak-to: the reply spoken by espeak-ng into a WAVE file (offline).
+    let wav = w.dir.join("reply.wav");
+    let wav_arg = wav.display().to_string();
+    let espeak = Command::new("espeak-ng")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let args = ["assistant", "--speak-to", &wav_arg, "how many are pending"];
+    if espeak {
+        let out = w.ok(&args);
+        assert_eq!(out.trim(), "There are 3 drafts pending.");
+        let bytes = std::fs::read(&wav).expect("the wav is written");
+        assert_eq!(&bytes[..4], b"RIFF");
+        assert!(bytes.len() > 20_000, "{} bytes", bytes.len());
+    } else {
+        eprintln!("NOTICE: espeak-ng is not installed; checking the clear failure instead");
+        let err = w.fails(&args, 1);
+        assert!(err.contains("espeak-ng is not installed"), "{err}");
+    }
+    w.fails(
+        &["assistant", "--dry-run", "--speak-to", &wav_arg, "next"],
+        2,
+    );
+    w.fails(&["assistant", "--speak-to", &wav_arg], 2);
+
     // A single request on "the current draft" presents the top draft first, then acts on it.
     let top: Value = serde_json::from_str(&w.ok(&["next", "--json"])).expect("next json");
     let top_id = top["draft"]["id"].as_str().expect("id").to_owned();

@@ -13,12 +13,14 @@
 //! (approve, reject, edit, show, skip) first presents the top pending draft, so the operator sees
 //! which draft it was. Outward actions that need a confirmation (approve with real sends on,
 //! pause/resume sending) are confirmed by "yes" in the REPL, or by `--yes` for one request.
+//! `--speak-to reply.wav` also speaks the reply with espeak-ng (offline).
 
 use crate::Failure;
+use salesagent_connectors::espeak::Espeak;
 use salesagent_core::Error;
 use salesagent_core::assistant::{AssistantConfig, AssistantSession, Command, Interpreter, Reply};
 use salesagent_core::model::Domain;
-use salesagent_core::ports::{DynClock, DynStore};
+use salesagent_core::ports::{AudioFormat, DynClock, DynStore};
 use salesagent_core::sending::{OperatorQueue, SendingConfig};
 use std::io::IsTerminal as _;
 use tokio::io::AsyncBufReadExt as _;
@@ -37,6 +39,9 @@ pub struct AssistantArgs {
     /// Confirm an outward action of a single request without asking.
     #[arg(long)]
     yes: bool,
+    /// Also speak the last reply of a single request into this WAVE file (offline, espeak-ng).
+    #[arg(long, value_name = "FILE.wav", conflicts_with = "dry_run")]
+    speak_to: Option<std::path::PathBuf>,
     /// Who is speaking (recorded in the audit log).
     #[arg(long, env = "SALESAGENT_OPERATOR", default_value = "operator:cli")]
     operator: String,
@@ -163,11 +168,34 @@ pub async fn run(args: &AssistantArgs, store: DynStore, clock: DynClock) -> Resu
                     "not confirmed: nothing was done; run it again with --yes, or use the REPL",
                 ));
             }
-            print_reply(&session.handle("yes").await?, args.json)?;
+            reply = session.handle("yes").await?;
+            print_reply(&reply, args.json)?;
+        }
+        if let Some(path) = &args.speak_to {
+            speak_to(&reply, path).await?;
         }
         return Ok(());
     }
+    if args.speak_to.is_some() {
+        return Err(Failure::input(
+            "--speak-to needs a request (it is not for the REPL)",
+        ));
+    }
     repl(&mut session, args.json).await?;
+    Ok(())
+}
+
+/// Speaks `reply` with espeak-ng into the WAVE file `path`.
+async fn speak_to(reply: &Reply, path: &std::path::Path) -> Result<(), Failure> {
+    let tts = Espeak::from_env()?;
+    let audio = AssistantSession::speak(&tts, reply, AudioFormat::Wav).await?;
+    std::fs::write(path, &audio.bytes)
+        .map_err(|e| Failure::runtime(format!("{}: {e}", path.display())))?;
+    eprintln!(
+        "spoke the reply to {} ({} bytes)",
+        path.display(),
+        audio.bytes.len()
+    );
     Ok(())
 }
 
