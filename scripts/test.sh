@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. Installs the system packages the tests need when they are
-# missing (PostgreSQL server binaries for the store tests), so it works on a fresh machine.
+# missing (PostgreSQL server binaries for the store tests, espeak-ng for the assistant's audio
+# round trip), so it works on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,11 +9,17 @@ need=()
 if [ -z "${DATABASE_URL:-}" ] && ! ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1; then
   need+=(postgresql)
 fi
+if ! command -v espeak-ng >/dev/null 2>&1; then
+  need+=(espeak-ng)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing: ${need[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  elif [ "${need[*]}" = espeak-ng ]; then
+    # Only the audio round trip needs it, and those tests skip with a notice without it.
+    echo "note: espeak-ng is not installed; the audio round-trip tests will skip" >&2
   else
     echo "missing system packages: ${need[*]} (install them, or set DATABASE_URL)" >&2
     exit 1

@@ -22,7 +22,12 @@ macro_rules! out {
     }};
 }
 
+mod assistant;
 mod doctor;
+mod erase;
+mod outcomes;
+mod send;
+mod voice;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -112,6 +117,24 @@ enum Command {
     },
     /// Check every configured service with one harmless authenticated read.
     Doctor(doctor::DoctorArgs),
+    /// Voice profiles: learn one from sent mail, score text against it.
+    Voice {
+        /// What to do.
+        #[command(subcommand)]
+        command: voice::VoiceCommand,
+    },
+    /// Outcomes: the impact table, classifying mail, statistics, recording by hand.
+    Outcomes {
+        /// What to do.
+        #[command(subcommand)]
+        command: outcomes::OutcomesCommand,
+    },
+    #[command(flatten)]
+    Sending(send::SendCommand),
+    /// GDPR erase: remove every record that mentions a contact (prints rows per table).
+    Erase(erase::EraseArgs),
+    /// Work the queue in plain words: a REPL, one request, or `--dry-run` to see the command.
+    Assistant(assistant::AssistantArgs),
 }
 
 fn default_data_dir() -> PathBuf {
@@ -220,6 +243,11 @@ struct DraftJson<'a> {
     icp_score: Option<u8>,
     priority: f64,
     created_at: chrono::DateTime<chrono::Utc>,
+    version: u32,
+    /// The last send-policy decision (`allow`, `defer`, `deny`), once sending was tried.
+    decision: Option<&'a salesagent_core::model::SendDecision>,
+    /// The Message-ID, once the draft went to the mailbox.
+    message_id: Option<&'a salesagent_core::model::MessageId>,
 }
 
 impl<'a> From<&'a Draft> for DraftJson<'a> {
@@ -233,6 +261,9 @@ impl<'a> From<&'a Draft> for DraftJson<'a> {
             icp_score: d.icp.as_ref().map(|i| i.score),
             priority: d.priority,
             created_at: d.created_at,
+            version: d.version,
+            decision: d.send_decision.as_ref(),
+            message_id: d.message_id.as_ref(),
         }
     }
 }
@@ -469,6 +500,12 @@ async fn work_with_progress(app: &App, concurrency: usize) -> Result<WorkStats, 
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
+    // Commands that need no store run before one is opened (and change nothing in it).
+    match &cli.command {
+        Command::Voice { command } => return Ok(voice::run(command.clone())?),
+        Command::Assistant(args) if args.is_dry_run() => return assistant::dry_run(args).await,
+        _ => {}
+    }
     let app = app(&cli).await?;
     match &cli.command {
         Command::Demo { concurrency } => {
@@ -583,6 +620,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Doctor(args) => doctor::run(&app.services, &app.clock, args).await?,
+        Command::Voice { .. } => {} // ran above, before the store was opened
+        Command::Outcomes { command } => {
+            outcomes::run(command.clone(), app.store.clone(), app.clock.clone()).await?;
+        }
+        Command::Sending(command) => {
+            send::run(command.clone(), app.store.clone(), app.clock.clone()).await?;
+        }
+        Command::Erase(args) => erase::run(args, app.store.clone()).await?,
+        Command::Assistant(args) => {
+            assistant::run(args, app.store.clone(), app.clock.clone()).await?;
+        }
     }
     Ok(())
 }

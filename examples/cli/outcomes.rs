@@ -13,7 +13,7 @@ use salesagent_core::ports::{DynClock, DynStore};
 use std::path::PathBuf;
 
 /// `outcomes …`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum OutcomesCommand {
     /// Every outcome type with its category and impact.
     Types {
@@ -83,7 +83,7 @@ pub async fn run(cmd: OutcomesCommand, store: DynStore, clock: DynClock) -> Resu
             };
             let stats = Outcomes::new(store, clock).stats(&query).await?;
             if json {
-                println!("{}", to_json(&stats)?);
+                out!("{}", to_json(&stats)?);
             } else {
                 print_stats(&stats);
             }
@@ -98,7 +98,7 @@ pub async fn run(cmd: OutcomesCommand, store: DynStore, clock: DynClock) -> Resu
             let r = Outcomes::new(store, clock)
                 .record_manual(email, t, "cli")
                 .await?;
-            println!(
+            out!(
                 "recorded {} for {} (impact {:+}){}{}",
                 r.outcome.outcome_type,
                 r.outcome.contact_email,
@@ -136,15 +136,15 @@ fn types(json: bool) {
                 })
             })
             .collect();
-        println!("{}", serde_json::Value::Array(v));
+        out!("{}", serde_json::Value::Array(v));
     } else {
-        println!("{:<22} {:<8} {:>6}", "type", "category", "impact");
+        out!("{:<22} {:<8} {:>6}", "type", "category", "impact");
         for r in rows {
             let category = serde_json::to_value(r.category)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
-            println!(
+            out!(
                 "{:<22} {:<8} {:>+6}",
                 r.outcome_type.as_str(),
                 category,
@@ -161,11 +161,11 @@ fn classify(files: &[PathBuf]) -> Result<(), Error> {
             Ok(raw) => {
                 let c = classify_raw(&raw);
                 let t = c.outcome_type().map_or("none", OutcomeType::as_str);
-                println!("{}\t{t}\t{}", path.display(), one_line(&c.reason));
+                out!("{}\t{t}\t{}", path.display(), one_line(&c.reason));
             }
             Err(e) => {
                 unreadable += 1;
-                println!(
+                out!(
                     "{}\tnone\tunreadable: {}",
                     path.display(),
                     one_line(&e.to_string())
@@ -214,23 +214,23 @@ fn stats_line(s: &SenderStats) -> String {
 fn print_stats(stats: &OutcomeStats) {
     let bound = |t: Option<DateTime<Utc>>| t.map_or_else(|| "…".to_owned(), |t| t.to_rfc3339());
     if stats.since.is_none() && stats.until.is_none() {
-        println!("period: all time");
+        out!("period: all time");
     } else {
-        println!("period: {} – {}", bound(stats.since), bound(stats.until));
+        out!("period: {} – {}", bound(stats.since), bound(stats.until));
     }
-    println!("overall: {}", stats_line(&stats.overall));
+    out!("overall: {}", stats_line(&stats.overall));
     if !stats.by_type.is_empty() {
         let by_type: Vec<String> = stats
             .by_type
             .iter()
             .map(|(t, n)| format!("{t} {n}"))
             .collect();
-        println!("by type: {}", by_type.join(", "));
+        out!("by type: {}", by_type.join(", "));
     }
     for (sender, s) in &stats.per_sender {
-        println!("sender {sender}: {}", stats_line(s));
+        out!("sender {sender}: {}", stats_line(s));
     }
     for (period, s) in &stats.per_period {
-        println!("period {period}: {}", stats_line(s));
+        out!("period {period}: {}", stats_line(s));
     }
 }

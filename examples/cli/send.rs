@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Operator and sending commands.
-#[derive(Debug, clap::Subcommand)]
+#[derive(Debug, Clone, clap::Subcommand)]
 pub enum SendCommand {
     /// Approve a pending draft.
     Approve {
@@ -103,7 +103,7 @@ pub enum SendCommand {
 }
 
 /// `rules` sub-commands.
-#[derive(Debug, clap::Subcommand)]
+#[derive(Debug, Clone, clap::Subcommand)]
 pub enum RulesCommand {
     /// Every rule's verdict on one draft, and why (stores nothing).
     Explain {
@@ -126,7 +126,7 @@ pub enum KillSwitchState {
 }
 
 /// `suppress` sub-commands.
-#[derive(Debug, clap::Subcommand)]
+#[derive(Debug, Clone, clap::Subcommand)]
 pub enum SuppressCommand {
     /// Never mail this address.
     Add {
@@ -194,7 +194,7 @@ pub async fn run(cmd: SendCommand, store: DynStore, clock: DynClock) -> Result<(
         SendCommand::Approve { id, version, actor } => {
             let v = seen_version(&store, id, version).await?;
             let d = queue.approve(id, v, &actor).await?;
-            println!("approved {id} (version {})", d.version);
+            out!("approved {id} (version {})", d.version);
         }
         SendCommand::Reject {
             id,
@@ -204,7 +204,7 @@ pub async fn run(cmd: SendCommand, store: DynStore, clock: DynClock) -> Result<(
         } => {
             let v = seen_version(&store, id, version).await?;
             queue.reject(id, v, &actor, &reason).await?;
-            println!("rejected {id}: {reason}");
+            out!("rejected {id}: {reason}");
         }
         SendCommand::Edit {
             id,
@@ -216,7 +216,7 @@ pub async fn run(cmd: SendCommand, store: DynStore, clock: DynClock) -> Result<(
             let body = body_file.as_ref().map(read_body).transpose()?;
             let v = seen_version(&store, id, version).await?;
             let d = queue.edit(id, v, &actor, subject, body).await?;
-            println!("edited {id} (version {}, {})", d.version, d.status);
+            out!("edited {id} (version {}, {})", d.version, d.status);
         }
         SendCommand::Send {
             allow_real_sends,
@@ -238,7 +238,7 @@ pub async fn run(cmd: SendCommand, store: DynStore, clock: DynClock) -> Result<(
             )?;
             let results = sender.send_all().await?;
             if results.is_empty() {
-                println!("nothing to send");
+                out!("nothing to send");
             }
             for (id, r) in results {
                 match r {
@@ -246,27 +246,27 @@ pub async fn run(cmd: SendCommand, store: DynStore, clock: DynClock) -> Result<(
                         message_id,
                         draft_only,
                         ..
-                    }) => println!(
+                    }) => out!(
                         "{id}: {} <{message_id}>",
                         if draft_only { "drafted" } else { "sent" }
                     ),
                     Ok(SendOutcome::Reconciled { message_id, .. }) => {
-                        println!("{id}: already delivered <{message_id}>");
+                        out!("{id}: already delivered <{message_id}>");
                     }
                     Ok(SendOutcome::Deferred { until, reason }) => {
-                        println!("{id}: deferred until {until} ({reason})");
+                        out!("{id}: deferred until {until} ({reason})");
                     }
-                    Ok(SendOutcome::Denied { reason }) => println!("{id}: denied ({reason})"),
+                    Ok(SendOutcome::Denied { reason }) => out!("{id}: denied ({reason})"),
                     Ok(SendOutcome::InFlight { retry_at }) => {
-                        println!("{id}: in flight elsewhere; retry after {retry_at}");
+                        out!("{id}: in flight elsewhere; retry after {retry_at}");
                     }
-                    Ok(SendOutcome::Failed { reason }) => println!("{id}: FAILED ({reason})"),
-                    Ok(SendOutcome::Skipped { status }) => println!("{id}: skipped ({status})"),
-                    Err(e) => println!("{id}: error, will retry ({e})"),
+                    Ok(SendOutcome::Failed { reason }) => out!("{id}: FAILED ({reason})"),
+                    Ok(SendOutcome::Skipped { status }) => out!("{id}: skipped ({status})"),
+                    Err(e) => out!("{id}: error, will retry ({e})"),
                 }
             }
             if mode == SendMode::DraftOnly {
-                println!("mode DRAFT_ONLY: nothing was sent (use --allow-real-sends)");
+                out!("mode DRAFT_ONLY: nothing was sent (use --allow-real-sends)");
             }
         }
         SendCommand::Rules { command } => {
@@ -274,7 +274,7 @@ pub async fn run(cmd: SendCommand, store: DynStore, clock: DynClock) -> Result<(
             match command {
                 RulesCommand::Explain { id } => {
                     let d = approver.explain(&*store, id, clock.now()).await?;
-                    println!(
+                    out!(
                         "{id}: {}",
                         if d.approve {
                             "would be auto-approved"
@@ -284,12 +284,12 @@ pub async fn run(cmd: SendCommand, store: DynStore, clock: DynClock) -> Result<(
                     );
                     for v in d.verdicts {
                         let mark = if v.matched { "yes" } else { "no " };
-                        println!("  [{mark}] {:<22} {}", v.rule, v.reason);
+                        out!("  [{mark}] {:<22} {}", v.rule, v.reason);
                     }
                 }
                 RulesCommand::DryRun => {
                     let r = approver.dry_run(&*store, clock.now()).await?;
-                    println!(
+                    out!(
                         "{} of {} drafts ({:.1}%) would be auto-approved{}",
                         r.would_approve,
                         r.total,
@@ -301,7 +301,7 @@ pub async fn run(cmd: SendCommand, store: DynStore, clock: DynClock) -> Result<(
                         }
                     );
                     for (rule, n) in r.per_rule {
-                        println!("  {rule}: {n}");
+                        out!("  {rule}: {n}");
                     }
                 }
             }
@@ -329,7 +329,7 @@ pub async fn run(cmd: SendCommand, store: DynStore, clock: DynClock) -> Result<(
                 store.append_audit(&entry).await?;
             }
             let on = store.kill_switch().await?;
-            println!("kill switch is {}", if on { "ON" } else { "off" });
+            out!("kill switch is {}", if on { "ON" } else { "off" });
         }
         SendCommand::Suppress { command } => match command {
             SuppressCommand::Add { email, note } => {
@@ -341,11 +341,11 @@ pub async fn run(cmd: SendCommand, store: DynStore, clock: DynClock) -> Result<(
                         added_at: clock.now(),
                     })
                     .await?;
-                println!("suppressed {email}");
+                out!("suppressed {email}");
             }
             SuppressCommand::Remove { email } => {
                 let removed = store.unsuppress(&email).await?;
-                println!(
+                out!(
                     "{email} {}",
                     if removed {
                         "removed"
@@ -356,7 +356,7 @@ pub async fn run(cmd: SendCommand, store: DynStore, clock: DynClock) -> Result<(
             }
             SuppressCommand::List => {
                 for s in store.list_suppressions().await? {
-                    println!(
+                    out!(
                         "{}\t{}\t{}\t{}",
                         s.email,
                         serde_json::to_value(s.reason)
@@ -370,19 +370,21 @@ pub async fn run(cmd: SendCommand, store: DynStore, clock: DynClock) -> Result<(
             }
         },
         SendCommand::Next { json: as_json } => match queue.next().await? {
-            None if as_json => println!("null"),
-            None => println!("the queue is empty"),
-            Some(item) if as_json => println!("{}", json(&item)?),
+            None if as_json => out!("null"),
+            None => out!("the queue is empty"),
+            Some(item) if as_json => out!("{}", json(&item)?),
             Some(item) => {
                 let d = &item.draft;
-                println!(
+                out!(
                     "{} (version {}) priority {:.1}",
-                    d.id, d.version, item.priority
+                    d.id,
+                    d.version,
+                    item.priority
                 );
-                println!("  to:      {}", d.contact_email);
-                println!("  subject: {}", d.subject);
+                out!("  to:      {}", d.contact_email);
+                out!("  subject: {}", d.subject);
                 for f in &item.factors {
-                    println!("  {:+7.1}  {:<16} {}", f.points, f.name, f.reason);
+                    out!("  {:+7.1}  {:<16} {}", f.points, f.name, f.reason);
                 }
             }
         },

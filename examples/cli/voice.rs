@@ -10,7 +10,7 @@ use salesagent_core::voice::{self, VoiceSimilarity, corpus};
 use std::path::PathBuf;
 
 /// Voice profiles: learn how someone writes, and measure how much text sounds like them.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum VoiceCommand {
     /// Learn a profile from `.txt` (`Subject: …`, blank line, body) and `.eml` files;
     /// directories are read recursively.
@@ -80,7 +80,7 @@ pub fn run(cmd: VoiceCommand) -> Result<(), Error> {
                 .map_err(|e| Error::invalid("profile", format!("not a voice profile: {e}")))?;
             for m in corpus::read_paths(&files)? {
                 let score = profile.similarity(&m.body);
-                println!("{}\t{:.3}", m.path.display(), score.value);
+                out!("{}\t{:.3}", m.path.display(), score.value);
             }
             Ok(())
         }

@@ -13,7 +13,7 @@
 use clap::{Parser, ValueEnum};
 use salesagent::core::model::EmailAddress;
 use salesagent::core::pipeline::{Pipeline, PipelineConfig};
-use salesagent::core::ports::{DynClock, DynStore, SystemClock};
+use salesagent::core::ports::{DynClock, DynSpeechToText, DynStore, DynTextToSpeech, SystemClock};
 use salesagent::core::testing::MemoryStore;
 use salesagent::core::worker::{Worker, WorkerConfig};
 use salesagent::host::{AppState, HostConfig};
@@ -114,6 +114,47 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: no new connections; finishing in-flight requests and jobs");
 }
 
+/// Speech engines of the assistant routes: OpenAI transcription when `OPENAI_API_KEY` is set
+/// (not with `--offline`); replies spoken by espeak-ng when it is installed, else by OpenAI.
+async fn speech(offline: bool) -> (Option<DynSpeechToText>, Option<DynTextToSpeech>) {
+    use salesagent::connectors::{espeak::Espeak, openai::OpenAiBuilder};
+    let key_set = std::env::var_os("OPENAI_API_KEY").is_some_and(|v| !v.is_empty());
+    let openai = if offline || !key_set {
+        None
+    } else {
+        match OpenAiBuilder::from_env().build() {
+            Ok(ai) => Some(Arc::new(ai)),
+            Err(e) => {
+                tracing::warn!(error = %e, "OpenAI is not usable: no speech to text");
+                None
+            }
+        }
+    };
+    let espeak = match Espeak::from_env() {
+        Ok(e) => match e.check().await {
+            Ok(()) => Some(e),
+            Err(err) => {
+                tracing::info!(error = %err, "espeak-ng unavailable");
+                None
+            }
+        },
+        Err(err) => {
+            tracing::warn!(error = %err, "ESPEAK_NG_VOICE is invalid");
+            None
+        }
+    };
+    let stt = openai.clone().map(|ai| ai as DynSpeechToText);
+    let tts = match (espeak, openai) {
+        (Some(e), _) => Some(Arc::new(e) as DynTextToSpeech),
+        (None, Some(ai)) => Some(ai as DynTextToSpeech),
+        (None, None) => None,
+    };
+    if stt.is_none() {
+        tracing::info!("no speech to text: POST /api/assistant/audio answers 503");
+    }
+    (stt, tts)
+}
+
 async fn run(args: Args) -> Result<(), String> {
     let clock: DynClock = Arc::new(SystemClock);
     let store = open_store(&args.database, clock.clone()).await?;
@@ -134,8 +175,10 @@ async fn run(args: Args) -> Result<(), String> {
             "SALESAGENT_OPERATOR_TOKEN is not set: the operator API and page are closed"
         );
     }
+    let (stt, tts) = speech(args.offline).await;
     let state = AppState::new(store.clone(), clock.clone(), config)
-        .with_metrics(salesagent::host::install_metrics());
+        .with_metrics(salesagent::host::install_metrics())
+        .with_speech(stt, tts);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let workers = if args.workers > 0 {

@@ -12,6 +12,7 @@
 //! | `Calendar` | [`calendar::GoogleCalendar`] | Google OAuth below, `GOOGLE_API_BASE_URL` |
 //! | `Llm`, speech | [`openai::OpenAi`] | `OPENAI_API_KEY`, `OPENAI_BASE_URL` (any OpenAI-compatible server), `OPENAI_MODEL`, `OPENAI_TRANSCRIBE_MODEL`, `OPENAI_TTS_MODEL`, `OPENAI_TTS_VOICE`, `OPENAI_DAILY_TOKEN_BUDGET` |
 //! | `Mailbox` (files) | [`outbox::Outbox`] | `outbox:DIR` |
+//! | `TextToSpeech` (offline) | [`espeak::Espeak`] | `ESPEAK_NG_PATH`, `ESPEAK_NG_VOICE` |
 //! | OAuth | [`google_oauth::GoogleOAuth`] | `GOOGLE_CLIENT_ID`, `GOOGLE_CLIENT_SECRET`, `GOOGLE_REDIRECT_URI`, `GOOGLE_TOKEN_URL`, `GOOGLE_AUTH_URL` |
 //!
 //! Every connector has a builder with `from_env()` and `with_base_url(..)` (for tests against a
@@ -24,6 +25,7 @@
 
 pub mod calendar;
 pub mod drive;
+pub mod espeak;
 pub mod gmail;
 pub mod google_api;
 pub mod google_oauth;

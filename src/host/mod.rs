@@ -10,6 +10,7 @@
 //! | `POST /webhooks/hubspot` | what HubSpot delivers (workflow contact payloads, event arrays) |
 //! | `GET /api/jobs/{id}` | a job's state, attempts and last error |
 //! | `/api/drafts…`, `/api/operator/…`, `/api/outcomes/…` | operator API (bearer token) |
+//! | `POST /api/assistant/command`, `POST /api/assistant/audio` | the operator assistant (bearer token; [`assistant`](CommandReply)) |
 //! | `/operator` | operator web page (login, session cookie, CSRF tokens) |
 //! | `GET /healthz`, `/readyz`, `/metrics` | operations |
 //!
@@ -18,6 +19,7 @@
 //! answers `202` with the same job id. Client mistakes are 4xx with a JSON error, never 500.
 //! Logs carry one span per request (method, route, status, latency) and never bodies or secrets.
 
+mod assistant;
 mod auth;
 mod error;
 mod intake;
@@ -27,6 +29,7 @@ mod ratelimit;
 mod signature;
 mod web;
 
+pub use assistant::{CommandReply, MAX_AUDIO_BYTES, ReplyAudio};
 pub use error::{ApiError, ApiResult};
 pub use intake::{Accepted, accept_submission, pipeline_job};
 pub use ops::install_metrics;
@@ -38,7 +41,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::PrometheusHandle;
-use salesagent_core::ports::{DynClock, DynStore};
+use salesagent_core::assistant::AssistantConfig;
+use salesagent_core::ports::{DynClock, DynSpeechToText, DynStore, DynTextToSpeech};
 use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,6 +124,8 @@ pub struct AppState {
     metrics: Option<PrometheusHandle>,
     sessions: Arc<auth::Sessions>,
     limiter: Arc<ratelimit::RateLimiter>,
+    speech: assistant::Speech,
+    assistant: Arc<assistant::Sessions>,
 }
 
 impl AppState {
@@ -135,7 +141,29 @@ impl AppState {
             metrics: None,
             sessions: Arc::new(auth::Sessions::default()),
             limiter: Arc::new(limiter),
+            speech: assistant::Speech::default(),
+            assistant: Arc::new(assistant::Sessions::default()),
         }
+    }
+
+    /// Speech engines for `POST /api/assistant/audio`: without `stt` that route answers `503`,
+    /// and without `tts` so does a request for a spoken reply.
+    #[must_use]
+    pub fn with_speech(
+        mut self,
+        stt: Option<DynSpeechToText>,
+        tts: Option<DynTextToSpeech>,
+    ) -> Self {
+        self.speech = assistant::Speech { stt, tts };
+        self
+    }
+
+    /// How the assistant behaves (by default: the send mode of the environment's sending
+    /// settings, so approving asks for confirmation when real sends are on).
+    #[must_use]
+    pub fn with_assistant_config(mut self, config: AssistantConfig) -> Self {
+        self.assistant = Arc::new(assistant::Sessions::new(Some(config)));
+        self
     }
 
     /// Serves `/metrics` from `handle` (see [`install_metrics`]).
@@ -167,6 +195,7 @@ impl AppState {
 /// The whole service as one router: intake, jobs, operator API and web page, operations.
 pub fn app(state: AppState) -> Router {
     let api = operator::routes()
+        .merge(assistant::routes())
         .route("/api/jobs/{id}", get(intake::get_job))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
