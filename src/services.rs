@@ -694,3 +694,31 @@ impl Offline<'_> {
         }
     }
 }
+
+/// Opens the store a host was pointed at: `memory:` (or `memory`: in-process, lost on exit),
+/// `sqlite://file.db` (created on first use), `sqlite::memory:`, or `postgres://…`. Migrations
+/// are applied on connect.
+///
+/// # Errors
+/// `InvalidInput` for an empty or unknown URL; what [`salesagent_store::SqlStore`] reports when
+/// the database cannot be opened or migrated.
+pub async fn open_store(url: &str, clock: DynClock) -> Result<DynStore> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Err(Error::invalid("database", "the store URL is empty"));
+    }
+    if url == "memory:" || url == "memory" {
+        return Ok(Arc::new(salesagent_core::testing::MemoryStore::new(clock)));
+    }
+    let url = if url.starts_with("sqlite:") && !url.contains(":memory:") && !url.contains("mode=") {
+        // Create the database file on first use.
+        format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+    } else {
+        url.to_owned()
+    };
+    let store = salesagent_store::SqlStore::builder(url)
+        .clock(clock)
+        .connect()
+        .await?;
+    Ok(Arc::new(store))
+}

@@ -38,9 +38,7 @@ use salesagent_core::model::{
 use salesagent_core::pipeline::{Pipeline, PipelineConfig};
 use salesagent_core::ports::{DraftFilter, DynClock, DynStore, SystemClock};
 use salesagent_core::slots::parse_zone;
-use salesagent_core::testing::MemoryStore;
 use salesagent_core::worker::{WorkStats, Worker, WorkerConfig};
-use salesagent_store::SqlStore;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -175,21 +173,7 @@ impl From<salesagent_core::Error> for Failure {
 /// The store named by `url`: SQLite (`sqlite://file.db`, created when missing; `sqlite::memory:`),
 /// PostgreSQL (`postgres://…`), or `memory:` for the in-memory store of the `testing` feature.
 async fn open_store(url: &str, clock: DynClock) -> Result<DynStore, Failure> {
-    let url = url.trim();
-    if url.is_empty() {
-        return Err(Failure::input("--database is empty"));
-    }
-    if url == "memory:" {
-        return Ok(Arc::new(MemoryStore::new(clock)));
-    }
-    let url = if url.starts_with("sqlite:") && !url.contains(":memory:") && !url.contains("mode=") {
-        // Create the database file on first use.
-        format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
-    } else {
-        url.to_owned()
-    };
-    let store = SqlStore::builder(url).clock(clock).connect().await?;
-    Ok(Arc::new(store))
+    Ok(salesagent::services::open_store(url, clock).await?)
 }
 
 struct App {

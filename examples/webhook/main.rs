@@ -13,8 +13,7 @@
 use clap::{Parser, ValueEnum};
 use salesagent::core::model::EmailAddress;
 use salesagent::core::pipeline::{Pipeline, PipelineConfig};
-use salesagent::core::ports::{DynClock, DynSpeechToText, DynStore, DynTextToSpeech, SystemClock};
-use salesagent::core::testing::MemoryStore;
+use salesagent::core::ports::{DynClock, DynSpeechToText, DynTextToSpeech, SystemClock};
 use salesagent::core::worker::{Worker, WorkerConfig};
 use salesagent::host::{AppState, HostConfig};
 use salesagent::services::ServiceSelector;
@@ -39,8 +38,9 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Store URL: `memory` (lost on exit), or a SQLite/PostgreSQL URL.
-    #[arg(long, env = "DATABASE_URL", default_value = "memory")]
+    /// Store URL: `sqlite://file.db`, `sqlite::memory:`, `postgres://…`, or `memory:` (lost on
+    /// exit). Share one database with `cli work` processes to run workers elsewhere.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://salesagent.db")]
     database: String,
     /// In-process pipeline workers (0: intake only, with `cli work` processes elsewhere).
     #[arg(long, default_value_t = 2)]
@@ -78,17 +78,6 @@ fn init_logs(format: LogFormat) {
         LogFormat::Json => builder.json().with_current_span(true).init(),
         LogFormat::Text => builder.init(),
     }
-}
-
-async fn open_store(url: &str, clock: DynClock) -> Result<DynStore, String> {
-    if url == "memory" {
-        return Ok(Arc::new(MemoryStore::new(clock)));
-    }
-    Err(format!(
-        "--database {:?}: only `memory` is available in this build (the SQL store is wired in \
-         when salesagent-store lands)",
-        url.split(':').next().unwrap_or("")
-    ))
 }
 
 /// Resolves when SIGTERM or ctrl-c arrives.
@@ -157,7 +146,9 @@ async fn speech(offline: bool) -> (Option<DynSpeechToText>, Option<DynTextToSpee
 
 async fn run(args: Args) -> Result<(), String> {
     let clock: DynClock = Arc::new(SystemClock);
-    let store = open_store(&args.database, clock.clone()).await?;
+    let store = salesagent::services::open_store(&args.database, clock.clone())
+        .await
+        .map_err(|e| format!("--database: {e}"))?;
     store
         .health()
         .await
