@@ -219,6 +219,13 @@ pub struct Services {
 }
 
 impl Services {
+    /// The language model when it is a real one (not the offline template writer): what the
+    /// assistant may fall back to for requests its parser does not recognise.
+    #[must_use]
+    pub fn real_llm(&self) -> Option<DynLlm> {
+        self.real.openai.clone().map(|o| o as DynLlm)
+    }
+
     /// The pipeline's ports: these services plus `store` and `clock`.
     #[must_use]
     pub fn ports(&self, store: DynStore, clock: DynClock) -> Ports {

@@ -374,3 +374,40 @@ async fn audio_in_reply_text_and_audio_out() {
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(json(resp).await["error"]["kind"], "unavailable");
 }
+
+#[tokio::test]
+async fn unrecognised_requests_fall_back_to_the_configured_model() {
+    use salesagent::core::ports::DynLlm;
+    use salesagent::core::testing::FakeLlm;
+
+    // Without a model: a clarifying question, never a guess.
+    let env = assistant_env();
+    let (status, v) = say(
+        &env,
+        json!({"text": "give this one a thumbs up", "dry_run": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["command"]["command"], "clarify", "{v}");
+
+    // With a model: its validated answer, marked as coming from the model.
+    let llm = Arc::new(FakeLlm::new());
+    llm.push_answer(r#"{"command":"approve","reason":null,"subject":null,"body":null,"target":null,"question":null}"#);
+    let mut env = assistant_env();
+    let dyn_llm: DynLlm = llm.clone();
+    env.state = env.state.clone().with_assistant_llm(dyn_llm);
+    let (status, v) = say(
+        &env,
+        json!({"text": "give this one a thumbs up", "dry_run": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["command"], json!({"command": "approve"}), "{v}");
+    assert_eq!(v["source"], "llm", "{v}");
+    assert_eq!(llm.request_count(), 1);
+
+    // What the parser knows never reaches the model.
+    let (_, v) = say(&env, json!({"text": "what's next?", "dry_run": true})).await;
+    assert_eq!(v["source"], "parser", "{v}");
+    assert_eq!(llm.request_count(), 1);
+}

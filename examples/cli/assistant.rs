@@ -20,7 +20,7 @@ use salesagent_connectors::espeak::Espeak;
 use salesagent_core::Error;
 use salesagent_core::assistant::{AssistantConfig, AssistantSession, Command, Interpreter, Reply};
 use salesagent_core::model::Domain;
-use salesagent_core::ports::{AudioFormat, DynClock, DynStore};
+use salesagent_core::ports::{AudioFormat, DynClock, DynLlm, DynStore};
 use salesagent_core::sending::{OperatorQueue, SendingConfig};
 use std::io::IsTerminal as _;
 use tokio::io::AsyncBufReadExt as _;
@@ -128,15 +128,20 @@ fn session(
     args: &AssistantArgs,
     store: DynStore,
     clock: DynClock,
+    llm: Option<DynLlm>,
 ) -> Result<AssistantSession, Error> {
     let cfg = SendingConfig::from_env(&Domain::parse("salesagent.invalid")?)?;
     let queue = OperatorQueue::new(store.clone(), clock.clone()).with_config(cfg.queue);
-    Ok(AssistantSession::new(&args.operator, store, clock)?
+    let session = AssistantSession::new(&args.operator, store, clock)?
         .with_queue(queue)
         .with_config(AssistantConfig {
             send_mode: cfg.policy.mode,
             ..AssistantConfig::default()
-        }))
+        });
+    Ok(match llm {
+        Some(llm) => session.with_llm(llm),
+        None => session,
+    })
 }
 
 /// Runs one request, or a REPL on standard input when no request is given.
@@ -144,11 +149,16 @@ fn session(
 /// # Errors
 /// An input failure when a single request needs a confirmation and `--yes` was not given;
 /// bad arguments and store failures as reported.
-pub async fn run(args: &AssistantArgs, store: DynStore, clock: DynClock) -> Result<(), Failure> {
+pub async fn run(
+    args: &AssistantArgs,
+    store: DynStore,
+    clock: DynClock,
+    llm: Option<DynLlm>,
+) -> Result<(), Failure> {
     if args.dry_run {
         return dry_run(args).await;
     }
-    let mut session = session(args, store, clock)?;
+    let mut session = session(args, store, clock, llm)?;
     if let Some(text) = args.request() {
         let interpretation = session.interpret(&text).await;
         if needs_current(&interpretation.command) && session.current().is_none() {

@@ -613,7 +613,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Erase(args) => erase::run(args, app.store.clone()).await?,
         Command::Assistant(args) => {
-            assistant::run(args, app.store.clone(), app.clock.clone()).await?;
+            assistant::run(
+                args,
+                app.store.clone(),
+                app.clock.clone(),
+                app.services.real_llm(),
+            )
+            .await?;
         }
     }
     Ok(())

@@ -166,30 +166,34 @@ async fn run(args: Args) -> Result<(), String> {
             "SALESAGENT_OPERATOR_TOKEN is not set: the operator API and page are closed"
         );
     }
+    let sender = EmailAddress::parse(&args.sender).map_err(|e| format!("--sender: {e}"))?;
+    let mut selector = ServiceSelector::from_env()
+        .offline(args.offline)
+        .google_account(sender.to_string());
+    if let Some(dir) = &args.data {
+        selector = selector.fixtures(dir);
+    }
+    let services = selector
+        .select(&store, &clock)
+        .map_err(|e| format!("selecting the services: {e}"))?;
+    for choice in &services.choices {
+        if choice.problem.is_some() {
+            tracing::warn!(port = %choice.port, "{choice}");
+        } else {
+            tracing::info!(port = %choice.port, "{choice}");
+        }
+    }
+
     let (stt, tts) = speech(args.offline).await;
-    let state = AppState::new(store.clone(), clock.clone(), config)
+    let mut state = AppState::new(store.clone(), clock.clone(), config)
         .with_metrics(salesagent::host::install_metrics())
         .with_speech(stt, tts);
+    if let Some(llm) = services.real_llm() {
+        state = state.with_assistant_llm(llm);
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let workers = if args.workers > 0 {
-        let sender = EmailAddress::parse(&args.sender).map_err(|e| format!("--sender: {e}"))?;
-        let mut selector = ServiceSelector::from_env()
-            .offline(args.offline)
-            .google_account(sender.to_string());
-        if let Some(dir) = &args.data {
-            selector = selector.fixtures(dir);
-        }
-        let services = selector
-            .select(&store, &clock)
-            .map_err(|e| format!("selecting the services: {e}"))?;
-        for choice in &services.choices {
-            if choice.problem.is_some() {
-                tracing::warn!(port = %choice.port, "{choice}");
-            } else {
-                tracing::info!(port = %choice.port, "{choice}");
-            }
-        }
         let ports = services.ports(store.clone(), clock.clone());
         let worker = Worker::new(
             Arc::new(Pipeline::new(ports, PipelineConfig::new(sender))),

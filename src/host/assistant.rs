@@ -130,6 +130,9 @@ async fn session(
         state.clock.clone(),
     )?
     .with_config(config);
+    if let Some(llm) = &state.assistant_llm {
+        s = s.with_llm(llm.clone());
+    }
     if let Some(sending) = sending {
         s = s.with_queue(OperatorQueue::new(store, state.clock.clone()).with_config(sending.queue));
     }
@@ -249,7 +252,11 @@ async fn command(
     let req: CommandRequest = json_body(body)?;
     check_text("text", &req.text)?;
     if req.dry_run {
-        let i = Interpreter::new().interpret(&req.text).await;
+        let interpreter = state
+            .assistant_llm
+            .clone()
+            .map_or_else(Interpreter::new, Interpreter::with_llm);
+        let i = interpreter.interpret(&req.text).await;
         return Ok(Json(CommandReply {
             session: None,
             transcript: None,

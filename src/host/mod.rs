@@ -42,7 +42,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::PrometheusHandle;
 use salesagent_core::assistant::AssistantConfig;
-use salesagent_core::ports::{DynClock, DynSpeechToText, DynStore, DynTextToSpeech};
+use salesagent_core::ports::{DynClock, DynLlm, DynSpeechToText, DynStore, DynTextToSpeech};
 use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Duration;
@@ -126,6 +126,7 @@ pub struct AppState {
     limiter: Arc<ratelimit::RateLimiter>,
     speech: assistant::Speech,
     assistant: Arc<assistant::Sessions>,
+    assistant_llm: Option<DynLlm>,
 }
 
 impl AppState {
@@ -143,7 +144,17 @@ impl AppState {
             limiter: Arc::new(limiter),
             speech: assistant::Speech::default(),
             assistant: Arc::new(assistant::Sessions::default()),
+            assistant_llm: None,
         }
+    }
+
+    /// The model the assistant falls back to when the deterministic parser does not recognise
+    /// a request (its answer is validated; free text is never executed). Without one, such
+    /// requests get a clarifying question.
+    #[must_use]
+    pub fn with_assistant_llm(mut self, llm: DynLlm) -> Self {
+        self.assistant_llm = Some(llm);
+        self
     }
 
     /// Speech engines for `POST /api/assistant/audio`: without `stt` that route answers `503`,
