@@ -453,7 +453,7 @@ fn voice_learn_and_score_on_the_example_mail() {
     let Some(w) = World::new("voice") else {
         return;
     };
-    let samples = data_dir().join("voice/sam");
+    let samples = data_dir().join("sent");
     let profile = w.dir.join("sam.json");
     let out = w.run(&[
         "voice",
@@ -707,4 +707,47 @@ fn bad_invocations_fail_cleanly() {
     for cmd in ["voice", "outcomes", "approve", "send", "erase", "assistant"] {
         assert!(help.contains(cmd), "--help lists {cmd}:\n{help}");
     }
+}
+
+#[test]
+fn voice_learn_from_the_connected_mailbox_saves_a_new_version() {
+    let Some(w) = World::new("voice-mailbox") else {
+        return;
+    };
+    let profile = w.dir.join("from-mailbox.json");
+    let out = w.run(&[
+        "voice",
+        "learn",
+        "--from-mailbox",
+        "--name",
+        "default",
+        "--owner",
+        "sam@salesagent.dev",
+        "-o",
+        &profile.display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The offline mailbox's sent folder is examples/data/sent (5 mails); the store already held
+    // version 1 (the hand-written style of sender.json), so this is version 2.
+    assert!(
+        stderr(&out).contains("learned voice profile \"default\" version 2 for sam@salesagent.dev from 5 sent messages"),
+        "{}",
+        stderr(&out)
+    );
+    let p: Value = serde_json::from_slice(&std::fs::read(&profile).expect("profile written"))
+        .expect("profile JSON");
+    assert_eq!(p["version"], 2);
+    assert_eq!(p["message_count"], 5);
+    // Files and the mailbox are two different sources: not both at once.
+    w.fails(
+        &["voice", "learn", "x.txt", "--from-mailbox", "--name", "d"],
+        2,
+    );
+    // `--max` only goes with `--from-mailbox`.
+    w.fails(
+        &[
+            "voice", "learn", "x.txt", "--max", "3", "--name", "d", "-o", "y.json",
+        ],
+        2,
+    );
 }

@@ -486,7 +486,9 @@ async fn work_with_progress(app: &App, concurrency: usize) -> Result<WorkStats, 
 async fn run(cli: Cli) -> Result<(), Failure> {
     // Commands that need no store run before one is opened (and change nothing in it).
     match &cli.command {
-        Command::Voice { command } => return Ok(voice::run(command.clone())?),
+        Command::Voice { command } if !command.needs_mailbox() => {
+            return Ok(voice::run(command.clone())?);
+        }
         Command::Assistant(args) if args.is_dry_run() => return assistant::dry_run(args).await,
         _ => {}
     }
@@ -604,7 +606,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Doctor(args) => doctor::run(&app.services, &app.clock, args).await?,
-        Command::Voice { .. } => {} // ran above, before the store was opened
+        Command::Voice { command } => {
+            // Only `learn --from-mailbox` gets here; the rest ran before the store was opened.
+            voice::learn_from_mailbox(
+                command.clone(),
+                app.services.mailbox.as_ref(),
+                &app.store,
+                &app.clock,
+            )
+            .await?;
+        }
         Command::Outcomes { command } => {
             outcomes::run(command.clone(), app.store.clone(), app.clock.clone()).await?;
         }

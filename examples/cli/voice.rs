@@ -5,9 +5,9 @@
 use clap::Subcommand;
 use salesagent_core::Error;
 use salesagent_core::model::{EmailAddress, VoiceProfile};
-use salesagent_core::ports::{Clock, SystemClock};
+use salesagent_core::ports::{Clock, DynClock, DynStore, Mailbox, SystemClock};
 use salesagent_core::voice::{self, VoiceSimilarity, corpus};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Voice profiles: learn how someone writes, and measure how much text sounds like them.
 #[derive(Debug, Clone, Subcommand)]
@@ -16,17 +16,27 @@ pub enum VoiceCommand {
     /// directories are read recursively.
     Learn {
         /// Files and directories of sent mail.
-        #[arg(required = true)]
+        #[arg(
+            required_unless_present = "from_mailbox",
+            conflicts_with = "from_mailbox"
+        )]
         paths: Vec<PathBuf>,
+        /// Read the connected mailbox's sent folder instead of files, and save the profile in
+        /// the store (a new version) where the pipeline finds it.
+        #[arg(long)]
+        from_mailbox: bool,
+        /// With `--from-mailbox`: read at most this many sent messages.
+        #[arg(long, default_value_t = 1000, requires = "from_mailbox")]
+        max: usize,
         /// Profile name (a user may keep several, e.g. per audience).
         #[arg(long)]
         name: String,
         /// Mailbox owner the profile belongs to.
         #[arg(long, default_value = "owner@example.com")]
         owner: String,
-        /// Where to write the profile (JSON).
-        #[arg(short = 'o', long = "output")]
-        output: PathBuf,
+        /// Where to write the profile (JSON); required unless `--from-mailbox`.
+        #[arg(short = 'o', long = "output", required_unless_present = "from_mailbox")]
+        output: Option<PathBuf>,
     },
     /// Print `<path>\t<score>` for each file: its similarity (0..1) to the profile.
     Score {
@@ -38,7 +48,66 @@ pub enum VoiceCommand {
     },
 }
 
-/// Runs a `voice` subcommand.
+impl VoiceCommand {
+    /// True when the command reads the connected mailbox (so it needs the services and store).
+    pub fn needs_mailbox(&self) -> bool {
+        matches!(
+            self,
+            Self::Learn {
+                from_mailbox: true,
+                ..
+            }
+        )
+    }
+}
+
+/// `voice learn --from-mailbox`: learns from the mailbox's sent folder, saves the profile in the
+/// store (a new version) and, with `-o`, writes it to a file too.
+///
+/// # Errors
+/// Bad arguments, mailbox and store failures as reported.
+pub async fn learn_from_mailbox(
+    cmd: VoiceCommand,
+    mailbox: &dyn Mailbox,
+    store: &DynStore,
+    clock: &DynClock,
+) -> Result<(), Error> {
+    let VoiceCommand::Learn {
+        name,
+        owner,
+        output,
+        max,
+        ..
+    } = cmd
+    else {
+        return Err(Error::invalid("voice", "not a learn command"));
+    };
+    let owner = EmailAddress::parse(&owner)?;
+    let profile = voice::learn_from_mailbox(mailbox, owner, &name, max, clock.now()).await?;
+    if profile.message_count == 0 {
+        return Err(Error::invalid(
+            "mailbox",
+            "the sent folder has no messages with text to learn from",
+        ));
+    }
+    let saved = store.save_voice_profile(&profile).await?;
+    if let Some(output) = &output {
+        write_profile(&saved, output)?;
+    }
+    eprintln!(
+        "learned voice profile {:?} version {} for {} from {} sent messages",
+        saved.name, saved.version, saved.owner, saved.message_count
+    );
+    Ok(())
+}
+
+fn write_profile(profile: &VoiceProfile, output: &Path) -> Result<(), Error> {
+    let json = serde_json::to_vec_pretty(profile)
+        .map_err(|e| Error::backend(format!("serialising the profile: {e}")))?;
+    std::fs::write(output, json).map_err(|e| Error::backend(format!("{}: {e}", output.display())))
+}
+
+/// Runs a `voice` subcommand that reads only files.
 pub fn run(cmd: VoiceCommand) -> Result<(), Error> {
     match cmd {
         VoiceCommand::Learn {
@@ -46,7 +115,10 @@ pub fn run(cmd: VoiceCommand) -> Result<(), Error> {
             name,
             owner,
             output,
+            ..
         } => {
+            let output =
+                output.ok_or_else(|| Error::invalid("output", "-o/--output is required"))?;
             let owner = EmailAddress::parse(&owner)?;
             let messages = corpus::read_paths(&paths)?;
             if messages.is_empty() {
@@ -58,10 +130,7 @@ pub fn run(cmd: VoiceCommand) -> Result<(), Error> {
                 messages.iter().map(|m| m.body.as_str()),
                 SystemClock.now(),
             )?;
-            let json = serde_json::to_vec_pretty(&profile)
-                .map_err(|e| Error::backend(format!("serialising the profile: {e}")))?;
-            std::fs::write(&output, json)
-                .map_err(|e| Error::backend(format!("{}: {e}", output.display())))?;
+            write_profile(&profile, &output)?;
             eprintln!(
                 "learned voice profile {:?} from {} of {} files -> {}",
                 profile.name,

@@ -145,10 +145,38 @@ pub fn crm(dir: &Path) -> Result<FakeCrm> {
     Ok(crm)
 }
 
-/// A mailbox fake holding the earlier mail of `threads.json`, dated relative to `clock`.
+/// A mailbox fake holding the earlier mail of `threads.json`, dated relative to `clock`, and
+/// the sender's sent folder: every `.txt`/`.eml` file under `sent/` (one a day going back).
 pub fn mailbox(dir: &Path, clock: &DynClock) -> Result<FakeMailbox> {
     let now = clock.now();
     let mailbox = FakeMailbox::new().with_clock(clock.clone());
+    let sent_dir = dir.join("sent");
+    if sent_dir.is_dir() {
+        let owner = sender(dir)?.email;
+        let samples = salesagent_core::voice::corpus::read_paths(&[sent_dir])?;
+        for (days_ago, m) in (1_i64..).zip(samples) {
+            let id = MessageId::generate(owner.domain());
+            let date = now - Duration::days(days_ago);
+            mailbox.deliver(MailMessage {
+                provider_id: ProviderMessageId::new(""),
+                thread_id: None,
+                message_id: Some(id.clone()),
+                in_reply_to: None,
+                references: Vec::new(),
+                from: Some(owner.clone()),
+                to: Vec::new(),
+                subject: m.subject.unwrap_or_default(),
+                date: Some(date),
+                body_text: m.body,
+                headers: vec![
+                    ("From".to_owned(), owner.to_string()),
+                    ("Message-ID".to_owned(), id.bracketed()),
+                ],
+                labels: vec!["SENT".to_owned()],
+                raw: None,
+            });
+        }
+    }
     for t in read::<Vec<ThreadFixture>>(dir, "threads.json")? {
         let id = MessageId::generate(t.from.domain());
         mailbox.deliver(MailMessage {
