@@ -12,10 +12,11 @@
 //!  the application's Router
 //!  ├── GET  /api/customers          its own route, its own x-api-key auth, its own table
 //!  ├── GET  /api/leads              its own route reading salesagent's store (draft counts)
-//!  └── /salesagent/*                salesagent::host::app(state), nested unchanged:
-//!        POST /webhooks/forms         signed intake → durable job (202)
-//!        /api/…, /operator            operator API and page (salesagent's bearer token)
-//!        GET  /healthz, /readyz
+//!  ├── /salesagent/*                salesagent::host::app(state), nested unchanged:
+//!  │     POST /webhooks/forms         signed intake → durable job (202)
+//!  │     /api/…                       operator API (salesagent's bearer token)
+//!  │     GET  /healthz, /readyz
+//!  └── /operator…                   salesagent's operator web page (login, session cookie)
 //!  workers: salesagent::core::worker::Worker::run in the same tokio runtime
 //!  one AnyPool → the application's table + salesagent's tables (SqlStore::builder_from_pool)
 //! ```
@@ -27,6 +28,9 @@
 //! - **Auth.** The application's auth belongs on its own routes only (`route_layer` before
 //!   nesting): webhooks carry HubSpot's signature, and the operator routes check salesagent's
 //!   own token.
+//! - **The operator web page** uses absolute `/operator…` links, redirects and cookie path, so
+//!   it is also routed at the root (`route_service`, path unchanged); the JSON operator API
+//!   works under the prefix.
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -160,7 +164,13 @@ pub async fn build(config: EmbedConfig) -> Result<Embedded, Box<dyn std::error::
             require_api_key,
         ))
         .with_state(ctx);
-    let router = app_routes.nest(MOUNT, salesagent_routes);
+    // The operator web page links, redirects and scopes its cookie to absolute `/operator…`
+    // paths, so it is routed at the root as well, with its path unchanged.
+    let web_page = salesagent_routes.clone().into_service::<axum::body::Body>();
+    let router = app_routes
+        .route_service("/operator", web_page.clone())
+        .route_service("/operator/{*rest}", web_page)
+        .nest(MOUNT, salesagent_routes);
 
     // salesagent's workers over the same store. Offline ports here; a production service
     // passes `salesagent::connectors` (HubSpot, Gmail, Drive, Calendar, OpenAI) built from

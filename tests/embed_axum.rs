@@ -122,6 +122,24 @@ async fn embedded_service_end_to_end(url: String) {
     let (status, body) = call(&e, get(&format!("{MOUNT}/readyz"), None)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
+    // The operator web page, reachable at the absolute paths it links to.
+    let resp = e
+        .router
+        .clone()
+        .oneshot(get("/operator/login", None))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let page = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let page = String::from_utf8_lossy(&page);
+    assert!(page.contains("action=\"/operator/login\""), "{page}");
+    // The operator API under the prefix, behind salesagent's token, not the application's.
+    let pending = format!("{MOUNT}/api/operator/drafts/pending");
+    let (status, _) = call(&e, get(&pending, Some("app-key-1"))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
     // An unsigned submission is refused; a signed one is accepted as a durable job.
     let unsigned = Request::post(format!("{MOUNT}/webhooks/forms"))
         .header(header::CONTENT_TYPE, "application/json")
@@ -156,6 +174,16 @@ async fn embedded_service_end_to_end(url: String) {
     let (status, leads) = call(&e, get("/api/leads", Some("app-key-1"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(leads["pending"], 1, "{leads}");
+    let operator = Request::get(format!("{MOUNT}/api/operator/drafts/pending"))
+        .header(header::AUTHORIZATION, "Bearer operator-token")
+        .body(Body::empty())
+        .unwrap();
+    let (status, listed) = call(&e, operator).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert!(
+        listed.to_string().contains("ann.lee@acme-robotics.com"),
+        "{listed}"
+    );
     let drafts_in_db: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM drafts")
         .fetch_one(&e.pool)
         .await
