@@ -22,6 +22,63 @@
 //!
 //! HubSpot webhooks: [`hubspot::webhook::verify_and_parse`] checks the v1/v2/v3 signature and
 //! turns the body into submissions (pure, no I/O), for the webhook host to call.
+//!
+//! ## Quickstart
+//!
+//! Connectors are built from the environment in production
+//! ([`hubspot::HubSpotBuilder::from_env`] and the like) and pointed at a mock server in tests. Here the HubSpot CRM runs
+//! against a `wiremock` server answering one search:
+//!
+//! ```
+//! use salesagent_connectors::hubspot::HubSpot;
+//! use salesagent_core::model::EmailAddress;
+//! use salesagent_core::ports::Crm as _;
+//! use wiremock::matchers::{method, path};
+//! use wiremock::{Mock, MockServer, ResponseTemplate};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> salesagent_core::Result<()> {
+//! let server = MockServer::start().await;
+//! Mock::given(method("POST"))
+//!     .and(path("/crm/v3/objects/contacts/search"))
+//!     .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+//!         "total": 0, "results": []
+//!     })))
+//!     .mount(&server)
+//!     .await;
+//!
+//! let crm = HubSpot::builder()
+//!     .with_token("pat-na1-example") // or from_env(): HUBSPOT_ACCESS_TOKEN
+//!     .with_base_url(server.uri())
+//!     .build()?;
+//! let lead = EmailAddress::parse("ann@acme-robotics.de")?;
+//! assert!(crm.find_contact_by_email(&lead).await?.is_none());
+//!
+//! // Without a token the builder says which setting is missing, as a typed error.
+//! let err = HubSpot::builder().build().unwrap_err();
+//! assert_eq!(err.kind(), "invalid_input");
+//! # Ok(()) }
+//! ```
+//!
+//! ## Errors
+//!
+//! Every connector maps its service's failures onto `salesagent_core::Error` in its `error.rs`:
+//! 401 is `Unauthenticated`, 403 `PermissionDenied`, 404 `NotFound`, 409 `Conflict`, 400/422
+//! `InvalidInput`, 429 `RateLimited` (with the `Retry-After` delay), 5xx and network failures
+//! `Unavailable`, deadlines `Timeout`. The HTTP layer retries only what
+//! `Error::is_retryable` allows, and idempotent requests only; an open circuit breaker fails
+//! fast with `Unavailable`. Tokens and keys are `secrecy::SecretString`s and never reach a log
+//! line, an error message or `Debug` output.
+//!
+//! ## Writing your own connector
+//!
+//! Implement the port trait from `salesagent_core::ports`, reuse [`http::HttpService`] for
+//! retries, rate limits and the breaker, and run the port's conformance suite
+//! (`salesagent_core::testing::conformance::<port>::run`, feature `testing`) against it over a
+//! mock server, as `tests/conformance.rs` does for every connector here. The `salesagent`
+//! package's `examples/custom_crm.rs` is a complete worked example.
+//!
+//! This crate has no feature flags.
 
 pub mod calendar;
 pub mod drive;

@@ -13,6 +13,64 @@
 //! jitter, dead letters), atomic send reservations, the hash-chained audit log, and encrypted
 //! documents (see [`EncryptionKey`]).
 //!
+//! | capability | where |
+//! |---|---|
+//! | open a store by URL, or over an application's existing pool | [`SqlStore::builder`], [`SqlStore::builder_from_pool`] |
+//! | submissions, drafts, runs, jobs, send limits, messages, outcomes, voice, secrets, settings, audit, erase | the `salesagent_core::ports` store traits, all implemented by [`SqlStore`] |
+//! | encryption at rest and key rotation | [`EncryptionKey`], [`SqlStoreBuilder::encryption_key`], [`SqlStoreBuilder::decryption_key`] |
+//! | a throwaway PostgreSQL server for tests | `testing::TempPostgres` (feature `testing`) |
+//!
+//! ## Quickstart: enqueueing and working a job
+//!
+//! ```
+//! use salesagent_core::model::NewJob;
+//! use salesagent_core::ports::JobStore as _;
+//! use salesagent_store::SqlStore;
+//! use std::time::Duration;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> salesagent_core::Result<()> {
+//! let store = SqlStore::builder("sqlite::memory:")
+//!     .without_encryption() // or `.encryption_key(..)`, default: SALESAGENT_ENCRYPTION_KEY
+//!     .connect()
+//!     .await?;
+//!
+//! // Enqueue: the idempotency key makes a redelivery return the same job.
+//! let job = NewJob::new("reindex", serde_json::json!({"account": 7})).with_key("reindex:7");
+//! let (first, new) = store.enqueue(&job).await?;
+//! let (again, new_again) = store.enqueue(&job).await?;
+//! assert!(new && !new_again && first.id == again.id);
+//!
+//! // Work it: claim under a lease, do the work, complete (or `fail` to retry with backoff).
+//! let kinds = ["reindex".to_owned()];
+//! let claimed = store
+//!     .claim("worker-1", &kinds, Duration::from_secs(30))
+//!     .await?
+//!     .expect("one job is due");
+//! assert_eq!(claimed.job.payload["account"], 7);
+//! store.complete(&claimed.lease).await?;
+//! assert!(store.claim("worker-1", &kinds, Duration::from_secs(30)).await?.is_none());
+//! # Ok(()) }
+//! ```
+//!
+//! The pipeline's own jobs are worked by `salesagent_core::worker::Worker`, which claims,
+//! heartbeats, completes and fails them exactly like this over any `Store`.
+//!
+//! ## Feature flags
+//!
+//! - `testing`: `testing::TempPostgres`, a PostgreSQL server in a temporary directory for tests
+//!   (uses the server binaries on the machine; `DATABASE_URL` takes precedence).
+//!
+//! ## Errors
+//!
+//! Driver errors are mapped onto `salesagent_core::Error` by meaning: a unique violation is
+//! `Conflict`, a missing row `NotFound`, an unreachable or busy database `Unavailable` and a
+//! wait for a pooled connection `Timeout` (both retryable), values the database cannot store
+//! `InvalidInput`; anything else is `Backend`. Store methods document the errors they add
+//! (`Conflict` for a stale draft version or a lost job lease, for example).
+//!
+//! Opening a file database (created on first use):
+//!
 //! ```no_run
 //! # async fn demo() -> salesagent_core::Result<()> {
 //! use salesagent_store::SqlStore;
@@ -69,6 +127,7 @@ pub struct SqlStoreBuilder {
     retry: RetryPolicy,
     max_connections: u32,
     migrate: bool,
+    pool: Option<AnyPool>,
 }
 
 impl SqlStoreBuilder {
@@ -129,47 +188,16 @@ impl SqlStoreBuilder {
     /// the database holds encrypted data but no (or the wrong) key is configured.
     pub async fn connect(self) -> Result<SqlStore> {
         sqlx::any::install_default_drivers();
-        let backend = if self.url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if self.url.starts_with("postgres:") || self.url.starts_with("postgresql:") {
-            Backend::Postgres
-        } else {
-            return Err(Error::invalid(
-                "database_url",
-                "must start with sqlite: or postgres:",
-            ));
-        };
+        let backend = backend_of(&self.url)?;
         let key = match &self.key {
             KeySource::Env => EncryptionKey::from_env()?,
             KeySource::Given(k) => Some(k.clone()),
             KeySource::Disabled => None,
         };
-        let memory = backend == Backend::Sqlite
-            && (self.url.contains(":memory:") || self.url.contains("mode=memory"));
-        let mut options =
-            AnyPoolOptions::new().max_connections(if memory { 1 } else { self.max_connections });
-        if memory {
-            // Each connection to `:memory:` is its own database: keep exactly one, forever.
-            options = options
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None);
-        }
-        if backend == Backend::Sqlite {
-            options = options.after_connect(|conn, _| {
-                Box::pin(async move {
-                    for pragma in [
-                        "PRAGMA journal_mode = WAL",
-                        "PRAGMA synchronous = NORMAL",
-                        "PRAGMA busy_timeout = 30000",
-                    ] {
-                        sqlx::query(pragma).execute(&mut *conn).await?;
-                    }
-                    Ok(())
-                })
-            });
-        }
-        let pool = options.connect(&self.url).await.map_err(error::db)?;
+        let pool = match self.pool.clone() {
+            Some(pool) => pool,
+            None => self.open_pool(backend).await?,
+        };
         let store_backend = backend;
         if self.migrate {
             migrate_pool(&pool, backend).await?;
@@ -223,6 +251,50 @@ impl SqlStoreBuilder {
             }),
         })
     }
+
+    /// Opens a new pool for the builder's URL, with salesagent's connection settings.
+    async fn open_pool(&self, backend: Backend) -> Result<AnyPool> {
+        let memory = backend == Backend::Sqlite
+            && (self.url.contains(":memory:") || self.url.contains("mode=memory"));
+        let mut options =
+            AnyPoolOptions::new().max_connections(if memory { 1 } else { self.max_connections });
+        if memory {
+            // Each connection to `:memory:` is its own database: keep exactly one, forever.
+            options = options
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    for pragma in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA synchronous = NORMAL",
+                        "PRAGMA busy_timeout = 30000",
+                    ] {
+                        sqlx::query(pragma).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            });
+        }
+        options.connect(&self.url).await.map_err(error::db)
+    }
+}
+
+/// The backend a database URL names.
+fn backend_of(url: &str) -> Result<Backend> {
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Backend::Postgres)
+    } else {
+        Err(Error::invalid(
+            "database_url",
+            "must start with sqlite: or postgres:",
+        ))
+    }
 }
 
 async fn migrate_pool(pool: &AnyPool, backend: Backend) -> Result<()> {
@@ -269,6 +341,67 @@ impl SqlStore {
             retry: RetryPolicy::default(),
             max_connections: 10,
             migrate: true,
+            pool: None,
+        }
+    }
+
+    /// A builder over an existing pool, so an application and salesagent share one database
+    /// and one set of connections (see `examples/embed_axum.rs` of the `salesagent` package).
+    /// The backend is read from the pool's URL; [`SqlStoreBuilder::max_connections`] does not
+    /// apply, and closing the store closes the shared pool.
+    ///
+    /// On SQLite, pools salesagent opens itself set `journal_mode = WAL`,
+    /// `synchronous = NORMAL` and `busy_timeout = 30000` on every connection; set the same in
+    /// the shared pool's `after_connect` when several tasks write concurrently. Migrations
+    /// are tracked in sqlx's `_sqlx_migrations` table: an application that also uses
+    /// `sqlx::migrate!` on the same database must keep its migrations elsewhere (its own
+    /// schema or database) or create its tables itself.
+    ///
+    /// [`SqlStoreBuilder::connect`] fails with [`Error::InvalidInput`] when the pool is
+    /// neither SQLite nor PostgreSQL.
+    ///
+    /// ```
+    /// use salesagent_core::ports::SettingsStore as _;
+    /// use salesagent_store::SqlStore;
+    /// use sqlx::any::AnyPoolOptions;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// sqlx::any::install_default_drivers();
+    /// // The application's pool (one connection: an in-memory database lives in it).
+    /// let pool = AnyPoolOptions::new()
+    ///     .max_connections(1)
+    ///     .idle_timeout(None)
+    ///     .max_lifetime(None)
+    ///     .connect("sqlite::memory:")
+    ///     .await?;
+    /// sqlx::query("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+    ///     .execute(&pool)
+    ///     .await?;
+    ///
+    /// let store = SqlStore::builder_from_pool(pool.clone())
+    ///     .without_encryption()
+    ///     .connect()
+    ///     .await?;
+    /// store.put_setting("greeting", "hello").await?;
+    /// sqlx::query("INSERT INTO customers (name) VALUES ('Acme')")
+    ///     .execute(&pool)
+    ///     .await?;
+    ///
+    /// // One database: the application's table and salesagent's, through either handle.
+    /// let customers: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM customers")
+    ///     .fetch_one(store.pool())
+    ///     .await?;
+    /// assert_eq!(customers, 1);
+    /// assert_eq!(store.setting("greeting").await?.as_deref(), Some("hello"));
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn builder_from_pool(pool: AnyPool) -> SqlStoreBuilder {
+        let url = pool.connect_options().database_url.to_string();
+        SqlStoreBuilder {
+            pool: Some(pool),
+            ..Self::builder(url)
         }
     }
 

@@ -8,3 +8,4 @@ mod erase;
 mod jobs;
 mod props;
 mod send;
+mod shared_pool;
