@@ -6,18 +6,22 @@
 use async_trait::async_trait;
 use salesagent::EmailAddress;
 use salesagent::core::model::{
-    ClaimedJob, DraftStatus, HistoryPage, Job, JobFailure, JobFilter, JobState, MailMessage,
-    MailQuery, MessageId, MessagePage, OutgoingMessage, ProviderMessageId, RetryPolicy,
-    SentMessage, ThreadId, kinds,
+    ClaimedJob, Domain, DraftStatus, HistoryPage, Job, JobFailure, JobFilter, JobState,
+    MailMessage, MailQuery, MessageId, MessagePage, OutgoingMessage, ProviderMessageId,
+    RetryPolicy, SendLimits, SentMessage, ThreadId, kinds,
 };
 use salesagent::core::pipeline::{Pipeline, PipelineConfig, Ports};
 use salesagent::core::ports::{
-    DraftFilter, DynClock, DynStore, Llm, LlmRequest, LlmResponse, Mailbox,
+    DraftFilter, DynClock, DynMailbox, DynStore, Llm, LlmRequest, LlmResponse, Mailbox,
 };
-use salesagent::core::sending::{SendOutcome, Sender, handle_send_job};
+use salesagent::core::sending::{
+    MimeOptions, OperatorQueue, PolicyConfig, SendMode, SendOutcome, SendPolicy, Sender,
+    SenderConfig, handle_send_job,
+};
 use salesagent::core::testing::{
     FakeCalendar, FakeCrm, FakeDrive, FakeMailbox, FaultKind, Faults, SeededRng,
 };
+use salesagent::core::worker::Worker;
 use salesagent::core::writer::TemplateLlm;
 use salesagent::core::{Error, Result};
 use salesagent::store::testing::TempPostgres;
@@ -404,4 +408,124 @@ impl Mailbox for LedgerMailbox {
     ) -> Result<MessagePage> {
         Ok(MessagePage::default())
     }
+}
+
+/// A sender in real-send mode (no send window) through `mailbox`, with `limits`, fast
+/// retries and `grace` before a `Sending` draft counts as abandoned.
+pub fn sender(
+    store: DynStore,
+    mailbox: DynMailbox,
+    clock: DynClock,
+    limits: SendLimits,
+    grace: Duration,
+) -> Sender {
+    let policy = SendPolicy::new(PolicyConfig {
+        mode: SendMode::RealSends,
+        limits,
+        window: None,
+        ignore_window: false,
+    });
+    let mime = MimeOptions::new(Domain::parse("seller.io").expect("domain"));
+    Sender::new(store, mailbox, clock, policy, mime)
+        .expect("valid sender")
+        .with_config(SenderConfig {
+            retry: RetryPolicy {
+                base: Duration::from_millis(5),
+                max: Duration::from_millis(50),
+                jitter: 0.3,
+            },
+            max_attempts: 3,
+            in_flight_grace: grace,
+        })
+}
+
+/// Limits that never bind (for scenarios about faults, not volume).
+pub fn generous_limits() -> SendLimits {
+    SendLimits {
+        per_contact_week: 1_000,
+        per_contact_day: 1_000,
+        per_sender_day: 1_000_000,
+        per_domain_day: 1_000_000,
+    }
+}
+
+/// Approves every pending draft as an operator (each approval enqueues its send job).
+pub async fn approve_all(store: &DynStore, clock: DynClock) -> usize {
+    let queue = OperatorQueue::new(store.clone(), clock);
+    let pending = drafts_in(store, DraftStatus::Pending).await;
+    for d in &pending {
+        queue
+            .approve(d.id, d.version, "operator@seller.io")
+            .await
+            .expect("approve");
+    }
+    pending.len()
+}
+
+/// Runs pipeline and CRM jobs until none is queued or running (waiting out retry backoffs),
+/// or `limit` passes.
+pub async fn drain_pipeline(worker: &Worker, store: &DynStore, limit: usize) {
+    for _ in 0..limit {
+        worker.run_until_idle(4).await.expect("worker");
+        if open_jobs(store, kinds::PIPELINE).await + open_jobs(store, kinds::CRM_FOLLOW_UP).await
+            == 0
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs send jobs with `tasks` concurrent runners until none is queued or running, or
+/// `limit` idle polls. Returns the outcomes seen (by kind name) and the attempt errors.
+pub async fn drain_sends(
+    sender: &Sender,
+    store: &DynStore,
+    tasks: usize,
+    limit: usize,
+) -> (BTreeMap<String, u64>, u64) {
+    let results = Arc::new(Mutex::new((BTreeMap::<String, u64>::new(), 0u64)));
+    let handles: Vec<_> = (0..tasks)
+        .map(|i| {
+            let sender = sender.clone();
+            let store = store.clone();
+            let results = results.clone();
+            tokio::spawn(async move {
+                let owner = format!("sender-{i}");
+                let mut idle = 0;
+                while idle < limit {
+                    match run_send_job(&sender, &store, &owner, Duration::from_secs(30))
+                        .await
+                        .expect("send runner")
+                    {
+                        Some(r) => {
+                            let mut g = results.lock().expect("results");
+                            match r {
+                                Ok(o) => {
+                                    let name = serde_json::to_value(&o)
+                                        .ok()
+                                        .and_then(|v| v["outcome"].as_str().map(str::to_owned))
+                                        .unwrap_or_default();
+                                    *g.0.entry(name).or_insert(0) += 1;
+                                }
+                                Err(_) => g.1 += 1,
+                            }
+                        }
+                        None => {
+                            if open_jobs(&store, kinds::SEND).await == 0 {
+                                return;
+                            }
+                            idle += 1;
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.expect("send task");
+    }
+    let g = results.lock().expect("results");
+    (g.0.clone(), g.1)
 }
