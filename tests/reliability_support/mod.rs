@@ -529,3 +529,151 @@ pub async fn drain_sends(
     let g = results.lock().expect("results");
     (g.0.clone(), g.1)
 }
+
+/// Environment variables that turn a re-executed test binary into a worker process.
+pub mod worker_env {
+    /// Store URL; its presence makes the ignored entry test act as a worker.
+    pub const DB: &str = "SALESAGENT_RELIABILITY_WORKER_DB";
+    /// Ledger mailbox directory.
+    pub const DIR: &str = "SALESAGENT_RELIABILITY_WORKER_DIR";
+    /// Send limits as JSON (default: generous).
+    pub const LIMITS: &str = "SALESAGENT_RELIABILITY_WORKER_LIMITS";
+    /// Exit after this many consecutive idle polls (default: never).
+    pub const IDLE_EXIT: &str = "SALESAGENT_RELIABILITY_WORKER_IDLE_EXIT";
+    /// Worker name.
+    pub const NAME: &str = "SALESAGENT_RELIABILITY_WORKER_NAME";
+}
+
+/// Starts this test binary again as a worker process running the ignored test `entry`.
+pub fn spawn_worker(
+    entry: &str,
+    name: &str,
+    db: &str,
+    dir: &Path,
+    extra: &[(&str, String)],
+) -> std::process::Child {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([
+        entry,
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(worker_env::DB, db)
+    .env(worker_env::DIR, dir)
+    .env(worker_env::NAME, name)
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn worker process")
+}
+
+/// The worker process body: pipeline jobs and send jobs, one at a time, forever (or until
+/// idle for the configured number of polls). Does nothing unless [`worker_env::DB`] is set.
+///
+/// The mailbox is a [`LedgerMailbox`] with 25 ms before and after each delivery, and a marker
+/// file `inflight/<pid>` that exists exactly while a delivery call is running, so the parent
+/// can tell a kill that landed mid-send.
+pub async fn worker_process_main() {
+    let Ok(db) = std::env::var(worker_env::DB) else {
+        return;
+    };
+    let dir = PathBuf::from(std::env::var(worker_env::DIR).expect("worker dir"));
+    let name = std::env::var(worker_env::NAME).unwrap_or_else(|_| "worker".to_owned());
+    let limits: SendLimits = std::env::var(worker_env::LIMITS)
+        .ok()
+        .map_or_else(generous_limits, |s| {
+            serde_json::from_str(&s).expect("limits")
+        });
+    let idle_exit: Option<u32> = std::env::var(worker_env::IDLE_EXIT)
+        .ok()
+        .and_then(|s| s.parse().ok());
+    let clock: DynClock = Arc::new(salesagent::core::ports::SystemClock);
+    let store: DynStore = Arc::new(open_store(&db, clock.clone(), 4).await);
+    let (ports, _) = ports(store.clone(), clock.clone(), 3, 0.0);
+    let worker = Worker::new(
+        pipeline(ports),
+        salesagent::core::worker::WorkerConfig {
+            name: name.clone(),
+            lease: Duration::from_secs(2),
+            heartbeat: Duration::from_millis(500),
+            poll_interval: Duration::from_millis(50),
+        },
+    );
+    let marker = dir.join("inflight").join(std::process::id().to_string());
+    std::fs::create_dir_all(dir.join("inflight")).expect("inflight dir");
+    let mailbox = MarkedMailbox {
+        inner: LedgerMailbox::open(&dir, Faults::none(), 0.0, Duration::from_millis(25), 1),
+        marker,
+    };
+    let sender = sender(
+        store.clone(),
+        Arc::new(mailbox),
+        clock,
+        limits,
+        Duration::from_secs(3),
+    );
+    let mut idle = 0;
+    loop {
+        let mut busy = false;
+        match worker.run_one(&name).await {
+            Ok(Some(_)) => busy = true,
+            Ok(None) => {}
+            Err(e) => eprintln!("{name}: pipeline runner: {e}"),
+        }
+        match run_send_job(&sender, &store, &name, Duration::from_secs(2)).await {
+            Ok(Some(_)) => busy = true,
+            Ok(None) => {}
+            Err(e) => eprintln!("{name}: send runner: {e}"),
+        }
+        if busy {
+            idle = 0;
+        } else {
+            idle += 1;
+            if idle_exit.is_some_and(|n| idle >= n) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A [`LedgerMailbox`] that keeps a marker file while a delivery call runs.
+#[derive(Debug, Clone)]
+struct MarkedMailbox {
+    inner: LedgerMailbox,
+    marker: PathBuf,
+}
+
+#[async_trait]
+impl Mailbox for MarkedMailbox {
+    async fn search(&self, query: &MailQuery) -> Result<Vec<MailMessage>> {
+        self.inner.search(query).await
+    }
+    async fn get_thread(&self, thread: &ThreadId) -> Result<Vec<MailMessage>> {
+        self.inner.get_thread(thread).await
+    }
+    async fn send(&self, message: &OutgoingMessage) -> Result<SentMessage> {
+        let _ = std::fs::write(&self.marker, message.message_id.as_str());
+        let r = self.inner.send(message).await;
+        let _ = std::fs::remove_file(&self.marker);
+        r
+    }
+    async fn create_draft(&self, message: &OutgoingMessage) -> Result<SentMessage> {
+        self.inner.create_draft(message).await
+    }
+    async fn find_sent(&self, message_id: &MessageId) -> Result<Option<SentMessage>> {
+        self.inner.find_sent(message_id).await
+    }
+    async fn history(&self, cursor: Option<&str>) -> Result<HistoryPage> {
+        self.inner.history(cursor).await
+    }
+    async fn sent_messages(&self, page_token: Option<&str>, page_size: u32) -> Result<MessagePage> {
+        self.inner.sent_messages(page_token, page_size).await
+    }
+}
