@@ -19,3 +19,6 @@ pub use salesagent_core::{Error, Result};
 
 #[cfg(feature = "host")]
 pub mod host;
+
+#[cfg(feature = "replay")]
+pub mod replay;

@@ -23,6 +23,8 @@ macro_rules! out {
     }};
 }
 
+mod replay;
+
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use salesagent_core::model::{
@@ -108,6 +110,14 @@ enum Command {
         /// One JSON document instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Dry-run recorded form submissions through pipeline, rules and send policy; sends nothing.
+    Replay {
+        /// Directory of canonical form-submission JSON files.
+        dir: PathBuf,
+        /// Also write the full report (every decision) as JSON here.
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
 }
 
@@ -542,6 +552,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             } else {
                 print_draft(&d);
             }
+        }
+        Command::Replay { dir, report } => {
+            replay::run(&app, &cli, dir, report.as_deref()).await?;
         }
         Command::Jobs { json } => {
             let jobs = app.store.list_jobs(&JobFilter::default()).await?;
