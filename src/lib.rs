@@ -168,3 +168,6 @@ pub use salesagent_core::{Error, Result};
 pub mod host;
 #[cfg(feature = "services")]
 pub mod services;
+
+#[cfg(feature = "replay")]
+pub mod replay;

@@ -28,6 +28,7 @@ mod erase;
 mod outcomes;
 mod send;
 mod voice;
+mod replay;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -133,6 +134,14 @@ enum Command {
     Erase(erase::EraseArgs),
     /// Work the queue in plain words: a REPL, one request, or `--dry-run` to see the command.
     Assistant(assistant::AssistantArgs),
+    /// Dry-run recorded form submissions through pipeline, rules and send policy; sends nothing.
+    Replay {
+        /// Directory of canonical form-submission JSON files.
+        dir: PathBuf,
+        /// Also write the full report (every decision) as JSON here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
 }
 
 fn default_data_dir() -> PathBuf {
@@ -560,6 +569,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             } else {
                 print_draft(&d);
             }
+        }
+        Command::Replay { dir, report } => {
+            replay::run(&app, &cli, dir, report.as_deref()).await?;
         }
         Command::Jobs { json } => {
             let jobs = app.store.list_jobs(&JobFilter::default()).await?;
