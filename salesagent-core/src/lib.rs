@@ -89,10 +89,10 @@
 //!
 //! ## Feature flags
 //!
-//! - `testing`: in-memory fakes of every port (seedable,
-//!   with latency and failure knobs, recording what they were asked to do), a `ManualClock`, a
-//!   `MemoryStore`, and the conformance suites `testing::conformance::<port>::run` that any
-//!   implementation of a port runs against itself. Meant for dev-dependencies.
+//! - `testing`: in-memory fakes of every port (seedable, with latency and failure knobs,
+//!   recording what they were asked to do), a `ManualClock`, a `MemoryStore`, and the
+//!   conformance suites `testing::conformance::<port>::run` that any implementation of a port
+//!   runs against itself. Meant for dev-dependencies.
 //!
 //! ## Errors
 //!
