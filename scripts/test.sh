@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. Installs the system packages the tests need when they are
 # missing (PostgreSQL server binaries for the store tests, espeak-ng for the assistant's audio
-# round trip), so it works on a fresh machine.
+# round trip, Debian's chromium for the operator page's browser test), so it works on a fresh
+# machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,18 @@ if [ ${#need[@]} -gt 0 ]; then
   else
     echo "missing system packages: ${need[*]} (install them, or set DATABASE_URL)" >&2
     exit 1
+  fi
+fi
+
+# The browser test skips itself (with a notice) when chromium is absent, so a non-root run
+# without it still passes.
+if [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing: chromium"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  else
+    echo "chromium is not installed (not root): the browser test will be skipped" >&2
   fi
 fi
 

@@ -26,9 +26,9 @@ mod assistant;
 mod doctor;
 mod erase;
 mod outcomes;
+mod replay;
 mod send;
 mod voice;
-mod replay;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};

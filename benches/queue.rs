@@ -1,0 +1,450 @@
+//! Job-queue benchmark (`cargo bench --bench queue`), printing `RESULT <name> <value> <unit>`.
+//!
+//! For SQLite (a file in WAL mode) and PostgreSQL (a throwaway server from
+//! `salesagent_store::testing::TempPostgres`, or `DATABASE_URL`), with 1 and 8 concurrent
+//! workers:
+//!
+//! - `queue.<backend>.enqueue.<n>w`: jobs enqueued per second through [`JobStore::enqueue`]
+//!   (every job with its own idempotency key, as intake does);
+//! - `queue.<backend>.claim_complete.<n>w`: jobs claimed and completed per second through
+//!   [`JobStore::claim`] + [`JobStore::complete`] until the queue is empty;
+//! - `….bare`: the same statements the store issues for those calls (read from
+//!   `salesagent-store/src/jobs.rs`), run with sqlx's native driver on an identical schema, with
+//!   no row decoding beyond the job id;
+//! - `….ratio_vs_bare`: store rate divided by bare rate (the issue's target is at least 0.5).
+//!
+//! `QUEUE_BENCH_JOBS` sets the job count per measurement (default 2,000) and
+//! `QUEUE_BENCH_ROUNDS` the number of rounds (default 3; store and bare alternate going first,
+//! and each figure is the best round, since a shared machine's noise only ever slows a run).
+//! Both pools are warmed up with a few hundred unmeasured jobs first. `QUEUE_BENCH_ANY=1` adds `….bare_any` lines: the
+//! bare statements through sqlx's `Any` driver on the store's own pool, which separates driver
+//! overhead from the store's own work. PostgreSQL is skipped with a printed notice when no
+//! server can be had.
+
+use salesagent_core::model::{JobState, NewJob};
+use salesagent_core::ports::JobStore;
+use salesagent_store::SqlStore;
+use salesagent_store::testing::TempPostgres;
+use sqlx::{AnyPool, Executor, PgPool, SqlitePool};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const KIND: &str = "bench";
+const LEASE: Duration = Duration::from_secs(300);
+const POOL: u32 = 10;
+const WORKERS: [usize; 2] = [1, 8];
+/// Jobs enqueued and drained (unmeasured) before the first measurement.
+const WARMUP_JOBS: usize = 200;
+/// Run number of the warm-up's idempotency keys.
+const WARMUP_RUN: usize = 1_000;
+
+/// The columns the store reads back (`JOB_COLS` in `jobs.rs`).
+const JOB_COLS: &str = "id, kind, payload, idempotency_key, state, attempts, \
+    max_attempts, run_at, lease_owner, lease_token, lease_expires_at, last_error, created_at, \
+    updated_at";
+
+fn enqueue_sql() -> String {
+    format!(
+        "INSERT INTO jobs (id, kind, payload, idempotency_key, state, attempts, max_attempts, \
+         run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $7, $7) \
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING {JOB_COLS}"
+    )
+}
+
+fn claim_sql(pg: bool) -> String {
+    let lock = if pg { " FOR UPDATE SKIP LOCKED" } else { "" };
+    format!(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
+         lease_token = $2, lease_expires_at = $3, updated_at = $4 \
+         WHERE id = (SELECT id FROM jobs WHERE state IN ('queued', 'running') \
+         AND ((state = 'queued' AND run_at <= $4) \
+         OR (state = 'running' AND lease_expires_at <= $4 AND attempts < max_attempts)) \
+         AND kind IN ($5) ORDER BY run_at, id LIMIT 1{lock}) RETURNING {JOB_COLS}"
+    )
+}
+
+const COMPLETE_SQL: &str = "UPDATE jobs SET state = 'done', lease_owner = NULL, \
+    lease_token = NULL, lease_expires_at = NULL, updated_at = $1 \
+    WHERE id = $2 AND lease_token = $3 AND state = 'running'";
+
+fn now_ns() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+fn payload(i: usize) -> serde_json::Value {
+    serde_json::json!({ "submission_id": uuid::Uuid::new_v4(), "n": i })
+}
+
+/// Splits `0..jobs` into `workers` contiguous ranges.
+fn shares(jobs: usize, workers: usize) -> Vec<std::ops::Range<usize>> {
+    (0..workers)
+        .map(|w| (jobs * w / workers)..(jobs * (w + 1) / workers))
+        .collect()
+}
+
+/// A bare pool on the native driver, with the same settings the store uses.
+#[derive(Clone)]
+enum Bare {
+    Sqlite(SqlitePool),
+    Pg(PgPool),
+    /// sqlx's `Any` driver, as the store uses (diagnostic: `QUEUE_BENCH_ANY=1`); true on SQLite.
+    Any(AnyPool, bool),
+}
+
+macro_rules! on_pool {
+    ($bare:expr, $pool:ident => $body:expr) => {
+        match $bare {
+            Bare::Sqlite($pool) => $body,
+            Bare::Pg($pool) => $body,
+            Bare::Any($pool, _) => $body,
+        }
+    };
+}
+
+impl Bare {
+    async fn enqueue(&self, sql: &str, i: usize, run: usize) -> Result<(), sqlx::Error> {
+        let now = now_ns();
+        let inserted = on_pool!(self, p => sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(KIND)
+            .bind(payload(i).to_string())
+            .bind(format!("bench:{run}:{i}"))
+            .bind(5_i64)
+            .bind(now)
+            .bind(now)
+            .fetch_optional(p)
+            .await?
+            .is_some());
+        if !inserted {
+            return Err(sqlx::Error::RowNotFound);
+        }
+        Ok(())
+    }
+
+    /// One claim + complete; false when the queue was empty.
+    async fn claim_complete(&self, sql: &str, worker: &str) -> Result<bool, sqlx::Error> {
+        use sqlx::Row as _;
+        let now = now_ns();
+        let token = uuid::Uuid::new_v4().to_string();
+        let expires = now + i64::try_from(LEASE.as_nanos()).unwrap_or(i64::MAX);
+        let id: Option<String> = match self {
+            Bare::Any(p, true) => {
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .bind(worker)
+                    .bind(&token)
+                    .bind(expires)
+                    .bind(now)
+                    .bind(KIND)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                row.map(|r| r.try_get("id")).transpose()?
+            }
+            Bare::Any(p, false) => sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .bind(worker)
+                .bind(&token)
+                .bind(expires)
+                .bind(now)
+                .bind(KIND)
+                .fetch_optional(p)
+                .await?
+                .map(|r| r.try_get("id"))
+                .transpose()?,
+            Bare::Sqlite(p) => {
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .bind(worker)
+                    .bind(&token)
+                    .bind(expires)
+                    .bind(now)
+                    .bind(KIND)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                row.map(|r| r.try_get("id")).transpose()?
+            }
+            Bare::Pg(p) => sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .bind(worker)
+                .bind(&token)
+                .bind(expires)
+                .bind(now)
+                .bind(KIND)
+                .fetch_optional(p)
+                .await?
+                .map(|r| r.try_get("id"))
+                .transpose()?,
+        };
+        let Some(id) = id else { return Ok(false) };
+        let done = on_pool!(self, p => sqlx::query(COMPLETE_SQL)
+            .bind(now_ns())
+            .bind(&id)
+            .bind(&token)
+            .execute(p)
+            .await?
+            .rows_affected());
+        if done != 1 {
+            return Err(sqlx::Error::RowNotFound);
+        }
+        Ok(true)
+    }
+}
+
+/// Rates in jobs per second: (enqueue, claim+complete).
+type Rates = (f64, f64);
+
+async fn bench_store(store: &SqlStore, workers: usize, jobs: usize, run: usize) -> Rates {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for range in shares(jobs, workers) {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in range {
+                let job = NewJob::new(KIND, payload(i)).with_key(format!("bench:{run}:{i}"));
+                let (_, new) = store.enqueue(&job).await.expect("store enqueue");
+                assert!(new, "every key is fresh");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("enqueue task");
+    }
+    let enqueue = rate(jobs, start.elapsed());
+
+    let done = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let store = store.clone();
+        let done = done.clone();
+        tasks.push(tokio::spawn(async move {
+            let worker = format!("bench-{w}");
+            let kinds = [KIND.to_owned()];
+            while let Some(c) = store
+                .claim(&worker, &kinds, LEASE)
+                .await
+                .expect("store claim")
+            {
+                store.complete(&c.lease).await.expect("store complete");
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("claim task");
+    }
+    let claim = rate(jobs, start.elapsed());
+    assert_eq!(
+        done.load(Ordering::Relaxed),
+        jobs,
+        "every job completed once"
+    );
+    let counts = store.job_counts().await.expect("job counts");
+    assert_eq!(counts.get(&JobState::Queued).copied().unwrap_or(0), 0);
+    assert_eq!(counts.get(&JobState::Running).copied().unwrap_or(0), 0);
+    (enqueue, claim)
+}
+
+async fn bench_bare(bare: &Bare, workers: usize, jobs: usize, run: usize) -> Rates {
+    let pg = matches!(bare, Bare::Pg(_) | Bare::Any(_, false));
+    let enqueue_sql = Arc::new(enqueue_sql());
+    let claim_sql = Arc::new(claim_sql(pg));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for range in shares(jobs, workers) {
+        let bare = bare.clone();
+        let sql = enqueue_sql.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in range {
+                bare.enqueue(&sql, i, run).await.expect("bare enqueue");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("enqueue task");
+    }
+    let enqueue = rate(jobs, start.elapsed());
+
+    let done = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let bare = bare.clone();
+        let sql = claim_sql.clone();
+        let done = done.clone();
+        tasks.push(tokio::spawn(async move {
+            let worker = format!("bench-{w}");
+            while bare
+                .claim_complete(&sql, &worker)
+                .await
+                .expect("bare claim")
+            {
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("claim task");
+    }
+    let claim = rate(jobs, start.elapsed());
+    assert_eq!(
+        done.load(Ordering::Relaxed),
+        jobs,
+        "every job completed once"
+    );
+    (enqueue, claim)
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn rate(jobs: usize, took: Duration) -> f64 {
+    jobs as f64 / took.as_secs_f64().max(1e-9)
+}
+
+fn report(backend: &str, workers: usize, store: Rates, bare: Rates) {
+    for (op, s, b) in [
+        ("enqueue", store.0, bare.0),
+        ("claim_complete", store.1, bare.1),
+    ] {
+        let name = format!("queue.{backend}.{op}.{workers}w");
+        println!("RESULT {name} {s:.0} jobs/s");
+        println!("RESULT {name}.bare {b:.0} jobs/s");
+        println!("RESULT {name}.ratio_vs_bare {:.2} ratio", s / b);
+    }
+}
+
+async fn open_store(url: &str) -> SqlStore {
+    SqlStore::builder(url)
+        .without_encryption()
+        .max_connections(POOL)
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("connect {url}: {e}"))
+}
+
+fn best(a: Rates, b: Rates) -> Rates {
+    (a.0.max(b.0), a.1.max(b.1))
+}
+
+async fn run_backend(backend: &str, store_url: &str, bare: Bare, jobs: usize, rounds: usize) {
+    let store = open_store(store_url).await;
+    let any = std::env::var("QUEUE_BENCH_ANY").is_ok_and(|v| v == "1");
+    let any_pool = Bare::Any(store.pool().clone(), backend == "sqlite");
+    // Warm both pools (connections, statement caches) before measuring.
+    let warm = jobs.min(WARMUP_JOBS);
+    bench_bare(&bare, 2, warm, WARMUP_RUN).await;
+    bench_store(&store, 2, warm, WARMUP_RUN).await;
+    if any {
+        bench_bare(&any_pool, 2, warm, WARMUP_RUN + 1).await;
+    }
+    let mut run = 0;
+    for workers in WORKERS {
+        let (mut s, mut b, mut a) = ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0));
+        for round in 0..rounds {
+            run += 1;
+            // Alternate who goes first, so neither always meets the fresher database.
+            if round % 2 == 0 {
+                b = best(b, bench_bare(&bare, workers, jobs, run).await);
+                s = best(s, bench_store(&store, workers, jobs, run).await);
+            } else {
+                s = best(s, bench_store(&store, workers, jobs, run).await);
+                b = best(b, bench_bare(&bare, workers, jobs, run).await);
+            }
+            if any {
+                a = best(a, bench_bare(&any_pool, workers, jobs, run + 10_000).await);
+            }
+        }
+        report(backend, workers, s, b);
+        if any {
+            for (op, v) in [("enqueue", a.0), ("claim_complete", a.1)] {
+                println!("RESULT queue.{backend}.{op}.{workers}w.bare_any {v:.0} jobs/s");
+            }
+        }
+    }
+    store.close().await;
+    on_pool!(&bare, p => p.close().await);
+}
+
+async fn sqlite(jobs: usize, rounds: usize) {
+    let dir = std::env::temp_dir().join(format!("queue-bench-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let store_url = format!("sqlite://{}?mode=rwc", dir.join("store.db").display());
+    let bare_url = format!("sqlite://{}?mode=rwc", dir.join("bare.db").display());
+    // The bare loop runs on its own database with the store's schema (migrations applied).
+    open_store(&bare_url).await.close().await;
+    let bare = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(POOL)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                for pragma in [
+                    "PRAGMA journal_mode = WAL",
+                    "PRAGMA synchronous = NORMAL",
+                    "PRAGMA busy_timeout = 30000",
+                ] {
+                    conn.execute(pragma).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(&bare_url)
+        .await
+        .expect("bare sqlite pool");
+    run_backend("sqlite", &store_url, Bare::Sqlite(bare), jobs, rounds).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn postgres(jobs: usize, rounds: usize) {
+    if !TempPostgres::available() {
+        println!("queue bench: PostgreSQL skipped (no server binaries and no DATABASE_URL)");
+        return;
+    }
+    let pg = match TempPostgres::shared().await {
+        Ok(pg) => pg,
+        Err(e) => {
+            println!("queue bench: PostgreSQL skipped ({e})");
+            return;
+        }
+    };
+    let store_url = pg.fresh_database().await.expect("store database");
+    let bare_url = pg.fresh_database().await.expect("bare database");
+    open_store(&bare_url).await.close().await;
+    let bare = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(POOL)
+        .connect(&bare_url)
+        .await
+        .expect("bare postgres pool");
+    run_backend("postgres", &store_url, Bare::Pg(bare), jobs, rounds).await;
+}
+
+fn env_count(name: &str, default: usize) -> Result<usize, String> {
+    match std::env::var(name) {
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("{name} must be a positive integer, got {v:?}")),
+        },
+        Err(_) => Ok(default),
+    }
+}
+
+fn main() -> ExitCode {
+    let (jobs, rounds) = match (
+        env_count("QUEUE_BENCH_JOBS", 2_000),
+        env_count("QUEUE_BENCH_ROUNDS", 3),
+    ) {
+        (Ok(j), Ok(r)) => (j, r),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        sqlite(jobs, rounds).await;
+        postgres(jobs, rounds).await;
+    });
+    ExitCode::SUCCESS
+}
