@@ -751,3 +751,144 @@ fn voice_learn_from_the_connected_mailbox_saves_a_new_version() {
         2,
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_google_exchanges_the_pasted_redirect_and_stores_the_tokens() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    use wiremock::matchers::{body_string_contains, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let Some(w) = World::new("auth-google") else {
+        return;
+    };
+    // The token endpoint per ../shared/contracts/google/OAUTH.md: a form-encoded code exchange
+    // with the PKCE verifier, answered with the documented success shape.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .and(body_string_contains("code=4%2F0Ab-test"))
+        .and(body_string_contains("code_verifier="))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": "ya29.a0Af-example",
+            "expires_in": 3599,
+            "refresh_token": "1//refresh-example",
+            "scope": "https://www.googleapis.com/auth/gmail.modify",
+            "token_type": "Bearer"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let env = [
+        ("GOOGLE_CLIENT_ID", "client-id".to_owned()),
+        ("GOOGLE_CLIENT_SECRET", "client-secret".to_owned()),
+        (
+            "GOOGLE_REDIRECT_URI",
+            "http://localhost:8080/oauth/callback".to_owned(),
+        ),
+        ("GOOGLE_TOKEN_URL", format!("{}/token", server.uri())),
+    ];
+    let cmd = |args: &[&str]| {
+        let mut c = w.command(args);
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+        c
+    };
+
+    let before = cmd(&["auth", "google", "--status"]).output().unwrap();
+    assert_no_panic(&before);
+    assert!(
+        stdout(&before).contains("sam@salesagent.dev: not authorised yet"),
+        "{}",
+        stdout(&before)
+    );
+
+    // A redirect with another state is refused before any exchange.
+    let mut forged = cmd(&["auth", "google"]);
+    let forged = tokio::task::spawn_blocking(move || {
+        let mut child = forged
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(
+            child.stdin.take().unwrap(),
+            "http://localhost:8080/oauth/callback?state=forged&code=4%2F0Ab-test"
+        )
+        .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(forged.status.code(), Some(1), "{}", stderr(&forged));
+    assert!(
+        stderr(&forged).contains("state does not match"),
+        "{}",
+        stderr(&forged)
+    );
+
+    // The real flow: read the consent URL, answer with its state.
+    let mut real = cmd(&["auth", "google"]);
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = real
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut url = String::new();
+        loop {
+            let mut line = String::new();
+            assert!(
+                err.read_line(&mut line).unwrap() > 0,
+                "no consent URL printed"
+            );
+            if line.starts_with("https://") {
+                url = line;
+                break;
+            }
+        }
+        let url = reqwest::Url::parse(url.trim()).unwrap();
+        let q = |k: &str| {
+            url.query_pairs()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        assert_eq!(q("client_id"), "client-id");
+        assert_eq!(q("code_challenge_method"), "S256");
+        assert_eq!(q("access_type"), "offline");
+        assert!(q("scope").contains("gmail.modify"), "{url}");
+        writeln!(
+            child.stdin.take().unwrap(),
+            "http://localhost:8080/oauth/callback?state={}&code=4%2F0Ab-test&scope=x",
+            q("state")
+        )
+        .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_no_panic(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("sam@salesagent.dev: authorised (scopes: https://www.googleapis.com/auth/gmail.modify; refresh token stored)"),
+        "{}",
+        stdout(&out)
+    );
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        !all.contains("ya29.a0Af-example") && !all.contains("1//refresh-example"),
+        "tokens must never be printed"
+    );
+
+    let after = cmd(&["auth", "google", "--status"]).output().unwrap();
+    assert!(
+        stdout(&after).contains("sam@salesagent.dev: authorised (refresh token stored)"),
+        "{}",
+        stdout(&after)
+    );
+}

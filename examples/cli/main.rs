@@ -23,6 +23,7 @@ macro_rules! out {
 }
 
 mod assistant;
+mod auth;
 mod doctor;
 mod erase;
 mod outcomes;
@@ -113,6 +114,12 @@ enum Command {
         /// One JSON document instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Authorise a service account (Google: consent URL, then paste the redirect).
+    Auth {
+        /// Which service.
+        #[command(subcommand)]
+        command: auth::AuthCommand,
     },
     /// Check every configured service with one harmless authenticated read.
     Doctor(doctor::DoctorArgs),
@@ -616,6 +623,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     );
                 }
             }
+        }
+        Command::Auth { command } => {
+            let sender = fixtures::sender(&cli.data)?;
+            auth::run(
+                command,
+                app.store.clone(),
+                app.clock.clone(),
+                &sender.email.to_string(),
+            )
+            .await?;
         }
         Command::Doctor(args) => doctor::run(&app.services, &app.clock, args).await?,
         Command::Voice { command } => {

@@ -15,7 +15,7 @@ pub mod model;
 
 pub use builder::GoogleOAuthBuilder;
 pub use client::GoogleAccount;
-pub use model::{AuthorizationRequest, endpoints, scopes};
+pub use model::{AuthorizationRequest, code_from_redirect, endpoints, scopes};
 
 use salesagent_core::ports::{DynClock, SecretStore};
 use secrecy::SecretString;
