@@ -839,18 +839,16 @@ async fn auth_google_exchanges_the_pasted_redirect_and_stores_the_tokens() {
             .spawn()
             .unwrap();
         let mut err = BufReader::new(child.stderr.take().unwrap());
-        let mut url = String::new();
-        loop {
+        let url = loop {
             let mut line = String::new();
             assert!(
                 err.read_line(&mut line).unwrap() > 0,
                 "no consent URL printed"
             );
             if line.starts_with("https://") {
-                url = line;
-                break;
+                break line;
             }
-        }
+        };
         let url = reqwest::Url::parse(url.trim()).unwrap();
         let q = |k: &str| {
             url.query_pairs()
