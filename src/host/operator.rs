@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use salesagent_core::model::{
     Draft, DraftAction, DraftId, DraftStatus, DraftWriter, EmailAddress, NewAuditEntry, Outcome,
-    OutcomeId, OutcomeType, SubmissionId, ThreadRef, clean_line, validate_body, validate_subject,
+    OutcomeId, OutcomeType, SubmissionId, clean_line, validate_body, validate_subject,
 };
 use salesagent_core::ports::{DraftFilter, OutcomeFilter, SettingsExt as _};
 use salesagent_core::{Error, Result};
@@ -163,38 +163,24 @@ async fn create_draft(
     }
     let now = state.now();
     let draft = Draft {
-        id: DraftId::new(),
         submission_id: b.submission_id,
-        contact_email,
         contact_name: b
             .contact_name
             .map(|s| clean_line(&s))
             .filter(|s| !s.is_empty()),
-        contact_crm_id: None,
         company_name: b
             .company_name
             .map(|s| clean_line(&s))
             .filter(|s| !s.is_empty()),
-        sender,
-        subject: b.subject,
-        body: b.body,
-        status: DraftStatus::Pending,
-        version: 1,
-        icp: None,
         priority,
-        writer: DraftWriter::Human,
-        facts_used: Vec::new(),
-        voice_similarity: None,
-        flags: Vec::new(),
-        thread: ThreadRef::default(),
-        message_id: None,
-        provider_message_id: None,
-        rule_decision: None,
-        send_decision: None,
-        status_reason: None,
-        created_at: now,
-        updated_at: now,
-        sent_at: None,
+        ..Draft::new(
+            contact_email,
+            sender,
+            b.subject,
+            b.body,
+            DraftWriter::Human,
+            now,
+        )
     };
     let store = state.store();
     store

@@ -30,10 +30,9 @@
 mod context;
 
 use crate::model::{
-    Company, Contact, CrmId, Draft, DraftFlag, DraftId, DraftStatus, DraftWriter, EmailAddress,
-    FormSubmission, JobId, NewAuditEntry, NewContact, NewJob, NewNote, NewTask, RunId, RunStatus,
-    StepRecord, StepStatus, SubmissionId, ThreadRef, VoiceProfile, WorkflowRun, kinds,
-    validate_body, validate_subject,
+    Company, Contact, CrmId, Draft, DraftFlag, DraftId, DraftWriter, EmailAddress, FormSubmission,
+    JobId, NewAuditEntry, NewContact, NewJob, NewNote, NewTask, RunId, RunStatus, StepRecord,
+    StepStatus, SubmissionId, VoiceProfile, WorkflowRun, kinds, validate_body, validate_subject,
 };
 use crate::ports::{
     Clock as _, DynCalendar, DynClock, DynCrm, DynDrive, DynLlm, DynMailbox, DynStore,
@@ -826,9 +825,7 @@ impl Pipeline {
                 .and_then(|s| self.config.voice_threshold.flag(s)),
         );
         Draft {
-            id: DraftId::new(),
             submission_id: Some(submission.id),
-            contact_email: lead.email.clone(),
             contact_name,
             contact_crm_id: g.contact.as_ref().map(|c| c.crm_id.clone()),
             company_name: g
@@ -837,26 +834,19 @@ impl Pipeline {
                 .map(|c| c.name.clone())
                 .or_else(|| lead.company.clone())
                 .map(|n| display_safe(&n)),
-            sender: self.config.sender.clone(),
-            subject: output.subject,
-            body: output.body,
-            status: DraftStatus::Pending,
-            version: 1,
             icp: Some(icp.score.clone()),
             priority: f64::from(icp.score.score),
-            writer,
             facts_used: output.fact_ids,
             voice_similarity: voice_score.as_ref().map(|s: &Score| s.value),
             flags,
-            thread: ThreadRef::default(),
-            message_id: None,
-            provider_message_id: None,
-            rule_decision: None,
-            send_decision: None,
-            status_reason: None,
-            created_at: now,
-            updated_at: now,
-            sent_at: None,
+            ..Draft::new(
+                lead.email.clone(),
+                self.config.sender.clone(),
+                output.subject,
+                output.body,
+                writer,
+                now,
+            )
         }
     }
 
