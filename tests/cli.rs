@@ -805,14 +805,15 @@ async fn auth_google_exchanges_the_pasted_redirect_and_stores_the_tokens() {
     );
 
     // A redirect with another state is refused before any exchange.
-    let mut forged = cmd(&["auth", "google"]);
-    let forged = tokio::task::spawn_blocking(move || {
-        let mut child = forged
-            .stdin(Stdio::piped())
+    let spawn = |mut c: Command| {
+        c.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap();
+            .unwrap()
+    };
+    let mut child = spawn(cmd(&["auth", "google"]));
+    let forged = tokio::task::spawn_blocking(move || {
         writeln!(
             child.stdin.take().unwrap(),
             "http://localhost:8080/oauth/callback?state=forged&code=4%2F0Ab-test"
@@ -830,14 +831,8 @@ async fn auth_google_exchanges_the_pasted_redirect_and_stores_the_tokens() {
     );
 
     // The real flow: read the consent URL, answer with its state.
-    let mut real = cmd(&["auth", "google"]);
+    let mut child = spawn(cmd(&["auth", "google"]));
     let out = tokio::task::spawn_blocking(move || {
-        let mut child = real
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
         let mut err = BufReader::new(child.stderr.take().unwrap());
         let url = loop {
             let mut line = String::new();

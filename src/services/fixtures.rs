@@ -155,52 +155,60 @@ pub fn mailbox(dir: &Path, clock: &DynClock) -> Result<FakeMailbox> {
         let owner = sender(dir)?.email;
         let samples = salesagent_core::voice::corpus::read_paths(&[sent_dir])?;
         for (days_ago, m) in (1_i64..).zip(samples) {
-            let id = MessageId::generate(owner.domain());
-            let date = now - Duration::days(days_ago);
-            mailbox.deliver(MailMessage {
-                provider_id: ProviderMessageId::new(""),
-                thread_id: None,
-                message_id: Some(id.clone()),
-                in_reply_to: None,
-                references: Vec::new(),
-                from: Some(owner.clone()),
-                to: Vec::new(),
-                subject: m.subject.unwrap_or_default(),
-                date: Some(date),
-                body_text: m.body,
-                headers: vec![
-                    ("From".to_owned(), owner.to_string()),
-                    ("Message-ID".to_owned(), id.bracketed()),
-                ],
-                labels: vec!["SENT".to_owned()],
-                raw: None,
-            });
+            mailbox.deliver(fixture_message(
+                &owner,
+                None,
+                m.subject.unwrap_or_default(),
+                m.body,
+                now - Duration::days(days_ago),
+                "SENT",
+            ));
         }
     }
     for t in read::<Vec<ThreadFixture>>(dir, "threads.json")? {
-        let id = MessageId::generate(t.from.domain());
-        mailbox.deliver(MailMessage {
-            provider_id: ProviderMessageId::new(""),
-            thread_id: None,
-            message_id: Some(id.clone()),
-            in_reply_to: None,
-            references: Vec::new(),
-            from: Some(t.from.clone()),
-            to: vec![t.to.clone()],
-            subject: t.subject.clone(),
-            date: Some(now - Duration::days(t.days_ago)),
-            body_text: t.body,
-            headers: vec![
-                ("From".to_owned(), t.from.to_string()),
-                ("To".to_owned(), t.to.to_string()),
-                ("Subject".to_owned(), t.subject),
-                ("Message-ID".to_owned(), id.bracketed()),
-            ],
-            labels: vec!["INBOX".to_owned()],
-            raw: None,
-        });
+        mailbox.deliver(fixture_message(
+            &t.from,
+            Some(&t.to),
+            t.subject,
+            t.body,
+            now - Duration::days(t.days_ago),
+            "INBOX",
+        ));
     }
     Ok(mailbox)
+}
+
+/// One fixture message with a fresh Message-ID on the sender's domain.
+fn fixture_message(
+    from: &EmailAddress,
+    to: Option<&EmailAddress>,
+    subject: String,
+    body: String,
+    date: DateTime<Utc>,
+    label: &str,
+) -> MailMessage {
+    let id = MessageId::generate(from.domain());
+    let mut headers = vec![("From".to_owned(), from.to_string())];
+    if let Some(to) = to {
+        headers.push(("To".to_owned(), to.to_string()));
+    }
+    headers.push(("Subject".to_owned(), subject.clone()));
+    headers.push(("Message-ID".to_owned(), id.bracketed()));
+    MailMessage {
+        provider_id: ProviderMessageId::new(""),
+        thread_id: None,
+        message_id: Some(id),
+        in_reply_to: None,
+        references: Vec::new(),
+        from: Some(from.clone()),
+        to: to.into_iter().cloned().collect(),
+        subject,
+        date: Some(date),
+        body_text: body,
+        headers,
+        labels: vec![label.to_owned()],
+        raw: None,
+    }
 }
 
 /// A Drive fake holding the documents of `documents.json`.
