@@ -175,6 +175,13 @@ impl EmailAddress {
         &self.domain
     }
 
+    /// True when both name the same mailbox: what [`EmailAddress::normalized`] compares, without
+    /// allocating.
+    #[must_use]
+    pub fn same_mailbox(&self, other: &Self) -> bool {
+        self.domain == other.domain && self.local.eq_ignore_ascii_case(&other.local)
+    }
+
     /// A case-insensitive key for lookups and limits (`Local@X.com` and `local@x.com` are one person).
     #[must_use]
     pub fn normalized(&self) -> String {
@@ -315,6 +322,13 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn same_mailbox_agrees_with_normalized(a in "[a-zA-Z]{1,3}@[a-cA-C]{1,2}\\.io", b in "[a-zA-Z]{1,3}@[a-cA-C]{1,2}\\.io") {
+            let (a, b) = (EmailAddress::parse(&a).unwrap(), EmailAddress::parse(&b).unwrap());
+            prop_assert_eq!(a.same_mailbox(&b), a.normalized() == b.normalized());
+            prop_assert!(a.same_mailbox(&a));
+        }
+
         #[test]
         fn rejects_any_string_with_cr_lf_nul(prefix in ".{0,40}", bad in prop::sample::select(vec!['\r', '\n', '\0']), suffix in ".{0,40}") {
             let s = format!("{prefix}{bad}{suffix}");

@@ -34,10 +34,7 @@ pub(crate) fn mail_fact(m: &MailMessage, lead: &crate::model::EmailAddress) -> F
         .date
         .map(|d| d.format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| "an earlier date".to_owned());
-    let from_lead = m
-        .from
-        .as_ref()
-        .is_some_and(|f| f.normalized() == lead.normalized());
+    let from_lead = m.from.as_ref().is_some_and(|f| f.same_mailbox(lead));
     let direction = if from_lead {
         "from the lead"
     } else {

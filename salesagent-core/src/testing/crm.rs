@@ -216,11 +216,10 @@ fn check_association(s: &CrmState, contact: Option<&CrmId>, company: Option<&Crm
 impl Crm for FakeCrm {
     async fn find_contact_by_email(&self, email: &EmailAddress) -> Result<Option<Contact>> {
         self.faults.before_call("crm.find_contact_by_email").await?;
-        let key = email.normalized();
         Ok(lock(&self.state)
             .contacts
             .iter()
-            .find(|c| c.email.normalized() == key)
+            .find(|c| c.email.same_mailbox(email))
             .cloned())
     }
 
@@ -231,10 +230,7 @@ impl Crm for FakeCrm {
             .clone()
             .ok_or_else(|| Error::invalid("email", "is required to create a contact"))?;
         let mut s = lock(&self.state);
-        if s.contacts
-            .iter()
-            .any(|c| c.email.normalized() == email.normalized())
-        {
+        if s.contacts.iter().any(|c| c.email.same_mailbox(&email)) {
             return Err(Error::conflict(format!("a contact with {email} exists")));
         }
         let mut properties = contact.properties.clone();

@@ -226,12 +226,7 @@ fn sent_record(
 
 fn matches(m: &MailMessage, q: &MailQuery) -> bool {
     if let Some(p) = &q.participant {
-        let key = p.normalized();
-        let involved = m
-            .from
-            .iter()
-            .chain(m.to.iter())
-            .any(|a| a.normalized() == key);
+        let involved = m.from.iter().chain(m.to.iter()).any(|a| a.same_mailbox(p));
         if !involved {
             return false;
         }

@@ -189,7 +189,7 @@ fn release_lease(entry: &mut JobEntry, state: JobState, now: DateTime<Utc>) {
 }
 
 fn same_address(a: &EmailAddress, b: &EmailAddress) -> bool {
-    a.normalized() == b.normalized()
+    a.same_mailbox(b)
 }
 
 fn limit_of(n: u32) -> usize {
