@@ -6,7 +6,8 @@
 //! `UPDATE … WHERE id = (SELECT … LIMIT 1) RETURNING …` that sets a fresh lease token:
 //! on PostgreSQL the inner select takes `FOR UPDATE SKIP LOCKED`, so concurrent claimers skip
 //! each other's rows instead of queueing on them; on SQLite the statement runs inside a
-//! `BEGIN IMMEDIATE` transaction, which holds the single write lock. A running job whose lease
+//! `BEGIN IMMEDIATE` transaction, which holds the single write lock. Both walk the partial
+//! index `jobs_runnable (run_at, id)` in order, so a claim costs the same at any queue depth. A running job whose lease
 //! has expired is runnable again, so a crashed worker's job is picked up by the next claim, and
 //! the old worker's token no longer finishes it.
 
@@ -159,16 +160,19 @@ impl JobStore for SqlStore {
             let ps: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 5)).collect();
             format!(" AND kind IN ({})", ps.join(", "))
         };
-        let lock = if self.is_pg() {
-            " FOR UPDATE SKIP LOCKED"
+        // `state IN (…)` repeats the partial index's predicate so both planners can use it.
+        // SQLite's planner still prefers `jobs_state` and then sorts every runnable row for
+        // the `ORDER BY` (a claim grew linearly with the queue's depth), so it is told to walk
+        // `jobs_runnable` in order and stop at the first match.
+        let (index, lock) = if self.is_pg() {
+            ("", " FOR UPDATE SKIP LOCKED")
         } else {
-            ""
+            (" INDEXED BY jobs_runnable", "")
         };
-        // `state IN (…)` repeats the partial index's predicate so both planners use it.
         let sql = format!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
              lease_token = $2, lease_expires_at = $3, updated_at = $4 \
-             WHERE id = (SELECT id FROM jobs WHERE state IN ('queued', 'running') \
+             WHERE id = (SELECT id FROM jobs{index} WHERE state IN ('queued', 'running') \
              AND ((state = 'queued' AND run_at <= $4) \
              OR (state = 'running' AND lease_expires_at <= $4 AND attempts < max_attempts))\
              {kind_filter} ORDER BY run_at, id LIMIT 1{lock}) RETURNING {JOB_COLS}"
