@@ -202,9 +202,10 @@ pub(super) async fn hubspot(
         accepted.duplicates += usize::from(a.duplicate);
         accepted.job_ids.push(a.job_id);
     }
-    if accepted.job_ids.len() != 1 {
-        accepted.job_id = None;
-    }
+    accepted.job_id = match accepted.job_ids.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    };
     let new = accepted.job_ids.len() - accepted.duplicates;
     let count = |result: &'static str, n: usize| {
         metrics::counter!("salesagent_webhook_submissions_total", "source" => "hubspot_event", "result" => result)
