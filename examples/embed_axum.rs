@@ -14,6 +14,7 @@
 //!  ├── GET  /api/leads              its own route reading salesagent's store (draft counts)
 //!  ├── /salesagent/*                salesagent::host::app(state), nested unchanged:
 //!  │     POST /webhooks/forms         signed intake → durable job (202)
+//!  │     POST /webhooks/hubspot       HubSpot workflow payloads and event arrays (202)
 //!  │     /api/…                       operator API (salesagent's bearer token)
 //!  │     GET  /healthz, /readyz
 //!  └── /operator…                   salesagent's operator web page (login, session cookie)
@@ -21,10 +22,11 @@
 //!  one AnyPool → the application's table + salesagent's tables (SqlStore::builder_from_pool)
 //! ```
 //!
-//! Two things to get right when mounting under a prefix:
-//! - **The signed URL.** HubSpot signs the full public URL it called, including the prefix;
-//!   the nested router only sees the path below it. Set `HostConfig::public_url` to the public
-//!   base URL *plus the prefix* (`https://app.example.com/salesagent`).
+//! Things to get right when mounting under a prefix:
+//! - **The signed URL.** HubSpot signs the full public URL it called, including the prefix.
+//!   Intake checks the signature over the request's original URI (axum's `OriginalUri`), which
+//!   keeps the prefix even inside the nested router, so `HostConfig::public_url` is just the
+//!   application's public origin (`https://app.example.com`), the same as without nesting.
 //! - **Auth.** The application's auth belongs on its own routes only (`route_layer` before
 //!   nesting): webhooks carry HubSpot's signature, and the operator routes check salesagent's
 //!   own token.
@@ -65,7 +67,7 @@ pub struct EmbedConfig {
     /// The application's own API key for its `/api` routes.
     pub app_api_key: SecretString,
     /// salesagent's host settings (HubSpot secret, operator token, …); `public_url` is set
-    /// from the field above plus [`MOUNT`].
+    /// from the field above.
     pub host: HostConfig,
     /// Encryption at rest for salesagent's documents; `None` reads `SALESAGENT_ENCRYPTION_KEY`.
     pub encryption_key: Option<EncryptionKey>,
@@ -142,11 +144,10 @@ pub async fn build(config: EmbedConfig) -> Result<Embedded, Box<dyn std::error::
     let shared: DynStore = Arc::new(store.clone());
 
     // salesagent's intake and operator routes, mounted under the prefix.
+    // The signed URI is rebuilt from the original request path (prefix included), so the
+    // public URL is the bare origin.
     let mut host = config.host;
-    host.public_url = Some(format!(
-        "{}{MOUNT}",
-        config.public_url.trim_end_matches('/')
-    ));
+    host.public_url = Some(config.public_url.trim_end_matches('/').to_owned());
     let salesagent_routes =
         salesagent::host::app(AppState::new(shared.clone(), config.clock.clone(), host));
 

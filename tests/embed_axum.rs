@@ -52,8 +52,18 @@ fn sqlite_url() -> String {
 
 /// HubSpot v3, from HubSpot's published recipe: base64(HMAC-SHA256(method + uri + body + ts)).
 fn signed_form(body: &str, at_ms: i64) -> Request<Body> {
+    signed("/webhooks/forms", body, at_ms)
+}
+
+/// A POST to `{MOUNT}{route}`, signed over the full public URL HubSpot calls (prefix
+/// included): `public_url` is the bare origin.
+fn signed(route: &str, body: &str, at_ms: i64) -> Request<Body> {
+    signed_as(&format!("{PUBLIC}{MOUNT}{route}"), route, body, at_ms)
+}
+
+/// A POST to `{MOUNT}{route}` whose signature covers `uri`.
+fn signed_as(uri: &str, route: &str, body: &str, at_ms: i64) -> Request<Body> {
     let ts = at_ms.to_string();
-    let uri = format!("{PUBLIC}{MOUNT}/webhooks/forms");
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     for part in [
         b"POST".as_slice(),
@@ -64,7 +74,7 @@ fn signed_form(body: &str, at_ms: i64) -> Request<Body> {
         mac.update(part);
     }
     let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    Request::post(format!("{MOUNT}/webhooks/forms"))
+    Request::post(format!("{MOUNT}{route}"))
         .header(header::HOST, "app.example.test")
         .header(header::CONTENT_TYPE, "application/json")
         .header("X-HubSpot-Signature-v3", sig)
@@ -151,6 +161,17 @@ async fn embedded_service_end_to_end(url: String) {
     let (status, accepted) = call(&e, signed_form(FORM, now_ms)).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
     assert_eq!(accepted["duplicate"], false);
+    // The HubSpot route under the prefix checks the same full URL: an event batch with only a
+    // company event is acknowledged with no job.
+    let batch = r#"[{"eventId":9,"subscriptionId":5,"portalId":1,"occurredAt":1764000000000,"subscriptionType":"company.creation","attemptNumber":0,"objectId":77,"changeSource":"CRM"}]"#;
+    let (status, events) = call(&e, signed("/webhooks/hubspot", batch, now_ms)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{events}");
+    assert_eq!(events["job_ids"], serde_json::json!([]));
+    assert_eq!(events["ignored"], 1);
+    // A signature over the URL without the prefix does not match the URL called.
+    let wrong = format!("{PUBLIC}/webhooks/hubspot");
+    let (status, _) = call(&e, signed_as(&wrong, "/webhooks/hubspot", batch, now_ms)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     // HubSpot redelivers: same job, no second draft later.
     let (status, again) = call(&e, signed_form(FORM, now_ms)).await;
     assert_eq!(status, StatusCode::ACCEPTED);

@@ -448,3 +448,183 @@ fn config_debug_never_prints_secrets() {
         "{s}"
     );
 }
+
+// ---- POST /webhooks/hubspot -------------------------------------------------------------
+
+const WORKFLOW: &str = r#"{"vid":501,"properties":{"email":{"value":"ann@acme.io"},"firstname":{"value":"Ann"},"company":{"value":"Acme"},"recent_conversion_date":{"value":"1764000000000"}}}"#;
+
+const EVENTS: &str = r#"[{"eventId":1,"subscriptionId":12345,"portalId":62515,"occurredAt":1764000000000,"subscriptionType":"contact.creation","attemptNumber":0,"objectId":123,"changeSource":"FORM","changeFlag":"NEW","appId":54321},
+{"eventId":2,"subscriptionId":12346,"portalId":62515,"occurredAt":1764000000000,"subscriptionType":"company.creation","attemptNumber":0,"objectId":9,"changeSource":"CRM","appId":54321}]"#;
+
+#[tokio::test]
+async fn hubspot_workflow_payload_is_stored_enqueued_and_redelivery_same_job() {
+    let env = env();
+    let resp = env
+        .send(signed_post("/webhooks/hubspot", WORKFLOW, env.now()))
+        .await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let v = json(resp).await;
+    assert_eq!(v["duplicate"], false);
+    let job_id: salesagent::core::model::JobId = v["job_id"].as_str().unwrap().parse().unwrap();
+    let job = env.store.get_job(job_id).await.unwrap();
+    assert_eq!(job.kind, kinds::PIPELINE);
+    assert_eq!(
+        job.idempotency_key.as_deref(),
+        Some("pipeline:hubspot-workflow:501:1764000000000")
+    );
+    let stored = env
+        .store
+        .get_submission(v["submission_id"].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(stored.raw, WORKFLOW, "raw payload kept verbatim");
+    assert_eq!(stored.source, SubmissionSource::HubspotWorkflow);
+    assert_eq!(stored.lead.email.to_string(), "ann@acme.io");
+    assert_eq!(stored.lead.company.as_deref(), Some("Acme"));
+
+    env.clock.advance(Duration::from_secs(60));
+    let again = env
+        .send(signed_post("/webhooks/hubspot", WORKFLOW, env.now()))
+        .await;
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    let again = json(again).await;
+    assert_eq!(again["job_id"], v["job_id"]);
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(
+        env.store.job_counts().await.unwrap().values().sum::<u64>(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn hubspot_event_array_enqueues_one_job_per_contact_event() {
+    let env = env();
+    let resp = env
+        .send(signed_post("/webhooks/hubspot", EVENTS, env.now()))
+        .await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let v = json(resp).await;
+    assert_eq!(v["ignored"], 1, "{v}");
+    assert_eq!(v["duplicates"], 0, "{v}");
+    let ids = v["job_ids"].as_array().unwrap();
+    assert_eq!(ids.len(), 1, "{v}");
+    assert_eq!(v["job_id"], ids[0]);
+    let job = env
+        .store
+        .get_job(ids[0].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(job.kind, kinds::CRM_CONTACT_EVENT);
+    assert_eq!(job.state, JobState::Queued);
+    assert_eq!(
+        job.idempotency_key.as_deref(),
+        Some("hubspot-event:12345:1")
+    );
+    assert_eq!(job.payload["contact_id"], "123");
+    assert_eq!(job.payload["idempotency_key"], "hubspot-event:12345:1");
+    assert_eq!(
+        job.payload["occurred_at"].as_str().map(|t| t
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+            .timestamp_millis()),
+        Some(1_764_000_000_000)
+    );
+    let raw = job.payload["raw"].as_str().unwrap();
+    assert!(
+        raw.starts_with(r#"{"eventId":1,"#) && raw.ends_with('}'),
+        "{raw}"
+    );
+    // No submission yet: the CRM is read by a worker, never at intake.
+    assert_eq!(
+        env.store.job_counts().await.unwrap().values().sum::<u64>(),
+        1
+    );
+
+    // HubSpot retries with a higher attemptNumber: same event, same job.
+    env.clock.advance(Duration::from_secs(30));
+    let retry = EVENTS.replace(r#""attemptNumber":0"#, r#""attemptNumber":1"#);
+    let again = json(
+        env.send(signed_post("/webhooks/hubspot", &retry, env.now()))
+            .await,
+    )
+    .await;
+    assert_eq!(again["job_ids"], v["job_ids"]);
+    assert_eq!(again["duplicates"], 1);
+    assert_eq!(
+        env.store.job_counts().await.unwrap().values().sum::<u64>(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn hubspot_array_with_nothing_usable_is_acknowledged_without_jobs() {
+    let env = env();
+    for (body, ignored) in [
+        (
+            r#"[{"eventId":5,"subscriptionId":1,"occurredAt":1764000000000,"subscriptionType":"contact.deletion","objectId":7},"not an event"]"#,
+            2,
+        ),
+        ("[]", 0),
+    ] {
+        let resp = env
+            .send(signed_post("/webhooks/hubspot", body, env.now()))
+            .await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED, "{body}");
+        let v = json(resp).await;
+        assert_eq!(v["job_ids"], serde_json::json!([]), "{body}");
+        assert_eq!(v["ignored"], ignored, "{body}");
+        assert!(v.get("job_id").is_none(), "{v}");
+    }
+    assert_eq!(
+        env.store.job_counts().await.unwrap().values().sum::<u64>(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn hubspot_bad_signature_is_401() {
+    let env = env();
+    let mut req = signed_post("/webhooks/hubspot", EVENTS, env.now());
+    req.headers_mut().insert(
+        "x-hubspot-signature-v3",
+        sign_v3(
+            "wrong-secret",
+            "POST",
+            &format!("http://{HOST}/webhooks/hubspot"),
+            EVENTS.as_bytes(),
+            &env.now().timestamp_millis().to_string(),
+        )
+        .parse()
+        .unwrap(),
+    );
+    assert_401_nothing_stored(&env, req).await;
+    // Signed for another route.
+    let mut req = signed_post("/webhooks/forms", EVENTS, env.now());
+    *req.uri_mut() = "/webhooks/hubspot".parse().unwrap();
+    assert_401_nothing_stored(&env, req).await;
+}
+
+#[tokio::test]
+async fn hubspot_malformed_bodies_are_400_with_a_json_error() {
+    let env = env();
+    for body in [
+        "{",
+        "[{\"eventId\":1",
+        "42",
+        "\"text\"",
+        r#"{"vid":1,"properties":{"firstname":{"value":"Ann"}}}"#,
+        r#"{"email":"not-an-email"}"#,
+        r#"{"email":"ann@acme.io\r\nBcc: eve@evil.io"}"#,
+    ] {
+        let resp = env
+            .send(signed_post("/webhooks/hubspot", body, env.now()))
+            .await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{body}");
+        let v = json(resp).await;
+        assert_eq!(v["error"]["kind"], "invalid_input", "{body}");
+    }
+    assert_eq!(
+        env.store.job_counts().await.unwrap().values().sum::<u64>(),
+        0
+    );
+}

@@ -53,7 +53,8 @@ struct Args {
     /// (e.g. `examples/data`); without it they start empty.
     #[arg(long)]
     data: Option<PathBuf>,
-    /// The external base URL that HubSpot signs (v3); default `http://` + the Host header.
+    /// The external origin HubSpot calls, signed in v3 (`https://leads.example.com`); default
+    /// `http://` + the Host header.
     #[arg(long)]
     public_url: Option<String>,
     /// Log format.

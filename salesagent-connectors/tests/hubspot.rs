@@ -749,3 +749,80 @@ async fn webhook_events_become_submissions() {
     );
     assert_eq!(hs.verify_webhook(&req).unwrap(), SignatureVersion::V1);
 }
+
+#[tokio::test]
+async fn get_contact_by_id_follows_the_spec() {
+    let specs = specs();
+    let server = MockServer::start().await;
+    // Built from the spec's `SimplePublicObjectWithAssociations` (what the GET answers).
+    let found = json!({
+        "id": "601",
+        "properties": {"email": "zoe@delta.io", "firstname": "Zoë", "lastname": "Ng",
+                       "jobtitle": "VP Sales", "hs_timezone": "America/New_York",
+                       "associatedcompanyid": "42", "lifecyclestage": "lead"},
+        "createdAt": "2026-11-20T10:00:00.000Z",
+        "updatedAt": "2026-11-21T10:00:00.000Z",
+        "archived": false
+    });
+    specs
+        .contacts
+        .check_schema("SimplePublicObjectWithAssociations", &found);
+    let mut get = Mock::given(method("GET"))
+        .and(path("/crm/v3/objects/contacts/601"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()));
+    for p in [
+        "email",
+        "firstname",
+        "lastname",
+        "jobtitle",
+        "phone",
+        "associatedcompanyid",
+        "hs_timezone",
+    ] {
+        get = get.and(query_param("properties", p));
+    }
+    get.respond_with(ResponseTemplate::new(200).set_body_json(&found))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/crm/v3/objects/contacts/404404"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({
+            "status":"error","message":"resource not found","correlationId":"x","category":"OBJECT_NOT_FOUND"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let hs = hubspot(&server);
+    let c = hs.get_contact(&CrmId::from("601")).await.unwrap();
+    assert_eq!(c.crm_id, CrmId::from("601"));
+    assert_eq!(c.email.to_string(), "zoe@delta.io");
+    assert_eq!(c.display_name(), "Zoë Ng");
+    assert_eq!(c.job_title.as_deref(), Some("VP Sales"));
+    assert_eq!(c.time_zone.as_deref(), Some("America/New_York"));
+    assert_eq!(c.company_id, Some(CrmId::from("42")));
+    assert_eq!(
+        c.properties.get("lifecyclestage").map(String::as_str),
+        Some("lead")
+    );
+    let e = hs.get_contact(&CrmId::from("404404")).await.unwrap_err();
+    assert_eq!(e.kind(), "not_found", "{e}");
+    assert!(!e.is_retryable());
+    assert_eq!(assert_all_follow(&server, |r| specs.check(r)).await, 2);
+
+    // The event job payload carries what the worker needs to read this contact.
+    let now = chrono::DateTime::from_timestamp_millis(1_564_113_700_000).unwrap();
+    let body = r#"[{"eventId":7,"subscriptionId":12345,"portalId":62515,"occurredAt":1564113600000,"subscriptionType":"contact.creation","attemptNumber":0,"objectId":601,"changeSource":"FORM","appId":54321}]"#;
+    let event = parse_payload(body, now).unwrap().events.remove(0);
+    let job = event.to_job_payload();
+    assert_eq!(job.contact_id, CrmId::from("601"));
+    assert_eq!(job.idempotency_key, "hubspot-event:12345:7");
+    assert_eq!(
+        job.occurred_at.map(|t| t.timestamp_millis()),
+        Some(1_564_113_600_000)
+    );
+    assert_eq!(job.raw, event.raw);
+    let s = event.to_submission(&c, now).unwrap();
+    assert_eq!(s.lead.email.to_string(), "zoe@delta.io");
+    assert_eq!(s.raw, event.raw);
+}

@@ -835,3 +835,57 @@ async fn no_learned_voice_profile_means_no_similarity_and_no_flag() {
     assert_eq!(d.voice_similarity, None);
     assert!(low_voice_flags(&d).is_empty(), "{:?}", d.flags);
 }
+
+#[tokio::test]
+async fn crm_contact_event_job_reads_the_contact_retries_outages_and_makes_one_draft() {
+    use salesagent_core::model::SubmissionSource;
+    use salesagent_core::pipeline::CrmContactEventJob;
+    use salesagent_core::ports::SubmissionStore as _;
+    let h = Harness::new(good_llm());
+    h.seed();
+    let ann = h
+        .crm
+        .seed_contact(&email("ann@acme-robotics.de"), Some("Ann"), Some("Lee"));
+    let event = CrmContactEventJob {
+        contact_id: ann.crm_id.clone(),
+        idempotency_key: "hubspot-event:7:1".into(),
+        occurred_at: Some(at("2026-11-26T07:30:00Z")),
+        raw: r#"{"eventId":1,"subscriptionId":7}"#.into(),
+        source: SubmissionSource::HubspotEvent,
+    };
+    let (job, new) = h.store.enqueue(&event.to_job().unwrap()).await.unwrap();
+    assert!(new);
+    assert_eq!(job.kind, kinds::CRM_CONTACT_EVENT);
+    let (again, new) = h.store.enqueue(&event.to_job().unwrap()).await.unwrap();
+    assert_eq!((again.id, new), (job.id, false), "keyed by the event");
+
+    // The CRM is down for the first read: the event job is retried, not dead-lettered.
+    h.crm
+        .faults()
+        .fail_next_for("crm.get_contact", 1, &FaultKind::Unavailable);
+    let stats = h.worker().run_until_idle(1).await.unwrap();
+    assert_eq!((stats.retrying, stats.dead), (1, 0), "{stats:?}");
+    assert_eq!(
+        h.store.get_job(job.id).await.unwrap().state,
+        JobState::Queued
+    );
+    h.clock.advance(Duration::from_secs(3600));
+    let stats = h.worker().run_until_idle(2).await.unwrap();
+    assert_eq!(
+        (stats.done, stats.dead),
+        (3, 0),
+        "event, pipeline, follow-up: {stats:?}"
+    );
+    let drafts = h.store.list_drafts(&DraftFilter::default()).await.unwrap();
+    assert_eq!(drafts.len(), 1);
+    assert_eq!(drafts[0].contact_email.to_string(), "ann@acme-robotics.de");
+    let sub = h
+        .store
+        .get_submission(drafts[0].submission_id.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(sub.source, SubmissionSource::HubspotEvent);
+    assert_eq!(sub.idempotency_key, "hubspot-event:7:1");
+    assert_eq!(sub.submitted_at, at("2026-11-26T07:30:00Z"));
+    assert_eq!(sub.raw, event.raw);
+}

@@ -5,9 +5,10 @@ use super::{AppState, MAX_BODY_BYTES, signature};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use salesagent_connectors::hubspot::webhook::{ContactEvent, parse_payload};
 use salesagent_core::model::{FormSubmission, JobId, NewJob, SubmissionId, kinds};
 use salesagent_core::pipeline::PipelineJob;
 use salesagent_core::ports::DynStore;
@@ -83,10 +84,13 @@ fn accepted_response(source: &'static str, a: &Accepted) -> Response {
 }
 
 /// `POST /webhooks/forms`: the canonical form-submission JSON.
+///
+/// The signature is checked over the [`OriginalUri`]: the full path the request came in on,
+/// including any prefix the router is nested under, as HubSpot signed it.
 pub(super) async fn forms(
     State(state): State<AppState>,
     method: Method,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
@@ -106,22 +110,117 @@ pub(super) async fn forms(
     Ok(accepted_response("forms", &accepted))
 }
 
-/// `POST /webhooks/hubspot`: what HubSpot delivers.
+/// What intake did with a Webhooks-API event array.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AcceptedEvents {
+    /// One durable job per usable contact event (the first job, for a redelivered event),
+    /// in the order of the array.
+    pub job_ids: Vec<JobId>,
+    /// The job, when there is exactly one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<JobId>,
+    /// How many of those events were redeliveries of events already queued.
+    pub duplicates: usize,
+    /// Events skipped: other object types (companies…), deletions, merges, malformed items.
+    pub ignored: usize,
+}
+
+/// The durable job for a HubSpot contact event: kind
+/// [`kinds::CRM_CONTACT_EVENT`], payload
+/// [`CrmContactEventJob`](salesagent_core::pipeline::CrmContactEventJob), keyed by
+/// [`ContactEvent::idempotency_key`]. A worker reads the contact from the CRM and submits it;
+/// intake never calls the CRM.
+///
+/// # Errors
+/// `Backend` if the payload cannot be serialised.
+pub fn contact_event_job(event: &ContactEvent) -> Result<NewJob> {
+    event.to_job_payload().to_job()
+}
+
+/// Enqueues one [`contact_event_job`] per event (deduplicated by key).
+///
+/// # Errors
+/// Store errors only.
+pub async fn accept_events(
+    store: &DynStore,
+    events: &[ContactEvent],
+    ignored: usize,
+) -> Result<AcceptedEvents> {
+    let mut job_ids = Vec::with_capacity(events.len());
+    let mut duplicates = 0;
+    for event in events {
+        let (job, new) = store.enqueue(&contact_event_job(event)?).await?;
+        if !new {
+            duplicates += 1;
+        }
+        job_ids.push(job.id);
+    }
+    let job_id = match job_ids.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    };
+    Ok(AcceptedEvents {
+        job_ids,
+        job_id,
+        duplicates,
+        ignored,
+    })
+}
+
+/// `POST /webhooks/hubspot`: what HubSpot delivers. A JSON object is a workflow "send a
+/// webhook" contact payload: stored and enqueued like `/webhooks/forms`, `202 {"job_id"}`. A
+/// JSON array is a Webhooks-API event batch: each contact creation or property change becomes
+/// a durable [`kinds::CRM_CONTACT_EVENT`] job (the CRM is read by a worker, never here),
+/// `202 {"job_ids": [...], "ignored": n}`. Signature over the [`OriginalUri`] as in [`forms`].
 pub(super) async fn hubspot(
     State(state): State<AppState>,
     method: Method,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    let body = body_or_error(body)?;
+    let body = body_or_error(body).inspect_err(|_| {
+        metrics::counter!("salesagent_webhook_rejected_total", "reason" => "too_large")
+            .increment(1);
+    })?;
     let legacy = state.config().hubspot_legacy_signatures;
     signature::check(&state, &method, &headers, &uri, &body, legacy)
         .map_err(|e| rejected("signature", e))?;
-    let _raw = utf8(&body)?;
-    Err(ApiError::from(Error::unsupported(
-        "HubSpot payload parsing is not wired yet",
-    )))
+    let raw = utf8(&body).inspect_err(|_| {
+        metrics::counter!("salesagent_webhook_rejected_total", "reason" => "malformed")
+            .increment(1);
+    })?;
+    let parsed = parse_payload(raw, state.now()).map_err(|e| rejected("malformed", e))?;
+    if parsed.events.is_empty() && parsed.ignored == 0 && parsed.submissions.len() == 1 {
+        let accepted = accept_submission(state.store(), &parsed.submissions[0]).await?;
+        return Ok(accepted_response("hubspot_workflow", &accepted));
+    }
+    // An event array (parse_payload never mixes the two shapes; submissions are kept anyway).
+    let mut accepted = accept_events(state.store(), &parsed.events, parsed.ignored).await?;
+    for submission in &parsed.submissions {
+        let a = accept_submission(state.store(), submission).await?;
+        accepted.duplicates += usize::from(a.duplicate);
+        accepted.job_ids.push(a.job_id);
+    }
+    accepted.job_id = match accepted.job_ids.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    };
+    let new = accepted.job_ids.len() - accepted.duplicates;
+    let count = |result: &'static str, n: usize| {
+        metrics::counter!("salesagent_webhook_submissions_total", "source" => "hubspot_event", "result" => result)
+            .increment(n as u64);
+    };
+    count("new", new);
+    count("duplicate", accepted.duplicates);
+    count("ignored", accepted.ignored);
+    tracing::info!(
+        jobs = accepted.job_ids.len(),
+        duplicates = accepted.duplicates,
+        ignored = accepted.ignored,
+        "hubspot events accepted"
+    );
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
 
 /// `GET /api/jobs/{id}`: a job's state, attempts and last error.

@@ -7,7 +7,7 @@
 //! | route | what |
 //! |---|---|
 //! | `POST /webhooks/forms` | canonical form-submission JSON, HubSpot v3 signature, `202 {"job_id"}` |
-//! | `POST /webhooks/hubspot` | what HubSpot delivers (workflow contact payloads, event arrays) |
+//! | `POST /webhooks/hubspot` | what HubSpot delivers: workflow contact payloads (`202 {"job_id"}`), event arrays (`202 {"job_ids", "ignored"}`, one `crm_contact_event` job per contact event) |
 //! | `GET /api/jobs/{id}` | a job's state, attempts and last error |
 //! | `/api/drafts…`, `/api/operator/…`, `/api/outcomes/…` | operator API (bearer token) |
 //! | `POST /api/assistant/command`, `POST /api/assistant/audio` | the operator assistant (bearer token; [`assistant`](CommandReply)) |
@@ -31,7 +31,9 @@ mod web;
 
 pub use assistant::{CommandReply, MAX_AUDIO_BYTES, ReplyAudio};
 pub use error::{ApiError, ApiResult};
-pub use intake::{Accepted, accept_submission, pipeline_job};
+pub use intake::{
+    Accepted, AcceptedEvents, accept_events, accept_submission, contact_event_job, pipeline_job,
+};
 pub use ops::install_metrics;
 pub use ratelimit::RateLimit;
 pub use signature::{HEADER_TIMESTAMP, HEADER_V1V2, HEADER_V3, HEADER_VERSION, signed_uri};
@@ -58,8 +60,10 @@ pub const ENV_OPERATOR_TOKEN: &str = "SALESAGENT_OPERATOR_TOKEN";
 /// How the host behaves. Secrets are [`SecretString`]s: `Debug` never prints them.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
-    /// The external base URL HubSpot calls (used to rebuild the v3-signed URI); `None` means
-    /// `http://` + the request's `Host` header.
+    /// The external origin HubSpot calls (`https://leads.example.com`, used to rebuild the
+    /// v3-signed URI); `None` means `http://` + the request's `Host` header. Leave out the
+    /// prefix the router is nested under (the request's original path already has it); add
+    /// only a path prefix that a reverse proxy strips before forwarding.
     pub public_url: Option<String>,
     /// The HubSpot client secret; without it signed intake refuses every request.
     pub hubspot_secret: Option<SecretString>,

@@ -25,6 +25,11 @@ pub const HEADER_VERSION: &str = "x-hubspot-signature-version";
 /// The full URL HubSpot called: `public_url` + path and query when configured, otherwise
 /// `http://` + the `Host` header + path and query.
 ///
+/// `uri` is the request's original URI (axum's `OriginalUri`), so its path already includes
+/// any prefix the router is nested under; `public_url` is the external origin
+/// (`https://leads.example.com`), plus only a path prefix that a reverse proxy strips before
+/// the request reaches this process.
+///
 /// # Errors
 /// `Unauthenticated` when neither a public URL nor a usable `Host` header is there (the signed
 /// URI cannot be rebuilt, so the signature cannot be checked).

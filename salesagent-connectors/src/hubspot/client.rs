@@ -249,14 +249,6 @@ impl HubSpot {
         }
     }
 
-    /// The contact with this HubSpot id. Unknown id: `NotFound`.
-    pub async fn get_contact(&self, id: &CrmId) -> Result<Contact> {
-        let o = self
-            .get_object("contacts", id.as_str(), CONTACT_PROPS)
-            .await?;
-        contact_from(&o)
-    }
-
     /// A harmless authenticated read (a contact search with limit 1), for health checks.
     pub async fn check(&self) -> Result<()> {
         let req = search(&["email"], vec![], vec![], 1);
@@ -275,6 +267,15 @@ impl Crm for HubSpot {
         );
         let resp = self.search_objects("contacts", &req).await?;
         resp.results.first().map(contact_from).transpose()
+    }
+
+    /// `GET /crm/v3/objects/contacts/{contactId}` with the contact properties the connector
+    /// reads everywhere. Unknown id: `NotFound`.
+    async fn get_contact(&self, id: &CrmId) -> Result<Contact> {
+        let o = self
+            .get_object("contacts", id.as_str(), CONTACT_PROPS)
+            .await?;
+        contact_from(&o)
     }
 
     async fn create_contact(&self, contact: &NewContact) -> Result<Contact> {

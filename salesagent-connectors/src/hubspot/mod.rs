@@ -13,7 +13,7 @@ pub use builder::HubSpotBuilder;
 
 use crate::http::HttpService;
 use salesagent_core::model::{Contact, FormSubmission};
-use salesagent_core::ports::DynClock;
+use salesagent_core::ports::{Crm as _, DynClock};
 use salesagent_core::{Error, Result};
 use secrecy::SecretString;
 

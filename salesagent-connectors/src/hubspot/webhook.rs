@@ -6,8 +6,9 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use salesagent_core::model::{
-    Contact, FormSubmission, LeadFields, SubmissionId, SubmissionSource, clean_line,
+    Contact, CrmId, FormSubmission, LeadFields, SubmissionId, SubmissionSource, clean_line,
 };
+use salesagent_core::pipeline::CrmContactEventJob;
 use salesagent_core::{Error, Result};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::value::RawValue;
@@ -284,37 +285,35 @@ impl ContactEvent {
         format!("hubspot-event:{}:{}", self.subscription_id, self.event_id)
     }
 
-    /// Builds the submission from the contact the event names.
+    /// Builds the submission from the contact the event names
+    /// ([`FormSubmission::from_crm_contact`], source [`SubmissionSource::HubspotEvent`], key
+    /// [`ContactEvent::idempotency_key`], `raw` this event as received).
     pub fn to_submission(
         &self,
         contact: &Contact,
         received_at: DateTime<Utc>,
     ) -> Result<FormSubmission> {
-        let mut fields: BTreeMap<String, String> = contact.properties.clone();
-        fields.insert("email".into(), contact.email.to_string());
-        let opt = [
-            ("firstname", &contact.first_name),
-            ("lastname", &contact.last_name),
-            ("jobtitle", &contact.job_title),
-            ("phone", &contact.phone),
-            ("timezone", &contact.time_zone),
-        ];
-        for (k, v) in opt {
-            if let Some(v) = v {
-                fields.insert(k.into(), v.clone());
-            }
-        }
-        Ok(FormSubmission {
-            id: SubmissionId::new(),
-            idempotency_key: self.idempotency_key(),
-            source: SubmissionSource::HubspotEvent,
-            form_id: None,
-            page_url: None,
-            submitted_at: self.occurred_at.unwrap_or(received_at),
+        FormSubmission::from_crm_contact(
+            contact,
+            SubmissionSource::HubspotEvent,
+            &self.idempotency_key(),
+            self.occurred_at,
             received_at,
-            lead: LeadFields::from_fields(&fields)?,
+            self.raw.clone(),
+        )
+    }
+
+    /// The durable job that turns this event into a submission in a worker (kind
+    /// `crm_contact_event`): contact id, idempotency key, time and the raw event.
+    #[must_use]
+    pub fn to_job_payload(&self) -> CrmContactEventJob {
+        CrmContactEventJob {
+            contact_id: CrmId::new(self.object_id.clone()),
+            idempotency_key: self.idempotency_key(),
+            occurred_at: self.occurred_at,
             raw: self.raw.clone(),
-        })
+            source: SubmissionSource::HubspotEvent,
+        }
     }
 }
 

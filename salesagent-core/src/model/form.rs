@@ -1,6 +1,6 @@
 //! Lead form submissions: the raw payload kept verbatim, plus parsed, validated fields.
 
-use super::{EmailAddress, SubmissionId};
+use super::{Contact, EmailAddress, SubmissionId};
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -209,6 +209,54 @@ impl FormSubmission {
             raw,
         })
     }
+
+    /// Builds a submission from a contact read from the CRM (for a CRM contact event): the
+    /// lead fields are the contact's properties plus its e-mail, names, job title, phone and
+    /// time zone. `submitted_at` is when the event happened (`received_at` when unknown);
+    /// `raw` is the event exactly as received.
+    ///
+    /// Errors are [`Error::InvalidInput`] (an empty key, or fields that do not make a lead).
+    pub fn from_crm_contact(
+        contact: &Contact,
+        source: SubmissionSource,
+        idempotency_key: &str,
+        occurred_at: Option<DateTime<Utc>>,
+        received_at: DateTime<Utc>,
+        raw: String,
+    ) -> Result<Self> {
+        let key = idempotency_key.trim();
+        if key.is_empty() || key.len() > 512 || key.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                "idempotency_key",
+                "must be 1..=512 printable characters",
+            ));
+        }
+        let mut fields: BTreeMap<String, String> = contact.properties.clone();
+        fields.insert("email".into(), contact.email.to_string());
+        let known = [
+            ("firstname", &contact.first_name),
+            ("lastname", &contact.last_name),
+            ("jobtitle", &contact.job_title),
+            ("phone", &contact.phone),
+            ("timezone", &contact.time_zone),
+        ];
+        for (k, v) in known {
+            if let Some(v) = v {
+                fields.insert(k.into(), v.clone());
+            }
+        }
+        Ok(Self {
+            id: SubmissionId::new(),
+            idempotency_key: key.to_owned(),
+            source,
+            form_id: None,
+            page_url: None,
+            submitted_at: occurred_at.unwrap_or(received_at),
+            received_at,
+            lead: LeadFields::from_fields(&fields)?,
+            raw,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -219,6 +267,49 @@ mod tests {
         DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
             .unwrap()
             .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn from_crm_contact_takes_the_contacts_fields() {
+        let contact = Contact {
+            crm_id: crate::model::CrmId::new("123"),
+            email: EmailAddress::parse("ann@acme.io").unwrap(),
+            first_name: Some("Ann".into()),
+            last_name: None,
+            job_title: Some("CTO".into()),
+            phone: None,
+            company_id: None,
+            time_zone: Some("Europe/Berlin".into()),
+            properties: BTreeMap::from([("company".to_owned(), "Acme".to_owned())]),
+        };
+        let s = FormSubmission::from_crm_contact(
+            &contact,
+            SubmissionSource::HubspotEvent,
+            "hubspot-event:1:2",
+            None,
+            now(),
+            "{}".into(),
+        )
+        .unwrap();
+        assert_eq!(s.idempotency_key, "hubspot-event:1:2");
+        assert_eq!(s.lead.email.to_string(), "ann@acme.io");
+        assert_eq!(s.lead.first_name.as_deref(), Some("Ann"));
+        assert_eq!(s.lead.time_zone.as_deref(), Some("Europe/Berlin"));
+        assert_eq!(s.lead.company.as_deref(), Some("Acme"));
+        assert_eq!(s.submitted_at, now());
+        assert_eq!(
+            FormSubmission::from_crm_contact(
+                &contact,
+                SubmissionSource::HubspotEvent,
+                " ",
+                None,
+                now(),
+                String::new()
+            )
+            .unwrap_err()
+            .kind(),
+            "invalid_input"
+        );
     }
 
     #[test]

@@ -15,6 +15,12 @@ pub mod kinds {
     pub const CRM_FOLLOW_UP: &str = "crm_follow_up";
     /// Scan mailbox, CRM and calendar for outcomes.
     pub const OUTCOME_SCAN: &str = "outcome_scan";
+    /// Turn a CRM contact event (e.g. a HubSpot `contact.creation` webhook event) into a
+    /// submission: read the contact from the CRM by id, build the submission, and submit it
+    /// (which enqueues its [`PIPELINE`] job). Payload
+    /// [`CrmContactEventJob`](crate::pipeline::CrmContactEventJob); keyed by the event's
+    /// idempotency key, so a redelivered event makes no second job.
+    pub const CRM_CONTACT_EVENT: &str = "crm_contact_event";
 }
 
 /// Where a job is.

@@ -32,7 +32,8 @@ mod context;
 use crate::model::{
     Company, Contact, CrmId, Draft, DraftFlag, DraftId, DraftWriter, EmailAddress, FormSubmission,
     JobId, NewAuditEntry, NewContact, NewJob, NewNote, NewTask, RunId, RunStatus, StepRecord,
-    StepStatus, SubmissionId, VoiceProfile, WorkflowRun, kinds, validate_body, validate_subject,
+    StepStatus, SubmissionId, SubmissionSource, VoiceProfile, WorkflowRun, kinds, validate_body,
+    validate_subject,
 };
 use crate::ports::{
     Clock as _, DynCalendar, DynClock, DynCrm, DynDrive, DynLlm, DynMailbox, DynStore,
@@ -178,6 +179,40 @@ pub struct PipelineJob {
     pub submission_id: SubmissionId,
 }
 
+/// Payload of a [`kinds::CRM_CONTACT_EVENT`] job: a CRM said a contact was created or changed;
+/// the worker reads the contact and submits it ([`Pipeline::contact_event`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrmContactEventJob {
+    /// The contact's CRM id.
+    pub contact_id: CrmId,
+    /// The event's idempotency key (becomes the submission's key).
+    pub idempotency_key: String,
+    /// When the event happened, if the CRM said.
+    #[serde(default)]
+    pub occurred_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The event exactly as received (kept as the submission's raw payload).
+    pub raw: String,
+    /// The submission source to record.
+    #[serde(default = "hubspot_event_source")]
+    pub source: SubmissionSource,
+}
+
+fn hubspot_event_source() -> SubmissionSource {
+    SubmissionSource::HubspotEvent
+}
+
+impl CrmContactEventJob {
+    /// The durable job: kind [`kinds::CRM_CONTACT_EVENT`], keyed by the event's idempotency
+    /// key, so enqueueing a redelivered event returns the first job.
+    ///
+    /// # Errors
+    /// `Backend` if the payload cannot be serialised (it always can).
+    pub fn to_job(&self) -> Result<NewJob> {
+        let payload = serde_json::to_value(self).map_err(|e| Error::backend(e.to_string()))?;
+        Ok(NewJob::new(kinds::CRM_CONTACT_EVENT, payload).with_key(self.idempotency_key.clone()))
+    }
+}
+
 /// Payload of a [`kinds::CRM_FOLLOW_UP`] job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FollowUp {
@@ -316,6 +351,33 @@ impl Pipeline {
             job_id: job.id,
             new,
         })
+    }
+
+    /// Handles a CRM contact event: reads the contact from the CRM by id (under the
+    /// `resolve_contact` timeout), builds its submission
+    /// ([`FormSubmission::from_crm_contact`]) and [submits](Pipeline::submit) it, which
+    /// enqueues the pipeline job. Idempotent by the event's key.
+    ///
+    /// # Errors
+    /// The CRM's errors (`NotFound` for an unknown contact, which is permanent; `Unsupported`
+    /// for a CRM that cannot read contacts by id), `Timeout`, `InvalidInput` for a contact
+    /// that does not make a lead, and store errors.
+    pub async fn contact_event(&self, event: &CrmContactEventJob) -> Result<Submitted> {
+        let limit = self.config.timeouts.resolve_contact;
+        let contact = tokio::time::timeout(limit, self.ports.crm.get_contact(&event.contact_id))
+            .await
+            .map_err(|_| {
+                Error::timeout(format!("crm get_contact after {} ms", limit.as_millis()))
+            })??;
+        let submission = FormSubmission::from_crm_contact(
+            &contact,
+            event.source,
+            &event.idempotency_key,
+            event.occurred_at,
+            self.ports.clock.now(),
+            event.raw.clone(),
+        )?;
+        self.submit(&submission).await
     }
 
     /// Stores `submission` and runs the pipeline now, without the queue. Returns the draft id.

@@ -15,6 +15,17 @@ pub trait Crm: Send + Sync + std::fmt::Debug + 'static {
     /// The contact with this e-mail address, if any (case-insensitive).
     async fn find_contact_by_email(&self, email: &EmailAddress) -> Result<Option<Contact>>;
 
+    /// The contact with this CRM id. Unknown id: `NotFound`.
+    ///
+    /// Optional: the default answers [`Error::Unsupported`](crate::Error::Unsupported), so a
+    /// CRM without it still plugs in; only CRM contact events
+    /// ([`kinds::CRM_CONTACT_EVENT`](crate::model::kinds::CRM_CONTACT_EVENT)) need it.
+    async fn get_contact(&self, id: &CrmId) -> Result<Contact> {
+        Err(crate::Error::unsupported(format!(
+            "this CRM cannot read a contact by id ({id})"
+        )))
+    }
+
     /// Creates a contact. [`Error::Conflict`](crate::Error::Conflict) if one with that e-mail exists.
     async fn create_contact(&self, contact: &NewContact) -> Result<Contact>;
 

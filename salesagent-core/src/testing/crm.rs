@@ -223,6 +223,16 @@ impl Crm for FakeCrm {
             .cloned())
     }
 
+    async fn get_contact(&self, id: &CrmId) -> Result<Contact> {
+        self.faults.before_call("crm.get_contact").await?;
+        lock(&self.state)
+            .contacts
+            .iter()
+            .find(|c| &c.crm_id == id)
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("contact {id}")))
+    }
+
     async fn create_contact(&self, contact: &NewContact) -> Result<Contact> {
         self.faults.before_call("crm.create_contact").await?;
         let email = contact

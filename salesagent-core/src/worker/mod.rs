@@ -1,14 +1,16 @@
 //! The job runner: claims jobs from the [`JobStore`](crate::ports::JobStore), dispatches them by
 //! kind, keeps the lease alive with heartbeats, and completes or fails them.
 //!
-//! Kinds handled: [`kinds::PIPELINE`] (run the pipeline for a submission) and
-//! [`kinds::CRM_FOLLOW_UP`] (task, note and ICP properties in the CRM). Other kinds are left
+//! Kinds handled: [`kinds::PIPELINE`] (run the pipeline for a submission),
+//! [`kinds::CRM_FOLLOW_UP`] (task, note and ICP properties in the CRM) and
+//! [`kinds::CRM_CONTACT_EVENT`] (read the contact a CRM event names, submit it; an unknown
+//! contact is `NotFound`, which is permanent, so the job is dead-lettered with that reason). Other kinds are left
 //! in the queue for other runners (a [`Worker`] only claims the kinds it knows). A failure is
 //! reported with [`JobFailure::from_error`]: retryable errors come back after a backoff, the rest
 //! go to the dead-letter state at once.
 
 use crate::model::{ClaimedJob, Job, JobFailure, JobState, Lease, kinds};
-use crate::pipeline::{FollowUp, Pipeline, PipelineJob};
+use crate::pipeline::{CrmContactEventJob, FollowUp, Pipeline, PipelineJob};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -103,7 +105,11 @@ pub struct Worker {
 }
 
 /// The kinds a [`Worker`] handles.
-pub const HANDLED_KINDS: [&str; 2] = [kinds::PIPELINE, kinds::CRM_FOLLOW_UP];
+pub const HANDLED_KINDS: [&str; 3] = [
+    kinds::PIPELINE,
+    kinds::CRM_FOLLOW_UP,
+    kinds::CRM_CONTACT_EVENT,
+];
 
 impl Worker {
     /// A worker running `pipeline`'s jobs.
@@ -124,6 +130,14 @@ impl Worker {
                 let p: FollowUp = serde_json::from_value(job.payload.clone())
                     .map_err(|e| Error::invalid("payload", e.to_string()))?;
                 self.pipeline.follow_up(&p).await
+            }
+            kinds::CRM_CONTACT_EVENT => {
+                let p: CrmContactEventJob = serde_json::from_value(job.payload.clone())
+                    .map_err(|e| Error::invalid("payload", e.to_string()))?;
+                let submitted = self.pipeline.contact_event(&p).await?;
+                tracing::info!(job = %job.id, submission = %submitted.submission_id,
+                    pipeline_job = %submitted.job_id, new = submitted.new, "contact event submitted");
+                Ok(())
             }
             other => Err(Error::unsupported(format!("job kind {other:?}"))),
         }

@@ -85,6 +85,27 @@ pub async fn run<C: Crm + ?Sized>(crm: &C, fixture: &CrmFixture) {
         found.crm_id, created.crm_id,
         "crm: lookup finds the created contact"
     );
+    // `get_contact` is optional (the port's default answers `Unsupported`).
+    match crm.get_contact(&created.crm_id).await {
+        Ok(got) => {
+            assert_eq!(
+                got.crm_id, created.crm_id,
+                "crm: get_contact returns the contact asked for"
+            );
+            assert_eq!(
+                got.email.normalized(),
+                email.normalized(),
+                "crm: get_contact returns the contact's address"
+            );
+            expect_err(
+                crm.get_contact(&fixture.unknown_id).await,
+                "not_found",
+                "crm: get_contact of an unknown id",
+            );
+        }
+        Err(e) if e.kind() == "unsupported" => {}
+        Err(e) => panic!("crm: get_contact of a created contact failed: {e}"),
+    }
     expect_err(
         crm.create_contact(&NewContact {
             email: Some(email.clone()),
