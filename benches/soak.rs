@@ -5,13 +5,21 @@
 //! job shows up as RSS growing with the number of jobs; the figures are RSS at start, after
 //! enqueueing, at the peak of the drain and at the end, and the drain rate.
 //!
-//! Leads repeat over 1,000 addresses so the fake CRM (a linear list) stays small; every
-//! submission is still its own draft. Linux only (reads `/proc/self/status`).
+//! The CRM is a stateless stand-in (contacts and companies derived from the address, writes
+//! acknowledged and dropped): the core fakes record everything written to them, which would
+//! be their growth, not salesagent's. Every submission is its own draft. Linux only (reads
+//! `/proc/self/status`).
 
-use salesagent_core::model::{Company, CrmId, Domain, EmailAddress, FormSubmission};
+use async_trait::async_trait;
+use salesagent_core::Result;
+use salesagent_core::model::{
+    Company, Contact, CrmId, DealChangePage, Domain, EmailAddress, FormSubmission, NewContact,
+    NewNote, NewTask, Note, Task, TaskStatus,
+};
 use salesagent_core::pipeline::{Pipeline, PipelineConfig, Ports};
+use salesagent_core::ports::Crm;
 use salesagent_core::ports::{Clock, DynClock, DynStore, SystemClock};
-use salesagent_core::testing::{FakeCalendar, FakeCrm, FakeDrive, FakeMailbox};
+use salesagent_core::testing::{FakeCalendar, FakeDrive, FakeMailbox};
 use salesagent_core::worker::{Worker, WorkerConfig};
 use salesagent_core::writer::TemplateLlm;
 use salesagent_store::SqlStore;
@@ -39,7 +47,7 @@ fn submission(i: usize, clock: &DynClock) -> FormSubmission {
         "form_id": "demo",
         "submitted_at": "2026-11-26T08:00:00Z",
         "fields": {
-            "email": format!("lead{}@company{}.example", i % 1_000, i % 50),
+            "email": format!("lead{i}@company{}.example", i % 50),
             "firstname": "Alex",
             "company": format!("Company {}", i % 50),
             "jobtitle": "Head of Operations",
@@ -49,22 +57,98 @@ fn submission(i: usize, clock: &DynClock) -> FormSubmission {
     FormSubmission::from_canonical_json(&doc.to_string(), clock.now()).expect("valid form")
 }
 
-fn pipeline(store: DynStore, clock: DynClock) -> Arc<Pipeline> {
-    let crm = FakeCrm::new();
-    for i in 0..50 {
-        crm.add_company(Company {
-            crm_id: CrmId::new(format!("co-{i}")),
-            name: format!("Company {i}"),
-            domain: Some(Domain::parse(&format!("company{i}.example")).expect("domain")),
-            industry: Some("Logistics".to_owned()),
-            employee_count: Some(120),
-            country: Some("Germany".to_owned()),
-            description: None,
-            properties: BTreeMap::new(),
-        });
+/// A CRM that keeps nothing: every contact is derived from its address (its id is the address),
+/// every company from its domain, and writes are acknowledged and dropped.
+#[derive(Debug)]
+struct StatelessCrm;
+
+fn contact(email: EmailAddress) -> Contact {
+    Contact {
+        crm_id: CrmId::new(email.to_string()),
+        email,
+        first_name: Some("Alex".to_owned()),
+        last_name: None,
+        job_title: Some("Head of Operations".to_owned()),
+        phone: None,
+        company_id: None,
+        time_zone: None,
+        properties: BTreeMap::new(),
     }
+}
+
+fn company(domain: &Domain) -> Company {
+    Company {
+        crm_id: CrmId::new(domain.to_string()),
+        name: domain.to_string(),
+        domain: Some(domain.clone()),
+        industry: Some("Logistics".to_owned()),
+        employee_count: Some(120),
+        country: Some("Germany".to_owned()),
+        description: None,
+        properties: BTreeMap::new(),
+    }
+}
+
+#[async_trait]
+impl Crm for StatelessCrm {
+    async fn find_contact_by_email(&self, email: &EmailAddress) -> Result<Option<Contact>> {
+        Ok(Some(contact(email.clone())))
+    }
+    async fn get_contact(&self, id: &CrmId) -> Result<Contact> {
+        Ok(contact(EmailAddress::parse(id.as_str())?))
+    }
+    async fn create_contact(&self, new: &NewContact) -> Result<Contact> {
+        let email = new
+            .email
+            .clone()
+            .ok_or_else(|| salesagent_core::Error::invalid("email", "required"))?;
+        Ok(contact(email))
+    }
+    async fn update_contact(&self, id: &CrmId, _: &BTreeMap<String, String>) -> Result<Contact> {
+        self.get_contact(id).await
+    }
+    async fn find_company_by_domain(&self, domain: &Domain) -> Result<Option<Company>> {
+        Ok(Some(company(domain)))
+    }
+    async fn get_company(&self, id: &CrmId) -> Result<Company> {
+        Ok(company(&Domain::parse(id.as_str())?))
+    }
+    async fn associate_contact_company(&self, _: &CrmId, _: &CrmId) -> Result<()> {
+        Ok(())
+    }
+    async fn create_task(&self, task: &NewTask) -> Result<Task> {
+        Ok(Task {
+            crm_id: CrmId::new("task"),
+            subject: task.subject.clone(),
+            body: String::new(),
+            status: TaskStatus::NotStarted,
+            due_at: task.due_at,
+            completed_at: None,
+            contact_id: task.contact_id.clone(),
+        })
+    }
+    async fn create_note(&self, note: &NewNote) -> Result<Note> {
+        Ok(Note {
+            crm_id: CrmId::new("note"),
+            body: String::new(),
+            at: note.at,
+            contact_id: note.contact_id.clone(),
+        })
+    }
+    async fn tasks_for_contact(&self, _: &CrmId) -> Result<Vec<Task>> {
+        Ok(Vec::new())
+    }
+    async fn deal_changes(&self, _: Option<&str>) -> Result<DealChangePage> {
+        Ok(DealChangePage {
+            deals: Vec::new(),
+            next_cursor: None,
+        })
+    }
+}
+
+fn pipeline(store: DynStore, clock: DynClock) -> Arc<Pipeline> {
     let ports = Ports {
-        crm: Arc::new(crm),
+        crm: Arc::new(StatelessCrm),
         mailbox: Arc::new(FakeMailbox::new().with_clock(clock.clone())),
         drive: Arc::new(FakeDrive::new()),
         calendar: Arc::new(FakeCalendar::new().with_clock(clock.clone())),
