@@ -310,3 +310,68 @@ async fn unknown_draft_page_is_404() {
         .await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn assistant_box_answers_and_keeps_the_conversation() {
+    let env = env();
+    let id = seed_draft(&env).await;
+    let cookie = login(&env).await;
+    let html = text(env.send(get("/operator", &cookie)).await).await;
+    assert!(html.contains("action=\"/operator/assistant\""), "{html}");
+    let csrf = hidden(&html, "csrf");
+
+    // Without the CSRF token nothing is asked.
+    let resp = env
+        .send(post_form(
+            "/operator/assistant",
+            &cookie,
+            &[("csrf", "nope"), ("text", "what's next")],
+        ))
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+
+    let resp = env
+        .send(post_form(
+            "/operator/assistant",
+            &cookie,
+            &[("csrf", &csrf), ("text", "what's next")],
+        ))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = text(resp).await;
+    assert!(html.contains("id=\"assistant-reply\""), "{html}");
+    assert!(html.contains("It is first because"), "{html}");
+    // Operator text is escaped like everything else on the page.
+    assert!(!html.contains("<b>Ann</b>"), "{html}");
+    let conversation = hidden(&html, "conversation");
+
+    // "this" is the draft the conversation is on.
+    let resp = env
+        .send(post_form(
+            "/operator/assistant",
+            &cookie,
+            &[
+                ("csrf", &csrf),
+                ("conversation", &conversation),
+                ("text", "reject: too early"),
+            ],
+        ))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let d = env.store.get_draft(id.parse().unwrap()).await.unwrap();
+    assert_eq!(d.status, DraftStatus::Rejected);
+
+    // An expired or unknown conversation starts a new one instead of failing.
+    let resp = env
+        .send(post_form(
+            "/operator/assistant",
+            &cookie,
+            &[
+                ("csrf", &csrf),
+                ("conversation", "gone"),
+                ("text", "how many are pending"),
+            ],
+        ))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+}

@@ -156,6 +156,25 @@ async fn session(
     Ok((id, session))
 }
 
+/// One request typed into the operator web page's assistant box: continues conversation `id`
+/// while it is kept (a new one otherwise) and acts as `operator`.
+pub(super) async fn handle_web(
+    state: &AppState,
+    id: Option<&str>,
+    operator: &str,
+    text: &str,
+) -> ApiResult<(String, Reply)> {
+    check_text("text", text)?;
+    let (id, session) = match session(state, id, Some(operator)).await {
+        Ok(found) => found,
+        // An expired conversation starts over rather than failing the page.
+        Err(_) if id.is_some() => session(state, None, Some(operator)).await?,
+        Err(e) => return Err(e),
+    };
+    let reply = session.lock().await.handle(text).await?;
+    Ok((id, reply))
+}
+
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/assistant/command", post(command))

@@ -30,6 +30,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/operator/login", get(login_page).post(login))
         .route("/operator/logout", post(logout))
         .route("/operator/kill-switch", post(kill_switch))
+        .route("/operator/assistant", post(assistant))
         .route("/operator/drafts/{id}", get(draft_page))
         .route("/operator/drafts/{id}/approve", post(approve))
         .route("/operator/drafts/{id}/reject", post(reject))
@@ -260,13 +261,24 @@ async fn queue_page(State(state): State<AppState>, headers: HeaderMap) -> Respon
     let Some(session) = session_of(&state, &headers) else {
         return Redirect::to("/operator/login").into_response();
     };
-    match render_queue(&state, &session).await {
+    match render_queue(&state, &session, None).await {
         Ok(html) => page("Queue", &html),
         Err(e) => e.into_response(),
     }
 }
 
-async fn render_queue(state: &AppState, session: &Session) -> ApiResult<String> {
+/// What the assistant box shows after a request: the conversation, what was asked, the reply.
+struct AssistantTurn<'a> {
+    conversation: &'a str,
+    asked: &'a str,
+    reply: &'a str,
+}
+
+async fn render_queue(
+    state: &AppState,
+    session: &Session,
+    turn: Option<AssistantTurn<'_>>,
+) -> ApiResult<String> {
     let drafts = pending_drafts(state).await?;
     let kill = state.store().kill_switch().await?;
     let stats = stats(state).await?;
@@ -306,13 +318,38 @@ async fn render_queue(state: &AppState, session: &Session) -> ApiResult<String> 
 <table id=\"queue\"><tr><th>Priority</th><th>Contact</th><th>Company</th><th>Subject</th><th>Why</th></tr>{rows}</table></section>\
 <section><h2>Kill switch</h2><p class=\"{class}\" id=\"kill-state\">Kill switch is {label}.</p>\
 <form method=\"post\" action=\"/operator/kill-switch\">{}<input type=\"hidden\" name=\"on\" value=\"{next}\"><button>{verb}</button></form></section>\
-<section><h2>Outcomes</h2><p>{} recorded, total impact {}.</p></section></main>",
+<section><h2>Outcomes</h2><p>{} recorded, total impact {}.</p></section>{}</main>",
         nav(session),
         drafts.len(),
         csrf_field(session),
         stats["total"],
         stats["total_impact"],
+        assistant_box(session, turn.as_ref()),
     ))
+}
+
+/// The assistant box: a text request ("what's next", "approve this", "reject: too early") and,
+/// after one, the reply; the conversation id rides along so "this" keeps meaning the same draft.
+fn assistant_box(session: &Session, turn: Option<&AssistantTurn<'_>>) -> String {
+    let (conversation, exchange) = turn.map_or((String::new(), String::new()), |t| {
+        (
+            format!(
+                "<input type=\"hidden\" name=\"conversation\" value=\"{}\">",
+                esc(t.conversation)
+            ),
+            format!(
+                "<p><b>You:</b> {}</p><pre id=\"assistant-reply\">{}</pre>",
+                esc(t.asked),
+                esc(t.reply)
+            ),
+        )
+    });
+    format!(
+        "<section><h2>Assistant</h2>{exchange}<form method=\"post\" action=\"/operator/assistant\">{}{conversation}\
+<input name=\"text\" maxlength=\"2000\" placeholder=\"what's next / approve this / reject: too early\" required> \
+<button>Ask</button></form></section>",
+        csrf_field(session)
+    )
 }
 
 async fn draft_page(
@@ -481,6 +518,31 @@ async fn edit(
     };
     act(&state, did, version_of(&fields)?, WEB_ACTOR, action).await?;
     Ok(back_to(&id))
+}
+
+async fn assistant(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: FormResult,
+) -> ApiResult<Response> {
+    let fields = checked(&state, &headers, form)?;
+    let Some(session) = session_of(&state, &headers) else {
+        return Ok(Redirect::to("/operator/login").into_response());
+    };
+    let text = fields.get("text").map_or("", String::as_str);
+    let conversation = fields.get("conversation").map(String::as_str);
+    let (id, reply) = super::assistant::handle_web(&state, conversation, "web", text).await?;
+    let html = render_queue(
+        &state,
+        &session,
+        Some(AssistantTurn {
+            conversation: &id,
+            asked: text,
+            reply: &reply.text,
+        }),
+    )
+    .await?;
+    Ok(page("Queue", &html))
 }
 
 async fn kill_switch(
