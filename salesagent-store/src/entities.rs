@@ -331,28 +331,37 @@ impl RunStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        for (i, s) in run.steps.iter().enumerate() {
-            sqlx::query(
+        if !run.steps.is_empty() {
+            // One multi-row INSERT: a round trip per step was most of a pipeline's store time.
+            let rows: Vec<String> = (0..run.steps.len())
+                .map(|i| {
+                    let p: Vec<String> = (1..=9).map(|k| format!("${}", i * 9 + k)).collect();
+                    format!("({})", p.join(", "))
+                })
+                .collect();
+            let sql = format!(
                 "INSERT INTO workflow_steps (run_id, position, name, status, started_at, \
-                 finished_at, duration_ms, error, degraded_reason) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(id.clone())
-            .bind(i64::try_from(i).unwrap_or(i64::MAX))
-            .bind(s.name.clone())
-            .bind(enum_str(&s.status))
-            .bind(ts("step.started_at", s.started_at)?)
-            .bind(
-                s.finished_at
-                    .map(|t| ts("step.finished_at", t))
-                    .transpose()?,
-            )
-            .bind(s.duration_ms.map(|d| i64::try_from(d).unwrap_or(i64::MAX)))
-            .bind(s.error.clone())
-            .bind(s.degraded_reason.clone())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+                 finished_at, duration_ms, error, degraded_reason) VALUES {}",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for (i, s) in run.steps.iter().enumerate() {
+                q = q
+                    .bind(id.clone())
+                    .bind(i64::try_from(i).unwrap_or(i64::MAX))
+                    .bind(s.name.clone())
+                    .bind(enum_str(&s.status))
+                    .bind(ts("step.started_at", s.started_at)?)
+                    .bind(
+                        s.finished_at
+                            .map(|t| ts("step.finished_at", t))
+                            .transpose()?,
+                    )
+                    .bind(s.duration_ms.map(|d| i64::try_from(d).unwrap_or(i64::MAX)))
+                    .bind(s.error.clone())
+                    .bind(s.degraded_reason.clone());
+            }
+            q.execute(&mut *tx).await.map_err(db)?;
         }
         tx.commit().await.map_err(db)
     }
