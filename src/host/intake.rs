@@ -66,12 +66,25 @@ pub(super) fn body_or_error(body: std::result::Result<Bytes, BytesRejection>) ->
     })
 }
 
+/// A webhook's body; a failed read is counted as a `too_large` rejection.
+fn webhook_body(body: std::result::Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+    body_or_error(body).inspect_err(|_| count_rejected("too_large"))
+}
+
+/// A webhook's body as text; anything but UTF-8 is a `malformed` rejection (400).
 fn utf8(body: &[u8]) -> ApiResult<&str> {
-    std::str::from_utf8(body).map_err(|_| ApiError::bad_request("body is not UTF-8"))
+    std::str::from_utf8(body).map_err(|_| {
+        count_rejected("malformed");
+        ApiError::bad_request("body is not UTF-8")
+    })
+}
+
+fn count_rejected(reason: &'static str) {
+    metrics::counter!("salesagent_webhook_rejected_total", "reason" => reason).increment(1);
 }
 
 fn rejected(reason: &'static str, e: Error) -> ApiError {
-    metrics::counter!("salesagent_webhook_rejected_total", "reason" => reason).increment(1);
+    count_rejected(reason);
     ApiError::from(e)
 }
 
@@ -94,16 +107,10 @@ pub(super) async fn forms(
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    let body = body_or_error(body).inspect_err(|_| {
-        metrics::counter!("salesagent_webhook_rejected_total", "reason" => "too_large")
-            .increment(1);
-    })?;
+    let body = webhook_body(body)?;
     signature::check(&state, &method, &headers, &uri, &body, false)
         .map_err(|e| rejected("signature", e))?;
-    let raw = utf8(&body).inspect_err(|_| {
-        metrics::counter!("salesagent_webhook_rejected_total", "reason" => "malformed")
-            .increment(1);
-    })?;
+    let raw = utf8(&body)?;
     let submission = FormSubmission::from_canonical_json(raw, state.now())
         .map_err(|e| rejected("malformed", e))?;
     let accepted = accept_submission(state.store(), &submission).await?;
@@ -179,33 +186,19 @@ pub(super) async fn hubspot(
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    let body = body_or_error(body).inspect_err(|_| {
-        metrics::counter!("salesagent_webhook_rejected_total", "reason" => "too_large")
-            .increment(1);
-    })?;
+    let body = webhook_body(body)?;
     let legacy = state.config().hubspot_legacy_signatures;
     signature::check(&state, &method, &headers, &uri, &body, legacy)
         .map_err(|e| rejected("signature", e))?;
-    let raw = utf8(&body).inspect_err(|_| {
-        metrics::counter!("salesagent_webhook_rejected_total", "reason" => "malformed")
-            .increment(1);
-    })?;
+    let raw = utf8(&body)?;
     let parsed = parse_payload(raw, state.now()).map_err(|e| rejected("malformed", e))?;
-    if parsed.events.is_empty() && parsed.ignored == 0 && parsed.submissions.len() == 1 {
-        let accepted = accept_submission(state.store(), &parsed.submissions[0]).await?;
+    // A JSON object is one workflow submission, an array only events: parse_payload never
+    // mixes the two shapes.
+    if let [submission] = parsed.submissions.as_slice() {
+        let accepted = accept_submission(state.store(), submission).await?;
         return Ok(accepted_response("hubspot_workflow", &accepted));
     }
-    // An event array (parse_payload never mixes the two shapes; submissions are kept anyway).
-    let mut accepted = accept_events(state.store(), &parsed.events, parsed.ignored).await?;
-    for submission in &parsed.submissions {
-        let a = accept_submission(state.store(), submission).await?;
-        accepted.duplicates += usize::from(a.duplicate);
-        accepted.job_ids.push(a.job_id);
-    }
-    accepted.job_id = match accepted.job_ids.as_slice() {
-        [one] => Some(*one),
-        _ => None,
-    };
+    let accepted = accept_events(state.store(), &parsed.events, parsed.ignored).await?;
     let new = accepted.job_ids.len() - accepted.duplicates;
     let count = |result: &'static str, n: usize| {
         metrics::counter!("salesagent_webhook_submissions_total", "source" => "hubspot_event", "result" => result)

@@ -7,11 +7,9 @@
 
 use super::AppState;
 use axum::http::{HeaderMap, Method, Uri};
-use chrono::{DateTime, Utc};
 use salesagent_core::{Error, Result};
-use secrecy::SecretString;
 
-use salesagent_connectors::hubspot::webhook::{SignatureVersion, WebhookRequest, verify};
+use salesagent_connectors::hubspot::webhook::{WebhookRequest, verify};
 
 /// Header carrying the v3 signature.
 pub const HEADER_V3: &str = "x-hubspot-signature-v3";
@@ -92,13 +90,5 @@ pub fn check(
     if req.signature_v3.is_none() && !legacy {
         return Err(Error::unauthenticated(format!("missing {HEADER_V3}")));
     }
-    verify_with(secret, &req, state.now()).map(|_| ())
-}
-
-fn verify_with(
-    secret: &SecretString,
-    req: &WebhookRequest<'_>,
-    now: DateTime<Utc>,
-) -> Result<SignatureVersion> {
-    verify(secret, req, now)
+    verify(secret, &req, state.now()).map(|_| ())
 }
