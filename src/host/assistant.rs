@@ -18,6 +18,7 @@
 use super::AppState;
 use super::auth::random_token;
 use super::error::{ApiError, ApiResult};
+use super::intake::body_within;
 use super::operator::json_body;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -357,13 +358,7 @@ async fn audio(
         (false, _) => None,
     };
     let format = audio_format(&headers)?;
-    let bytes = body.map_err(|rej| {
-        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large(MAX_AUDIO_BYTES)
-        } else {
-            ApiError::bad_request(format!("unreadable body: {}", rej.body_text()))
-        }
-    })?;
+    let bytes = body_within(body, MAX_AUDIO_BYTES)?;
     if bytes.is_empty() {
         return Err(ApiError::bad_request("the audio body is empty"));
     }

@@ -57,9 +57,17 @@ pub async fn accept_submission(store: &DynStore, submission: &FormSubmission) ->
 
 /// Reads the body, mapping an over-limit body to 413 and any other read failure to 400.
 pub(super) fn body_or_error(body: std::result::Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+    body_within(body, MAX_BODY_BYTES)
+}
+
+/// [`body_or_error`] for a route whose body limit is `limit` bytes (named in the 413).
+pub(super) fn body_within(
+    body: std::result::Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> ApiResult<Bytes> {
     body.map_err(|rej| {
         if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large(MAX_BODY_BYTES)
+            ApiError::too_large(limit)
         } else {
             ApiError::bad_request(format!("unreadable body: {}", rej.body_text()))
         }
