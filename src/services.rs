@@ -34,9 +34,10 @@
 pub mod doctor;
 pub mod fixtures;
 
-use salesagent_connectors::calendar::{GoogleCalendar, GoogleCalendarBuilder};
-use salesagent_connectors::drive::{GoogleDrive, GoogleDriveBuilder};
-use salesagent_connectors::gmail::{Gmail, GmailBuilder};
+use salesagent_connectors::calendar::GoogleCalendar;
+use salesagent_connectors::drive::GoogleDrive;
+use salesagent_connectors::gmail::Gmail;
+use salesagent_connectors::google_api::{GoogleApi, GoogleApiBuilder};
 use salesagent_connectors::google_oauth::{GoogleAccount, GoogleOAuthBuilder};
 use salesagent_connectors::http::HttpConfig;
 use salesagent_connectors::hubspot::{HubSpot, HubSpotBuilder};
@@ -359,83 +360,20 @@ impl ServiceSelector {
 
         // Google: one account for mailbox, drive and calendar.
         let google = self.google(&var, store, clock);
-        let mailbox: DynMailbox = match &google {
-            Some(Ok(g)) => match self.gmail(&var, g) {
-                Ok(c) => {
-                    let c = Arc::new(c);
-                    real.gmail = Some(c.clone());
-                    choices.push(real_choice(Port::Mailbox, g.reason.clone()));
-                    c
-                }
-                Err(e) => {
-                    choices.push(self.offline_choice(
-                        Port::Mailbox,
-                        Some((e, g.reason.clone())),
-                        self.fake_name(),
-                    ));
-                    Arc::new(offline.mailbox()?)
-                }
-            },
-            other => {
-                choices.push(self.offline_choice(
-                    Port::Mailbox,
-                    google_failure(other),
-                    self.fake_name(),
-                ));
-                Arc::new(offline.mailbox()?)
-            }
+        real.gmail = self.google_port(Port::Mailbox, &var, &google, &mut choices);
+        let mailbox: DynMailbox = match &real.gmail {
+            Some(c) => c.clone(),
+            None => Arc::new(offline.mailbox()?),
         };
-        let drive: DynDrive = match &google {
-            Some(Ok(g)) => match self.drive(&var, g) {
-                Ok(c) => {
-                    let c = Arc::new(c);
-                    real.drive = Some(c.clone());
-                    choices.push(real_choice(Port::Drive, g.reason.clone()));
-                    c
-                }
-                Err(e) => {
-                    choices.push(self.offline_choice(
-                        Port::Drive,
-                        Some((e, g.reason.clone())),
-                        self.fake_name(),
-                    ));
-                    Arc::new(offline.drive()?)
-                }
-            },
-            other => {
-                choices.push(self.offline_choice(
-                    Port::Drive,
-                    google_failure(other),
-                    self.fake_name(),
-                ));
-                Arc::new(offline.drive()?)
-            }
+        real.drive = self.google_port(Port::Drive, &var, &google, &mut choices);
+        let drive: DynDrive = match &real.drive {
+            Some(c) => c.clone(),
+            None => Arc::new(offline.drive()?),
         };
-        let calendar: DynCalendar = match &google {
-            Some(Ok(g)) => match self.calendar(&var, g) {
-                Ok(c) => {
-                    let c = Arc::new(c);
-                    real.calendar = Some(c.clone());
-                    choices.push(real_choice(Port::Calendar, g.reason.clone()));
-                    c
-                }
-                Err(e) => {
-                    choices.push(self.offline_choice(
-                        Port::Calendar,
-                        Some((e, g.reason.clone())),
-                        self.fake_name(),
-                    ));
-                    Arc::new(offline.calendar()?)
-                }
-            },
-            other => {
-                choices.push(self.offline_choice(
-                    Port::Calendar,
-                    google_failure(other),
-                    self.fake_name(),
-                ));
-                Arc::new(offline.calendar()?)
-            }
+        real.calendar = self.google_port(Port::Calendar, &var, &google, &mut choices);
+        let calendar: DynCalendar = match &real.calendar {
+            Some(c) => c.clone(),
+            None => Arc::new(offline.calendar()?),
         };
         if let Some(Ok(g)) = &google
             && (real.gmail.is_some() || real.drive.is_some() || real.calendar.is_some())
@@ -572,40 +510,34 @@ impl ServiceSelector {
         }))
     }
 
-    fn gmail(
+    /// The real Google connector `T` for `port` when the Google account is usable and `T`
+    /// builds; `None` (use the offline one) otherwise. Records the port's choice either way.
+    fn google_port<T: GoogleApi>(
         &self,
+        port: Port,
         var: &(impl Fn(&str) -> Option<String> + Send + Sync),
-        g: &Google,
-    ) -> Result<Gmail> {
-        let mut b = GmailBuilder::from_lookup(var).with_authorizer(g.account.clone());
-        if let Some(h) = &self.http {
-            b = b.with_http_config(h.clone());
-        }
-        b.build()
-    }
-
-    fn drive(
-        &self,
-        var: &(impl Fn(&str) -> Option<String> + Send + Sync),
-        g: &Google,
-    ) -> Result<GoogleDrive> {
-        let mut b = GoogleDriveBuilder::from_lookup(var).with_authorizer(g.account.clone());
-        if let Some(h) = &self.http {
-            b = b.with_http_config(h.clone());
-        }
-        b.build()
-    }
-
-    fn calendar(
-        &self,
-        var: &(impl Fn(&str) -> Option<String> + Send + Sync),
-        g: &Google,
-    ) -> Result<GoogleCalendar> {
-        let mut b = GoogleCalendarBuilder::from_lookup(var).with_authorizer(g.account.clone());
-        if let Some(h) = &self.http {
-            b = b.with_http_config(h.clone());
-        }
-        b.build()
+        google: &Option<std::result::Result<Google, (Error, String)>>,
+        choices: &mut Vec<PortChoice>,
+    ) -> Option<Arc<T>> {
+        let failure = match google {
+            Some(Ok(g)) => {
+                let mut b =
+                    GoogleApiBuilder::<T>::from_lookup(var).with_authorizer(g.account.clone());
+                if let Some(h) = &self.http {
+                    b = b.with_http_config(h.clone());
+                }
+                match b.build() {
+                    Ok(c) => {
+                        choices.push(real_choice(port, g.reason.clone()));
+                        return Some(Arc::new(c));
+                    }
+                    Err(e) => Some((e, g.reason.clone())),
+                }
+            }
+            other => google_failure(other),
+        };
+        choices.push(self.offline_choice(port, failure, self.fake_name()));
+        None
     }
 
     /// `None` when no OpenAI variable is set (or offline is forced).
