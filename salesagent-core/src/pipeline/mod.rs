@@ -878,7 +878,7 @@ impl Pipeline {
         let voice_score = g
             .voice
             .as_ref()
-            .filter(|p| has_learned_statistics(p))
+            .filter(|p| voice::is_learned(p))
             .map(|p| voice::similarity(p, &output.body));
         let mut flags = log.flags.clone();
         flags.extend(
@@ -1108,10 +1108,4 @@ impl Pipeline {
         }
         Ok(())
     }
-}
-
-/// True when `profile` was learned from mail (a hand-written style has nothing to score against).
-fn has_learned_statistics(profile: &VoiceProfile) -> bool {
-    let stats = &profile.style.stats;
-    stats.sums.get("messages").is_some_and(|&n| n > 0.0) && stats.term_total > 0
 }

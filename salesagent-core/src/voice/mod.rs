@@ -39,7 +39,8 @@ pub use learn::{
 };
 pub use similarity::{
     BACKGROUND_CHAR_GRAMS, BACKGROUND_VOCABULARY, FeatureScore, PRIOR_WEIGHT, Score,
-    SimilarityThreshold, SimilarityWeights, VoiceSimilarity, similarity, similarity_with,
+    SimilarityThreshold, SimilarityWeights, VoiceSimilarity, is_learned, similarity,
+    similarity_with,
 };
 
 #[cfg(test)]

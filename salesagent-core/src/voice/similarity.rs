@@ -148,6 +148,14 @@ fn unit(x: f64) -> f64 {
     }
 }
 
+/// True when `profile` was learned from mail. A hand-written style has no statistics to score a
+/// text against: its similarity is always 0.
+#[must_use]
+pub fn is_learned(profile: &VoiceProfile) -> bool {
+    let stats = &profile.style.stats;
+    stats.sums.get("messages").is_some_and(|&n| n > 0.0) && stats.term_total > 0
+}
+
 /// How much `text` sounds like `profile`, with explicit component weights.
 #[must_use]
 pub fn similarity_with(profile: &VoiceProfile, text: &str, weights: &SimilarityWeights) -> Score {
@@ -160,7 +168,7 @@ pub fn similarity_with(profile: &VoiceProfile, text: &str, weights: &SimilarityW
             features: Vec::new(),
         };
     };
-    if messages <= 0.0 || stats.term_total == 0 {
+    if !is_learned(profile) {
         return Score {
             value: 0.0,
             features: Vec::new(),

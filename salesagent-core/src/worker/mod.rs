@@ -104,6 +104,12 @@ pub struct Worker {
     config: WorkerConfig,
 }
 
+/// A job's payload as `T`; one that does not parse is `InvalidInput` (permanent).
+fn payload<T: serde::de::DeserializeOwned>(job: &Job) -> Result<T> {
+    serde_json::from_value(job.payload.clone())
+        .map_err(|e| Error::invalid("payload", e.to_string()))
+}
+
 /// The kinds a [`Worker`] handles.
 pub const HANDLED_KINDS: [&str; 3] = [
     kinds::PIPELINE,
@@ -122,18 +128,15 @@ impl Worker {
     async fn dispatch(&self, job: &Job) -> Result<()> {
         match job.kind.as_str() {
             kinds::PIPELINE => {
-                let p: PipelineJob = serde_json::from_value(job.payload.clone())
-                    .map_err(|e| Error::invalid("payload", e.to_string()))?;
+                let p: PipelineJob = payload(job)?;
                 self.pipeline.run(p.submission_id).await.map(|_| ())
             }
             kinds::CRM_FOLLOW_UP => {
-                let p: FollowUp = serde_json::from_value(job.payload.clone())
-                    .map_err(|e| Error::invalid("payload", e.to_string()))?;
+                let p: FollowUp = payload(job)?;
                 self.pipeline.follow_up(&p).await
             }
             kinds::CRM_CONTACT_EVENT => {
-                let p: CrmContactEventJob = serde_json::from_value(job.payload.clone())
-                    .map_err(|e| Error::invalid("payload", e.to_string()))?;
+                let p: CrmContactEventJob = payload(job)?;
                 let submitted = self.pipeline.contact_event(&p).await?;
                 tracing::info!(job = %job.id, submission = %submitted.submission_id,
                     pipeline_job = %submitted.job_id, new = submitted.new, "contact event submitted");
