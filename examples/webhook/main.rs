@@ -11,6 +11,7 @@
 //! short keeps its lease until it expires and is then claimed again: nothing is lost).
 
 use clap::{Parser, ValueEnum};
+use salesagent::connectors::openai::OpenAi;
 use salesagent::core::model::EmailAddress;
 use salesagent::core::pipeline::{Pipeline, PipelineConfig};
 use salesagent::core::ports::{DynClock, DynSpeechToText, DynTextToSpeech, SystemClock};
@@ -104,22 +105,11 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: no new connections; finishing in-flight requests and jobs");
 }
 
-/// Speech engines of the assistant routes: OpenAI transcription when `OPENAI_API_KEY` is set
-/// (not with `--offline`); replies spoken by espeak-ng when it is installed, else by OpenAI.
-async fn speech(offline: bool) -> (Option<DynSpeechToText>, Option<DynTextToSpeech>) {
-    use salesagent::connectors::{espeak::Espeak, openai::OpenAiBuilder};
-    let key_set = std::env::var_os("OPENAI_API_KEY").is_some_and(|v| !v.is_empty());
-    let openai = if offline || !key_set {
-        None
-    } else {
-        match OpenAiBuilder::from_env().build() {
-            Ok(ai) => Some(Arc::new(ai)),
-            Err(e) => {
-                tracing::warn!(error = %e, "OpenAI is not usable: no speech to text");
-                None
-            }
-        }
-    };
+/// Speech engines of the assistant routes: transcription by `openai` (the selected OpenAI
+/// connector, when `OPENAI_API_KEY` is set); replies spoken by espeak-ng when it is installed,
+/// else by OpenAI.
+async fn speech(openai: Option<Arc<OpenAi>>) -> (Option<DynSpeechToText>, Option<DynTextToSpeech>) {
+    use salesagent::connectors::espeak::Espeak;
     let espeak = match Espeak::from_env() {
         Ok(e) => match e.check().await {
             Ok(()) => Some(e),
@@ -185,7 +175,10 @@ async fn run(args: Args) -> Result<(), String> {
         }
     }
 
-    let (stt, tts) = speech(args.offline).await;
+    // The LLM connector the selection built (none with `--offline`); transcription needs a key,
+    // not only a model server's base URL.
+    let key_set = std::env::var_os("OPENAI_API_KEY").is_some_and(|v| !v.is_empty());
+    let (stt, tts) = speech(services.real.openai.clone().filter(|_| key_set)).await;
     let mut state = AppState::new(store.clone(), clock.clone(), config)
         .with_metrics(salesagent::host::install_metrics())
         .with_speech(stt, tts);
