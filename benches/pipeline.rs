@@ -348,8 +348,21 @@ fn heap_bench() {
     });
 }
 
+/// `cargo bench --bench pipeline [latency|throughput|heap]...` runs only the named parts
+/// (all when none is named; cargo's own `--bench` flag is ignored).
 fn main() {
-    latency_bench();
-    throughput_bench();
-    heap_bench();
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let run = |part: &str| wanted.is_empty() || wanted.iter().any(|w| w == part);
+    if run("latency") {
+        latency_bench();
+    }
+    if run("throughput") {
+        throughput_bench();
+    }
+    if run("heap") {
+        heap_bench();
+    }
 }
