@@ -8,7 +8,7 @@ use salesagent_core::model::{
     SubmissionId,
 };
 use salesagent_core::outcomes::stop_drafts;
-use salesagent_core::ports::{Clock, DraftFilter, DraftStore};
+use salesagent_core::ports::{Clock, DraftFilter, DraftStore, NewDraftRecord};
 use salesagent_core::testing::{ManualClock, MemoryStore};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -25,6 +25,9 @@ struct RacingOperator {
 impl DraftStore for RacingOperator {
     async fn insert_draft(&self, draft: &Draft, event: &DraftEvent) -> Result<()> {
         self.inner.insert_draft(draft, event).await
+    }
+    async fn insert_draft_record(&self, record: &NewDraftRecord<'_>) -> Result<()> {
+        self.inner.insert_draft_record(record).await
     }
     async fn get_draft(&self, id: DraftId) -> Result<Draft> {
         self.inner.get_draft(id).await

@@ -7,6 +7,7 @@
 //! Deleting the newest rows is not detectable from the chain alone: anchor the latest hash
 //! elsewhere (a log line, a setting) if that matters.
 
+use crate::batch::Stmt;
 use crate::error::db;
 use crate::{SqlStore, col, from_ts, ts};
 use async_trait::async_trait;
@@ -43,6 +44,19 @@ impl SqlStore {
         tx: &mut Transaction<'static, Any>,
         entry: &NewAuditEntry,
     ) -> Result<AuditEntry> {
+        let (stored, insert) = self.audit_insert(tx, entry).await?;
+        insert.execute(&mut **tx).await?;
+        Ok(stored)
+    }
+
+    /// Inside an open write transaction, takes the append lock, reads the chain's head and
+    /// returns the entry chained to it with the statement that inserts it (which must run
+    /// in the same transaction).
+    pub(crate) async fn audit_insert(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        entry: &NewAuditEntry,
+    ) -> Result<(AuditEntry, Stmt)> {
         for (field, v) in [
             ("actor", &entry.actor),
             ("action", &entry.action),
@@ -70,21 +84,18 @@ impl SqlStore {
         let at = from_ts(ts("now", now)? / 1_000 * 1_000);
         let seq = u64::try_from(prev_seq).unwrap_or(0) + 1;
         let stored = AuditEntry::chained(prev_hash, seq, at, entry);
-        let sql =
-            format!("INSERT INTO audit_log ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(prev_seq + 1)
-            .bind(ts("at", at)?)
-            .bind(stored.actor.clone())
-            .bind(stored.action.clone())
-            .bind(stored.subject.clone())
-            .bind(stored.details.to_string())
-            .bind(stored.prev_hash.clone())
-            .bind(stored.hash.clone())
-            .execute(&mut **tx)
-            .await
-            .map_err(db)?;
-        Ok(stored)
+        let insert = Stmt::new(format!(
+            "INSERT INTO audit_log ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        ))
+        .bind(prev_seq + 1)
+        .bind(ts("at", at)?)
+        .bind(stored.actor.clone())
+        .bind(stored.action.clone())
+        .bind(stored.subject.clone())
+        .bind(stored.details.to_string())
+        .bind(stored.prev_hash.clone())
+        .bind(stored.hash.clone());
+        Ok((stored, insert))
     }
 }
 

@@ -1,14 +1,15 @@
 //! Submissions, drafts, runs, messages, outcomes, voice profiles, secrets and settings.
 
+use crate::batch::Stmt;
 use crate::error::db;
 use crate::{SqlStore, col, enum_str, from_ts, parse_enum, ts};
 use async_trait::async_trait;
 use salesagent_core::model::{
     Draft, DraftEvent, DraftId, DraftStatus, EmailAddress, FormSubmission, MessageId,
-    MessageRecord, OAuthToken, Outcome, RunId, StepRecord, SubmissionId, VoiceProfile, WorkflowRun,
+    MessageRecord, NewAuditEntry, OAuthToken, Outcome, RunId, StepRecord, SubmissionId, VoiceProfile, WorkflowRun,
 };
 use salesagent_core::ports::{
-    DraftFilter, DraftStore, MessageStore, OutcomeFilter, OutcomeStore, RunStore, SecretStore,
+    DraftFilter, DraftStore, MessageStore, NewDraftRecord, OutcomeFilter, OutcomeStore, RunStore, SecretStore,
     SettingsStore, SubmissionStore, VoiceStore,
 };
 use salesagent_core::{Error, Result};
@@ -91,33 +92,25 @@ impl SqlStore {
         row.map(|r| self.draft_from(&r)).transpose()
     }
 
-    async fn insert_event(
-        &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        event: &DraftEvent,
-    ) -> Result<()> {
+    /// The insert of a draft's event.
+    pub(crate) fn event_insert(&self, event: &DraftEvent) -> Result<Stmt> {
         let ctx = format!("draft_events:{}", event.draft_id);
-        sqlx::query("INSERT INTO draft_events (draft_id, at, doc) VALUES ($1, $2, $3)")
-            .bind(event.draft_id.to_string())
-            .bind(ts("event.at", event.at)?)
-            .bind(self.seal(&ctx, event)?)
-            .execute(&mut **tx)
-            .await
-            .map_err(db)?;
-        Ok(())
+        Ok(
+            Stmt::new("INSERT INTO draft_events (draft_id, at, doc) VALUES ($1, $2, $3)")
+                .bind(event.draft_id.to_string())
+                .bind(ts("event.at", event.at)?)
+                .bind(self.seal(&ctx, event)?),
+        )
     }
-}
 
-#[async_trait]
-impl DraftStore for SqlStore {
-    async fn insert_draft(&self, draft: &Draft, event: &DraftEvent) -> Result<()> {
+    /// The insert of a new draft.
+    fn draft_insert(&self, draft: &Draft) -> Result<Stmt> {
         if let Some(m) = &draft.message_id {
             self.check_text("message_id", m.as_str())?;
         }
         let id = draft.id.to_string();
         let doc = self.seal(&format!("drafts:{id}"), draft)?;
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
+        Ok(Stmt::new(
             "INSERT INTO drafts (id, submission_id, contact_bidx, status, message_id, version, \
              created_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -128,18 +121,108 @@ impl DraftStore for SqlStore {
         .bind(draft.message_id.as_ref().map(|m| m.as_str().to_owned()))
         .bind(i64::from(draft.version))
         .bind(ts("created_at", draft.created_at)?)
-        .bind(doc)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match db(e) {
+        .bind(doc))
+    }
+
+    /// Inserts `draft` and the statements that belong with it in one write transaction; a
+    /// unique violation means the draft or its submission's draft exists.
+    async fn insert_draft_with(
+        &self,
+        draft: &Draft,
+        mut stmts: Vec<Stmt>,
+        audit: Option<&NewAuditEntry>,
+    ) -> Result<()> {
+        stmts.insert(0, self.draft_insert(draft)?);
+        let mut tx = self.begin_write().await?;
+        if let Some(entry) = audit {
+            let (_, insert) = self.audit_insert(&mut tx, entry).await?;
+            stmts.push(insert);
+        }
+        self.batch(&mut tx, stmts).await.map_err(|e| match db(e) {
             Error::Conflict { .. } => Error::conflict(format!(
                 "draft {} or a draft for its submission already exists",
                 draft.id
             )),
             other => other,
         })?;
-        self.insert_event(&mut tx, event).await?;
         tx.commit().await.map_err(db)
+    }
+
+    /// The statements saving a run: upsert the run, replace its steps.
+    fn run_upsert(&self, run: &WorkflowRun) -> Result<Vec<Stmt>> {
+        for s in &run.steps {
+            self.check_text("step.name", &s.name)?;
+            self.check_text("step.error", s.error.as_deref().unwrap_or(""))?;
+            self.check_text(
+                "step.degraded_reason",
+                s.degraded_reason.as_deref().unwrap_or(""),
+            )?;
+        }
+        let id = run.id.to_string();
+        let mut stmts = vec![
+            Stmt::new(
+                "INSERT INTO workflow_runs (id, submission_id, draft_id, status, started_at, \
+                 finished_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET \
+                 submission_id = excluded.submission_id, draft_id = excluded.draft_id, \
+                 status = excluded.status, started_at = excluded.started_at, \
+                 finished_at = excluded.finished_at",
+            )
+            .bind(id.clone())
+            .bind(run.submission_id.to_string())
+            .bind(run.draft_id.map(|d| d.to_string()))
+            .bind(enum_str(&run.status))
+            .bind(ts("started_at", run.started_at)?)
+            .bind(run.finished_at.map(|t| ts("finished_at", t)).transpose()?),
+            Stmt::new("DELETE FROM workflow_steps WHERE run_id = $1").bind(id.clone()),
+        ];
+        if !run.steps.is_empty() {
+            // One multi-row INSERT: a round trip per step was most of a pipeline's store time.
+            let rows: Vec<String> = (0..run.steps.len())
+                .map(|i| {
+                    let p: Vec<String> = (1..=9).map(|k| format!("${}", i * 9 + k)).collect();
+                    format!("({})", p.join(", "))
+                })
+                .collect();
+            let mut q = Stmt::new(format!(
+                "INSERT INTO workflow_steps (run_id, position, name, status, started_at, \
+                 finished_at, duration_ms, error, degraded_reason) VALUES {}",
+                rows.join(", ")
+            ));
+            for (i, s) in run.steps.iter().enumerate() {
+                q = q
+                    .bind(id.clone())
+                    .bind(i64::try_from(i).unwrap_or(i64::MAX))
+                    .bind(s.name.clone())
+                    .bind(enum_str(&s.status))
+                    .bind(ts("step.started_at", s.started_at)?)
+                    .bind(
+                        s.finished_at
+                            .map(|t| ts("step.finished_at", t))
+                            .transpose()?,
+                    )
+                    .bind(s.duration_ms.map(|d| i64::try_from(d).unwrap_or(i64::MAX)))
+                    .bind(s.error.clone())
+                    .bind(s.degraded_reason.clone());
+            }
+            stmts.push(q);
+        }
+        Ok(stmts)
+    }
+}
+
+#[async_trait]
+impl DraftStore for SqlStore {
+    async fn insert_draft(&self, draft: &Draft, event: &DraftEvent) -> Result<()> {
+        self.insert_draft_with(draft, vec![self.event_insert(event)?], None)
+            .await
+    }
+
+    async fn insert_draft_record(&self, record: &NewDraftRecord<'_>) -> Result<()> {
+        let mut stmts = vec![self.event_insert(record.event)?];
+        stmts.extend(self.run_upsert(record.run)?);
+        stmts.push(self.enqueue_insert(record.follow_up, false)?);
+        self.insert_draft_with(record.draft, stmts, Some(record.audit))
+            .await
     }
 
     async fn get_draft(&self, id: DraftId) -> Result<Draft> {
@@ -220,7 +303,7 @@ impl DraftStore for SqlStore {
                 )),
             });
         }
-        self.insert_event(&mut tx, event).await?;
+        self.event_insert(event)?.execute(&mut *tx).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -300,69 +383,9 @@ const RUN_COLS: &str = "id, submission_id, draft_id, status, started_at, finishe
 #[async_trait]
 impl RunStore for SqlStore {
     async fn save_run(&self, run: &WorkflowRun) -> Result<()> {
-        for s in &run.steps {
-            self.check_text("step.name", &s.name)?;
-            self.check_text("step.error", s.error.as_deref().unwrap_or(""))?;
-            self.check_text(
-                "step.degraded_reason",
-                s.degraded_reason.as_deref().unwrap_or(""),
-            )?;
-        }
-        let id = run.id.to_string();
+        let stmts = self.run_upsert(run)?;
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO workflow_runs (id, submission_id, draft_id, status, started_at, \
-             finished_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET \
-             submission_id = excluded.submission_id, draft_id = excluded.draft_id, \
-             status = excluded.status, started_at = excluded.started_at, \
-             finished_at = excluded.finished_at",
-        )
-        .bind(id.clone())
-        .bind(run.submission_id.to_string())
-        .bind(run.draft_id.map(|d| d.to_string()))
-        .bind(enum_str(&run.status))
-        .bind(ts("started_at", run.started_at)?)
-        .bind(run.finished_at.map(|t| ts("finished_at", t)).transpose()?)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        sqlx::query("DELETE FROM workflow_steps WHERE run_id = $1")
-            .bind(id.clone())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        if !run.steps.is_empty() {
-            // One multi-row INSERT: a round trip per step was most of a pipeline's store time.
-            let rows: Vec<String> = (0..run.steps.len())
-                .map(|i| {
-                    let p: Vec<String> = (1..=9).map(|k| format!("${}", i * 9 + k)).collect();
-                    format!("({})", p.join(", "))
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO workflow_steps (run_id, position, name, status, started_at, \
-                 finished_at, duration_ms, error, degraded_reason) VALUES {}",
-                rows.join(", ")
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for (i, s) in run.steps.iter().enumerate() {
-                q = q
-                    .bind(id.clone())
-                    .bind(i64::try_from(i).unwrap_or(i64::MAX))
-                    .bind(s.name.clone())
-                    .bind(enum_str(&s.status))
-                    .bind(ts("step.started_at", s.started_at)?)
-                    .bind(
-                        s.finished_at
-                            .map(|t| ts("step.finished_at", t))
-                            .transpose()?,
-                    )
-                    .bind(s.duration_ms.map(|d| i64::try_from(d).unwrap_or(i64::MAX)))
-                    .bind(s.error.clone())
-                    .bind(s.degraded_reason.clone());
-            }
-            q.execute(&mut *tx).await.map_err(db)?;
-        }
+        self.batch(&mut tx, stmts).await.map_err(db)?;
         tx.commit().await.map_err(db)
     }
 

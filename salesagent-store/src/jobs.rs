@@ -11,6 +11,7 @@
 //! has expired is runnable again, so a crashed worker's job is picked up by the next claim, and
 //! the old worker's token no longer finishes it.
 
+use crate::batch::Stmt;
 use crate::error::db;
 use crate::{SqlStore, col, from_ts, ts};
 use async_trait::async_trait;
@@ -77,6 +78,36 @@ fn unit_random() -> f64 {
 }
 
 impl SqlStore {
+    /// The insert of a new queued job, doing nothing when its idempotency key is taken;
+    /// `returning` adds the stored row to the result.
+    pub(crate) fn enqueue_insert(&self, job: &NewJob, returning: bool) -> Result<Stmt> {
+        if job.kind.trim().is_empty() {
+            return Err(Error::invalid("kind", "is empty"));
+        }
+        self.check_text("kind", &job.kind)?;
+        if let Some(k) = &job.idempotency_key {
+            self.check_text("idempotency_key", k)?;
+        }
+        let now = ts("now", self.now())?;
+        let run_at = job.run_at.map(|t| ts("run_at", t)).transpose()?;
+        let mut sql = String::from(
+            "INSERT INTO jobs (id, kind, payload, idempotency_key, state, attempts, max_attempts, \
+             run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $7, $7) \
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        );
+        if returning {
+            sql.push_str(&format!(" RETURNING {JOB_COLS}"));
+        }
+        Ok(Stmt::new(sql)
+            .bind(JobId::new().to_string())
+            .bind(job.kind.clone())
+            .bind(job.payload.to_string())
+            .bind(job.idempotency_key.clone())
+            .bind(i64::from(job.max_attempts.max(1)))
+            .bind(run_at.unwrap_or(now))
+            .bind(now))
+    }
+
     async fn job_by_key(&self, key: &str) -> Result<Option<Job>> {
         let sql = format!("SELECT {JOB_COLS} FROM jobs WHERE idempotency_key = $1");
         let row = sqlx::query(AssertSqlSafe(sql))
@@ -102,33 +133,11 @@ impl SqlStore {
 #[async_trait]
 impl JobStore for SqlStore {
     async fn enqueue(&self, job: &NewJob) -> Result<(Job, bool)> {
-        if job.kind.trim().is_empty() {
-            return Err(Error::invalid("kind", "is empty"));
-        }
-        self.check_text("kind", &job.kind)?;
-        if let Some(k) = &job.idempotency_key {
-            self.check_text("idempotency_key", k)?;
-        }
-        let payload = job.payload.to_string();
-        let now = self.now();
-        let run_at = job.run_at.unwrap_or(now);
-        let sql = format!(
-            "INSERT INTO jobs (id, kind, payload, idempotency_key, state, attempts, max_attempts, \
-             run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $7, $7) \
-             ON CONFLICT (idempotency_key) DO NOTHING RETURNING {JOB_COLS}"
-        );
         for _ in 0..3 {
-            let row = sqlx::query(AssertSqlSafe(sql.clone()))
-                .bind(JobId::new().to_string())
-                .bind(job.kind.clone())
-                .bind(payload.clone())
-                .bind(job.idempotency_key.clone())
-                .bind(i64::from(job.max_attempts.max(1)))
-                .bind(ts("run_at", run_at)?)
-                .bind(ts("now", now)?)
+            let row = self
+                .enqueue_insert(job, true)?
                 .fetch_optional(self.pool())
-                .await
-                .map_err(db)?;
+                .await?;
             if let Some(r) = row {
                 return Ok((job_from(&r)?, true));
             }

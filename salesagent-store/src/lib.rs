@@ -80,6 +80,7 @@
 
 mod admin;
 mod audit;
+mod batch;
 mod crypto;
 mod entities;
 mod error;

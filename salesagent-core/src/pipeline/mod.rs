@@ -37,6 +37,7 @@ use crate::model::{
 };
 use crate::ports::{
     Clock as _, DynCalendar, DynClock, DynCrm, DynDrive, DynLlm, DynMailbox, DynStore,
+    NewDraftRecord,
 };
 use crate::prompt::{
     self, CompanyAnalysis, CompanyInput, DraftInput, DraftOutput, LeadData, SenderData,
@@ -236,6 +237,31 @@ pub mod properties {
     pub const INDUSTRY_SEGMENT: &str = "salesagent_industry_segment";
     /// Company size band.
     pub const SIZE_BAND: &str = "salesagent_size_band";
+}
+
+/// The audit entry recording the creation of `draft` by `run`.
+fn creation_audit(draft: &Draft, run: &WorkflowRun) -> NewAuditEntry {
+    NewAuditEntry {
+        actor: ACTOR.to_owned(),
+        action: "draft.create".to_owned(),
+        subject: draft.id.to_string(),
+        details: serde_json::json!({
+            "submission_id": run.submission_id,
+            "run_id": run.id,
+            "writer": match &draft.writer {
+                DraftWriter::Llm { .. } => "llm",
+                DraftWriter::Template { .. } => "template",
+                DraftWriter::Human => "human",
+            },
+            "icp_score": draft.icp.as_ref().map(|i| i.score),
+            "degraded_steps": run
+                .steps
+                .iter()
+                .filter(|s| s.status == StepStatus::Degraded)
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>(),
+        }),
+    }
 }
 
 /// One line without control or bidi-override characters, for names shown to operators and
@@ -569,31 +595,10 @@ impl Pipeline {
         let icp = icp.unwrap_or_else(|_| self.config.icp.assess(&IcpInput::default()));
         log.run.steps.push(icp_rec);
 
-        // Phase 4: store the draft, then the run, the audit entry and the follow-up job.
+        // Phase 4: store the draft with its run, audit entry and follow-up job, atomically.
         let draft = self.build_draft(submission, &g, output, writer, &icp, log);
         let follow_up = self.follow_up_payload(&draft, &g, &icp);
-        let (mut rec, res) = self.step("store_draft", t.store, self.insert(&draft)).await;
-        let (id, duplicate) = match res {
-            Ok(v) => v,
-            Err(e) => {
-                log.run.steps.push(rec);
-                return Err(e);
-            }
-        };
-        if duplicate {
-            rec.degraded_reason =
-                Some("a concurrent run stored this submission's draft first".to_owned());
-        }
-        log.run.steps.push(rec);
-        log.run.draft_id = Some(id);
-        log.run.status = RunStatus::Succeeded;
-        log.run.finished_at = Some(self.ports.clock.now());
-        let commit = self.commit(&draft, &follow_up, &log.run, duplicate);
-        match tokio::time::timeout(t.store, commit).await {
-            Ok(r) => r?,
-            Err(_) => return Err(Error::timeout("storing the run and follow-up")),
-        }
-        Ok(id)
+        self.store(&draft, &follow_up, log, t.store).await
     }
 
     async fn resolve_contact(&self, submission: &FormSubmission) -> Result<Contact> {
@@ -959,71 +964,106 @@ impl Pipeline {
         self.ports.store.enqueue(&job).await.map(|_| ())
     }
 
-    /// Inserts the draft; on the store's one-draft-per-submission conflict returns the draft
-    /// that won and `true`.
-    async fn insert(&self, draft: &Draft) -> Result<(DraftId, bool)> {
-        validate_subject(&draft.subject)?;
-        validate_body(&draft.body)?;
-        let store = &self.ports.store;
-        match store.insert_draft(draft, &draft.created_event(ACTOR)).await {
-            Ok(()) => Ok((draft.id, false)),
-            Err(Error::Conflict { reason }) => {
-                let submission = draft
-                    .submission_id
-                    .ok_or_else(|| Error::conflict(reason.clone()))?;
-                match store.find_draft_by_submission(submission).await? {
-                    Some(existing) => Ok((existing.id, true)),
-                    None => Err(Error::conflict(reason)),
-                }
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Saves the run and, for a new draft, appends the audit entry and enqueues the follow-up.
-    async fn commit(
+    /// Stores the new draft, its run, the audit entry of its creation and its follow-up job in
+    /// one atomic write ([`DraftStore::insert_draft_record`]). When a concurrent run stored
+    /// this submission's draft first, records this run against that draft and returns its id.
+    ///
+    /// The run is written in the same transaction as the draft, so its `store_draft` step is
+    /// recorded as finished when that write starts (its duration covers the preparation only).
+    async fn store(
         &self,
         draft: &Draft,
         follow_up: &FollowUp,
-        run: &WorkflowRun,
-        duplicate: bool,
-    ) -> Result<()> {
+        log: &mut RunLog,
+        limit: Duration,
+    ) -> Result<DraftId> {
         let store = &self.ports.store;
-        if duplicate {
-            // The run that stored the draft audited it and enqueued its follow-up.
-            return store.save_run(run).await;
-        }
-        let audit = NewAuditEntry {
-            actor: ACTOR.to_owned(),
-            action: "draft.create".to_owned(),
-            subject: draft.id.to_string(),
-            details: serde_json::json!({
-                "submission_id": run.submission_id,
-                "run_id": run.id,
-                "writer": match &draft.writer {
-                    DraftWriter::Llm { .. } => "llm",
-                    DraftWriter::Template { .. } => "template",
-                    DraftWriter::Human => "human",
-                },
-                "icp_score": draft.icp.as_ref().map(|i| i.score),
-                "degraded_steps": run
-                    .steps
-                    .iter()
-                    .filter(|s| s.status == StepStatus::Degraded)
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>(),
-            }),
+        let started_at = self.ports.clock.now();
+        let t0 = tokio::time::Instant::now();
+        let mut rec = StepRecord {
+            name: "store_draft".to_owned(),
+            status: StepStatus::Ok,
+            started_at,
+            finished_at: Some(started_at),
+            duration_ms: Some(0),
+            error: None,
+            degraded_reason: None,
         };
-        let job = self.follow_up_job(follow_up)?;
-        let (saved, audited, queued) = tokio::join!(
-            store.save_run(run),
-            store.append_audit(&audit),
-            store.enqueue(&job)
-        );
-        saved?;
-        audited?;
-        queued?;
-        Ok(())
+        let prepared = validate_subject(&draft.subject)
+            .and_then(|()| validate_body(&draft.body))
+            .and_then(|()| self.follow_up_job(follow_up));
+        let job = match prepared {
+            Ok(job) => job,
+            Err(e) => {
+                rec.status = StepStatus::Failed;
+                rec.error = Some(e.to_string());
+                log.run.steps.push(rec);
+                return Err(e);
+            }
+        };
+        log.run.steps.push(rec);
+        log.run.draft_id = Some(draft.id);
+        log.run.status = RunStatus::Succeeded;
+        log.run.finished_at = Some(started_at);
+        let audit = creation_audit(draft, &log.run);
+        let event = draft.created_event(ACTOR);
+        let record = NewDraftRecord {
+            draft,
+            event: &event,
+            run: &log.run,
+            audit: &audit,
+            follow_up: &job,
+        };
+        let res = match tokio::time::timeout(limit, store.insert_draft_record(&record)).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::timeout(format!(
+                "store_draft after {} ms",
+                limit.as_millis()
+            ))),
+        };
+        let finish = |log: &mut RunLog, error: Option<String>, degraded: Option<&str>| {
+            log.run.finished_at = Some(self.ports.clock.now());
+            if let Some(rec) = log.run.steps.last_mut() {
+                rec.finished_at = log.run.finished_at;
+                rec.duration_ms = Some(u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX));
+                if error.is_some() {
+                    rec.status = StepStatus::Failed;
+                }
+                rec.error = error;
+                rec.degraded_reason = degraded.map(str::to_owned);
+            }
+        };
+        match res {
+            Ok(()) => Ok(draft.id),
+            Err(Error::Conflict { reason }) => {
+                let existing = match draft.submission_id {
+                    Some(sub) => store.find_draft_by_submission(sub).await?,
+                    None => None,
+                };
+                let Some(existing) = existing else {
+                    log.run.draft_id = None;
+                    finish(log, Some(reason.clone()), None);
+                    return Err(Error::conflict(reason));
+                };
+                log.run.draft_id = Some(existing.id);
+                finish(
+                    log,
+                    None,
+                    Some("a concurrent run stored this submission's draft first"),
+                );
+                // That run audited the draft and enqueued its follow-up.
+                match tokio::time::timeout(limit, store.save_run(&log.run)).await {
+                    Ok(r) => r?,
+                    Err(_) => return Err(Error::timeout("storing the run")),
+                }
+                Ok(existing.id)
+            }
+            Err(e) => {
+                log.run.draft_id = None;
+                finish(log, Some(e.to_string()), None);
+                Err(e)
+            }
+        }
     }
 
     /// The CRM follow-up of a draft: make sure the contact exists (the CRM may have been down

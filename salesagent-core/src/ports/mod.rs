@@ -23,6 +23,6 @@ pub use speech::{
 };
 pub use store::{
     AdminStore, AuditStore, DraftFilter, DraftStore, DynStore, JobStore, KILL_SWITCH_KEY,
-    MessageStore, OutcomeFilter, OutcomeStore, RunStore, SecretStore, SendStore, SettingsExt,
-    SettingsStore, Store, SubmissionStore, VoiceStore,
+    MessageStore, NewDraftRecord, OutcomeFilter, OutcomeStore, RunStore, SecretStore, SendStore,
+    SettingsExt, SettingsStore, Store, SubmissionStore, VoiceStore,
 };

@@ -60,12 +60,35 @@ pub trait SubmissionStore: Send + Sync {
     async fn find_submission(&self, idempotency_key: &str) -> Result<Option<FormSubmission>>;
 }
 
+/// A new draft with everything its pipeline run writes beside it, stored all or nothing by
+/// [`DraftStore::insert_draft_record`].
+#[derive(Debug, Clone, Copy)]
+pub struct NewDraftRecord<'a> {
+    /// The draft (one per submission).
+    pub draft: &'a Draft,
+    /// Its creation event.
+    pub event: &'a DraftEvent,
+    /// The workflow run that wrote it, inserted or replaced as by [`RunStore::save_run`].
+    pub run: &'a WorkflowRun,
+    /// The audit entry of its creation, chained as by [`AuditStore::append_audit`].
+    pub audit: &'a NewAuditEntry,
+    /// The follow-up job, enqueued as by [`JobStore::enqueue`] (an existing job with its
+    /// idempotency key is kept).
+    pub follow_up: &'a NewJob,
+}
+
 /// Drafts and their audit events.
 #[async_trait]
 pub trait DraftStore: Send + Sync {
     /// Inserts a new draft with its creation event. A second draft for the same submission is a
     /// `Conflict` (one draft per submission).
     async fn insert_draft(&self, draft: &Draft, event: &DraftEvent) -> Result<()>;
+    /// Inserts a new draft together with its run, audit entry and follow-up job in one atomic
+    /// write: either all of them are stored or none is. `Conflict` (nothing stored) when the
+    /// draft id exists or its submission already has a draft, as for
+    /// [`insert_draft`](Self::insert_draft). The pipeline stores every draft it writes this way,
+    /// so a draft never exists without its audit entry and CRM follow-up.
+    async fn insert_draft_record(&self, record: &NewDraftRecord<'_>) -> Result<()>;
     /// A draft by id.
     async fn get_draft(&self, id: DraftId) -> Result<Draft>;
     /// The draft written for a submission, if any.

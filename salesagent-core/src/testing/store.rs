@@ -10,8 +10,8 @@ use crate::model::{
 };
 use crate::ports::{
     AdminStore, AuditStore, DraftFilter, DraftStore, DynClock, JobStore, MessageStore,
-    OutcomeFilter, OutcomeStore, RunStore, SecretStore, SendStore, SettingsStore, SubmissionStore,
-    VoiceStore,
+    NewDraftRecord, OutcomeFilter, OutcomeStore, RunStore, SecretStore, SendStore, SettingsStore,
+    SubmissionStore, VoiceStore,
 };
 use crate::{Error, Result};
 use async_trait::async_trait;
@@ -242,19 +242,20 @@ impl SubmissionStore for MemoryStore {
 impl DraftStore for MemoryStore {
     async fn insert_draft(&self, draft: &Draft, event: &DraftEvent) -> Result<()> {
         self.faults.before_call("store.insert_draft").await?;
+        insert_draft(&mut lock(&self.state), draft, event)
+    }
+
+    async fn insert_draft_record(&self, record: &NewDraftRecord<'_>) -> Result<()> {
+        self.faults.before_call("store.insert_draft_record").await?;
+        if record.follow_up.kind.trim().is_empty() {
+            return Err(Error::invalid("kind", "is empty"));
+        }
+        let now = self.now();
         let mut s = lock(&self.state);
-        if s.drafts.iter().any(|d| d.id == draft.id) {
-            return Err(Error::conflict(format!("draft {} exists", draft.id)));
-        }
-        if let Some(sub) = draft.submission_id
-            && s.drafts.iter().any(|d| d.submission_id == Some(sub))
-        {
-            return Err(Error::conflict(format!(
-                "submission {sub} already has a draft"
-            )));
-        }
-        s.drafts.push(draft.clone());
-        s.draft_events.push(event.clone());
+        insert_draft(&mut s, record.draft, record.event)?;
+        save_run(&mut s, record.run);
+        append(&mut s, now, record.audit);
+        enqueue(&mut s, now, record.follow_up);
         Ok(())
     }
 
@@ -374,11 +375,7 @@ impl DraftStore for MemoryStore {
 impl RunStore for MemoryStore {
     async fn save_run(&self, run: &WorkflowRun) -> Result<()> {
         self.faults.before_call("store.save_run").await?;
-        let mut s = lock(&self.state);
-        match s.runs.iter_mut().find(|r| r.id == run.id) {
-            Some(r) => *r = run.clone(),
-            None => s.runs.push(run.clone()),
-        }
+        save_run(&mut lock(&self.state), run);
         Ok(())
     }
 
@@ -413,35 +410,7 @@ impl JobStore for MemoryStore {
             return Err(Error::invalid("kind", "is empty"));
         }
         let now = self.now();
-        let mut s = lock(&self.state);
-        if let Some(key) = &job.idempotency_key
-            && let Some(e) = s
-                .jobs
-                .iter()
-                .find(|e| e.job.idempotency_key.as_ref() == Some(key))
-        {
-            return Ok((e.job.clone(), false));
-        }
-        let stored = Job {
-            id: JobId(s.fresh_uuid()),
-            kind: job.kind.clone(),
-            payload: job.payload.clone(),
-            idempotency_key: job.idempotency_key.clone(),
-            state: JobState::Queued,
-            attempts: 0,
-            max_attempts: job.max_attempts.max(1),
-            run_at: job.run_at.unwrap_or(now),
-            lease_owner: None,
-            lease_expires_at: None,
-            last_error: None,
-            created_at: now,
-            updated_at: now,
-        };
-        s.jobs.push(JobEntry {
-            job: stored.clone(),
-            token: None,
-        });
-        Ok((stored, true))
+        Ok(enqueue(&mut lock(&self.state), now, job))
     }
 
     async fn claim(
@@ -945,6 +914,63 @@ fn append(s: &mut StoreState, at: DateTime<Utc>, entry: &NewAuditEntry) -> Audit
     let stored = AuditEntry::chained(prev_hash, seq, at, entry);
     s.audit.push(stored.clone());
     stored
+}
+
+/// Inserts a draft and its creation event unless the id or its submission is taken.
+fn insert_draft(s: &mut StoreState, draft: &Draft, event: &DraftEvent) -> Result<()> {
+    if s.drafts.iter().any(|d| d.id == draft.id) {
+        return Err(Error::conflict(format!("draft {} exists", draft.id)));
+    }
+    if let Some(sub) = draft.submission_id
+        && s.drafts.iter().any(|d| d.submission_id == Some(sub))
+    {
+        return Err(Error::conflict(format!(
+            "submission {sub} already has a draft"
+        )));
+    }
+    s.drafts.push(draft.clone());
+    s.draft_events.push(event.clone());
+    Ok(())
+}
+
+/// Inserts or replaces a run.
+fn save_run(s: &mut StoreState, run: &WorkflowRun) {
+    match s.runs.iter_mut().find(|r| r.id == run.id) {
+        Some(r) => *r = run.clone(),
+        None => s.runs.push(run.clone()),
+    }
+}
+
+/// Enqueues `job` (its kind checked by the caller), or returns the job holding its key.
+fn enqueue(s: &mut StoreState, now: DateTime<Utc>, job: &NewJob) -> (Job, bool) {
+    if let Some(key) = &job.idempotency_key
+        && let Some(e) = s
+            .jobs
+            .iter()
+            .find(|e| e.job.idempotency_key.as_ref() == Some(key))
+    {
+        return (e.job.clone(), false);
+    }
+    let stored = Job {
+        id: JobId(s.fresh_uuid()),
+        kind: job.kind.clone(),
+        payload: job.payload.clone(),
+        idempotency_key: job.idempotency_key.clone(),
+        state: JobState::Queued,
+        attempts: 0,
+        max_attempts: job.max_attempts.max(1),
+        run_at: job.run_at.unwrap_or(now),
+        lease_owner: None,
+        lease_expires_at: None,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+    };
+    s.jobs.push(JobEntry {
+        job: stored.clone(),
+        token: None,
+    });
+    (stored, true)
 }
 
 #[async_trait]

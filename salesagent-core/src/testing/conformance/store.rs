@@ -26,6 +26,7 @@ pub async fn run<S: Store + ?Sized>(store: &S) {
     ok(store.health().await, "store health");
     run_submissions(store).await;
     run_drafts(store).await;
+    run_draft_records(store).await;
     run_runs(store).await;
     run_jobs(store).await;
     run_send(store).await;
@@ -390,6 +391,165 @@ pub async fn run_drafts<S: Store + ?Sized>(store: &S) {
     assert!(
         counts.get(&DraftStatus::Sending).copied().unwrap_or(0) >= 1,
         "drafts: counts include our sending draft"
+    );
+}
+
+/// A new draft stored with its run, audit entry and follow-up job: all or nothing.
+pub async fn run_draft_records<S: Store + ?Sized>(store: &S) {
+    let contact = address("record");
+    let sub = submission(&contact);
+    ok(store.save_submission(&sub).await, "save_submission");
+    let kind = format!("conformance-follow-up-{}", unique());
+    let record_parts = |d: &Draft| {
+        let run = WorkflowRun {
+            id: RunId::new(),
+            submission_id: sub.id,
+            draft_id: Some(d.id),
+            status: RunStatus::Succeeded,
+            started_at: base_time(),
+            finished_at: Some(base_time() + TimeDelta::seconds(2)),
+            steps: vec![StepRecord {
+                name: "store_draft".into(),
+                status: StepStatus::Ok,
+                started_at: base_time(),
+                finished_at: Some(base_time() + TimeDelta::seconds(2)),
+                duration_ms: Some(2000),
+                error: None,
+                degraded_reason: None,
+            }],
+        };
+        let audit = NewAuditEntry {
+            actor: "system:pipeline".into(),
+            action: "draft.create".into(),
+            subject: d.id.to_string(),
+            details: serde_json::json!({ "run_id": run.id }),
+        };
+        let job = NewJob::new(kind.clone(), serde_json::json!({ "draft_id": d.id }))
+            .with_key(format!("{kind}:{}", d.id));
+        (d.created_event("system:pipeline"), run, audit, job)
+    };
+    let audited = |entries: &[crate::model::AuditEntry], d: &Draft| {
+        entries
+            .iter()
+            .filter(|e| e.subject == d.id.to_string() && e.action == "draft.create")
+            .count()
+    };
+    let jobs_of_kind = || JobFilter {
+        kind: Some(kind.clone()),
+        ..JobFilter::default()
+    };
+
+    let first = draft(Some(sub.id), &contact, base_time());
+    let (event, run, audit, job) = record_parts(&first);
+    let record = crate::ports::NewDraftRecord {
+        draft: &first,
+        event: &event,
+        run: &run,
+        audit: &audit,
+        follow_up: &job,
+    };
+    ok(
+        store.insert_draft_record(&record).await,
+        "insert_draft_record",
+    );
+    assert_eq!(
+        ok(store.get_draft(first.id).await, "get_draft"),
+        first,
+        "draft records: the draft is stored as given"
+    );
+    assert_eq!(
+        ok(store.draft_events(first.id).await, "draft_events"),
+        vec![event.clone()],
+        "draft records: the creation event is stored"
+    );
+    assert_eq!(
+        ok(store.get_run(run.id).await, "get_run"),
+        run,
+        "draft records: the run is stored"
+    );
+    let entries = ok(store.audit_entries(0, 0).await, "audit_entries");
+    assert_eq!(
+        audited(&entries, &first),
+        1,
+        "draft records: one audit entry records the creation"
+    );
+    let chain = ok(store.verify_audit_chain().await, "verify_audit_chain");
+    assert_eq!(
+        chain.first_broken_seq, None,
+        "draft records: the audit entry is chained"
+    );
+    let jobs = ok(store.list_jobs(&jobs_of_kind()).await, "list_jobs");
+    assert_eq!(
+        jobs.iter()
+            .map(|j| j.idempotency_key.clone())
+            .collect::<Vec<_>>(),
+        vec![job.idempotency_key.clone()],
+        "draft records: the follow-up job is queued"
+    );
+    assert_eq!(jobs[0].state, JobState::Queued, "draft records: job state");
+
+    // A second draft for the same submission: a conflict, and none of its parts is stored.
+    let second = draft(Some(sub.id), &contact, base_time());
+    let (event2, run2, audit2, job2) = record_parts(&second);
+    expect_err(
+        store
+            .insert_draft_record(&crate::ports::NewDraftRecord {
+                draft: &second,
+                event: &event2,
+                run: &run2,
+                audit: &audit2,
+                follow_up: &job2,
+            })
+            .await,
+        "conflict",
+        "draft records: a second draft for the same submission",
+    );
+    expect_err(
+        store.get_run(run2.id).await,
+        "not_found",
+        "draft records: the losing record's run is not stored",
+    );
+    let entries = ok(store.audit_entries(0, 0).await, "audit_entries");
+    assert_eq!(
+        audited(&entries, &second),
+        0,
+        "draft records: the losing record's audit entry is not stored"
+    );
+    assert_eq!(
+        ok(store.list_jobs(&jobs_of_kind()).await, "list_jobs").len(),
+        1,
+        "draft records: the losing record's follow-up job is not queued"
+    );
+
+    // A follow-up whose key is already queued keeps that job.
+    let other_contact = address("record-queued");
+    let other_sub = submission(&other_contact);
+    ok(store.save_submission(&other_sub).await, "save_submission");
+    let third = draft(Some(other_sub.id), &other_contact, base_time());
+    let (event3, run3, audit3, _) = record_parts(&third);
+    let (queued, _) = ok(store.enqueue(&job).await, "enqueue");
+    ok(
+        store
+            .insert_draft_record(&crate::ports::NewDraftRecord {
+                draft: &third,
+                event: &event3,
+                run: &run3,
+                audit: &audit3,
+                follow_up: &job,
+            })
+            .await,
+        "insert_draft_record with a queued follow-up key",
+    );
+    let jobs = ok(store.list_jobs(&jobs_of_kind()).await, "list_jobs");
+    assert_eq!(
+        jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![queued.id],
+        "draft records: an already queued follow-up is kept, not duplicated"
+    );
+    assert_eq!(
+        ok(store.get_draft(third.id).await, "get_draft").id,
+        third.id,
+        "draft records: the draft is stored beside an already queued follow-up"
     );
 }
 
