@@ -435,7 +435,27 @@ async fn concurrent_duplicates_yield_one_draft() {
     ));
     let sub2 = h.ann("dup-conc-2");
     let (x, y) = tokio::join!(h.pipeline.process(&sub2), other.process(&sub2));
-    assert_eq!(x.unwrap(), y.unwrap());
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(x, y);
+    // Every run recorded (the second finds the draft, or loses the race to store it) names the
+    // one draft; only the run that stored it audited it.
+    let stored = h.store.get_draft(x).await.unwrap();
+    let runs = h
+        .store
+        .runs_for_submission(stored.submission_id.unwrap())
+        .await
+        .unwrap();
+    assert!(!runs.is_empty() && runs.len() <= 2, "{runs:?}");
+    assert!(runs.iter().all(|r| r.draft_id == Some(x)), "{runs:?}");
+    let created = h
+        .store
+        .audit_entries(0, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "draft.create" && e.subject == x.to_string())
+        .count();
+    assert_eq!(created, 1, "one audit entry for the one draft");
     let drafts = h.store.list_drafts(&DraftFilter::default()).await.unwrap();
     assert_eq!(drafts.len(), 2);
     let follow_ups = h

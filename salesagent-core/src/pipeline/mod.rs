@@ -408,8 +408,12 @@ impl Pipeline {
 
     /// Stores `submission` and runs the pipeline now, without the queue. Returns the draft id.
     pub async fn process(&self, submission: &FormSubmission) -> Result<DraftId> {
-        let (stored, _) = self.ports.store.save_submission(submission).await?;
-        self.run(stored.id).await
+        let (stored, new) = self.ports.store.save_submission(submission).await?;
+        let id = stored.id;
+        // A submission this call just stored has no draft yet, so the run need not look for
+        // one or read the submission back; a concurrent run of it elsewhere still meets the
+        // store's one-draft-per-submission rule.
+        self.gated(id, new.then_some(stored)).await
     }
 
     /// Runs the pipeline for a stored submission and returns its draft id; the existing draft's
@@ -418,6 +422,16 @@ impl Pipeline {
     /// Errors: `NotFound` for an unknown submission; store errors when the draft cannot be
     /// stored (retryable ones are worth retrying: no draft was lost, none is duplicated).
     pub async fn run(&self, submission_id: SubmissionId) -> Result<DraftId> {
+        self.gated(submission_id, None).await
+    }
+
+    /// Runs the pipeline for a submission, one run per submission at a time in this process;
+    /// `fresh` is the submission when the caller has just stored it.
+    async fn gated(
+        &self,
+        submission_id: SubmissionId,
+        fresh: Option<FormSubmission>,
+    ) -> Result<DraftId> {
         let gate = {
             let mut map = self
                 .inflight
@@ -427,7 +441,7 @@ impl Pipeline {
         };
         let result = {
             let _held = gate.lock().await;
-            self.run_exclusive(submission_id).await
+            self.run_exclusive(submission_id, fresh).await
         };
         if let Ok(mut map) = self.inflight.lock() {
             // Map + our clone = 2: nobody else is waiting on this submission.
@@ -438,13 +452,22 @@ impl Pipeline {
         result
     }
 
-    async fn run_exclusive(&self, submission_id: SubmissionId) -> Result<DraftId> {
+    async fn run_exclusive(
+        &self,
+        submission_id: SubmissionId,
+        fresh: Option<FormSubmission>,
+    ) -> Result<DraftId> {
         let store = &self.ports.store;
-        if let Some(existing) = store.find_draft_by_submission(submission_id).await? {
-            self.ensure_follow_up(&existing).await?;
-            return Ok(existing.id);
-        }
-        let submission = store.get_submission(submission_id).await?;
+        let submission = match fresh {
+            Some(submission) => submission,
+            None => {
+                if let Some(existing) = store.find_draft_by_submission(submission_id).await? {
+                    self.ensure_follow_up(&existing).await?;
+                    return Ok(existing.id);
+                }
+                store.get_submission(submission_id).await?
+            }
+        };
         let mut log = RunLog {
             run: WorkflowRun {
                 id: RunId::new(),
