@@ -8,13 +8,17 @@ use crate::model::{
 use crate::ports::Crm;
 use crate::{Error, Result};
 use async_trait::async_trait;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 #[derive(Debug, Default)]
 struct CrmState {
     next_id: u64,
     contacts: Vec<Contact>,
+    /// Position in `contacts` of the first contact with each normalized address.
+    by_email: HashMap<String, usize>,
+    /// Position in `contacts` of the first contact with each id.
+    by_id: HashMap<CrmId, usize>,
     companies: Vec<Company>,
     tasks: Vec<Task>,
     notes: Vec<Note>,
@@ -32,10 +36,34 @@ impl CrmState {
         CrmId::new(format!("{prefix}-{}", self.next_id))
     }
     fn contact_mut(&mut self, id: &CrmId) -> Result<&mut Contact> {
-        self.contacts
-            .iter_mut()
-            .find(|c| &c.crm_id == id)
-            .ok_or_else(|| Error::not_found(format!("contact {id}")))
+        match self.by_id.get(id) {
+            Some(&i) => Ok(&mut self.contacts[i]),
+            None => Err(Error::not_found(format!("contact {id}"))),
+        }
+    }
+    fn contact(&self, id: &CrmId) -> Option<&Contact> {
+        self.by_id.get(id).map(|&i| &self.contacts[i])
+    }
+    fn contact_by_email(&self, email: &EmailAddress) -> Option<&Contact> {
+        self.by_email
+            .get(&email.normalized())
+            .map(|&i| &self.contacts[i])
+    }
+    fn push_contact(&mut self, contact: Contact) {
+        let i = self.contacts.len();
+        self.by_email.entry(contact.email.normalized()).or_insert(i);
+        self.by_id.entry(contact.crm_id.clone()).or_insert(i);
+        self.contacts.push(contact);
+    }
+    /// Removes the contact with `id` (if any) and rebuilds the indexes.
+    fn remove_contact(&mut self, id: &CrmId) {
+        self.contacts.retain(|c| &c.crm_id != id);
+        self.by_email.clear();
+        self.by_id.clear();
+        for (i, c) in self.contacts.iter().enumerate() {
+            self.by_email.entry(c.email.normalized()).or_insert(i);
+            self.by_id.entry(c.crm_id.clone()).or_insert(i);
+        }
     }
 }
 
@@ -71,8 +99,8 @@ impl FakeCrm {
     /// Seeds a contact as given (replacing one with the same id). Not recorded as created.
     pub fn add_contact(&self, contact: Contact) {
         let mut s = lock(&self.state);
-        s.contacts.retain(|c| c.crm_id != contact.crm_id);
-        s.contacts.push(contact);
+        s.remove_contact(&contact.crm_id);
+        s.push_contact(contact);
     }
 
     /// Seeds a contact with just an address and names; returns it.
@@ -94,7 +122,7 @@ impl FakeCrm {
             time_zone: None,
             properties: BTreeMap::new(),
         };
-        s.contacts.push(contact.clone());
+        s.push_contact(contact.clone());
         contact
     }
 
@@ -200,7 +228,7 @@ impl FakeCrm {
 
 fn check_association(s: &CrmState, contact: Option<&CrmId>, company: Option<&CrmId>) -> Result<()> {
     if let Some(id) = contact
-        && !s.contacts.iter().any(|c| &c.crm_id == id)
+        && s.contact(id).is_none()
     {
         return Err(Error::not_found(format!("contact {id}")));
     }
@@ -216,19 +244,13 @@ fn check_association(s: &CrmState, contact: Option<&CrmId>, company: Option<&Crm
 impl Crm for FakeCrm {
     async fn find_contact_by_email(&self, email: &EmailAddress) -> Result<Option<Contact>> {
         self.faults.before_call("crm.find_contact_by_email").await?;
-        Ok(lock(&self.state)
-            .contacts
-            .iter()
-            .find(|c| c.email.same_mailbox(email))
-            .cloned())
+        Ok(lock(&self.state).contact_by_email(email).cloned())
     }
 
     async fn get_contact(&self, id: &CrmId) -> Result<Contact> {
         self.faults.before_call("crm.get_contact").await?;
         lock(&self.state)
-            .contacts
-            .iter()
-            .find(|c| &c.crm_id == id)
+            .contact(id)
             .cloned()
             .ok_or_else(|| Error::not_found(format!("contact {id}")))
     }
@@ -240,7 +262,7 @@ impl Crm for FakeCrm {
             .clone()
             .ok_or_else(|| Error::invalid("email", "is required to create a contact"))?;
         let mut s = lock(&self.state);
-        if s.contacts.iter().any(|c| c.email.same_mailbox(&email)) {
+        if s.contact_by_email(&email).is_some() {
             return Err(Error::conflict(format!("a contact with {email} exists")));
         }
         let mut properties = contact.properties.clone();
@@ -258,7 +280,7 @@ impl Crm for FakeCrm {
             time_zone: None,
             properties,
         };
-        s.contacts.push(created.clone());
+        s.push_contact(created.clone());
         s.created_contacts.push(created.clone());
         Ok(created)
     }
@@ -381,5 +403,65 @@ impl Crm for FakeCrm {
             deals,
             next_cursor: Some(s.deals.len().max(from).to_string()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> EmailAddress {
+        EmailAddress::parse(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn lookups_follow_seeding_replacement_and_creation() {
+        let crm = FakeCrm::new();
+        let ann = crm.seed_contact(&addr("Ann@Acme.example"), Some("Ann"), None);
+        let found = crm
+            .find_contact_by_email(&addr("ann@acme.example"))
+            .await
+            .unwrap();
+        assert_eq!(found.as_ref().map(|c| &c.crm_id), Some(&ann.crm_id));
+
+        // Replacing a seeded contact by id moves its address; the old one no longer matches.
+        crm.add_contact(Contact {
+            email: addr("ann@new.example"),
+            ..ann.clone()
+        });
+        assert!(
+            crm.find_contact_by_email(&addr("ann@acme.example"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let moved = crm.get_contact(&ann.crm_id).await.unwrap();
+        assert_eq!(moved.email, addr("ann@new.example"));
+
+        // Creating a contact whose address exists is a conflict; a new one is found after.
+        let new = NewContact {
+            email: Some(addr("ANN@new.example")),
+            ..NewContact::default()
+        };
+        assert!(matches!(
+            crm.create_contact(&new).await,
+            Err(Error::Conflict { .. })
+        ));
+        let bob = crm
+            .create_contact(&NewContact {
+                email: Some(addr("bob@acme.example")),
+                ..NewContact::default()
+            })
+            .await
+            .unwrap();
+        let props = BTreeMap::from([("tier".to_owned(), "A".to_owned())]);
+        crm.update_contact(&bob.crm_id, &props).await.unwrap();
+        let found = crm
+            .find_contact_by_email(&addr("Bob@acme.example"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.properties.get("tier").map(String::as_str), Some("A"));
+        assert_eq!(crm.contacts().len(), 2);
     }
 }
