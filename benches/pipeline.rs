@@ -273,24 +273,33 @@ fn throughput_bench() {
         .unwrap();
     rt.block_on(async {
         let clock: DynClock = Arc::new(SystemClock);
-        // Direct: submission → draft id, 64 in flight, on an in-memory SQLite store and on
-        // the in-memory fake store.
-        for (name, n) in [("throughput", 3_000), ("throughput_memory_store", 6_000)] {
-            let store: Option<DynStore> = if name == "throughput" {
-                let sql = SqlStore::builder("sqlite::memory:")
-                    .without_encryption()
-                    .clock(clock.clone())
-                    .connect()
-                    .await
-                    .unwrap();
-                Some(Arc::new(sql))
-            } else {
-                None
-            };
-            let w = world(false, clock.clone(), store);
-            let rate = direct_rate(&w, n, 64).await;
-            println!("RESULT pipeline.{name} {rate:.0} pipelines/s");
+        // Direct: submission → draft id, 64 in flight, on an in-memory SQLite store (five
+        // rounds of 3,000, each on a fresh store; the median is the figure, as single rounds
+        // on two shared cores spread widely) and on the in-memory fake store.
+        let mut rounds = Vec::new();
+        for _ in 0..5 {
+            let sql = SqlStore::builder("sqlite::memory:")
+                .without_encryption()
+                .clock(clock.clone())
+                .connect()
+                .await
+                .unwrap();
+            let w = world(false, clock.clone(), Some(Arc::new(sql)));
+            rounds.push(direct_rate(&w, 3_000, 64).await);
         }
+        rounds.sort_by(f64::total_cmp);
+        println!("RESULT pipeline.throughput {:.0} pipelines/s", rounds[2]);
+        println!(
+            "RESULT pipeline.throughput_round_min {:.0} pipelines/s",
+            rounds[0]
+        );
+        println!(
+            "RESULT pipeline.throughput_round_max {:.0} pipelines/s",
+            rounds[4]
+        );
+        let w = world(false, clock.clone(), None);
+        let rate = direct_rate(&w, 6_000, 64).await;
+        println!("RESULT pipeline.throughput_memory_store {rate:.0} pipelines/s");
 
         // Through the queue: submit, then 8 workers run pipeline and CRM follow-up jobs.
         let w = world(false, clock.clone(), None);
