@@ -80,8 +80,7 @@ impl Stmt {
             match v {
                 Val::Text(t) => args.add(t),
                 Val::Int(i) => args.add(i),
-            }
-?;
+            }?;
         }
         Ok(args)
     }

@@ -6,11 +6,12 @@ use crate::{SqlStore, col, enum_str, from_ts, parse_enum, ts};
 use async_trait::async_trait;
 use salesagent_core::model::{
     Draft, DraftEvent, DraftId, DraftStatus, EmailAddress, FormSubmission, MessageId,
-    MessageRecord, NewAuditEntry, OAuthToken, Outcome, RunId, StepRecord, SubmissionId, VoiceProfile, WorkflowRun,
+    MessageRecord, NewAuditEntry, OAuthToken, Outcome, RunId, StepRecord, SubmissionId,
+    VoiceProfile, WorkflowRun,
 };
 use salesagent_core::ports::{
-    DraftFilter, DraftStore, MessageStore, NewDraftRecord, OutcomeFilter, OutcomeStore, RunStore, SecretStore,
-    SettingsStore, SubmissionStore, VoiceStore,
+    DraftFilter, DraftStore, MessageStore, NewDraftRecord, OutcomeFilter, OutcomeStore, RunStore,
+    SecretStore, SettingsStore, SubmissionStore, VoiceStore,
 };
 use salesagent_core::{Error, Result};
 use sqlx::AssertSqlSafe;
