@@ -5,8 +5,9 @@
 //!   (CRM find or      │ drive_assets     │
 //!    create)          │ company_lookup ─▶ company_analysis (LLM)
 //!                     │ meeting_slots    │ ──▶ draft (LLM, else template) ──▶ store draft, run,
-//!                     └ voice_profile    ┘     icp_score (beside it)         audit; enqueue the
+//!                     └ voice_profile    ┘     icp_score (beside it)         audit entry and the
 //!                                                                            CRM follow-up job
+//!                                                                            in one atomic write
 //! ```
 //!
 //! Every step runs under its own timeout (`tokio::time`, so a paused test clock works) and leaves
@@ -20,7 +21,9 @@
 //! [`DraftFlag::LowVoiceSimilarity`]; without a profile (or one without learned statistics)
 //! there is no score and no flag. CRM writes (task, note with the draft preview, ICP score and
 //! segment as contact properties) happen in a separate [`kinds::CRM_FOLLOW_UP`] job, so a CRM
-//! outage delays them but never loses a draft.
+//! outage delays them but never loses a draft. The draft, its run, the audit entry of its
+//! creation and the follow-up job are stored in one atomic write
+//! ([`DraftStore::insert_draft_record`](crate::ports::DraftStore::insert_draft_record)).
 //!
 //! Idempotency: one draft per submission. [`Pipeline::submit`] deduplicates by the submission's
 //! idempotency key; [`Pipeline::run`] returns the existing draft when there is one, serialises
