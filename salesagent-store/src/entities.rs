@@ -134,18 +134,30 @@ impl SqlStore {
         audit: Option<&NewAuditEntry>,
     ) -> Result<()> {
         stmts.insert(0, self.draft_insert(draft)?);
-        let mut tx = self.begin_write().await?;
-        if let Some(entry) = audit {
-            let (_, insert) = self.audit_insert(&mut tx, entry).await?;
-            stmts.push(insert);
-        }
-        self.batch(&mut tx, stmts).await.map_err(|e| match db(e) {
+        let exists = |e: sqlx::Error| match db(e) {
             Error::Conflict { .. } => Error::conflict(format!(
                 "draft {} or a draft for its submission already exists",
                 draft.id
             )),
             other => other,
-        })?;
+        };
+        let mut tx = self.begin_write().await?;
+        if self.is_pg() {
+            // The draft first (a duplicate fails before any lock is taken), the audit append
+            // last, so its lock, which serialises every append, is held only until the commit.
+            self.batch(&mut tx, stmts).await.map_err(exists)?;
+            if let Some(entry) = audit {
+                self.append_audit_in(&mut tx, entry).await?;
+            }
+        } else {
+            // SQLite's `BEGIN IMMEDIATE` already holds the write lock: read the audit head
+            // first, so every insert goes to the connection as one command.
+            if let Some(entry) = audit {
+                let (_, insert) = self.audit_insert(&mut tx, entry).await?;
+                stmts.push(insert);
+            }
+            self.batch(&mut tx, stmts).await.map_err(exists)?;
+        }
         tx.commit().await.map_err(db)
     }
 
