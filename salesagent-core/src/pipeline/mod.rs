@@ -1059,37 +1059,32 @@ impl Pipeline {
                 rec.degraded_reason = degraded.map(str::to_owned);
             }
         };
-        match res {
-            Ok(()) => Ok(draft.id),
-            Err(Error::Conflict { reason }) => {
-                let existing = match draft.submission_id {
-                    Some(sub) => store.find_draft_by_submission(sub).await?,
-                    None => None,
-                };
-                let Some(existing) = existing else {
-                    log.run.draft_id = None;
-                    finish(log, Some(reason.clone()), None);
-                    return Err(Error::conflict(reason));
-                };
-                log.run.draft_id = Some(existing.id);
-                finish(
-                    log,
-                    None,
-                    Some("a concurrent run stored this submission's draft first"),
-                );
-                // That run audited the draft and enqueued its follow-up.
-                match tokio::time::timeout(limit, store.save_run(&log.run)).await {
-                    Ok(r) => r?,
-                    Err(_) => return Err(Error::timeout("storing the run")),
-                }
-                Ok(existing.id)
-            }
-            Err(e) => {
-                log.run.draft_id = None;
-                finish(log, Some(e.to_string()), None);
-                Err(e)
-            }
+        let e = match res {
+            Ok(()) => return Ok(draft.id),
+            Err(e) => e,
+        };
+        // On the one-draft-per-submission conflict, the draft a concurrent run stored first.
+        let winner = match (&e, draft.submission_id) {
+            (Error::Conflict { .. }, Some(sub)) => store.find_draft_by_submission(sub).await?,
+            _ => None,
+        };
+        let Some(winner) = winner else {
+            log.run.draft_id = None;
+            finish(log, Some(e.to_string()), None);
+            return Err(e);
+        };
+        log.run.draft_id = Some(winner.id);
+        finish(
+            log,
+            None,
+            Some("a concurrent run stored this submission's draft first"),
+        );
+        // That run audited the draft and enqueued its follow-up.
+        match tokio::time::timeout(limit, store.save_run(&log.run)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(Error::timeout("storing the run")),
         }
+        Ok(winner.id)
     }
 
     /// The CRM follow-up of a draft: make sure the contact exists (the CRM may have been down
