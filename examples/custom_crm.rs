@@ -270,16 +270,8 @@ impl Crm for CsvCrm {
 
     async fn find_company_by_domain(&self, domain: &Domain) -> Result<Option<Company>> {
         let t = self.tables.lock().await;
-        let with = |pred: &dyn Fn(&Domain) -> bool| {
-            t.companies
-                .iter()
-                .find(|c| c.domain.as_ref().is_some_and(pred))
-                .cloned()
-        };
         // Exact domain first, then the company of the base domain (`mail.acme.com` → `acme.com`).
-        Ok(with(&|d| d == domain)
-            .or_else(|| with(&|d| d.as_str() == domain.base()))
-            .or_else(|| with(&|d| d.base() == domain.base())))
+        Ok(Company::matching_domain(&t.companies, domain).cloned())
     }
 
     async fn get_company(&self, id: &CrmId) -> Result<Company> {

@@ -87,6 +87,24 @@ pub struct Company {
     pub properties: BTreeMap<String, String>,
 }
 
+impl Company {
+    /// The company of `companies` that a CRM lookup by `domain` finds: one with exactly that
+    /// domain, else one whose domain is `domain`'s base (`acme.com` for `mail.acme.com`),
+    /// else one with the same base domain. For CRMs that hold their companies in memory
+    /// ([`Crm::find_company_by_domain`](crate::ports::Crm::find_company_by_domain)).
+    #[must_use]
+    pub fn matching_domain<'a>(companies: &'a [Company], domain: &Domain) -> Option<&'a Company> {
+        let with = |pred: &dyn Fn(&Domain) -> bool| {
+            companies
+                .iter()
+                .find(|c| c.domain.as_ref().is_some_and(pred))
+        };
+        with(&|d| d == domain)
+            .or_else(|| with(&|d| d.as_str() == domain.base()))
+            .or_else(|| with(&|d| d.base() == domain.base()))
+    }
+}
+
 /// Status of a CRM task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -205,4 +223,39 @@ pub struct DealChangePage {
     pub deals: Vec<DealChange>,
     /// Opaque cursor for the next call.
     pub next_cursor: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn company(id: &str, domain: &str) -> Company {
+        Company {
+            crm_id: CrmId::new(id),
+            name: id.to_owned(),
+            domain: Some(Domain::parse(domain).unwrap()),
+            industry: None,
+            employee_count: None,
+            country: None,
+            description: None,
+            properties: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn matching_domain_prefers_exact_then_base_then_same_base() {
+        let d = |s: &str| Domain::parse(s).unwrap();
+        let found = |cs: &[Company], s: &str| {
+            Company::matching_domain(cs, &d(s)).map(|c| c.crm_id.as_str().to_owned())
+        };
+        let all = [
+            company("eu", "eu.acme.com"),
+            company("base", "acme.com"),
+            company("mail", "mail.acme.com"),
+        ];
+        assert_eq!(found(&all, "mail.acme.com").as_deref(), Some("mail"));
+        assert_eq!(found(&all, "shop.acme.com").as_deref(), Some("base"));
+        assert_eq!(found(&all[..1], "shop.acme.com").as_deref(), Some("eu"));
+        assert_eq!(found(&all, "acme.io"), None);
+    }
 }

@@ -304,16 +304,7 @@ impl Crm for FakeCrm {
         self.faults
             .before_call("crm.find_company_by_domain")
             .await?;
-        let s = lock(&self.state);
-        let with = |pred: &dyn Fn(&Domain) -> bool| {
-            s.companies
-                .iter()
-                .find(|c| c.domain.as_ref().is_some_and(pred))
-                .cloned()
-        };
-        Ok(with(&|d| d == domain)
-            .or_else(|| with(&|d| d.as_str() == domain.base()))
-            .or_else(|| with(&|d| d.base() == domain.base())))
+        Ok(Company::matching_domain(&lock(&self.state).companies, domain).cloned())
     }
 
     async fn get_company(&self, id: &CrmId) -> Result<Company> {
