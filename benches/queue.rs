@@ -412,12 +412,9 @@ async fn sqlite(jobs: usize, rounds: usize) {
         .max_connections(POOL)
         .after_connect(|conn, _| {
             Box::pin(async move {
-                for pragma in [
-                    "PRAGMA journal_mode = WAL",
-                    "PRAGMA synchronous = NORMAL",
-                    "PRAGMA busy_timeout = 30000",
-                ] {
-                    conn.execute(pragma).await?;
+                // The store's own connection settings, so the comparison is like for like.
+                for pragma in salesagent_store::SQLITE_PRAGMAS {
+                    conn.execute(*pragma).await?;
                 }
                 Ok(())
             })

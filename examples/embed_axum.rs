@@ -113,12 +113,8 @@ pub async fn build(config: EmbedConfig) -> Result<Embedded, Box<dyn std::error::
                 if sqlite {
                     // What salesagent sets on its own SQLite pools: concurrent writers wait
                     // for each other instead of failing with SQLITE_BUSY.
-                    for pragma in [
-                        "PRAGMA journal_mode = WAL",
-                        "PRAGMA synchronous = NORMAL",
-                        "PRAGMA busy_timeout = 30000",
-                    ] {
-                        sqlx::query(pragma).execute(&mut *conn).await?;
+                    for pragma in salesagent::store::SQLITE_PRAGMAS {
+                        sqlx::query(*pragma).execute(&mut *conn).await?;
                     }
                 }
                 Ok(())

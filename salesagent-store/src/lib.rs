@@ -101,6 +101,16 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row, Transaction};
 use std::sync::Arc;
 
+/// The statements salesagent runs on every SQLite connection it opens: WAL journal (readers
+/// never block the writer), `synchronous = NORMAL` (durable at checkpoints, safe with WAL), and
+/// a 30 s busy timeout (concurrent writers wait for each other instead of failing with
+/// `SQLITE_BUSY`). A pool handed to [`SqlStore::builder_from_pool`] should run them too.
+pub const SQLITE_PRAGMAS: &[&str] = &[
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA busy_timeout = 30000",
+];
+
 /// Which database a [`SqlStore`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -273,12 +283,8 @@ impl SqlStoreBuilder {
         if backend == Backend::Sqlite {
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {
-                    for pragma in [
-                        "PRAGMA journal_mode = WAL",
-                        "PRAGMA synchronous = NORMAL",
-                        "PRAGMA busy_timeout = 30000",
-                    ] {
-                        sqlx::query(pragma).execute(&mut *conn).await?;
+                    for pragma in SQLITE_PRAGMAS {
+                        sqlx::query(*pragma).execute(&mut *conn).await?;
                     }
                     Ok(())
                 })
@@ -355,9 +361,9 @@ impl SqlStore {
     /// The backend is read from the pool's URL; [`SqlStoreBuilder::max_connections`] does not
     /// apply, and closing the store closes the shared pool.
     ///
-    /// On SQLite, pools salesagent opens itself set `journal_mode = WAL`,
-    /// `synchronous = NORMAL` and `busy_timeout = 30000` on every connection; set the same in
-    /// the shared pool's `after_connect` when several tasks write concurrently. Migrations
+    /// On SQLite, pools salesagent opens itself run [`SQLITE_PRAGMAS`] on every connection
+    /// (WAL journal, `synchronous = NORMAL`, a 30 s busy timeout); run the same in the shared
+    /// pool's `after_connect` when several tasks write concurrently. Migrations
     /// are tracked in sqlx's `_sqlx_migrations` table: an application that also uses
     /// `sqlx::migrate!` on the same database must keep its migrations elsewhere (its own
     /// schema or database) or create its tables itself.
