@@ -12,7 +12,7 @@
 
 use base64::Engine as _;
 use chrono::Utc;
-use salesagent::core::model::{Draft, DraftId, DraftStatus, DraftWriter, EmailAddress, ThreadRef};
+use salesagent::core::model::{Draft, DraftId, DraftStatus, DraftWriter, EmailAddress};
 use salesagent::core::ports::{DynClock, DynStore, SystemClock};
 use salesagent::host::{AppState, HostConfig};
 use salesagent::store::SqlStore;
@@ -280,36 +280,19 @@ impl Browser {
 }
 
 fn pending_draft() -> Draft {
-    let now = Utc::now();
     Draft {
-        id: DraftId::new(),
-        submission_id: None,
-        contact_email: EmailAddress::parse("ann@acme.io").expect("address"),
         contact_name: Some("Ann Example".into()),
-        contact_crm_id: None,
         company_name: Some("Acme".into()),
-        sender: EmailAddress::parse("sales@ours.io").expect("address"),
-        subject: "Onboarding three new teams".into(),
-        body: "Hi Ann,\n\nYou mentioned onboarding three new teams next quarter. Would a short \
-               call next week help?\n\nBest,\nSam"
-            .into(),
-        status: DraftStatus::Pending,
-        version: 1,
-        icp: None,
         priority: 42.0,
-        writer: DraftWriter::Human,
-        facts_used: vec![],
-        voice_similarity: None,
-        flags: vec![],
-        thread: ThreadRef::default(),
-        message_id: None,
-        provider_message_id: None,
-        rule_decision: None,
-        send_decision: None,
-        status_reason: None,
-        created_at: now,
-        updated_at: now,
-        sent_at: None,
+        ..Draft::new(
+            EmailAddress::parse("ann@acme.io").expect("address"),
+            EmailAddress::parse("sales@ours.io").expect("address"),
+            "Onboarding three new teams",
+            "Hi Ann,\n\nYou mentioned onboarding three new teams next quarter. Would a short \
+             call next week help?\n\nBest,\nSam",
+            DraftWriter::Human,
+            Utc::now(),
+        )
     }
 }
 
