@@ -225,13 +225,8 @@ async fn embedded_in_an_axum_app_on_sqlite() {
 #[tokio::test]
 async fn embedded_in_an_axum_app_on_postgres() {
     use salesagent::store::testing::TempPostgres;
-    if !TempPostgres::available() {
-        eprintln!(
-            "NOTICE: no PostgreSQL binaries and no DATABASE_URL: skipping the PostgreSQL variant"
-        );
+    let Some(url) = TempPostgres::fresh_database_or_skip().await else {
         return;
-    }
-    let pg = TempPostgres::shared().await.expect("start PostgreSQL");
-    let url = pg.fresh_database().await.expect("a fresh database");
+    };
     embedded_service_end_to_end(url).await;
 }

@@ -182,6 +182,24 @@ impl TempPostgres {
             || postgres_bin_dir().is_some()
     }
 
+    /// For tests: the URL of a fresh database on the shared server, or `None` after printing a
+    /// `NOTICE` that the PostgreSQL part is skipped when no server can be had (no binaries, no
+    /// `DATABASE_URL`).
+    ///
+    /// # Panics
+    /// When a server should be available but cannot be started or given a database: such a
+    /// test fails instead of skipping.
+    pub async fn fresh_database_or_skip() -> Option<String> {
+        if !Self::available() {
+            eprintln!(
+                "NOTICE: no PostgreSQL binaries and no DATABASE_URL: skipping the PostgreSQL part"
+            );
+            return None;
+        }
+        let pg = Self::shared().await.expect("start PostgreSQL");
+        Some(pg.fresh_database().await.expect("create database"))
+    }
+
     /// The URL of the server's `postgres` database (or `DATABASE_URL`).
     #[must_use]
     pub fn url(&self) -> &str {

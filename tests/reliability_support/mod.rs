@@ -50,14 +50,7 @@ pub fn figure(name: &str, value: impl std::fmt::Display) {
 /// URL of a fresh PostgreSQL database, or `None` with a notice when no server can be had.
 /// When the binaries exist, failing to start one fails the test: it is never skipped.
 pub async fn pg_url() -> Option<String> {
-    if !TempPostgres::available() {
-        eprintln!(
-            "NOTICE: no PostgreSQL binaries and no DATABASE_URL: skipping the PostgreSQL part"
-        );
-        return None;
-    }
-    let pg = TempPostgres::shared().await.expect("start PostgreSQL");
-    Some(pg.fresh_database().await.expect("create database"))
+    TempPostgres::fresh_database_or_skip().await
 }
 
 /// A scratch directory under the target directory, unique per call.
