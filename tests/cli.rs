@@ -22,6 +22,7 @@ const SCRUBBED_ENV: &[&str] = &[
     "SALESAGENT_OPERATOR",
     "SEND_WINDOW",
     "SEND_TIME_ZONE",
+    "MESSAGE_ID_DOMAIN",
 ];
 
 /// The example binary next to this test's executable, if it was built.
@@ -319,6 +320,10 @@ fn operator_flow_approve_reject_edit_send_in_draft_only_mode() {
         .expect("the approved draft");
     assert_eq!(sent_draft["decision"]["decision"], "allow", "{sent_draft}");
     let mid = sent_draft["message_id"].as_str().expect("a message id");
+    assert!(
+        mid.ends_with("@salesagent.dev"),
+        "without MESSAGE_ID_DOMAIN the Message-ID is on the sender's domain: {mid}"
+    );
     assert!(
         std::fs::read_dir(outbox.join("drafts"))
             .expect("drafts dir")

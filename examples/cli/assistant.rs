@@ -19,7 +19,6 @@ use crate::Failure;
 use salesagent_connectors::espeak::Espeak;
 use salesagent_core::Error;
 use salesagent_core::assistant::{AssistantConfig, AssistantSession, Command, Interpreter, Reply};
-use salesagent_core::model::Domain;
 use salesagent_core::ports::{AudioFormat, DynClock, DynLlm, DynStore};
 use salesagent_core::sending::{OperatorQueue, SendingConfig};
 use std::io::IsTerminal as _;
@@ -126,11 +125,11 @@ fn needs_current(c: &Command) -> bool {
 
 fn session(
     args: &AssistantArgs,
+    cfg: &SendingConfig,
     store: DynStore,
     clock: DynClock,
     llm: Option<DynLlm>,
 ) -> Result<AssistantSession, Error> {
-    let cfg = SendingConfig::from_env(&Domain::parse("salesagent.invalid")?)?;
     let queue = OperatorQueue::new(store.clone(), clock.clone()).with_config(cfg.queue);
     let session = AssistantSession::new(&args.operator, store, clock)?
         .with_queue(queue)
@@ -151,6 +150,7 @@ fn session(
 /// bad arguments and store failures as reported.
 pub async fn run(
     args: &AssistantArgs,
+    sending: SendingConfig,
     store: DynStore,
     clock: DynClock,
     llm: Option<DynLlm>,
@@ -158,7 +158,7 @@ pub async fn run(
     if args.dry_run {
         return dry_run(args).await;
     }
-    let mut session = session(args, store, clock, llm)?;
+    let mut session = session(args, &sending, store, clock, llm)?;
     if let Some(text) = args.request() {
         let interpretation = session.interpret(&text).await;
         if needs_current(&interpretation.command) && session.current().is_none() {

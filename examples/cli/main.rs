@@ -39,6 +39,7 @@ use salesagent_core::model::{
 };
 use salesagent_core::pipeline::{Pipeline, PipelineConfig};
 use salesagent_core::ports::{DraftFilter, DynClock, DynStore, SystemClock};
+use salesagent_core::sending::SendingConfig;
 use salesagent_core::slots::parse_zone;
 use salesagent_core::worker::{WorkStats, Worker, WorkerConfig};
 use serde::Serialize;
@@ -197,6 +198,13 @@ struct App {
     clock: DynClock,
     services: Services,
     pipeline: Arc<Pipeline>,
+}
+
+impl App {
+    /// The sending settings from the environment; Message-IDs default to the sender's domain.
+    fn sending(&self) -> salesagent_core::Result<SendingConfig> {
+        SendingConfig::from_env(self.pipeline.config().sender.domain())
+    }
 }
 
 async fn app(cli: &Cli) -> Result<App, Failure> {
@@ -649,12 +657,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             outcomes::run(command.clone(), app.store.clone(), app.clock.clone()).await?;
         }
         Command::Sending(command) => {
-            send::run(command.clone(), app.store.clone(), app.clock.clone()).await?;
+            send::run(
+                command.clone(),
+                app.sending()?,
+                app.store.clone(),
+                app.clock.clone(),
+            )
+            .await?;
         }
         Command::Erase(args) => erase::run(args, app.store.clone()).await?,
         Command::Assistant(args) => {
             assistant::run(
                 args,
+                app.sending()?,
                 app.store.clone(),
                 app.clock.clone(),
                 app.services.real_llm(),

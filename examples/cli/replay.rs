@@ -8,7 +8,6 @@ use salesagent::replay::{Replay, ReplayConfig, ReplayReport};
 use salesagent::services::ServiceSelector;
 use salesagent_core::model::SendDecision;
 use salesagent_core::ports::Clock as _;
-use salesagent_core::sending::SendingConfig;
 use std::path::Path;
 
 /// Runs the replay of `dir`, prints one line per file and the totals, and writes the full
@@ -16,7 +15,7 @@ use std::path::Path;
 pub async fn run(app: &App, cli: &Cli, dir: &Path, report: Option<&Path>) -> Result<(), Failure> {
     let sender = super::fixtures::sender(&cli.data)?;
     let pipeline = app.pipeline.config().clone();
-    let sending = SendingConfig::from_env(pipeline.sender.domain())?;
+    let sending = app.sending()?;
     let config = ReplayConfig {
         pipeline,
         policy: sending.policy,

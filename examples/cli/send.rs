@@ -2,16 +2,17 @@
 //! suppression list and the next draft to review.
 //!
 //! Wire it into the top-level command enum with `#[command(flatten)] Sending(send::SendCommand)`
-//! and call [`run`] with the store and clock. All logic lives in `salesagent_core::sending`;
-//! this module parses flags, reads files and prints.
+//! and call [`run`] with the sending settings, the store and the clock. All logic lives in
+//! `salesagent_core::sending`; this module parses flags, reads files and prints.
 //!
 //! Settings come from the environment (see `SendingConfig::from_lookup`): `ALLOW_REAL_SENDS`,
-//! `AUTO_APPROVE_ENABLED`, `SEND_WINDOW`, `SEND_TIME_ZONE`, `MESSAGE_ID_DOMAIN`, … Real sends
+//! `AUTO_APPROVE_ENABLED`, `SEND_WINDOW`, `SEND_TIME_ZONE`, `MESSAGE_ID_DOMAIN` (default: the
+//! sender's domain), … Real sends
 //! need `ALLOW_REAL_SENDS=true` or `--allow-real-sends`; otherwise approved drafts only become
 //! drafts in the mailbox.
 
 use salesagent_core::Error;
-use salesagent_core::model::{Domain, DraftId, EmailAddress, Suppression, SuppressionReason};
+use salesagent_core::model::{DraftId, EmailAddress, Suppression, SuppressionReason};
 use salesagent_core::ports::{Clock, DynClock, DynMailbox, DynStore, SettingsExt};
 use salesagent_core::sending::{
     AutoApprover, OperatorQueue, SendMode, SendOutcome, SendPolicy, Sender, SendingConfig,
@@ -145,11 +146,6 @@ pub enum SuppressCommand {
     List,
 }
 
-fn config() -> Result<SendingConfig, Error> {
-    let fallback = Domain::parse("salesagent.invalid")?;
-    SendingConfig::from_env(&fallback)
-}
-
 async fn seen_version(store: &DynStore, id: DraftId, given: Option<u32>) -> Result<u32, Error> {
     match given {
         Some(v) => Ok(v),
@@ -187,8 +183,12 @@ fn json<T: serde::Serialize>(v: &T) -> Result<String, Error> {
 /// # Errors
 /// Whatever the operation reports: `Conflict` for a stale version or an illegal transition,
 /// `NotFound` for an unknown draft, `InvalidInput` for bad text or settings.
-pub async fn run(cmd: SendCommand, store: DynStore, clock: DynClock) -> Result<(), Error> {
-    let cfg = config()?;
+pub async fn run(
+    cmd: SendCommand,
+    cfg: SendingConfig,
+    store: DynStore,
+    clock: DynClock,
+) -> Result<(), Error> {
     let queue = OperatorQueue::new(store.clone(), clock.clone()).with_config(cfg.queue);
     match cmd {
         SendCommand::Approve { id, version, actor } => {
