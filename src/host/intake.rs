@@ -5,7 +5,7 @@ use super::{AppState, MAX_BODY_BYTES, signature};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use salesagent_connectors::hubspot::webhook::{ContactEvent, parse_payload};
@@ -32,12 +32,7 @@ pub struct Accepted {
 /// enqueues, so intake and `cli submit` never make two jobs for one lead.
 #[must_use]
 pub fn pipeline_job(submission: &FormSubmission) -> NewJob {
-    let payload = serde_json::to_value(PipelineJob {
-        submission_id: submission.id,
-    })
-    .unwrap_or_else(|_| serde_json::json!({ "submission_id": submission.id }));
-    NewJob::new(kinds::PIPELINE, payload)
-        .with_key(format!("pipeline:{}", submission.idempotency_key))
+    PipelineJob::for_submission(submission)
 }
 
 /// Stores `submission` verbatim (deduplicated by idempotency key) and enqueues its pipeline job
@@ -222,25 +217,4 @@ pub(super) async fn hubspot(
         "hubspot events accepted"
     );
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
-}
-
-/// `GET /api/jobs/{id}`: a job's state, attempts and last error.
-pub(super) async fn get_job(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    let id: JobId = id.parse()?;
-    let job = state.store().get_job(id).await?;
-    Ok(Json(serde_json::json!({
-        "id": job.id,
-        "kind": job.kind,
-        "state": job.state,
-        "attempts": job.attempts,
-        "max_attempts": job.max_attempts,
-        "last_error": job.last_error,
-        "run_at": job.run_at,
-        "created_at": job.created_at,
-        "updated_at": job.updated_at,
-    }))
-    .into_response())
 }

@@ -2,9 +2,15 @@
 //!
 //! ```text
 //! Pending ──approve──▶ Approved ──begin_send──▶ Sending ──▶ Sent
-//!    │                    │                        └──────▶ Failed
-//!    └──reject──▶ Rejected ◀──stop──┘
+//!    │                    │  ▲                     ├──────▶ Failed
+//!    │                    │  └──return_to_approved─┤
+//!    │                    │                        └──────▶ Drafted (DRAFT_ONLY) ──begin_send──▶ Sending
+//!    └──reject──▶ Rejected ◀──stop──┘ (also from Drafted)
 //! ```
+//! A draft is taken for sending by one compare-and-swap (`begin_send` or `take_over`, both
+//! checked against the stored version) that records a [`SendClaim`]: a fencing token and a
+//! lease. Every later write of the holder names the version it saw, so a holder whose claim was
+//! taken over can no longer change the draft.
 //! Edits are allowed while `Pending` or `Approved`; editing an approved draft sends it back to
 //! `Pending`, so nobody can approve one text and have another go out. Every change bumps
 //! `version` (optimistic concurrency) and yields a [`DraftEvent`] for the audit trail;
@@ -31,17 +37,21 @@ pub enum DraftStatus {
     Sent,
     /// Failed permanently.
     Failed,
+    /// Stored as a draft in the sender's mailbox (DRAFT_ONLY mode); not sent, not counted as
+    /// sent. Sending it later (real sends switched on) sends that same mailbox draft.
+    Drafted,
 }
 
 impl DraftStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [DraftStatus; 6] = [
+    pub const ALL: [DraftStatus; 7] = [
         Self::Pending,
         Self::Approved,
         Self::Rejected,
         Self::Sending,
         Self::Sent,
         Self::Failed,
+        Self::Drafted,
     ];
 
     /// The stable upper-case name (`PENDING`, …).
@@ -54,6 +64,7 @@ impl DraftStatus {
             Self::Sending => "SENDING",
             Self::Sent => "SENT",
             Self::Failed => "FAILED",
+            Self::Drafted => "DRAFTED",
         }
     }
 
@@ -166,6 +177,37 @@ pub enum DraftFlag {
     },
 }
 
+/// Who holds a draft for sending, until when: recorded by the compare-and-swap that takes the
+/// draft (`begin_send` / `take_over`). Only the holder calls the provider; another sender may
+/// take over only after `expires_at`, and must then ask the provider before doing anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendClaim {
+    /// Fencing token, unique per claim.
+    pub token: String,
+    /// Who holds it (worker name).
+    pub holder: String,
+    /// When the claim lapses unless the holder finished.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl SendClaim {
+    /// A fresh claim for `holder` lasting until `expires_at`.
+    #[must_use]
+    pub fn new(holder: impl Into<String>, expires_at: DateTime<Utc>) -> Self {
+        Self {
+            token: uuid::Uuid::new_v4().to_string(),
+            holder: holder.into(),
+            expires_at,
+        }
+    }
+
+    /// True once the lease has run out at `now`.
+    #[must_use]
+    pub fn expired(&self, now: DateTime<Utc>) -> bool {
+        now >= self.expires_at
+    }
+}
+
 /// A proposed e-mail to a lead.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Draft {
@@ -221,6 +263,17 @@ pub struct Draft {
     pub updated_at: DateTime<Utc>,
     /// When it was sent.
     pub sent_at: Option<DateTime<Utc>>,
+    /// The current send claim while `Sending` (None when nobody holds it).
+    #[serde(default)]
+    pub send_claim: Option<SendClaim>,
+    /// The mailbox draft holding this message (created before sending, or in DRAFT_ONLY mode).
+    #[serde(default)]
+    pub mailbox_draft_id: Option<String>,
+    /// Since when the provider said the mailbox draft is gone (sent or deleted) while the sent
+    /// message could not be found yet: "not sent" may be concluded only from a search made at
+    /// least the mailbox's search-lag bound after this.
+    #[serde(default)]
+    pub delivery_unconfirmed_since: Option<DateTime<Utc>>,
 }
 
 /// An operation on a draft.
@@ -241,10 +294,43 @@ pub enum DraftAction {
         /// New body, if changed.
         body: Option<String>,
     },
-    /// Start sending with this Message-ID (recorded before the provider call).
+    /// Take the draft for sending with this Message-ID (recorded before the provider call).
     BeginSend {
         /// The Message-ID the message will carry.
         message_id: MessageId,
+        /// The claim taken (fencing token and lease).
+        #[serde(default)]
+        claim: Option<SendClaim>,
+    },
+    /// Take over a `Sending` draft whose claim has lapsed (or was released).
+    TakeOver {
+        /// The new claim.
+        claim: SendClaim,
+    },
+    /// The mailbox draft that will be sent was created (recorded before it is sent).
+    RecordMailboxDraft {
+        /// The mailbox's draft id.
+        mailbox_draft_id: String,
+    },
+    /// The provider says the mailbox draft is gone but the sent message is not findable yet:
+    /// release the claim and look again after the search-lag bound.
+    AwaitConfirmation {
+        /// When the provider said so (kept from the first time).
+        since: DateTime<Utc>,
+    },
+    /// Stored as a mailbox draft (DRAFT_ONLY): nothing was sent.
+    MarkDrafted {
+        /// The mailbox's draft id.
+        mailbox_draft_id: String,
+    },
+    /// The holder gives up its claim after a failed provider call whose retry belongs to the
+    /// job queue; the draft stays `Sending` and the next run takes it over at once.
+    ReleaseClaim,
+    /// Give a claimed draft back before the provider was called (kill switch, suppression,
+    /// limit found after the claim): it is `Approved` again.
+    ReturnToApproved {
+        /// Why.
+        reason: String,
     },
     /// The provider accepted the message.
     MarkSent {
@@ -279,6 +365,12 @@ impl DraftAction {
             Self::Reject { .. } => "reject",
             Self::Edit { .. } => "edit",
             Self::BeginSend { .. } => "begin_send",
+            Self::TakeOver { .. } => "take_over",
+            Self::RecordMailboxDraft { .. } => "record_mailbox_draft",
+            Self::AwaitConfirmation { .. } => "await_confirmation",
+            Self::MarkDrafted { .. } => "mark_drafted",
+            Self::ReturnToApproved { .. } => "return_to_approved",
+            Self::ReleaseClaim => "release_claim",
             Self::MarkSent { .. } => "mark_sent",
             Self::MarkFailed { .. } => "mark_failed",
             Self::Stop { .. } => "stop",
@@ -393,6 +485,9 @@ impl Draft {
             created_at: at,
             updated_at: at,
             sent_at: None,
+            send_claim: None,
+            mailbox_draft_id: None,
+            delivery_unconfirmed_since: None,
         }
     }
 
@@ -432,16 +527,25 @@ impl Draft {
             (
                 S::Pending,
                 DraftAction::Approve | DraftAction::Reject { .. }
-            ) | (
-                S::Pending | S::Approved,
-                DraftAction::Edit { .. } | DraftAction::Stop { .. }
-            ) | (S::Approved, DraftAction::BeginSend { .. })
+            ) | (S::Pending | S::Approved, DraftAction::Edit { .. })
+                | (
+                    S::Pending | S::Approved | S::Drafted,
+                    DraftAction::Stop { .. }
+                )
+                | (S::Approved | S::Drafted, DraftAction::BeginSend { .. })
                 | (
                     S::Sending,
-                    DraftAction::MarkSent { .. } | DraftAction::MarkFailed { .. }
+                    DraftAction::MarkSent { .. }
+                        | DraftAction::MarkFailed { .. }
+                        | DraftAction::TakeOver { .. }
+                        | DraftAction::RecordMailboxDraft { .. }
+                        | DraftAction::AwaitConfirmation { .. }
+                        | DraftAction::MarkDrafted { .. }
+                        | DraftAction::ReturnToApproved { .. }
+                        | DraftAction::ReleaseClaim
                 )
                 | (
-                    S::Pending | S::Approved | S::Sending,
+                    S::Pending | S::Approved | S::Sending | S::Drafted,
                     DraftAction::RecordDecision { .. }
                 )
         )
@@ -487,9 +591,29 @@ impl Draft {
                 self.writer = DraftWriter::Human;
                 self.status = DraftStatus::Pending;
             }
-            DraftAction::BeginSend { message_id } => {
+            DraftAction::BeginSend { message_id, claim } => {
                 self.status = DraftStatus::Sending;
                 self.message_id = Some(message_id.clone());
+                self.send_claim.clone_from(claim);
+            }
+            DraftAction::TakeOver { claim } => self.send_claim = Some(claim.clone()),
+            DraftAction::ReleaseClaim => self.send_claim = None,
+            DraftAction::RecordMailboxDraft { mailbox_draft_id } => {
+                self.mailbox_draft_id = Some(mailbox_draft_id.clone());
+            }
+            DraftAction::AwaitConfirmation { since } => {
+                self.send_claim = None;
+                self.delivery_unconfirmed_since.get_or_insert(*since);
+            }
+            DraftAction::MarkDrafted { mailbox_draft_id } => {
+                self.status = DraftStatus::Drafted;
+                self.mailbox_draft_id = Some(mailbox_draft_id.clone());
+                self.send_claim = None;
+            }
+            DraftAction::ReturnToApproved { reason } => {
+                self.status = DraftStatus::Approved;
+                self.status_reason = Some(reason.clone());
+                self.send_claim = None;
             }
             DraftAction::MarkSent {
                 provider_message_id,
@@ -497,10 +621,13 @@ impl Draft {
                 self.status = DraftStatus::Sent;
                 self.provider_message_id = Some(provider_message_id.clone());
                 self.sent_at = Some(at);
+                self.send_claim = None;
+                self.delivery_unconfirmed_since = None;
             }
             DraftAction::MarkFailed { reason } => {
                 self.status = DraftStatus::Failed;
                 self.status_reason = Some(reason.clone());
+                self.send_claim = None;
             }
             DraftAction::RecordDecision { send, rules } => {
                 if let Some(d) = send {

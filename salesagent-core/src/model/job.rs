@@ -21,6 +21,9 @@ pub mod kinds {
     /// [`CrmContactEventJob`](crate::pipeline::CrmContactEventJob); keyed by the event's
     /// idempotency key, so a redelivered event makes no second job.
     pub const CRM_CONTACT_EVENT: &str = "crm_contact_event";
+    /// Evaluate the auto-approval rules for a new draft (payload
+    /// [`AutoApproveJob`](crate::worker::AutoApproveJob)).
+    pub const AUTO_APPROVE: &str = "auto_approve";
 }
 
 /// Where a job is.

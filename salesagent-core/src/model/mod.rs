@@ -24,7 +24,7 @@ pub use crm::{
 };
 pub use draft::{
     Draft, DraftAction, DraftEvent, DraftFlag, DraftSnapshot, DraftStatus, DraftWriter, IcpScore,
-    MAX_BODY_LEN, MAX_SUBJECT_LEN, RuleDecision, RuleVerdict, ScoreFactor, validate_body,
+    MAX_BODY_LEN, MAX_SUBJECT_LEN, RuleDecision, RuleVerdict, ScoreFactor, SendClaim, validate_body,
     validate_subject,
 };
 pub use drive::{DriveFile, DriveQuery};

@@ -183,6 +183,20 @@ pub struct PipelineJob {
     pub submission_id: SubmissionId,
 }
 
+impl PipelineJob {
+    /// The one pipeline job of a stored submission: kind [`kinds::PIPELINE`], keyed
+    /// `pipeline:` + the submission's idempotency key, so intake, `cli submit` and
+    /// [`Pipeline::submit`] never make two jobs for one lead.
+    #[must_use]
+    pub fn for_submission(submission: &FormSubmission) -> NewJob {
+        NewJob::new(
+            kinds::PIPELINE,
+            serde_json::json!({ "submission_id": submission.id }),
+        )
+        .with_key(format!("pipeline:{}", submission.idempotency_key))
+    }
+}
+
 /// Payload of a [`kinds::CRM_CONTACT_EVENT`] job: a CRM said a contact was created or changed;
 /// the worker reads the contact and submits it ([`Pipeline::contact_event`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -366,15 +380,11 @@ impl Pipeline {
     /// (deduplicated too). Safe to call again after a failure.
     pub async fn submit(&self, submission: &FormSubmission) -> Result<Submitted> {
         let (stored, new) = self.ports.store.save_submission(submission).await?;
-        let job = NewJob::new(
-            kinds::PIPELINE,
-            serde_json::to_value(PipelineJob {
-                submission_id: stored.id,
-            })
-            .map_err(|e| Error::backend(e.to_string()))?,
-        )
-        .with_key(format!("pipeline:{}", stored.idempotency_key));
-        let (job, _) = self.ports.store.enqueue(&job).await?;
+        let (job, _) = self
+            .ports
+            .store
+            .enqueue(&PipelineJob::for_submission(&stored))
+            .await?;
         Ok(Submitted {
             submission_id: stored.id,
             job_id: job.id,

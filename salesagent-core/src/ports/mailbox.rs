@@ -24,6 +24,20 @@ pub trait Mailbox: Send + Sync + std::fmt::Debug + 'static {
     /// Stores a rendered message as a draft in the mailbox (DRAFT_ONLY mode); nothing is sent.
     async fn create_draft(&self, message: &OutgoingMessage) -> Result<SentMessage>;
 
+    /// Sends a mailbox draft that [`Mailbox::create_draft`] stored (`draft` is what it returned:
+    /// `provider_id` is the mailbox draft's id). This is the exactly-once send path: a draft that
+    /// has been sent is no longer a draft, so calling this again for the same draft can never
+    /// deliver twice. A draft that no longer exists (already sent, or deleted by a person) is
+    /// [`Error::NotFound`](crate::Error::NotFound); the caller then looks the Message-ID up with
+    /// [`Mailbox::find_sent`].
+    ///
+    /// The default answers [`Error::Unsupported`](crate::Error::Unsupported): such a mailbox is
+    /// sent to with [`Mailbox::send`] and reconciled by Message-ID instead.
+    async fn send_draft(&self, draft: &SentMessage) -> Result<SentMessage> {
+        let _ = draft;
+        Err(crate::Error::unsupported("sending a mailbox draft"))
+    }
+
     /// The sent message carrying this Message-ID, if any (send reconciliation).
     async fn find_sent(&self, message_id: &MessageId) -> Result<Option<SentMessage>>;
 

@@ -11,7 +11,7 @@
 //! double-approve and nobody can approve text they have not seen.
 
 use crate::model::{Draft, DraftAction, DraftId, DraftStatus, NewAuditEntry, Outcome, ScoreFactor};
-use crate::ports::{DraftFilter, DynClock, DynStore, OutcomeFilter};
+use crate::ports::{DraftFilter, DraftUpdate, DynClock, DynStore, OutcomeFilter};
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -234,6 +234,19 @@ impl OperatorQueue {
         actor: &str,
         action: DraftAction,
     ) -> Result<Draft> {
+        self.act_with(id, seen_version, actor, action, false).await
+    }
+
+    /// Applies `action` and stores the draft, its audit entry and (with `send`) its send job in
+    /// one atomic write.
+    async fn act_with(
+        &self,
+        id: DraftId,
+        seen_version: u32,
+        actor: &str,
+        action: DraftAction,
+        send: bool,
+    ) -> Result<Draft> {
         if actor.trim().is_empty() || actor.chars().any(char::is_control) {
             return Err(Error::invalid("actor", "must be a non-empty single line"));
         }
@@ -246,10 +259,6 @@ impl OperatorQueue {
         }
         let name = action.name();
         let event = draft.apply(action, actor, self.clock.now())?;
-        // The store re-checks the version atomically: a concurrent change still loses.
-        self.store
-            .update_draft(&draft, seen_version, &event)
-            .await?;
         let entry = NewAuditEntry {
             actor: actor.to_owned(),
             action: format!("draft.{name}"),
@@ -261,7 +270,22 @@ impl OperatorQueue {
                 "after": event.after,
             }),
         };
-        self.store.append_audit(&entry).await?;
+        let jobs = if send {
+            vec![super::sender::SendJob::new_job(draft.id, draft.version)]
+        } else {
+            Vec::new()
+        };
+        // The store re-checks the version atomically: a concurrent change still loses, and
+        // nothing of it (audit entry, send job) is stored.
+        self.store
+            .update_draft_record(&DraftUpdate {
+                draft: &draft,
+                expected_version: seen_version,
+                event: &event,
+                audit: Some(&entry),
+                jobs: &jobs,
+            })
+            .await?;
         Ok(draft)
     }
 
@@ -270,15 +294,14 @@ impl OperatorQueue {
     /// # Errors
     /// `Conflict` when it changed since or is not pending; `NotFound`; store errors.
     pub async fn approve(&self, id: DraftId, seen_version: u32, actor: &str) -> Result<Draft> {
-        let draft = self
-            .act(id, seen_version, actor, DraftAction::Approve)
-            .await?;
-        if self.config.enqueue_send_jobs {
-            self.store
-                .enqueue(&super::sender::SendJob::new_job(draft.id, draft.version))
-                .await?;
-        }
-        Ok(draft)
+        self.act_with(
+            id,
+            seen_version,
+            actor,
+            DraftAction::Approve,
+            self.config.enqueue_send_jobs,
+        )
+        .await
     }
 
     /// Rejects a pending draft with a reason.

@@ -348,8 +348,9 @@ impl AutoApprover {
                 now,
             )?
         };
-        store.update_draft(&draft, expected, &event).await?;
         if decision.approve {
+            // Approval, its audit entry (with every rule's explanation) and the send job are
+            // one atomic write, as for an operator's approval.
             let entry = NewAuditEntry {
                 actor: RULE_ACTOR.to_owned(),
                 action: "draft.approve".to_owned(),
@@ -359,10 +360,18 @@ impl AutoApprover {
                     "verdicts": decision.verdicts,
                 }),
             };
-            store.append_audit(&entry).await?;
+            let jobs = [super::sender::SendJob::new_job(draft.id, draft.version)];
             store
-                .enqueue(&super::sender::SendJob::new_job(draft.id, draft.version))
+                .update_draft_record(&crate::ports::DraftUpdate {
+                    draft: &draft,
+                    expected_version: expected,
+                    event: &event,
+                    audit: Some(&entry),
+                    jobs: &jobs,
+                })
                 .await?;
+        } else {
+            store.update_draft(&draft, expected, &event).await?;
         }
         Ok(decision)
     }

@@ -1,25 +1,42 @@
 //! Exactly-once sending of approved drafts.
 //!
-//! The protocol, per draft:
-//! 1. `Approved`: ask the [`SendPolicy`]; on `Allow`, move the draft to `Sending` with a fresh
-//!    Message-ID recorded in the store (`BeginSend`) **before** the provider is called.
-//! 2. Render and hand the message to the mailbox (`send`, or `create_draft` in DRAFT_ONLY mode).
-//! 3. On any error, look the Message-ID up in the mailbox ([`Mailbox::find_sent`](crate::ports::Mailbox::find_sent)) before doing
-//!    anything else: a timeout after delivery is a success. Transient errors retry with backoff;
-//!    permanent ones end `Failed` with the reason and release the limit reservation.
-//! 4. A draft found in `Sending` later (crash, timeout, lost lease) is reconciled the same way:
-//!    look first, send only when the lookup says it never went out.
+//! The protocol, per draft (each call makes at most one provider attempt; retries, backoff and
+//! `Retry-After` belong to the job queue that runs [`kinds::SEND`] jobs):
+//! 1. `Approved` (or `Drafted` once real sends are on): ask the [`SendPolicy`]; on `Allow`, take
+//!    the draft with one compare-and-swap on its version (`BeginSend`) that records the
+//!    Message-ID and a [`SendClaim`] (fencing token and lease) **before** the provider is called.
+//!    Only the holder calls the provider, and every later write of the holder names the version
+//!    it saw, so a holder whose claim was taken over can no longer change the draft.
+//! 2. The holder checks the kill switch once more, renders the message and stores it as a
+//!    mailbox draft ([`Mailbox::create_draft`](crate::ports::Mailbox::create_draft)), records
+//!    the mailbox draft's id (fenced), then sends **that draft**
+//!    ([`Mailbox::send_draft`](crate::ports::Mailbox::send_draft)). A mailbox draft that was
+//!    sent is no longer a draft, so repeating the send can never deliver twice: this is the
+//!    provider-level idempotency every retry and every reconciler relies on.
+//! 3. In DRAFT_ONLY mode the mailbox draft is the result: the draft becomes `Drafted` (not
+//!    `Sent`); sending it later sends that same mailbox draft.
+//! 4. When the provider says the mailbox draft is gone (`NotFound`), it was sent (or deleted by a
+//!    person): the sent message is looked up by Message-ID. A search younger than the mailbox's
+//!    search-lag bound ([`SenderConfig::search_lag`]) never concludes "not sent": the draft
+//!    waits (`AwaitConfirmation`) and is looked up again after the bound.
+//! 5. A `Sending` draft whose claim lapsed (crash, lost lease) is taken over by another
+//!    compare-and-swap and continued the same way: with a recorded mailbox draft, by sending that
+//!    draft again (which cannot deliver twice); without one, no provider send was ever made.
 //!
-//! A failed lookup never leads to a send: the draft stays `Sending` and is retried later.
-//! A draft in `Sending` that changed less than [`SenderConfig::in_flight_grace`] ago belongs to
-//! another worker that may still be talking to the provider, so it is left alone until then.
+//! Any denial after the claim (kill switch, suppression) gives the draft back (`Approved`, or
+//! `Rejected` for a suppressed recipient) and releases its limit reservation. Mailboxes without
+//! draft sending ([`Error::Unsupported`] from `send_draft`) fall back to
+//! [`Mailbox::send`](crate::ports::Mailbox::send) with reconciliation by Message-ID, under the
+//! same claim and the same search-lag rule.
 
 use super::mime::{MimeOptions, render};
-use super::policy::{REASON_SUPPRESSED, SendMode, SendPolicy, parse_time_zone};
+use super::policy::{REASON_KILL_SWITCH, REASON_SUPPRESSED, SendMode, SendPolicy, parse_time_zone};
 use crate::model::{
-    Draft, DraftAction, DraftId, DraftStatus, Job, MailQuery, MessageDirection, MessageId,
-    MessageRecord, NewAuditEntry, NewJob, RetryPolicy, SendDecision, kinds,
+    Draft, DraftAction, DraftId, DraftStatus, Job, MessageDirection, MessageId, MessageRecord,
+    NewAuditEntry, NewJob, OutgoingMessage, ProviderMessageId, SendClaim, SendDecision,
+    SentMessage, kinds,
 };
+use crate::outcomes::Outcomes;
 use crate::ports::{DraftFilter, DynClock, DynCrm, DynMailbox, DynStore, SettingsExt};
 use crate::{Error, Result};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -33,24 +50,25 @@ pub const SENDER_ACTOR: &str = "system:sender";
 /// How the sender behaves.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SenderConfig {
-    /// Backoff between provider attempts.
-    pub retry: RetryPolicy,
-    /// Provider attempts per call before leaving the draft `Sending` for a later retry.
-    pub max_attempts: u32,
-    /// A `Sending` draft younger than this is assumed to be in another worker's hands.
-    pub in_flight_grace: Duration,
+    /// Who takes send claims (worker or process name).
+    pub holder: String,
+    /// How long a send claim lasts; far longer than one provider call (the HTTP layer's
+    /// timeout), so a live holder never loses it mid-call.
+    pub claim_lease: Duration,
+    /// Bound on how long a sent message may take to become findable in the mailbox's search;
+    /// "not sent" is never concluded from a search younger than this.
+    pub search_lag: Duration,
+    /// How long a send waits before looking again while the kill switch is on.
+    pub kill_switch_recheck: Duration,
 }
 
 impl Default for SenderConfig {
     fn default() -> Self {
         Self {
-            retry: RetryPolicy {
-                base: Duration::from_secs(2),
-                max: Duration::from_secs(30),
-                jitter: 0.3,
-            },
-            max_attempts: 3,
-            in_flight_grace: Duration::from_secs(10 * 60),
+            holder: "sender".to_owned(),
+            claim_lease: Duration::from_secs(5 * 60),
+            search_lag: Duration::from_secs(5 * 60),
+            kill_switch_recheck: Duration::from_secs(60),
         }
     }
 }
@@ -59,14 +77,19 @@ impl Default for SenderConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
 pub enum SendOutcome {
-    /// The provider accepted the message (or stored the mailbox draft in DRAFT_ONLY mode).
+    /// The provider accepted the message.
     Sent {
         /// The Message-ID.
         message_id: MessageId,
         /// Provider's id.
         provider_id: String,
-        /// True when only a mailbox draft was created.
-        draft_only: bool,
+    },
+    /// DRAFT_ONLY: the message is a draft in the sender's mailbox; nothing was sent.
+    Drafted {
+        /// The Message-ID.
+        message_id: MessageId,
+        /// The mailbox draft's id.
+        mailbox_draft_id: String,
     },
     /// A previous attempt had delivered it; found by Message-ID and marked sent without resending.
     Reconciled {
@@ -75,21 +98,27 @@ pub enum SendOutcome {
         /// Provider's id.
         provider_id: String,
     },
-    /// Not now (send window, limits); try again at `until`.
+    /// Not now (send window, limits, kill switch); try again at `until`.
     Deferred {
         /// Earliest retry.
         until: DateTime<Utc>,
         /// Why.
         reason: String,
     },
-    /// Refused (kill switch, suppression, limits); a suppressed draft is stopped.
+    /// Refused for good (suppressed recipient: the draft is stopped).
     Denied {
         /// Why.
         reason: String,
     },
-    /// Another worker changed less than the grace period ago; look again at `retry_at`.
+    /// Another sender holds the draft's claim; look again at `retry_at` (when it lapses).
     InFlight {
-        /// When the draft counts as abandoned.
+        /// When the claim lapses.
+        retry_at: DateTime<Utc>,
+    },
+    /// The mailbox draft is gone but the sent message is not findable yet; look again at
+    /// `retry_at` (the search-lag bound after the provider said so).
+    Unconfirmed {
+        /// When a search may decide.
         retry_at: DateTime<Utc>,
     },
     /// Failed permanently; the draft is `Failed`.
@@ -108,7 +137,20 @@ impl SendOutcome {
     /// True when this call delivered (or stored) a message or confirmed an earlier delivery.
     #[must_use]
     pub fn is_done(&self) -> bool {
-        matches!(self, Self::Sent { .. } | Self::Reconciled { .. })
+        matches!(
+            self,
+            Self::Sent { .. } | Self::Reconciled { .. } | Self::Drafted { .. }
+        )
+    }
+
+    /// When the send job should run again, for the "not now" outcomes.
+    #[must_use]
+    pub fn run_again_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Self::Deferred { until, .. } => Some(*until),
+            Self::InFlight { retry_at } | Self::Unconfirmed { retry_at } => Some(*retry_at),
+            _ => None,
+        }
     }
 }
 
@@ -128,6 +170,13 @@ impl SendJob {
     }
 }
 
+fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    TimeDelta::from_std(d)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 /// Sends approved drafts exactly once through a mailbox.
 #[derive(Debug, Clone)]
 pub struct Sender {
@@ -138,6 +187,12 @@ pub struct Sender {
     policy: SendPolicy,
     mime: MimeOptions,
     config: SenderConfig,
+}
+
+/// How a claimed draft's send ended, before it is turned into a [`SendOutcome`].
+enum Delivery {
+    Sent(SentMessage),
+    Gone,
 }
 
 impl Sender {
@@ -174,7 +229,7 @@ impl Sender {
         self
     }
 
-    /// Replaces the retry and grace settings.
+    /// Replaces the claim, search-lag and kill-switch settings.
     #[must_use]
     pub fn with_config(mut self, config: SenderConfig) -> Self {
         self.config = config;
@@ -193,6 +248,12 @@ impl Sender {
         &self.store
     }
 
+    /// The settings in use.
+    #[must_use]
+    pub fn config(&self) -> &SenderConfig {
+        &self.config
+    }
+
     fn mode(&self) -> SendMode {
         self.policy.config.mode
     }
@@ -209,41 +270,89 @@ impl Sender {
         }
     }
 
-    /// Sends every approved draft and reconciles abandoned `Sending` ones, oldest first.
+    /// Enqueues a send job for every draft this sender would act on: `Approved` and abandoned
+    /// `Sending` ones, and `Drafted` ones when real sends are on (they are sent from the same
+    /// mailbox draft). Returns how many jobs were new. Used by `cli send` and at start-up; the
+    /// jobs are keyed per draft and version, so calling it again adds nothing.
     ///
     /// # Errors
-    /// Only listing errors; per-draft errors are reported in the list.
-    pub async fn send_all(&self) -> Result<Vec<(DraftId, Result<SendOutcome>)>> {
-        let mut out = Vec::new();
-        for status in [DraftStatus::Sending, DraftStatus::Approved] {
-            let mut drafts = self
+    /// Store errors.
+    pub async fn enqueue_pending_sends(&self) -> Result<usize> {
+        let mut statuses = vec![DraftStatus::Sending, DraftStatus::Approved];
+        if self.mode() == SendMode::RealSends {
+            statuses.push(DraftStatus::Drafted);
+        }
+        let mut new = 0;
+        for status in statuses {
+            let drafts = self
                 .store
                 .list_drafts(&DraftFilter {
                     status: Some(status),
                     ..DraftFilter::default()
                 })
                 .await?;
-            drafts.sort_by_key(|d| (d.created_at, d.id));
             for d in drafts {
-                let r = self.send_draft(d.id).await;
-                out.push((d.id, r));
+                if self
+                    .store
+                    .enqueue(&SendJob::new_job(d.id, d.version))
+                    .await?
+                    .1
+                {
+                    new += 1;
+                }
             }
         }
-        Ok(out)
+        Ok(new)
     }
 
-    /// Sends one draft if it is approved, or reconciles it if it was left `Sending`.
-    /// Calling it again after success does nothing ([`SendOutcome::Skipped`]).
+    /// Makes one step of sending draft `id`: takes an `Approved` draft (or a `Drafted` one when
+    /// real sends are on) and sends it, continues a `Sending` one whose claim lapsed, and does
+    /// nothing for the rest ([`SendOutcome::Skipped`]). At most one provider attempt.
     ///
     /// # Errors
     /// Store or mailbox errors that leave the outcome open (the draft stays `Approved` or
-    /// `Sending` and a later call picks it up): retry later.
+    /// `Sending` without a claim): run it again later, with backoff.
     pub async fn send_draft(&self, id: DraftId) -> Result<SendOutcome> {
         let draft = self.store.get_draft(id).await?;
         match draft.status {
             DraftStatus::Approved => self.start(draft).await,
+            DraftStatus::Drafted if self.mode() == SendMode::RealSends => self.start(draft).await,
             DraftStatus::Sending => self.resume(draft).await,
             status => Ok(SendOutcome::Skipped { status }),
+        }
+    }
+
+    fn new_claim(&self, now: DateTime<Utc>) -> SendClaim {
+        SendClaim::new(
+            self.config.holder.clone(),
+            after(now, self.config.claim_lease),
+        )
+    }
+
+    /// Applies `action` to `draft` (as the holder saw it) with the store's version check.
+    /// `Ok(false)` when someone else changed the draft first: the holder lost it.
+    async fn write(&self, draft: &mut Draft, action: DraftAction) -> Result<bool> {
+        let expected = draft.version;
+        let event = draft.apply(action, SENDER_ACTOR, self.clock.now())?;
+        match self.store.update_draft(draft, expected, &event).await {
+            Ok(()) => Ok(true),
+            Err(Error::Conflict { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What to answer when the holder lost the draft to another writer.
+    async fn lost(&self, id: DraftId) -> Result<SendOutcome> {
+        let current = self.store.get_draft(id).await?;
+        let now = self.clock.now();
+        match (&current.status, &current.send_claim) {
+            (DraftStatus::Sending, Some(c)) if !c.expired(now) => {
+                Ok(SendOutcome::InFlight {
+                    retry_at: c.expires_at,
+                })
+            }
+            (DraftStatus::Sending, _) => Ok(SendOutcome::InFlight { retry_at: now }),
+            (status, _) => Ok(SendOutcome::Skipped { status: *status }),
         }
     }
 
@@ -254,217 +363,329 @@ impl Sender {
         match decision {
             SendDecision::Allow => {
                 let mut d = draft;
-                let expected = d.version;
                 d.send_decision = Some(SendDecision::Allow);
-                let message_id = self.mime.new_message_id();
-                let event = d.apply(
-                    DraftAction::BeginSend {
-                        message_id: message_id.clone(),
-                    },
-                    SENDER_ACTOR,
-                    now,
-                )?;
-                match self.store.update_draft(&d, expected, &event).await {
-                    Ok(()) => {}
-                    Err(Error::Conflict { .. }) => {
-                        // Someone else moved it first (another sender, an edit, a stop).
-                        let current = self.store.get_draft(d.id).await?;
-                        return Ok(SendOutcome::Skipped {
-                            status: current.status,
-                        });
+                let message_id = d
+                    .message_id
+                    .clone()
+                    .unwrap_or_else(|| self.mime.new_message_id());
+                let claim = self.new_claim(now);
+                let action = DraftAction::BeginSend {
+                    message_id,
+                    claim: Some(claim),
+                };
+                if !self.write(&mut d, action).await? {
+                    // Someone moved it first (another sender, an edit, a stop).
+                    let outcome = self.lost(d.id).await?;
+                    if let SendOutcome::Skipped { status } = &outcome
+                        && !matches!(status, DraftStatus::Sent | DraftStatus::Drafted)
+                    {
+                        self.store.release_send(d.id).await?;
                     }
-                    Err(e) => return Err(e),
+                    return Ok(outcome);
                 }
                 self.deliver(d).await
             }
             SendDecision::Defer { until, reason } => {
-                let decision = SendDecision::Defer {
+                self.record_decision(draft, SendDecision::Defer {
                     until,
                     reason: reason.clone(),
-                };
-                self.record_decision(draft, decision, None).await?;
+                })
+                .await?;
+                Ok(SendOutcome::Deferred { until, reason })
+            }
+            SendDecision::Deny { reason } if reason.starts_with(REASON_KILL_SWITCH) => {
+                let until = after(now, self.config.kill_switch_recheck);
+                self.record_decision(draft, SendDecision::Deny {
+                    reason: reason.clone(),
+                })
+                .await?;
                 Ok(SendOutcome::Deferred { until, reason })
             }
             SendDecision::Deny { reason } => {
-                let stop = reason
-                    .starts_with(REASON_SUPPRESSED)
-                    .then(|| reason.clone());
-                let decision = SendDecision::Deny {
+                let mut d = draft;
+                d.send_decision = Some(SendDecision::Deny {
                     reason: reason.clone(),
-                };
-                self.record_decision(draft, decision, stop).await?;
+                });
+                if reason.starts_with(REASON_SUPPRESSED) {
+                    self.write(&mut d, DraftAction::Stop {
+                        reason: reason.clone(),
+                    })
+                    .await?;
+                } else {
+                    let send = d.send_decision.clone();
+                    self.write(&mut d, DraftAction::RecordDecision { send, rules: None })
+                        .await?;
+                }
+                self.store.release_send(d.id).await?;
                 Ok(SendOutcome::Denied { reason })
             }
         }
     }
 
-    /// Stores a non-Allow decision; with `stop`, also stops the draft (suppressed recipient).
-    async fn record_decision(
-        &self,
-        mut draft: Draft,
-        decision: SendDecision,
-        stop: Option<String>,
-    ) -> Result<()> {
-        let expected = draft.version;
-        let now = self.clock.now();
-        let event = if let Some(reason) = stop {
-            draft.send_decision = Some(decision);
-            draft.apply(DraftAction::Stop { reason }, SENDER_ACTOR, now)?
-        } else {
-            draft.apply(
-                DraftAction::RecordDecision {
-                    send: Some(decision),
-                    rules: None,
-                },
-                SENDER_ACTOR,
-                now,
-            )?
-        };
-        match self.store.update_draft(&draft, expected, &event).await {
-            // Someone changed it meanwhile; the decision is re-made next time.
-            Ok(()) | Err(Error::Conflict { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+    /// Stores a non-Allow decision; a conflict means someone changed the draft meanwhile and the
+    /// decision is re-made next time.
+    async fn record_decision(&self, mut draft: Draft, decision: SendDecision) -> Result<()> {
+        self.write(&mut draft, DraftAction::RecordDecision {
+            send: Some(decision),
+            rules: None,
+        })
+        .await
+        .map(|_| ())
     }
 
-    async fn resume(&self, draft: Draft) -> Result<SendOutcome> {
+    async fn resume(&self, mut draft: Draft) -> Result<SendOutcome> {
         let now = self.clock.now();
-        let grace = TimeDelta::from_std(self.config.in_flight_grace).unwrap_or(TimeDelta::MAX);
-        let stale_at = draft.updated_at.checked_add_signed(grace).unwrap_or(now);
-        if now < stale_at {
-            return Ok(SendOutcome::InFlight { retry_at: stale_at });
-        }
-        let Some(message_id) = draft.message_id.clone() else {
-            return self
-                .fail(draft, "sending without a recorded Message-ID".into())
-                .await;
-        };
-        if let Some(provider_id) = self.find_delivered(&message_id).await? {
-            self.mark_sent(draft, provider_id.clone()).await?;
-            return Ok(SendOutcome::Reconciled {
-                message_id,
-                provider_id,
+        if let Some(c) = &draft.send_claim
+            && !c.expired(now)
+        {
+            return Ok(SendOutcome::InFlight {
+                retry_at: c.expires_at,
             });
+        }
+        let claim = self.new_claim(now);
+        if !self.write(&mut draft, DraftAction::TakeOver { claim }).await? {
+            return self.lost(draft.id).await;
+        }
+        if let Some(since) = draft.delivery_unconfirmed_since {
+            return self.confirm(draft, since).await;
         }
         self.deliver(draft).await
     }
 
-    /// The provider id of the message with this Message-ID, if the mailbox has it.
-    async fn find_delivered(&self, message_id: &MessageId) -> Result<Option<String>> {
-        if let Some(sent) = self.mailbox.find_sent(message_id).await? {
-            return Ok(Some(sent.provider_id.0));
-        }
-        if self.mode() == SendMode::DraftOnly {
-            // Mailbox drafts are not in the sent folder; search everything.
-            let found = self
-                .mailbox
-                .search(&MailQuery {
-                    message_id: Some(message_id.clone()),
-                    limit: 1,
-                    ..MailQuery::default()
-                })
-                .await?;
-            if let Some(m) = found.into_iter().next() {
-                return Ok(Some(m.provider_id.0));
-            }
-        }
-        Ok(None)
-    }
-
-    fn jitter(draft: &Draft, attempt: u32) -> f64 {
-        // Deterministic per draft and attempt: spreads retries without a random source.
-        let bits = draft.id.as_uuid().as_u128() as u64 ^ u64::from(attempt).wrapping_mul(0x9E37);
-        (bits % 1000) as f64 / 1000.0
-    }
-
-    async fn deliver(&self, draft: Draft) -> Result<SendOutcome> {
-        let Some(message_id) = draft.message_id.clone() else {
-            return self
-                .fail(draft, "sending without a recorded Message-ID".into())
-                .await;
+    /// The provider said the message left (or the mailbox draft vanished) at `since`: find it,
+    /// or wait until a search may decide.
+    async fn confirm(&self, draft: Draft, since: DateTime<Utc>) -> Result<SendOutcome> {
+        let draft = match self.look_up_sent(draft, since).await? {
+            Ok(outcome) => return Ok(outcome),
+            Err(draft) => draft,
         };
-        let message = match render(&draft, &message_id, self.clock.now(), &self.mime) {
+        if draft.mailbox_draft_id.is_some() {
+            // The draft left the mailbox's drafts but no sent message carries our Message-ID
+            // after the search-lag bound: a person deleted it. Sending anew could surprise them.
+            return self
+                .fail(
+                    draft,
+                    "the mailbox draft was deleted before it was sent".into(),
+                )
+                .await;
+        }
+        // Mailbox without draft sending: the ambiguous send did not deliver; send again.
+        self.deliver(draft).await
+    }
+
+    /// Finds the sent message, or (while a search may not yet decide) records that the draft
+    /// waits and answers `Unconfirmed`. `Err(draft)` when the search-lag bound has passed and
+    /// nothing carries our Message-ID: the caller decides.
+    async fn look_up_sent(
+        &self,
+        mut draft: Draft,
+        since: DateTime<Utc>,
+    ) -> Result<std::result::Result<SendOutcome, Draft>> {
+        let Some(message_id) = draft.message_id.clone() else {
+            let outcome = self
+                .fail(draft, "sending without a recorded Message-ID".into())
+                .await?;
+            return Ok(Ok(outcome));
+        };
+        if let Some(sent) = self.mailbox.find_sent(&message_id).await? {
+            return self.mark_sent(draft, &sent, true).await.map(Ok);
+        }
+        let decisive_at = after(since, self.config.search_lag);
+        if self.clock.now() < decisive_at {
+            if !self
+                .write(&mut draft, DraftAction::AwaitConfirmation { since })
+                .await?
+            {
+                return self.lost(draft.id).await.map(Ok);
+            }
+            return Ok(Ok(SendOutcome::Unconfirmed {
+                retry_at: decisive_at,
+            }));
+        }
+        Ok(Err(draft))
+    }
+
+    /// Gives a claimed draft back (nothing was sent by this call) and releases its reservation.
+    async fn give_back(&self, mut draft: Draft, reason: String) -> Result<bool> {
+        let ok = self
+            .write(&mut draft, DraftAction::ReturnToApproved { reason })
+            .await?;
+        if ok {
+            self.store.release_send(draft.id).await?;
+        }
+        Ok(ok)
+    }
+
+    /// The holder's part: checks, then the provider call. `draft` is `Sending` with our claim.
+    async fn deliver(&self, mut draft: Draft) -> Result<SendOutcome> {
+        let now = self.clock.now();
+        if self.store.kill_switch().await? {
+            let reason = format!("{REASON_KILL_SWITCH}: sending is stopped by the kill switch");
+            if !self.give_back(draft.clone(), reason.clone()).await? {
+                return self.lost(draft.id).await;
+            }
+            return Ok(SendOutcome::Deferred {
+                until: after(now, self.config.kill_switch_recheck),
+                reason,
+            });
+        }
+        if self.store.suppression(&draft.contact_email).await?.is_some() {
+            let reason = format!("{REASON_SUPPRESSED}: recipient is on the suppression list");
+            let id = draft.id;
+            if !self.give_back(draft, reason.clone()).await? {
+                return self.lost(id).await;
+            }
+            let mut back = self.store.get_draft(id).await?;
+            self.write(&mut back, DraftAction::Stop {
+                reason: reason.clone(),
+            })
+            .await?;
+            return Ok(SendOutcome::Denied { reason });
+        }
+        let Some(message_id) = draft.message_id.clone() else {
+            return self.fail(draft, "sending without a recorded Message-ID".into()).await;
+        };
+        let message = match render(&draft, &message_id, now, &self.mime) {
             Ok(m) => m,
             Err(e) => return self.fail(draft, format!("cannot render: {e}")).await,
         };
-        let attempts = self.config.max_attempts.max(1);
-        for attempt in 1..=attempts {
-            if self.store.kill_switch().await? {
-                // Stays `Sending`; a later call reconciles and continues.
-                return Ok(SendOutcome::Denied {
-                    reason: format!(
-                        "{}: sending is stopped by the kill switch",
-                        super::policy::REASON_KILL_SWITCH
-                    ),
-                });
-            }
-            let result = match self.mode() {
-                SendMode::RealSends => self.mailbox.send(&message).await,
-                SendMode::DraftOnly => self.mailbox.create_draft(&message).await,
-            };
-            let err = match result {
-                Ok(sent) => {
-                    let provider_id = sent.provider_id.0;
-                    self.mark_sent(draft, provider_id.clone()).await?;
-                    return Ok(SendOutcome::Sent {
+        let mailbox_draft = match &draft.mailbox_draft_id {
+            Some(id) => SentMessage {
+                provider_id: ProviderMessageId::new(id.clone()),
+                thread_id: message.thread_id.clone(),
+                message_id: message_id.clone(),
+            },
+            None => {
+                let created = match self.mailbox.create_draft(&message).await {
+                    Ok(c) => c,
+                    Err(e) => return self.provider_error(draft, e).await,
+                };
+                let recorded = if self.mode() == SendMode::DraftOnly {
+                    DraftAction::MarkDrafted {
+                        mailbox_draft_id: created.provider_id.as_str().to_owned(),
+                    }
+                } else {
+                    DraftAction::RecordMailboxDraft {
+                        mailbox_draft_id: created.provider_id.as_str().to_owned(),
+                    }
+                };
+                if !self.write(&mut draft, recorded).await? {
+                    // Taken over meanwhile: the new holder sends; our mailbox draft stays unsent.
+                    return self.lost(draft.id).await;
+                }
+                if self.mode() == SendMode::DraftOnly {
+                    self.audit(&draft, "draft.drafted", serde_json::json!({
+                        "message_id": message_id,
+                        "mailbox_draft_id": created.provider_id.as_str(),
+                    }))
+                    .await;
+                    return Ok(SendOutcome::Drafted {
                         message_id,
-                        provider_id,
-                        draft_only: self.mode() == SendMode::DraftOnly,
+                        mailbox_draft_id: created.provider_id.as_str().to_owned(),
                     });
                 }
-                Err(e) => e,
-            };
-            // It may have gone out before the error (timeout after delivery): look first.
-            if let Some(provider_id) = self.find_delivered(&message_id).await? {
-                self.mark_sent(draft, provider_id.clone()).await?;
+                created
+            }
+        };
+        if self.mode() == SendMode::DraftOnly {
+            // Back to DRAFT_ONLY with a mailbox draft already made (e.g. given back by the kill
+            // switch after real sends were switched off): that draft is the result.
+            let id = mailbox_draft.provider_id.as_str().to_owned();
+            if !self
+                .write(&mut draft, DraftAction::MarkDrafted {
+                    mailbox_draft_id: id.clone(),
+                })
+                .await?
+            {
+                return self.lost(draft.id).await;
+            }
+            return Ok(SendOutcome::Drafted {
+                message_id,
+                mailbox_draft_id: id,
+            });
+        }
+        match self.send_once(&mailbox_draft, &message).await {
+            Ok(Delivery::Sent(sent)) => self.mark_sent(draft, &sent, false).await,
+            Ok(Delivery::Gone) => match self.look_up_sent(draft, self.clock.now()).await? {
+                Ok(outcome) => Ok(outcome),
+                // Only reachable with a zero search-lag bound: decided at once.
+                Err(draft) => {
+                    self.fail(
+                        draft,
+                        "the mailbox draft was deleted before it was sent".into(),
+                    )
+                    .await
+                }
+            },
+            Err(e) => self.provider_error(draft, e).await,
+        }
+    }
+
+    /// One provider send: the mailbox draft, or the rendered message where the mailbox cannot
+    /// send drafts.
+    async fn send_once(
+        &self,
+        mailbox_draft: &SentMessage,
+        message: &OutgoingMessage,
+    ) -> Result<Delivery> {
+        match self.mailbox.send_draft(mailbox_draft).await {
+            Ok(sent) => Ok(Delivery::Sent(sent)),
+            Err(Error::NotFound { .. }) => Ok(Delivery::Gone),
+            Err(Error::Unsupported { .. }) => self.mailbox.send(message).await.map(Delivery::Sent),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A failed provider call: a rejection of the message itself ends the draft `Failed`; any
+    /// other error (transient, or ambiguous: it may have been delivered) releases the claim and
+    /// goes back to the job queue, whose next run sends the same mailbox draft again (which
+    /// cannot deliver twice) or, for a mailbox without drafts, looks the Message-ID up after the
+    /// search-lag bound first.
+    async fn provider_error(&self, mut draft: Draft, e: Error) -> Result<SendOutcome> {
+        if matches!(e, Error::InvalidInput { .. } | Error::PermissionDenied { .. }) {
+            return self.fail(draft, e.to_string()).await;
+        }
+        let action = if draft.mailbox_draft_id.is_none() && self.mode() == SendMode::RealSends {
+            // A mailbox without drafts may have delivered: decide only after the lag bound.
+            DraftAction::AwaitConfirmation {
+                since: self.clock.now(),
+            }
+        } else {
+            DraftAction::ReleaseClaim
+        };
+        let id = draft.id;
+        if let Err(we) = self.write(&mut draft, action).await {
+            tracing::warn!(draft = %id, error = %we, "could not release the send claim; it lapses with its lease");
+        }
+        Err(e)
+    }
+
+    async fn mark_sent(
+        &self,
+        mut draft: Draft,
+        sent: &SentMessage,
+        reconciled: bool,
+    ) -> Result<SendOutcome> {
+        let provider_id = sent.provider_id.as_str().to_owned();
+        let message_id = sent.message_id.clone();
+        if !self
+            .write(&mut draft, DraftAction::MarkSent {
+                provider_message_id: provider_id.clone(),
+            })
+            .await?
+        {
+            let current = self.store.get_draft(draft.id).await?;
+            if current.status == DraftStatus::Sent {
+                // Another sender confirmed the same message (same Message-ID, same mailbox
+                // draft): one delivery, recorded once.
                 return Ok(SendOutcome::Reconciled {
                     message_id,
                     provider_id,
                 });
             }
-            if !err.is_retryable() {
-                return self.fail(draft, err.to_string()).await;
-            }
-            if attempt == attempts {
-                return Err(err);
-            }
-            let delay =
-                self.config
-                    .retry
-                    .delay(attempt, Self::jitter(&draft, attempt), err.retry_after());
-            tracing::info!(draft = %draft.id, attempt, ?delay, error = %err, "transient send failure; retrying");
-            tokio::time::sleep(delay).await;
+            return self.lost(draft.id).await;
         }
-        Err(Error::unavailable("no send attempt was made"))
-    }
-
-    async fn mark_sent(&self, mut draft: Draft, provider_id: String) -> Result<()> {
-        let expected = draft.version;
-        let now = self.clock.now();
-        let event = draft.apply(
-            DraftAction::MarkSent {
-                provider_message_id: provider_id.clone(),
-            },
-            SENDER_ACTOR,
-            now,
-        )?;
-        match self.store.update_draft(&draft, expected, &event).await {
-            Ok(()) => {}
-            Err(Error::Conflict { .. }) => {
-                let current = self.store.get_draft(draft.id).await?;
-                if current.status == DraftStatus::Sent {
-                    return Ok(());
-                }
-                return Err(Error::conflict(format!(
-                    "draft {} changed while being marked sent (now {})",
-                    draft.id, current.status
-                )));
-            }
-            Err(e) => return Err(e),
-        }
-        if self.mode() == SendMode::RealSends
-            && let Some(message_id) = &draft.message_id
-        {
+        if let Some(message_id) = &draft.message_id {
             let record = MessageRecord {
                 message_id: message_id.clone(),
                 direction: MessageDirection::Outbound,
@@ -473,11 +694,15 @@ impl Sender {
                 thread: draft.thread.clone(),
                 subject: draft.subject.clone(),
                 body: draft.body.clone(),
-                at: now,
+                at: self.clock.now(),
             };
             if let Err(e) = self.store.record_message(&record).await {
                 tracing::warn!(draft = %draft.id, error = %e, "sent, but recording the message failed");
             }
+        }
+        let outcomes = Outcomes::new(self.store.clone(), self.clock.clone());
+        if let Err(e) = outcomes.record_sent(&draft).await {
+            tracing::warn!(draft = %draft.id, error = %e, "sent, but recording email_sent failed");
         }
         self.audit(
             &draft,
@@ -485,23 +710,32 @@ impl Sender {
             serde_json::json!({
                 "message_id": draft.message_id,
                 "provider_message_id": provider_id,
-                "mode": self.mode(),
+                "reconciled": reconciled,
             }),
         )
         .await;
-        Ok(())
+        Ok(if reconciled {
+            SendOutcome::Reconciled {
+                message_id,
+                provider_id,
+            }
+        } else {
+            SendOutcome::Sent {
+                message_id,
+                provider_id,
+            }
+        })
     }
 
     async fn fail(&self, mut draft: Draft, reason: String) -> Result<SendOutcome> {
-        let expected = draft.version;
-        let event = draft.apply(
-            DraftAction::MarkFailed {
+        if !self
+            .write(&mut draft, DraftAction::MarkFailed {
                 reason: reason.clone(),
-            },
-            SENDER_ACTOR,
-            self.clock.now(),
-        )?;
-        self.store.update_draft(&draft, expected, &event).await?;
+            })
+            .await?
+        {
+            return self.lost(draft.id).await;
+        }
         self.store.release_send(draft.id).await?;
         self.audit(
             &draft,
@@ -525,26 +759,11 @@ impl Sender {
     }
 }
 
-/// The worker's handler for [`kinds::SEND`] jobs: sends (or reconciles) the draft named in the
-/// payload; when the outcome is "not now", enqueues a follow-up job for the right time.
+/// The payload of a [`kinds::SEND`] job.
 ///
 /// # Errors
-/// [`Error::InvalidInput`] for a malformed payload (do not retry); otherwise the errors of
-/// [`Sender::send_draft`] (retry with the job's backoff).
-pub async fn handle_send_job(sender: &Sender, job: &Job) -> Result<SendOutcome> {
-    let payload: SendJob = serde_json::from_value(job.payload.clone())
-        .map_err(|e| Error::invalid("payload", format!("send job: {e}")))?;
-    let outcome = sender.send_draft(payload.draft_id).await?;
-    let retry_at = match &outcome {
-        SendOutcome::Deferred { until, .. } => Some(*until),
-        SendOutcome::InFlight { retry_at } => Some(*retry_at),
-        _ => None,
-    };
-    if let Some(at) = retry_at {
-        let next = NewJob::new(kinds::SEND, job.payload.clone())
-            .with_key(format!("send:{}:at{}", payload.draft_id, at.timestamp()))
-            .run_at(at);
-        sender.store.enqueue(&next).await?;
-    }
-    Ok(outcome)
+/// [`Error::InvalidInput`] for a malformed payload (do not retry).
+pub fn send_job_payload(job: &Job) -> Result<SendJob> {
+    serde_json::from_value(job.payload.clone())
+        .map_err(|e| Error::invalid("payload", format!("send job: {e}")))
 }

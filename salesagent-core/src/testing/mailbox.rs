@@ -9,7 +9,9 @@ use crate::ports::{DynClock, Mailbox};
 use crate::{Error, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Label of sent messages, as Gmail names it.
 const SENT: &str = "SENT";
@@ -23,6 +25,12 @@ struct MailboxState {
     messages: Vec<MailMessage>,
     sent: Vec<OutgoingMessage>,
     drafts: Vec<OutgoingMessage>,
+    /// Mailbox drafts not sent yet, by draft id.
+    open_drafts: BTreeMap<String, OutgoingMessage>,
+    /// When each message (by index in `messages`) becomes findable by `search` and `find_sent`.
+    findable_from: BTreeMap<usize, DateTime<Utc>>,
+    /// (operation prefix, count): calls that succeed but answer with a timeout.
+    lost_acks: Vec<(String, usize)>,
 }
 
 impl MailboxState {
@@ -38,18 +46,40 @@ impl MailboxState {
             .find(|m| m.message_id.as_ref() == Some(id))
             .and_then(|m| m.thread_id.clone())
     }
+
+    fn findable(&self, index: usize, now: DateTime<Utc>) -> bool {
+        self.findable_from.get(&index).is_none_or(|at| now >= *at)
+    }
+
+    /// True (and counted) when this call's answer is to be lost.
+    fn lose_ack(&mut self, op: &str) -> bool {
+        if let Some(slot) = self
+            .lost_acks
+            .iter_mut()
+            .find(|(p, n)| *n > 0 && op.starts_with(p.as_str()))
+        {
+            slot.1 -= 1;
+            return true;
+        }
+        false
+    }
 }
 
 /// An in-memory [`Mailbox`] that records what was sent and drafted, and lets tests deliver mail.
 ///
 /// Sending a Message-ID that was already sent returns the first result without delivering again.
-/// Sent messages are parsed (subject, body, In-Reply-To, References) and show up in `search`,
-/// `get_thread`, `history` and `sent_messages` like real ones.
+/// Mailbox drafts behave like Gmail's: every `create_draft` makes a new draft, and
+/// `send_draft` of a draft that was already sent (or never existed) is `NotFound`, so one draft
+/// is delivered at most once. Sent messages are parsed (subject, body, In-Reply-To, References)
+/// and show up in `search`, `get_thread`, `history` and `sent_messages` like real ones; with
+/// [`FakeMailbox::with_search_lag`] they become findable by `search` and `find_sent` only that
+/// long after they were sent (Gmail's search is not documented as read-after-write consistent).
 #[derive(Debug)]
 pub struct FakeMailbox {
     state: Mutex<MailboxState>,
     faults: Faults,
     clock: DynClock,
+    search_lag: Duration,
 }
 
 impl Default for FakeMailbox {
@@ -66,7 +96,59 @@ impl FakeMailbox {
             state: Mutex::default(),
             faults: Faults::none(),
             clock: Arc::new(ManualClock::default()),
+            search_lag: Duration::ZERO,
         }
+    }
+
+    /// Sent messages become findable by `search` and `find_sent` only `lag` after they were sent
+    /// (by the mailbox's clock).
+    #[must_use]
+    pub fn with_search_lag(mut self, lag: Duration) -> Self {
+        self.search_lag = lag;
+        self
+    }
+
+    /// The search-lag bound this mailbox was given.
+    #[must_use]
+    pub fn search_lag(&self) -> Duration {
+        self.search_lag
+    }
+
+    /// The next `n` calls of operations starting with `op` (e.g. `mailbox.send_draft`) do their
+    /// work and then answer with a timeout, as when the provider's acknowledgement is lost.
+    pub fn lose_acks(&self, op: &str, n: usize) {
+        lock(&self.state).lost_acks.push((op.to_owned(), n));
+    }
+
+    /// Records `message` as sent now (findable after the search lag) and returns its ids.
+    fn deliver_sent(&self, s: &mut MailboxState, message: &OutgoingMessage) -> SentMessage {
+        let now = self.clock.now();
+        let provider_id = ProviderMessageId::new(s.id("msg"));
+        let mut record = sent_record(message, provider_id.clone(), ThreadId::new(""), now);
+        let thread_id = message
+            .thread_id
+            .clone()
+            .or_else(|| record.in_reply_to.as_ref().and_then(|id| s.thread_of(id)))
+            .unwrap_or_else(|| ThreadId::new(s.id("thread")));
+        record.thread_id = Some(thread_id.clone());
+        if !self.search_lag.is_zero() {
+            let lag = chrono::TimeDelta::from_std(self.search_lag).unwrap_or(chrono::TimeDelta::MAX);
+            let at = now.checked_add_signed(lag).unwrap_or(DateTime::<Utc>::MAX_UTC);
+            s.findable_from.insert(s.messages.len(), at);
+        }
+        s.messages.push(record);
+        s.sent.push(message.clone());
+        SentMessage {
+            provider_id,
+            thread_id: Some(thread_id),
+            message_id: message.message_id.clone(),
+        }
+    }
+
+    /// Mailbox drafts that have not been sent.
+    #[must_use]
+    pub fn open_drafts(&self) -> Vec<OutgoingMessage> {
+        lock(&self.state).open_drafts.values().cloned().collect()
     }
 
     /// Uses `faults` for every call.
@@ -263,13 +345,14 @@ fn parse_cursor(cursor: &str) -> Result<usize> {
 impl Mailbox for FakeMailbox {
     async fn search(&self, query: &MailQuery) -> Result<Vec<MailMessage>> {
         self.faults.before_call("mailbox.search").await?;
+        let now = self.clock.now();
         let s = lock(&self.state);
         // Arrival order breaks ties between equal dates: later arrivals count as newer.
         let mut found: Vec<(usize, &MailMessage)> = s
             .messages
             .iter()
             .enumerate()
-            .filter(|(_, m)| matches(m, query))
+            .filter(|(i, m)| s.findable(*i, now) && matches(m, query))
             .collect();
         found.sort_by_key(|m| std::cmp::Reverse((m.1.date, m.0)));
         let limit = if query.limit == 0 {
@@ -305,7 +388,6 @@ impl Mailbox for FakeMailbox {
         if message.to.is_empty() {
             return Err(Error::invalid("to", "needs at least one recipient"));
         }
-        let now = self.clock.now();
         let mut s = lock(&self.state);
         if let Some(m) = s.messages.iter().find(|m| {
             m.message_id.as_ref() == Some(&message.message_id) && m.labels.iter().any(|l| l == SENT)
@@ -316,28 +398,42 @@ impl Mailbox for FakeMailbox {
                 message_id: message.message_id.clone(),
             });
         }
-        let provider_id = ProviderMessageId::new(s.id("msg"));
-        let mut record = sent_record(message, provider_id.clone(), ThreadId::new(""), now);
-        let thread_id = message
-            .thread_id
-            .clone()
-            .or_else(|| record.in_reply_to.as_ref().and_then(|id| s.thread_of(id)))
-            .unwrap_or_else(|| ThreadId::new(s.id("thread")));
-        record.thread_id = Some(thread_id.clone());
-        s.messages.push(record);
-        s.sent.push(message.clone());
-        Ok(SentMessage {
-            provider_id,
-            thread_id: Some(thread_id),
-            message_id: message.message_id.clone(),
-        })
+        let sent = self.deliver_sent(&mut s, message);
+        if s.lose_ack("mailbox.send") {
+            return Err(Error::timeout("mailbox.send (acknowledgement lost)"));
+        }
+        Ok(sent)
+    }
+
+    async fn send_draft(&self, draft: &SentMessage) -> Result<SentMessage> {
+        self.faults.before_call("mailbox.send_draft").await?;
+        let mut s = lock(&self.state);
+        let Some(message) = s.open_drafts.remove(draft.provider_id.as_str()) else {
+            return Err(Error::not_found(format!(
+                "mailbox draft {}",
+                draft.provider_id.as_str()
+            )));
+        };
+        let sent = self.deliver_sent(&mut s, &message);
+        if s.lose_ack("mailbox.send_draft") {
+            return Err(Error::timeout("mailbox.send_draft (acknowledgement lost)"));
+        }
+        Ok(sent)
     }
 
     async fn create_draft(&self, message: &OutgoingMessage) -> Result<SentMessage> {
         self.faults.before_call("mailbox.create_draft").await?;
+        if message.to.is_empty() {
+            return Err(Error::invalid("to", "needs at least one recipient"));
+        }
         let mut s = lock(&self.state);
         let provider_id = ProviderMessageId::new(s.id("draft"));
         s.drafts.push(message.clone());
+        s.open_drafts
+            .insert(provider_id.as_str().to_owned(), message.clone());
+        if s.lose_ack("mailbox.create_draft") {
+            return Err(Error::timeout("mailbox.create_draft (acknowledgement lost)"));
+        }
         Ok(SentMessage {
             provider_id,
             thread_id: message.thread_id.clone(),
@@ -347,13 +443,17 @@ impl Mailbox for FakeMailbox {
 
     async fn find_sent(&self, message_id: &MessageId) -> Result<Option<SentMessage>> {
         self.faults.before_call("mailbox.find_sent").await?;
-        Ok(lock(&self.state)
-            .messages
+        let now = self.clock.now();
+        let s = lock(&self.state);
+        Ok(s.messages
             .iter()
-            .find(|m| {
-                m.message_id.as_ref() == Some(message_id) && m.labels.iter().any(|l| l == SENT)
+            .enumerate()
+            .find(|(i, m)| {
+                m.message_id.as_ref() == Some(message_id)
+                    && m.labels.iter().any(|l| l == SENT)
+                    && s.findable(*i, now)
             })
-            .map(|m| SentMessage {
+            .map(|(_, m)| SentMessage {
                 provider_id: m.provider_id.clone(),
                 thread_id: m.thread_id.clone(),
                 message_id: message_id.clone(),

@@ -1,20 +1,38 @@
-//! The job runner: claims jobs from the [`JobStore`](crate::ports::JobStore), dispatches them by
-//! kind, keeps the lease alive with heartbeats, and completes or fails them.
+//! The job runner: claims jobs from the [`JobStore`](crate::ports::JobStore), hands each to the
+//! [`JobHandler`] registered for its kind, keeps the lease alive with heartbeats, and completes,
+//! reschedules or fails it.
 //!
-//! Kinds handled: [`kinds::PIPELINE`] (run the pipeline for a submission),
-//! [`kinds::CRM_FOLLOW_UP`] (task, note and ICP properties in the CRM) and
-//! [`kinds::CRM_CONTACT_EVENT`] (read the contact a CRM event names, submit it; an unknown
-//! contact is `NotFound`, which is permanent, so the job is dead-lettered with that reason). Other kinds are left
-//! in the queue for other runners (a [`Worker`] only claims the kinds it knows). A failure is
-//! reported with [`JobFailure::from_error`]: retryable errors come back after a backoff, the rest
-//! go to the dead-letter state at once.
+//! Every kind the library creates has a handler here: [`kinds::PIPELINE`],
+//! [`kinds::CRM_FOLLOW_UP`] and [`kinds::CRM_CONTACT_EVENT`] (registered by [`Worker::new`]),
+//! [`kinds::SEND`] ([`Worker::with_sender`]), [`kinds::AUTO_APPROVE`]
+//! ([`Worker::with_auto_approval`]), and any kind an integrator registers with
+//! [`Worker::register`]. A worker claims only the kinds it has handlers for, so a job of a kind it
+//! does not know stays queued for a worker that does (mixed versions during a rolling deploy).
+//!
+//! A handler answers [`JobDone::Complete`] or [`JobDone::RunAgainAt`] ("not now": the job is
+//! given back to the queue for that time without using up an attempt, e.g. a send outside its
+//! window or a recurring scan). A failure is reported with [`JobFailure::from_error`]: retryable
+//! errors come back after the queue's backoff (at least the error's `retry_after`), the rest go
+//! to the dead-letter state at once. The job queue is the one owner of retries.
+//!
+//! [`Worker::run`] stops on a shutdown signal: it claims nothing more, lets running jobs finish
+//! within [`WorkerConfig::shutdown_grace`], then gives the rest back to the queue at once
+//! without using up an attempt.
 
-use crate::model::{ClaimedJob, Job, JobFailure, JobState, Lease, kinds};
+use crate::model::{
+    ClaimedJob, DraftId, Job, JobFailure, JobState, Lease, NewJob, kinds,
+};
 use crate::pipeline::{CrmContactEventJob, FollowUp, Pipeline, PipelineJob};
+use crate::ports::{DynClock, DynStore, SettingsExt as _};
+use crate::sending::{AutoApprover, Sender, send_job_payload};
 use crate::{Error, Result};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// How a worker behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +45,9 @@ pub struct WorkerConfig {
     pub heartbeat: Duration,
     /// How long [`Worker::run`] sleeps when the queue is empty.
     pub poll_interval: Duration,
+    /// How long [`Worker::run`] lets running jobs finish after the shutdown signal before it
+    /// gives them back to the queue.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -36,7 +57,74 @@ impl Default for WorkerConfig {
             lease: Duration::from_secs(120),
             heartbeat: Duration::from_secs(30),
             poll_interval: Duration::from_millis(500),
+            shutdown_grace: Duration::from_secs(30),
         }
+    }
+}
+
+/// What a handler asks the worker to do with its job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobDone {
+    /// The work is done.
+    Complete,
+    /// Not now: give the job back to the queue for this time, without using up an attempt.
+    RunAgainAt(DateTime<Utc>),
+}
+
+/// Runs the jobs of one kind.
+#[async_trait]
+pub trait JobHandler: Send + Sync + std::fmt::Debug + 'static {
+    /// The job kind this handler runs.
+    fn kind(&self) -> &str;
+
+    /// Runs one claimed job. Errors are reported to the queue ([`JobFailure::from_error`]):
+    /// retryable ones come back after a backoff, the rest are dead-lettered.
+    async fn run(&self, job: &Job) -> Result<JobDone>;
+}
+
+/// A job payload type: one kind, serde, and the idempotency key its jobs are enqueued with.
+pub trait JobKind: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static {
+    /// The kind name stored with the job.
+    const KIND: &'static str;
+
+    /// The key that makes enqueueing this payload twice yield one job (`None`: every enqueue is
+    /// a new job).
+    fn idempotency_key(&self) -> Option<String>;
+
+    /// The job to enqueue (5 attempts, runnable now).
+    ///
+    /// # Errors
+    /// `Backend` if the payload cannot be serialised.
+    fn to_job(&self) -> Result<NewJob> {
+        let payload = serde_json::to_value(self).map_err(|e| Error::backend(e.to_string()))?;
+        let job = NewJob::new(Self::KIND, payload);
+        Ok(match self.idempotency_key() {
+            Some(k) => job.with_key(k),
+            None => job,
+        })
+    }
+
+    /// The payload of a stored job; one that does not parse is `InvalidInput` (permanent).
+    ///
+    /// # Errors
+    /// `InvalidInput` for a malformed payload.
+    fn from_job(job: &Job) -> Result<Self> {
+        serde_json::from_value(job.payload.clone())
+            .map_err(|e| Error::invalid("payload", format!("{} job: {e}", Self::KIND)))
+    }
+}
+
+/// Payload of a [`kinds::AUTO_APPROVE`] job: evaluate the auto-approval rules for a new draft.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoApproveJob {
+    /// The draft.
+    pub draft_id: DraftId,
+}
+
+impl JobKind for AutoApproveJob {
+    const KIND: &'static str = kinds::AUTO_APPROVE;
+    fn idempotency_key(&self) -> Option<String> {
+        Some(format!("auto_approve:{}", self.draft_id))
     }
 }
 
@@ -46,6 +134,11 @@ impl Default for WorkerConfig {
 pub enum JobOutcome {
     /// Completed.
     Done,
+    /// Not now: back in the queue for `until`, no attempt used.
+    Deferred {
+        /// When it runs again.
+        until: DateTime<Utc>,
+    },
     /// Failed; will be retried after a backoff.
     Retrying {
         /// The error.
@@ -58,6 +151,8 @@ pub enum JobOutcome {
     },
     /// The lease was lost (another worker re-claimed the job); nothing was recorded.
     LeaseLost,
+    /// Cut short by shutdown and given back to the queue, no attempt used.
+    Released,
 }
 
 /// Counts of job outcomes.
@@ -65,43 +160,185 @@ pub enum JobOutcome {
 pub struct WorkStats {
     /// Jobs completed.
     pub done: u64,
+    /// Jobs given back for a later time (send windows, limits, recurring scans).
+    #[serde(default)]
+    pub deferred: u64,
     /// Attempts that failed and will be retried.
     pub retrying: u64,
     /// Jobs dead-lettered.
     pub dead: u64,
     /// Jobs whose lease was lost.
     pub lease_lost: u64,
+    /// Jobs given back at shutdown.
+    #[serde(default)]
+    pub released: u64,
 }
 
 impl WorkStats {
     /// Jobs claimed in total.
     #[must_use]
     pub fn claimed(&self) -> u64 {
-        self.done + self.retrying + self.dead + self.lease_lost
+        self.done + self.deferred + self.retrying + self.dead + self.lease_lost + self.released
     }
 
     fn add(&mut self, o: &JobOutcome) {
         match o {
             JobOutcome::Done => self.done += 1,
+            JobOutcome::Deferred { .. } => self.deferred += 1,
             JobOutcome::Retrying { .. } => self.retrying += 1,
             JobOutcome::Dead { .. } => self.dead += 1,
             JobOutcome::LeaseLost => self.lease_lost += 1,
+            JobOutcome::Released => self.released += 1,
         }
     }
 
     fn merge(&mut self, o: WorkStats) {
         self.done += o.done;
+        self.deferred += o.deferred;
         self.retrying += o.retrying;
         self.dead += o.dead;
         self.lease_lost += o.lease_lost;
+        self.released += o.released;
     }
 }
 
-/// A job runner for the pipeline's job kinds. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct Worker {
+// ---- the library's handlers ----
+
+#[derive(Debug)]
+struct PipelineHandler {
     pipeline: Arc<Pipeline>,
-    config: WorkerConfig,
+    auto_approve: bool,
+}
+
+#[async_trait]
+impl JobHandler for PipelineHandler {
+    fn kind(&self) -> &str {
+        kinds::PIPELINE
+    }
+    async fn run(&self, job: &Job) -> Result<JobDone> {
+        let p: PipelineJob = payload(job)?;
+        let draft_id = self.pipeline.run(p.submission_id).await?;
+        if self.auto_approve {
+            // Keyed per draft: a re-run of this job enqueues nothing new.
+            let job = AutoApproveJob { draft_id }.to_job()?;
+            self.pipeline.ports().store.enqueue(&job).await?;
+        }
+        Ok(JobDone::Complete)
+    }
+}
+
+#[derive(Debug)]
+struct FollowUpHandler(Arc<Pipeline>);
+
+#[async_trait]
+impl JobHandler for FollowUpHandler {
+    fn kind(&self) -> &str {
+        kinds::CRM_FOLLOW_UP
+    }
+    async fn run(&self, job: &Job) -> Result<JobDone> {
+        let p: FollowUp = payload(job)?;
+        self.0.follow_up(&p).await?;
+        Ok(JobDone::Complete)
+    }
+}
+
+#[derive(Debug)]
+struct ContactEventHandler(Arc<Pipeline>);
+
+#[async_trait]
+impl JobHandler for ContactEventHandler {
+    fn kind(&self) -> &str {
+        kinds::CRM_CONTACT_EVENT
+    }
+    async fn run(&self, job: &Job) -> Result<JobDone> {
+        let p: CrmContactEventJob = payload(job)?;
+        let submitted = self.0.contact_event(&p).await?;
+        tracing::info!(job = %job.id, submission = %submitted.submission_id,
+            pipeline_job = %submitted.job_id, new = submitted.new, "contact event submitted");
+        Ok(JobDone::Complete)
+    }
+}
+
+/// Runs [`kinds::SEND`] jobs with a [`Sender`]: one provider attempt per run; "not now"
+/// outcomes (window, limits, kill switch, a claim held elsewhere, a confirmation waiting for the
+/// search-lag bound) give the job back for that time.
+#[derive(Debug)]
+pub struct SendHandler {
+    sender: Sender,
+}
+
+impl SendHandler {
+    /// A handler sending with `sender`.
+    #[must_use]
+    pub fn new(sender: Sender) -> Self {
+        Self { sender }
+    }
+}
+
+#[async_trait]
+impl JobHandler for SendHandler {
+    fn kind(&self) -> &str {
+        kinds::SEND
+    }
+    async fn run(&self, job: &Job) -> Result<JobDone> {
+        let p = send_job_payload(job)?;
+        let outcome = self.sender.send_draft(p.draft_id).await?;
+        tracing::info!(job = %job.id, draft = %p.draft_id, ?outcome, "send job ran");
+        Ok(match outcome.run_again_at() {
+            Some(at) => JobDone::RunAgainAt(at),
+            None => JobDone::Complete,
+        })
+    }
+}
+
+/// Runs [`kinds::AUTO_APPROVE`] jobs: evaluates the rules for a pending draft and, when they
+/// approve, approves it and enqueues its send job ([`AutoApprover::apply`]). Does nothing while
+/// the kill switch is on (the decision is left to an operator) or for a draft that is no longer
+/// pending.
+#[derive(Debug)]
+pub struct AutoApproveHandler {
+    approver: AutoApprover,
+    store: DynStore,
+    clock: DynClock,
+}
+
+impl AutoApproveHandler {
+    /// A handler applying `approver`'s rules.
+    #[must_use]
+    pub fn new(approver: AutoApprover, store: DynStore, clock: DynClock) -> Self {
+        Self {
+            approver,
+            store,
+            clock,
+        }
+    }
+}
+
+#[async_trait]
+impl JobHandler for AutoApproveHandler {
+    fn kind(&self) -> &str {
+        kinds::AUTO_APPROVE
+    }
+    async fn run(&self, job: &Job) -> Result<JobDone> {
+        let p = AutoApproveJob::from_job(job)?;
+        if self.store.kill_switch().await? {
+            tracing::info!(draft = %p.draft_id, "kill switch on: auto-approval skipped");
+            return Ok(JobDone::Complete);
+        }
+        match self
+            .approver
+            .apply(&*self.store, p.draft_id, self.clock.now())
+            .await
+        {
+            Ok(decision) => {
+                tracing::info!(draft = %p.draft_id, approve = decision.approve, "auto-approval rules evaluated");
+                Ok(JobDone::Complete)
+            }
+            // Not pending any more (an operator was faster) or gone (erased): nothing to do.
+            Err(Error::Conflict { .. } | Error::NotFound { .. }) => Ok(JobDone::Complete),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// A job's payload as `T`; one that does not parse is `InvalidInput` (permanent).
@@ -110,66 +347,169 @@ fn payload<T: serde::de::DeserializeOwned>(job: &Job) -> Result<T> {
         .map_err(|e| Error::invalid("payload", e.to_string()))
 }
 
-/// The kinds a [`Worker`] handles.
+/// The kinds [`Worker::new`] handles.
 pub const HANDLED_KINDS: [&str; 3] = [
     kinds::PIPELINE,
     kinds::CRM_FOLLOW_UP,
     kinds::CRM_CONTACT_EVENT,
 ];
 
+/// Where [`Worker::run`] is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    /// Claim nothing more; let running jobs finish.
+    Draining,
+    /// Give running jobs back now.
+    Stop,
+}
+
+/// A job runner with one handler per kind. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    store: DynStore,
+    clock: DynClock,
+    handlers: Arc<BTreeMap<String, Arc<dyn JobHandler>>>,
+    pipeline: Option<Arc<Pipeline>>,
+    config: WorkerConfig,
+}
+
 impl Worker {
-    /// A worker running `pipeline`'s jobs.
+    /// A worker running `pipeline`'s jobs (pipeline, CRM follow-up, CRM contact event); add
+    /// more kinds with [`Worker::with_sender`], [`Worker::with_auto_approval`] and
+    /// [`Worker::register`].
     #[must_use]
     pub fn new(pipeline: Arc<Pipeline>, config: WorkerConfig) -> Self {
-        Self { pipeline, config }
+        let store = pipeline.ports().store.clone();
+        let clock = pipeline.ports().clock.clone();
+        let w = Self {
+            store,
+            clock,
+            handlers: Arc::new(BTreeMap::new()),
+            pipeline: Some(pipeline.clone()),
+            config,
+        };
+        w.register(PipelineHandler {
+            pipeline: pipeline.clone(),
+            auto_approve: false,
+        })
+        .register(FollowUpHandler(pipeline.clone()))
+        .register(ContactEventHandler(pipeline))
+    }
+
+    /// A worker over `store` with no handlers yet (register them with [`Worker::register`]).
+    #[must_use]
+    pub fn empty(store: DynStore, clock: DynClock, config: WorkerConfig) -> Self {
+        Self {
+            store,
+            clock,
+            handlers: Arc::new(BTreeMap::new()),
+            pipeline: None,
+            config,
+        }
+    }
+
+    /// Adds (or replaces) the handler of its kind.
+    #[must_use]
+    pub fn register(mut self, handler: impl JobHandler) -> Self {
+        let kind = handler.kind().to_owned();
+        Arc::make_mut(&mut self.handlers).insert(kind, Arc::new(handler));
+        self
+    }
+
+    /// Runs [`kinds::SEND`] jobs with `sender`.
+    #[must_use]
+    pub fn with_sender(self, sender: Sender) -> Self {
+        self.register(SendHandler::new(sender))
+    }
+
+    /// Evaluates the auto-approval rules after every new draft (when `approver` is enabled):
+    /// the pipeline job enqueues an [`AutoApproveJob`], which this worker runs.
+    #[must_use]
+    pub fn with_auto_approval(self, approver: AutoApprover) -> Self {
+        if !approver.config.enabled {
+            return self;
+        }
+        let handler = AutoApproveHandler::new(approver, self.store.clone(), self.clock.clone());
+        let w = self.register(handler);
+        match w.pipeline.clone() {
+            Some(pipeline) => w.register(PipelineHandler {
+                pipeline,
+                auto_approve: true,
+            }),
+            None => w,
+        }
+    }
+
+    /// The kinds this worker claims, sorted.
+    #[must_use]
+    pub fn kinds(&self) -> Vec<String> {
+        self.handlers.keys().cloned().collect()
+    }
+
+    /// The store it works on.
+    #[must_use]
+    pub fn store(&self) -> &DynStore {
+        &self.store
     }
 
     /// Runs one job's work by kind.
-    async fn dispatch(&self, job: &Job) -> Result<()> {
-        match job.kind.as_str() {
-            kinds::PIPELINE => {
-                let p: PipelineJob = payload(job)?;
-                self.pipeline.run(p.submission_id).await.map(|_| ())
-            }
-            kinds::CRM_FOLLOW_UP => {
-                let p: FollowUp = payload(job)?;
-                self.pipeline.follow_up(&p).await
-            }
-            kinds::CRM_CONTACT_EVENT => {
-                let p: CrmContactEventJob = payload(job)?;
-                let submitted = self.pipeline.contact_event(&p).await?;
-                tracing::info!(job = %job.id, submission = %submitted.submission_id,
-                    pipeline_job = %submitted.job_id, new = submitted.new, "contact event submitted");
-                Ok(())
-            }
-            other => Err(Error::unsupported(format!("job kind {other:?}"))),
+    async fn dispatch(&self, job: &Job) -> Result<JobDone> {
+        match self.handlers.get(&job.kind) {
+            Some(h) => h.run(job).await,
+            None => Err(Error::unsupported(format!("job kind {:?}", job.kind))),
         }
     }
 
     /// Claims one job as `owner` and runs it; `None` when nothing is runnable.
     ///
-    /// Errors only when the store itself fails (claiming, completing, failing).
+    /// # Errors
+    /// Only when the store itself fails (claiming, completing, failing).
     pub async fn run_one(&self, owner: &str) -> Result<Option<JobOutcome>> {
-        let store = &self.pipeline.ports().store;
-        let kinds: Vec<String> = HANDLED_KINDS.iter().map(|k| (*k).to_owned()).collect();
-        let Some(ClaimedJob { job, lease }) = store.claim(owner, &kinds, self.config.lease).await?
+        let (_tx, mut rx) = watch::channel(Phase::Running);
+        self.claim_and_run(owner, &mut rx).await
+    }
+
+    async fn claim_and_run(
+        &self,
+        owner: &str,
+        phase: &mut watch::Receiver<Phase>,
+    ) -> Result<Option<JobOutcome>> {
+        let kinds = self.kinds();
+        let Some(ClaimedJob { job, lease }) =
+            self.store.claim(owner, &kinds, self.config.lease).await?
         else {
             return Ok(None);
         };
-        let (result, lease) = self.with_heartbeat(&job, lease).await;
+        let (result, lease) = self.with_heartbeat(&job, lease, phase).await;
         let Some(lease) = lease else {
             tracing::warn!(job = %job.id, kind = %job.kind, "lease lost; abandoning the job");
             return Ok(Some(JobOutcome::LeaseLost));
         };
+        let Some(result) = result else {
+            return match self.store.release(&lease, self.clock.now()).await {
+                Ok(_) => {
+                    tracing::info!(job = %job.id, kind = %job.kind, "shutdown: job given back to the queue");
+                    Ok(Some(JobOutcome::Released))
+                }
+                Err(Error::Conflict { .. }) => Ok(Some(JobOutcome::LeaseLost)),
+                Err(e) => Err(e),
+            };
+        };
         let outcome = match result {
-            Ok(()) => match store.complete(&lease).await {
+            Ok(JobDone::Complete) => match self.store.complete(&lease).await {
                 Ok(()) => JobOutcome::Done,
+                Err(Error::Conflict { .. }) => JobOutcome::LeaseLost,
+                Err(e) => return Err(e),
+            },
+            Ok(JobDone::RunAgainAt(until)) => match self.store.release(&lease, until).await {
+                Ok(_) => JobOutcome::Deferred { until },
                 Err(Error::Conflict { .. }) => JobOutcome::LeaseLost,
                 Err(e) => return Err(e),
             },
             Err(e) => {
                 let failure = JobFailure::from_error(&e);
-                match store.fail(&lease, &failure).await {
+                match self.store.fail(&lease, &failure).await {
                     Ok(stored) if stored.state == JobState::Dead => {
                         tracing::warn!(job = %job.id, kind = %job.kind, error = %e, "job dead-lettered");
                         JobOutcome::Dead {
@@ -190,20 +530,33 @@ impl Worker {
         Ok(Some(outcome))
     }
 
-    /// Runs the job while extending its lease every `heartbeat`; the lease is `None` when lost.
-    async fn with_heartbeat(&self, job: &Job, mut lease: Lease) -> (Result<()>, Option<Lease>) {
-        let store = &self.pipeline.ports().store;
+    /// Runs the job while extending its lease every `heartbeat`. The lease is `None` when lost;
+    /// the result is `None` when the job was cut short by [`Phase::Stop`].
+    async fn with_heartbeat(
+        &self,
+        job: &Job,
+        mut lease: Lease,
+        phase: &mut watch::Receiver<Phase>,
+    ) -> (Option<Result<JobDone>>, Option<Lease>) {
         let work = self.dispatch(job);
         tokio::pin!(work);
         loop {
             tokio::select! {
-                r = &mut work => return (r, Some(lease)),
+                r = &mut work => return (Some(r), Some(lease)),
                 () = tokio::time::sleep(self.config.heartbeat) => {
-                    match store.heartbeat(&lease, self.config.lease).await {
+                    match self.store.heartbeat(&lease, self.config.lease).await {
                         Ok(l) => lease = l,
-                        Err(Error::Conflict { .. }) => return (Err(Error::conflict("lease lost")), None),
+                        Err(Error::Conflict { .. }) => return (Some(Err(Error::conflict("lease lost"))), None),
                         Err(e) => tracing::warn!(job = %job.id, error = %e, "heartbeat failed; retrying"),
                     }
+                }
+                stopped = async { phase.wait_for(|p| *p == Phase::Stop).await.is_ok() } => {
+                    if stopped {
+                        return (None, Some(lease));
+                    }
+                    // The sender is gone: keep working without the stop signal.
+                    let r = (&mut work).await;
+                    return (Some(r), Some(lease));
                 }
             }
         }
@@ -219,13 +572,38 @@ impl Worker {
     }
 
     /// Runs jobs with `concurrency` tasks until the queue has nothing runnable left (jobs
-    /// waiting for a retry backoff stay queued), including jobs enqueued while it ran.
+    /// waiting for a retry backoff or a later time stay queued), including jobs enqueued while
+    /// it ran.
     ///
-    /// Errors when the store fails; a task that panics is reported as `Backend`.
+    /// # Errors
+    /// When the store fails; a task that panics is reported as `Backend`.
     pub async fn run_until_idle(&self, concurrency: usize) -> Result<WorkStats> {
         let mut total = WorkStats::default();
         loop {
-            let pass = self.pass(concurrency).await?;
+            let tasks: Vec<_> = (0..concurrency.max(1))
+                .map(|i| {
+                    let w = self.clone();
+                    let owner = format!("{}-{i}", self.config.name);
+                    tokio::spawn(w.drain(owner))
+                })
+                .collect();
+            let mut pass = WorkStats::default();
+            let mut first_err = None;
+            for t in tasks {
+                match t.await {
+                    Ok(Ok(s)) => pass.merge(s),
+                    Ok(Err(e)) => {
+                        first_err.get_or_insert(e);
+                    }
+                    Err(j) => {
+                        first_err
+                            .get_or_insert(Error::backend(format!("worker task failed: {j}")));
+                    }
+                }
+            }
+            if let Some(e) = first_err {
+                return Err(e);
+            }
             total.merge(pass);
             if pass.claimed() == 0 {
                 return Ok(total);
@@ -233,61 +611,64 @@ impl Worker {
         }
     }
 
-    async fn pass(&self, concurrency: usize) -> Result<WorkStats> {
-        let tasks: Vec<_> = (0..concurrency.max(1))
-            .map(|i| {
-                let w = self.clone();
-                let owner = format!("{}-{i}", self.config.name);
-                tokio::spawn(w.drain(owner))
-            })
-            .collect();
+    /// One task of [`Worker::run`]: claims and runs jobs until the phase leaves `Running`.
+    async fn serve(self, owner: String, mut phase: watch::Receiver<Phase>) -> WorkStats {
         let mut stats = WorkStats::default();
-        let mut first_err = None;
-        for t in tasks {
-            match t.await {
-                Ok(Ok(s)) => stats.merge(s),
-                Ok(Err(e)) => {
-                    first_err.get_or_insert(e);
+        while *phase.borrow() == Phase::Running {
+            match self.claim_and_run(&owner, &mut phase).await {
+                Ok(Some(o)) => stats.add(&o),
+                Ok(None) => {
+                    tokio::select! {
+                        _ = phase.changed() => {}
+                        () = tokio::time::sleep(self.config.poll_interval) => {}
+                    }
                 }
-                Err(j) => {
-                    first_err.get_or_insert(Error::backend(format!("worker task failed: {j}")));
+                Err(e) => {
+                    tracing::warn!(error = %e, "worker: store error; trying again");
+                    tokio::select! {
+                        _ = phase.changed() => {}
+                        () = tokio::time::sleep(self.config.poll_interval) => {}
+                    }
                 }
             }
         }
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(stats),
-        }
+        stats
     }
 
     /// Runs jobs with `concurrency` tasks until `shutdown` resolves, polling every
-    /// `poll_interval` while idle. Store errors are logged and retried after the poll interval.
+    /// `poll_interval` while idle. On shutdown it claims nothing more, lets running jobs finish
+    /// within `shutdown_grace`, then gives the rest back to the queue (no attempt used).
     pub async fn run(
         &self,
         concurrency: usize,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> WorkStats {
+        let (tx, rx) = watch::channel(Phase::Running);
+        let tasks: Vec<_> = (0..concurrency.max(1))
+            .map(|i| {
+                let owner = format!("{}-{i}", self.config.name);
+                tokio::spawn(self.clone().serve(owner, rx.clone()))
+            })
+            .collect();
+        shutdown.await;
+        let _ = tx.send(Phase::Draining);
+        let all = futures::future::join_all(tasks);
+        tokio::pin!(all);
+        let results = tokio::select! {
+            r = &mut all => r,
+            () = tokio::time::sleep(self.config.shutdown_grace) => {
+                tracing::info!("shutdown grace over: giving running jobs back to the queue");
+                let _ = tx.send(Phase::Stop);
+                all.await
+            }
+        };
         let mut total = WorkStats::default();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => return total,
-                r = self.pass(concurrency) => match r {
-                    Ok(s) => {
-                        total.merge(s);
-                        if s.claimed() == 0 {
-                            tokio::select! {
-                                () = &mut shutdown => return total,
-                                () = tokio::time::sleep(self.config.poll_interval) => {}
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "worker pass failed");
-                        tokio::time::sleep(self.config.poll_interval).await;
-                    }
-                },
+        for r in results {
+            match r {
+                Ok(s) => total.merge(s),
+                Err(e) => tracing::warn!(error = %e, "worker task failed"),
             }
         }
+        total
     }
 }
