@@ -43,6 +43,7 @@ fn mime() -> MimeOptions {
     m.unsubscribe = Unsubscribe {
         mailto: Some(EmailAddress::parse("unsubscribe@seller.dev").unwrap()),
         https: Some("https://seller.dev/u/{draft_id}".into()),
+        ..Unsubscribe::default()
     };
     m
 }

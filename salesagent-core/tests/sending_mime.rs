@@ -8,6 +8,8 @@ use salesagent_core::model::{
     Domain, Draft, DraftId, DraftStatus, DraftWriter, EmailAddress, MessageId, ThreadId, ThreadRef,
 };
 use salesagent_core::sending::mime::{MimeOptions, Unsubscribe, render};
+use salesagent_core::sending::unsubscribe::{OneClick, UnsubscribeSecret, UnsubscribeToken};
+use secrecy::SecretString;
 
 fn at() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 5, 9, 30, 0).single().unwrap()
@@ -39,6 +41,7 @@ fn options() -> MimeOptions {
     o.unsubscribe = Unsubscribe {
         mailto: Some(EmailAddress::parse("unsubscribe@seller.dev").unwrap()),
         https: Some("https://seller.dev/unsubscribe/{draft_id}".into()),
+        ..Unsubscribe::default()
     };
     o
 }
@@ -170,7 +173,14 @@ fn assert_parses_back(d: &Draft, m_id: &MessageId, o: &MimeOptions, raw: &[u8]) 
         .position(|w| w == b"\r\n\r\n")
         .expect("header/body separator");
     for line in raw[..header_end].split(|b| *b == b'\n') {
-        assert!(line.len() <= 78 + 1, "header line over 78: {line:?}");
+        // A one-click URI cannot be folded: its line may pass the 78 (SHOULD) up to 998 (MUST).
+        let uri_line =
+            line.starts_with(b" <https://") || line.starts_with(b"List-Unsubscribe: <https://");
+        let limit = if uri_line { 998 } else { 78 };
+        assert!(
+            line.len() <= limit + 1,
+            "header line over {limit}: {line:?}"
+        );
         assert!(line.is_ascii());
     }
     let msg = MessageParser::default().parse(raw).expect("parses");
@@ -228,15 +238,93 @@ fn assert_parses_back(d: &Draft, m_id: &MessageId, o: &MimeOptions, raw: &[u8]) 
     assert_eq!(
         msg.header_raw("List-Unsubscribe-Post").map(str::trim),
         o.unsubscribe
-            .https
-            .as_ref()
-            .map(|_| "List-Unsubscribe=One-Click")
+            .has_one_click()
+            .then_some("List-Unsubscribe=One-Click")
     );
     let text = msg.body_text(0).expect("text part").replace("\r\n", "\n");
     let expected_body = d.body.replace("\r\n", "\n").replace('\r', "\n");
     assert_eq!(text.trim_end(), expected_body.trim_end());
     let html = msg.body_html(0).expect("html part");
     assert!(!html.contains("<script"));
+}
+
+fn one_click() -> OneClick {
+    let secret = UnsubscribeSecret::new(&SecretString::from(
+        "test-unsubscribe-secret-0123".to_owned(),
+    ))
+    .unwrap();
+    OneClick::new("https://leads.seller.dev/", secret).unwrap()
+}
+
+/// The `List-Unsubscribe` and `List-Unsubscribe-Post` lines of a rendered message, unfolded.
+fn unsubscribe_headers(raw: &[u8]) -> (Option<String>, Option<String>) {
+    let text = normalize(raw);
+    let head = text
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .replace("\n ", " ");
+    let find = |name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_owned))
+    };
+    (find("List-Unsubscribe"), find("List-Unsubscribe-Post"))
+}
+
+#[test]
+fn without_configuration_mail_still_carries_a_mailto_unsubscribe_to_the_sender() {
+    let d = draft(Some("Jane Doe"), "Hello", "Hi");
+    let o = MimeOptions::new(Domain::parse("mail.seller.dev").unwrap());
+    let m = render(&d, &mid("u.1@mail.seller.dev"), at(), &o).unwrap();
+    let (list, post) = unsubscribe_headers(&m.raw);
+    assert_eq!(
+        list.as_deref(),
+        Some("<mailto:sam@seller.dev?subject=unsubscribe>")
+    );
+    assert_eq!(post, None, "no https URI, so no one-click POST");
+    assert_parses_back(&d, &mid("u.1@mail.seller.dev"), &o, &m.raw);
+}
+
+#[test]
+fn with_a_public_url_mail_carries_a_one_click_link_to_our_host() {
+    let d = draft(Some("Jane Doe"), "Hello", "Hi");
+    let mut o = MimeOptions::new(Domain::parse("mail.seller.dev").unwrap());
+    o.unsubscribe.one_click = Some(one_click());
+    let m_id = mid("u.2@mail.seller.dev");
+    let m = render(&d, &m_id, at(), &o).unwrap();
+    let (list, post) = unsubscribe_headers(&m.raw);
+    let list = list.expect("List-Unsubscribe");
+    let (mailto, https) = list.split_once(", ").expect("two URIs");
+    assert_eq!(mailto, "<mailto:sam@seller.dev?subject=unsubscribe>");
+    let token = https
+        .strip_prefix("<https://leads.seller.dev/unsubscribe/")
+        .and_then(|t| t.strip_suffix('>'))
+        .unwrap_or_else(|| panic!("one-click URI on our host: {https}"));
+    assert!(!token.to_lowercase().contains("jane"), "no plain address");
+    let parsed = UnsubscribeToken::parse(token).unwrap();
+    assert_eq!(parsed.draft_id(), d.id);
+    parsed
+        .verify(
+            o.unsubscribe.one_click.as_ref().unwrap().secret(),
+            &d.contact_email,
+        )
+        .unwrap();
+    assert_eq!(post.as_deref(), Some("List-Unsubscribe=One-Click"));
+    assert_parses_back(&d, &m_id, &o, &m.raw);
+
+    // A configured mailbox replaces the sender; a configured https template wins over the link.
+    o.unsubscribe.mailto = Some(EmailAddress::parse("unsubscribe@seller.dev").unwrap());
+    o.unsubscribe.https = Some("https://seller.dev/u/{draft_id}".into());
+    let m = render(&d, &m_id, at(), &o).unwrap();
+    let (list, post) = unsubscribe_headers(&m.raw);
+    assert_eq!(
+        list.as_deref(),
+        Some(
+            "<mailto:unsubscribe@seller.dev?subject=unsubscribe>, \
+             <https://seller.dev/u/01940000-0000-7000-8000-000000000001>"
+        )
+    );
+    assert_eq!(post.as_deref(), Some("List-Unsubscribe=One-Click"));
 }
 
 #[test]
@@ -355,6 +443,8 @@ proptest! {
         body in "[^\\x00]{1,400}",
         reply in any::<bool>(),
         https in any::<bool>(),
+        own_host in any::<bool>(),
+        mailto in any::<bool>(),
     ) {
         prop_assume!(!subject.trim().is_empty() && !body.trim().is_empty());
         // Unicode format/separator characters are not control characters but some parsers
@@ -371,6 +461,12 @@ proptest! {
         let mut o = options();
         if !https {
             o.unsubscribe.https = None;
+        }
+        if own_host {
+            o.unsubscribe.one_click = Some(one_click());
+        }
+        if !mailto {
+            o.unsubscribe.mailto = None;
         }
         let m_id = o.new_message_id();
         let m = render(&d, &m_id, at(), &o).unwrap();

@@ -6,6 +6,7 @@
 //! encodes non-ASCII text (RFC 2047), folds headers and picks a body transfer encoding that
 //! keeps every line within the RFC 5322 limits.
 
+use super::unsubscribe::{ONE_CLICK_BODY, OneClick};
 use crate::model::{Domain, Draft, EmailAddress, MessageId, OutgoingMessage, validate_subject};
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
@@ -22,12 +23,22 @@ pub const MAX_URL_LEN: usize = 512;
 pub const DRAFT_ID_PLACEHOLDER: &str = "{draft_id}";
 
 /// Where recipients can unsubscribe (`List-Unsubscribe`, RFC 2369 / RFC 8058).
+///
+/// Every rendered message carries a `List-Unsubscribe` header: a `mailto:` URI (the configured
+/// [`mailto`](Unsubscribe::mailto), else the draft's sender, with `subject=unsubscribe`) and,
+/// when one is configured, one `https` URI with `List-Unsubscribe-Post:
+/// List-Unsubscribe=One-Click`. The `https` URI is the [`https`](Unsubscribe::https) template
+/// when set, else the [`one_click`](Unsubscribe::one_click) link on our own host.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Unsubscribe {
-    /// A mailbox that handles unsubscribe requests (`mailto:` with `subject=unsubscribe`).
+    /// A mailbox that handles unsubscribe requests (`mailto:` with `subject=unsubscribe`);
+    /// `None` means the draft's sender.
     pub mailto: Option<EmailAddress>,
     /// An `https` URL template for one-click unsubscribe; `{draft_id}` is replaced per message.
     pub https: Option<String>,
+    /// One-click links served by our own host (`{public_url}/unsubscribe/{token}`, see
+    /// [`super::unsubscribe`]); used when no [`https`](Unsubscribe::https) template is set.
+    pub one_click: Option<OneClick>,
 }
 
 impl Unsubscribe {
@@ -53,18 +64,43 @@ impl Unsubscribe {
         Ok(())
     }
 
-    /// The `List-Unsubscribe` URIs for one draft (mailto first), empty when none is configured.
+    /// True when messages carry an `https` one-click URI (and `List-Unsubscribe-Post`).
+    #[must_use]
+    pub fn has_one_click(&self) -> bool {
+        self.https.is_some() || self.one_click.is_some()
+    }
+
+    /// The `List-Unsubscribe` URIs for one draft: the `mailto:` URI first, then the `https`
+    /// one when configured. Never empty.
     #[must_use]
     pub fn uris(&self, draft: &Draft) -> Vec<String> {
         let mut out = Vec::with_capacity(2);
-        if let Some(m) = &self.mailto {
-            out.push(format!("mailto:{m}?subject=unsubscribe"));
-        }
+        out.push(mailto_uri(self.mailto.as_ref().unwrap_or(&draft.sender)));
         if let Some(u) = &self.https {
             out.push(u.replace(DRAFT_ID_PLACEHOLDER, &draft.id.to_string()));
+        } else if let Some(link) = &self.one_click {
+            out.push(link.url(draft));
         }
         out
     }
+}
+
+/// `mailto:{address}?subject=unsubscribe`, with the characters RFC 6068 does not allow in an
+/// address percent-encoded (`%`, `?`, `&`, `=`, `#`, `/`, `{`, ...).
+#[must_use]
+pub fn mailto_uri(address: &EmailAddress) -> String {
+    let text = address.to_string();
+    let mut out = String::with_capacity(text.len() + 28);
+    out.push_str("mailto:");
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~!$'()*+,;:@".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out.push_str("?subject=unsubscribe");
+    out
 }
 
 /// Settings that are the same for every rendered message.
@@ -79,7 +115,8 @@ pub struct MimeOptions {
 }
 
 impl MimeOptions {
-    /// Options with Message-IDs on `domain`, no display name and no unsubscribe header.
+    /// Options with Message-IDs on `domain`, no display name, and a `mailto:` unsubscribe to the
+    /// draft's sender.
     #[must_use]
     pub fn new(domain: Domain) -> Self {
         Self {
@@ -279,14 +316,9 @@ pub fn render(
     }
 
     let uris = options.unsubscribe.uris(draft);
-    if !uris.is_empty() {
-        builder = builder.header("List-Unsubscribe", URL::new_list(uris.into_iter()));
-        if options.unsubscribe.https.is_some() {
-            builder = builder.header(
-                "List-Unsubscribe-Post",
-                Raw::new("List-Unsubscribe=One-Click"),
-            );
-        }
+    builder = builder.header("List-Unsubscribe", URL::new_list(uris.into_iter()));
+    if options.unsubscribe.has_one_click() {
+        builder = builder.header("List-Unsubscribe-Post", Raw::new(ONE_CLICK_BODY));
     }
 
     let text = draft.body.replace("\r\n", "\n").replace('\r', "\n");
@@ -338,8 +370,8 @@ mod tests {
     #[test]
     fn unsubscribe_urls_are_checked() {
         let ok = Unsubscribe {
-            mailto: None,
             https: Some("https://example.com/u/{draft_id}".into()),
+            ..Unsubscribe::default()
         };
         assert!(ok.validate().is_ok());
         for bad in [
@@ -350,11 +382,25 @@ mod tests {
             "https://example.com/<x>",
         ] {
             let u = Unsubscribe {
-                mailto: None,
                 https: Some(bad.into()),
+                ..Unsubscribe::default()
             };
             assert!(u.validate().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn mailto_uris_escape_what_rfc_6068_does_not_allow() {
+        let plain = EmailAddress::parse("sam@seller.dev").unwrap();
+        assert_eq!(
+            mailto_uri(&plain),
+            "mailto:sam@seller.dev?subject=unsubscribe"
+        );
+        let odd = EmailAddress::parse("a?b&c=d%e#f/g{h}@seller.dev").unwrap();
+        assert_eq!(
+            mailto_uri(&odd),
+            "mailto:a%3Fb%26c%3Dd%25e%23f%2Fg%7Bh%7D@seller.dev?subject=unsubscribe"
+        );
     }
 
     #[test]

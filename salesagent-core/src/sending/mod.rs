@@ -5,6 +5,7 @@
 //! - [`rules`]: auto-approval rules with an explanation per draft, and a dry run.
 //! - [`policy`]: kill switch, suppression, send window, volume limits, DRAFT_ONLY vs real sends.
 //! - [`mime`]: a draft rendered as RFC 5322 with `mail-builder`, injection-proof by construction.
+//! - [`unsubscribe`]: RFC 8058 one-click unsubscribe tokens and links, keyed with a server secret.
 //! - [`sender`]: `Approved → Sending → Sent | Failed` with the Message-ID recorded before the
 //!   provider call and reconciliation by Message-ID after any failure.
 
@@ -13,12 +14,16 @@ pub mod policy;
 pub mod queue;
 pub mod rules;
 pub mod sender;
+pub mod unsubscribe;
 
 pub use mime::{MimeOptions, Unsubscribe, render};
 pub use policy::{PolicyConfig, SendMode, SendPolicy, SendWindow};
 pub use queue::{Adjustment, AdjustmentFn, OperatorQueue, QueueConfig, QueueItem};
 pub use rules::{AutoApprover, DryRunReport, RuleFacts, RulesConfig};
 pub use sender::{SendJob, SendOutcome, Sender, SenderConfig, handle_send_job};
+pub use unsubscribe::{
+    OneClick, UnsubscribeSecret, UnsubscribeToken, is_one_click_body, load_or_create_secret,
+};
 
 use crate::model::{Domain, EmailAddress, SendLimits};
 use crate::{Error, Result};
