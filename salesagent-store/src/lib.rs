@@ -85,6 +85,7 @@ mod crypto;
 mod entities;
 mod error;
 mod jobs;
+mod operators;
 mod send;
 #[cfg(feature = "testing")]
 pub mod testing;

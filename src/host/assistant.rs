@@ -16,7 +16,7 @@
 //! before anything is executed.
 
 use super::AppState;
-use super::auth::random_token;
+use super::auth::{Operator, random_token};
 use super::error::{ApiError, ApiResult};
 use super::intake::body_within;
 use super::operator::json_body;
@@ -34,7 +34,7 @@ use salesagent_core::assistant::{
 };
 use salesagent_core::model::{Domain, DraftId};
 use salesagent_core::ports::{Audio, AudioFormat, DynSpeechToText, DynTextToSpeech};
-use salesagent_core::sending::{OperatorQueue, SendMode, SendingConfig};
+use salesagent_core::sending::{SendMode, SendingConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -134,9 +134,10 @@ async fn session(
     if let Some(llm) = &state.assistant_llm {
         s = s.with_llm(llm.clone());
     }
-    if let Some(sending) = sending {
-        s = s.with_queue(OperatorQueue::new(store, state.clock.clone()).with_config(sending.queue));
-    }
+    // The one operator path: the same queue (order, reasons, atomic approve + send job) as the
+    // API and the web page.
+    let _ = (sending, store);
+    s = s.with_queue(state.queue().clone());
     if map.len() >= MAX_SESSIONS
         && let Some(oldest) = map
             .iter()
@@ -267,9 +268,11 @@ fn check_text(field: &str, text: &str) -> ApiResult<()> {
 
 async fn command(
     State(state): State<AppState>,
+    operator: Operator,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<CommandReply>> {
     let req: CommandRequest = json_body(body)?;
+    let name = acting(&operator, req.operator.as_deref())?;
     check_text("text", &req.text)?;
     if req.dry_run {
         let interpreter = state
@@ -289,7 +292,7 @@ async fn command(
             audio_error: None,
         }));
     }
-    let (id, session) = session(&state, req.session.as_deref(), req.operator.as_deref()).await?;
+    let (id, session) = session(&state, req.session.as_deref(), Some(name)).await?;
     let reply = session.lock().await.handle(&req.text).await?;
     Ok(Json(CommandReply::from_reply(id, reply)))
 }
@@ -304,6 +307,17 @@ struct AudioQuery {
     operator: Option<String>,
     #[serde(default)]
     speak: bool,
+}
+
+/// The operator a request acts as: the authenticated one. A request may name it (`operator`),
+/// but naming anyone else is `403`: the audit log records who really acted.
+fn acting<'a>(operator: &'a Operator, named: Option<&str>) -> ApiResult<&'a str> {
+    match named {
+        Some(n) if n != operator.name => Err(ApiError::forbidden(
+            "`operator` must be the authenticated operator (or left out)",
+        )),
+        _ => Ok(&operator.name),
+    }
 }
 
 fn unavailable(what: &str) -> ApiError {
@@ -343,11 +357,13 @@ fn audio_format(headers: &HeaderMap) -> ApiResult<AudioFormat> {
 
 async fn audio(
     State(state): State<AppState>,
+    operator: Operator,
     query: Result<Query<AudioQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<CommandReply>> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let name = acting(&operator, q.operator.as_deref())?;
     // Check what is configured before anything is heard or done.
     let Some(stt) = state.speech.stt.clone() else {
         return Err(unavailable("speech to text"));
@@ -362,7 +378,7 @@ async fn audio(
     if bytes.is_empty() {
         return Err(ApiError::bad_request("the audio body is empty"));
     }
-    let (id, session) = session(&state, q.session.as_deref(), q.operator.as_deref()).await?;
+    let (id, session) = session(&state, q.session.as_deref(), Some(name)).await?;
     let heard = Audio {
         format,
         bytes: bytes.to_vec(),

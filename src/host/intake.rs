@@ -9,7 +9,7 @@ use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use salesagent_connectors::hubspot::webhook::{ContactEvent, parse_payload};
-use salesagent_core::model::{FormSubmission, JobId, NewJob, SubmissionId, kinds};
+use salesagent_core::model::{FormSubmission, JobId, NewJob, SubmissionId};
 use salesagent_core::pipeline::PipelineJob;
 use salesagent_core::ports::DynStore;
 use salesagent_core::{Error, Result};

@@ -4,6 +4,7 @@
 //! leaves an audit entry. Callers send the `version` they saw; a stale one is `409`.
 
 use super::AppState;
+use super::auth::Operator;
 use super::error::{ApiError, ApiResult};
 use super::intake::body_or_error;
 use axum::body::Bytes;
@@ -15,16 +16,18 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use salesagent_core::model::{
-    Draft, DraftAction, DraftId, DraftStatus, DraftWriter, EmailAddress, NewAuditEntry, Outcome,
+    Draft, DraftAction, DraftId, DraftWriter, EmailAddress, NewAuditEntry, Outcome,
     OutcomeId, OutcomeType, SubmissionId, clean_line, validate_body, validate_subject,
 };
-use salesagent_core::ports::{DraftFilter, OutcomeFilter, SettingsExt as _};
+use salesagent_core::ports::{OutcomeFilter, SettingsExt as _};
+use salesagent_core::sending::QueueItem;
 use salesagent_core::{Error, Result};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 
-/// Actor recorded for API changes.
+/// Actor recorded for API changes made without an authenticated operator (none today: every
+/// operator route records [`Operator::actor`]).
 pub(super) const API_ACTOR: &str = "operator:api";
 
 pub(super) fn routes() -> Router<AppState> {
@@ -60,8 +63,10 @@ pub(super) fn draft_id(id: &str) -> ApiResult<DraftId> {
 
 // ---- draft operations (shared with the web page) ----
 
-/// Applies `action` to draft `id` seen at `version` (`None`: whatever is stored now), stores it
-/// with the optimistic check and appends an audit entry.
+/// Applies an operator's `action` (approve, reject, edit) to draft `id` seen at `version`
+/// (`None`: whatever is stored now) through the one operator path, [`OperatorQueue`]: the
+/// optimistic version check, the audit entry and (for an approval) the send job are one atomic
+/// store write, exactly as for the CLI and the assistant.
 pub(super) async fn act(
     state: &AppState,
     id: DraftId,
@@ -69,46 +74,31 @@ pub(super) async fn act(
     actor: &str,
     action: DraftAction,
 ) -> Result<Draft> {
-    let store = state.store();
-    let mut draft = store.get_draft(id).await?;
-    let seen = version.unwrap_or(draft.version);
-    if draft.version != seen {
-        return Err(Error::conflict(format!(
-            "draft {id} changed since you saw it (version {seen}, now {}); reload it",
-            draft.version
-        )));
-    }
+    let seen = match version {
+        Some(v) => v,
+        None => state.store().get_draft(id).await?.version,
+    };
+    let queue = state.queue();
     let name = action.name();
-    let event = draft.apply(action, actor, state.now())?;
-    store.update_draft(&draft, seen, &event).await?;
-    store
-        .append_audit(&NewAuditEntry {
-            actor: actor.to_owned(),
-            action: format!("draft.{name}"),
-            subject: id.to_string(),
-            details: serde_json::json!({"before": event.before, "after": event.after}),
-        })
-        .await?;
+    let draft = match action {
+        DraftAction::Approve => queue.approve(id, seen, actor).await?,
+        DraftAction::Reject { reason } => queue.reject(id, seen, actor, &reason).await?,
+        DraftAction::Edit { subject, body } => queue.edit(id, seen, actor, subject, body).await?,
+        other => {
+            return Err(Error::invalid(
+                "action",
+                format!("{} is not an operator action", other.name()),
+            ));
+        }
+    };
     metrics::counter!("salesagent_operator_actions_total", "action" => name).increment(1);
     Ok(draft)
 }
 
-/// Pending drafts, highest priority first, then oldest first.
-pub(super) async fn pending_drafts(state: &AppState) -> Result<Vec<Draft>> {
-    let mut drafts = state
-        .store()
-        .list_drafts(&DraftFilter {
-            status: Some(DraftStatus::Pending),
-            ..DraftFilter::default()
-        })
-        .await?;
-    drafts.sort_by(|a, b| {
-        b.priority
-            .total_cmp(&a.priority)
-            .then(a.created_at.cmp(&b.created_at))
-            .then(a.id.cmp(&b.id))
-    });
-    Ok(drafts)
+/// Pending drafts in the operator queue's order (ICP fit, recency, outcome history), each with
+/// its priority and the factors behind it: the same order and reasons on every surface.
+pub(super) async fn pending_drafts(state: &AppState) -> Result<Vec<QueueItem>> {
+    state.queue().pending().await
 }
 
 /// Turns the kill switch on or off, with an audit entry.
@@ -148,6 +138,7 @@ struct NewDraftBody {
 /// `POST /api/drafts`: a hand-written draft, pending review.
 async fn create_draft(
     State(state): State<AppState>,
+    operator: Operator,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let b: NewDraftBody = json_body(body)?;
@@ -184,11 +175,11 @@ async fn create_draft(
     };
     let store = state.store();
     store
-        .insert_draft(&draft, &draft.created_event(API_ACTOR))
+        .insert_draft(&draft, &draft.created_event(&operator.actor()))
         .await?;
     store
         .append_audit(&NewAuditEntry {
-            actor: API_ACTOR.to_owned(),
+            actor: operator.actor(),
             action: "draft.create".to_owned(),
             subject: draft.id.to_string(),
             details: serde_json::json!({}),
@@ -218,6 +209,7 @@ struct EditBody {
 /// `PATCH /api/drafts/{id}`: edit subject and/or body (`version` required).
 async fn edit_draft(
     State(state): State<AppState>,
+    operator: Operator,
     Path(id): Path<String>,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Draft>> {
@@ -233,13 +225,24 @@ async fn edit_draft(
         body: b.body,
     };
     Ok(Json(
-        act(&state, id, Some(b.version), API_ACTOR, action).await?,
+        act(&state, id, Some(b.version), &operator.actor(), action).await?,
     ))
 }
 
 /// `GET /api/operator/drafts/pending`: the queue in priority order.
 async fn pending(State(state): State<AppState>) -> ApiResult<Response> {
-    let drafts = pending_drafts(&state).await?;
+    let items = pending_drafts(&state).await?;
+    let drafts: Vec<serde_json::Value> = items
+        .iter()
+        .map(|i| {
+            let mut d = serde_json::to_value(&i.draft).unwrap_or_default();
+            if let Some(o) = d.as_object_mut() {
+                o.insert("priority".into(), serde_json::json!(i.priority));
+                o.insert("priority_factors".into(), serde_json::json!(i.factors));
+            }
+            d
+        })
+        .collect();
     Ok(Json(serde_json::json!({"count": drafts.len(), "drafts": drafts})).into_response())
 }
 
@@ -265,19 +268,28 @@ fn optional_json<T: DeserializeOwned + Default>(
 /// `POST /api/operator/drafts/{id}/approve`, body `{"version": n}` (optional).
 async fn approve(
     State(state): State<AppState>,
+    operator: Operator,
     Path(id): Path<String>,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Draft>> {
     let id = draft_id(&id)?;
     let b: DecisionBody = optional_json(body)?;
     Ok(Json(
-        act(&state, id, b.version, API_ACTOR, DraftAction::Approve).await?,
+        act(
+            &state,
+            id,
+            b.version,
+            &operator.actor(),
+            DraftAction::Approve,
+        )
+        .await?,
     ))
 }
 
 /// `POST /api/operator/drafts/{id}/reject`, body `{"reason": "...", "version": n}`.
 async fn reject(
     State(state): State<AppState>,
+    operator: Operator,
     Path(id): Path<String>,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Draft>> {
@@ -290,7 +302,9 @@ async fn reject(
     let action = DraftAction::Reject {
         reason: clean_line(&reason),
     };
-    Ok(Json(act(&state, id, b.version, API_ACTOR, action).await?))
+    Ok(Json(
+        act(&state, id, b.version, &operator.actor(), action).await?,
+    ))
 }
 
 /// `GET /api/operator/kill-switch`.
@@ -308,10 +322,11 @@ struct KillBody {
 /// `POST /api/operator/kill-switch`, body `{"on": true|false}`.
 async fn set_kill_switch(
     State(state): State<AppState>,
+    operator: Operator,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let b: KillBody = json_body(body)?;
-    switch_kill(&state, b.on, API_ACTOR).await?;
+    switch_kill(&state, b.on, &operator.actor()).await?;
     Ok(Json(serde_json::json!({"on": b.on})).into_response())
 }
 

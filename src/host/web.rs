@@ -8,6 +8,7 @@ use super::AppState;
 use super::auth::{self, LOGIN_COOKIE, SESSION_COOKIE, Session};
 use super::error::{ApiError, ApiResult};
 use super::operator::{act, draft_id, pending_drafts, stats, switch_kill};
+use super::ratelimit::ClientAddress;
 use axum::Router;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -18,8 +19,11 @@ use salesagent_core::ports::SettingsExt as _;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-/// Actor recorded for web-page changes.
-const WEB_ACTOR: &str = "operator:web";
+/// Actor recorded for web-page changes: the logged-in operator's (the route has already
+/// checked the session; `operator:web` only if it ended in between).
+fn web_actor(state: &AppState, headers: &HeaderMap) -> String {
+    session_of(state, headers).map_or_else(|| "operator:web".to_owned(), |s| s.operator.actor())
+}
 
 type FormResult =
     std::result::Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>;
@@ -176,7 +180,12 @@ fn login_form(state: &AppState, error: Option<&str>) -> Response {
     resp
 }
 
-async fn login(State(state): State<AppState>, headers: HeaderMap, form: FormResult) -> Response {
+async fn login(
+    State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
+    headers: HeaderMap,
+    form: FormResult,
+) -> Response {
     let Ok(Form(fields)) = form else {
         return ApiError::bad_request("expected a login form").into_response();
     };
@@ -184,19 +193,16 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, form: FormResu
     if !auth::same_token(expected, fields.get("csrf").map_or("", String::as_str)) {
         return ApiError::forbidden("missing or wrong CSRF token").into_response();
     }
-    let Some(configured) = state.config().operator_token.as_ref() else {
-        return login_form(
-            &state,
-            Some("Login is disabled: SALESAGENT_OPERATOR_TOKEN is not set."),
-        );
+    let presented = fields.get("token").map_or("", String::as_str);
+    let operator = match auth::authenticate(&state, &client, presented).await {
+        Ok(auth::Attempt::Operator(op)) => op,
+        Ok(auth::Attempt::Wrong) => return login_form(&state, Some("Wrong token.")),
+        Ok(auth::Attempt::Throttled(wait)) => return ApiError::rate_limited(wait).into_response(),
+        Err(e) => return e.into_response(),
     };
-    if !auth::token_matches(configured, fields.get("token").map_or("", String::as_str)) {
-        tracing::warn!("operator login failed");
-        return login_form(&state, Some("Wrong token."));
-    }
     let id = state
         .sessions
-        .start(state.now(), state.config().session_ttl);
+        .start(state.now(), state.config().session_ttl, operator);
     let secure = state.config().secure_cookies();
     let max_age = i64::try_from(state.config().session_ttl.as_secs()).unwrap_or(i64::MAX);
     let resp = Redirect::to("/operator").into_response();
@@ -283,11 +289,12 @@ async fn render_queue(
     let kill = state.store().kill_switch().await?;
     let stats = stats(state).await?;
     let mut rows = String::new();
-    for d in &drafts {
+    for item in &drafts {
+        let d = &item.draft;
         let _ = write!(
             rows,
             "<tr><td>{:.1}</td><td><a href=\"/operator/drafts/{}\">{}</a><br>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
-            d.priority,
+            item.priority,
             d.id,
             esc(d
                 .contact_name
@@ -472,7 +479,7 @@ async fn approve(
         &state,
         did,
         version_of(&fields)?,
-        WEB_ACTOR,
+        &web_actor(&state, &headers),
         DraftAction::Approve,
     )
     .await?;
@@ -495,7 +502,7 @@ async fn reject(
         &state,
         did,
         version_of(&fields)?,
-        WEB_ACTOR,
+        &web_actor(&state, &headers),
         DraftAction::Reject { reason },
     )
     .await?;
@@ -516,7 +523,14 @@ async fn edit(
         subject: fields.get("subject").cloned(),
         body,
     };
-    act(&state, did, version_of(&fields)?, WEB_ACTOR, action).await?;
+    act(
+        &state,
+        did,
+        version_of(&fields)?,
+        &web_actor(&state, &headers),
+        action,
+    )
+    .await?;
     Ok(back_to(&id))
 }
 
@@ -531,7 +545,8 @@ async fn assistant(
     };
     let text = fields.get("text").map_or("", String::as_str);
     let conversation = fields.get("conversation").map(String::as_str);
-    let (id, reply) = super::assistant::handle_web(&state, conversation, "web", text).await?;
+    let (id, reply) =
+        super::assistant::handle_web(&state, conversation, &session.operator.name, text).await?;
     let html = render_queue(
         &state,
         &session,
@@ -556,6 +571,6 @@ async fn kill_switch(
         Some("off") => false,
         _ => return Err(ApiError::bad_request("on must be \"on\" or \"off\"")),
     };
-    switch_kill(&state, on, WEB_ACTOR).await?;
+    switch_kill(&state, on, &web_actor(&state, &headers)).await?;
     Ok(Redirect::to("/operator").into_response())
 }

@@ -9,6 +9,7 @@ mod crm;
 mod drive;
 mod llm;
 mod mailbox;
+mod operators;
 mod speech;
 mod store;
 
@@ -18,6 +19,10 @@ pub use crm::{Crm, DynCrm};
 pub use drive::{Drive, DynDrive};
 pub use llm::{ChatMessage, DynLlm, JsonSchema, Llm, LlmRequest, LlmResponse, Role, TokenUsage};
 pub use mailbox::{DynMailbox, Mailbox};
+pub use operators::{
+    ADMIN_OPERATOR, MAX_OPERATOR_NAME_LEN, OperatorRecord, OperatorStore, claimed_operator,
+    new_operator_token, operator_token_hash, validate_operator_name, validate_token_hash,
+};
 pub use speech::{
     Audio, AudioFormat, DynSpeechToText, DynTextToSpeech, SpeechToText, TextToSpeech,
 };

@@ -269,6 +269,7 @@ pub trait Store:
     + SettingsStore
     + AuditStore
     + AdminStore
+    + super::OperatorStore
     + std::fmt::Debug
     + 'static
 {
@@ -287,6 +288,7 @@ impl<T> Store for T where
         + SettingsStore
         + AuditStore
         + AdminStore
+        + super::OperatorStore
         + std::fmt::Debug
         + 'static
 {

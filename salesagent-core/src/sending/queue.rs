@@ -157,6 +157,20 @@ impl OperatorQueue {
         }
     }
 
+    /// The queue every surface uses (operator API, web page, CLI, assistant): `config`, and the
+    /// outcome-history adjustment of [`queue_adjustment`](crate::outcomes::queue_adjustment)
+    /// with its default settings.
+    #[must_use]
+    pub fn standard(store: DynStore, clock: DynClock, config: QueueConfig) -> Self {
+        let adjustment = crate::outcomes::queue_adjustment(
+            clock.clone(),
+            crate::outcomes::ApsConfig::default(),
+        );
+        Self::new(store, clock)
+            .with_config(config)
+            .with_adjustment(adjustment)
+    }
+
     /// Replaces the settings.
     #[must_use]
     pub fn with_config(mut self, config: QueueConfig) -> Self {

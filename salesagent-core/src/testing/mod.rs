@@ -16,6 +16,7 @@ mod drive;
 mod faults;
 mod llm;
 mod mailbox;
+mod operators;
 mod speech;
 mod store;
 

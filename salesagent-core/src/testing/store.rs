@@ -76,6 +76,8 @@ pub struct MemoryStore {
     clock: DynClock,
     faults: Faults,
     policy: RetryPolicy,
+    /// Named operators (see `testing/operators.rs`).
+    pub(super) operators: Mutex<Vec<crate::ports::OperatorRecord>>,
 }
 
 fn to_delta(d: Duration) -> TimeDelta {
@@ -107,6 +109,7 @@ impl MemoryStore {
             clock,
             faults: Faults::none(),
             policy: RetryPolicy::default(),
+            operators: Mutex::new(Vec::new()),
         }
     }
 
@@ -150,7 +153,7 @@ impl MemoryStore {
         }
     }
 
-    fn now(&self) -> DateTime<Utc> {
+    pub(super) fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
 }

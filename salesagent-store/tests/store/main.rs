@@ -6,6 +6,7 @@ mod conformance;
 mod entities;
 mod erase;
 mod jobs;
+mod operators;
 mod props;
 mod send;
 mod shared_pool;

@@ -10,6 +10,7 @@ pub mod crm;
 pub mod drive;
 pub mod llm;
 pub mod mailbox;
+pub mod operators;
 pub mod store;
 
 use crate::Result;
