@@ -8,11 +8,22 @@
 //! |---|---|
 //! | `POST /webhooks/forms` | canonical form-submission JSON, HubSpot v3 signature, `202 {"job_id"}` |
 //! | `POST /webhooks/hubspot` | what HubSpot delivers: workflow contact payloads (`202 {"job_id"}`), event arrays (`202 {"job_ids", "ignored"}`, one `crm_contact_event` job per contact event) |
-//! | `GET /api/jobs/{id}` | a job's state, attempts and last error |
+//! | `GET /api/jobs/{id}` | a job's state, attempts and last error (bearer token) |
+//! | `GET /api/jobs?state=dead&kind=&limit=`, `POST /api/jobs/{id}/requeue` | dead letters: list, requeue (bearer token) |
 //! | `/api/drafts…`, `/api/operator/…`, `/api/outcomes/…` | operator API (bearer token) |
 //! | `POST /api/assistant/command`, `POST /api/assistant/audio` | the operator assistant (bearer token; [`assistant`](CommandReply)) |
+//! | `POST /unsubscribe/{token}`, `GET /unsubscribe/{token}` | RFC 8058 one-click unsubscribe (no auth; [`one_click_links`]) |
 //! | `/operator` | operator web page (login, session cookie, CSRF tokens) |
 //! | `GET /healthz`, `/readyz`, `/metrics` | operations |
+//!
+//! Operators authenticate with their own token (`cli operators add NAME`) or the host's
+//! `SALESAGENT_OPERATOR_TOKEN` (the operator `admin`); the audit log records
+//! [`Operator::actor`] for every change they make. Failed logins and bearer tokens are
+//! throttled per client address and per operator.
+//!
+//! Nothing internal leaks: every response carries an `x-request-id`; a `500` body says only
+//! that, with the detail in the log line of that request id; `/readyz` says ready or not;
+//! requests taking longer than [`HostConfig::request_timeout`] get a `503`.
 //!
 //! Intake never runs the pipeline inline: it verifies the signature, stores the raw payload,
 //! enqueues a durable job keyed by the submission's idempotency key and answers. A redelivery
@@ -23,20 +34,27 @@ mod assistant;
 mod auth;
 mod error;
 mod intake;
+mod jobs;
 mod operator;
 mod ops;
 mod ratelimit;
 mod signature;
+mod unsubscribe;
 mod web;
 
 pub use assistant::{CommandReply, MAX_AUDIO_BYTES, ReplyAudio};
-pub use error::{ApiError, ApiResult};
+pub use auth::Operator;
+pub use error::{ApiError, ApiResult, RequestId};
 pub use intake::{
     Accepted, AcceptedEvents, accept_events, accept_submission, contact_event_job, pipeline_job,
 };
+pub use jobs::{DEFAULT_JOB_LIST_LIMIT, JobView, MAX_JOB_LIST_LIMIT};
 pub use ops::install_metrics;
 pub use ratelimit::RateLimit;
 pub use signature::{HEADER_TIMESTAMP, HEADER_V1V2, HEADER_V3, HEADER_VERSION, signed_uri};
+pub use unsubscribe::{
+    MAX_UNSUBSCRIBE_BODY_BYTES, configure_mime, one_click_links, unsubscribe_secret,
+};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -44,6 +62,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::PrometheusHandle;
 use salesagent_core::assistant::AssistantConfig;
+use salesagent_core::sending::{OperatorQueue, QueueConfig};
 use salesagent_core::ports::{DynClock, DynLlm, DynSpeechToText, DynStore, DynTextToSpeech};
 use secrecy::SecretString;
 use std::sync::Arc;
@@ -56,6 +75,11 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const ENV_HUBSPOT_SECRET: &str = "HUBSPOT_CLIENT_SECRET";
 /// Environment variable holding the operator API bearer token (also the web login password).
 pub const ENV_OPERATOR_TOKEN: &str = "SALESAGENT_OPERATOR_TOKEN";
+/// Environment variable holding the secret one-click unsubscribe tokens are keyed with
+/// ([`HostConfig::unsubscribe_secret`]).
+pub const ENV_UNSUBSCRIBE_SECRET: &str = "SALESAGENT_UNSUBSCRIBE_SECRET";
+/// Environment variable naming the trusted proxy header ([`HostConfig::trusted_proxy_header`]).
+pub const ENV_TRUSTED_PROXY_HEADER: &str = "SALESAGENT_TRUSTED_PROXY_HEADER";
 
 /// How the host behaves. Secrets are [`SecretString`]s: `Debug` never prints them.
 #[derive(Debug, Clone)]
@@ -71,12 +95,31 @@ pub struct HostConfig {
     pub hubspot_legacy_signatures: bool,
     /// Accept unsigned webhooks when no secret is configured (local development only).
     pub allow_unsigned: bool,
-    /// Operator bearer token; without it the operator API and web page refuse every request.
+    /// The admin operator's token (`SALESAGENT_OPERATOR_TOKEN`, the operator `admin`); without
+    /// it only named operators' tokens are accepted. A blank token is never accepted.
     pub operator_token: Option<SecretString>,
     /// Per-client limit on the operator API and web page.
     pub rate_limit: RateLimit,
+    /// Budget of failed logins and bearer tokens, per client address and per operator
+    /// (default [`RateLimit::failed_logins`]: 10 a minute).
+    pub failed_login_limit: RateLimit,
+    /// The header a trusted reverse proxy puts the client address in (`X-Forwarded-For`, of
+    /// which the last hop counts, or `X-Real-IP`); `None` (the default): the socket address.
+    /// Set it only when every request comes through that proxy, or clients can pick their
+    /// own address.
+    pub trusted_proxy_header: Option<String>,
+    /// The host sits behind TLS (a terminating proxy): cookies carry `Secure` and the signed
+    /// webhook URI is `https://` + `Host`. Also implied by an `https://` [`Self::public_url`].
+    pub behind_tls: bool,
+    /// Longest a request may take before it is answered `503` (default 30 s).
+    pub request_timeout: Duration,
     /// How long a web-page login lasts.
     pub session_ttl: Duration,
+    /// The secret one-click unsubscribe tokens are keyed with (at least 16 bytes); `None`: a
+    /// random one generated on first use and kept in the store's settings, so restarts keep
+    /// old links valid. The links are `{public_url}/unsubscribe/{token}`
+    /// ([`one_click_links`]).
+    pub unsubscribe_secret: Option<SecretString>,
 }
 
 impl Default for HostConfig {
@@ -88,14 +131,19 @@ impl Default for HostConfig {
             allow_unsigned: false,
             operator_token: None,
             rate_limit: RateLimit::default(),
+            failed_login_limit: RateLimit::failed_logins(),
+            trusted_proxy_header: None,
+            behind_tls: false,
+            request_timeout: Duration::from_secs(30),
             session_ttl: Duration::from_secs(8 * 3600),
+            unsubscribe_secret: None,
         }
     }
 }
 
 impl HostConfig {
     /// Defaults, with the secrets read from [`ENV_HUBSPOT_SECRET`] and [`ENV_OPERATOR_TOKEN`]
-    /// (empty values count as unset).
+    /// and the proxy header from [`ENV_TRUSTED_PROXY_HEADER`] (empty values count as unset).
     #[must_use]
     pub fn from_env() -> Self {
         let secret = |name: &str| {
@@ -107,15 +155,29 @@ impl HostConfig {
         Self {
             hubspot_secret: secret(ENV_HUBSPOT_SECRET),
             operator_token: secret(ENV_OPERATOR_TOKEN),
+            unsubscribe_secret: secret(ENV_UNSUBSCRIBE_SECRET),
+            trusted_proxy_header: std::env::var(ENV_TRUSTED_PROXY_HEADER)
+                .ok()
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty()),
             ..Self::default()
         }
     }
 
-    /// True when cookies should carry `Secure` (the public URL is HTTPS).
+    /// True when the host is told it sits behind TLS: [`Self::behind_tls`] or an `https://`
+    /// public URL. Cookies then carry `Secure`.
+    #[must_use]
+    pub fn is_behind_tls(&self) -> bool {
+        self.behind_tls
+            || self
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://"))
+    }
+
+    /// True when cookies should carry `Secure`.
     fn secure_cookies(&self) -> bool {
-        self.public_url
-            .as_deref()
-            .is_some_and(|u| u.starts_with("https://"))
+        self.is_behind_tls()
     }
 }
 
@@ -128,9 +190,12 @@ pub struct AppState {
     metrics: Option<PrometheusHandle>,
     sessions: Arc<auth::Sessions>,
     limiter: Arc<ratelimit::RateLimiter>,
+    failures: Arc<ratelimit::RateLimiter>,
     speech: assistant::Speech,
     assistant: Arc<assistant::Sessions>,
     assistant_llm: Option<DynLlm>,
+    unsubscribe: Arc<unsubscribe::UnsubscribeState>,
+    queue: OperatorQueue,
 }
 
 impl AppState {
@@ -139,6 +204,8 @@ impl AppState {
     #[must_use]
     pub fn new(store: DynStore, clock: DynClock, config: HostConfig) -> Self {
         let limiter = ratelimit::RateLimiter::new(config.rate_limit);
+        let failures = ratelimit::RateLimiter::new(config.failed_login_limit);
+        let queue = OperatorQueue::standard(store.clone(), clock.clone(), QueueConfig::default());
         Self {
             store,
             clock,
@@ -146,10 +213,28 @@ impl AppState {
             metrics: None,
             sessions: Arc::new(auth::Sessions::default()),
             limiter: Arc::new(limiter),
+            failures: Arc::new(failures),
             speech: assistant::Speech::default(),
             assistant: Arc::new(assistant::Sessions::default()),
             assistant_llm: None,
+            unsubscribe: Arc::default(),
+            queue,
         }
+    }
+
+    /// Orders the operator queue with `config` (the API, the web page and the assistant all list
+    /// and decide through this one [`OperatorQueue`]).
+    #[must_use]
+    pub fn with_queue_config(mut self, config: QueueConfig) -> Self {
+        self.queue =
+            OperatorQueue::standard(self.store.clone(), self.clock.clone(), config);
+        self
+    }
+
+    /// The operator queue: the one path that lists, approves, rejects and edits drafts.
+    #[must_use]
+    pub fn queue(&self) -> &OperatorQueue {
+        &self.queue
     }
 
     /// The model the assistant falls back to when the deterministic parser does not recognise
@@ -211,7 +296,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let api = operator::routes()
         .merge(assistant::routes())
-        .route("/api/jobs/{id}", get(intake::get_job))
+        .merge(jobs::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_bearer,
@@ -229,10 +314,13 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .merge(unsubscribe::routes(&state))
         .merge(limited)
         .fallback(ops::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(ops::track))
+        .layer(ops::timeout_layer(state.config().request_timeout))
         .layer(ops::trace_layer())
+        .layer(axum::middleware::from_fn(error::request_id))
         .with_state(state)
 }
