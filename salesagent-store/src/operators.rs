@@ -53,15 +53,13 @@ impl OperatorStore for SqlStore {
     }
 
     async fn list_operators(&self) -> Result<Vec<OperatorRecord>> {
-        sqlx::query(
-            "SELECT name, token_hash, created_at, revoked_at FROM operators ORDER BY name",
-        )
-        .fetch_all(self.pool())
-        .await
-        .map_err(db)?
-        .iter()
-        .map(record)
-        .collect()
+        sqlx::query("SELECT name, token_hash, created_at, revoked_at FROM operators ORDER BY name")
+            .fetch_all(self.pool())
+            .await
+            .map_err(db)?
+            .iter()
+            .map(record)
+            .collect()
     }
 
     async fn operator_by_token_hash(&self, token_hash: &str) -> Result<Option<OperatorRecord>> {

@@ -115,7 +115,7 @@ pub fn validate_token_hash(hash: &str) -> Result<()> {
 pub fn operator_token_hash(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     let mut out = String::with_capacity(64);
-    for b in digest.iter() {
+    for b in &digest {
         out.push(char::from(HEX[usize::from(b >> 4)]));
         out.push(char::from(HEX[usize::from(b & 0x0f)]));
     }

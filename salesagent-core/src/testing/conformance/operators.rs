@@ -95,7 +95,10 @@ pub async fn run<S: OperatorStore + ?Sized>(store: &S) {
             .any(|o| o.name == name && o.revoked_at.is_some()),
         "a revoked operator is listed as revoked"
     );
-    assert!(!ok(store.revoke_operator(&fresh_name()).await, "revoke unknown"));
+    assert!(!ok(
+        store.revoke_operator(&fresh_name()).await,
+        "revoke unknown"
+    ));
 
     let again = ok(store.add_operator(&name, &second).await, "re-add");
     assert!(again.is_live());
