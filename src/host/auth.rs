@@ -1,13 +1,21 @@
 //! Operator authentication: a bearer token for the API; for the web page, a login that starts
 //! a server-side session (cookie `HttpOnly; SameSite=Strict`) holding a CSRF token.
+//!
+//! A token is either the host's single `SALESAGENT_OPERATOR_TOKEN` (the operator
+//! [`ADMIN_OPERATOR`]) or a named operator's (`cli operators add NAME`), looked up by its hash.
+//! Failed attempts are throttled per client address and per operator (the name a token
+//! claims; any other token is an attempt at `admin`): once either budget is spent, attempts are
+//! refused with `429` before the token is even checked.
 
 use super::AppState;
 use super::error::ApiError;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, TimeDelta, Utc};
+use salesagent_core::ports::{ADMIN_OPERATOR, claimed_operator, operator_token_hash};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -21,10 +29,50 @@ pub(super) const LOGIN_COOKIE: &str = "sa_login";
 /// Most sessions kept; beyond it expired ones are dropped, then the oldest.
 const MAX_SESSIONS: usize = 1024;
 
+/// The operator a request was authenticated as. Routes behind the bearer check can take it as
+/// an extractor (it is a request extension); anywhere else extracting it is a `401`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    /// The operator's name (`admin` for `SALESAGENT_OPERATOR_TOKEN`).
+    pub name: String,
+}
+
+impl Operator {
+    /// The operator of the host's single configured token.
+    #[must_use]
+    pub fn admin() -> Self {
+        Self {
+            name: ADMIN_OPERATOR.to_owned(),
+        }
+    }
+
+    /// The actor the audit log records for this operator: `operator:<name>`.
+    #[must_use]
+    pub fn actor(&self) -> String {
+        format!("operator:{}", self.name)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Self>()
+            .cloned()
+            .ok_or_else(|| ApiError::unauthorized("not authenticated as an operator"))
+    }
+}
+
 /// Compares a presented secret with the configured one in constant time (over digests, so the
-/// length does not leak either).
+/// length does not leak either). A blank secret, configured or presented, never matches.
 pub(super) fn token_matches(configured: &SecretString, presented: &str) -> bool {
-    let a = Sha256::digest(configured.expose_secret().as_bytes());
+    let configured = configured.expose_secret();
+    if configured.trim().is_empty() || presented.trim().is_empty() {
+        return false;
+    }
+    let a = Sha256::digest(configured.as_bytes());
     let b = Sha256::digest(presented.as_bytes());
     bool::from(a.as_slice().ct_eq(b.as_slice()))
 }
@@ -43,18 +91,83 @@ pub(super) fn random_token() -> String {
     )
 }
 
-/// Middleware: the API needs `Authorization: Bearer <SALESAGENT_OPERATOR_TOKEN>`.
+/// What an authentication attempt came to.
+#[derive(Debug)]
+pub(super) enum Attempt {
+    /// The token is an operator's.
+    Operator(Operator),
+    /// Wrong, blank or revoked token (counted against the client and the operator).
+    Wrong,
+    /// Too many failures from this client or at this operator: wait this many seconds.
+    Throttled(u64),
+}
+
+/// The throttle keys of an attempt: the client address and the operator the token claims.
+fn throttle_keys(client: &str, presented: &str) -> [String; 2] {
+    let operator = claimed_operator(presented.trim()).unwrap_or(ADMIN_OPERATOR);
+    [format!("addr:{client}"), format!("operator:{operator}")]
+}
+
+/// Checks `presented` (from client address `client`): the admin token in constant time, then a
+/// named operator's by its hash. Throttled attempts are refused before any check; failures
+/// are counted.
+///
+/// # Errors
+/// The store's error when the operator lookup fails.
+pub(super) async fn authenticate(
+    state: &AppState,
+    client: &str,
+    presented: &str,
+) -> Result<Attempt, ApiError> {
+    let now = state.now();
+    let keys = throttle_keys(client, presented);
+    if let Some(wait) = keys
+        .iter()
+        .filter_map(|k| state.failures.blocked(k, now))
+        .max()
+    {
+        metrics::counter!("salesagent_auth_throttled_total").increment(1);
+        return Ok(Attempt::Throttled(wait));
+    }
+    let presented = presented.trim();
+    if let Some(op) = identify(state, presented).await? {
+        return Ok(Attempt::Operator(op));
+    }
+    for k in &keys {
+        state.failures.fail(k, now);
+    }
+    metrics::counter!("salesagent_auth_failures_total").increment(1);
+    tracing::warn!(client = %client, operator = %keys[1], "operator authentication failed");
+    Ok(Attempt::Wrong)
+}
+
+/// The operator `presented` belongs to, if any.
+async fn identify(state: &AppState, presented: &str) -> Result<Option<Operator>, ApiError> {
+    if presented.is_empty() {
+        return Ok(None);
+    }
+    if let Some(admin) = state.config().operator_token.as_ref()
+        && token_matches(admin, presented)
+    {
+        return Ok(Some(Operator::admin()));
+    }
+    let Some(claimed) = claimed_operator(presented) else {
+        return Ok(None);
+    };
+    let hash = operator_token_hash(presented);
+    let found = state.store().operator_by_token_hash(&hash).await?;
+    Ok(found
+        .filter(|o| bool::from(o.token_hash.as_bytes().ct_eq(hash.as_bytes())) && o.name == claimed)
+        .map(|o| Operator { name: o.name }))
+}
+
+/// Middleware: the API needs `Authorization: Bearer <operator token>`; the request then
+/// carries the [`Operator`] as an extension.
 pub(super) async fn require_bearer(
     State(state): State<AppState>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
-    let Some(token) = state.config().operator_token.as_ref() else {
-        return ApiError::unauthorized(
-            "operator API disabled: SALESAGENT_OPERATOR_TOKEN is not set",
-        )
-        .into_response();
-    };
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -62,18 +175,25 @@ pub(super) async fn require_bearer(
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
-        });
-    match presented {
-        Some(p) if token_matches(token, p.trim()) => next.run(req).await,
-        Some(_) => ApiError::unauthorized("wrong operator token").into_response(),
-        None => {
-            let mut resp = ApiError::unauthorized("missing bearer token").into_response();
-            resp.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
-            resp
+        })
+        .map(str::to_owned);
+    let Some(presented) = presented else {
+        let mut resp = ApiError::unauthorized("missing bearer token").into_response();
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+        return resp;
+    };
+    let client = super::ratelimit::client_address(&state, req.headers(), req.extensions());
+    match authenticate(&state, &client, &presented).await {
+        Ok(Attempt::Operator(op)) => {
+            req.extensions_mut().insert(op);
+            next.run(req).await
         }
+        Ok(Attempt::Wrong) => ApiError::unauthorized("wrong operator token").into_response(),
+        Ok(Attempt::Throttled(wait)) => ApiError::rate_limited(wait).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -89,7 +209,7 @@ pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
         .map(|(_, v)| v.trim())
 }
 
-/// A `Set-Cookie` value: `HttpOnly; SameSite=Strict; Path=/operator`, `Secure` over HTTPS;
+/// A `Set-Cookie` value: `HttpOnly; SameSite=Strict; Path=/operator`, `Secure` behind TLS;
 /// `max_age` 0 deletes the cookie.
 pub(super) fn set_cookie(name: &str, value: &str, max_age: i64, secure: bool) -> String {
     format!(
@@ -101,6 +221,8 @@ pub(super) fn set_cookie(name: &str, value: &str, max_age: i64, secure: bool) ->
 /// A logged-in web session.
 #[derive(Debug, Clone)]
 pub(super) struct Session {
+    /// Who logged in.
+    pub operator: Operator,
     /// Token every state-changing form must carry.
     pub csrf: String,
     /// When the session ends.
@@ -120,8 +242,13 @@ impl Sessions {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Starts a session lasting `ttl`; returns its cookie value.
-    pub(super) fn start(&self, now: DateTime<Utc>, ttl: std::time::Duration) -> String {
+    /// Starts a session of `operator` lasting `ttl`; returns its cookie value.
+    pub(super) fn start(
+        &self,
+        now: DateTime<Utc>,
+        ttl: std::time::Duration,
+        operator: Operator,
+    ) -> String {
         let id = random_token();
         let expires_at = now + TimeDelta::from_std(ttl).unwrap_or(TimeDelta::hours(8));
         let mut map = self.lock();
@@ -139,6 +266,7 @@ impl Sessions {
         map.insert(
             id.clone(),
             Session {
+                operator,
                 csrf: random_token(),
                 expires_at,
             },

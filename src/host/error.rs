@@ -1,10 +1,79 @@
 //! Errors as HTTP responses: a status chosen from what the caller should do, and a JSON body
 //! `{"error": {"kind": "...", "message": "..."}}`.
+//!
+//! Every request gets a [`RequestId`] (header `x-request-id` on every response). A server
+//! error made from an internal [`Error`] never echoes it: the body says only what the caller
+//! can act on plus the request id (a `500` body: `{"error": {"kind": "internal", "message":
+//! "internal error", "request_id": "..."}}`), and the detail goes to the log line carrying
+//! the same request id.
 
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use salesagent_core::Error;
+
+/// The response header carrying the request id.
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of one request (32 hex digits, random): in the `x-request-id` response header, in
+/// server-error bodies and in the log lines about the request. Handlers can read it as a
+/// request extension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    fn new() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// The id of the request being handled (a fresh one outside a request).
+    fn current() -> Self {
+        CURRENT
+            .try_with(Clone::clone)
+            .unwrap_or_else(|_| Self::new())
+    }
+}
+
+tokio::task_local! {
+    static CURRENT: RequestId;
+}
+
+/// Marks a response whose body was already made safe (so the request-id layer leaves it).
+#[derive(Debug, Clone, Copy)]
+struct Sanitized;
+
+/// Middleware (outermost): gives the request a [`RequestId`], answers it in `x-request-id`,
+/// and replaces the body of any `500` not made by [`ApiError`] (a layer's, an extractor's)
+/// with the request id alone.
+pub(super) async fn request_id(mut req: Request, next: Next) -> Response {
+    let id = RequestId::new();
+    req.extensions_mut().insert(id.clone());
+    let mut resp = CURRENT.scope(id.clone(), next.run(req)).await;
+    if resp.status() == StatusCode::INTERNAL_SERVER_ERROR
+        && resp.extensions().get::<Sanitized>().is_none()
+    {
+        tracing::error!(request_id = %id.0, "request failed outside a handler");
+        resp = internal_error_body(&id);
+    }
+    if let Ok(v) = HeaderValue::from_str(&id.0) {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    resp
+}
+
+/// The whole body of a `500`: its kind and the request id.
+fn internal_error_body(id: &RequestId) -> Response {
+    let body = serde_json::json!({"error": {
+        "kind": "internal",
+        "message": "internal error",
+        "request_id": id.0,
+    }});
+    let mut resp = (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
+    resp.extensions_mut().insert(Sanitized);
+    resp
+}
 
 /// An error answered to an HTTP client.
 #[derive(Debug)]
@@ -17,6 +86,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds the client should wait, for 429 and 503.
     pub retry_after: Option<u64>,
+    /// What went wrong inside, for the log only (server errors made from an [`Error`]).
+    pub(super) detail: Option<String>,
 }
 
 impl ApiError {
@@ -27,6 +98,7 @@ impl ApiError {
             kind,
             message: message.into(),
             retry_after: None,
+            detail: None,
         }
     }
 
@@ -86,21 +158,59 @@ impl From<Error> for ApiError {
             _ => None,
         };
         if status.is_server_error() {
-            tracing::warn!(kind = e.kind(), error = %e, "request failed");
+            // The message of an internal error can name hosts, tables or values: log it only.
+            let message = match status {
+                StatusCode::SERVICE_UNAVAILABLE => "temporarily unavailable; retry later",
+                StatusCode::NOT_IMPLEMENTED => "not supported by this host",
+                _ => "internal error",
+            };
+            return Self {
+                status,
+                kind: if status == StatusCode::INTERNAL_SERVER_ERROR {
+                    "internal"
+                } else {
+                    e.kind()
+                },
+                message: message.to_owned(),
+                retry_after,
+                detail: Some(format!("{}: {e}", e.kind())),
+            };
         }
         Self {
             status,
             kind: e.kind(),
             message: e.to_string(),
             retry_after,
+            detail: None,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"kind": self.kind, "message": self.message}});
-        let mut resp = (self.status, Json(body)).into_response();
+        let mut resp = if self.status.is_server_error() {
+            let id = RequestId::current();
+            tracing::error!(
+                request_id = %id.0,
+                status = self.status.as_u16(),
+                kind = self.kind,
+                detail = self.detail.as_deref().unwrap_or(&self.message),
+                "request failed"
+            );
+            if self.status == StatusCode::INTERNAL_SERVER_ERROR {
+                internal_error_body(&id)
+            } else {
+                let body = serde_json::json!({"error": {
+                    "kind": self.kind,
+                    "message": self.message,
+                    "request_id": id.0,
+                }});
+                (self.status, Json(body)).into_response()
+            }
+        } else {
+            let body = serde_json::json!({"error": {"kind": self.kind, "message": self.message}});
+            (self.status, Json(body)).into_response()
+        };
         if let Some(secs) = self.retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));

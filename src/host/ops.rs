@@ -1,7 +1,7 @@
 //! Operations: liveness, readiness, Prometheus metrics, request tracking and tracing spans.
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, RequestId};
 use axum::Json;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -11,7 +11,9 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use salesagent_core::model::{DraftStatus, JobState};
 use salesagent_core::ports::SettingsExt as _;
 use std::sync::OnceLock;
+use std::time::Duration;
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 /// Latency buckets in seconds, from 0.5 ms to 10 s.
@@ -42,15 +44,19 @@ pub(super) async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the store is reachable and migrated.
+/// `GET /readyz`: `200 {"status": "ready"}` when the store is reachable and migrated, else
+/// `503 {"status": "not_ready"}`; why goes to the log only (the route needs no token).
 pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     match state.store().health().await {
-        Ok(()) => Json(serde_json::json!({"status": "ready", "store": "ok"})).into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "unavailable", "store": e.to_string()})),
-        )
-            .into_response(),
+        Ok(()) => Json(serde_json::json!({"status": "ready"})).into_response(),
+        Err(e) => {
+            tracing::warn!(kind = e.kind(), error = %e, "not ready: store health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"status": "not_ready"})),
+            )
+                .into_response()
+        }
     }
 }
 
@@ -123,7 +129,8 @@ pub(super) async fn track(req: Request, next: Next) -> Response {
     resp
 }
 
-/// One span per request, named `http`, with method and route only: no headers, no bodies.
+/// One span per request, named `http`, with method, route and request id only: no headers,
+/// no bodies.
 pub(super) fn trace_layer()
 -> TraceLayer<SharedClassifier<ServerErrorsAsFailures>, impl Fn(&Request) -> tracing::Span + Clone>
 {
@@ -132,6 +139,16 @@ pub(super) fn trace_layer()
             .extensions()
             .get::<MatchedPath>()
             .map_or("unmatched", MatchedPath::as_str);
-        tracing::info_span!("http", method = %req.method(), route = %route)
+        let id = req
+            .extensions()
+            .get::<RequestId>()
+            .map_or("-", |id| id.0.as_str());
+        tracing::info_span!("http", method = %req.method(), route = %route, request_id = %id)
     })
+}
+
+/// Answers `503` (empty body) to a request still running after `timeout`; the handler's
+/// future is dropped.
+pub(super) fn timeout_layer(timeout: Duration) -> TimeoutLayer {
+    TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout)
 }

@@ -68,7 +68,11 @@ pub fn check(
             "HUBSPOT_CLIENT_SECRET is not configured; refusing unsigned webhooks",
         ));
     };
-    let full_uri = signed_uri(config.public_url.as_deref(), headers, uri)?;
+    let mut full_uri = signed_uri(config.public_url.as_deref(), headers, uri)?;
+    if config.public_url.is_none() && config.behind_tls {
+        // Behind a TLS-terminating proxy HubSpot called `https://` + `Host`.
+        full_uri = full_uri.replacen("http://", "https://", 1);
+    }
     let header = |name: &str| -> Result<Option<&str>> {
         headers
             .get(name)
