@@ -4,8 +4,8 @@
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use proptest::prelude::*;
 use salesagent_core::model::{
-    Draft, DraftAction, DraftStatus, DraftWriter, EmailAddress, MessageId, validate_body,
-    validate_subject,
+    Draft, DraftAction, DraftStatus, DraftWriter, EmailAddress, MessageId, SendClaim, SendDecision,
+    validate_body, validate_subject,
 };
 
 fn t0() -> DateTime<Utc> {
@@ -33,20 +33,41 @@ fn text() -> impl Strategy<Value = String> {
     ]
 }
 
+fn claim() -> impl Strategy<Value = SendClaim> {
+    ("[a-z]{1,6}", 0i64..120)
+        .prop_map(|(holder, mins)| SendClaim::new(holder, t0() + TimeDelta::minutes(mins)))
+}
+
 fn action() -> impl Strategy<Value = DraftAction> {
     prop_oneof![
         Just(DraftAction::Approve),
         "[a-z]{1,8}".prop_map(|reason| DraftAction::Reject { reason }),
         (proptest::option::of(text()), proptest::option::of(text()))
             .prop_map(|(subject, body)| DraftAction::Edit { subject, body }),
-        "[a-z0-9]{1,12}".prop_map(|l| DraftAction::BeginSend {
-            message_id: MessageId::parse(&format!("{l}@seller.io")).unwrap()
+        ("[a-z0-9]{1,12}", proptest::option::of(claim())).prop_map(|(l, claim)| {
+            DraftAction::BeginSend {
+                message_id: MessageId::parse(&format!("{l}@seller.io")).unwrap(),
+                claim,
+            }
         }),
+        claim().prop_map(|claim| DraftAction::TakeOver { claim }),
+        "[a-z0-9]{1,12}"
+            .prop_map(|mailbox_draft_id| DraftAction::RecordMailboxDraft { mailbox_draft_id }),
+        (0i64..120).prop_map(|m| DraftAction::AwaitConfirmation {
+            since: t0() + TimeDelta::minutes(m)
+        }),
+        "[a-z0-9]{1,12}".prop_map(|mailbox_draft_id| DraftAction::MarkDrafted { mailbox_draft_id }),
+        "[a-z]{1,8}".prop_map(|reason| DraftAction::ReturnToApproved { reason }),
+        Just(DraftAction::ReleaseClaim),
         "[a-z0-9]{1,12}".prop_map(|provider_message_id| DraftAction::MarkSent {
             provider_message_id
         }),
         "[a-z]{1,8}".prop_map(|reason| DraftAction::MarkFailed { reason }),
         "[a-z]{1,8}".prop_map(|reason| DraftAction::Stop { reason }),
+        "[a-z]{1,8}".prop_map(|reason| DraftAction::RecordDecision {
+            send: Some(SendDecision::Deny { reason }),
+            rules: None,
+        }),
     ]
 }
 
@@ -56,14 +77,88 @@ fn expected_next(status: DraftStatus, action: &DraftAction) -> Option<DraftStatu
     use DraftStatus as S;
     match (status, action) {
         (S::Pending, A::Approve) => Some(S::Approved),
-        (S::Pending, A::Reject { .. }) | (S::Pending | S::Approved, A::Stop { .. }) => {
-            Some(S::Rejected)
-        }
+        (S::Pending, A::Reject { .. })
+        | (S::Pending | S::Approved | S::Drafted, A::Stop { .. }) => Some(S::Rejected),
         (S::Pending | S::Approved, A::Edit { .. }) => Some(S::Pending),
-        (S::Approved, A::BeginSend { .. }) => Some(S::Sending),
+        // DRAFT_ONLY drafts are sent later from the same mailbox draft.
+        (S::Approved | S::Drafted, A::BeginSend { .. }) => Some(S::Sending),
+        // Steps of the claim holder (or a taker-over) that keep the draft in flight.
+        (
+            S::Sending,
+            A::TakeOver { .. }
+            | A::RecordMailboxDraft { .. }
+            | A::AwaitConfirmation { .. }
+            | A::ReleaseClaim,
+        ) => Some(S::Sending),
+        (S::Sending, A::MarkDrafted { .. }) => Some(S::Drafted),
+        (S::Sending, A::ReturnToApproved { .. }) => Some(S::Approved),
         (S::Sending, A::MarkSent { .. }) => Some(S::Sent),
         (S::Sending, A::MarkFailed { .. }) => Some(S::Failed),
+        (S::Pending | S::Approved | S::Sending | S::Drafted, A::RecordDecision { .. }) => {
+            Some(status)
+        }
         _ => None,
+    }
+}
+
+/// What the send fields should hold after a sequence of successful actions, tracked
+/// independently of `Draft::apply`.
+#[derive(Debug, Default, Clone)]
+struct SendModel {
+    message_id: Option<MessageId>,
+    claim: Option<SendClaim>,
+    mailbox_draft_id: Option<String>,
+    unconfirmed_since: Option<DateTime<Utc>>,
+}
+
+impl SendModel {
+    fn apply(&mut self, action: &DraftAction) {
+        use DraftAction as A;
+        match action {
+            A::BeginSend { message_id, claim } => {
+                self.message_id = Some(message_id.clone());
+                self.claim.clone_from(claim);
+            }
+            A::TakeOver { claim } => self.claim = Some(claim.clone()),
+            A::RecordMailboxDraft { mailbox_draft_id } => {
+                self.mailbox_draft_id = Some(mailbox_draft_id.clone());
+            }
+            A::AwaitConfirmation { since } => {
+                self.claim = None;
+                // The first time the provider said "gone" is kept.
+                if self.unconfirmed_since.is_none() {
+                    self.unconfirmed_since = Some(*since);
+                }
+            }
+            A::MarkDrafted { mailbox_draft_id } => {
+                self.claim = None;
+                self.mailbox_draft_id = Some(mailbox_draft_id.clone());
+            }
+            A::ReleaseClaim | A::ReturnToApproved { .. } | A::MarkFailed { .. } => {
+                self.claim = None
+            }
+            A::MarkSent { .. } => {
+                self.claim = None;
+                self.unconfirmed_since = None;
+            }
+            A::Approve
+            | A::Reject { .. }
+            | A::Edit { .. }
+            | A::Stop { .. }
+            | A::RecordDecision { .. } => {}
+        }
+    }
+
+    fn check(&self, d: &Draft) -> Result<(), TestCaseError> {
+        prop_assert_eq!(&d.message_id, &self.message_id, "Message-ID");
+        prop_assert_eq!(&d.send_claim, &self.claim, "send claim");
+        prop_assert_eq!(&d.mailbox_draft_id, &self.mailbox_draft_id, "mailbox draft");
+        prop_assert_eq!(
+            d.delivery_unconfirmed_since,
+            self.unconfirmed_since,
+            "unconfirmed since"
+        );
+        Ok(())
     }
 }
 
@@ -86,11 +181,22 @@ fn check_invariants(d: &Draft, successes: u32, edited: bool) -> Result<(), TestC
         1 + successes,
         "version counts successful operations"
     );
-    prop_assert_eq!(
-        d.message_id.is_some(),
-        matches!(d.status, S::Sending | S::Sent | S::Failed),
-        "a Message-ID exists exactly once sending has started"
+    if matches!(d.status, S::Sending | S::Sent | S::Failed | S::Drafted) {
+        prop_assert!(
+            d.message_id.is_some(),
+            "a Message-ID exists once sending has started"
+        );
+    }
+    prop_assert!(
+        d.send_claim.is_none() || d.status == S::Sending,
+        "only a Sending draft has a send claim"
     );
+    if d.status == S::Drafted {
+        prop_assert!(
+            d.mailbox_draft_id.is_some(),
+            "a Drafted draft names its mailbox draft"
+        );
+    }
     prop_assert_eq!(
         d.sent_at.is_some(),
         d.status == S::Sent,
@@ -126,6 +232,7 @@ proptest! {
         let mut d = new_draft();
         let mut successes = 0;
         let mut edited = false;
+        let mut model = SendModel::default();
         for (i, action) in actions.into_iter().enumerate() {
             let at = t0() + TimeDelta::minutes(i as i64 + 1);
             let before = d.clone();
@@ -142,10 +249,11 @@ proptest! {
                     prop_assert_eq!(d.updated_at, at);
                     prop_assert_eq!(event.before, Some(before.snapshot()));
                     prop_assert_eq!(event.after, d.snapshot());
-                    prop_assert_eq!(event.action, action);
+                    prop_assert_eq!(&event.action, &action);
                     prop_assert_eq!(event.draft_id, d.id);
                     successes += 1;
                     edited |= is_edit;
+                    model.apply(&action);
                 }
                 Err(e) => {
                     prop_assert_eq!(&d, &before, "a refused operation must leave the draft unchanged");
@@ -159,6 +267,7 @@ proptest! {
                 }
             }
             check_invariants(&d, successes, edited)?;
+            model.check(&d)?;
         }
     }
 

@@ -75,6 +75,9 @@ fn draft(
         created_at: at,
         updated_at: at,
         sent_at: (status == DraftStatus::Sent).then_some(at),
+        send_claim: None,
+        mailbox_draft_id: None,
+        delivery_unconfirmed_since: None,
     }
 }
 

@@ -1,5 +1,5 @@
 //! The send policy through the sender: every Deny and Defer reason, the window in a time zone,
-//! limits, DRAFT_ONLY, and the job handler's follow-up jobs.
+//! limits, DRAFT_ONLY, and deferred send jobs given back to the queue by the shipped worker.
 
 #[path = "sending_common.rs"]
 mod common;
@@ -7,11 +7,11 @@ mod common;
 use chrono::{TimeZone, Utc};
 use common::*;
 use salesagent_core::model::{
-    DraftStatus, Job, JobFilter, JobState, SendDecision, Suppression, SuppressionReason, kinds,
+    DraftStatus, JobState, NewJob, SendDecision, Suppression, SuppressionReason, kinds,
 };
 use salesagent_core::ports::SettingsExt;
 use salesagent_core::sending::{
-    PolicyConfig, SendJob, SendMode, SendOutcome, SendPolicy, SendWindow, handle_send_job,
+    PolicyConfig, SendJob, SendMode, SendOutcome, SendPolicy, SendWindow, send_job_payload,
 };
 use salesagent_core::testing::FakeCrm;
 use std::sync::Arc;
@@ -25,15 +25,17 @@ fn windowed() -> PolicyConfig {
 }
 
 #[tokio::test]
-async fn kill_switch_denies_and_keeps_the_draft_approved() {
+async fn kill_switch_defers_and_keeps_the_draft_approved() {
     let env = Env::new();
     let d = env.approved("jane@acme.io").await;
     env.store.set_kill_switch(true).await.unwrap();
     let out = env.sender().send_draft(d.id).await.unwrap();
-    let SendOutcome::Denied { reason } = out else {
+    let SendOutcome::Deferred { reason, until } = out else {
         panic!("{out:?}")
     };
     assert!(reason.starts_with("kill_switch"), "{reason}");
+    // Looked at again after the configured recheck period.
+    assert_eq!(until, env.now() + chrono::TimeDelta::seconds(60));
     let stored = env.store.get_draft(d.id).await.unwrap();
     assert_eq!(stored.status, DraftStatus::Approved);
     assert_eq!(stored.send_decision, Some(SendDecision::Deny { reason }));
@@ -205,19 +207,23 @@ async fn draft_only_puts_nothing_in_sent() {
     assert_eq!(sender.policy().config.mode, SendMode::DraftOnly);
     for id in &ids {
         let out = sender.send_draft(*id).await.unwrap();
-        assert!(
-            matches!(
-                out,
-                SendOutcome::Sent {
-                    draft_only: true,
-                    ..
-                }
-            ),
-            "{out:?}"
-        );
-        assert_eq!(env.status(*id).await, DraftStatus::Sent);
+        assert!(matches!(out, SendOutcome::Drafted { .. }), "{out:?}");
+        assert!(out.is_done());
+        assert_eq!(env.status(*id).await, DraftStatus::Drafted);
     }
     assert!(env.mailbox.sent().is_empty());
+    assert_eq!(env.mailbox.drafts().len(), 3);
+    assert_eq!(env.mailbox.open_drafts().len(), 3);
+    // Running it again makes no second mailbox draft.
+    for id in &ids {
+        let out = sender.send_draft(*id).await.unwrap();
+        assert_eq!(
+            out,
+            SendOutcome::Skipped {
+                status: DraftStatus::Drafted
+            }
+        );
+    }
     assert_eq!(env.mailbox.drafts().len(), 3);
     // Nothing was reserved against the limits either.
     let reserved = env
@@ -251,10 +257,14 @@ async fn draft_only_ignores_the_window_but_not_the_kill_switch() {
     let sender = env.sender_with(env.mailbox.clone(), cfg);
     assert!(matches!(
         sender.send_draft(d.id).await.unwrap(),
-        SendOutcome::Denied { .. }
+        SendOutcome::Deferred { ref reason, .. } if reason.starts_with("kill_switch")
     ));
+    assert!(env.mailbox.drafts().is_empty());
     env.store.set_kill_switch(false).await.unwrap();
-    assert!(sender.send_draft(d.id).await.unwrap().is_done());
+    assert!(matches!(
+        sender.send_draft(d.id).await.unwrap(),
+        SendOutcome::Drafted { .. }
+    ));
     assert_eq!(env.mailbox.drafts().len(), 1);
 }
 
@@ -282,10 +292,12 @@ async fn policy_decide_reports_without_a_sender() {
 }
 
 #[tokio::test]
-async fn send_job_handler_enqueues_a_follow_up_when_deferred() {
+async fn a_deferred_send_job_is_given_back_until_the_window_opens_then_sent() {
     let env = Env::new();
+    // Monday 06:00 UTC: the default window opens at 09:00.
     env.clock
         .set(Utc.with_ymd_and_hms(2026, 1, 5, 6, 0, 0).unwrap());
+    let opening = Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap();
     let d = env.approved("jane@acme.io").await;
     let (job, new) = env
         .store
@@ -294,28 +306,38 @@ async fn send_job_handler_enqueues_a_follow_up_when_deferred() {
         .unwrap();
     assert!(new);
     assert_eq!(job.kind, kinds::SEND);
-    let sender = env.sender_with(env.mailbox.clone(), windowed());
-    let out = handle_send_job(&sender, &job).await.unwrap();
-    let SendOutcome::Deferred { until, .. } = out else {
-        panic!("{out:?}")
-    };
-    let jobs: Vec<Job> = env
-        .store
-        .list_jobs(&JobFilter {
-            state: Some(JobState::Queued),
-            kind: Some(kinds::SEND.into()),
-            limit: 0,
-        })
-        .await
-        .unwrap();
-    assert!(jobs.iter().any(|j| j.run_at == until && j.id != job.id));
-    // Running the follow-up at `until` sends it.
-    env.clock.set(until);
-    let follow = jobs.iter().find(|j| j.run_at == until).unwrap();
-    assert!(handle_send_job(&sender, follow).await.unwrap().is_done());
-    // A malformed payload is a permanent error.
-    let mut bad = job.clone();
-    bad.payload = serde_json::json!({"draft": 1});
-    let e = handle_send_job(&sender, &bad).await.unwrap_err();
+    assert_eq!(send_job_payload(&job).unwrap().draft_id, d.id);
+    let worker = env.worker(env.sender_with(env.mailbox.clone(), windowed()));
+    let stats = worker.run_until_idle(2).await.unwrap();
+    assert_eq!((stats.deferred, stats.done), (1, 0), "{stats:?}");
+    // The same job is back in the queue for the window's opening, with no attempt used up.
+    let queued = env.send_jobs(JobState::Queued).await;
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(queued[0].id, job.id);
+    assert_eq!(queued[0].run_at, opening);
+    assert_eq!(queued[0].attempts, 0);
+    assert_eq!(env.status(d.id).await, DraftStatus::Approved);
+    assert!(env.mailbox.sent().is_empty());
+    // Nothing runs before it is due.
+    env.clock.set(opening - chrono::TimeDelta::seconds(1));
+    assert_eq!(worker.run_until_idle(2).await.unwrap().claimed(), 0);
+    // At the opening it runs and sends.
+    env.clock.set(opening);
+    let stats = worker.run_until_idle(2).await.unwrap();
+    assert_eq!(stats.done, 1, "{stats:?}");
+    assert_eq!(env.status(d.id).await, DraftStatus::Sent);
+    assert_eq!(env.mailbox.sent().len(), 1);
+    assert_eq!(env.send_jobs(JobState::Done).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_malformed_send_job_is_dead_at_once() {
+    let env = Env::new();
+    let bad = NewJob::new(kinds::SEND, serde_json::json!({"draft": 1}));
+    let (job, _) = env.store.enqueue(&bad).await.unwrap();
+    let e = send_job_payload(&job).unwrap_err();
     assert!(!e.is_retryable());
+    let stats = env.worker(env.sender()).run_until_idle(1).await.unwrap();
+    assert_eq!(stats.dead, 1, "{stats:?}");
+    assert_eq!(env.send_jobs(JobState::Dead).await.len(), 1);
 }
