@@ -33,6 +33,7 @@
 
 pub mod doctor;
 pub mod fixtures;
+pub mod runtime;
 
 use salesagent_connectors::calendar::GoogleCalendar;
 use salesagent_connectors::drive::GoogleDrive;
@@ -245,6 +246,68 @@ impl Services {
     #[must_use]
     pub fn choice(&self, port: Port) -> Option<&PortChoice> {
         self.choices.iter().find(|c| c.port == port)
+    }
+
+    /// Refuses a service that is configured but could not be built: a host must not quietly
+    /// run on an in-memory stand-in (CRM notes would vanish, an empty calendar would offer every
+    /// slot). The error names the port, the variables that configured it and the problem.
+    ///
+    /// # Errors
+    /// `InvalidInput` for the first port with a problem.
+    pub fn check_configured(&self) -> Result<()> {
+        match self.choices.iter().find(|c| c.problem.is_some()) {
+            Some(c) => Err(Error::invalid(
+                c.port.as_str(),
+                format!(
+                    "{} is configured ({}) but cannot be used: {}; fix it, or run with --offline",
+                    c.port.service(),
+                    c.reason,
+                    c.problem
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Uses the mailbox `spec` names for sending, drafting and outcome scans: `gmail` (Gmail
+    /// must be configured), `outbox:DIR` (the file outbox), or `None`: Gmail when it is
+    /// configured, else the offline mailbox. Both hosts and `cli send` / `cli work` take the
+    /// same choices with the same default.
+    ///
+    /// # Errors
+    /// `InvalidInput` for an unknown spec or `gmail` without Gmail configured; outbox errors.
+    pub fn use_mailbox(&mut self, spec: Option<&str>) -> Result<()> {
+        match spec.map(str::trim) {
+            None | Some("") => Ok(()),
+            Some("gmail") => match &self.real.gmail {
+                Some(g) => {
+                    self.mailbox = g.clone();
+                    Ok(())
+                }
+                None => Err(Error::invalid(
+                    "mailbox",
+                    "gmail is not configured (set GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET and GOOGLE_REDIRECT_URI, then run `cli auth google`)",
+                )),
+            },
+            Some(other) if other.starts_with("outbox:") => {
+                let outbox = salesagent_connectors::outbox::Outbox::from_spec(other)?;
+                self.mailbox = Arc::new(outbox);
+                if let Some(c) = self.choices.iter_mut().find(|c| c.port == Port::Mailbox) {
+                    c.implementation = Implementation::Offline;
+                    c.name = other.to_owned();
+                    c.reason = "--mailbox".to_owned();
+                    c.problem = None;
+                }
+                Ok(())
+            }
+            Some(other) => Err(Error::invalid(
+                "mailbox",
+                format!("{other:?}: expected gmail or outbox:DIR"),
+            )),
+        }
     }
 }
 

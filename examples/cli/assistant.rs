@@ -130,7 +130,7 @@ fn session(
     clock: DynClock,
     llm: Option<DynLlm>,
 ) -> Result<AssistantSession, Error> {
-    let queue = OperatorQueue::new(store.clone(), clock.clone()).with_config(cfg.queue);
+    let queue = OperatorQueue::standard(store.clone(), clock.clone(), cfg.queue);
     let session = AssistantSession::new(&args.operator, store, clock)?
         .with_queue(queue)
         .with_config(AssistantConfig {

@@ -26,6 +26,7 @@ mod assistant;
 mod auth;
 mod doctor;
 mod erase;
+mod operators;
 mod outcomes;
 mod replay;
 mod send;
@@ -84,11 +85,15 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Run workers.
+    /// Run workers: every job kind (pipeline, sends, auto-approval, CRM follow-ups).
     Work {
         /// Stop when no job is runnable instead of waiting for more.
         #[arg(long)]
         until_idle: bool,
+        /// The mailbox sends go out through: `gmail` or `outbox:DIR` (default: Gmail when
+        /// configured, else the offline mailbox), as for the webhook host.
+        #[arg(long, env = "SALESAGENT_MAILBOX")]
+        mailbox: Option<String>,
         /// Worker tasks.
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
@@ -138,6 +143,12 @@ enum Command {
     },
     #[command(flatten)]
     Sending(send::SendCommand),
+    /// Named operators of the webhook host: add (prints the token once), list, revoke.
+    Operators {
+        /// What to do.
+        #[command(subcommand)]
+        command: operators::OperatorsCommand,
+    },
     /// GDPR erase: remove every record that mentions a contact (prints rows per table).
     Erase(erase::EraseArgs),
     /// Work the queue in plain words: a REPL, one request, or `--dry-run` to see the command.
@@ -198,6 +209,7 @@ struct App {
     clock: DynClock,
     services: Services,
     pipeline: Arc<Pipeline>,
+    pipeline_config: PipelineConfig,
 }
 
 impl App {
@@ -220,6 +232,10 @@ async fn app(cli: &Cli) -> Result<App, Failure> {
         selector = selector.http_config(salesagent::services::doctor::http_config());
     }
     let services = selector.select(&store, &clock)?;
+    if !matches!(cli.command, Command::Doctor(_)) {
+        // A configured service that cannot be built is an error, never a silent stand-in.
+        services.check_configured()?;
+    }
     for choice in &services.choices {
         eprintln!("{choice}");
     }
@@ -234,7 +250,8 @@ async fn app(cli: &Cli) -> Result<App, Failure> {
         store,
         clock,
         services,
-        pipeline: Arc::new(Pipeline::new(ports, config)),
+        pipeline: Arc::new(Pipeline::new(ports, config.clone())),
+        pipeline_config: config,
     })
 }
 
@@ -514,6 +531,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             return Ok(voice::run(command.clone())?);
         }
         Command::Assistant(args) if args.is_dry_run() => return assistant::dry_run(args).await,
+        Command::Operators { command } => {
+            let store = open_store(&cli.database, Arc::new(SystemClock)).await?;
+            return Ok(operators::run(command, store).await?);
+        }
         _ => {}
     }
     let app = app(&cli).await?;
@@ -542,8 +563,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Work {
             until_idle,
             concurrency,
+            mailbox,
         } => {
-            let worker = Worker::new(app.pipeline.clone(), WorkerConfig::default());
+            let mut services = app.services.clone();
+            services.use_mailbox(mailbox.as_deref())?;
+            let worker = salesagent::services::runtime::build(
+                &services,
+                app.store.clone(),
+                app.clock.clone(),
+                app.pipeline_config.clone(),
+                &app.sending()?,
+                WorkerConfig {
+                    name: format!("cli-{}", std::process::id()),
+                    ..WorkerConfig::default()
+                },
+            )?
+            .worker;
             let stats = if *until_idle {
                 worker.run_until_idle((*concurrency).max(1)).await?
             } else {
@@ -662,10 +697,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 app.sending()?,
                 app.store.clone(),
                 app.clock.clone(),
+                &send::Hosting {
+                    services: &app.services,
+                    pipeline: &app.pipeline_config,
+                },
             )
             .await?;
         }
         Command::Erase(args) => erase::run(args, app.store.clone()).await?,
+        Command::Operators { command } => operators::run(command, app.store.clone()).await?,
         Command::Assistant(args) => {
             assistant::run(
                 args,

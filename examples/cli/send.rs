@@ -11,14 +11,16 @@
 //! need `ALLOW_REAL_SENDS=true` or `--allow-real-sends`; otherwise approved drafts only become
 //! drafts in the mailbox.
 
+use salesagent::services::Services;
 use salesagent_core::Error;
-use salesagent_core::model::{DraftId, EmailAddress, Suppression, SuppressionReason};
-use salesagent_core::ports::{Clock, DynClock, DynMailbox, DynStore, SettingsExt};
-use salesagent_core::sending::{
-    AutoApprover, OperatorQueue, SendMode, SendOutcome, SendPolicy, Sender, SendingConfig,
+use salesagent_core::model::{
+    DraftId, DraftStatus, EmailAddress, SendDecision, Suppression, SuppressionReason,
 };
+use salesagent_core::pipeline::PipelineConfig;
+use salesagent_core::ports::{Clock, DraftFilter, DynClock, DynStore, SettingsExt};
+use salesagent_core::sending::{AutoApprover, OperatorQueue, SendMode, SendingConfig};
+use salesagent_core::worker::{Worker, WorkerConfig};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// Operator and sending commands.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -70,9 +72,10 @@ pub enum SendCommand {
         /// Really send (otherwise drafts are only stored in the mailbox).
         #[arg(long)]
         allow_real_sends: bool,
-        /// Mailbox to use (`outbox:DIR`).
-        #[arg(long, env = "SALESAGENT_MAILBOX", default_value = "outbox:outbox")]
-        mailbox: String,
+        /// Mailbox to use: `gmail` or `outbox:DIR` (default: Gmail when configured, else the
+        /// offline mailbox), as for `work` and the webhook host.
+        #[arg(long, env = "SALESAGENT_MAILBOX")]
+        mailbox: Option<String>,
         /// Send now even outside the recipients' working hours (limits still apply).
         #[arg(long)]
         ignore_window: bool,
@@ -146,22 +149,19 @@ pub enum SuppressCommand {
     List,
 }
 
+/// What `send` builds its worker from: the selected services and the pipeline settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Hosting<'a> {
+    /// The selected services (the mailbox is chosen per command with `--mailbox`).
+    pub services: &'a Services,
+    /// The pipeline settings.
+    pub pipeline: &'a PipelineConfig,
+}
+
 async fn seen_version(store: &DynStore, id: DraftId, given: Option<u32>) -> Result<u32, Error> {
     match given {
         Some(v) => Ok(v),
         None => Ok(store.get_draft(id).await?.version),
-    }
-}
-
-fn mailbox(spec: &str) -> Result<DynMailbox, Error> {
-    if spec.starts_with("outbox:") {
-        Ok(Arc::new(salesagent_connectors::outbox::Outbox::from_spec(
-            spec,
-        )?))
-    } else {
-        Err(Error::unsupported(format!(
-            "mailbox {spec:?}: this command supports outbox:DIR"
-        )))
     }
 }
 
@@ -188,8 +188,9 @@ pub async fn run(
     cfg: SendingConfig,
     store: DynStore,
     clock: DynClock,
+    hosting: &Hosting<'_>,
 ) -> Result<(), Error> {
-    let queue = OperatorQueue::new(store.clone(), clock.clone()).with_config(cfg.queue);
+    let queue = OperatorQueue::standard(store.clone(), clock.clone(), cfg.queue);
     match cmd {
         SendCommand::Approve { id, version, actor } => {
             let v = seen_version(&store, id, version).await?;
@@ -223,48 +224,87 @@ pub async fn run(
             mailbox: spec,
             ignore_window,
         } => {
-            let mut policy = cfg.policy.clone();
+            let mut sending = cfg.clone();
             if allow_real_sends {
-                policy.mode = SendMode::RealSends;
+                sending.policy.mode = SendMode::RealSends;
             }
-            policy.ignore_window = ignore_window;
-            let mode = policy.mode;
-            let sender = Sender::new(
+            sending.policy.ignore_window = ignore_window;
+            let mode = sending.policy.mode;
+            let mut services = hosting.services.clone();
+            services.use_mailbox(spec.as_deref())?;
+            let runtime = salesagent::services::runtime::build(
+                &services,
                 store.clone(),
-                mailbox(&spec)?,
-                clock,
-                SendPolicy::new(policy),
-                cfg.mime.clone(),
+                clock.clone(),
+                hosting.pipeline.clone(),
+                &sending,
+                WorkerConfig {
+                    name: format!("cli-send-{}", std::process::id()),
+                    ..WorkerConfig::default()
+                },
             )?;
-            let results = sender.send_all().await?;
-            if results.is_empty() {
+            // The shipped send path: one send job per draft, run by a worker that runs only
+            // send jobs (pipeline jobs stay for `work`).
+            let queued = runtime.sender.enqueue_pending_sends().await?;
+            let worker = Worker::empty(
+                store.clone(),
+                clock.clone(),
+                WorkerConfig {
+                    name: format!("cli-send-{}", std::process::id()),
+                    ..WorkerConfig::default()
+                },
+            )
+            .with_sender(runtime.sender.clone());
+            let stats = worker.run_until_idle(1).await?;
+            if queued == 0 && stats.claimed() == 0 {
                 out!("nothing to send");
             }
-            for (id, r) in results {
-                match r {
-                    Ok(SendOutcome::Sent {
-                        message_id,
-                        draft_only,
-                        ..
-                    }) => out!(
-                        "{id}: {} <{message_id}>",
-                        if draft_only { "drafted" } else { "sent" }
-                    ),
-                    Ok(SendOutcome::Reconciled { message_id, .. }) => {
-                        out!("{id}: already delivered <{message_id}>");
+            for status in [
+                DraftStatus::Sent,
+                DraftStatus::Drafted,
+                DraftStatus::Approved,
+                DraftStatus::Sending,
+                DraftStatus::Failed,
+            ] {
+                let drafts = store
+                    .list_drafts(&DraftFilter {
+                        status: Some(status),
+                        ..DraftFilter::default()
+                    })
+                    .await?;
+                for d in drafts {
+                    let id = d.id;
+                    match status {
+                        DraftStatus::Sent | DraftStatus::Drafted => {
+                            if let Some(m) = &d.message_id {
+                                out!("{id}: {} <{m}>", status.as_str().to_lowercase());
+                            }
+                        }
+                        DraftStatus::Failed => {
+                            out!("{id}: FAILED ({})", d.status_reason.unwrap_or_default());
+                        }
+                        _ => {
+                            let why = match &d.send_decision {
+                                Some(SendDecision::Defer { until, reason }) => {
+                                    format!("deferred until {until} ({reason})")
+                                }
+                                Some(SendDecision::Deny { reason }) => {
+                                    format!("waiting ({reason})")
+                                }
+                                _ => "will be retried".to_owned(),
+                            };
+                            out!("{id}: {} ({why})", status.as_str().to_lowercase());
+                        }
                     }
-                    Ok(SendOutcome::Deferred { until, reason }) => {
-                        out!("{id}: deferred until {until} ({reason})");
-                    }
-                    Ok(SendOutcome::Denied { reason }) => out!("{id}: denied ({reason})"),
-                    Ok(SendOutcome::InFlight { retry_at }) => {
-                        out!("{id}: in flight elsewhere; retry after {retry_at}");
-                    }
-                    Ok(SendOutcome::Failed { reason }) => out!("{id}: FAILED ({reason})"),
-                    Ok(SendOutcome::Skipped { status }) => out!("{id}: skipped ({status})"),
-                    Err(e) => out!("{id}: error, will retry ({e})"),
                 }
             }
+            out!(
+                "{} done, {} deferred, {} retrying, {} dead",
+                stats.done,
+                stats.deferred,
+                stats.retrying,
+                stats.dead
+            );
             if mode == SendMode::DraftOnly {
                 out!("mode DRAFT_ONLY: nothing was sent (use --allow-real-sends)");
             }

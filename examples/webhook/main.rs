@@ -12,10 +12,12 @@
 
 use clap::{Parser, ValueEnum};
 use salesagent::connectors::openai::OpenAi;
+use salesagent::core::assistant::AssistantConfig;
 use salesagent::core::model::EmailAddress;
-use salesagent::core::pipeline::{Pipeline, PipelineConfig};
+use salesagent::core::pipeline::PipelineConfig;
 use salesagent::core::ports::{DynClock, DynSpeechToText, DynTextToSpeech, SystemClock};
-use salesagent::core::worker::{Worker, WorkerConfig};
+use salesagent::core::sending::SendingConfig;
+use salesagent::core::worker::WorkerConfig;
 use salesagent::host::{AppState, HostConfig};
 use salesagent::services::ServiceSelector;
 use std::net::SocketAddr;
@@ -70,6 +72,19 @@ struct Args {
     /// Accept unsigned webhooks when HUBSPOT_CLIENT_SECRET is unset (local development only).
     #[arg(long)]
     allow_unsigned: bool,
+    /// The host sits behind a TLS-terminating proxy: `Secure` cookies and an `https://` signed
+    /// webhook URI (implied by an `https://` --public-url).
+    #[arg(long)]
+    behind_tls: bool,
+    /// The header the trusted proxy puts the client address in (`X-Forwarded-For`, last hop,
+    /// or `X-Real-IP`); only with a proxy in front of every request. Default: socket address.
+    #[arg(long, env = "SALESAGENT_TRUSTED_PROXY_HEADER")]
+    trusted_proxy_header: Option<String>,
+    /// The mailbox approved drafts go out through and outcome scans read: `gmail` or
+    /// `outbox:DIR` (default: Gmail when configured, else the offline mailbox). Real sends
+    /// also need `ALLOW_REAL_SENDS=true`; without it approved drafts become mailbox drafts.
+    #[arg(long, env = "SALESAGENT_MAILBOX")]
+    mailbox: Option<String>,
 }
 
 fn init_logs(format: LogFormat) {
@@ -149,12 +164,20 @@ async fn run(args: Args) -> Result<(), String> {
     config.public_url = args.public_url.clone();
     config.hubspot_legacy_signatures = args.hubspot_legacy_signatures;
     config.allow_unsigned = args.allow_unsigned;
+    config.behind_tls = args.behind_tls;
+    if let Some(h) = args
+        .trusted_proxy_header
+        .clone()
+        .filter(|h| !h.trim().is_empty())
+    {
+        config.trusted_proxy_header = Some(h.trim().to_owned());
+    }
     if config.hubspot_secret.is_none() && !config.allow_unsigned {
         tracing::warn!("HUBSPOT_CLIENT_SECRET is not set: every webhook will be refused (401)");
     }
     if config.operator_token.is_none() {
         tracing::warn!(
-            "SALESAGENT_OPERATOR_TOKEN is not set: the operator API and page are closed"
+            "SALESAGENT_OPERATOR_TOKEN is not set: only named operators (`cli operators add`) can use the operator API and page"
         );
     }
     let sender = EmailAddress::parse(&args.sender).map_err(|e| format!("--sender: {e}"))?;
@@ -164,9 +187,22 @@ async fn run(args: Args) -> Result<(), String> {
     if let Some(dir) = &args.data {
         selector = selector.fixtures(dir);
     }
-    let services = selector
+    let mut services = selector
         .select(&store, &clock)
         .map_err(|e| format!("selecting the services: {e}"))?;
+    services
+        .check_configured()
+        .map_err(|e| format!("services: {e}"))?;
+    services
+        .use_mailbox(args.mailbox.as_deref())
+        .map_err(|e| format!("--mailbox: {e}"))?;
+    let sending =
+        SendingConfig::from_env(sender.domain()).map_err(|e| format!("sending settings: {e}"))?;
+    tracing::info!(
+        mode = ?sending.policy.mode,
+        auto_approve = sending.rules.enabled,
+        "sending settings"
+    );
     for choice in &services.choices {
         if choice.problem.is_some() {
             tracing::warn!(port = %choice.port, "{choice}");
@@ -181,21 +217,31 @@ async fn run(args: Args) -> Result<(), String> {
     let (stt, tts) = speech(services.real.openai.clone().filter(|_| key_set)).await;
     let mut state = AppState::new(store.clone(), clock.clone(), config)
         .with_metrics(salesagent::host::install_metrics())
-        .with_speech(stt, tts);
+        .with_speech(stt, tts)
+        .with_queue_config(sending.queue)
+        .with_assistant_config(AssistantConfig {
+            send_mode: sending.policy.mode,
+            ..AssistantConfig::default()
+        });
     if let Some(llm) = services.real_llm() {
         state = state.with_assistant_llm(llm);
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let workers = if args.workers > 0 {
-        let ports = services.ports(store.clone(), clock.clone());
-        let worker = Worker::new(
-            Arc::new(Pipeline::new(ports, PipelineConfig::new(sender))),
+        let runtime = salesagent::services::runtime::build(
+            &services,
+            store.clone(),
+            clock.clone(),
+            PipelineConfig::new(sender),
+            &sending,
             WorkerConfig {
                 name: format!("webhook-{}", std::process::id()),
                 ..WorkerConfig::default()
             },
-        );
+        )
+        .map_err(|e| format!("sending settings: {e}"))?;
+        let worker = runtime.worker;
         let n = args.workers;
         let mut rx = stop_rx.clone();
         Some(tokio::spawn(async move {
