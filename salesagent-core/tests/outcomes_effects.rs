@@ -68,6 +68,12 @@ impl DraftStore for RacingOperator {
             .update_draft(draft, expected_version, event)
             .await
     }
+    async fn update_draft_record(
+        &self,
+        update: &salesagent_core::ports::DraftUpdate<'_>,
+    ) -> Result<()> {
+        self.inner.update_draft_record(update).await
+    }
     async fn draft_events(&self, id: DraftId) -> Result<Vec<DraftEvent>> {
         self.inner.draft_events(id).await
     }

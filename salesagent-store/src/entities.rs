@@ -10,8 +10,8 @@ use salesagent_core::model::{
     VoiceProfile, WorkflowRun,
 };
 use salesagent_core::ports::{
-    DraftFilter, DraftStore, MessageStore, NewDraftRecord, OutcomeFilter, OutcomeStore, RunStore,
-    SecretStore, SettingsStore, SubmissionStore, VoiceStore,
+    DraftFilter, DraftStore, DraftUpdate, MessageStore, NewDraftRecord, OutcomeFilter,
+    OutcomeStore, RunStore, SecretStore, SettingsStore, SubmissionStore, VoiceStore,
 };
 use salesagent_core::{Error, Result};
 use sqlx::AssertSqlSafe;
@@ -161,6 +161,67 @@ impl SqlStore {
         tx.commit().await.map_err(db)
     }
 
+    /// Replaces `draft` if its stored version is `expected_version` and runs the statements
+    /// that belong with the change (and appends `audit`) in the same write transaction.
+    async fn update_draft_with(
+        &self,
+        draft: &Draft,
+        expected_version: u32,
+        mut stmts: Vec<Stmt>,
+        audit: Option<&NewAuditEntry>,
+    ) -> Result<()> {
+        if let Some(m) = &draft.message_id {
+            self.check_text("message_id", m.as_str())?;
+        }
+        let id = draft.id.to_string();
+        let doc = self.seal(&format!("drafts:{id}"), draft)?;
+        let mut tx = self.begin_write().await?;
+        let done = Stmt::new(
+            "UPDATE drafts SET contact_bidx = $1, status = $2, message_id = $3, version = $4, \
+             doc = $5 WHERE id = $6 AND version = $7",
+        )
+        .bind(self.email_bidx(&draft.contact_email))
+        .bind(draft.status.as_str())
+        .bind(draft.message_id.as_ref().map(|m| m.as_str().to_owned()))
+        .bind(i64::from(draft.version))
+        .bind(doc)
+        .bind(id.clone())
+        .bind(i64::from(expected_version))
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            let exists = sqlx::query("SELECT version FROM drafts WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+            return Err(match exists {
+                None => Error::not_found(format!("draft {}", draft.id)),
+                Some(_) => Error::conflict(format!(
+                    "draft {} changed since version {expected_version}",
+                    draft.id
+                )),
+            });
+        }
+        if self.is_pg() {
+            // The audit append last, so its lock, which serialises every append, is held only
+            // until the commit.
+            self.batch(&mut tx, stmts).await.map_err(db)?;
+            if let Some(entry) = audit {
+                self.append_audit_in(&mut tx, entry).await?;
+            }
+        } else {
+            // SQLite's `BEGIN IMMEDIATE` already holds the write lock: read the audit head
+            // first, so the remaining inserts go to the connection as one command.
+            if let Some(entry) = audit {
+                let (_, insert) = self.audit_insert(&mut tx, entry).await?;
+                stmts.push(insert);
+            }
+            self.batch(&mut tx, stmts).await.map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
     /// The statements saving a run: upsert the run, replace its steps.
     fn run_upsert(&self, run: &WorkflowRun) -> Result<Vec<Stmt>> {
         for s in &run.steps {
@@ -282,42 +343,22 @@ impl DraftStore for SqlStore {
         expected_version: u32,
         event: &DraftEvent,
     ) -> Result<()> {
-        if let Some(m) = &draft.message_id {
-            self.check_text("message_id", m.as_str())?;
-        }
-        let id = draft.id.to_string();
-        let doc = self.seal(&format!("drafts:{id}"), draft)?;
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE drafts SET contact_bidx = $1, status = $2, message_id = $3, version = $4, \
-             doc = $5 WHERE id = $6 AND version = $7",
+        self.update_draft_with(
+            draft,
+            expected_version,
+            vec![self.event_insert(event)?],
+            None,
         )
-        .bind(self.email_bidx(&draft.contact_email))
-        .bind(draft.status.as_str())
-        .bind(draft.message_id.as_ref().map(|m| m.as_str().to_owned()))
-        .bind(i64::from(draft.version))
-        .bind(doc)
-        .bind(id.clone())
-        .bind(i64::from(expected_version))
-        .execute(&mut *tx)
         .await
-        .map_err(db)?;
-        if done.rows_affected() == 0 {
-            let exists = sqlx::query("SELECT version FROM drafts WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-            return Err(match exists {
-                None => Error::not_found(format!("draft {}", draft.id)),
-                Some(_) => Error::conflict(format!(
-                    "draft {} changed since version {expected_version}",
-                    draft.id
-                )),
-            });
+    }
+
+    async fn update_draft_record(&self, update: &DraftUpdate<'_>) -> Result<()> {
+        let mut stmts = vec![self.event_insert(update.event)?];
+        for job in update.jobs {
+            stmts.push(self.enqueue_insert(job, false)?);
         }
-        self.event_insert(event)?.execute(&mut *tx).await?;
-        tx.commit().await.map_err(db)
+        self.update_draft_with(update.draft, update.expected_version, stmts, update.audit)
+            .await
     }
 
     async fn draft_events(&self, id: DraftId) -> Result<Vec<DraftEvent>> {

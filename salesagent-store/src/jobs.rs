@@ -6,10 +6,14 @@
 //! `UPDATE … WHERE id = (SELECT … LIMIT 1) RETURNING …` that sets a fresh lease token:
 //! on PostgreSQL the inner select takes `FOR UPDATE SKIP LOCKED`, so concurrent claimers skip
 //! each other's rows instead of queueing on them; on SQLite the statement runs inside a
-//! `BEGIN IMMEDIATE` transaction, which holds the single write lock. Both walk the partial
-//! index `jobs_runnable (run_at, id)` in order, so a claim costs the same at any queue depth. A running job whose lease
+//! `BEGIN IMMEDIATE` transaction, which holds the single write lock. A claim for given kinds
+//! looks up each kind's oldest runnable job in the partial index
+//! `jobs_kind_runnable (kind, run_at, id)` and takes the oldest of those, so neither the queue's
+//! depth nor thousands of queued jobs of kinds the claimer did not ask for slow it down; a claim
+//! for any kind walks `jobs_runnable (run_at, id)` in order. A running job whose lease
 //! has expired is runnable again, so a crashed worker's job is picked up by the next claim, and
-//! the old worker's token no longer finishes it.
+//! the old worker's token no longer finishes it. [`JobStore::release`] hands a job back without
+//! using up an attempt, [`JobStore::wake`] makes a scheduled job due now.
 
 use crate::batch::Stmt;
 use crate::error::db;
@@ -118,6 +122,89 @@ impl SqlStore {
         row.map(|r| job_from(&r)).transpose()
     }
 
+    /// One claim statement: the oldest runnable job of `kinds` (empty = any), locked with
+    /// `lock` on PostgreSQL, becomes running under a new lease.
+    ///
+    /// Every runnable job is due by now (`run_at <= now`: a queued job must be, and a running
+    /// one was when it was claimed), so each lookup is a range scan of a partial index over
+    /// queued and running jobs that stops at the first match. For a list of kinds, each kind
+    /// is looked up on its own in `jobs_kind_runnable (kind, run_at, id)` and the oldest of
+    /// those candidates wins: jobs of kinds nobody asked for are never walked. Without kinds,
+    /// `jobs_runnable (run_at, id)` is walked in order. SQLite is told which index to use (its
+    /// planner otherwise sorts every runnable row); PostgreSQL's `FOR UPDATE SKIP LOCKED`
+    /// makes concurrent claimers pass over each other's rows.
+    async fn claim_with(
+        &self,
+        worker: &str,
+        token: &LeaseToken,
+        expires: DateTime<Utc>,
+        now: DateTime<Utc>,
+        kinds: &[&String],
+        lock: &str,
+    ) -> Result<Option<AnyRow>> {
+        let pg = self.is_pg();
+        let indexed = |name: &str| {
+            if pg {
+                String::new()
+            } else {
+                format!(" INDEXED BY {name}")
+            }
+        };
+        // `state IN (…)` repeats the partial indexes' predicate so both planners can use them.
+        let runnable = "state IN ('queued', 'running') AND run_at <= $4 \
+             AND ((state = 'queued' AND run_at <= $4) \
+             OR (state = 'running' AND lease_expires_at <= $4 AND attempts < max_attempts))";
+        let pick = match kinds {
+            [] => format!(
+                "SELECT id FROM jobs{} WHERE {runnable} ORDER BY run_at, id LIMIT 1{lock}",
+                indexed("jobs_runnable")
+            ),
+            [_] => format!(
+                "SELECT id FROM jobs{} WHERE kind = $5 AND {runnable} \
+                 ORDER BY run_at, id LIMIT 1{lock}",
+                indexed("jobs_kind_runnable")
+            ),
+            _ => {
+                let arms: Vec<String> = (0..kinds.len())
+                    .map(|i| {
+                        format!(
+                            "SELECT id, run_at FROM (SELECT id, run_at FROM jobs{} \
+                             WHERE kind = ${} AND {runnable} ORDER BY run_at, id LIMIT 1{lock}) \
+                             AS k{i}",
+                            indexed("jobs_kind_runnable"),
+                            i + 5
+                        )
+                    })
+                    .collect();
+                format!(
+                    "SELECT id FROM ({}) AS candidates ORDER BY run_at, id LIMIT 1",
+                    arms.join(" UNION ALL ")
+                )
+            }
+        };
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
+             lease_token = $2, lease_expires_at = $3, updated_at = $4 \
+             WHERE id = ({pick}) RETURNING {JOB_COLS}"
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(worker.to_owned())
+            .bind(token.to_string())
+            .bind(ts("lease", expires)?)
+            .bind(ts("now", now)?);
+        for k in kinds {
+            q = q.bind((*k).clone());
+        }
+        if pg {
+            q.fetch_optional(self.pool()).await.map_err(db)
+        } else {
+            let mut tx = self.begin_write().await?;
+            let row = q.fetch_optional(&mut *tx).await.map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            Ok(row)
+        }
+    }
+
     /// `NotFound` if the job does not exist, otherwise `Conflict` (the lease was lost).
     async fn lost_lease(&self, lease: &Lease) -> Error {
         match self.get_job(lease.job_id).await {
@@ -163,45 +250,28 @@ impl JobStore for SqlStore {
         let now = self.now();
         let expires = after(now, lease)?;
         let token = LeaseToken::new();
-        let kind_filter = if kinds.is_empty() {
-            String::new()
+        // A fixed order of kinds: PostgreSQL's fallback claim waits for row locks kind by
+        // kind, and claimers that lock in one order cannot deadlock.
+        let mut kinds: Vec<&String> = kinds.iter().collect();
+        kinds.sort();
+        kinds.dedup();
+        let lock = if self.is_pg() {
+            " FOR UPDATE SKIP LOCKED"
         } else {
-            let ps: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 5)).collect();
-            format!(" AND kind IN ({})", ps.join(", "))
+            ""
         };
-        // `state IN (…)` repeats the partial index's predicate so both planners can use it.
-        // SQLite's planner still prefers `jobs_state` and then sorts every runnable row for
-        // the `ORDER BY` (a claim grew linearly with the queue's depth), so it is told to walk
-        // `jobs_runnable` in order and stop at the first match.
-        let (index, lock) = if self.is_pg() {
-            ("", " FOR UPDATE SKIP LOCKED")
-        } else {
-            (" INDEXED BY jobs_runnable", "")
-        };
-        let sql = format!(
-            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
-             lease_token = $2, lease_expires_at = $3, updated_at = $4 \
-             WHERE id = (SELECT id FROM jobs{index} WHERE state IN ('queued', 'running') \
-             AND ((state = 'queued' AND run_at <= $4) \
-             OR (state = 'running' AND lease_expires_at <= $4 AND attempts < max_attempts))\
-             {kind_filter} ORDER BY run_at, id LIMIT 1{lock}) RETURNING {JOB_COLS}"
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql))
-            .bind(worker.to_owned())
-            .bind(token.to_string())
-            .bind(ts("lease", expires)?)
-            .bind(ts("now", now)?);
-        for k in kinds {
-            q = q.bind(k.clone());
+        let mut row = self
+            .claim_with(worker, &token, expires, now, &kinds, lock)
+            .await?;
+        if row.is_none() && self.is_pg() && kinds.len() > 1 {
+            // Each kind's probe locks its oldest runnable job for the statement, the ones not
+            // taken too, so a concurrent claimer may have skipped every job it could have had.
+            // Waiting for those locks (they last one statement) settles it: a job that is
+            // still runnable afterwards is found.
+            row = self
+                .claim_with(worker, &token, expires, now, &kinds, " FOR UPDATE")
+                .await?;
         }
-        let row = if self.is_pg() {
-            q.fetch_optional(self.pool()).await.map_err(db)?
-        } else {
-            let mut tx = self.begin_write().await?;
-            let row = q.fetch_optional(&mut *tx).await.map_err(db)?;
-            tx.commit().await.map_err(db)?;
-            row
-        };
         let Some(row) = row else {
             // Jobs whose worker died on their last attempt are dead, not runnable.
             sqlx::query(
@@ -317,6 +387,42 @@ impl JobStore for SqlStore {
         let job = job_from(&row)?;
         tx.commit().await.map_err(db)?;
         Ok(job)
+    }
+
+    async fn release(&self, lease: &Lease, run_at: DateTime<Utc>) -> Result<Job> {
+        let sql = format!(
+            "UPDATE jobs SET state = 'queued', run_at = $1, \
+             attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
+             lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $2 \
+             WHERE id = $3 AND lease_token = $4 AND state = 'running' RETURNING {JOB_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(ts("run_at", run_at)?)
+            .bind(ts("now", self.now())?)
+            .bind(lease.job_id.to_string())
+            .bind(lease.token.to_string())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)?;
+        match row {
+            Some(r) => job_from(&r),
+            None => Err(self.lost_lease(lease).await),
+        }
+    }
+
+    async fn wake(&self, idempotency_key: &str, at: DateTime<Utc>) -> Result<Option<Job>> {
+        self.check_text("idempotency_key", idempotency_key)?;
+        sqlx::query(
+            "UPDATE jobs SET run_at = $1, updated_at = $2 \
+             WHERE idempotency_key = $3 AND state = 'queued' AND run_at > $1",
+        )
+        .bind(ts("at", at)?)
+        .bind(ts("now", self.now())?)
+        .bind(idempotency_key.to_owned())
+        .execute(self.pool())
+        .await
+        .map_err(db)?;
+        self.job_by_key(idempotency_key).await
     }
 
     async fn requeue_dead(&self, id: JobId) -> Result<Job> {

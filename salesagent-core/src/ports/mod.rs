@@ -26,6 +26,7 @@ pub use operators::{
 pub use speech::{
     Audio, AudioFormat, DynSpeechToText, DynTextToSpeech, SpeechToText, TextToSpeech,
 };
+pub use store::DraftUpdate;
 pub use store::{
     AdminStore, AuditStore, DraftFilter, DraftStore, DynStore, JobStore, KILL_SWITCH_KEY,
     MessageStore, NewDraftRecord, OutcomeFilter, OutcomeStore, RunStore, SecretStore, SendStore,

@@ -77,6 +77,24 @@ pub struct NewDraftRecord<'a> {
     pub follow_up: &'a NewJob,
 }
 
+/// A change of an existing draft with everything that must be written beside it, stored all
+/// or nothing by [`DraftStore::update_draft_record`] (for example an approval, its audit entry
+/// and the send job).
+#[derive(Debug, Clone, Copy)]
+pub struct DraftUpdate<'a> {
+    /// The draft as it should be stored (its version bumped past `expected_version`).
+    pub draft: &'a Draft,
+    /// The version the caller read; the write is refused when the stored version differs.
+    pub expected_version: u32,
+    /// The event recording the change.
+    pub event: &'a DraftEvent,
+    /// An audit entry of the change, chained as by [`AuditStore::append_audit`].
+    pub audit: Option<&'a NewAuditEntry>,
+    /// Jobs to enqueue, each as by [`JobStore::enqueue`] (an existing job with the same
+    /// idempotency key is kept, whatever its state).
+    pub jobs: &'a [NewJob],
+}
+
 /// Drafts and their audit events.
 #[async_trait]
 pub trait DraftStore: Send + Sync {
@@ -105,6 +123,13 @@ pub trait DraftStore: Send + Sync {
         expected_version: u32,
         event: &DraftEvent,
     ) -> Result<()>;
+    /// Like [`update_draft`](Self::update_draft), and in the same atomic write the update's
+    /// audit entry and jobs: either the draft, its event, the audit entry and every job are
+    /// stored, or nothing is. `Conflict` (nothing stored) when the stored version is not
+    /// `update.expected_version`, `NotFound` when the draft does not exist, `InvalidInput`
+    /// (nothing stored) for a job with an empty kind. The operator queue approves this way, so
+    /// an approved draft never exists without its audit entry and send job.
+    async fn update_draft_record(&self, update: &DraftUpdate<'_>) -> Result<()>;
     /// Every event of a draft, oldest first.
     async fn draft_events(&self, id: DraftId) -> Result<Vec<DraftEvent>>;
     /// Number of drafts per status.
@@ -130,6 +155,9 @@ pub trait JobStore: Send + Sync {
     async fn enqueue(&self, job: &NewJob) -> Result<(Job, bool)>;
     /// Claims the oldest runnable job (queued and due, or running with an expired lease) of one of
     /// `kinds` (empty = any) for `lease` time. Each runnable job goes to exactly one claimer.
+    /// Jobs of other kinds stay queued for claimers that ask for them, and do not slow this
+    /// claim down however many there are (the SQL stores look up each kind's oldest runnable
+    /// job in an index by kind and due time).
     async fn claim(
         &self,
         worker: &str,
@@ -143,6 +171,19 @@ pub trait JobStore: Send + Sync {
     /// Records a failed attempt: back to `Queued` after a backoff, or `Dead` when not retryable
     /// or out of attempts. Returns the job as stored. `Conflict` if the lease was lost.
     async fn fail(&self, lease: &Lease, failure: &JobFailure) -> Result<Job>;
+    /// Gives a claimed job back without using up an attempt: the job is `Queued` again, due at
+    /// `run_at`, with `attempts` one lower (never below 0), its lease cleared and `last_error`
+    /// unchanged. Returns the job as stored. `Conflict` if the lease was lost (as
+    /// [`complete`](Self::complete)), `NotFound` for an unknown job.
+    ///
+    /// For outcomes that mean "not now" rather than failure: a send outside its window or over
+    /// a limit is released to the allowed time (no polling), a recurring job re-arms itself for
+    /// its next run, and a worker shutting down releases the jobs it could not finish.
+    async fn release(&self, lease: &Lease, run_at: DateTime<Utc>) -> Result<Job>;
+    /// The job with this idempotency key, if any. When it is `Queued` and due later than `at`,
+    /// it is made due at `at` first ("run this recurring job now"); a job in any other state,
+    /// or already due by `at`, is left unchanged. Returns the job as stored.
+    async fn wake(&self, idempotency_key: &str, at: DateTime<Utc>) -> Result<Option<Job>>;
     /// Puts a dead job back in the queue with a fresh attempt budget.
     async fn requeue_dead(&self, id: JobId) -> Result<Job>;
     /// A job by id.

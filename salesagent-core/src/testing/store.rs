@@ -9,7 +9,7 @@ use crate::model::{
     Suppression, VoiceProfile, WorkflowRun, verify_chain,
 };
 use crate::ports::{
-    AdminStore, AuditStore, DraftFilter, DraftStore, DynClock, JobStore, MessageStore,
+    AdminStore, AuditStore, DraftFilter, DraftStore, DraftUpdate, DynClock, JobStore, MessageStore,
     NewDraftRecord, OutcomeFilter, OutcomeStore, RunStore, SecretStore, SendStore, SettingsStore,
     SubmissionStore, VoiceStore,
 };
@@ -321,34 +321,23 @@ impl DraftStore for MemoryStore {
         event: &DraftEvent,
     ) -> Result<()> {
         self.faults.before_call("store.update_draft").await?;
+        update_draft(&mut lock(&self.state), draft, expected_version, event)
+    }
+
+    async fn update_draft_record(&self, update: &DraftUpdate<'_>) -> Result<()> {
+        self.faults.before_call("store.update_draft_record").await?;
+        if update.jobs.iter().any(|j| j.kind.trim().is_empty()) {
+            return Err(Error::invalid("kind", "is empty"));
+        }
+        let now = self.now();
         let mut s = lock(&self.state);
-        let Some(pos) = s.drafts.iter().position(|d| d.id == draft.id) else {
-            return Err(Error::not_found(format!("draft {}", draft.id)));
-        };
-        let stored = s.drafts[pos].version;
-        if stored != expected_version {
-            return Err(Error::conflict(format!(
-                "draft {} is at version {stored}, not {expected_version}",
-                draft.id
-            )));
+        update_draft(&mut s, update.draft, update.expected_version, update.event)?;
+        if let Some(entry) = update.audit {
+            append(&mut s, now, entry);
         }
-        if draft.version <= expected_version {
-            return Err(Error::invalid(
-                "version",
-                "an update must bump the draft's version",
-            ));
+        for job in update.jobs {
+            enqueue(&mut s, now, job);
         }
-        if let Some(sub) = draft.submission_id
-            && s.drafts
-                .iter()
-                .any(|d| d.id != draft.id && d.submission_id == Some(sub))
-        {
-            return Err(Error::conflict(format!(
-                "submission {sub} already has a draft"
-            )));
-        }
-        s.drafts[pos] = draft.clone();
-        s.draft_events.push(event.clone());
         Ok(())
     }
 
@@ -512,6 +501,35 @@ impl JobStore for MemoryStore {
             e.job.run_at = now + to_delta(delay);
         }
         Ok(e.job.clone())
+    }
+
+    async fn release(&self, lease: &Lease, run_at: DateTime<Utc>) -> Result<Job> {
+        self.faults.before_call("store.release").await?;
+        let now = self.now();
+        let mut s = lock(&self.state);
+        let e = s.leased(lease)?;
+        release_lease(e, JobState::Queued, now);
+        e.job.attempts = e.job.attempts.saturating_sub(1);
+        e.job.run_at = run_at;
+        Ok(e.job.clone())
+    }
+
+    async fn wake(&self, idempotency_key: &str, at: DateTime<Utc>) -> Result<Option<Job>> {
+        self.faults.before_call("store.wake").await?;
+        let now = self.now();
+        let mut s = lock(&self.state);
+        let Some(e) = s
+            .jobs
+            .iter_mut()
+            .find(|e| e.job.idempotency_key.as_deref() == Some(idempotency_key))
+        else {
+            return Ok(None);
+        };
+        if e.job.state == JobState::Queued && e.job.run_at > at {
+            e.job.run_at = at;
+            e.job.updated_at = now;
+        }
+        Ok(Some(e.job.clone()))
     }
 
     async fn requeue_dead(&self, id: JobId) -> Result<Job> {
@@ -932,6 +950,44 @@ fn insert_draft(s: &mut StoreState, draft: &Draft, event: &DraftEvent) -> Result
         )));
     }
     s.drafts.push(draft.clone());
+    s.draft_events.push(event.clone());
+    Ok(())
+}
+
+/// Replaces a draft at `expected_version` and records its event (the checks of
+/// `update_draft`).
+fn update_draft(
+    s: &mut StoreState,
+    draft: &Draft,
+    expected_version: u32,
+    event: &DraftEvent,
+) -> Result<()> {
+    let Some(pos) = s.drafts.iter().position(|d| d.id == draft.id) else {
+        return Err(Error::not_found(format!("draft {}", draft.id)));
+    };
+    let stored = s.drafts[pos].version;
+    if stored != expected_version {
+        return Err(Error::conflict(format!(
+            "draft {} is at version {stored}, not {expected_version}",
+            draft.id
+        )));
+    }
+    if draft.version <= expected_version {
+        return Err(Error::invalid(
+            "version",
+            "an update must bump the draft's version",
+        ));
+    }
+    if let Some(sub) = draft.submission_id
+        && s.drafts
+            .iter()
+            .any(|d| d.id != draft.id && d.submission_id == Some(sub))
+    {
+        return Err(Error::conflict(format!(
+            "submission {sub} already has a draft"
+        )));
+    }
+    s.drafts[pos] = draft.clone();
     s.draft_events.push(event.clone());
     Ok(())
 }

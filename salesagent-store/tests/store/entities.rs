@@ -93,6 +93,7 @@ async fn drafts_versions_events_and_lookups() {
             .apply(
                 DraftAction::BeginSend {
                     message_id: mid.clone(),
+                    claim: None,
                 },
                 "system:sender",
                 t0(),

@@ -27,8 +27,11 @@ pub async fn run<S: Store + ?Sized>(store: &S) {
     run_submissions(store).await;
     run_drafts(store).await;
     run_draft_records(store).await;
+    run_draft_updates(store).await;
     run_runs(store).await;
     run_jobs(store).await;
+    run_job_kinds(store).await;
+    run_job_release(store).await;
     run_send(store).await;
     run_messages(store).await;
     run_outcomes(store).await;
@@ -294,6 +297,7 @@ pub async fn run_drafts<S: Store + ?Sized>(store: &S) {
         d.apply(
             DraftAction::BeginSend {
                 message_id: mid.clone(),
+                claim: None,
             },
             "system:sender",
             t,
@@ -550,6 +554,302 @@ pub async fn run_draft_records<S: Store + ?Sized>(store: &S) {
         ok(store.get_draft(third.id).await, "get_draft").id,
         third.id,
         "draft records: the draft is stored beside an already queued follow-up"
+    );
+}
+
+/// A draft change stored with its audit entry and jobs: all or nothing, under the optimistic
+/// version check.
+pub async fn run_draft_updates<S: Store + ?Sized>(store: &S) {
+    use crate::ports::DraftUpdate;
+    let contact = address("update");
+    let kind = format!("conformance-update-{}", unique());
+    let audit_of = |d: &Draft, action: &str| NewAuditEntry {
+        actor: "operator:conformance".into(),
+        action: action.into(),
+        subject: d.id.to_string(),
+        details: serde_json::json!({ "version": d.version }),
+    };
+    let job_of = |d: &Draft, n: u32| {
+        NewJob::new(kind.clone(), serde_json::json!({ "draft_id": d.id }))
+            .with_key(format!("{kind}:{}:{n}", d.id))
+    };
+    let audited = |entries: &[crate::model::AuditEntry], d: &Draft, action: &str| {
+        entries
+            .iter()
+            .filter(|e| e.subject == d.id.to_string() && e.action == action)
+            .count()
+    };
+    let jobs_of_kind = || JobFilter {
+        kind: Some(kind.clone()),
+        ..JobFilter::default()
+    };
+
+    let mut d = draft(None, &contact, base_time());
+    ok(
+        store
+            .insert_draft(&d, &d.created_event("system:pipeline"))
+            .await,
+        "insert_draft",
+    );
+    let original = d.clone();
+    let at = base_time() + TimeDelta::minutes(1);
+
+    // Approve + audit entry + two jobs, one of whose keys is already queued: that job is kept.
+    let approve = ok(
+        d.apply(DraftAction::Approve, "operator:conformance", at),
+        "apply approve",
+    );
+    let audit = audit_of(&d, "draft.approve");
+    let jobs = [job_of(&d, 1), job_of(&d, 2)];
+    let (queued, _) = ok(store.enqueue(&jobs[1]).await, "enqueue");
+    ok(
+        store
+            .update_draft_record(&DraftUpdate {
+                draft: &d,
+                expected_version: 1,
+                event: &approve,
+                audit: Some(&audit),
+                jobs: &jobs,
+            })
+            .await,
+        "update_draft_record",
+    );
+    assert_eq!(
+        ok(store.get_draft(d.id).await, "get_draft"),
+        d,
+        "draft updates: the draft is stored as given"
+    );
+    assert_eq!(
+        ok(store.draft_events(d.id).await, "draft_events").last(),
+        Some(&approve),
+        "draft updates: the event is stored"
+    );
+    let entries = ok(store.audit_entries(0, 0).await, "audit_entries");
+    assert_eq!(
+        audited(&entries, &d, "draft.approve"),
+        1,
+        "draft updates: one audit entry records the change"
+    );
+    assert_eq!(
+        ok(store.verify_audit_chain().await, "verify_audit_chain").first_broken_seq,
+        None,
+        "draft updates: the audit entry is chained"
+    );
+    let stored = ok(store.list_jobs(&jobs_of_kind()).await, "list_jobs");
+    let keys: BTreeSet<Option<String>> = stored.iter().map(|j| j.idempotency_key.clone()).collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from([
+            jobs[0].idempotency_key.clone(),
+            jobs[1].idempotency_key.clone()
+        ]),
+        "draft updates: every job is queued once"
+    );
+    assert!(
+        stored.iter().all(|j| j.state == JobState::Queued),
+        "draft updates: the jobs are queued"
+    );
+    assert!(
+        stored.iter().any(|j| j.id == queued.id),
+        "draft updates: an already queued job with the same key is kept, not duplicated"
+    );
+
+    // A stale version: a conflict, and nothing of the update is stored.
+    let mut stale = original.clone();
+    let edit = ok(
+        stale.apply(
+            DraftAction::Edit {
+                subject: Some("Stale subject".into()),
+                body: None,
+            },
+            "operator:stale",
+            at,
+        ),
+        "apply edit",
+    );
+    let stale_jobs = [job_of(&stale, 3)];
+    expect_err(
+        store
+            .update_draft_record(&DraftUpdate {
+                draft: &stale,
+                expected_version: 1,
+                event: &edit,
+                audit: Some(&audit_of(&stale, "draft.stale_edit")),
+                jobs: &stale_jobs,
+            })
+            .await,
+        "conflict",
+        "draft updates: a stale expected version",
+    );
+    let events = ok(store.draft_events(d.id).await, "draft_events").len();
+    let d_ref = &d;
+    let check_untouched = |what: &'static str| async move {
+        let d = d_ref;
+        assert_eq!(
+            ok(store.get_draft(d.id).await, "get_draft").version,
+            2,
+            "draft updates: {what}: the draft is unchanged"
+        );
+        assert_eq!(
+            ok(store.draft_events(d.id).await, "draft_events").len(),
+            events,
+            "draft updates: {what}: no event is stored"
+        );
+        let entries = ok(store.audit_entries(0, 0).await, "audit_entries");
+        assert_eq!(
+            audited(&entries, d, "draft.stale_edit"),
+            0,
+            "draft updates: {what}: no audit entry is stored"
+        );
+        assert_eq!(
+            ok(store.list_jobs(&jobs_of_kind()).await, "list_jobs").len(),
+            2,
+            "draft updates: {what}: no job is queued"
+        );
+    };
+    check_untouched("a stale version").await;
+
+    // A job with an empty kind: refused, nothing stored.
+    let mut next = d.clone();
+    let edit = ok(
+        next.apply(
+            DraftAction::Edit {
+                subject: Some("Next subject".into()),
+                body: None,
+            },
+            "operator:conformance",
+            at,
+        ),
+        "apply edit",
+    );
+    let bad_jobs = [job_of(&next, 4), NewJob::new(" ", serde_json::json!({}))];
+    expect_err(
+        store
+            .update_draft_record(&DraftUpdate {
+                draft: &next,
+                expected_version: 2,
+                event: &edit,
+                audit: Some(&audit_of(&next, "draft.stale_edit")),
+                jobs: &bad_jobs,
+            })
+            .await,
+        "invalid_input",
+        "draft updates: a job with an empty kind",
+    );
+    check_untouched("an invalid job").await;
+
+    // An unknown draft.
+    let mut unknown = draft(None, &contact, base_time());
+    let ev = ok(
+        unknown.apply(DraftAction::Approve, "operator:conformance", at),
+        "apply approve",
+    );
+    expect_err(
+        store
+            .update_draft_record(&DraftUpdate {
+                draft: &unknown,
+                expected_version: 1,
+                event: &ev,
+                audit: Some(&audit_of(&unknown, "draft.approve")),
+                jobs: &[job_of(&unknown, 5)],
+            })
+            .await,
+        "not_found",
+        "draft updates: an unknown draft",
+    );
+    let entries = ok(store.audit_entries(0, 0).await, "audit_entries");
+    assert_eq!(
+        audited(&entries, &unknown, "draft.approve"),
+        0,
+        "draft updates: an unknown draft's audit entry is not stored"
+    );
+
+    // Without audit entry or jobs it is `update_draft`.
+    ok(
+        store
+            .update_draft_record(&DraftUpdate {
+                draft: &next,
+                expected_version: 2,
+                event: &edit,
+                audit: None,
+                jobs: &[],
+            })
+            .await,
+        "update_draft_record without audit or jobs",
+    );
+    d = ok(store.get_draft(d.id).await, "get_draft");
+    assert_eq!(d, next, "draft updates: a bare update is stored");
+
+    // Concurrent updates of one version: exactly one is stored, with its audit entry and job.
+    let writers: Vec<(Draft, crate::model::DraftEvent, NewAuditEntry, [NewJob; 1])> = (0..8)
+        .map(|i| {
+            let mut x = d.clone();
+            let e = x
+                .apply(
+                    DraftAction::Edit {
+                        subject: Some(format!("Race {i}")),
+                        body: None,
+                    },
+                    "operator:race",
+                    at,
+                )
+                .expect("edit is legal");
+            let audit = audit_of(&x, "draft.race");
+            let job = job_of(&x, 10 + i);
+            (x, e, audit, [job])
+        })
+        .collect();
+    let updates: Vec<DraftUpdate<'_>> = writers
+        .iter()
+        .map(|(x, e, a, j)| DraftUpdate {
+            draft: x,
+            expected_version: 3,
+            event: e,
+            audit: Some(a),
+            jobs: j,
+        })
+        .collect();
+    let results = join_all(updates.iter().map(|u| store.update_draft_record(u))).await;
+    let winners: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "draft updates: 8 concurrent updates of one version must let exactly one through"
+    );
+    for r in results.into_iter().filter(Result::is_err) {
+        expect_err(r, "conflict", "draft updates: a losing concurrent update");
+    }
+    let (winner, _, _, winner_job) = &writers[winners[0]];
+    assert_eq!(
+        ok(store.get_draft(d.id).await, "get_draft").subject,
+        winner.subject,
+        "draft updates: the winning update is stored"
+    );
+    let entries = ok(store.audit_entries(0, 0).await, "audit_entries");
+    assert_eq!(
+        audited(&entries, &d, "draft.race"),
+        1,
+        "draft updates: only the winner's audit entry is stored"
+    );
+    assert_eq!(
+        ok(store.verify_audit_chain().await, "verify_audit_chain").first_broken_seq,
+        None,
+        "draft updates: concurrent updates keep the audit chain intact"
+    );
+    let raced: Vec<Option<String>> = ok(store.list_jobs(&jobs_of_kind()).await, "list_jobs")
+        .into_iter()
+        .map(|j| j.idempotency_key)
+        .filter(|k| !keys.contains(k))
+        .collect();
+    assert_eq!(
+        raced,
+        vec![winner_job[0].idempotency_key.clone()],
+        "draft updates: only the winner's job is queued"
     );
 }
 
@@ -974,6 +1274,245 @@ pub async fn run_jobs<S: Store + ?Sized>(store: &S) {
         dead_list.iter().map(|j| j.id).collect::<Vec<_>>(),
         vec![x.id],
         "jobs: list_jobs by state and kind"
+    );
+}
+
+/// Claims for a list of kinds: the oldest runnable job of any of them, never a job of another
+/// kind, each job to exactly one of many concurrent claimers.
+pub async fn run_job_kinds<S: Store + ?Sized>(store: &S) {
+    let lease = Duration::from_secs(30);
+    let [a, b, other] = ["a", "b", "other"].map(|k| format!("conformance-kinds-{k}-{}", unique()));
+    let long_ago = chrono::TimeZone::with_ymd_and_hms(&Utc, 2002, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid date");
+    let enqueue_at = |kind: &String, at: DateTime<Utc>| {
+        let job = NewJob::new(kind.clone(), serde_json::json!({})).run_at(at);
+        async move { store.enqueue(&job).await }
+    };
+    // Another kind's jobs are due first; nobody here asks for them.
+    for i in 0..20 {
+        ok(
+            enqueue_at(
+                &other,
+                long_ago - TimeDelta::hours(1) + TimeDelta::seconds(i),
+            )
+            .await,
+            "enqueue other kind",
+        );
+    }
+    let (a2, _) = ok(
+        enqueue_at(&a, long_ago + TimeDelta::hours(2)).await,
+        "enqueue",
+    );
+    let (b1, _) = ok(
+        enqueue_at(&b, long_ago + TimeDelta::hours(1)).await,
+        "enqueue",
+    );
+    let (a0, _) = ok(enqueue_at(&a, long_ago).await, "enqueue");
+    let (future, _) = ok(
+        enqueue_at(&b, base_time() + TimeDelta::days(365 * 100)).await,
+        "enqueue future",
+    );
+    // Duplicates and order of the kinds do not matter.
+    let kinds = [b.clone(), a.clone(), b.clone()];
+    for expected in [a0.id, b1.id, a2.id] {
+        let c = ok(store.claim("w", &kinds, lease).await, "claim")
+            .expect("a due job of the kinds asked for");
+        assert_eq!(
+            c.job.id, expected,
+            "job kinds: claim takes the oldest runnable job of any kind asked for"
+        );
+        ok(store.complete(&c.lease).await, "complete");
+    }
+    assert!(
+        ok(store.claim("w", &kinds, lease).await, "claim").is_none(),
+        "job kinds: jobs of other kinds and future jobs are not claimed"
+    );
+    assert_eq!(
+        ok(store.get_job(future.id).await, "get_job").state,
+        JobState::Queued
+    );
+    let others = ok(
+        store
+            .list_jobs(&JobFilter {
+                kind: Some(other.clone()),
+                ..JobFilter::default()
+            })
+            .await,
+        "list_jobs",
+    );
+    assert!(
+        others.len() == 20 && others.iter().all(|j| j.state == JobState::Queued),
+        "job kinds: jobs of a kind nobody asked for stay queued"
+    );
+
+    // Many concurrent claimers over two kinds: every job once, none left behind.
+    let mut ids = BTreeSet::new();
+    for i in 0..3 {
+        for kind in [&a, &b] {
+            let (j, _) = ok(
+                enqueue_at(kind, long_ago + TimeDelta::minutes(i)).await,
+                "enqueue",
+            );
+            ids.insert(j.id);
+        }
+    }
+    let workers: Vec<String> = (0..12).map(|i| format!("kinds-worker-{i}")).collect();
+    let claims = join_all(workers.iter().map(|w| store.claim(w, &kinds, lease))).await;
+    let claimed: Vec<crate::model::ClaimedJob> = claims
+        .into_iter()
+        .filter_map(|r| ok(r, "concurrent claim"))
+        .collect();
+    let got: BTreeSet<_> = claimed.iter().map(|c| c.job.id).collect();
+    assert_eq!(
+        (claimed.len(), got),
+        (6, ids),
+        "job kinds: 12 concurrent claimers over 6 jobs of two kinds claim each exactly once"
+    );
+    for c in &claimed {
+        ok(store.complete(&c.lease).await, "complete");
+    }
+}
+
+/// Releasing a claimed job (no attempt used up) and waking a scheduled one.
+pub async fn run_job_release<S: Store + ?Sized>(store: &S) {
+    let kind = format!("conformance-release-{}", unique());
+    let kinds = std::slice::from_ref(&kind);
+    let lease = Duration::from_secs(30);
+    let key = format!("conformance-release:{}", unique());
+    let later = base_time() + TimeDelta::days(365 * 100);
+    let (job, _) = ok(
+        store
+            .enqueue(
+                &NewJob::new(&kind, serde_json::json!({ "n": 1 }))
+                    .with_key(&key)
+                    .with_max_attempts(3),
+            )
+            .await,
+        "enqueue",
+    );
+    let first = ok(store.claim("w", kinds, lease).await, "claim").expect("a due job");
+    assert_eq!((first.job.id, first.job.attempts), (job.id, 1));
+
+    // Released to a later time: queued, the attempt given back, the lease gone.
+    let released = ok(store.release(&first.lease, later).await, "release");
+    assert_eq!(
+        (released.state, released.attempts, released.run_at),
+        (JobState::Queued, 0, later),
+        "job release: queued again at the given time without using up an attempt"
+    );
+    assert_eq!(
+        (
+            &released.lease_owner,
+            released.lease_expires_at,
+            &released.last_error
+        ),
+        (&None, None, &None),
+        "job release: the lease is cleared"
+    );
+    assert_eq!(
+        ok(store.get_job(job.id).await, "get_job"),
+        released,
+        "job release: returns the job as stored"
+    );
+    assert!(
+        ok(store.claim("w", kinds, lease).await, "claim").is_none(),
+        "job release: a job released to a later time is not due"
+    );
+    expect_err(
+        store.release(&first.lease, base_time()).await,
+        "conflict",
+        "job release: releasing twice",
+    );
+    expect_err(
+        store.complete(&first.lease).await,
+        "conflict",
+        "job release: completing a released job's lease",
+    );
+    expect_err(
+        store
+            .release(
+                &crate::model::Lease {
+                    job_id: crate::model::JobId::new(),
+                    token: crate::model::LeaseToken::new(),
+                    owner: "w".into(),
+                    expires_at: later,
+                },
+                base_time(),
+            )
+            .await,
+        "not_found",
+        "job release: an unknown job",
+    );
+
+    // Waking: unknown keys find nothing; a later `at` leaves an earlier due time alone.
+    assert!(
+        ok(store.wake(&unique(), base_time()).await, "wake").is_none(),
+        "job wake: an unknown key"
+    );
+    let unchanged =
+        ok(store.wake(&key, later + TimeDelta::days(1)).await, "wake").expect("the job exists");
+    assert_eq!(
+        unchanged.run_at, later,
+        "job wake: a job due before `at` keeps its time"
+    );
+    let woken = ok(store.wake(&key, base_time()).await, "wake").expect("the job exists");
+    assert_eq!(
+        (woken.id, woken.state, woken.run_at),
+        (job.id, JobState::Queued, base_time()),
+        "job wake: a scheduled job becomes due at `at`"
+    );
+    let second = ok(store.claim("w", kinds, lease).await, "claim").expect("the woken job is due");
+    assert_eq!(
+        (second.job.id, second.job.attempts),
+        (job.id, 1),
+        "job release: the released attempt was given back"
+    );
+    assert!(second.lease.token != first.lease.token);
+    expect_err(
+        store.release(&first.lease, base_time()).await,
+        "conflict",
+        "job release: a stale lease cannot release the job another worker holds",
+    );
+    let running = ok(
+        store.wake(&key, base_time() - TimeDelta::days(1)).await,
+        "wake",
+    )
+    .expect("the job exists");
+    assert_eq!(
+        (running.state, running.run_at),
+        (JobState::Running, base_time()),
+        "job wake: a running job is left alone"
+    );
+
+    // A failed attempt's error survives a release; released now, the job is due at once.
+    let failed = ok(
+        store.fail(&second.lease, &failure(true, None)).await,
+        "fail",
+    );
+    assert_eq!(failed.state, JobState::Queued);
+    ok(store.wake(&key, base_time()).await, "wake");
+    let third = ok(store.claim("w", kinds, lease).await, "claim").expect("the woken job is due");
+    assert_eq!(third.job.attempts, 2);
+    let released = ok(store.release(&third.lease, base_time()).await, "release");
+    assert_eq!(
+        (released.attempts, released.last_error.as_deref()),
+        (1, Some("conformance failure")),
+        "job release: the attempt is given back and the last error kept"
+    );
+    let fourth = ok(store.claim("other", kinds, lease).await, "claim")
+        .expect("a job released to a past time is due at once");
+    assert_eq!((fourth.job.id, fourth.job.attempts), (job.id, 2));
+    ok(store.complete(&fourth.lease).await, "complete");
+    let done = ok(
+        store.wake(&key, base_time() - TimeDelta::days(1)).await,
+        "wake",
+    )
+    .expect("the job exists");
+    assert_eq!(
+        (done.state, done.run_at),
+        (JobState::Done, base_time()),
+        "job wake: a finished job is left alone"
     );
 }
 
@@ -1547,6 +2086,7 @@ pub async fn run_erase<S: Store + ?Sized>(store: &S) {
         d.apply(
             DraftAction::BeginSend {
                 message_id: mid.clone(),
+                claim: None,
             },
             "system:sender",
             at,
