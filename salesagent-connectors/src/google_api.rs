@@ -6,6 +6,7 @@
 
 use crate::google_oauth::error::map_google_error;
 use crate::http::{Authorizer, HttpConfig, HttpService, RateLimit};
+use salesagent_core::ports::DynClock;
 use salesagent_core::{Error, Result};
 use std::fmt;
 use std::marker::PhantomData;
@@ -34,6 +35,7 @@ pub struct GoogleApiBuilder<T> {
     pub(crate) resource: String,
     auth: Option<Arc<dyn Authorizer>>,
     http: HttpConfig,
+    clock: Option<DynClock>,
     api: PhantomData<fn() -> T>,
 }
 
@@ -47,6 +49,7 @@ impl<T: GoogleApi> Default for GoogleApiBuilder<T> {
                 rate_limit: Some(T::RATE_LIMIT),
                 ..HttpConfig::default()
             },
+            clock: None,
             api: PhantomData,
         }
     }
@@ -59,6 +62,7 @@ impl<T> Clone for GoogleApiBuilder<T> {
             resource: self.resource.clone(),
             auth: self.auth.clone(),
             http: self.http.clone(),
+            clock: self.clock.clone(),
             api: PhantomData,
         }
     }
@@ -121,6 +125,14 @@ impl<T: GoogleApi> GoogleApiBuilder<T> {
         self
     }
 
+    /// Reads the time from `clock` (`Retry-After` dates, when a daily quota resets); default
+    /// the system clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: DynClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
     /// Builds the connector; `InvalidInput` without an authorizer.
     ///
     /// # Errors
@@ -129,8 +141,11 @@ impl<T: GoogleApi> GoogleApiBuilder<T> {
         let auth = self
             .auth
             .ok_or_else(|| Error::invalid(T::NAME, "needs a Google account (authorizer)"))?;
-        let http =
+        let mut http =
             HttpService::new(T::NAME, &self.base_url, self.http, map_google_error)?.with_auth(auth);
+        if let Some(clock) = self.clock {
+            http = http.with_clock(clock);
+        }
         Ok(T::assemble(http, self.resource))
     }
 }

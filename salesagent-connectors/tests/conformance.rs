@@ -27,11 +27,12 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 fn http_config() -> HttpConfig {
     HttpConfig {
         retry: RetryPolicy {
-            max_retries: 1,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(2),
-            max_retry_after: Duration::from_secs(1),
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+            jitter: 0.5,
         },
+        max_retries: 1,
+        max_retry_after: Duration::from_secs(1),
         rate_limit: None,
         ..HttpConfig::default()
     }
@@ -341,6 +342,8 @@ struct GMsg {
     labels: Vec<String>,
     internal: i64,
     history: u64,
+    /// Search lag: hidden from `messages.list` until that many lists have been answered.
+    listed_from: u64,
 }
 
 #[derive(Default)]
@@ -348,6 +351,7 @@ struct GmailState {
     messages: Vec<GMsg>,
     history: u64,
     next: u64,
+    lists: u64,
 }
 
 struct GmailMock(Mutex<GmailState>);
@@ -396,6 +400,7 @@ impl GmailState {
             labels: vec![label.to_owned()],
             internal: 1_772_445_600_000 + i64::try_from(self.next).unwrap() * 1000,
             history: self.history,
+            listed_from: 0,
         });
         self.messages.last().unwrap()
     }
@@ -419,9 +424,12 @@ impl Respond for GmailMock {
                 let label = q1(r, "labelIds");
                 let max: usize = q1(r, "maxResults").and_then(|m| m.parse().ok()).unwrap_or(100);
                 let offset: usize = q1(r, "pageToken").and_then(|m| m.parse().ok()).unwrap_or(0);
+                st.lists += 1;
+                let lists = st.lists;
                 let mut hits: Vec<&GMsg> = st
                     .messages
                     .iter()
+                    .filter(|m| m.listed_from < lists)
                     .filter(|m| label.as_ref().is_none_or(|l| m.labels.contains(l)))
                     .filter(|m| matches_q(m, &q))
                     .collect();
@@ -464,6 +472,24 @@ impl Respond for GmailMock {
                 ResponseTemplate::new(200).set_body_json(json!({"id": format!("r-{}", m.id),
                     "message": {"id":m.id,"threadId":m.thread,"labelIds":m.labels}}))
             }
+            // The guide: sending deletes the draft and creates a SENT message with a new id. That
+            // message shows in searches only after two more lists (a search lag the suite's
+            // polling must ride out).
+            ("POST", ["gmail", "v1", "users", "me", "drafts", "send"]) => {
+                let b = body(r);
+                let draft = b["id"].as_str().and_then(|d| d.strip_prefix("r-")).unwrap_or("");
+                let Some(i) = st.messages.iter().position(|m| m.id == draft && m.labels == ["DRAFT"]) else {
+                    return google_error(404, "notFound", "Requested entity was not found.");
+                };
+                let d = st.messages.remove(i);
+                let lag_until = st.lists + 2;
+                let m = st.add(d.raw, Some(d.thread), "SENT");
+                let out = json!({"id":m.id,"threadId":m.thread,"labelIds":m.labels});
+                if let Some(m) = st.messages.last_mut() {
+                    m.listed_from = lag_until;
+                }
+                ResponseTemplate::new(200).set_body_json(out)
+            }
             ("GET", ["gmail", "v1", "users", "me", "history"]) => {
                 let start: u64 = q1(r, "startHistoryId").and_then(|s| s.parse().ok()).unwrap_or(0);
                 let history: Vec<Value> = st
@@ -496,8 +522,34 @@ async fn gmail_passes_the_mailbox_suite() {
         .with_http_config(http_config())
         .build()
         .unwrap();
-    conformance::mailbox::run(&gmail, &conformance::mailbox::MailboxFixture::default()).await;
+    let fixture = conformance::mailbox::MailboxFixture {
+        search_lag: conformance::mailbox::SearchLag::real_time(Duration::from_millis(30), 3),
+        ..conformance::mailbox::MailboxFixture::default()
+    };
+    conformance::mailbox::run(&gmail, &fixture).await;
+    let requests = server.received_requests().await.unwrap();
+    let draft_sends = requests
+        .iter()
+        .filter(|r| r.url.path().ends_with("/drafts/send"))
+        .count();
+    assert_eq!(draft_sends, 3, "the suite's draft-send part ran");
     assert!(assert_all_follow(&server, |r| disc.check_request(r)).await > 10);
+}
+
+// ---------------------------------------------------------------- Outbox
+
+#[tokio::test]
+async fn outbox_passes_the_mailbox_suite() {
+    let dir = std::env::temp_dir().join(format!("outbox-conformance-{}", uuid::Uuid::new_v4()));
+    let outbox = salesagent_connectors::outbox::Outbox::open(&dir).unwrap();
+    let fixture = conformance::mailbox::MailboxFixture::default();
+    conformance::mailbox::run(&outbox, &fixture).await;
+    // Reused: a second run uses fresh addresses.
+    conformance::mailbox::run(&outbox, &fixture).await;
+    let files = |folder: &str| std::fs::read_dir(dir.join(folder)).unwrap().count();
+    // Per run: two sends and one sent draft in sent/, one unsent draft left in drafts/.
+    assert_eq!((files("sent"), files("drafts"), files("tmp")), (6, 2, 0));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ---------------------------------------------------------------- Drive

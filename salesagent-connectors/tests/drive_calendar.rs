@@ -28,11 +28,12 @@ fn auth() -> Arc<dyn Authorizer> {
 fn http_config() -> HttpConfig {
     HttpConfig {
         retry: RetryPolicy {
-            max_retries: 1,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(2),
-            max_retry_after: Duration::from_secs(2),
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+            jitter: 0.5,
         },
+        max_retries: 1,
+        max_retry_after: Duration::from_secs(2),
         rate_limit: None,
         ..HttpConfig::default()
     }

@@ -41,11 +41,12 @@ struct Env {
 fn http_config() -> HttpConfig {
     HttpConfig {
         retry: RetryPolicy {
-            max_retries: 2,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(5),
-            max_retry_after: Duration::from_secs(5),
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+            jitter: 0.5,
         },
+        max_retries: 2,
+        max_retry_after: Duration::from_secs(5),
         rate_limit: None,
         ..HttpConfig::default()
     }
@@ -704,4 +705,205 @@ fn every_shared_eml_parses_without_panic() {
     }
     assert!(n > 0, "no .eml files in {}", dir.display());
     eprintln!("parsed {n} .eml files, {with_id} with a valid Message-ID");
+}
+
+fn not_found() -> ResponseTemplate {
+    // Google's error body (ERRORS.md shape) for an id that does not exist.
+    ResponseTemplate::new(404).set_body_json(json!({"error":{"code":404,"message":"Requested entity was not found.",
+        "errors":[{"message":"Requested entity was not found.","domain":"global","reason":"notFound"}],"status":"NOT_FOUND"}}))
+}
+
+fn outgoing(id: &str) -> OutgoingMessage {
+    let raw = raw_mail(
+        id,
+        ME,
+        "ann@acme.io",
+        "Demo",
+        "Mon, 23 Nov 2026 09:00:00 +0000",
+        "",
+    );
+    OutgoingMessage {
+        message_id: MessageId::parse(id).unwrap(),
+        from: EmailAddress::parse(ME).unwrap(),
+        to: vec![EmailAddress::parse("ann@acme.io").unwrap()],
+        thread_id: None,
+        raw,
+    }
+}
+
+#[tokio::test]
+async fn a_draft_is_created_then_sent_once() {
+    let disc = Discovery::load("google/gmail.v1.discovery.json");
+    let e = env(3600).await;
+    let out = outgoing("d1@seller.io");
+    let created = json!({"id":"r-5551","message":{"id":"18c0000000000a1","threadId":"18c0000000000a1","labelIds":["DRAFT"]}});
+    disc.check_schema("Draft", &created);
+    Mock::given(method("POST"))
+        .and(path("/gmail/v1/users/me/drafts"))
+        .and(wiremock::matchers::body_json(
+            json!({"message":{"raw": URL_SAFE_NO_PAD.encode(&out.raw)}}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&created))
+        .expect(1)
+        .mount(&e.server)
+        .await;
+    // drafts.send answers the new SENT message (the guide: the draft is deleted and a message
+    // with a new id is created); the same draft id afterwards is unknown.
+    let sent = json!({"id":"18c0000000000b2","threadId":"18c0000000000a1","labelIds":["SENT"]});
+    disc.check_schema("Message", &sent);
+    Mock::given(method("POST"))
+        .and(path("/gmail/v1/users/me/drafts/send"))
+        .and(wiremock::matchers::body_json(json!({"id": "r-5551"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&sent))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&e.server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/gmail/v1/users/me/drafts/send"))
+        .respond_with(not_found())
+        .expect(2)
+        .mount(&e.server)
+        .await;
+
+    let g = gmail(&e);
+    let draft = g.create_draft(&out).await.unwrap();
+    assert_eq!(
+        draft.provider_id.as_str(),
+        "r-5551",
+        "the draft's id, not its message's"
+    );
+    assert_eq!(draft.thread_id, Some(ThreadId::from("18c0000000000a1")));
+    assert_eq!(draft.message_id, out.message_id);
+    let delivered = g.send_draft(&draft).await.unwrap();
+    assert_eq!(delivered.provider_id.as_str(), "18c0000000000b2");
+    assert_eq!(delivered.thread_id, Some(ThreadId::from("18c0000000000a1")));
+    assert_eq!(delivered.message_id, out.message_id);
+    // Sending the same draft again: NotFound, and exactly one request (no retry of a 404).
+    let again = g.send_draft(&draft).await.unwrap_err();
+    assert!(matches!(again, Error::NotFound { .. }), "{again:?}");
+    assert!(again.to_string().contains("r-5551"), "{again}");
+    // A draft id that never existed is NotFound too.
+    let never = salesagent_core::model::SentMessage {
+        provider_id: "r-0".into(),
+        ..draft.clone()
+    };
+    assert_eq!(g.send_draft(&never).await.unwrap_err().kind(), "not_found");
+    assert_eq!(assert_all_follow(&e.server, |r| check(&disc, r)).await, 4);
+}
+
+#[tokio::test]
+async fn drafts_send_failures_are_not_repeated_in_process() {
+    let disc = Discovery::load("google/gmail.v1.discovery.json");
+    let draft = salesagent_core::model::SentMessage {
+        provider_id: "r-77".into(),
+        thread_id: None,
+        message_id: MessageId::parse("d2@seller.io").unwrap(),
+    };
+    // A 503 (even with Retry-After) and a 500: one request, the error to the caller, whose job
+    // queue retries (the draft may have been sent: it reconciles first).
+    for (status, with_retry_after) in [(503, true), (500, false)] {
+        let e = env(3600).await;
+        let mut resp = ResponseTemplate::new(status).set_body_json(json!({"error":{"errors":[{"domain":"global",
+            "reason":"backendError","message":"Backend Error"}],"code":status,"message":"Backend Error"}}));
+        if with_retry_after {
+            resp = resp.insert_header("Retry-After", "1");
+        }
+        Mock::given(method("POST"))
+            .and(path("/gmail/v1/users/me/drafts/send"))
+            .respond_with(resp)
+            .expect(1)
+            .mount(&e.server)
+            .await;
+        let err = gmail(&e).send_draft(&draft).await.unwrap_err();
+        assert!(err.is_retryable(), "{status}: {err:?}");
+        assert_all_follow(&e.server, |r| check(&disc, r)).await;
+    }
+    // The daily sending quota: deferred until midnight Pacific time, not retried.
+    let e = env(3600).await;
+    let clock = ManualClock::new(
+        chrono::DateTime::parse_from_rfc3339("2026-11-24T20:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc),
+    );
+    Mock::given(method("POST"))
+        .and(path("/gmail/v1/users/me/drafts/send"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({"error":{"errors":[{"domain":"usageLimits",
+            "reason":"dailyLimitExceeded","message":"Daily Limit Exceeded"}],"code":403,"message":"Daily Limit Exceeded"}})))
+        .expect(1)
+        .mount(&e.server)
+        .await;
+    let g = GmailBuilder::default()
+        .with_base_url(e.server.uri())
+        .with_authorizer(e.account.clone())
+        .with_http_config(http_config())
+        .with_clock(clock.shared())
+        .build()
+        .unwrap();
+    // 12:00 PST on 24 Nov 2026: the quota resets in 12 hours.
+    assert_eq!(
+        g.send_draft(&draft).await.unwrap_err(),
+        Error::RateLimited {
+            retry_after: Some(Duration::from_secs(12 * 3600))
+        }
+    );
+}
+
+#[tokio::test]
+async fn token_endpoint_server_error_is_retried_not_a_reauth() {
+    // OAUTH.md: `server_error` / `temporarily_unavailable` in a 400 body are retryable.
+    for code in ["server_error", "temporarily_unavailable"] {
+        let e = env(60).await;
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(
+                ResponseTemplate::new(400)
+                    .set_body_json(json!({"error": code, "error_description": "try again"})),
+            )
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&e.server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(token_ok(NEW_ACCESS))
+            .expect(1)
+            .mount(&e.server)
+            .await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(profile()))
+            .mount(&e.server)
+            .await;
+        gmail(&e).check().await.unwrap();
+        assert!(!e.store.token(ME).await.unwrap().unwrap().needs_reauth);
+    }
+    // Lasting: Unavailable (retryable by the job queue), the account not marked for re-auth.
+    let e = env(60).await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(json!({"error": "temporarily_unavailable"})),
+        )
+        .expect(3)
+        .mount(&e.server)
+        .await;
+    let err = gmail(&e).check().await.unwrap_err();
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    assert!(!e.store.token(ME).await.unwrap().unwrap().needs_reauth);
+    // Other refusals stay permanent.
+    let e = env(60).await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_json(
+                json!({"error": "invalid_client", "error_description": "Unauthorized"}),
+            ),
+        )
+        .expect(1)
+        .mount(&e.server)
+        .await;
+    assert_eq!(
+        gmail(&e).check().await.unwrap_err().kind(),
+        "unauthenticated"
+    );
 }

@@ -3,7 +3,8 @@
 mod common;
 
 use salesagent_connectors::http::{
-    BreakerConfig, BreakerState, HttpConfig, HttpService, Request, RetryPolicy, map_plain,
+    BreakerConfig, BreakerState, HttpConfig, HttpService, Idempotency, Request, RetryPolicy,
+    map_plain, may_send_again,
 };
 use salesagent_core::Error;
 use std::time::Duration;
@@ -16,11 +17,12 @@ fn config() -> HttpConfig {
         // No request timeout: these tests run on a paused clock.
         request_timeout: None,
         retry: RetryPolicy {
-            max_retries: 3,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(2),
-            max_retry_after: Duration::from_secs(120),
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(2),
+            jitter: 0.5,
         },
+        max_retries: 3,
+        max_retry_after: Duration::from_secs(120),
         breaker: BreakerConfig {
             failure_threshold: 3,
             open_for: Duration::from_secs(30),
@@ -131,6 +133,140 @@ async fn non_idempotent_post_is_not_repeated_after_a_5xx() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn non_idempotent_post_is_not_repeated_after_a_503_or_429_with_retry_after() {
+    // The HTTP layer used to resend a POST after a 503 carrying Retry-After; the job queue owns
+    // that retry now (the delay travels in the error).
+    for status in [503, 429] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(status).insert_header("Retry-After", "2"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let svc = service(&server, config()).await;
+        let err = svc
+            .send(&Request::post("send", ["send"]))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            Error::RateLimited {
+                retry_after: Some(Duration::from_secs(2))
+            },
+            "{status}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn non_idempotent_post_is_not_repeated_after_a_timeout() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut cfg = config();
+    cfg.request_timeout = Some(Duration::from_millis(100));
+    cfg.retry.base = Duration::from_millis(1);
+    let svc = service(&server, cfg).await;
+    let err = svc
+        .send(&Request::post("send", ["send"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "unavailable", "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_post_marked_idempotent_is_retried() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(2)
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let svc = service(&server, config()).await;
+    let search = Request::post("search", ["search"]).idempotent();
+    assert_eq!(search.idempotency(), Idempotency::Idempotent);
+    svc.send(&search).await.unwrap();
+}
+
+#[test]
+fn the_resend_rule() {
+    assert_eq!(
+        Request::post("x", ["x"]).idempotency(),
+        Idempotency::NotIdempotent
+    );
+    assert_eq!(
+        Request::new("x", reqwest::Method::PATCH, ["x"]).idempotency(),
+        Idempotency::NotIdempotent
+    );
+    for m in [
+        reqwest::Method::GET,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+    ] {
+        assert_eq!(
+            Request::new("x", m, ["x"]).idempotency(),
+            Idempotency::Idempotent
+        );
+    }
+    // A non-idempotent request goes again only when no byte can have reached the server.
+    assert!(may_send_again(Idempotency::NotIdempotent, false));
+    assert!(!may_send_again(Idempotency::NotIdempotent, true));
+    assert!(may_send_again(Idempotency::Idempotent, true));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_half_open_trial_does_not_stick_the_breaker() {
+    let server = MockServer::start().await;
+    let storm = Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount_as_scoped(&server)
+        .await;
+    let mut cfg = config();
+    cfg.max_retries = 0;
+    let svc = service(&server, cfg).await;
+    for _ in 0..3 {
+        svc.send(&Request::get("thing", ["x"])).await.unwrap_err();
+    }
+    assert_eq!(svc.breaker().state(), BreakerState::Open);
+    drop(storm);
+    // The trial hangs (the server answers only after 60 s of real time) and its caller gives up
+    // first, as the pipeline's timeouts around connector calls do.
+    let hang = Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(60)))
+        .mount_as_scoped(&server)
+        .await;
+    tokio::time::advance(Duration::from_secs(31)).await;
+    let cancelled = tokio::time::timeout(
+        Duration::from_secs(1),
+        svc.send(&Request::get("thing", ["x"])),
+    )
+    .await;
+    assert!(cancelled.is_err(), "the caller timed out during the trial");
+    assert_ne!(
+        svc.breaker().state(),
+        BreakerState::HalfOpen,
+        "the dropped trial permit was given back"
+    );
+    drop(hang);
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    // The next caller gets a trial at once; its success closes the breaker.
+    svc.send(&Request::get("thing", ["x"])).await.unwrap();
+    assert_eq!(svc.breaker().state(), BreakerState::Closed);
+}
+
+#[tokio::test(start_paused = true)]
 async fn storm_opens_breaker_fails_fast_then_recovers() {
     let server = MockServer::start().await;
     let storm = Mock::given(method("GET"))
@@ -138,7 +274,7 @@ async fn storm_opens_breaker_fails_fast_then_recovers() {
         .mount_as_scoped(&server)
         .await;
     let mut cfg = config();
-    cfg.retry.max_retries = 0;
+    cfg.max_retries = 0;
     let svc = service(&server, cfg).await;
     for _ in 0..3 {
         let e = svc.send(&Request::get("thing", ["x"])).await.unwrap_err();
@@ -173,8 +309,8 @@ async fn timeout_is_unavailable() {
         .await;
     let mut cfg = config();
     cfg.request_timeout = Some(Duration::from_millis(100));
-    cfg.retry.max_retries = 1;
-    cfg.retry.base_delay = Duration::from_millis(1);
+    cfg.max_retries = 1;
+    cfg.retry.base = Duration::from_millis(1);
     let svc = service(&server, cfg).await;
     let err = svc.send(&Request::get("thing", ["x"])).await.unwrap_err();
     assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
@@ -188,8 +324,8 @@ async fn connection_refused_is_unavailable() {
     let uri = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
     let mut cfg = config();
-    cfg.retry.max_retries = 1;
-    cfg.retry.base_delay = Duration::from_millis(1);
+    cfg.max_retries = 1;
+    cfg.retry.base = Duration::from_millis(1);
     let svc = HttpService::new("test", &uri, cfg, map_plain).unwrap();
     let err = svc.send(&Request::get("thing", ["x"])).await.unwrap_err();
     assert_eq!(err.kind(), "unavailable");

@@ -73,11 +73,12 @@ fn http_config() -> HttpConfig {
     HttpConfig {
         request_timeout: Some(Duration::from_secs(10)),
         retry: RetryPolicy {
-            max_retries: 2,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(5),
-            max_retry_after: Duration::from_secs(5),
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+            jitter: 0.5,
         },
+        max_retries: 2,
+        max_retry_after: Duration::from_secs(5),
         rate_limit: None,
         ..HttpConfig::default()
     }

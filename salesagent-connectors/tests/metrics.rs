@@ -94,11 +94,12 @@ async fn requests_errors_latency_and_breaker_are_recorded() {
         .await;
     let config = HttpConfig {
         retry: RetryPolicy {
-            max_retries: 1,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(1),
-            max_retry_after: Duration::from_secs(1),
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(1),
+            jitter: 0.5,
         },
+        max_retries: 1,
+        max_retry_after: Duration::from_secs(1),
         breaker: BreakerConfig::default(),
         rate_limit: None,
         ..HttpConfig::default()

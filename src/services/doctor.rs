@@ -8,7 +8,7 @@
 
 use super::{Implementation, Port, PortChoice, Services};
 use chrono::{DateTime, SecondsFormat, Utc};
-use salesagent_connectors::http::{HttpConfig, RetryPolicy};
+use salesagent_connectors::http::HttpConfig;
 use salesagent_core::Error;
 use salesagent_core::ports::{Clock as _, DynClock};
 use serde::Serialize;
@@ -167,7 +167,7 @@ pub fn describe(error: &Error, now: DateTime<Utc>) -> String {
 #[must_use]
 pub fn http_config() -> HttpConfig {
     HttpConfig {
-        retry: RetryPolicy::none(),
+        max_retries: 0,
         rate_limit: None,
         ..HttpConfig::default()
     }

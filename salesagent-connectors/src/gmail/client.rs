@@ -206,6 +206,8 @@ impl Mailbox for Gmail {
         })
     }
 
+    /// `users.drafts.create`: the answer's `provider_id` is the draft's id (what
+    /// [`Mailbox::send_draft`] sends), its thread id the draft message's thread.
     async fn create_draft(&self, message: &OutgoingMessage) -> Result<SentMessage> {
         let draft = Draft {
             id: None,
@@ -217,8 +219,46 @@ impl Mailbox for Gmail {
             provider_id: ProviderMessageId::new(
                 d.id.ok_or_else(|| Error::backend("gmail: draft returned no id"))?,
             ),
-            thread_id: d.message.and_then(|m| m.thread_id).map(ThreadId::new),
+            thread_id: d
+                .message
+                .and_then(|m| m.thread_id)
+                .map(ThreadId::new)
+                .or_else(|| message.thread_id.clone()),
             message_id: message.message_id.clone(),
+        })
+    }
+
+    /// `users.drafts.send` with body `{"id": <draft id>}`. Gmail deletes a draft when it sends
+    /// it (the sent message gets a new id, returned here), so a second call for the same draft
+    /// answers 404 and can never deliver twice: that answer is `NotFound`.
+    async fn send_draft(&self, draft: &SentMessage) -> Result<SentMessage> {
+        let id = draft.provider_id.as_str();
+        if id.is_empty() {
+            return Err(Error::invalid("draft", "has no Gmail draft id"));
+        }
+        let body = Draft {
+            id: Some(id.to_owned()),
+            message: None,
+        };
+        let r = Request::post("drafts.send", self.users(&["drafts", "send"])).json(&body)?;
+        let m: Message = match self.http.send(&r).await {
+            Ok(resp) => resp.json("gmail")?,
+            Err(Error::NotFound { .. }) => {
+                return Err(Error::not_found(format!(
+                    "gmail draft {id} (already sent, or deleted)"
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(SentMessage {
+            provider_id: ProviderMessageId::new(
+                m.id.ok_or_else(|| Error::backend("gmail: drafts.send returned no id"))?,
+            ),
+            thread_id: m
+                .thread_id
+                .map(ThreadId::new)
+                .or_else(|| draft.thread_id.clone()),
+            message_id: draft.message_id.clone(),
         })
     }
 

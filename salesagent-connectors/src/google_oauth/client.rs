@@ -101,10 +101,31 @@ impl Inner {
     }
 }
 
+/// Token-endpoint error codes that mean "try again later" (OAUTH.md, "Retry rule"): matched
+/// against `error` and `error_description`.
+const TRANSIENT_TOKEN_ERRORS: [&str; 3] = [
+    "internal_failure",
+    "server_error",
+    "temporarily_unavailable",
+];
+
+/// Maps a token-endpoint failure; the flag is true when the refresh token is dead (re-consent).
+/// Per OAUTH.md: 5xx/408/429 answers (see `Inner::send`) and `server_error`,
+/// `temporarily_unavailable` or `internal_failure` are `Unavailable` (retryable; the account is
+/// not marked); `invalid_grant` needs re-authorisation; every other code is `Unauthenticated`.
 fn map_token_error(e: &TokenError, account: &str) -> (Error, bool) {
     match e {
         RequestTokenError::ServerResponse(r) => {
             let what = r.error().to_string();
+            let transient = TRANSIENT_TOKEN_ERRORS.contains(&what.as_str())
+                || r.error_description()
+                    .is_some_and(|d| TRANSIENT_TOKEN_ERRORS.contains(&d.trim()));
+            if transient {
+                return (
+                    Error::unavailable(format!("google token endpoint: {what} (retry later)")),
+                    false,
+                );
+            }
             match r.error() {
                 BasicErrorResponseType::InvalidGrant => (
                     Error::unauthenticated(format!(

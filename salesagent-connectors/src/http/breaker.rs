@@ -63,11 +63,39 @@ pub struct CircuitBreaker {
     inner: Mutex<Inner>,
 }
 
-/// Permission to send one request; report its result with [`CircuitBreaker::record`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[must_use]
-pub struct Permit {
+/// Permission to send one request; report its result with [`Permit::record`] (or
+/// [`CircuitBreaker::record`]). A permit dropped without a result (the caller was cancelled, e.g.
+/// by a `tokio::time::timeout` around the request, or gave up locally) judges nothing: a
+/// half-open trial goes back to open with its original open time, so the very next request may
+/// try again. The breaker can never stay half-open waiting for a trial nobody runs.
+#[derive(Debug)]
+#[must_use = "a permit dropped at once gives its trial back unused"]
+pub struct Permit<'a> {
+    breaker: &'a CircuitBreaker,
     probe: bool,
+    settled: bool,
+}
+
+impl Permit<'_> {
+    /// True when this permit is the half-open trial.
+    #[must_use]
+    pub fn is_trial(&self) -> bool {
+        self.probe
+    }
+
+    /// Records the outcome of the permitted request (see [`CircuitBreaker::record`]).
+    pub fn record(mut self, healthy: bool) {
+        self.settled = true;
+        self.breaker.settle(self.probe, healthy);
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if !self.settled && self.probe {
+            self.breaker.give_back_trial();
+        }
+    }
 }
 
 impl CircuitBreaker {
@@ -101,28 +129,41 @@ impl CircuitBreaker {
     }
 
     /// Asks to send a request: `Err(Unavailable)` while open (or while a probe is in flight).
-    pub fn acquire(&self) -> Result<Permit, Error> {
+    pub fn acquire(&self) -> Result<Permit<'_>, Error> {
         let mut inner = self.lock();
-        match inner.state {
-            BreakerState::Closed => Ok(Permit { probe: false }),
-            BreakerState::HalfOpen => Err(self.open_error()),
+        let probe = match inner.state {
+            BreakerState::Closed => false,
+            BreakerState::HalfOpen => return Err(self.open_error()),
             BreakerState::Open => {
                 let opened = inner.opened_at.unwrap_or_else(Instant::now);
-                if opened.elapsed() >= self.config.open_for {
-                    inner.state = BreakerState::HalfOpen;
-                    drop(inner);
-                    self.publish(BreakerState::HalfOpen);
-                    Ok(Permit { probe: true })
-                } else {
-                    Err(self.open_error())
+                if opened.elapsed() < self.config.open_for {
+                    return Err(self.open_error());
                 }
+                inner.state = BreakerState::HalfOpen;
+                drop(inner);
+                self.publish(BreakerState::HalfOpen);
+                true
             }
-        }
+        };
+        Ok(Permit {
+            breaker: self,
+            probe,
+            settled: false,
+        })
     }
 
     /// Records the outcome of a permitted request. `healthy` is false for outages
     /// (5xx, timeouts, connection errors), true for everything the service answered sanely.
-    pub fn record(&self, permit: Permit, healthy: bool) {
+    pub fn record(&self, permit: Permit<'_>, healthy: bool) {
+        permit.record(healthy);
+    }
+
+    /// Gives a permit back without judging the service (the same as dropping it).
+    pub fn release(&self, permit: Permit<'_>) {
+        drop(permit);
+    }
+
+    fn settle(&self, probe: bool, healthy: bool) {
         let mut inner = self.lock();
         let before = inner.state;
         if healthy {
@@ -131,7 +172,7 @@ impl CircuitBreaker {
             inner.opened_at = None;
         } else {
             inner.consecutive_failures = inner.consecutive_failures.saturating_add(1);
-            if permit.probe || inner.consecutive_failures >= self.config.failure_threshold {
+            if probe || inner.consecutive_failures >= self.config.failure_threshold {
                 inner.state = BreakerState::Open;
                 inner.opened_at = Some(Instant::now());
             }
@@ -148,13 +189,17 @@ impl CircuitBreaker {
         }
     }
 
-    /// Gives a permit back without judging the service (e.g. the caller gave up locally).
-    pub fn release(&self, permit: Permit) {
-        if permit.probe {
-            let mut inner = self.lock();
-            if inner.state == BreakerState::HalfOpen {
-                inner.state = BreakerState::Open;
-            }
+    /// An unjudged trial: open again, keeping the old open time so the next caller may probe.
+    fn give_back_trial(&self) {
+        let mut inner = self.lock();
+        if inner.state == BreakerState::HalfOpen {
+            inner.state = BreakerState::Open;
+            drop(inner);
+            tracing::debug!(
+                service = self.service,
+                "half-open trial given back unjudged"
+            );
+            self.publish(BreakerState::Open);
         }
     }
 
@@ -199,6 +244,32 @@ mod tests {
         b.record(probe, true);
         assert_eq!(b.state(), BreakerState::Closed);
         assert!(b.acquire().is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trial_dropped_unjudged_lets_the_next_caller_probe() {
+        let b = CircuitBreaker::new(
+            "t",
+            BreakerConfig {
+                failure_threshold: 1,
+                open_for: Duration::from_secs(10),
+            },
+        );
+        b.acquire().unwrap().record(false);
+        tokio::time::advance(Duration::from_secs(11)).await;
+        let trial = b.acquire().unwrap();
+        assert!(trial.is_trial());
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        drop(trial);
+        assert_eq!(b.state(), BreakerState::Open);
+        // No new wait: the next caller gets the trial at once, and its success closes.
+        let trial = b.acquire().unwrap();
+        assert!(trial.is_trial());
+        trial.record(true);
+        assert_eq!(b.state(), BreakerState::Closed);
+        // A closed permit dropped unjudged changes nothing.
+        drop(b.acquire().unwrap());
+        assert_eq!(b.state(), BreakerState::Closed);
     }
 
     #[test]

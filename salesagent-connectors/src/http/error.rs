@@ -1,6 +1,7 @@
 //! Mapping HTTP failures onto the core [`Error`], shared by every connector. Connectors refine
 //! it in their own `error.rs` by reading the provider's error body first.
 
+use chrono::{DateTime, Utc};
 use salesagent_core::Error;
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ pub struct HttpFailure<'a> {
     pub retry_after: Option<Duration>,
     /// The response body as text (lossy UTF-8).
     pub body: &'a str,
+    /// When the answer arrived, by the service's clock (for delays given as a time of day).
+    pub now: DateTime<Utc>,
 }
 
 /// Maps a status code onto the core error, with `detail` as the human-readable reason:
@@ -72,6 +75,7 @@ mod tests {
             status,
             retry_after: Some(Duration::from_secs(3)),
             body: "nope",
+            now: DateTime::UNIX_EPOCH,
         }
     }
 

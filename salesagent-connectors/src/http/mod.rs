@@ -4,10 +4,20 @@
 //! for one remote service and adds, in this order around each attempt:
 //! circuit breaker ([`breaker`]) → client-side rate limit (`governor`) → bearer token
 //! ([`auth`]) → send → map failures onto the core `Error` (the connector's mapper) →
-//! retry transient failures with exponential backoff and jitter, honouring `Retry-After`
-//! ([`retry`]). A 401 triggers exactly one token refresh and one more attempt.
+//! retry transient failures with the library's one [`RetryPolicy`] backoff, honouring
+//! `Retry-After` ([`retry`]). A 401 triggers exactly one token refresh and one more attempt.
 //! Each attempt runs in a tracing span that carries no header, token or query value, and is
 //! counted in the metrics of [`metrics`].
+//!
+//! **Who may be sent twice.** Every [`Request`] carries an [`Idempotency`]. An idempotent one
+//! (GET, PUT, DELETE, and POSTs that only read, such as searches) is retried on any transient
+//! failure. A non-idempotent one (POST and PATCH unless marked otherwise: sends, creates) is
+//! re-sent only when it never left this process (the connection could not be made, or the
+//! bearer token could not be obtained), and once after a 401, an answer with which the
+//! server refuses to act on the request at all. A timeout, a reset connection, a 5xx or a 429
+//! ends it: the error goes to the caller, whose job queue owns the retry (and reconciles
+//! first). Cancelling a request (dropping its future) is safe: the breaker's trial permit is
+//! given back on drop.
 
 pub mod auth;
 pub mod breaker;
@@ -18,7 +28,7 @@ pub mod retry;
 pub use auth::{Authorizer, StaticBearer};
 pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 pub use error::{HttpFailure, map_plain, map_status};
-pub use retry::{RetryPolicy, parse_retry_after};
+pub use retry::{RetryPolicy, backoff, parse_retry_after};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
@@ -50,8 +60,14 @@ pub struct HttpConfig {
     pub connect_timeout: Duration,
     /// Whole-request timeout (`None` = none; only for tests on a paused clock).
     pub request_timeout: Option<Duration>,
-    /// Retry policy.
+    /// Backoff between attempts of one request: the library's one [`RetryPolicy`].
     pub retry: RetryPolicy,
+    /// Retries of one request after its first attempt (0 = never). Only requests that may be
+    /// sent again use them (see [`Idempotency`]).
+    pub max_retries: u32,
+    /// Longest `Retry-After` waited in-process; a longer one is returned to the caller as
+    /// `RateLimited { retry_after }` so its job queue can reschedule.
+    pub max_retry_after: Duration,
     /// Circuit breaker settings.
     pub breaker: BreakerConfig,
     /// Client-side rate limit (`None` = unlimited).
@@ -63,7 +79,13 @@ impl Default for HttpConfig {
         Self {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Some(Duration::from_secs(30)),
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy {
+                base: Duration::from_millis(250),
+                max: Duration::from_secs(10),
+                jitter: 0.5,
+            },
+            max_retries: 3,
+            max_retry_after: Duration::from_secs(60),
             breaker: BreakerConfig::default(),
             rate_limit: Some(RateLimit {
                 per_second: 10,
@@ -96,6 +118,17 @@ pub enum Body {
     Json(serde_json::Value),
 }
 
+/// Whether a request may be sent again once it may have reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idempotency {
+    /// Repeating it changes nothing further (GET, PUT, DELETE; POSTs that only read, such as
+    /// searches and batch reads): retried on any transient failure.
+    Idempotent,
+    /// Repeating it may act twice (POST, PATCH by default: sends, creates): re-sent only when
+    /// it never left (connect failure, no token), or once after a 401.
+    NotIdempotent,
+}
+
 /// One logical request (possibly sent several times).
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -104,26 +137,31 @@ pub struct Request {
     path: Vec<String>,
     query: Vec<(String, String)>,
     body: Body,
-    idempotent: bool,
+    idempotency: Idempotency,
     max_body: Option<usize>,
 }
 
 impl Request {
     /// A request named `op` (for metrics/spans) to `path` segments under the base URL.
-    /// Segments are percent-encoded, so ids may contain any character.
+    /// Segments are percent-encoded, so ids may contain any character. POST and PATCH start
+    /// [`Idempotency::NotIdempotent`], every other method idempotent.
     pub fn new<I, S>(op: &'static str, method: reqwest::Method, path: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let idempotent = method != reqwest::Method::POST && method != reqwest::Method::PATCH;
+        let idempotency = if method == reqwest::Method::POST || method == reqwest::Method::PATCH {
+            Idempotency::NotIdempotent
+        } else {
+            Idempotency::Idempotent
+        };
         Self {
             op,
             method,
             path: path.into_iter().map(Into::into).collect(),
             query: Vec::new(),
             body: Body::Empty,
-            idempotent,
+            idempotency,
             max_body: None,
         }
     }
@@ -155,9 +193,21 @@ impl Request {
 
     /// Marks a POST as safe to repeat (searches, batch reads).
     #[must_use]
-    pub fn idempotent(mut self) -> Self {
-        self.idempotent = true;
+    pub fn idempotent(self) -> Self {
+        self.with_idempotency(Idempotency::Idempotent)
+    }
+
+    /// Sets whether the request may be sent again after it may have reached the server.
+    #[must_use]
+    pub fn with_idempotency(mut self, idempotency: Idempotency) -> Self {
+        self.idempotency = idempotency;
         self
+    }
+
+    /// Whether the request may be sent again after it may have reached the server.
+    #[must_use]
+    pub fn idempotency(&self) -> Idempotency {
+        self.idempotency
     }
 
     /// Reads at most `max` bytes of the response body (the rest is dropped).
@@ -280,7 +330,7 @@ impl HttpService {
         self
     }
 
-    /// Uses `clock` to interpret `Retry-After` dates.
+    /// Uses `clock` to interpret `Retry-After` dates and as the `now` of each [`HttpFailure`].
     #[must_use]
     pub fn with_clock(mut self, clock: DynClock) -> Self {
         self.clock = clock;
@@ -353,6 +403,8 @@ impl HttpService {
         let mut retries = 0u32;
         let mut refreshed = false;
         loop {
+            // Dropped on every path out of this iteration, cancellation included: an unjudged
+            // half-open trial goes back (see `breaker::Permit`).
             let permit = self.breaker.acquire()?;
             if let Some(l) = &self.limiter {
                 l.until_ready().await;
@@ -361,10 +413,10 @@ impl HttpService {
                 Some(a) => match a.bearer().await {
                     Ok(t) => Some(t),
                     Err(e) => {
-                        self.breaker.release(permit);
-                        // A token endpoint outage is transient too: retried in this same loop.
-                        if e.is_retryable() && retries < self.config.retry.max_retries {
-                            tokio::time::sleep(self.config.retry.backoff(retries)).await;
+                        drop(permit);
+                        // Nothing was sent: any request may wait for a token endpoint outage.
+                        if e.is_retryable() && retries < self.config.max_retries {
+                            tokio::time::sleep(backoff(&self.config.retry, retries)).await;
                             retries += 1;
                             continue;
                         }
@@ -376,7 +428,7 @@ impl HttpService {
             let attempt = self.attempt(req, url.clone(), token.as_ref()).await;
             let (error, sent, status) = match attempt {
                 Attempt::Ok(resp) => {
-                    self.breaker.record(permit, true);
+                    permit.record(true);
                     tracing::Span::current().record("attempts", retries + 1);
                     return Ok(resp);
                 }
@@ -384,9 +436,11 @@ impl HttpService {
                 Attempt::Failed { error, status } => (error, true, status),
             };
             let outage = matches!(error, Error::Unavailable { .. } | Error::Timeout { .. });
-            self.breaker.record(permit, !outage);
+            permit.record(!outage);
             tracing::Span::current().record("attempts", retries + 1);
 
+            // A 401 means the server refused to act on the request at all: one refresh and one
+            // more attempt, for every request.
             if status == Some(401)
                 && !refreshed
                 && let (Some(auth), Some(tok)) = (&self.auth, &token)
@@ -396,14 +450,16 @@ impl HttpService {
                 auth.refresh_after_rejection(tok).await?;
                 continue;
             }
-            let may_resend = req.idempotent || !sent || matches!(error, Error::RateLimited { .. });
-            if !error.is_retryable() || !may_resend || retries >= self.config.retry.max_retries {
+            if !error.is_retryable()
+                || !may_send_again(req.idempotency, sent)
+                || retries >= self.config.max_retries
+            {
                 return Err(error);
             }
             let delay = match error.retry_after() {
-                Some(d) if d > self.config.retry.max_retry_after => return Err(error),
+                Some(d) if d > self.config.max_retry_after => return Err(error),
                 Some(d) => d,
-                None => self.config.retry.backoff(retries),
+                None => backoff(&self.config.retry, retries),
             };
             ::metrics::counter!(metrics::RETRIES, "service" => self.name).increment(1);
             tracing::warn!(
@@ -487,16 +543,18 @@ impl HttpService {
                 truncated,
             });
         }
+        let now = self.clock.now();
         let retry_after = headers
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, self.clock.now()));
+            .and_then(|v| parse_retry_after(v, now));
         let text = String::from_utf8_lossy(&body);
         let mut error = (self.map_error)(&HttpFailure {
             service: self.name,
             status,
             retry_after,
             body: &text,
+            now,
         });
         // 503 with Retry-After: honour it like a rate limit.
         if status == 503
@@ -531,6 +589,16 @@ impl HttpService {
                 status: None,
             }
         }
+    }
+}
+
+/// The resend rule: an idempotent request may be sent again after any transient failure; a
+/// non-idempotent one only when no byte of it can have reached the server.
+#[must_use]
+pub fn may_send_again(idempotency: Idempotency, may_have_reached_server: bool) -> bool {
+    match idempotency {
+        Idempotency::Idempotent => true,
+        Idempotency::NotIdempotent => !may_have_reached_server,
     }
 }
 

@@ -1,65 +1,26 @@
-//! Backoff with jitter and `Retry-After` parsing: the one retry policy of every connector.
+//! `Retry-After` parsing and the backoff between attempts of one request. The backoff shape is
+//! the library's one [`RetryPolicy`] (`salesagent_core::model::RetryPolicy`, the job queue's
+//! too); this module only draws its jitter.
 
 use chrono::{DateTime, Utc};
+pub use salesagent_core::model::RetryPolicy;
 use std::time::Duration;
 
-/// How often and how long to wait between attempts of one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt (0 = never retry).
-    pub max_retries: u32,
-    /// Delay before the first retry, doubled for each further one.
-    pub base_delay: Duration,
-    /// Cap of a computed (not server-requested) delay.
-    pub max_delay: Duration,
-    /// Longest `Retry-After` we wait in-process; a longer one is returned to the caller as
-    /// `RateLimited { retry_after }` so a job queue can reschedule.
-    pub max_retry_after: Duration,
+/// The delay before retry number `retry` (0-based) of one request under `policy`: exponential
+/// from `policy.base`, capped at `policy.max`, jittered by `policy.jitter`.
+#[must_use]
+pub fn backoff(policy: &RetryPolicy, retry: u32) -> Duration {
+    policy.delay(retry.saturating_add(1), unit_random(), None)
 }
 
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_retries: 3,
-            base_delay: Duration::from_millis(250),
-            max_delay: Duration::from_secs(10),
-            max_retry_after: Duration::from_secs(60),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// No retries at all.
-    #[must_use]
-    pub fn none() -> Self {
-        Self {
-            max_retries: 0,
-            ..Self::default()
-        }
-    }
-
-    /// The delay before retry number `retry` (0-based): exponential, capped, with "equal
-    /// jitter" (half fixed, half random) so concurrent clients spread out but still back off.
-    #[must_use]
-    pub fn backoff(&self, retry: u32) -> Duration {
-        let exp = self
-            .base_delay
-            .saturating_mul(1u32.checked_shl(retry.min(20)).unwrap_or(u32::MAX));
-        let capped = exp.min(self.max_delay);
-        let half = capped / 2;
-        half + jitter(half)
-    }
-}
-
-/// A uniformly random duration in `[0, max]`.
-fn jitter(max: Duration) -> Duration {
-    let nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
-    if nanos == 0 {
-        return Duration::ZERO;
-    }
+/// A uniformly random number in `[0, 1)`.
+fn unit_random() -> f64 {
     // uuid v4 draws from the OS RNG; good enough for spreading retries.
-    let r = uuid::Uuid::new_v4().as_u64_pair().0;
-    Duration::from_nanos(r % (nanos + 1))
+    let r = uuid::Uuid::new_v4().as_u64_pair().0 >> 11;
+    // 53 random bits: exactly representable, and below 1.
+    #[allow(clippy::cast_precision_loss)]
+    let f = r as f64 / (1u64 << 53) as f64;
+    f
 }
 
 /// Parses a `Retry-After` value: delta-seconds or an HTTP date (relative to `now`).
@@ -106,11 +67,15 @@ mod tests {
     proptest! {
         #[test]
         fn backoff_stays_within_bounds(retry in 0u32..64) {
-            let p = RetryPolicy::default();
-            let d = p.backoff(retry);
-            prop_assert!(d <= p.max_delay);
-            let floor = (p.base_delay.saturating_mul(1u32.checked_shl(retry.min(20)).unwrap_or(u32::MAX))).min(p.max_delay) / 2;
-            prop_assert!(d >= floor);
+            let p = RetryPolicy {
+                base: Duration::from_millis(250),
+                max: Duration::from_secs(10),
+                jitter: 0.5,
+            };
+            let d = backoff(&p, retry);
+            prop_assert!(d <= p.max);
+            let exp = p.base.saturating_mul(1u32.checked_shl(retry.min(20)).unwrap_or(u32::MAX));
+            prop_assert!(d + Duration::from_micros(1) >= exp.min(p.max) / 2);
         }
 
         #[test]

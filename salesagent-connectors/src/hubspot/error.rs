@@ -36,6 +36,7 @@ mod tests {
             status,
             retry_after: None,
             body,
+            now: chrono::DateTime::UNIX_EPOCH,
         }
     }
 

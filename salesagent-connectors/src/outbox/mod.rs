@@ -11,6 +11,9 @@
 //! hash suffix when anything was replaced, so no Message-ID can escape its folder. Sending a
 //! Message-ID that is already in `sent/` returns the first result without writing again, so
 //! [`Mailbox::find_sent`] reconciliation works exactly as with a real provider.
+//!
+//! [`Mailbox::send_draft`] moves `drafts/<stem>.eml` to `sent/<stem>.eml` (link, then unlink), so
+//! like a Gmail draft it can be sent once: a second call finds no draft and is `NotFound`.
 
 use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
@@ -163,6 +166,43 @@ impl Outbox {
             let _ = std::fs::remove_file(&tmp);
         }
         result
+    }
+
+    fn send_draft_now(&self, draft: &SentMessage) -> Result<SentMessage> {
+        let name = format!("{}.eml", file_stem(&draft.message_id));
+        let gone = || {
+            Error::not_found(format!(
+                "outbox draft of {} (already sent, or deleted)",
+                draft.message_id
+            ))
+        };
+        if draft.provider_id.as_str() != format!("{DRAFTS}/{name}") {
+            return Err(gone());
+        }
+        let draft_path = self.dir.join(DRAFTS).join(&name);
+        let raw = match std::fs::read(&draft_path) {
+            Ok(raw) => raw,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(gone()),
+            Err(e) => return Err(io_err("read draft", &e)),
+        };
+        // A fresh file (not a link to the draft's inode) so its mtime orders it in `history`.
+        let delivered = self.write_atomic(SENT, &name, &raw, false)?;
+        // Delivered now or before: either way this draft can never be sent again.
+        match std::fs::remove_file(&draft_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("remove draft", &e)),
+        }
+        if !delivered {
+            return Err(gone());
+        }
+        let path = self.dir.join(SENT).join(&name);
+        let m = self.read(SENT, &format!("{SENT}/{name}"), &path)?;
+        let mut sent = sent_message(&m, &draft.message_id);
+        if let Some(t) = &draft.thread_id {
+            sent.thread_id = Some(t.clone());
+        }
+        Ok(sent)
     }
 
     /// Every `.eml` file of `folder` with its modification time, oldest first.
@@ -408,11 +448,19 @@ impl Mailbox for Outbox {
         .await
     }
 
+    /// Writes (or replaces) `drafts/<stem>.eml`. A Message-ID already in `sent/` is `Conflict`
+    /// ("already sent"): that message can never be sent again, so no draft of it is made.
     async fn create_draft(&self, message: &OutgoingMessage) -> Result<SentMessage> {
         let this = self.clone();
         let message = message.clone();
         blocking(move || {
             let name = format!("{}.eml", file_stem(&message.message_id));
+            if this.dir.join(SENT).join(&name).exists() {
+                return Err(Error::conflict(format!(
+                    "outbox: message {} was already sent",
+                    message.message_id
+                )));
+            }
             this.write_atomic(DRAFTS, &name, &message.raw, true)?;
             let m = parse(&format!("{DRAFTS}/{name}"), DRAFTS, message.raw.clone());
             let mut sent = sent_message(&m, &message.message_id);
@@ -422,6 +470,16 @@ impl Mailbox for Outbox {
             Ok(sent)
         })
         .await
+    }
+
+    /// Moves `drafts/<stem>.eml` to `sent/<stem>.eml`: the draft's bytes are linked into `sent/`
+    /// (a link never overwrites, so one name in `sent/` decides who delivered) and only then is
+    /// the draft removed, so the message is never in neither folder. A missing draft, or one
+    /// whose Message-ID is already in `sent/`, is `NotFound`.
+    async fn send_draft(&self, draft: &SentMessage) -> Result<SentMessage> {
+        let this = self.clone();
+        let draft = draft.clone();
+        blocking(move || this.send_draft_now(&draft)).await
     }
 
     async fn find_sent(&self, message_id: &MessageId) -> Result<Option<SentMessage>> {

@@ -176,6 +176,146 @@ async fn drafts_search_history_and_paging() {
     assert!(outbox.get_thread(&ThreadId::new("none")).await.is_err());
 }
 
+#[tokio::test]
+async fn send_draft_moves_the_draft_once() {
+    let tmp = TempDir::new();
+    let outbox = Outbox::open(&tmp.0).unwrap();
+    let m = message("jane@acme.io", "draft.1@mail.seller.dev");
+    let draft = outbox.create_draft(&m).await.unwrap();
+    assert_eq!(
+        draft.provider_id.as_str(),
+        "drafts/draft.1@mail.seller.dev.eml"
+    );
+    assert_eq!(outbox.find_sent(&m.message_id).await.unwrap(), None);
+
+    let sent = outbox.send_draft(&draft).await.unwrap();
+    assert_eq!(sent.message_id, m.message_id);
+    assert_eq!(
+        sent.provider_id.as_str(),
+        "sent/draft.1@mail.seller.dev.eml"
+    );
+    assert_eq!(
+        std::fs::read(outbox.sent_path(&m.message_id)).unwrap(),
+        m.raw
+    );
+    assert!(
+        !outbox.draft_path(&m.message_id).exists(),
+        "the draft is gone"
+    );
+    assert_eq!((count(&tmp.0, SENT), count(&tmp.0, DRAFTS)), (1, 0));
+    assert_eq!(count(&tmp.0, TMP), 0, "no temp files left behind");
+    let found = outbox.find_sent(&m.message_id).await.unwrap().unwrap();
+    assert_eq!(found.provider_id, sent.provider_id);
+
+    // Sending the same draft again finds no draft and delivers nothing.
+    let again = outbox.send_draft(&draft).await.unwrap_err();
+    assert_eq!(again.kind(), "not_found", "{again}");
+    assert_eq!(count(&tmp.0, SENT), 1);
+    // And the sent Message-ID cannot become a draft again.
+    let conflict = outbox.create_draft(&m).await.unwrap_err();
+    assert_eq!(conflict.kind(), "conflict", "{conflict}");
+    assert!(conflict.to_string().contains("already sent"));
+    assert_eq!(count(&tmp.0, DRAFTS), 0);
+}
+
+#[tokio::test]
+async fn send_draft_of_a_missing_or_foreign_draft_is_not_found() {
+    let tmp = TempDir::new();
+    let outbox = Outbox::open(&tmp.0).unwrap();
+    let m = message("jane@acme.io", "never.1@mail.seller.dev");
+    let never = SentMessage {
+        provider_id: ProviderMessageId::new("drafts/never.1@mail.seller.dev.eml"),
+        thread_id: None,
+        message_id: m.message_id.clone(),
+    };
+    assert_eq!(
+        outbox.send_draft(&never).await.unwrap_err().kind(),
+        "not_found"
+    );
+    // A draft handle that names another file (not what create_draft returned) sends nothing.
+    let draft = outbox.create_draft(&m).await.unwrap();
+    let foreign = SentMessage {
+        provider_id: ProviderMessageId::new("drafts/../sent/x.eml"),
+        ..draft.clone()
+    };
+    assert_eq!(
+        outbox.send_draft(&foreign).await.unwrap_err().kind(),
+        "not_found"
+    );
+    assert_eq!(count(&tmp.0, SENT), 0);
+    // A draft deleted by a person is gone too.
+    std::fs::remove_file(outbox.draft_path(&m.message_id)).unwrap();
+    assert_eq!(
+        outbox.send_draft(&draft).await.unwrap_err().kind(),
+        "not_found"
+    );
+    assert_eq!(count(&tmp.0, SENT), 0);
+}
+
+#[tokio::test]
+async fn a_draft_whose_message_id_was_sent_meanwhile_is_spent_not_sent_again() {
+    let tmp = TempDir::new();
+    let outbox = Outbox::open(&tmp.0).unwrap();
+    let m = message("jane@acme.io", "both.1@mail.seller.dev");
+    let draft = outbox.create_draft(&m).await.unwrap();
+    // The same Message-ID delivered by the plain send path (or a crash after the link).
+    let first = outbox.send(&m).await.unwrap();
+    assert_eq!(
+        outbox.send_draft(&draft).await.unwrap_err().kind(),
+        "not_found"
+    );
+    assert_eq!((count(&tmp.0, SENT), count(&tmp.0, DRAFTS)), (1, 0));
+    assert_eq!(
+        outbox
+            .find_sent(&m.message_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .provider_id,
+        first.provider_id
+    );
+}
+
+#[tokio::test]
+async fn concurrent_send_drafts_deliver_once() {
+    let tmp = TempDir::new();
+    let outbox = Outbox::open(&tmp.0).unwrap();
+    let m = message("jane@acme.io", "race.2@mail.seller.dev");
+    let draft = outbox.create_draft(&m).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (o, d) = (outbox.clone(), draft.clone());
+        tasks.push(tokio::spawn(async move { o.send_draft(&d).await }));
+    }
+    let mut delivered = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => delivered += 1,
+            Err(e) => assert_eq!(e.kind(), "not_found", "{e}"),
+        }
+    }
+    assert_eq!(delivered, 1);
+    assert_eq!((count(&tmp.0, SENT), count(&tmp.0, DRAFTS)), (1, 0));
+}
+
+#[tokio::test]
+async fn a_sent_draft_appears_in_history_after_a_cursor_taken_before() {
+    let tmp = TempDir::new();
+    let outbox = Outbox::open(&tmp.0).unwrap();
+    let m = message("jane@acme.io", "hist.1@mail.seller.dev");
+    let draft = outbox.create_draft(&m).await.unwrap();
+    // Mail received after the draft was written, before the cursor was taken.
+    outbox
+        .receive(message("sam@seller.dev", "in.1@acme.io").raw)
+        .await
+        .unwrap();
+    let cursor = outbox.history(None).await.unwrap().next_cursor;
+    outbox.send_draft(&draft).await.unwrap();
+    let page = outbox.history(cursor.as_deref()).await.unwrap();
+    assert_eq!(page.messages.len(), 1);
+    assert_eq!(page.messages[0].message_id.as_ref(), Some(&m.message_id));
+}
+
 async fn setup(mode: SendMode) -> (TempDir, Outbox, DynStore, Sender, Vec<DraftId>) {
     let tmp = TempDir::new();
     let outbox = Outbox::open(&tmp.0).unwrap();
@@ -221,34 +361,62 @@ impl NowUtc for ManualClock {
     }
 }
 
+async fn send_each(sender: &Sender, ids: &[DraftId]) -> Vec<SendOutcome> {
+    let mut out = Vec::new();
+    for id in ids {
+        out.push(sender.send_draft(*id).await.unwrap());
+    }
+    out
+}
+
 #[tokio::test]
 async fn draft_only_puts_nothing_in_sent() {
     let (tmp, _outbox, store, sender, ids) = setup(SendMode::DraftOnly).await;
-    let results = sender.send_all().await.unwrap();
-    assert_eq!(results.len(), 2);
+    let results = send_each(&sender, &ids).await;
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, SendOutcome::Drafted { .. })),
+        "{results:?}"
+    );
     assert_eq!(count(&tmp.0, SENT), 0);
     assert_eq!(count(&tmp.0, DRAFTS), 2);
-    for id in ids {
-        assert_eq!(store.get_draft(id).await.unwrap().status, DraftStatus::Sent);
+    for id in &ids {
+        assert_eq!(
+            store.get_draft(*id).await.unwrap().status,
+            DraftStatus::Drafted
+        );
     }
     // Running it again sends nothing and writes nothing.
-    assert!(sender.send_all().await.unwrap().is_empty());
+    let again = send_each(&sender, &ids).await;
+    assert!(
+        again
+            .iter()
+            .all(|r| matches!(r, SendOutcome::Skipped { .. })),
+        "{again:?}"
+    );
     assert_eq!(count(&tmp.0, DRAFTS), 2);
 }
 
 #[tokio::test]
 async fn real_sends_twice_send_nothing_the_second_time() {
     let (tmp, _outbox, store, sender, ids) = setup(SendMode::RealSends).await;
-    let results = sender.send_all().await.unwrap();
-    assert!(results.iter().all(|(_, r)| matches!(
-        r,
-        Ok(SendOutcome::Sent {
-            draft_only: false,
-            ..
-        })
-    )));
-    assert_eq!(count(&tmp.0, SENT), 2);
-    assert!(sender.send_all().await.unwrap().is_empty());
+    let results = send_each(&sender, &ids).await;
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, SendOutcome::Sent { .. })),
+        "{results:?}"
+    );
+    // Sent through mailbox drafts: each moved from drafts/ to sent/.
+    assert_eq!((count(&tmp.0, SENT), count(&tmp.0, DRAFTS)), (2, 0));
+    let again = send_each(&sender, &ids).await;
+    assert!(
+        again
+            .iter()
+            .all(|r| matches!(r, SendOutcome::Skipped { .. })),
+        "{again:?}"
+    );
     assert_eq!(count(&tmp.0, SENT), 2);
     for id in ids {
         let d = store.get_draft(id).await.unwrap();
@@ -260,43 +428,4 @@ async fn real_sends_twice_send_nothing_the_second_time() {
                 .exists()
         );
     }
-}
-
-#[tokio::test]
-async fn reconciles_a_file_written_before_a_crash() {
-    let (tmp, outbox, store, sender, ids) = setup(SendMode::RealSends).await;
-    // Simulate: BeginSend recorded, the file written, then the process died.
-    let mut d = store.get_draft(ids[0]).await.unwrap();
-    let mid = MessageId::parse("crash.1@mail.seller.dev").unwrap();
-    let v = d.version;
-    let ev = d
-        .apply(
-            DraftAction::BeginSend {
-                message_id: mid.clone(),
-            },
-            "system:sender",
-            ManualClock::default_start(),
-        )
-        .unwrap();
-    store.update_draft(&d, v, &ev).await.unwrap();
-    let raw = render(&d, &mid, ManualClock::default_start(), &mime()).unwrap();
-    outbox.send(&raw).await.unwrap();
-    // Later (past the in-flight grace) a new sender run reconciles instead of resending.
-    let clock = ManualClock::default();
-    clock.advance(std::time::Duration::from_secs(3600));
-    let later = Sender::new(
-        store.clone(),
-        Arc::new(outbox.clone()),
-        clock.shared(),
-        sender.policy().clone(),
-        mime(),
-    )
-    .unwrap();
-    let out = later.send_draft(ids[0]).await.unwrap();
-    assert!(matches!(out, SendOutcome::Reconciled { .. }), "{out:?}");
-    assert_eq!(count(&tmp.0, SENT), 1);
-    assert_eq!(
-        store.get_draft(ids[0]).await.unwrap().status,
-        DraftStatus::Sent
-    );
 }

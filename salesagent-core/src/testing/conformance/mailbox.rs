@@ -1,8 +1,16 @@
 //! The mailbox conformance suite.
 
 use super::{expect_err, ok, unique};
-use crate::model::{Domain, EmailAddress, MailQuery, MessageId, OutgoingMessage, ThreadId};
+use crate::model::{
+    Domain, EmailAddress, MailQuery, MessageId, OutgoingMessage, ProviderMessageId, SentMessage,
+    ThreadId,
+};
 use crate::ports::Mailbox;
+use crate::testing::ManualClock;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Who the mailbox under test is, and what its provider can promise.
 #[derive(Debug, Clone)]
@@ -13,6 +21,9 @@ pub struct MailboxFixture {
     pub peer_domain: Domain,
     /// The provider refuses to deliver one Message-ID twice (checks the resend rule).
     pub dedupes_message_id: bool,
+    /// How long a message sent from a draft may take to become findable by
+    /// [`Mailbox::find_sent`], and how the suite lets that time pass (draft-send part only).
+    pub search_lag: SearchLag,
 }
 
 impl Default for MailboxFixture {
@@ -21,8 +32,101 @@ impl Default for MailboxFixture {
             me: EmailAddress::parse("seller@salesagent.example").expect("valid address"),
             peer_domain: Domain::parse("conformance.example").expect("valid domain"),
             dedupes_message_id: true,
+            search_lag: SearchLag::none(),
         }
     }
+}
+
+/// Lets `d` pass for the mailbox under test (advance a manual clock, or sleep).
+pub type Wait = Arc<dyn Fn(Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// The bound on a provider's search lag (how long after a send [`Mailbox::find_sent`] may still
+/// answer `None`) and how the suite waits it out: it polls `find_sent` once, then after each of
+/// `steps` equal waits, and fails only when the message is still not found after `bound`.
+#[derive(Clone)]
+pub struct SearchLag {
+    /// After this long a sent message must be findable.
+    pub bound: Duration,
+    /// Equal waits the bound is split into (a poll follows each).
+    pub steps: u32,
+    /// Lets one step pass.
+    pub wait: Wait,
+}
+
+impl std::fmt::Debug for SearchLag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchLag")
+            .field("bound", &self.bound)
+            .field("steps", &self.steps)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SearchLag {
+    /// Searches see a send at once.
+    #[must_use]
+    pub fn none() -> Self {
+        Self {
+            bound: Duration::ZERO,
+            steps: 0,
+            wait: Arc::new(|_| Box::pin(async {})),
+        }
+    }
+
+    /// A lag of at most `bound` measured on `clock`, which the suite advances in `steps` steps.
+    #[must_use]
+    pub fn manual(clock: ManualClock, bound: Duration, steps: u32) -> Self {
+        Self {
+            bound,
+            steps: steps.max(1),
+            wait: Arc::new(move |d| {
+                clock.advance(d);
+                Box::pin(async {})
+            }),
+        }
+    }
+
+    /// A lag of at most `bound` in real (tokio) time, waited in `steps` sleeps.
+    #[must_use]
+    pub fn real_time(bound: Duration, steps: u32) -> Self {
+        Self {
+            bound,
+            steps: steps.max(1),
+            wait: Arc::new(|d| Box::pin(tokio::time::sleep(d))),
+        }
+    }
+
+    fn step(&self) -> Duration {
+        if self.steps == 0 {
+            Duration::ZERO
+        } else {
+            self.bound / self.steps
+        }
+    }
+
+    /// Lets the whole bound pass.
+    async fn wait_out(&self) {
+        for _ in 0..self.steps {
+            (self.wait)(self.step()).await;
+        }
+    }
+}
+
+/// `find_sent` polled until it answers or the lag bound has passed.
+async fn find_sent_within<M: Mailbox + ?Sized>(
+    mailbox: &M,
+    id: &MessageId,
+    lag: &SearchLag,
+) -> Option<SentMessage> {
+    for waited in 0..=lag.steps {
+        if waited > 0 {
+            (lag.wait)(lag.step()).await;
+        }
+        if let Some(found) = ok(mailbox.find_sent(id).await, "find_sent") {
+            return Some(found);
+        }
+    }
+    None
 }
 
 /// A plain-text RFC 5322 message, optionally replying to `parent`.
@@ -56,8 +160,90 @@ fn compose(
     }
 }
 
-/// Runs the mailbox suite against `mailbox`.
+/// Runs the mailbox suite against `mailbox` (including [`run_draft_sends`]).
 pub async fn run<M: Mailbox + ?Sized>(mailbox: &M, fixture: &MailboxFixture) {
+    run_basics(mailbox, fixture).await;
+    run_draft_sends(mailbox, fixture).await;
+}
+
+/// The exactly-once send path: a draft stored by `create_draft` and sent by `send_draft` is
+/// delivered once and found by `find_sent` within the fixture's search-lag bound; sending it
+/// again is `NotFound` and delivers nothing; a draft id that never existed is `NotFound`.
+/// Skipped when the mailbox answers `send_draft` with `Unsupported` (checked first, with a
+/// draft that does not exist, so a skipping run stores nothing).
+pub async fn run_draft_sends<M: Mailbox + ?Sized>(mailbox: &M, fixture: &MailboxFixture) {
+    let token = unique();
+    let never = SentMessage {
+        provider_id: ProviderMessageId::new(format!("conformance-missing-{token}")),
+        thread_id: None,
+        message_id: MessageId::generate(fixture.me.domain()),
+    };
+    match mailbox.send_draft(&never).await {
+        Err(crate::Error::Unsupported { .. }) => return,
+        r => expect_err(
+            r,
+            "not_found",
+            "mailbox: send_draft of a draft that never existed",
+        ),
+    }
+
+    let peer =
+        EmailAddress::parse(&format!("draft.{token}@{}", fixture.peer_domain)).expect("valid");
+    let message = compose(
+        &fixture.me,
+        &peer,
+        &format!("Draft send {token}"),
+        "Sent from a mailbox draft.",
+        None,
+    );
+    let draft = ok(mailbox.create_draft(&message).await, "create_draft");
+    assert_eq!(
+        draft.message_id, message.message_id,
+        "mailbox: create_draft reports the Message-ID"
+    );
+    assert!(
+        ok(mailbox.find_sent(&message.message_id).await, "find_sent").is_none(),
+        "mailbox: a draft must not count as sent before send_draft"
+    );
+    let sent = ok(mailbox.send_draft(&draft).await, "send_draft");
+    assert_eq!(
+        sent.message_id, message.message_id,
+        "mailbox: send_draft reports the draft's Message-ID"
+    );
+    let found = find_sent_within(mailbox, &message.message_id, &fixture.search_lag)
+        .await
+        .expect("mailbox: find_sent must find a sent draft within the search-lag bound");
+    assert_eq!(
+        found.provider_id, sent.provider_id,
+        "mailbox: find_sent reports the provider id send_draft returned"
+    );
+
+    expect_err(
+        mailbox.send_draft(&draft).await,
+        "not_found",
+        "mailbox: sending a sent draft again",
+    );
+    // A second delivery (if there were one) could be hidden by the lag too: wait it out.
+    fixture.search_lag.wait_out().await;
+    let delivered = ok(
+        mailbox
+            .search(&MailQuery {
+                message_id: Some(message.message_id.clone()),
+                sent_only: true,
+                ..MailQuery::default()
+            })
+            .await,
+        "search sent by Message-ID",
+    );
+    assert_eq!(
+        delivered.len(),
+        1,
+        "mailbox: a draft sent twice is delivered once"
+    );
+}
+
+/// Every check but the draft-send part: search, threads, history, drafts, the sent folder.
+pub async fn run_basics<M: Mailbox + ?Sized>(mailbox: &M, fixture: &MailboxFixture) {
     let start = ok(mailbox.history(None).await, "history(None)");
     assert!(
         start.messages.is_empty(),
