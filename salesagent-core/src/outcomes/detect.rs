@@ -30,7 +30,7 @@ use super::sentiment::classify_sentiment;
 use super::service::{NewOutcome, Outcomes, ScanReport, settings_keys};
 use crate::model::{
     AttendeeResponse, CrmId, DealChange, DealClosed, Draft, DraftStatus, EmailAddress, EventStatus,
-    Interval, MailMessage, OutcomeType, SuppressionReason, TaskStatus,
+    Interval, MailMessage, MailQuery, OutcomeType, SuppressionReason, TaskStatus,
 };
 use crate::ports::{Calendar, Crm, DraftFilter, Llm, Mailbox, OutcomeFilter};
 use crate::{Error, Result};
@@ -116,36 +116,119 @@ impl Outcomes {
         Ok(report)
     }
 
-    /// Reads the mailbox history since the stored cursor and records replies, positive and
-    /// negative responses, unsubscribe requests and permanent bounces; automatic replies,
-    /// transient delays and unrelated mail are ignored. `llm` reads the tone of replies (the phrase
-    /// lists are used without it). The cursor is saved after each page.
+    /// Reads the mailbox history since the stored cursor, page after page to the end (at most
+    /// `max_pages`; [`ScanReport::more`] says the rest waits for the next scan), and records
+    /// replies, positive and negative responses, unsubscribe requests and permanent bounces;
+    /// automatic replies (out-of-office), transient delays and unrelated mail are ignored. `llm`
+    /// reads the tone of replies (the phrase lists are used without it). The cursor is saved after
+    /// each page, and the scan's start time once it has finished.
+    ///
+    /// When the mailbox no longer knows the cursor (`NotFound`: Gmail forgets old history ids),
+    /// or there is no cursor but an earlier scan finished, the scan re-syncs instead of skipping
+    /// the gap: it starts a new cursor, then searches the mailbox for messages since the last
+    /// finished scan (less an hour; without one, `mailbox_resync_window` back, at most
+    /// `mailbox_resync_limit` messages) and reads those. Messages seen before record nothing new.
     pub async fn scan_mailbox(
         &self,
         mailbox: &dyn Mailbox,
         llm: Option<&dyn Llm>,
     ) -> Result<ScanReport> {
+        let started = self.clock.now();
         let mut report = ScanReport::default();
         let leads = self.leads().await?;
+        let last_scan = self.mailbox_scanned_at().await?;
         let mut cursor = self.store.setting(settings_keys::MAILBOX_CURSOR).await?;
-        for _ in 0..self.config.max_pages.max(1) {
-            let page = mailbox.history(cursor.as_deref()).await?;
-            for message in &page.messages {
-                report.scanned += 1;
-                self.process_mail(message, &leads, llm, &mut report).await?;
+        if cursor.is_none() && last_scan.is_some() {
+            self.resync_mailbox(mailbox, llm, &leads, last_scan, &mut report)
+                .await?;
+        } else {
+            let max = self.config.max_pages.max(1);
+            for n in 1..=max {
+                let page = match mailbox.history(cursor.as_deref()).await {
+                    Ok(page) => page,
+                    Err(Error::NotFound { .. }) if cursor.is_some() => {
+                        tracing::warn!("mailbox history cursor expired; re-syncing the gap");
+                        self.resync_mailbox(mailbox, llm, &leads, last_scan, &mut report)
+                            .await?;
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                };
+                for message in &page.messages {
+                    report.scanned += 1;
+                    self.process_mail(message, &leads, llm, &mut report).await?;
+                }
+                let moved = page.next_cursor.is_some() && page.next_cursor != cursor;
+                if let Some(next) = &page.next_cursor {
+                    self.store
+                        .put_setting(settings_keys::MAILBOX_CURSOR, next)
+                        .await?;
+                }
+                if page.messages.is_empty() || !moved {
+                    break;
+                }
+                cursor = page.next_cursor;
+                report.more = n == max;
             }
-            let moved = page.next_cursor.is_some() && page.next_cursor != cursor;
-            if let Some(next) = &page.next_cursor {
-                self.store
-                    .put_setting(settings_keys::MAILBOX_CURSOR, next)
-                    .await?;
-            }
-            if page.messages.is_empty() || !moved {
-                break;
-            }
-            cursor = page.next_cursor;
         }
+        self.store
+            .put_setting(settings_keys::MAILBOX_SCANNED_AT, &started.to_rfc3339())
+            .await?;
         Ok(report)
+    }
+
+    /// When the last finished mailbox scan began; an unreadable value counts as none.
+    async fn mailbox_scanned_at(&self) -> Result<Option<DateTime<Utc>>> {
+        let raw = self
+            .store
+            .setting(settings_keys::MAILBOX_SCANNED_AT)
+            .await?;
+        Ok(raw
+            .and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok())
+            .map(|t| t.with_timezone(&Utc)))
+    }
+
+    /// The re-sync of [`Outcomes::scan_mailbox`]: a new cursor first (so nothing arriving
+    /// during the search falls between the two), then every message since `last_scan` less an
+    /// hour, oldest first.
+    async fn resync_mailbox(
+        &self,
+        mailbox: &dyn Mailbox,
+        llm: Option<&dyn Llm>,
+        leads: &Leads,
+        last_scan: Option<DateTime<Utc>>,
+        report: &mut ScanReport,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        let since = last_scan.map_or_else(
+            || now - to_std(self.config.mailbox_resync_window),
+            |t| t - chrono::Duration::hours(1),
+        );
+        let fresh = mailbox.history(None).await?;
+        let limit = self.config.mailbox_resync_limit.max(1);
+        let mut found = mailbox
+            .search(&MailQuery {
+                after: Some(since),
+                limit,
+                ..MailQuery::default()
+            })
+            .await?;
+        if found.len() >= limit as usize {
+            tracing::warn!(limit, %since, "mailbox re-sync read only the newest messages of the gap");
+        }
+        // Search answers newest first; replies are read in arrival order as from history.
+        found.reverse();
+        for message in &found {
+            report.scanned += 1;
+            self.process_mail(message, leads, llm, report).await?;
+        }
+        if let Some(next) = &fresh.next_cursor {
+            self.store
+                .put_setting(settings_keys::MAILBOX_CURSOR, next)
+                .await?;
+        }
+        report.resynced = true;
+        Ok(())
     }
 
     /// Classifies one mailbox message and records what it means (see [`Outcomes::scan_mailbox`]).
@@ -327,7 +410,8 @@ impl Outcomes {
         let mut report = ScanReport::default();
         let leads = self.leads().await?;
         let mut cursor = self.store.setting(settings_keys::DEAL_CURSOR).await?;
-        for _ in 0..self.config.max_pages.max(1) {
+        let max = self.config.max_pages.max(1);
+        for n in 1..=max {
             let page = crm.deal_changes(cursor.as_deref()).await?;
             for deal in &page.deals {
                 report.scanned += 1;
@@ -343,6 +427,7 @@ impl Outcomes {
                 break;
             }
             cursor = page.next_cursor;
+            report.more = n == max;
         }
         Ok(report)
     }

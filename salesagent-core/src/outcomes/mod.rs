@@ -7,6 +7,8 @@
 //! - [`Outcomes`]: records outcomes idempotently (by `source_event_id`), runs the detectors over
 //!   the mailbox, CRM deals and tasks, the calendar and silence since our sends, and applies the
 //!   effects (pending drafts stopped, addresses suppressed).
+//! - [`OutcomeScanner`]: the scans as recurring jobs, one per [`ScanSource`] across all
+//!   workers ([`ensure_outcome_scans`] at start-up, [`wake_outcome_scan`] to scan now).
 //! - [`priority_adjustment`]: the bounded (±20), decaying nudge a contact's outcome history gives
 //!   its priority score.
 //!
@@ -16,6 +18,7 @@ pub mod classify;
 mod detect;
 mod effects;
 mod impact;
+mod scan;
 mod sentiment;
 mod service;
 pub mod text;
@@ -26,6 +29,10 @@ pub use effects::{
     suppress, suppression_reason,
 };
 pub use impact::{ImpactRow, ImpactTable, MAX_IMPACT, MIN_IMPACT};
+pub use scan::{
+    OutcomeScanConfig, OutcomeScanJob, OutcomeScanner, ScanSource, ensure_outcome_scans,
+    wake_outcome_scan,
+};
 pub use sentiment::{Sentiment, SentimentSource, classify_sentiment, fallback_sentiment};
 pub use service::{
     NewOutcome, OutcomeConfig, OutcomeStats, Outcomes, Recorded, ScanReport, SenderStats,

@@ -20,6 +20,9 @@ pub mod settings_keys {
     pub const DEAL_STATE_PREFIX: &str = "outcomes.deal.";
     /// Prefix of the last seen interval of one calendar event (`outcomes.event.<id>`).
     pub const EVENT_STATE_PREFIX: &str = "outcomes.event.";
+    /// When the last mailbox scan that finished began (RFC 3339): where a re-sync after an
+    /// expired cursor starts.
+    pub const MAILBOX_SCANNED_AT: &str = "outcomes.mailbox_scanned_at";
 }
 
 /// Longest accepted `source_event_id`, in bytes.
@@ -40,8 +43,24 @@ pub struct OutcomeConfig {
     pub calendar_lookahead: Duration,
     /// Actor name on draft events written by the effects (default `system:outcomes`).
     pub actor: String,
-    /// Most history/deal pages read in one scan (default 50).
+    /// Most history/deal pages read in one scan (default 50); a scan that stops there says so
+    /// ([`ScanReport::more`]) and the next one continues from the saved cursor.
     pub max_pages: u32,
+    /// How far back a mailbox re-sync searches when no earlier scan time is known (default 7
+    /// days). A re-sync replaces history reading when the mailbox no longer knows the cursor.
+    #[serde(default = "default_resync_window")]
+    pub mailbox_resync_window: Duration,
+    /// Most messages one mailbox re-sync reads (default 500).
+    #[serde(default = "default_resync_limit")]
+    pub mailbox_resync_limit: u32,
+}
+
+fn default_resync_window() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
+}
+
+fn default_resync_limit() -> u32 {
+    500
 }
 
 impl Default for OutcomeConfig {
@@ -54,6 +73,8 @@ impl Default for OutcomeConfig {
             calendar_lookahead: Duration::from_secs(90 * 24 * 3600),
             actor: "system:outcomes".into(),
             max_pages: 50,
+            mailbox_resync_window: default_resync_window(),
+            mailbox_resync_limit: default_resync_limit(),
         }
     }
 }
@@ -205,6 +226,14 @@ pub struct ScanReport {
     pub drafts_stopped: usize,
     /// Addresses newly suppressed.
     pub suppressed: usize,
+    /// The mailbox no longer knew the history cursor (it expired), so the scan searched the
+    /// mailbox since the last scan instead, and started a new cursor.
+    #[serde(default)]
+    pub resynced: bool,
+    /// The scan stopped at its page limit with more history to read; the next scan continues
+    /// from the saved cursor.
+    #[serde(default)]
+    pub more: bool,
 }
 
 impl ScanReport {
@@ -215,6 +244,8 @@ impl ScanReport {
         self.ignored += other.ignored;
         self.drafts_stopped += other.drafts_stopped;
         self.suppressed += other.suppressed;
+        self.resynced |= other.resynced;
+        self.more |= other.more;
     }
 
     pub(crate) fn absorb(&mut self, r: Recorded) {
@@ -265,6 +296,31 @@ impl Outcomes {
     ///
     /// `InvalidInput` for an empty, over-long or control-character source event id.
     pub async fn record(&self, new: NewOutcome) -> Result<Recorded> {
+        self.record_with_impact(new, None).await
+    }
+
+    /// [`Outcomes::record`] with the impact given instead of taken from the [`ImpactTable`]
+    /// (`None`: the table's), for outcomes an operator records with their own weight. The
+    /// effects are those of the type, whatever the impact.
+    ///
+    /// `InvalidInput` for an impact outside `MIN_IMPACT..=MAX_IMPACT` or a bad source event id.
+    pub async fn record_with_impact(
+        &self,
+        new: NewOutcome,
+        impact: Option<i32>,
+    ) -> Result<Recorded> {
+        if let Some(i) = impact
+            && !(super::MIN_IMPACT..=super::MAX_IMPACT).contains(&i)
+        {
+            return Err(Error::invalid(
+                "impact",
+                format!(
+                    "must be within {}..={}",
+                    super::MIN_IMPACT,
+                    super::MAX_IMPACT
+                ),
+            ));
+        }
         let id = new.source_event_id.trim();
         if id.is_empty() || id.len() > MAX_SOURCE_ID_LEN || id.chars().any(char::is_control) {
             return Err(Error::invalid(
@@ -310,7 +366,7 @@ impl Outcomes {
             contact_email: new.contact_email,
             sender: new.sender,
             draft_id: new.draft_id,
-            impact: self.config.impacts.impact(new.outcome_type),
+            impact: impact.unwrap_or_else(|| self.config.impacts.impact(new.outcome_type)),
             source_event_id: id.to_owned(),
             occurred_at: new.occurred_at,
             recorded_at: now,

@@ -19,9 +19,7 @@
 //! within [`WorkerConfig::shutdown_grace`], then gives the rest back to the queue at once
 //! without using up an attempt.
 
-use crate::model::{
-    ClaimedJob, DraftId, Job, JobFailure, JobState, Lease, NewJob, kinds,
-};
+use crate::model::{ClaimedJob, DraftId, Job, JobFailure, JobState, Lease, NewJob, kinds};
 use crate::pipeline::{CrmContactEventJob, FollowUp, Pipeline, PipelineJob};
 use crate::ports::{DynClock, DynStore, SettingsExt as _};
 use crate::sending::{AutoApprover, Sender, send_job_payload};
@@ -596,8 +594,7 @@ impl Worker {
                         first_err.get_or_insert(e);
                     }
                     Err(j) => {
-                        first_err
-                            .get_or_insert(Error::backend(format!("worker task failed: {j}")));
+                        first_err.get_or_insert(Error::backend(format!("worker task failed: {j}")));
                     }
                 }
             }
@@ -670,5 +667,13 @@ impl Worker {
             }
         }
         total
+    }
+
+    /// Runs [`kinds::OUTCOME_SCAN`] jobs with `scanner` (the recurring mailbox, CRM, calendar
+    /// and silence scans; enqueue them with
+    /// [`ensure_outcome_scans`](crate::outcomes::ensure_outcome_scans)).
+    #[must_use]
+    pub fn with_outcome_scans(self, scanner: crate::outcomes::OutcomeScanner) -> Self {
+        self.register(scanner)
     }
 }
