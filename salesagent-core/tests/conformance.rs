@@ -76,10 +76,26 @@ mod connectors {
         mailbox::run(&mb, &mailbox::MailboxFixture::default()).await;
         assert_eq!(
             mb.sent().len(),
-            4,
-            "two messages per run, resends not delivered"
+            6,
+            "two messages and one sent draft per run, resends not delivered"
         );
-        assert_eq!(mb.drafts().len(), 2);
+        assert_eq!(mb.open_drafts().len(), 2, "one unsent draft per run");
+    }
+
+    #[tokio::test]
+    async fn fake_mailbox_with_search_lag_passes_the_draft_send_part() {
+        // Sent mail becomes findable only 30 s later; the suite waits on the manual clock.
+        let clock = ManualClock::default();
+        let lag = Duration::from_secs(30);
+        let mb = FakeMailbox::new()
+            .with_clock(clock.shared())
+            .with_search_lag(lag);
+        let fixture = mailbox::MailboxFixture {
+            search_lag: mailbox::SearchLag::manual(clock.clone(), lag, 3),
+            ..mailbox::MailboxFixture::default()
+        };
+        mailbox::run_draft_sends(&mb, &fixture).await;
+        assert_eq!(mb.sent().len(), 1);
     }
 
     #[tokio::test]
