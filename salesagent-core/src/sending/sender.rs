@@ -346,11 +346,9 @@ impl Sender {
         let current = self.store.get_draft(id).await?;
         let now = self.clock.now();
         match (&current.status, &current.send_claim) {
-            (DraftStatus::Sending, Some(c)) if !c.expired(now) => {
-                Ok(SendOutcome::InFlight {
-                    retry_at: c.expires_at,
-                })
-            }
+            (DraftStatus::Sending, Some(c)) if !c.expired(now) => Ok(SendOutcome::InFlight {
+                retry_at: c.expires_at,
+            }),
             (DraftStatus::Sending, _) => Ok(SendOutcome::InFlight { retry_at: now }),
             (status, _) => Ok(SendOutcome::Skipped { status: *status }),
         }
@@ -386,18 +384,24 @@ impl Sender {
                 self.deliver(d).await
             }
             SendDecision::Defer { until, reason } => {
-                self.record_decision(draft, SendDecision::Defer {
-                    until,
-                    reason: reason.clone(),
-                })
+                self.record_decision(
+                    draft,
+                    SendDecision::Defer {
+                        until,
+                        reason: reason.clone(),
+                    },
+                )
                 .await?;
                 Ok(SendOutcome::Deferred { until, reason })
             }
             SendDecision::Deny { reason } if reason.starts_with(REASON_KILL_SWITCH) => {
                 let until = after(now, self.config.kill_switch_recheck);
-                self.record_decision(draft, SendDecision::Deny {
-                    reason: reason.clone(),
-                })
+                self.record_decision(
+                    draft,
+                    SendDecision::Deny {
+                        reason: reason.clone(),
+                    },
+                )
                 .await?;
                 Ok(SendOutcome::Deferred { until, reason })
             }
@@ -407,9 +411,12 @@ impl Sender {
                     reason: reason.clone(),
                 });
                 if reason.starts_with(REASON_SUPPRESSED) {
-                    self.write(&mut d, DraftAction::Stop {
-                        reason: reason.clone(),
-                    })
+                    self.write(
+                        &mut d,
+                        DraftAction::Stop {
+                            reason: reason.clone(),
+                        },
+                    )
                     .await?;
                 } else {
                     let send = d.send_decision.clone();
@@ -425,10 +432,13 @@ impl Sender {
     /// Stores a non-Allow decision; a conflict means someone changed the draft meanwhile and the
     /// decision is re-made next time.
     async fn record_decision(&self, mut draft: Draft, decision: SendDecision) -> Result<()> {
-        self.write(&mut draft, DraftAction::RecordDecision {
-            send: Some(decision),
-            rules: None,
-        })
+        self.write(
+            &mut draft,
+            DraftAction::RecordDecision {
+                send: Some(decision),
+                rules: None,
+            },
+        )
         .await
         .map(|_| ())
     }
@@ -443,7 +453,10 @@ impl Sender {
             });
         }
         let claim = self.new_claim(now);
-        if !self.write(&mut draft, DraftAction::TakeOver { claim }).await? {
+        if !self
+            .write(&mut draft, DraftAction::TakeOver { claim })
+            .await?
+        {
             return self.lost(draft.id).await;
         }
         if let Some(since) = draft.delivery_unconfirmed_since {
@@ -459,17 +472,10 @@ impl Sender {
             Ok(outcome) => return Ok(outcome),
             Err(draft) => draft,
         };
-        if draft.mailbox_draft_id.is_some() {
-            // The draft left the mailbox's drafts but no sent message carries our Message-ID
-            // after the search-lag bound: a person deleted it. Sending anew could surprise them.
-            return self
-                .fail(
-                    draft,
-                    "the mailbox draft was deleted before it was sent".into(),
-                )
-                .await;
-        }
-        // Mailbox without draft sending: the ambiguous send did not deliver; send again.
+        // Past the search-lag bound and nothing carries our Message-ID: the ambiguous attempt did
+        // not deliver. Sending the mailbox draft again is safe (a sent draft cannot be sent
+        // again; a draft a person deleted ends `Failed` below, never re-created); a mailbox
+        // without draft sending sends the message again.
         self.deliver(draft).await
     }
 
@@ -529,21 +535,31 @@ impl Sender {
                 reason,
             });
         }
-        if self.store.suppression(&draft.contact_email).await?.is_some() {
+        if self
+            .store
+            .suppression(&draft.contact_email)
+            .await?
+            .is_some()
+        {
             let reason = format!("{REASON_SUPPRESSED}: recipient is on the suppression list");
             let id = draft.id;
             if !self.give_back(draft, reason.clone()).await? {
                 return self.lost(id).await;
             }
             let mut back = self.store.get_draft(id).await?;
-            self.write(&mut back, DraftAction::Stop {
-                reason: reason.clone(),
-            })
+            self.write(
+                &mut back,
+                DraftAction::Stop {
+                    reason: reason.clone(),
+                },
+            )
             .await?;
             return Ok(SendOutcome::Denied { reason });
         }
         let Some(message_id) = draft.message_id.clone() else {
-            return self.fail(draft, "sending without a recorded Message-ID".into()).await;
+            return self
+                .fail(draft, "sending without a recorded Message-ID".into())
+                .await;
         };
         let message = match render(&draft, &message_id, now, &self.mime) {
             Ok(m) => m,
@@ -558,7 +574,8 @@ impl Sender {
             None => {
                 let created = match self.mailbox.create_draft(&message).await {
                     Ok(c) => c,
-                    Err(e) => return self.provider_error(draft, e).await,
+                    // Nothing was sent: an unsent (or orphaned) mailbox draft at most.
+                    Err(e) => return self.provider_error(draft, e, false).await,
                 };
                 let recorded = if self.mode() == SendMode::DraftOnly {
                     DraftAction::MarkDrafted {
@@ -574,10 +591,14 @@ impl Sender {
                     return self.lost(draft.id).await;
                 }
                 if self.mode() == SendMode::DraftOnly {
-                    self.audit(&draft, "draft.drafted", serde_json::json!({
-                        "message_id": message_id,
-                        "mailbox_draft_id": created.provider_id.as_str(),
-                    }))
+                    self.audit(
+                        &draft,
+                        "draft.drafted",
+                        serde_json::json!({
+                            "message_id": message_id,
+                            "mailbox_draft_id": created.provider_id.as_str(),
+                        }),
+                    )
                     .await;
                     return Ok(SendOutcome::Drafted {
                         message_id,
@@ -592,9 +613,12 @@ impl Sender {
             // switch after real sends were switched off): that draft is the result.
             let id = mailbox_draft.provider_id.as_str().to_owned();
             if !self
-                .write(&mut draft, DraftAction::MarkDrafted {
-                    mailbox_draft_id: id.clone(),
-                })
+                .write(
+                    &mut draft,
+                    DraftAction::MarkDrafted {
+                        mailbox_draft_id: id.clone(),
+                    },
+                )
                 .await?
             {
                 return self.lost(draft.id).await;
@@ -606,18 +630,25 @@ impl Sender {
         }
         match self.send_once(&mailbox_draft, &message).await {
             Ok(Delivery::Sent(sent)) => self.mark_sent(draft, &sent, false).await,
-            Ok(Delivery::Gone) => match self.look_up_sent(draft, self.clock.now()).await? {
-                Ok(outcome) => Ok(outcome),
-                // Only reachable with a zero search-lag bound: decided at once.
-                Err(draft) => {
-                    self.fail(
-                        draft,
-                        "the mailbox draft was deleted before it was sent".into(),
-                    )
-                    .await
+            Ok(Delivery::Gone) => {
+                let since = draft
+                    .delivery_unconfirmed_since
+                    .unwrap_or_else(|| self.clock.now());
+                match self.look_up_sent(draft, since).await? {
+                    Ok(outcome) => Ok(outcome),
+                    // The mailbox draft is gone and, a search-lag bound after the provider first said
+                    // so, no sent message carries our Message-ID: a person deleted it. Sending anew
+                    // could surprise them.
+                    Err(draft) => {
+                        self.fail(
+                            draft,
+                            "the mailbox draft was deleted before it was sent".into(),
+                        )
+                        .await
+                    }
                 }
-            },
-            Err(e) => self.provider_error(draft, e).await,
+            }
+            Err((e, may_have_sent)) => self.provider_error(draft, e, may_have_sent).await,
         }
     }
 
@@ -627,12 +658,19 @@ impl Sender {
         &self,
         mailbox_draft: &SentMessage,
         message: &OutgoingMessage,
-    ) -> Result<Delivery> {
+    ) -> std::result::Result<Delivery, (Error, bool)> {
         match self.mailbox.send_draft(mailbox_draft).await {
             Ok(sent) => Ok(Delivery::Sent(sent)),
             Err(Error::NotFound { .. }) => Ok(Delivery::Gone),
-            Err(Error::Unsupported { .. }) => self.mailbox.send(message).await.map(Delivery::Sent),
-            Err(e) => Err(e),
+            // Without idempotent draft sending, a failed send may still have delivered.
+            Err(Error::Unsupported { .. }) => self
+                .mailbox
+                .send(message)
+                .await
+                .map(Delivery::Sent)
+                .map_err(|e| (e, true)),
+            // Sending the same mailbox draft again can never deliver twice.
+            Err(e) => Err((e, false)),
         }
     }
 
@@ -641,12 +679,21 @@ impl Sender {
     /// goes back to the job queue, whose next run sends the same mailbox draft again (which
     /// cannot deliver twice) or, for a mailbox without drafts, looks the Message-ID up after the
     /// search-lag bound first.
-    async fn provider_error(&self, mut draft: Draft, e: Error) -> Result<SendOutcome> {
-        if matches!(e, Error::InvalidInput { .. } | Error::PermissionDenied { .. }) {
+    async fn provider_error(
+        &self,
+        mut draft: Draft,
+        e: Error,
+        may_have_sent: bool,
+    ) -> Result<SendOutcome> {
+        if matches!(
+            e,
+            Error::InvalidInput { .. } | Error::PermissionDenied { .. }
+        ) {
             return self.fail(draft, e.to_string()).await;
         }
-        let action = if draft.mailbox_draft_id.is_none() && self.mode() == SendMode::RealSends {
-            // A mailbox without drafts may have delivered: decide only after the lag bound.
+        let action = if may_have_sent {
+            // A mailbox without draft sending may have delivered: decide only after the lag
+            // bound, by Message-ID.
             DraftAction::AwaitConfirmation {
                 since: self.clock.now(),
             }
@@ -669,9 +716,12 @@ impl Sender {
         let provider_id = sent.provider_id.as_str().to_owned();
         let message_id = sent.message_id.clone();
         if !self
-            .write(&mut draft, DraftAction::MarkSent {
-                provider_message_id: provider_id.clone(),
-            })
+            .write(
+                &mut draft,
+                DraftAction::MarkSent {
+                    provider_message_id: provider_id.clone(),
+                },
+            )
             .await?
         {
             let current = self.store.get_draft(draft.id).await?;
@@ -729,9 +779,12 @@ impl Sender {
 
     async fn fail(&self, mut draft: Draft, reason: String) -> Result<SendOutcome> {
         if !self
-            .write(&mut draft, DraftAction::MarkFailed {
-                reason: reason.clone(),
-            })
+            .write(
+                &mut draft,
+                DraftAction::MarkFailed {
+                    reason: reason.clone(),
+                },
+            )
             .await?
         {
             return self.lost(draft.id).await;
