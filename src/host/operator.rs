@@ -16,9 +16,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use salesagent_core::model::{
-    Draft, DraftAction, DraftId, DraftWriter, EmailAddress, NewAuditEntry, Outcome,
-    OutcomeId, OutcomeType, SubmissionId, clean_line, validate_body, validate_subject,
+    Draft, DraftAction, DraftId, DraftWriter, EmailAddress, NewAuditEntry, OutcomeType,
+    SubmissionId, clean_line, validate_body, validate_subject,
 };
+use salesagent_core::outcomes::{NewOutcome, Outcomes, ScanSource, wake_outcome_scan};
 use salesagent_core::ports::{OutcomeFilter, SettingsExt as _};
 use salesagent_core::sending::QueueItem;
 use salesagent_core::{Error, Result};
@@ -46,6 +47,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/outcomes/recent", get(recent_outcomes))
         .route("/api/outcomes/contact/{email}", get(contact_outcomes))
         .route("/api/outcomes/record", post(record_outcome))
+        .route("/api/outcomes/detect/{source}", post(detect_outcomes))
 }
 
 /// Parses a JSON body into `T`; anything else is a 400 with the parser's message.
@@ -428,43 +430,69 @@ struct RecordBody {
     details: Option<String>,
 }
 
-/// `POST /api/outcomes/record`: records an outcome by hand (idempotent by `source_event_id`).
+/// `POST /api/outcomes/record`: records an outcome by hand (idempotent by `source_event_id`)
+/// through the same code as detected outcomes, [`Outcomes::record`](salesagent_core::outcomes::Outcomes::record),
+/// with its effects: a reply, response, booked meeting, unsubscribe or bounce stops the contact's
+/// pending and approved drafts; a bounce or unsubscribe suppresses the address. `201` when new,
+/// `200` when the event was already recorded; the answer says what the effects did.
 async fn record_outcome(
     State(state): State<AppState>,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let b: RecordBody = json_body(body)?;
     let outcome_type: OutcomeType = b.outcome_type.parse()?;
-    let impact = b.impact.unwrap_or_else(|| outcome_type.default_impact());
-    if !(-5..=10).contains(&impact) {
-        return Err(ApiError::bad_request("impact must be within -5..=10"));
-    }
     let now = state.now();
-    let outcome = Outcome {
-        id: OutcomeId::new(),
+    let new = NewOutcome {
         outcome_type,
         contact_email: EmailAddress::parse(&b.contact_email)?,
         sender: b.sender.as_deref().map(EmailAddress::parse).transpose()?,
         draft_id: b.draft_id,
-        impact,
         source_event_id: b
             .source_event_id
             .map(|s| clean_line(&s))
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| format!("manual:{}", uuid::Uuid::new_v4())),
         occurred_at: b.occurred_at.unwrap_or(now),
-        recorded_at: now,
         details: b.details.map(|s| clean_line(&s)),
     };
-    let new = state.store().record_outcome(&outcome).await?;
-    let status = if new {
+    let r = Outcomes::new(state.store().clone(), state.clock.clone())
+        .record_with_impact(new, b.impact)
+        .await?;
+    let status = if r.new {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
     Ok((
         status,
-        Json(serde_json::json!({"recorded": new, "outcome": outcome})),
+        Json(serde_json::json!({
+            "recorded": r.new,
+            "outcome": r.outcome,
+            "drafts_stopped": r.drafts_stopped,
+            "suppressed": r.suppressed,
+        })),
+    )
+        .into_response())
+}
+
+/// `POST /api/outcomes/detect/{source}` (`mailbox`, `crm`, `calendar` or `silence`): makes
+/// that source's one scan job due now (enqueued when missing, back in the queue when it was
+/// dead-lettered) and answers `202 {"job_id", "source", "state", "run_at"}`; a worker runs it.
+/// A scan already running is that job: the answer names it with state `running`.
+async fn detect_outcomes(
+    State(state): State<AppState>,
+    Path(source): Path<String>,
+) -> ApiResult<Response> {
+    let source: ScanSource = source.parse()?;
+    let job = wake_outcome_scan(state.store().as_ref(), source, state.now()).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({
+            "job_id": job.id,
+            "source": source,
+            "state": job.state,
+            "run_at": job.run_at,
+        })),
     )
         .into_response())
 }
