@@ -130,7 +130,9 @@ impl SqlStore {
     /// queued and running jobs that stops at the first match. For a list of kinds, each kind
     /// is looked up on its own in `jobs_kind_runnable (kind, run_at, id)` and the oldest of
     /// those candidates wins: jobs of kinds nobody asked for are never walked. Without kinds,
-    /// `jobs_runnable (run_at, id)` is walked in order. SQLite is told which index to use (its
+    /// `jobs_runnable (run_at, id)` is walked in order; no claim by kind can use that index
+    /// (its predicate names `max_attempts > 0`, which only this claim states), so PostgreSQL's
+    /// planner cannot pick it for one and walk past other kinds' jobs. SQLite is told which index to use (its
     /// planner otherwise sorts every runnable row); PostgreSQL's `FOR UPDATE SKIP LOCKED`
     /// makes concurrent claimers pass over each other's rows.
     async fn claim_with(
@@ -155,8 +157,11 @@ impl SqlStore {
              AND ((state = 'queued' AND run_at <= $4) \
              OR (state = 'running' AND lease_expires_at <= $4 AND attempts < max_attempts))";
         let pick = match kinds {
+            // `max_attempts > 0` (true of every job) is part of `jobs_runnable`'s predicate,
+            // so only this claim can use that index (see migration 0002).
             [] => format!(
-                "SELECT id FROM jobs{} WHERE {runnable} ORDER BY run_at, id LIMIT 1{lock}",
+                "SELECT id FROM jobs{} WHERE max_attempts > 0 AND {runnable} \
+                 ORDER BY run_at, id LIMIT 1{lock}",
                 indexed("jobs_runnable")
             ),
             [_] => format!(
