@@ -429,3 +429,86 @@ async fn real_sends_twice_send_nothing_the_second_time() {
         );
     }
 }
+
+#[tokio::test]
+async fn drafted_then_real_sends_sends_the_same_mailbox_drafts() {
+    let (tmp, outbox, store, drafting, ids) = setup(SendMode::DraftOnly).await;
+    send_each(&drafting, &ids).await;
+    assert_eq!((count(&tmp.0, SENT), count(&tmp.0, DRAFTS)), (0, 2));
+    let policy = PolicyConfig {
+        mode: SendMode::RealSends,
+        window: None,
+        ..PolicyConfig::default()
+    };
+    let sending = Sender::new(
+        store.clone(),
+        Arc::new(outbox.clone()),
+        ManualClock::default().shared(),
+        SendPolicy::new(policy),
+        mime(),
+    )
+    .unwrap();
+    let results = send_each(&sending, &ids).await;
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, SendOutcome::Sent { .. })),
+        "{results:?}"
+    );
+    // The drafts made in DRAFT_ONLY mode were sent: no second copy was written.
+    assert_eq!((count(&tmp.0, SENT), count(&tmp.0, DRAFTS)), (2, 0));
+    for id in ids {
+        assert_eq!(store.get_draft(id).await.unwrap().status, DraftStatus::Sent);
+    }
+}
+
+#[tokio::test]
+async fn reconciles_a_draft_sent_before_a_crash() {
+    let (tmp, outbox, store, sender, ids) = setup(SendMode::RealSends).await;
+    // Simulate a holder that claimed the draft, made and sent the mailbox draft, then died
+    // before recording the send.
+    let start = ManualClock::default_start();
+    let mut d = store.get_draft(ids[0]).await.unwrap();
+    let mid = MessageId::parse("crash.1@mail.seller.dev").unwrap();
+    let claim =
+        salesagent_core::model::SendClaim::new("dead-worker", start + chrono::Duration::minutes(5));
+    let v = d.version;
+    let begin = DraftAction::BeginSend {
+        message_id: mid.clone(),
+        claim: Some(claim),
+    };
+    let ev = d.apply(begin, "system:sender", start).unwrap();
+    store.update_draft(&d, v, &ev).await.unwrap();
+    let raw = render(&d, &mid, start, &mime()).unwrap();
+    let mailbox_draft = outbox.create_draft(&raw).await.unwrap();
+    let v = d.version;
+    let ev = d
+        .apply(
+            DraftAction::RecordMailboxDraft {
+                mailbox_draft_id: mailbox_draft.provider_id.as_str().to_owned(),
+            },
+            "system:sender",
+            start,
+        )
+        .unwrap();
+    store.update_draft(&d, v, &ev).await.unwrap();
+    outbox.send_draft(&mailbox_draft).await.unwrap();
+    // After the claim lapsed a new sender run finds the draft gone and the message sent.
+    let clock = ManualClock::default();
+    clock.advance(std::time::Duration::from_secs(3600));
+    let later = Sender::new(
+        store.clone(),
+        Arc::new(outbox.clone()),
+        clock.shared(),
+        sender.policy().clone(),
+        mime(),
+    )
+    .unwrap();
+    let out = later.send_draft(ids[0]).await.unwrap();
+    assert!(matches!(out, SendOutcome::Reconciled { .. }), "{out:?}");
+    assert_eq!((count(&tmp.0, SENT), count(&tmp.0, DRAFTS)), (1, 0));
+    assert_eq!(
+        store.get_draft(ids[0]).await.unwrap().status,
+        DraftStatus::Sent
+    );
+}
