@@ -5,16 +5,16 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Duration as Td, Utc};
 use salesagent_core::model::{
-    Draft, DraftStatus, DraftWriter, EmailAddress, HistoryPage, JobFilter, JobState, MailMessage,
-    MailQuery, MessageId, MessagePage, OutcomeType, OutgoingMessage, ProviderMessageId,
-    SentMessage, SuppressionReason, ThreadId, kinds,
+    CrmId, DealChange, Draft, DraftStatus, DraftWriter, EmailAddress, HistoryPage, JobFilter,
+    JobState, MailMessage, MailQuery, MessageId, MessagePage, OutcomeType, OutgoingMessage,
+    ProviderMessageId, SentMessage, SuppressionReason, ThreadId, kinds,
 };
 use salesagent_core::outcomes::{
     OutcomeConfig, OutcomeScanConfig, OutcomeScanner, Outcomes, ScanSource, ensure_outcome_scans,
     settings_keys, wake_outcome_scan,
 };
 use salesagent_core::ports::{Clock, DynMailbox, DynStore, Mailbox, OutcomeFilter};
-use salesagent_core::testing::{FakeMailbox, FaultKind, ManualClock, MemoryStore};
+use salesagent_core::testing::{FakeCrm, FakeMailbox, FaultKind, ManualClock, MemoryStore};
 use salesagent_core::worker::{JobOutcome, Worker, WorkerConfig};
 use salesagent_core::{Error, Result};
 use std::sync::Arc;
@@ -546,6 +546,15 @@ async fn history_is_paged_to_the_end_and_an_expired_cursor_resyncs_the_gap() {
     assert!(fresh.parse::<usize>().unwrap() >= mailbox.forgotten.load(Ordering::SeqCst));
     let report = scanner.scan(ScanSource::Mailbox).await.unwrap();
     assert!(!report.resynced && report.recorded.is_empty());
+
+    // Another mailbox's cursor (the mailbox was switched) is not skipped past either.
+    w.store
+        .put_setting(settings_keys::MAILBOX_CURSOR, "outbox:0:sent/x.eml")
+        .await
+        .unwrap();
+    let report = scanner.scan(ScanSource::Mailbox).await.unwrap();
+    assert!(report.resynced, "{report:?}");
+    assert!(report.recorded.is_empty(), "nothing recorded twice");
 }
 
 #[tokio::test]
@@ -625,6 +634,59 @@ async fn outages_do_not_use_up_the_job_and_credential_errors_dead_letter_it() {
         matches!(outcome, JobOutcome::Deferred { .. }),
         "{outcome:?}"
     );
+}
+
+#[tokio::test]
+async fn crm_scan_job_records_deals_and_survives_a_foreign_cursor() {
+    let w = world();
+    let mut d = Draft::new(
+        addr("bob@acme.example"),
+        addr(SENDER),
+        "Hi",
+        "Hello.",
+        DraftWriter::Human,
+        w.clock.now() - Td::days(3),
+    );
+    d.status = DraftStatus::Sent;
+    d.sent_at = Some(w.clock.now() - Td::days(3));
+    d.contact_crm_id = Some(CrmId::new("c-bob"));
+    w.store
+        .insert_draft(&d, &d.created_event("test"))
+        .await
+        .unwrap();
+    let crm = Arc::new(FakeCrm::new());
+    let at = w.clock.now() - Td::days(1);
+    crm.add_deal_change(DealChange {
+        deal_id: CrmId::new("deal-1"),
+        name: "Acme pilot".into(),
+        pipeline: "default".into(),
+        stage: "appointment".into(),
+        stage_order: Some(1),
+        closed: None,
+        contact_ids: vec![CrmId::new("c-bob")],
+        created_at: at,
+        updated_at: at,
+    });
+    // A cursor another CRM issued, from before a switch.
+    w.store
+        .put_setting(settings_keys::DEAL_CURSOR, "hubspot:after=123")
+        .await
+        .unwrap();
+    let worker = w.worker(w.scanner(None).with_crm(crm.clone()));
+    let job = wake_outcome_scan(w.store.as_ref(), ScanSource::Crm, w.clock.now())
+        .await
+        .unwrap();
+    let outcome = worker.run_one("w").await.unwrap().unwrap();
+    assert!(
+        matches!(outcome, JobOutcome::Deferred { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        w.outcomes_of("bob@acme.example").await,
+        vec![OutcomeType::DealCreated]
+    );
+    let job = w.store.get_job(job.id).await.unwrap();
+    assert_eq!(job.run_at, after(w.clock.now(), Duration::from_secs(300)));
 }
 
 #[tokio::test]

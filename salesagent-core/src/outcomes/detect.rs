@@ -63,6 +63,16 @@ fn to_std(d: std::time::Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
+/// A history error meaning the stored cursor cannot be used: expired (`NotFound`) or not one
+/// this mailbox issued (`InvalidInput` for the cursor).
+fn cursor_unusable(e: &Error) -> bool {
+    match e {
+        Error::NotFound { .. } => true,
+        Error::InvalidInput { field, .. } => field == "cursor",
+        _ => false,
+    }
+}
+
 fn backend(e: &serde_json::Error) -> Error {
     Error::backend(format!("outcome detector state: {e}"))
 }
@@ -123,8 +133,9 @@ impl Outcomes {
     /// reads the tone of replies (the phrase lists are used without it). The cursor is saved after
     /// each page, and the scan's start time once it has finished.
     ///
-    /// When the mailbox no longer knows the cursor (`NotFound`: Gmail forgets old history ids),
-    /// or there is no cursor but an earlier scan finished, the scan re-syncs instead of skipping
+    /// When the mailbox no longer knows the cursor (`NotFound`: Gmail forgets old history ids;
+    /// or `InvalidInput` for the `cursor`: another mailbox's, after switching mailboxes), or
+    /// there is no cursor but an earlier scan finished, the scan re-syncs instead of skipping
     /// the gap: it starts a new cursor, then searches the mailbox for messages since the last
     /// finished scan (less an hour; without one, `mailbox_resync_window` back, at most
     /// `mailbox_resync_limit` messages) and reads those. Messages seen before record nothing new.
@@ -146,8 +157,8 @@ impl Outcomes {
             for n in 1..=max {
                 let page = match mailbox.history(cursor.as_deref()).await {
                     Ok(page) => page,
-                    Err(Error::NotFound { .. }) if cursor.is_some() => {
-                        tracing::warn!("mailbox history cursor expired; re-syncing the gap");
+                    Err(e) if cursor.is_some() && cursor_unusable(&e) => {
+                        tracing::warn!(error = %e, "mailbox history cursor expired or not this mailbox's; re-syncing the gap");
                         self.resync_mailbox(mailbox, llm, &leads, last_scan, &mut report)
                             .await?;
                         break;
@@ -412,7 +423,17 @@ impl Outcomes {
         let mut cursor = self.store.setting(settings_keys::DEAL_CURSOR).await?;
         let max = self.config.max_pages.max(1);
         for n in 1..=max {
-            let page = crm.deal_changes(cursor.as_deref()).await?;
+            let page = match crm.deal_changes(cursor.as_deref()).await {
+                Ok(page) => page,
+                // Another CRM's cursor (the CRM was switched): start over from the beginning;
+                // the per-deal states keep that from recording anything twice.
+                Err(e) if cursor.is_some() && cursor_unusable(&e) => {
+                    tracing::warn!(error = %e, "deal cursor not usable; reading deal changes from the start");
+                    cursor = None;
+                    crm.deal_changes(None).await?
+                }
+                Err(e) => return Err(e),
+            };
             for deal in &page.deals {
                 report.scanned += 1;
                 self.process_deal(deal, &leads, &mut report).await?;
