@@ -689,7 +689,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             .await?;
         }
         Command::Outcomes { command } => {
-            outcomes::run(command.clone(), app.store.clone(), app.clock.clone()).await?;
+            outcomes::run(
+                command.clone(),
+                app.store.clone(),
+                app.clock.clone(),
+                &app.services,
+            )
+            .await?;
         }
         Command::Sending(command) => {
             send::run(

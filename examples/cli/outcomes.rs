@@ -1,15 +1,17 @@
-//! `outcomes` subcommands: the impact table, classifying `.eml` files, statistics and recording an
-//! outcome by hand. The work happens in `salesagent_core::outcomes`; this module only parses
-//! arguments and prints.
+//! `outcomes` subcommands: the impact table, classifying `.eml` files, statistics, recording an
+//! outcome by hand, and scanning for outcomes now. The work happens in
+//! `salesagent_core::outcomes`; this module only parses arguments and prints.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
+use salesagent::services::Services;
 use salesagent_core::Error;
 use salesagent_core::model::{EmailAddress, OutcomeType};
 use salesagent_core::outcomes::{
-    ImpactTable, OutcomeStats, Outcomes, SenderStats, StatsQuery, classify_raw,
+    ImpactTable, OutcomeScanConfig, OutcomeScanner, OutcomeStats, Outcomes, ScanReport, ScanSource,
+    SenderStats, StatsQuery, classify_raw, wake_outcome_scan,
 };
-use salesagent_core::ports::{DynClock, DynStore};
+use salesagent_core::ports::{Clock as _, DynClock, DynStore};
 use std::path::PathBuf;
 
 /// `outcomes …`
@@ -52,11 +54,47 @@ pub enum OutcomesCommand {
         /// The outcome type (`email_replied`, `meeting_booked`, … see `outcomes types`).
         outcome_type: String,
     },
+    /// Scan for outcomes now: makes each source's scan job due now (the service's workers run
+    /// it), then, unless `--no-wait`, runs the scan here once and prints what it recorded.
+    Scan {
+        /// Only this source: `mailbox`, `crm`, `calendar` or `silence` (default: all four).
+        #[arg(long)]
+        source: Option<String>,
+        /// Only make the jobs due; print their ids and leave the scan to a worker.
+        #[arg(long)]
+        no_wait: bool,
+        /// The mailbox to scan: `gmail` or `outbox:DIR` (default: Gmail when configured, else
+        /// the offline mailbox).
+        #[arg(long)]
+        mailbox: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
-/// Runs an `outcomes` subcommand.
-pub async fn run(cmd: OutcomesCommand, store: DynStore, clock: DynClock) -> Result<(), Error> {
+/// Runs an `outcomes` subcommand; `services` are the ports `outcomes scan` reads.
+pub async fn run(
+    cmd: OutcomesCommand,
+    store: DynStore,
+    clock: DynClock,
+    services: &Services,
+) -> Result<(), Error> {
     match cmd {
+        OutcomesCommand::Scan {
+            source,
+            no_wait,
+            mailbox,
+            json,
+        } => {
+            let sources = match source.as_deref() {
+                Some(s) => vec![s.parse::<ScanSource>()?],
+                None => ScanSource::ALL.to_vec(),
+            };
+            let mut services = services.clone();
+            services.use_mailbox(mailbox.as_deref())?;
+            scan(&sources, no_wait, json, store, clock, &services).await
+        }
         OutcomesCommand::Types { json } => {
             types(json);
             Ok(())
@@ -116,6 +154,72 @@ pub async fn run(cmd: OutcomesCommand, store: DynStore, clock: DynClock) -> Resu
             );
             Ok(())
         }
+    }
+}
+
+/// `outcomes scan`: wakes each source's job, then (unless `no_wait`) runs the scan once here.
+async fn scan(
+    sources: &[ScanSource],
+    no_wait: bool,
+    json: bool,
+    store: DynStore,
+    clock: DynClock,
+    services: &Services,
+) -> Result<(), Error> {
+    let mut scanner = OutcomeScanner::new(
+        Outcomes::new(store.clone(), clock.clone()),
+        OutcomeScanConfig::default(),
+    )
+    .with_mailbox(services.mailbox.clone())
+    .with_crm(services.crm.clone())
+    .with_calendar(services.calendar.clone());
+    if let Some(llm) = services.real_llm() {
+        scanner = scanner.with_llm(llm);
+    }
+    let mut results = Vec::new();
+    for &source in sources {
+        let job = wake_outcome_scan(store.as_ref(), source, clock.now()).await?;
+        let report = if no_wait {
+            None
+        } else {
+            Some(scanner.scan(source).await?)
+        };
+        if !json {
+            print_scan(source, &job.id.to_string(), report.as_ref());
+        }
+        results.push(serde_json::json!({
+            "source": source,
+            "job_id": job.id,
+            "report": report,
+        }));
+    }
+    if json {
+        out!("{}", to_json(&results)?);
+    }
+    Ok(())
+}
+
+fn print_scan(source: ScanSource, job_id: &str, report: Option<&ScanReport>) {
+    let Some(r) = report else {
+        out!("{source}: job {job_id} due now; a worker will run it");
+        return;
+    };
+    out!(
+        "{source}: job {job_id}; scanned {}, recorded {}, ignored {}, drafts stopped {}, suppressed {}{}{}",
+        r.scanned,
+        r.recorded.len(),
+        r.ignored,
+        r.drafts_stopped,
+        r.suppressed,
+        if r.resynced {
+            " (cursor expired: re-synced by search)"
+        } else {
+            ""
+        },
+        if r.more { " (more to read)" } else { "" },
+    );
+    for o in &r.recorded {
+        out!("  {} {} ({:+})", o.outcome_type, o.contact_email, o.impact);
     }
 }
 
