@@ -12,7 +12,11 @@
 //! - `….bare`: the same statements the store issues for those calls (read from
 //!   `salesagent-store/src/jobs.rs`), run with sqlx's native driver on an identical schema, with
 //!   no row decoding beyond the job id;
-//! - `….ratio_vs_bare`: store rate divided by bare rate (the issue's target is at least 0.5).
+//! - `….ratio_vs_bare`: store rate divided by bare rate (the issue's target is at least 0.5);
+//! - `queue.<backend>.claim_complete_other_kind.<n>w.none` and `….5000`: the store's
+//!   claim+complete rate without and with 5,000 due jobs of a kind no worker claims (as during
+//!   a rolling deploy, or a kind only some workers run) queued beside the claimed kind, and
+//!   `….ratio_5000_vs_none` (1.0 = those jobs cost the claims nothing).
 //!
 //! `QUEUE_BENCH_JOBS` sets the claim+complete count per measurement (default 1,000; four times
 //! as many are enqueued, since enqueueing is much faster) and `QUEUE_BENCH_ROUNDS` the number
@@ -55,19 +59,21 @@ fn enqueue_sql() -> String {
     )
 }
 
+/// The store's claim of one kind (`claim_with` in `jobs.rs`).
 fn claim_sql(pg: bool) -> String {
     let (index, lock) = if pg {
         ("", " FOR UPDATE SKIP LOCKED")
     } else {
-        (" INDEXED BY jobs_runnable", "")
+        (" INDEXED BY jobs_kind_runnable", "")
     };
     format!(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
          lease_token = $2, lease_expires_at = $3, updated_at = $4 \
-         WHERE id = (SELECT id FROM jobs{index} WHERE state IN ('queued', 'running') \
+         WHERE id = (SELECT id FROM jobs{index} WHERE kind = $5 \
+         AND state IN ('queued', 'running') AND run_at <= $4 \
          AND ((state = 'queued' AND run_at <= $4) \
          OR (state = 'running' AND lease_expires_at <= $4 AND attempts < max_attempts)) \
-         AND kind IN ($5) ORDER BY run_at, id LIMIT 1{lock}) RETURNING {JOB_COLS}"
+         ORDER BY run_at, id LIMIT 1{lock}) RETURNING {JOB_COLS}"
     )
 }
 
@@ -207,7 +213,16 @@ const ENQUEUE_FACTOR: usize = 4;
 
 /// Marks what the claim+complete window left queued as done (unmeasured), so every round starts
 /// from an empty queue.
-const CLEANUP_SQL: &str = "UPDATE jobs SET state = 'done' WHERE state = 'queued'";
+const CLEANUP_SQL: &str =
+    "UPDATE jobs SET state = 'done' WHERE state = 'queued' AND kind = 'bench'";
+
+/// A kind no worker of the bench claims.
+const OTHER_KIND: &str = "bench-other";
+/// How many jobs of [`OTHER_KIND`] are queued for the `claim_complete_other_kind` figure.
+const OTHER_JOBS: usize = 5_000;
+/// Marks the queued jobs of [`OTHER_KIND`] done (unmeasured).
+const OTHER_CLEANUP_SQL: &str =
+    "UPDATE jobs SET state = 'done' WHERE state = 'queued' AND kind = 'bench-other'";
 
 /// Takes one unit from `budget`; false once `limit` units are taken.
 fn take(budget: &AtomicUsize, limit: usize) -> bool {
@@ -259,12 +274,17 @@ async fn bench_store(store: &SqlStore, workers: usize, jobs: usize, run: usize) 
     }
     let claim = rate(jobs, start.elapsed());
     assert_eq!(done.load(Ordering::Relaxed), jobs, "claimed jobs completed");
-    let counts = store.job_counts().await.expect("job counts");
+    let queued: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND kind = 'bench'")
+            .fetch_one(store.pool())
+            .await
+            .expect("queued count");
     assert_eq!(
-        counts.get(&JobState::Queued).copied().unwrap_or(0),
-        u64::try_from(enqueued - jobs).unwrap_or(u64::MAX),
+        usize::try_from(queued).unwrap_or(usize::MAX),
+        enqueued - jobs,
         "nothing claimed twice"
     );
+    let counts = store.job_counts().await.expect("job counts");
     assert_eq!(counts.get(&JobState::Running).copied().unwrap_or(0), 0);
     sqlx::query(CLEANUP_SQL)
         .execute(store.pool())
@@ -349,6 +369,60 @@ fn report(backend: &str, workers: usize, store: Rates, bare: Rates) {
     }
 }
 
+/// Queues [`OTHER_JOBS`] due jobs of [`OTHER_KIND`] through the store (unmeasured).
+async fn queue_other_kind(store: &SqlStore, run: usize) {
+    let mut tasks = Vec::new();
+    for range in shares(OTHER_JOBS, 4) {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in range {
+                let job = NewJob::new(OTHER_KIND, payload(i)).with_key(format!("other:{run}:{i}"));
+                store.enqueue(&job).await.expect("enqueue other kind");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("enqueue task");
+    }
+}
+
+/// Claim+complete rates without and with [`OTHER_JOBS`] queued jobs of a kind nobody claims;
+/// the best of `rounds` each, alternating which goes first.
+async fn bench_other_kind(store: &SqlStore, backend: &str, jobs: usize, rounds: usize) {
+    let mut run = 20_000;
+    for workers in WORKERS {
+        let (mut none, mut with) = (0.0_f64, 0.0_f64);
+        for round in 0..rounds {
+            for with_other in [round % 2 == 1, round % 2 == 0] {
+                run += 1;
+                if with_other {
+                    queue_other_kind(store, run).await;
+                    let counts = store.job_counts().await.expect("job counts");
+                    assert!(
+                        counts.get(&JobState::Queued).copied().unwrap_or(0)
+                            >= u64::try_from(OTHER_JOBS).unwrap_or(u64::MAX),
+                        "the other kind's jobs are queued"
+                    );
+                    with = with.max(bench_store(store, workers, jobs, run).await.1);
+                    sqlx::query(OTHER_CLEANUP_SQL)
+                        .execute(store.pool())
+                        .await
+                        .expect("cleanup");
+                } else {
+                    none = none.max(bench_store(store, workers, jobs, run).await.1);
+                }
+            }
+        }
+        let name = format!("queue.{backend}.claim_complete_other_kind.{workers}w");
+        println!("RESULT {name}.none {none:.0} jobs/s");
+        println!("RESULT {name}.{OTHER_JOBS} {with:.0} jobs/s");
+        println!(
+            "RESULT {name}.ratio_{OTHER_JOBS}_vs_none {:.2} ratio",
+            with / none
+        );
+    }
+}
+
 async fn open_store(url: &str) -> SqlStore {
     SqlStore::builder(url)
         .without_encryption()
@@ -397,6 +471,7 @@ async fn run_backend(backend: &str, store_url: &str, bare: Bare, jobs: usize, ro
             }
         }
     }
+    bench_other_kind(&store, backend, jobs, rounds).await;
     store.close().await;
     on_pool!(&bare, p => p.close().await);
 }
