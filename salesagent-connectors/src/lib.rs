@@ -65,9 +65,11 @@
 //! Every connector maps its service's failures onto `salesagent_core::Error` in its `error.rs`:
 //! 401 is `Unauthenticated`, 403 `PermissionDenied`, 404 `NotFound`, 409 `Conflict`, 400/422
 //! `InvalidInput`, 429 `RateLimited` (with the `Retry-After` delay), 5xx and network failures
-//! `Unavailable`, deadlines `Timeout`. The HTTP layer retries only what
-//! `Error::is_retryable` allows, and idempotent requests only; an open circuit breaker fails
-//! fast with `Unavailable`. Tokens and keys are `secrecy::SecretString`s and never reach a log
+//! `Unavailable`, deadlines `Timeout`; Google's daily quota (`dailyLimitExceeded`) is
+//! `RateLimited` until it resets. The HTTP layer retries only what `Error::is_retryable`
+//! allows; a non-idempotent request (a send, a create) is sent again only when it never left
+//! (see [`http::Idempotency`]), so the caller's job queue is the one place that retries it. An
+//! open circuit breaker fails fast with `Unavailable`. Tokens and keys are `secrecy::SecretString`s and never reach a log
 //! line, an error message or `Debug` output.
 //!
 //! ## Writing your own connector
