@@ -399,7 +399,7 @@ async fn readiness_fails_when_the_store_is_down() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(json(resp).await["status"], "unavailable");
+    assert_eq!(json(resp).await["status"], "not_ready");
 }
 
 #[tokio::test]

@@ -84,7 +84,7 @@ async fn text_commands_keep_a_conversation() {
         "{v}"
     );
 
-    let (status, v) = say(&env, json!({"text": "what's next?", "operator": "alice"})).await;
+    let (status, v) = say(&env, json!({"text": "what's next?", "operator": "admin"})).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["command"]["command"], "next");
     let reply = v["reply"].as_str().expect("reply");
@@ -124,7 +124,7 @@ async fn text_commands_keep_a_conversation() {
     assert_eq!(d.status, DraftStatus::Rejected);
     let audit = env.store.audit_entries(0, 0).await.expect("audit");
     assert!(
-        audit.iter().any(|e| e.actor == "operator:alice"),
+        audit.iter().any(|e| e.actor == "operator:admin"),
         "actor recorded"
     );
 
@@ -168,7 +168,7 @@ async fn command_route_refuses_bad_requests() {
         (json!({"text": 5}), StatusCode::BAD_REQUEST),
         (
             json!({"text": "next", "operator": "a\nb"}),
-            StatusCode::BAD_REQUEST,
+            StatusCode::FORBIDDEN,
         ),
         (
             json!({"text": "next", "session": "nope"}),
@@ -265,7 +265,7 @@ async fn audio_in_reply_text_and_audio_out() {
     stt.push_transcript("What's next?");
     let resp = env
         .send(audio_request(
-            "?operator=bob",
+            "?operator=admin",
             "audio/wav; codecs=1",
             b"RIFF-fake-wave".to_vec(),
             true,

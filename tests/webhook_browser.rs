@@ -391,7 +391,7 @@ async fn operator_approves_a_draft_in_chromium() {
     assert_eq!(stored.status, DraftStatus::Approved);
     let events = store.draft_events(id).await.unwrap();
     let last = events.last().expect("an approval event");
-    assert_eq!(last.actor, "operator:web");
+    assert_eq!(last.actor, "operator:admin");
     let png = std::fs::read(target_dir().join("browser/operator.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG"), "screenshot is a PNG");
     sql.close().await;

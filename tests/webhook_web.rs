@@ -198,7 +198,7 @@ async fn queue_draft_page_and_approve_with_csrf() {
     let d = env.store.get_draft(id.parse().unwrap()).await.unwrap();
     assert_eq!(d.status, DraftStatus::Approved);
     let events = env.store.draft_events(d.id).await.unwrap();
-    assert_eq!(events.last().unwrap().actor, "operator:web");
+    assert_eq!(events.last().unwrap().actor, "operator:admin");
 }
 
 #[tokio::test]
