@@ -607,10 +607,8 @@ async fn mailbox_operations_follow_the_discovery_document() {
         g.history(Some("x; drop")).await.unwrap_err().kind(),
         "invalid_input"
     );
-    // An expired cursor (404) restarts at the profile's history id.
-    let expired = g.history(Some("1")).await.unwrap();
-    assert!(expired.messages.is_empty());
-    assert_eq!(expired.next_cursor.as_deref(), Some("4711"));
+    // An expired cursor (404) is `NotFound`: the caller re-syncs instead of skipping the gap.
+    assert_eq!(g.history(Some("1")).await.unwrap_err().kind(), "not_found");
     let page = g.sent_messages(None, 10).await.unwrap();
     assert_eq!(page.messages.len(), 1);
     assert_eq!(page.next_page.as_deref(), Some("p2"));

@@ -274,7 +274,9 @@ impl Mailbox for Gmail {
         }))
     }
 
-    /// A `cursor` Gmail no longer knows (HTTP 404) restarts at the current history id.
+    /// A `cursor` Gmail no longer knows (HTTP 404: history ids are kept for about a week, at
+    /// times only hours) is `NotFound`: Gmail's advice is a full sync, which the outcome scan
+    /// does by searching the mailbox since its last scan, then starting a new cursor.
     async fn history(&self, cursor: Option<&str>) -> Result<HistoryPage> {
         let Some(start) = cursor else {
             let p = self.profile().await?;
@@ -300,17 +302,12 @@ impl Mailbox for Gmail {
             }
             let resp: ListHistoryResponse = match self.http.send(&r).await {
                 Ok(resp) => resp.json("gmail")?,
-                // Gmail forgets old history ids (404): start a fresh cursor at "now" instead of
-                // failing every scan from here on; mail in the gap is not reported.
-                Err(Error::NotFound { .. }) if ids.is_empty() => {
-                    tracing::warn!(
-                        "gmail history cursor expired; restarting it at the current history id"
-                    );
-                    let p = self.profile().await?;
-                    return Ok(HistoryPage {
-                        messages: vec![],
-                        next_cursor: p.history_id,
-                    });
+                // Gmail forgets old history ids (404): the caller re-syncs rather than skipping
+                // the mail in the gap.
+                Err(Error::NotFound { .. }) => {
+                    return Err(Error::not_found(format!(
+                        "gmail history id {start} (expired: re-sync)"
+                    )));
                 }
                 Err(e) => return Err(e),
             };
@@ -329,7 +326,15 @@ impl Mailbox for Gmail {
                 latest = h;
             }
             page = resp.next_page_token;
-            if page.is_none() || ids.len() >= 1000 {
+            if page.is_none() {
+                break;
+            }
+            if ids.len() >= 1000 {
+                // More pages wait: the next call starts after the last record read here, not
+                // at the mailbox's current id (which would skip them).
+                if let Some(last) = resp.history.iter().rev().find_map(|h| h.id.clone()) {
+                    latest = last;
+                }
                 break;
             }
         }

@@ -42,6 +42,9 @@ pub trait Mailbox: Send + Sync + std::fmt::Debug + 'static {
     async fn find_sent(&self, message_id: &MessageId) -> Result<Option<SentMessage>>;
 
     /// Messages added since `cursor` (None = start a cursor at "now", returning nothing), oldest first.
+    /// A cursor the mailbox no longer knows (expired) is [`Error::NotFound`](crate::Error::NotFound)
+    /// and one it never issued is `InvalidInput` for `cursor`: the outcome scan then re-syncs by
+    /// [`Mailbox::search`] since its last scan instead of skipping the gap.
     async fn history(&self, cursor: Option<&str>) -> Result<HistoryPage>;
 
     /// A page of the sent folder, newest first (for voice learning).
