@@ -890,3 +890,76 @@ async fn auth_google_exchanges_the_pasted_redirect_and_stores_the_tokens() {
         stdout(&after)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_jobs_are_listed_and_requeued() {
+    use salesagent::core::model::{JobFailure, NewJob};
+    use salesagent::core::ports::{DynClock, SystemClock};
+
+    let Some(w) = World::new("dead-jobs") else {
+        return;
+    };
+    // A job no handler can finish: claimed and failed permanently in the CLI's own database.
+    let clock: DynClock = std::sync::Arc::new(SystemClock);
+    let store = salesagent::services::open_store(&w.database(), clock)
+        .await
+        .unwrap();
+    let kind = "test_only_kind";
+    let (job, _) = store
+        .enqueue(&NewJob::new(kind, serde_json::json!({})))
+        .await
+        .unwrap();
+    let claimed = store
+        .claim(
+            "test",
+            &[kind.to_owned()],
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap()
+        .expect("claimable");
+    store
+        .fail(
+            &claimed.lease,
+            &JobFailure {
+                error: "no handler for this kind".into(),
+                retryable: false,
+                retry_after: None,
+            },
+        )
+        .await
+        .unwrap();
+    drop(store);
+    let id = job.id.to_string();
+
+    let table = w.ok(&["jobs", "--dead"]);
+    assert!(
+        table.contains(&id) && table.contains("dead") && table.contains("no handler"),
+        "{table}"
+    );
+    let listed: Value = serde_json::from_str(&w.ok(&["jobs", "--dead", "--json"])).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert_eq!(listed[0]["state"], "dead");
+    assert_eq!(listed[0]["last_error"], "no handler for this kind");
+
+    let out = w.ok(&["jobs", "requeue", &id]);
+    assert!(out.contains(&format!("requeued job {id}")), "{out}");
+    assert!(w.ok(&["jobs", "--dead"]).contains("(no dead jobs)"));
+    let queued: Value =
+        serde_json::from_str(&w.ok(&["jobs", "--state", "queued", "--kind", kind, "--json"]))
+            .unwrap();
+    assert_eq!(queued[0]["id"], id.as_str());
+    assert_eq!(queued[0]["attempts"], 0);
+
+    // Not dead any more: refused, with the reason; unknown or malformed ids are usage errors.
+    let err = w.fails(&["jobs", "requeue", &id], 1);
+    assert!(err.contains("not dead"), "{err}");
+    w.fails(
+        &["jobs", "requeue", "01940000-0000-7000-8000-000000000009"],
+        2,
+    );
+    w.fails(&["jobs", "requeue", "nope"], 2);
+    w.fails(&["jobs", "--state", "zombie"], 2);
+}

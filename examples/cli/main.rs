@@ -7,6 +7,8 @@
 //! cargo run --example cli -- drafts --status pending --json
 //! cargo run --example cli -- show <draft-id>
 //! cargo run --example cli -- jobs
+//! cargo run --example cli -- jobs --dead
+//! cargo run --example cli -- jobs requeue <job-id>
 //! ```
 //!
 //! Each port uses its real connector when its service is configured in the environment and the
@@ -26,6 +28,7 @@ mod assistant;
 mod auth;
 mod doctor;
 mod erase;
+mod jobs;
 mod operators;
 mod outcomes;
 mod replay;
@@ -36,7 +39,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use salesagent::services::{ServiceSelector, Services, fixtures};
 use salesagent_core::model::{
-    Draft, DraftFlag, DraftId, DraftStatus, DraftWriter, FormSubmission, JobFilter, JobState,
+    Draft, DraftFlag, DraftId, DraftStatus, DraftWriter, FormSubmission, JobState,
 };
 use salesagent_core::pipeline::{Pipeline, PipelineConfig};
 use salesagent_core::ports::{DraftFilter, DynClock, DynStore, SystemClock};
@@ -115,12 +118,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List jobs in the queue.
-    Jobs {
-        /// One JSON document instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    /// List jobs in the queue (`--dead` for dead letters); `jobs requeue ID` retries a dead one.
+    Jobs(jobs::JobsArgs),
     /// Authorise a service account (Google: consent URL, then paste the redirect).
     Auth {
         /// Which service.
@@ -304,18 +303,6 @@ struct DraftDetailJson<'a> {
     writer: &'a DraftWriter,
     facts_used: &'a [String],
     flags: &'a [DraftFlag],
-}
-
-#[derive(Debug, Serialize)]
-struct JobJson<'a> {
-    id: String,
-    kind: &'a str,
-    state: JobState,
-    attempts: u32,
-    max_attempts: u32,
-    run_at: chrono::DateTime<chrono::Utc>,
-    last_error: Option<&'a str>,
-    created_at: chrono::DateTime<chrono::Utc>,
 }
 
 fn one_line(s: &str, max: usize) -> String {
@@ -623,50 +610,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Replay { dir, report } => {
             replay::run(&app, &cli, dir, report.as_deref()).await?;
         }
-        Command::Jobs { json } => {
-            let jobs = app.store.list_jobs(&JobFilter::default()).await?;
-            if *json {
-                print_json(
-                    &jobs
-                        .iter()
-                        .map(|j| JobJson {
-                            id: j.id.to_string(),
-                            kind: &j.kind,
-                            state: j.state,
-                            attempts: j.attempts,
-                            max_attempts: j.max_attempts,
-                            run_at: j.run_at,
-                            last_error: j.last_error.as_deref(),
-                            created_at: j.created_at,
-                        })
-                        .collect::<Vec<_>>(),
-                )?;
-            } else if jobs.is_empty() {
-                out!("(no jobs)");
-            } else {
-                out!(
-                    "{:<36}  {:<14}  {:<7}  {:>8}  LAST ERROR",
-                    "ID",
-                    "KIND",
-                    "STATE",
-                    "ATTEMPTS"
-                );
-                for j in &jobs {
-                    out!(
-                        "{:<36}  {:<14}  {:<7}  {:>4}/{:<3}  {}",
-                        j.id,
-                        j.kind,
-                        j.state.as_str(),
-                        j.attempts,
-                        j.max_attempts,
-                        j.last_error
-                            .as_deref()
-                            .map(|e| one_line(e, 60))
-                            .unwrap_or_default()
-                    );
-                }
-            }
-        }
+        Command::Jobs(args) => jobs::run(args, &app.store).await?,
         Command::Auth { command } => {
             let sender = fixtures::sender(&cli.data)?;
             auth::run(
