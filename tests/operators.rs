@@ -298,6 +298,27 @@ async fn the_web_page_records_the_logged_in_operator() {
         Some("operator:alice")
     );
 
+    // Revoking alice ends her open session at its next request.
+    assert!(env.store.revoke_operator("alice").await.unwrap());
+    let resp = env
+        .send(
+            Request::get("/operator")
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(resp.headers()[header::LOCATION], "/operator/login");
+    let id2 = create_draft(&env, TOKEN, "cat@acme.io").await;
+    let resp = env
+        .send(post_form(
+            &format!("/operator/drafts/{id2}/approve"),
+            &cookie,
+            &[("csrf", &csrf), ("version", "1")],
+        ))
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+
     // The admin token logs in as admin.
     let id = create_draft(&env, TOKEN, "ben@acme.io").await;
     let (cookie, csrf) = web_login(&env, TOKEN).await;

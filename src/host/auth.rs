@@ -35,6 +35,8 @@ const MAX_SESSIONS: usize = 1024;
 pub struct Operator {
     /// The operator's name (`admin` for `SALESAGENT_OPERATOR_TOKEN`).
     pub name: String,
+    /// The stored hash of a named operator's token (to notice a revocation later).
+    token_hash: Option<String>,
 }
 
 impl Operator {
@@ -43,6 +45,7 @@ impl Operator {
     pub fn admin() -> Self {
         Self {
             name: ADMIN_OPERATOR.to_owned(),
+            token_hash: None,
         }
     }
 
@@ -158,7 +161,10 @@ async fn identify(state: &AppState, presented: &str) -> Result<Option<Operator>,
     let found = state.store().operator_by_token_hash(&hash).await?;
     Ok(found
         .filter(|o| bool::from(o.token_hash.as_bytes().ct_eq(hash.as_bytes())) && o.name == claimed)
-        .map(|o| Operator { name: o.name }))
+        .map(|o| Operator {
+            name: o.name,
+            token_hash: Some(o.token_hash),
+        }))
 }
 
 /// Middleware: the API needs `Authorization: Bearer <operator token>`; the request then
@@ -195,6 +201,27 @@ pub(super) async fn require_bearer(
         Ok(Attempt::Throttled(wait)) => ApiError::rate_limited(wait).into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// Middleware on the web page: a session whose named operator was revoked since login ends
+/// here, so the page asks for a login again (the admin's session lasts its time).
+pub(super) async fn end_revoked_sessions(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let hash = state
+        .sessions
+        .get(req.headers(), state.now())
+        .and_then(|s| s.operator.token_hash);
+    if let Some(hash) = hash {
+        match state.store().operator_by_token_hash(&hash).await {
+            Ok(Some(_)) => {}
+            Ok(None) => state.sessions.end(req.headers()),
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    }
+    next.run(req).await
 }
 
 /// A value of a cookie in the request, if present.

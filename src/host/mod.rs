@@ -301,7 +301,10 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::require_bearer,
         ));
-    let web = web::routes();
+    let web = web::routes().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::end_revoked_sessions,
+    ));
     let limited = api
         .merge(web)
         .route_layer(axum::middleware::from_fn_with_state(
