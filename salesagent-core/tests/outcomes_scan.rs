@@ -207,6 +207,14 @@ async fn scan_job_records_replies_and_bounces_and_comes_back() {
     let bob_approved = w
         .draft("bob@acme.example", DraftStatus::Approved, None, None)
         .await;
+    let bob_drafted = w
+        .draft(
+            "bob@acme.example",
+            DraftStatus::Drafted,
+            Some("d1b@salesagent.test"),
+            None,
+        )
+        .await;
     let carol_sent = w
         .draft(
             "carol@beta.example",
@@ -277,7 +285,7 @@ async fn scan_job_records_replies_and_bounces_and_comes_back() {
             .await
             .contains(&OutcomeType::EmailReplied)
     );
-    for d in [&bob_pending, &bob_approved] {
+    for d in [&bob_pending, &bob_approved, &bob_drafted] {
         assert_eq!(
             w.store.get_draft(d.id).await.unwrap().status,
             DraftStatus::Rejected,

@@ -137,9 +137,11 @@ pub fn suppression_reason(t: OutcomeType) -> Option<SuppressionReason> {
     }
 }
 
-/// Stops every pending or approved draft to `contact` with `reason` (`DraftAction::Stop`, written
-/// with the version it was read at), re-reading and retrying up to three times when someone else
-/// changed the draft first. Returns how many were stopped.
+/// Stops every pending, approved or drafted draft to `contact` with `reason`
+/// (`DraftAction::Stop`, written with the version it was read at), re-reading and retrying up to
+/// three times when someone else changed the draft first. Returns how many were stopped. A
+/// `DRAFTED` draft (waiting in the sender's mailbox until real sends are switched on) is stopped
+/// too, so it is never sent later; the mailbox draft itself stays for the sender to delete.
 pub async fn stop_drafts(
     store: &dyn DraftStore,
     contact: &EmailAddress,
@@ -155,7 +157,10 @@ pub async fn stop_drafts(
         .await?;
     let mut stopped = 0;
     for draft in drafts {
-        if !matches!(draft.status, DraftStatus::Pending | DraftStatus::Approved) {
+        if !matches!(
+            draft.status,
+            DraftStatus::Pending | DraftStatus::Approved | DraftStatus::Drafted
+        ) {
             continue;
         }
         let mut current = draft;

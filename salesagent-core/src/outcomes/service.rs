@@ -105,7 +105,7 @@ pub struct Recorded {
     pub outcome: Outcome,
     /// False when an outcome with the same source event id was already recorded.
     pub new: bool,
-    /// Pending/approved drafts stopped because of it.
+    /// Pending, approved or drafted drafts stopped because of it.
     pub drafts_stopped: usize,
     /// Whether the contact was newly suppressed.
     pub suppressed: bool,
@@ -290,9 +290,10 @@ impl Outcomes {
 
     /// Records an outcome unless one with the same source event id exists, and applies its
     /// effects first: on a reply, a positive or negative response, a booked meeting, an
-    /// unsubscribe or a bounce, pending and approved drafts to the contact are stopped; bounces and
-    /// unsubscribes suppress the address. Effects run before the record is written, so a crash in
-    /// between repeats them (they are idempotent) rather than losing them.
+    /// unsubscribe or a bounce, pending, approved and drafted (DRAFT_ONLY) drafts to the contact
+    /// are stopped; bounces and unsubscribes suppress the address. Effects run before the record
+    /// is written, so a crash in between repeats them (they are idempotent) rather than losing
+    /// them.
     ///
     /// `InvalidInput` for an empty, over-long or control-character source event id.
     pub async fn record(&self, new: NewOutcome) -> Result<Recorded> {
