@@ -2,8 +2,8 @@
 //! with `?state=dead`), and putting a dead job back in the queue.
 
 use super::AppState;
+use super::auth::Operator;
 use super::error::{ApiError, ApiResult};
-use super::operator::API_ACTOR;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -129,13 +129,17 @@ async fn list_jobs(
 
 /// `POST /api/jobs/{id}/requeue`: a dead job back in the queue with a fresh attempt budget,
 /// runnable now, with an audit entry. `404` for an unknown job, `409` when it is not dead.
-async fn requeue(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+async fn requeue(
+    State(state): State<AppState>,
+    operator: Operator,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let id = job_id(&id)?;
     let job = state.store().requeue_dead(id).await?;
     state
         .store()
         .append_audit(&NewAuditEntry {
-            actor: API_ACTOR.to_owned(),
+            actor: operator.actor(),
             action: "job.requeue".to_owned(),
             subject: format!("job:{id}"),
             details: serde_json::json!({ "kind": job.kind }),

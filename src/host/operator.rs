@@ -27,10 +27,6 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 
-/// Actor recorded for API changes made without an authenticated operator (none today: every
-/// operator route records [`Operator::actor`]).
-pub(super) const API_ACTOR: &str = "operator:api";
-
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/drafts", post(create_draft))
