@@ -196,8 +196,13 @@ async fn run(args: Args) -> Result<(), String> {
     services
         .use_mailbox(args.mailbox.as_deref())
         .map_err(|e| format!("--mailbox: {e}"))?;
-    let sending =
+    let mut sending =
         SendingConfig::from_env(sender.domain()).map_err(|e| format!("sending settings: {e}"))?;
+    // Every sent mail's List-Unsubscribe points at this host's one-click route (with
+    // `--public-url https://…`), under the same secret the route verifies with.
+    salesagent::host::configure_mime(&mut sending.mime, &config, &store)
+        .await
+        .map_err(|e| format!("unsubscribe links: {e}"))?;
     tracing::info!(
         mode = ?sending.policy.mode,
         auto_approve = sending.rules.enabled,
