@@ -121,6 +121,49 @@ impl Default for OutcomeScanConfig {
 }
 
 impl OutcomeScanConfig {
+    /// The environment variables of the intervals, in [`ScanSource::ALL`] order (whole seconds).
+    pub const ENV: [&'static str; 4] = [
+        "OUTCOME_SCAN_MAILBOX_SECS",
+        "OUTCOME_SCAN_CRM_SECS",
+        "OUTCOME_SCAN_CALENDAR_SECS",
+        "OUTCOME_SCAN_SILENCE_SECS",
+    ];
+
+    /// The defaults, with each interval whose variable (see [`OutcomeScanConfig::ENV`]) `get`
+    /// returns replaced.
+    ///
+    /// # Errors
+    /// `InvalidInput` naming the variable for a value that is not a whole number of seconds
+    /// from 1 to 30 days.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let mut c = Self::default();
+        for (source, var) in ScanSource::ALL.into_iter().zip(Self::ENV) {
+            let Some(v) = get(var) else { continue };
+            let secs: u64 = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|s| (1..=30 * 24 * 3600).contains(s))
+                .ok_or_else(|| Error::invalid(var, "seconds from 1 to 2592000 (30 days)"))?;
+            let d = Duration::from_secs(secs);
+            match source {
+                ScanSource::Mailbox => c.mailbox = d,
+                ScanSource::Crm => c.crm = d,
+                ScanSource::Calendar => c.calendar = d,
+                ScanSource::Silence => c.silence = d,
+            }
+        }
+        Ok(c)
+    }
+
+    /// [`OutcomeScanConfig::from_lookup`] over the process environment.
+    ///
+    /// # Errors
+    /// As [`OutcomeScanConfig::from_lookup`].
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
     /// The interval of `source`.
     #[must_use]
     pub fn interval(&self, source: ScanSource) -> Duration {
@@ -347,6 +390,34 @@ impl JobHandler for OutcomeScanner {
                     "outcome scan failed; trying again at its next run");
                 Ok(JobDone::RunAgainAt(after(self.outcomes.clock.now(), wait)))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_from_the_environment() {
+        let c = OutcomeScanConfig::from_lookup(|_| None).unwrap();
+        assert_eq!(c, OutcomeScanConfig::default());
+        assert_eq!(c.interval(ScanSource::Silence), Duration::from_secs(3600));
+        let c = OutcomeScanConfig::from_lookup(|k| {
+            (k == "OUTCOME_SCAN_MAILBOX_SECS").then(|| " 15 ".to_owned())
+        })
+        .unwrap();
+        assert_eq!(c.mailbox, Duration::from_secs(15));
+        assert_eq!(c.crm, Duration::from_secs(300));
+        for bad in ["0", "-1", "1m", "99999999"] {
+            let e = OutcomeScanConfig::from_lookup(|k| {
+                (k == "OUTCOME_SCAN_CRM_SECS").then(|| bad.to_owned())
+            })
+            .unwrap_err();
+            assert!(
+                e.to_string().contains("OUTCOME_SCAN_CRM_SECS"),
+                "{bad}: {e}"
+            );
         }
     }
 }
