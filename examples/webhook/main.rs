@@ -180,6 +180,15 @@ async fn run(args: Args) -> Result<(), String> {
             "SALESAGENT_OPERATOR_TOKEN is not set: only named operators (`cli operators add`) can use the operator API and page"
         );
     }
+    if let Some(t) = &config.operator_token {
+        use secrecy::ExposeSecret as _;
+        // Guessing is throttled, but a short secret is still the weakest way in.
+        if t.expose_secret().trim().len() < 32 {
+            tracing::warn!(
+                "SALESAGENT_OPERATOR_TOKEN is shorter than 32 characters: use a long random secret, or named operators (`cli operators add`)"
+            );
+        }
+    }
     let sender = EmailAddress::parse(&args.sender).map_err(|e| format!("--sender: {e}"))?;
     let mut selector = ServiceSelector::from_env()
         .offline(args.offline)
