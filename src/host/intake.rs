@@ -26,7 +26,7 @@ pub struct Accepted {
     pub duplicate: bool,
 }
 
-/// The pipeline job for a stored submission: kind [`kinds::PIPELINE`], payload
+/// The pipeline job for a stored submission: kind [`kinds::PIPELINE`](salesagent_core::model::kinds::PIPELINE), payload
 /// [`PipelineJob`] (`{"submission_id": ...}`), idempotency key `pipeline:` + the submission's
 /// key: the same job [`Pipeline::submit`](salesagent_core::pipeline::Pipeline::submit)
 /// enqueues, so intake and `cli submit` never make two jobs for one lead.
@@ -136,7 +136,7 @@ pub struct AcceptedEvents {
 }
 
 /// The durable job for a HubSpot contact event: kind
-/// [`kinds::CRM_CONTACT_EVENT`], payload
+/// [`kinds::CRM_CONTACT_EVENT`](salesagent_core::model::kinds::CRM_CONTACT_EVENT), payload
 /// [`CrmContactEventJob`](salesagent_core::pipeline::CrmContactEventJob), keyed by
 /// [`ContactEvent::idempotency_key`]. A worker reads the contact from the CRM and submits it;
 /// intake never calls the CRM.
@@ -180,7 +180,7 @@ pub async fn accept_events(
 /// `POST /webhooks/hubspot`: what HubSpot delivers. A JSON object is a workflow "send a
 /// webhook" contact payload: stored and enqueued like `/webhooks/forms`, `202 {"job_id"}`. A
 /// JSON array is a Webhooks-API event batch: each contact creation or property change becomes
-/// a durable [`kinds::CRM_CONTACT_EVENT`] job (the CRM is read by a worker, never here),
+/// a durable [`kinds::CRM_CONTACT_EVENT`](salesagent_core::model::kinds::CRM_CONTACT_EVENT) job (the CRM is read by a worker, never here),
 /// `202 {"job_ids": [...], "ignored": n}`. Signature over the [`OriginalUri`] as in [`forms`].
 pub(super) async fn hubspot(
     State(state): State<AppState>,

@@ -590,6 +590,11 @@ impl Draft {
                 }
                 self.writer = DraftWriter::Human;
                 self.status = DraftStatus::Pending;
+                // New text, new message: a mailbox draft made for the old text (e.g. before a
+                // kill switch gave the draft back) is never the one sent.
+                self.message_id = None;
+                self.mailbox_draft_id = None;
+                self.delivery_unconfirmed_since = None;
             }
             DraftAction::BeginSend { message_id, claim } => {
                 self.status = DraftStatus::Sending;
@@ -614,6 +619,7 @@ impl Draft {
                 self.status = DraftStatus::Approved;
                 self.status_reason = Some(reason.clone());
                 self.send_claim = None;
+                self.delivery_unconfirmed_since = None;
             }
             DraftAction::MarkSent {
                 provider_message_id,

@@ -462,7 +462,22 @@ impl Sender {
         if let Some(since) = draft.delivery_unconfirmed_since {
             return self.confirm(draft, since).await;
         }
+        if draft.mailbox_draft_id.is_some() && self.denied_now(&draft).await? {
+            // The previous holder may have sent the recorded mailbox draft before it died: ask
+            // the provider before any denial gives the draft back or stops it, and decide "not
+            // sent" only a search-lag bound later (then `confirm` applies the denial).
+            return match self.look_up_sent(draft, now).await? {
+                Ok(outcome) => Ok(outcome),
+                Err(draft) => self.deliver(draft).await,
+            };
+        }
         self.deliver(draft).await
+    }
+
+    /// True when the kill switch is on or the recipient is suppressed.
+    async fn denied_now(&self, draft: &Draft) -> Result<bool> {
+        Ok(self.store.kill_switch().await?
+            || self.store.suppression(&draft.contact_email).await?.is_some())
     }
 
     /// The provider said the message left (or the mailbox draft vanished) at `since`: find it,
