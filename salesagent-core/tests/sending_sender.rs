@@ -1172,7 +1172,7 @@ async fn a_lost_create_draft_answer_then_a_lost_send_answer_under_search_lag_end
 }
 
 #[tokio::test]
-#[ignore = "bug (reported to the lead): a give-back keeps the stale mailbox draft, which is sent after an edit"]
+
 async fn an_edit_after_a_kill_switch_give_back_sends_the_edited_text() {
     // The holder made the mailbox draft and died before sending it; the kill switch gives the
     // draft back (Approved, editable); the operator edits and approves again. What goes out
@@ -1218,7 +1218,7 @@ async fn an_edit_after_a_kill_switch_give_back_sends_the_edited_text() {
 }
 
 #[tokio::test]
-#[ignore = "bug (reported to the lead): denials after the claim are applied without asking the provider whether the recorded mailbox draft was already sent"]
+
 async fn a_delivered_draft_resumed_after_its_contact_unsubscribed_is_recorded_as_sent() {
     // The holder died right after the provider delivered; the contact unsubscribes before a
     // reconciler takes over. The message is out: the draft must not end Rejected ("never
@@ -1627,7 +1627,7 @@ proptest! {
     }
 
     #[test]
-    #[ignore = "bugs (reported to the lead): denials after the claim on a crashed send"]
+
     fn draft_state_machine_with_the_send_path_and_denials_after_crashes(
         ops in prop::collection::vec(op(), 1..30)
     ) {
