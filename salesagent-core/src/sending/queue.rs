@@ -83,6 +83,14 @@ pub fn priority(
             points: f64::from(icp.score),
             reason: format!("ICP score {} (tier {})", icp.score, icp.tier),
         }),
+        // A hand-written draft has no ICP score; the priority its author gave stands in for it.
+        None if draft.priority.is_finite() && draft.priority != 0.0 => {
+            factors.push(ScoreFactor {
+                name: "icp_fit".into(),
+                points: draft.priority,
+                reason: "no ICP score; the priority given when the draft was created".into(),
+            });
+        }
         None => factors.push(ScoreFactor {
             name: "icp_fit".into(),
             points: config.missing_icp_points,
@@ -162,10 +170,8 @@ impl OperatorQueue {
     /// with its default settings.
     #[must_use]
     pub fn standard(store: DynStore, clock: DynClock, config: QueueConfig) -> Self {
-        let adjustment = crate::outcomes::queue_adjustment(
-            clock.clone(),
-            crate::outcomes::ApsConfig::default(),
-        );
+        let adjustment =
+            crate::outcomes::queue_adjustment(clock.clone(), crate::outcomes::ApsConfig::default());
         Self::new(store, clock)
             .with_config(config)
             .with_adjustment(adjustment)
