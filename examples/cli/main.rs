@@ -554,12 +554,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let mut services = app.services.clone();
             services.use_mailbox(mailbox.as_deref())?;
-            let worker = salesagent::services::runtime::build(
+            salesagent::services::runtime::ensure_jobs(&app.store).await?;
+            let worker = salesagent::services::runtime::build_with_scans(
                 &services,
                 app.store.clone(),
                 app.clock.clone(),
                 app.pipeline_config.clone(),
                 &app.sending()?,
+                salesagent_core::outcomes::OutcomeScanConfig::from_env()?,
                 WorkerConfig {
                     name: format!("cli-{}", std::process::id()),
                     ..WorkerConfig::default()

@@ -14,6 +14,7 @@ use clap::{Parser, ValueEnum};
 use salesagent::connectors::openai::OpenAi;
 use salesagent::core::assistant::AssistantConfig;
 use salesagent::core::model::EmailAddress;
+use salesagent::core::outcomes::OutcomeScanConfig;
 use salesagent::core::pipeline::PipelineConfig;
 use salesagent::core::ports::{DynClock, DynSpeechToText, DynTextToSpeech, SystemClock};
 use salesagent::core::sending::SendingConfig;
@@ -159,6 +160,9 @@ async fn run(args: Args) -> Result<(), String> {
         .health()
         .await
         .map_err(|e| format!("store not ready: {e}"))?;
+    salesagent::services::runtime::ensure_jobs(&store)
+        .await
+        .map_err(|e| format!("enqueueing the outcome scans: {e}"))?;
 
     let mut config = HostConfig::from_env();
     config.public_url = args.public_url.clone();
@@ -243,12 +247,13 @@ async fn run(args: Args) -> Result<(), String> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let workers = if args.workers > 0 {
-        let runtime = salesagent::services::runtime::build(
+        let runtime = salesagent::services::runtime::build_with_scans(
             &services,
             store.clone(),
             clock.clone(),
             PipelineConfig::new(sender),
             &sending,
+            OutcomeScanConfig::from_env().map_err(|e| format!("outcome scans: {e}"))?,
             WorkerConfig {
                 name: format!("webhook-{}", std::process::id()),
                 ..WorkerConfig::default()
