@@ -7,10 +7,16 @@ mod webhook_support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use salesagent::core::model::{EmailAddress, JobFilter, JobState, kinds};
-use salesagent::core::outcomes::{OutcomeScanJob, ScanSource};
-use salesagent::core::worker::JobKind as _;
+use salesagent::connectors::outbox::Outbox;
+use salesagent::core::model::{
+    Draft, DraftStatus, DraftWriter, EmailAddress, JobFilter, JobState, MessageId, kinds,
+};
+use salesagent::core::outcomes::{
+    OutcomeScanConfig, OutcomeScanJob, OutcomeScanner, Outcomes, ScanSource, settings_keys,
+};
+use salesagent::core::worker::{JobKind as _, Worker, WorkerConfig};
 use serde_json::json;
+use std::sync::Arc;
 use webhook_support::*;
 
 async fn create(env: &Env, email: &str) -> String {
@@ -196,4 +202,119 @@ async fn detect_makes_the_sources_one_scan_job_due_now() {
         .body(Body::empty())
         .unwrap();
     assert_eq!(env.send(anonymous).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Writes an inbound message into the outbox's `inbox/` folder, as a mail client would.
+fn drop_in_inbox(dir: &std::path::Path, name: &str, headers: &str, body: &str) {
+    let raw = format!(
+        "{}\r\n\r\n{body}\r\n",
+        headers.trim_end().replace('\n', "\r\n")
+    );
+    std::fs::write(dir.join("inbox").join(name), raw).unwrap();
+}
+
+#[tokio::test]
+async fn detect_then_a_worker_scans_the_outbox_inbox_offline() {
+    let env = env();
+    let dir = std::env::temp_dir().join(format!("sa-outcomes-{}", uuid::Uuid::new_v4()));
+    let outbox = Arc::new(Outbox::open(&dir).unwrap());
+    let sender = EmailAddress::parse("sales@ours.io").unwrap();
+    let mut sent = Draft::new(
+        EmailAddress::parse("dana@delta.io").unwrap(),
+        sender.clone(),
+        "Your pricing question",
+        "Hi Dana",
+        DraftWriter::Human,
+        env.now() - chrono::Duration::days(1),
+    );
+    sent.status = DraftStatus::Sent;
+    sent.sent_at = Some(env.now() - chrono::Duration::days(1));
+    sent.message_id = Some(MessageId::parse("m1@ours.io").unwrap());
+    env.store
+        .insert_draft(&sent, &sent.created_event("test"))
+        .await
+        .unwrap();
+    let pending = create(&env, "dana@delta.io").await;
+
+    let outcomes = Outcomes::new(env.store.clone(), env.clock.clone());
+    let scanner =
+        OutcomeScanner::new(outcomes, OutcomeScanConfig::default()).with_mailbox(outbox.clone());
+    let worker = Worker::empty(
+        env.store.clone(),
+        env.clock.clone(),
+        WorkerConfig::default(),
+    )
+    .with_outcome_scans(scanner);
+    // The first scan starts the cursor.
+    let resp = env
+        .send(api("POST", "/api/outcomes/detect/mailbox", None))
+        .await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    assert_eq!(worker.run_until_idle(1).await.unwrap().claimed(), 1);
+
+    let date = env.now().to_rfc2822();
+    drop_in_inbox(
+        &dir,
+        "reply.eml",
+        &format!(
+            "From: Dana <dana@delta.io>\nTo: sales@ours.io\nSubject: Re: Your pricing question\n\
+             Date: {date}\nMessage-ID: <r1@delta.io>\nIn-Reply-To: <m1@ours.io>\n\
+             References: <m1@ours.io>"
+        ),
+        "Thanks, can we talk on Thursday?",
+    );
+    let resp = env
+        .send(api("POST", "/api/outcomes/detect/mailbox", None))
+        .await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    assert_eq!(worker.run_until_idle(1).await.unwrap().claimed(), 1);
+    let dana = json(
+        env.send(api("GET", "/api/outcomes/contact/dana@delta.io", None))
+            .await,
+    )
+    .await;
+    let types: Vec<&str> = dana["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["outcome_type"].as_str().unwrap())
+        .collect();
+    assert!(types.contains(&"email_replied"), "{dana}");
+    assert_eq!(status(&env, &pending).await, "REJECTED");
+
+    // A cursor the outbox cannot use: the scan re-syncs by search and still finds a message
+    // that arrived meanwhile.
+    env.store
+        .put_setting(settings_keys::MAILBOX_CURSOR, "4711")
+        .await
+        .unwrap();
+    drop_in_inbox(
+        &dir,
+        "unsubscribe.eml",
+        &format!(
+            "From: eve@epsilon.io\nTo: sales@ours.io\nSubject: unsubscribe\nDate: {date}\n\
+             Message-ID: <u1@epsilon.io>"
+        ),
+        "",
+    );
+    env.send(api("POST", "/api/outcomes/detect/mailbox", None))
+        .await;
+    assert_eq!(worker.run_until_idle(1).await.unwrap().claimed(), 1);
+    assert!(
+        env.store
+            .suppression(&EmailAddress::parse("eve@epsilon.io").unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_ne!(
+        env.store
+            .setting(settings_keys::MAILBOX_CURSOR)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("4711"),
+        "a new cursor"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }
