@@ -2,8 +2,9 @@
 //! the hosts build (`salesagent::services::runtime::build`) over one store and the file outbox.
 //!
 //! signed form → draft → approve over HTTP → the send job puts the mail in `sent/` (valid RFC
-//! 5322 with `List-Unsubscribe`) → a reply in `inbox/` → `email_replied`, the contact's other
-//! pending drafts stopped.
+//! 5322 with `List-Unsubscribe` and `List-Unsubscribe-Post`) → a reply in `inbox/` →
+//! `email_replied`, the contact's other pending drafts stopped → a DSN for another sent mail →
+//! `email_bounced` and suppression → a POST to a third mail's one-click URL → suppressed.
 
 #[path = "webhook_support/mod.rs"]
 mod support;
@@ -145,4 +146,260 @@ async fn form_to_sent_mail_through_the_shipped_host_and_worker() {
     worker.run_until_idle(2).await.unwrap();
     assert_eq!(sent_files(dir.path()).len(), 1);
     let _ = FormSubmission::from_canonical_json(&body, clock.now()).unwrap();
+}
+
+/// The loop with outcomes: replies, bounces and one-click unsubscribes come back.
+mod outcomes {
+    use super::*;
+    use salesagent::core::model::EmailAddress;
+    use salesagent::host::{AppState, HostConfig};
+
+    const PUBLIC: &str = "https://hooks.example.test";
+
+    struct World {
+        env: support::Env,
+        dir: TempDir,
+        worker: Worker,
+    }
+
+    async fn world() -> World {
+        let config = HostConfig {
+            public_url: Some(PUBLIC.to_owned()),
+            ..support::config()
+        };
+        let mut env = support::env_with(config.clone());
+        env.state = AppState::new(env.store.clone(), env.clock.clone(), config.clone());
+        let dir = TempDir::new();
+        let clock: DynClock = env.clock.clone();
+        let mut services = ServiceSelector::from_lookup(|_| None)
+            .offline(true)
+            .select(&env.store, &clock)
+            .unwrap();
+        services
+            .use_mailbox(Some(&format!("outbox:{}", dir.path().display())))
+            .unwrap();
+        let sender = EmailAddress::parse("sam@seller.example").unwrap();
+        let mut sending = sending(sender.domain());
+        salesagent::host::configure_mime(&mut sending.mime, &config, &env.store)
+            .await
+            .unwrap();
+        let worker = salesagent::services::runtime::build(
+            &services,
+            env.store.clone(),
+            clock,
+            PipelineConfig::new(sender),
+            &sending,
+            WorkerConfig::default(),
+        )
+        .unwrap()
+        .worker;
+        // What the host does at start-up.
+        salesagent::services::runtime::ensure_jobs(&env.store)
+            .await
+            .unwrap();
+        World { env, dir, worker }
+    }
+
+    fn signed(path: &str, body: &str, env: &support::Env) -> axum::http::Request<axum::body::Body> {
+        let ts = env.now().timestamp_millis().to_string();
+        let sig = support::sign_v3(
+            support::SECRET,
+            "POST",
+            &format!("{PUBLIC}{path}"),
+            body.as_bytes(),
+            &ts,
+        );
+        axum::http::Request::post(path)
+            .header("host", support::HOST)
+            .header("content-type", "application/json")
+            .header("X-HubSpot-Signature-v3", sig)
+            .header("X-HubSpot-Request-Timestamp", ts)
+            .body(axum::body::Body::from(body.to_owned()))
+            .unwrap()
+    }
+
+    /// Submits a form for `email` and returns the new pending draft's (id, version).
+    async fn form(w: &World, id: &str, email: &str) -> (String, u64) {
+        let resp = w
+            .env
+            .send(signed(
+                "/webhooks/forms",
+                &support::form_body(id, email),
+                &w.env,
+            ))
+            .await;
+        assert_eq!(resp.status(), 202);
+        w.worker.run_until_idle(2).await.unwrap();
+        let pending = json(
+            w.env
+                .send(api("GET", "/api/operator/drafts/pending", None))
+                .await,
+        )
+        .await;
+        let d = pending["drafts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["contact_email"] == email && d["submission_id"].is_string())
+            .unwrap_or_else(|| panic!("no pending draft for {email}: {pending}"))
+            .clone();
+        (
+            d["id"].as_str().unwrap().to_owned(),
+            d["version"].as_u64().unwrap(),
+        )
+    }
+
+    /// Approves over HTTP and runs the worker; returns the sent mail's raw bytes.
+    async fn approve_and_send(w: &World, id: &str, version: u64) -> Vec<u8> {
+        let before = sent_files(w.dir.path()).len();
+        let resp = w
+            .env
+            .send(api(
+                "POST",
+                &format!("/api/operator/drafts/{id}/approve"),
+                Some(serde_json::json!({ "version": version })),
+            ))
+            .await;
+        assert_eq!(resp.status(), 200);
+        w.worker.run_until_idle(2).await.unwrap();
+        let d = w.env.store.get_draft(id.parse().unwrap()).await.unwrap();
+        assert_eq!(d.status, DraftStatus::Sent, "{d:?}");
+        let sent = sent_files(w.dir.path());
+        assert_eq!(sent.len(), before + 1);
+        let mid = d.message_id.unwrap().to_string();
+        sent.into_iter()
+            .find(|m| String::from_utf8_lossy(m).contains(&mid))
+            .unwrap()
+    }
+
+    fn drop_in_inbox(w: &World, name: &str, raw: &str) {
+        let inbox = w.dir.path().join("inbox");
+        std::fs::create_dir_all(&inbox).unwrap();
+        std::fs::write(inbox.join(name), raw.replace('\n', "\r\n")).unwrap();
+    }
+
+    async fn scan_mailbox_now(w: &World) {
+        let resp = w
+            .env
+            .send(api("POST", "/api/outcomes/detect/mailbox", None))
+            .await;
+        assert_eq!(resp.status(), 202);
+        w.worker.run_until_idle(2).await.unwrap();
+    }
+
+    async fn outcome_types(w: &World, email: &str) -> Vec<String> {
+        let v = json(
+            w.env
+                .send(api("GET", &format!("/api/outcomes/contact/{email}"), None))
+                .await,
+        )
+        .await;
+        v["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["outcome_type"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    fn message_id_of(raw: &[u8]) -> String {
+        mail_parser::MessageParser::default()
+            .parse(raw)
+            .unwrap()
+            .message_id()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[tokio::test]
+    async fn replies_bounces_and_one_click_unsubscribes_come_back() {
+        let w = world().await;
+        // Ann: sent; a second form of hers waits in the queue.
+        let (ann1, v1) = form(&w, "f-ann-1", "ann@acme-robotics.com").await;
+        let ann_mail = approve_and_send(&w, &ann1, v1).await;
+        let text = String::from_utf8_lossy(&ann_mail).to_string();
+        assert!(
+            text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+            "{text}"
+        );
+        assert!(text.contains(&format!("{PUBLIC}/unsubscribe/")), "{text}");
+        let (ann2, _) = form(&w, "f-ann-2", "ann@acme-robotics.com").await;
+        assert_eq!(
+            outcome_types(&w, "ann@acme-robotics.com").await,
+            vec!["email_sent".to_owned()]
+        );
+
+        // Her reply arrives: email_replied, and her other pending draft is stopped.
+        let mid = message_id_of(&ann_mail);
+        drop_in_inbox(
+            &w,
+            "reply-ann.eml",
+            &format!(
+                "From: Ann <ann@acme-robotics.com>\nTo: sam@seller.example\n\
+                 Subject: Re: your note\nMessage-ID: <reply-1@acme-robotics.com>\n\
+                 In-Reply-To: <{mid}>\nReferences: <{mid}>\nDate: Tue, 01 Dec 2026 10:00:00 +0000\n\
+                 Content-Type: text/plain; charset=utf-8\n\nSounds great, let's talk on Tuesday.\n"
+            ),
+        );
+        scan_mailbox_now(&w).await;
+        assert!(
+            outcome_types(&w, "ann@acme-robotics.com")
+                .await
+                .contains(&"email_replied".to_owned())
+        );
+        let other = w.env.store.get_draft(ann2.parse().unwrap()).await.unwrap();
+        assert_eq!(other.status, DraftStatus::Rejected, "{other:?}");
+
+        // Bob: sent, then a DSN for it: email_bounced and suppressed.
+        let (bob, vb) = form(&w, "f-bob-1", "bob@globex.example").await;
+        let bob_mail = approve_and_send(&w, &bob, vb).await;
+        let bob_mid = message_id_of(&bob_mail);
+        drop_in_inbox(
+            &w,
+            "dsn-bob.eml",
+            &format!(
+                "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\n\
+                 To: sam@seller.example\nAuto-Submitted: auto-replied\n\
+                 Subject: Delivery Status Notification (Failure)\nIn-Reply-To: <{bob_mid}>\n\
+                 References: <{bob_mid}>\nX-Failed-Recipients: bob@globex.example\n\
+                 Message-ID: <dsn-1@mx.google.com>\nDate: Tue, 01 Dec 2026 10:05:00 +0000\n\
+                 MIME-Version: 1.0\n\
+                 Content-Type: multipart/report; boundary=\"b1\"; report-type=delivery-status\n\n\
+                 --b1\nContent-Type: text/plain\n\nYour message wasn't delivered to bob@globex.example.\n\n\
+                 --b1\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; googlemail.com\n\n\
+                 Final-Recipient: rfc822; bob@globex.example\nAction: failed\nStatus: 5.1.1\n\n\
+                 --b1--\n"
+            ),
+        );
+        scan_mailbox_now(&w).await;
+        assert!(
+            outcome_types(&w, "bob@globex.example")
+                .await
+                .contains(&"email_bounced".to_owned())
+        );
+        let bob_addr = EmailAddress::parse("bob@globex.example").unwrap();
+        assert!(w.env.store.suppression(&bob_addr).await.unwrap().is_some());
+
+        // Cy: sent; he clicks the one-click link: suppressed.
+        let (cy, vc) = form(&w, "f-cy-1", "cy@initech.example").await;
+        let cy_mail = String::from_utf8_lossy(&approve_and_send(&w, &cy, vc).await).to_string();
+        let start = cy_mail.find(&format!("{PUBLIC}/unsubscribe/")).unwrap();
+        let url: String = cy_mail[start..]
+            .chars()
+            .take_while(|c| *c != '>' && !c.is_whitespace())
+            .collect();
+        let path = url.strip_prefix(PUBLIC).unwrap().to_owned();
+        let resp = w
+            .env
+            .send(
+                axum::http::Request::post(&path)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(axum::body::Body::from("List-Unsubscribe=One-Click"))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(resp.status(), 200);
+        let cy_addr = EmailAddress::parse("cy@initech.example").unwrap();
+        assert!(w.env.store.suppression(&cy_addr).await.unwrap().is_some());
+    }
 }
