@@ -15,7 +15,7 @@ use salesagent_core::outcomes::{
 };
 use salesagent_core::ports::{Clock, DynMailbox, DynStore, Mailbox, OutcomeFilter};
 use salesagent_core::testing::{FakeCrm, FakeMailbox, FaultKind, ManualClock, MemoryStore};
-use salesagent_core::worker::{JobOutcome, Worker, WorkerConfig};
+use salesagent_core::worker::{JobDone, JobHandler as _, JobOutcome, Worker, WorkerConfig};
 use salesagent_core::{Error, Result};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -695,6 +695,42 @@ async fn crm_scan_job_records_deals_and_survives_a_foreign_cursor() {
     );
     let job = w.store.get_job(job.id).await.unwrap();
     assert_eq!(job.run_at, after(w.clock.now(), Duration::from_secs(300)));
+}
+
+#[tokio::test]
+async fn scan_now_during_a_running_scan_runs_it_again_right_after() {
+    let w = world();
+    let mailbox = Arc::new(FakeMailbox::new().with_clock(w.clock.shared()));
+    let scanner = w.scanner(Some(mailbox.clone()));
+    wake_outcome_scan(w.store.as_ref(), ScanSource::Mailbox, w.clock.now())
+        .await
+        .unwrap();
+    // Another worker holds the job.
+    let claimed = w
+        .store
+        .claim(
+            "other",
+            &[kinds::OUTCOME_SCAN.to_owned()],
+            Duration::from_secs(120),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let job = wake_outcome_scan(w.store.as_ref(), ScanSource::Mailbox, w.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(job.state, JobState::Running);
+    assert_eq!(
+        scanner.run(&claimed.job).await.unwrap(),
+        JobDone::RunAgainAt(w.clock.now()),
+        "asked during the run: again at once"
+    );
+    w.clock.advance(Duration::from_secs(5));
+    assert_eq!(
+        scanner.run(&claimed.job).await.unwrap(),
+        JobDone::RunAgainAt(after(w.clock.now(), Duration::from_secs(60))),
+        "the request was served: back to the interval"
+    );
 }
 
 #[tokio::test]

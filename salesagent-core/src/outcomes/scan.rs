@@ -7,7 +7,8 @@
 //! time, so one scan per source runs at a time across all workers. After a scan the
 //! [`OutcomeScanner`] answers [`JobDone::RunAgainAt`] `now + interval`: the same job goes back
 //! to the queue for its next run without using up an attempt. [`wake_outcome_scan`] makes a
-//! source's job due now ("scan now", for the HTTP API and the CLI).
+//! source's job due now ("scan now", for the HTTP API and the CLI); a scan running at that
+//! moment runs once more right after.
 //!
 //! A scan that fails with a retryable error (the provider is down or rate-limits) comes back at
 //! its next interval (or the provider's `retry_after`, when later) without using up an attempt,
@@ -18,7 +19,7 @@
 
 use super::{Outcomes, ScanReport};
 use crate::model::{Job, JobState, kinds};
-use crate::ports::{DynCalendar, DynCrm, DynLlm, DynMailbox, JobStore};
+use crate::ports::{DynCalendar, DynCrm, DynLlm, DynMailbox, JobStore, Store};
 use crate::worker::{JobDone, JobHandler, JobKind};
 use crate::{Error, Result};
 use async_trait::async_trait;
@@ -205,15 +206,21 @@ pub async fn ensure_outcome_scans(store: &dyn JobStore) -> Result<Vec<Job>> {
     Ok(jobs)
 }
 
+/// The setting a "scan now" request leaves for a scan that is running (`outcomes.scan_wake.<source>`,
+/// RFC 3339): the run that ends after it comes back at once instead of an interval later.
+fn wake_key(source: ScanSource) -> String {
+    format!("outcomes.scan_wake.{source}")
+}
+
 /// Makes `source`'s scan job due at `now` ("scan now"): wakes it when it is queued for later,
-/// enqueues it when it is missing, and puts it back in the queue when it was dead-lettered. A
-/// scan that is running right now is left alone (it answers for this request; its next run is
-/// one interval after it ends). Returns the job as stored.
+/// enqueues it when it is missing, and puts it back in the queue when it was dead-lettered.
+/// When the scan is running right now, it is asked to run again as soon as this run ends (the
+/// request may have come after the run read its source). Returns the job as stored.
 ///
 /// # Errors
 /// When the store fails.
 pub async fn wake_outcome_scan(
-    store: &dyn JobStore,
+    store: &dyn Store,
     source: ScanSource,
     now: DateTime<Utc>,
 ) -> Result<Job> {
@@ -224,10 +231,16 @@ pub async fn wake_outcome_scan(
             store.enqueue(&new).await?.0
         }
     };
-    if job.state == JobState::Dead {
-        return store.requeue_dead(job.id).await;
+    match job.state {
+        JobState::Dead => store.requeue_dead(job.id).await,
+        JobState::Running => {
+            store
+                .put_setting(&wake_key(source), &now.to_rfc3339())
+                .await?;
+            Ok(job)
+        }
+        JobState::Queued | JobState::Done => Ok(job),
     }
-    Ok(job)
 }
 
 /// Errors a scan cannot get past without an operator: the job is dead-lettered.
@@ -349,6 +362,16 @@ impl OutcomeScanner {
     }
 }
 
+impl OutcomeScanner {
+    /// Whether "scan now" was asked for `source` while a run that began at `started` ran.
+    async fn woken_since(&self, source: ScanSource, started: DateTime<Utc>) -> Result<bool> {
+        let at = self.outcomes.store.setting(&wake_key(source)).await?;
+        Ok(at
+            .and_then(|t| DateTime::parse_from_rfc3339(t.trim()).ok())
+            .is_some_and(|t| t.with_timezone(&Utc) >= started))
+    }
+}
+
 fn missing(source: ScanSource) -> Error {
     Error::unsupported(format!("an outcome scan of the {source} without one"))
 }
@@ -369,15 +392,18 @@ impl JobHandler for OutcomeScanner {
                 interval,
             )));
         }
+        let started = self.outcomes.clock.now();
         match self.scan(p.source).await {
             Ok(report) => {
+                let woken = self.woken_since(p.source, started).await?;
                 tracing::info!(job = %job.id, source = %p.source, scanned = report.scanned,
                     recorded = report.recorded.len(), stopped = report.drafts_stopped,
                     suppressed = report.suppressed, resynced = report.resynced,
                     more = report.more, "outcome scan ran");
                 let now = self.outcomes.clock.now();
-                // More history waiting: continue at once rather than an interval later.
-                Ok(JobDone::RunAgainAt(if report.more {
+                // More history waiting, or "scan now" asked during this run: run again at
+                // once rather than an interval later.
+                Ok(JobDone::RunAgainAt(if report.more || woken {
                     now
                 } else {
                     after(now, interval)
