@@ -136,18 +136,18 @@ impl SendModel {
                 self.claim = None;
                 self.mailbox_draft_id = Some(mailbox_draft_id.clone());
             }
-            A::ReleaseClaim | A::ReturnToApproved { .. } | A::MarkFailed { .. } => {
-                self.claim = None;
-            }
-            A::MarkSent { .. } => {
+            A::ReleaseClaim | A::MarkFailed { .. } => self.claim = None,
+            A::ReturnToApproved { .. } | A::MarkSent { .. } => {
                 self.claim = None;
                 self.unconfirmed_since = None;
             }
-            A::Approve
-            | A::Reject { .. }
-            | A::Edit { .. }
-            | A::Stop { .. }
-            | A::RecordDecision { .. } => {}
+            // New text, new message: nothing made for the old text is kept.
+            A::Edit { .. } => {
+                self.message_id = None;
+                self.mailbox_draft_id = None;
+                self.unconfirmed_since = None;
+            }
+            A::Approve | A::Reject { .. } | A::Stop { .. } | A::RecordDecision { .. } => {}
         }
     }
 
