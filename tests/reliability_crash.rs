@@ -3,17 +3,26 @@
 //! the others keep working and replacements start → no duplicate sends, no lost drafts, every
 //! lease recovered.
 //!
-//! Deliveries go to a [`LedgerMailbox`](reliability_support::LedgerMailbox): each delivery is
-//! its own atomically renamed file, so a second delivery of one draft (from any process) would
-//! be counted. Reduced size by default (10 kills, 60 submissions); `SALESAGENT_FULL=1` runs
-//! 100 kills and 300 submissions.
+//! Each process runs the host's worker ([`salesagent::services::runtime::build`], every job kind,
+//! sends included, 2 tasks) with the sender's claims lasting 2 s. Deliveries go to a
+//! [`LedgerMailbox`](reliability_support::LedgerMailbox) shared by all processes: it sends
+//! mailbox drafts at most once (as Gmail does), each delivery is its own atomically renamed
+//! file (so a second delivery of one draft, from any process, would be counted), and a sent
+//! message is findable by Message-ID only 4 s after it left (a search lag longer than a claim:
+//! a draft taken over right after its holder was killed mid-send cannot be confirmed at once,
+//! and the sender must wait, not resend). Reduced size by default (10 kills, 60 submissions);
+//! `SALESAGENT_FULL=1` runs 100 kills and 300 submissions. Every other kill targets a process
+//! with a send call in progress (when one shows up within 2 s), so kills mid-send are not left
+//! to chance.
+#![cfg(feature = "services")]
 
 mod reliability_support;
 
 use reliability_support::*;
 use salesagent::core::model::{DraftStatus, FormSubmission, JobState, kinds};
 use salesagent::core::ports::{Clock as _, DynClock, DynStore, SystemClock};
-use salesagent::core::testing::SeededRng;
+use salesagent::core::testing::{Faults, SeededRng};
+use salesagent::core::worker::WorkerConfig;
 use std::process::Child;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,15 +36,31 @@ async fn crash_worker_process() {
     worker_process_main().await;
 }
 
-/// Markers of deliveries in progress by a process that is now dead: kills mid-send.
+/// Whether the dead process `pid` was in the middle of a send call (its markers are left);
+/// clears them.
 fn take_marker(dir: &std::path::Path, pid: u32) -> bool {
-    let m = dir.join("inflight").join(pid.to_string());
-    let was = m.exists();
-    let _ = std::fs::remove_file(m);
+    let m = in_flight_dir(dir, pid);
+    let was = std::fs::read_dir(&m).is_ok_and(|mut d| d.next().is_some());
+    let _ = std::fs::remove_dir_all(m);
     was
 }
 
+/// The index of a process of `fleet` with a send call in progress, looking for up to `wait`.
+async fn sending_process(fleet: &Fleet, dir: &std::path::Path, wait: Duration) -> Option<usize> {
+    let t0 = tokio::time::Instant::now();
+    while t0.elapsed() < wait {
+        for (i, c) in fleet.children.iter().enumerate() {
+            if std::fs::read_dir(in_flight_dir(dir, c.id())).is_ok_and(|mut d| d.next().is_some()) {
+                return Some(i);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    None
+}
+
 struct Fleet {
+    extra: Vec<(&'static str, String)>,
     url: String,
     dir: std::path::PathBuf,
     children: Vec<Child>,
@@ -50,7 +75,7 @@ impl Fleet {
             &format!("proc-{}", self.spawned),
             &self.url,
             &self.dir,
-            &[],
+            &self.extra,
         )
     }
 }
@@ -66,6 +91,20 @@ impl Drop for Fleet {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_worker_processes_lose_nothing_and_send_nothing_twice() {
+    crash("crash", true).await;
+}
+
+/// The same with a mailbox that cannot send drafts (the `Mailbox::send_draft` default), which
+/// the sender supports by sending with `send` and reconciling by Message-ID.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known duplicate: a send taken over after its holder was killed during \
+            `Mailbox::send` is sent again without a Message-ID lookup (sender.rs `resume`)"]
+async fn killed_worker_processes_send_nothing_twice_without_draft_sending() {
+    crash("crash_without_draft_sending", false).await;
+}
+
+/// The scenario; figures are prefixed with `p`.
+async fn crash(p: &str, draft_sending: bool) {
     let Some(url) = pg_url().await else { return };
     let kills_wanted = size(10, 100);
     let n = size(60, 300);
@@ -73,8 +112,17 @@ async fn killed_worker_processes_lose_nothing_and_send_nothing_twice() {
 
     let clock: DynClock = Arc::new(SystemClock);
     let store: DynStore = Arc::new(open_store(&url, clock.clone(), 4).await);
-    let (ports, _) = ports(store.clone(), clock.clone(), 2, 0.0);
-    let pipe = pipeline(ports);
+    // The submissions arrive as the host's intake takes them; this process runs no job.
+    let (services, _) = services(fake_mailbox(Faults::none()), clock.clone(), 2, 0.0);
+    let pipe = host_runtime(
+        &services,
+        store.clone(),
+        clock.clone(),
+        generous_limits(),
+        PROCESS_TIMING,
+        WorkerConfig::default(),
+    )
+    .pipeline;
     for i in 0..n {
         let raw = form_json(&format!("crash-{i}"), &format!("lead{i}@org{i}.io"));
         let sub = FormSubmission::from_canonical_json(&raw, clock.now()).expect("valid form");
@@ -83,6 +131,11 @@ async fn killed_worker_processes_lose_nothing_and_send_nothing_twice() {
 
     let dir = scratch_dir("crash");
     let mut fleet = Fleet {
+        extra: if draft_sending {
+            Vec::new()
+        } else {
+            vec![(worker_env::NO_DRAFT_SENDING, "1".to_owned())]
+        },
         url: url.clone(),
         dir: dir.clone(),
         children: Vec::new(),
@@ -100,17 +153,39 @@ async fn killed_worker_processes_lose_nothing_and_send_nothing_twice() {
     let mut approved = 0;
     let deadline = Duration::from_secs(if full() { 900 } else { 120 });
     loop {
-        assert!(
-            t0.elapsed() < deadline,
-            "the fleet did not finish within {deadline:?}"
-        );
+        if t0.elapsed() >= deadline {
+            let drafts = store.draft_counts().await.expect("draft counts");
+            let mut open = Vec::new();
+            for kind in [kinds::PIPELINE, kinds::CRM_FOLLOW_UP, kinds::SEND] {
+                for state in [JobState::Queued, JobState::Running] {
+                    for j in jobs_in(&store, kind, state).await {
+                        open.push(format!(
+                            "{kind} {state:?} attempts {} run_at {} owner {:?} error {:?}",
+                            j.attempts, j.run_at, j.lease_owner, j.last_error
+                        ));
+                    }
+                }
+            }
+            panic!(
+                "the fleet did not finish within {deadline:?}: drafts {drafts:?}, now {}, open jobs {open:#?}",
+                clock.now()
+            );
+        }
         // The operator approves whatever has been drafted so far (each enqueues a send job).
         approved += approve_all(&store, clock.clone()).await;
         if kills < kills_wanted {
-            // Kill at a random point 50-400 ms from now; the replacement starts at once.
-            let wait = 50 + rng.next_u64() % 350;
-            tokio::time::sleep(Duration::from_millis(wait)).await;
-            let victim = usize::try_from(rng.next_u64() % processes as u64).unwrap();
+            // Every other kill waits (up to 2 s) for a process with a send call in progress and
+            // kills that one; the others kill a random process at a random point 50-400 ms from
+            // now. The replacement starts at once.
+            let victim = if kills % 2 == 1 {
+                sending_process(&fleet, &dir, Duration::from_secs(2)).await
+            } else {
+                let wait = 50 + rng.next_u64() % 350;
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                None
+            };
+            let victim = victim
+                .unwrap_or_else(|| usize::try_from(rng.next_u64() % processes as u64).unwrap());
             let mut child = fleet.children.swap_remove(victim);
             let pid = child.id();
             child.kill().expect("SIGKILL");
@@ -133,12 +208,15 @@ async fn killed_worker_processes_lose_nothing_and_send_nothing_twice() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let elapsed = t0.elapsed().as_secs_f64();
+    std::fs::write(stop_file(&dir), b"").expect("stop file");
     drop(fleet);
 
     // Exactly one draft per submission, each delivered exactly once.
     let sent = drafts_in(&store, DraftStatus::Sent).await;
     let total_drafts: u64 = store.draft_counts().await.expect("counts").values().sum();
     let deliveries = LedgerMailbox::deliveries(&dir, "sent");
+    let unsent_mailbox_drafts: u64 = LedgerMailbox::deliveries(&dir, "drafts").values().sum();
+    let path = send_path(&store).await;
     let duplicates: u64 = deliveries.values().map(|c| c.saturating_sub(1)).sum();
     let mut undelivered = 0;
     for d in &sent {
@@ -166,21 +244,28 @@ async fn killed_worker_processes_lose_nothing_and_send_nothing_twice() {
         dead_jobs.extend(jobs_in(&store, kind, JobState::Dead).await);
     }
 
-    figure("crash.submissions", n);
-    figure("crash.kills", kills);
-    figure("crash.kills_mid_send", mid_send);
-    figure("crash.processes_started", processes + kills);
-    figure("crash.drafts", total_drafts);
-    figure("crash.approved", approved);
-    figure("crash.sent", sent.len());
-    figure("crash.deliveries", deliveries.values().sum::<u64>());
-    figure("crash.duplicate_sends", duplicates);
+    figure(&format!("{p}.submissions"), n);
+    figure(&format!("{p}.kills"), kills);
+    figure(&format!("{p}.kills_mid_send"), mid_send);
+    figure(&format!("{p}.processes_started"), processes + kills);
+    figure(&format!("{p}.drafts"), total_drafts);
+    figure(&format!("{p}.approved"), approved);
+    figure(&format!("{p}.sent"), sent.len());
+    figure(&format!("{p}.deliveries"), deliveries.values().sum::<u64>());
+    figure(&format!("{p}.duplicate_sends"), duplicates);
     figure(
-        "crash.lost_drafts",
+        &format!("{p}.lost_drafts"),
         n as u64 - total_drafts.min(n as u64) + undelivered,
     );
-    figure("crash.jobs_reclaimed_after_kill", reclaimed);
-    figure("crash.jobs_still_leased", running);
+    figure(&format!("{p}.jobs_reclaimed_after_kill"), reclaimed);
+    for step in ["take_over", "await_confirmation", "reconciled"] {
+        figure(
+            &format!("{p}.send_{step}"),
+            path.get(step).copied().unwrap_or(0),
+        );
+    }
+    figure(&format!("{p}.unsent_mailbox_drafts"), unsent_mailbox_drafts);
+    figure(&format!("{p}.jobs_still_leased"), running);
     // Each process has its own in-memory fake CRM, so a follow-up run by another process than
     // the one that created the contact finds no contact: a permanent error, dead-lettered with
     // that reason. That is the fake's limit, not the queue's; every other dead letter fails.
@@ -190,12 +275,12 @@ async fn killed_worker_processes_lose_nothing_and_send_nothing_twice() {
                 .as_deref()
                 .is_some_and(|e| e.starts_with("not found: contact"))
     });
-    figure("crash.jobs_dead", other_dead.len());
+    figure(&format!("{p}.jobs_dead"), other_dead.len());
     figure(
-        "crash.crm_follow_ups_dead_fake_crm_per_process",
+        &format!("{p}.crm_follow_ups_dead_fake_crm_per_process"),
         fake_crm.len(),
     );
-    figure("crash.elapsed_s", format!("{elapsed:.1}"));
+    figure(&format!("{p}.elapsed_s"), format!("{elapsed:.1}"));
 
     assert_eq!(kills, kills_wanted);
     assert_eq!(total_drafts, n as u64, "exactly one draft per submission");

@@ -4,8 +4,13 @@
 //! and neither do the deliveries. Limits: 2 per contact per week, 20 per contact per day,
 //! 5 per recipient domain per day, 23 per sender per day.
 //!
+//! Each process runs the host's worker ([`salesagent::services::runtime::build`], every job kind,
+//! sends included, 2 tasks) over a shared [`LedgerMailbox`](reliability_support::LedgerMailbox),
+//! until the queue holds only sends deferred to a later day; then they shut down gracefully.
+//!
 //! Reduced size by default (one hot contact with 20 drafts, 50 drafts in all);
 //! `SALESAGENT_FULL=1` runs 100 hot drafts and 250 in all.
+#![cfg(feature = "services")]
 
 mod reliability_support;
 
@@ -13,7 +18,8 @@ use reliability_support::*;
 use salesagent::core::model::{DraftStatus, FormSubmission, JobState, SendLimits, kinds};
 use salesagent::core::ports::{Clock as _, DynClock, DynStore, SystemClock};
 use salesagent::core::sending::OperatorQueue;
-use salesagent::core::worker::{Worker, WorkerConfig};
+use salesagent::core::testing::Faults;
+use salesagent::core::worker::WorkerConfig;
 use salesagent::store::SqlStore;
 use sqlx::Row as _;
 use std::collections::BTreeMap;
@@ -65,8 +71,18 @@ async fn eight_worker_processes_never_exceed_the_limits() {
     let clock: DynClock = Arc::new(SystemClock);
     let sql = Arc::new(open_store(&url, clock.clone(), 4).await);
     let store: DynStore = sql.clone();
-    let (ports, _) = ports(store.clone(), clock.clone(), 4, 0.0);
-    let pipe = pipeline(ports);
+    // This process drafts (the host's worker, before anything is approved); the worker
+    // processes send.
+    let (services, _) = services(fake_mailbox(Faults::none()), clock.clone(), 4, 0.0);
+    let rt = host_runtime(
+        &services,
+        store.clone(),
+        clock.clone(),
+        LIMITS,
+        PROCESS_TIMING,
+        WorkerConfig::default(),
+    );
+    let pipe = rt.pipeline.clone();
     let mut forms = Vec::new();
     for i in 0..hot {
         forms.push((format!("hot-{i}"), "hot.lead@hot.io".to_owned()));
@@ -82,8 +98,18 @@ async fn eight_worker_processes_never_exceed_the_limits() {
             .expect("valid form");
         pipe.submit(&sub).await.expect("submit");
     }
-    let worker = Worker::new(pipe, WorkerConfig::default());
-    drain_pipeline(&worker, &store, 100).await;
+    drain(
+        &rt.worker,
+        &store,
+        &[kinds::PIPELINE, kinds::CRM_FOLLOW_UP],
+        100,
+    )
+    .await;
+    assert_eq!(
+        open_jobs(&store, kinds::SEND).await,
+        0,
+        "nothing approved yet"
+    );
     // Approve the hot contact's drafts first, then its colleagues', then the rest, so the
     // workers hammer the hot contact and its domain at once (send jobs are claimed in order).
     let mut pending = drafts_in(&store, DraftStatus::Pending).await;
@@ -115,27 +141,41 @@ async fn eight_worker_processes_never_exceed_the_limits() {
                 &format!("limits-{i}"),
                 &url,
                 &dir,
-                &[
-                    (worker_env::LIMITS, limits_json.clone()),
-                    (worker_env::IDLE_EXIT, "40".to_owned()),
-                ],
+                &[(worker_env::LIMITS, limits_json.clone())],
             )
         })
         .collect();
     let deadline = Duration::from_secs(if full() { 600 } else { 120 });
-    for c in &mut children {
-        loop {
-            if c.try_wait().expect("worker status").is_some() {
-                break;
-            }
+    let kill_all = |children: &mut Vec<std::process::Child>| {
+        for c in children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    };
+    // Settled: no send job running or due within the next minute (the rest wait for a later
+    // day, or week, under the limits), three times in a row.
+    let mut settled = 0;
+    while settled < 3 {
+        if t0.elapsed() > deadline {
+            kill_all(&mut children);
+            panic!("the sends did not settle within {deadline:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if due_jobs(&store, &clock, kinds::SEND, Duration::from_secs(60)).await == 0 {
+            settled += 1;
+        } else {
+            settled = 0;
+        }
+    }
+    // Shut the workers down the way a host does (stop claiming, finish, exit).
+    std::fs::write(stop_file(&dir), b"").expect("stop file");
+    for i in 0..children.len() {
+        while children[i].try_wait().expect("worker status").is_none() {
             if t0.elapsed() > deadline {
-                for c in &mut children {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                }
-                panic!("workers did not finish within {deadline:?}");
+                kill_all(&mut children);
+                panic!("workers did not stop within {deadline:?}");
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
     let elapsed = t0.elapsed().as_secs_f64();

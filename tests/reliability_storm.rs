@@ -3,8 +3,11 @@
 //! workers drain the queue, on SQLite and PostgreSQL → exactly one draft per unique submission,
 //! none lost.
 //!
+//! The workers are the host's ([`salesagent::services::runtime::build`]), as
+//! `examples/webhook` runs them next to its router.
+//!
 //! Reduced size by default (1,000 deliveries); `SALESAGENT_FULL=1` runs 10,000.
-#![cfg(feature = "host")]
+#![cfg(all(feature = "host", feature = "services"))]
 
 mod reliability_support;
 mod webhook_support;
@@ -14,8 +17,8 @@ use futures::StreamExt as _;
 use reliability_support::*;
 use salesagent::core::model::{JobState, kinds};
 use salesagent::core::ports::{Clock as _, DynClock, DynStore, SystemClock};
-use salesagent::core::testing::SeededRng;
-use salesagent::core::worker::{Worker, WorkerConfig};
+use salesagent::core::testing::{Faults, SeededRng};
+use salesagent::core::worker::WorkerConfig;
 use salesagent::host::AppState;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,15 +50,20 @@ async fn storm(backend: &str, url: &str, total: usize) {
     let order = deliveries(unique, dups, 12);
 
     // Workers drain while the storm is still arriving.
-    let (ports, _) = ports(store.clone(), clock.clone(), 1, 0.0);
-    let worker = Worker::new(
-        pipeline(ports),
+    let (services, _) = services(fake_mailbox(Faults::none()), clock.clone(), 1, 0.0);
+    let worker = host_runtime(
+        &services,
+        store.clone(),
+        clock.clone(),
+        generous_limits(),
+        PROCESS_TIMING,
         WorkerConfig {
             name: format!("storm-{backend}"),
             poll_interval: Duration::from_millis(20),
             ..WorkerConfig::default()
         },
-    );
+    )
+    .worker;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let background = {
         let w = worker.clone();

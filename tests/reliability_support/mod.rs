@@ -1,29 +1,34 @@
 //! Shared helpers of the reliability scenarios (`tests/reliability_*.rs`): sizes (reduced by
 //! default, full with `SALESAGENT_FULL=1`), figures, stores on both backends, fault-injected
-//! fakes, a durable delivery ledger mailbox and a send-job runner.
+//! fakes, a durable delivery ledger mailbox, and the host's worker.
+//!
+//! Every job of every scenario (pipeline, CRM follow-up, send) is run by the shipped
+//! [`Worker`], built the way the hosts build it ([`salesagent::services::runtime::build`]); there
+//! is no test-only job runner.
 #![allow(dead_code)]
 
 use async_trait::async_trait;
 use salesagent::EmailAddress;
 use salesagent::core::model::{
-    ClaimedJob, Domain, DraftStatus, HistoryPage, Job, JobFailure, JobFilter, JobState,
-    MailMessage, MailQuery, MessageId, MessagePage, OutgoingMessage, ProviderMessageId,
-    RetryPolicy, SendLimits, SentMessage, ThreadId, kinds,
+    Domain, DraftStatus, HistoryPage, Job, JobFilter, JobState, MailMessage, MailQuery, MessageId,
+    MessagePage, OutgoingMessage, ProviderMessageId, RetryPolicy, SendLimits, SentMessage,
+    ThreadId,
 };
-use salesagent::core::pipeline::{Pipeline, PipelineConfig, Ports};
+use salesagent::core::pipeline::PipelineConfig;
 use salesagent::core::ports::{
-    DraftFilter, DynClock, DynMailbox, DynStore, Llm, LlmRequest, LlmResponse, Mailbox,
+    Clock as _, DraftFilter, DynClock, DynMailbox, DynStore, Llm, LlmRequest, LlmResponse, Mailbox,
 };
 use salesagent::core::sending::{
-    MimeOptions, OperatorQueue, PolicyConfig, SendMode, SendOutcome, SendPolicy, Sender,
-    SenderConfig, handle_send_job,
+    OperatorQueue, PolicyConfig, SendMode, SenderConfig, SendingConfig,
 };
 use salesagent::core::testing::{
     FakeCalendar, FakeCrm, FakeDrive, FakeMailbox, FaultKind, Faults, SeededRng,
 };
-use salesagent::core::worker::Worker;
+use salesagent::core::worker::{WorkStats, Worker, WorkerConfig};
 use salesagent::core::writer::TemplateLlm;
 use salesagent::core::{Error, Result};
+use salesagent::services::runtime::{self, Runtime};
+use salesagent::services::{RealConnectors, Services};
 use salesagent::store::testing::TempPostgres;
 use salesagent::store::{EncryptionKey, SqlStore};
 use std::collections::BTreeMap;
@@ -133,31 +138,99 @@ pub fn flaky(seed: u64, rate: f64) -> Faults {
         .with_failure_rate(FaultKind::Timeout, rate / 3.0)
 }
 
-/// Pipeline ports over `store` with the in-memory fakes, each with its own `faults`
-/// (seeded from `seed`; `rate` 0 for none). Returns the ports and every fault knob.
-pub fn ports(store: DynStore, clock: DynClock, seed: u64, rate: f64) -> (Ports, Vec<Faults>) {
-    let f: Vec<Faults> = (0..5).map(|i| flaky(seed * 10 + i, rate)).collect();
-    let ports = Ports {
+/// The services a host would select, here the in-memory fakes (CRM, drive, calendar, LLM),
+/// each with its own fault knob (seeded from `seed`; `rate` 0 for none), and `mailbox` as the
+/// sender's mailbox. Returns them and the four fault knobs (the mailbox brings its own).
+pub fn services(
+    mailbox: DynMailbox,
+    clock: DynClock,
+    seed: u64,
+    rate: f64,
+) -> (Services, Vec<Faults>) {
+    let f: Vec<Faults> = (0..4).map(|i| flaky(seed * 10 + i, rate)).collect();
+    let services = Services {
         crm: Arc::new(FakeCrm::with_faults(f[0].clone())),
-        mailbox: Arc::new(FakeMailbox::new().with_faults(f[1].clone())),
-        drive: Arc::new(FakeDrive::with_faults(f[2].clone())),
+        mailbox,
+        drive: Arc::new(FakeDrive::with_faults(f[1].clone())),
         calendar: Arc::new(
             FakeCalendar::new()
-                .with_faults(f[3].clone())
-                .with_clock(clock.clone()),
+                .with_faults(f[2].clone())
+                .with_clock(clock),
         ),
         llm: Arc::new(FlakyLlm {
-            faults: f[4].clone(),
+            faults: f[3].clone(),
         }),
-        store,
-        clock,
+        choices: Vec::new(),
+        real: RealConnectors::default(),
     };
-    (ports, f)
+    (services, f)
 }
 
-/// A pipeline over `ports` sending as [`sender_address`].
-pub fn pipeline(ports: Ports) -> Arc<Pipeline> {
-    Arc::new(Pipeline::new(ports, PipelineConfig::new(sender_address())))
+/// An in-memory mailbox (for scenarios that send nothing) with `faults`.
+pub fn fake_mailbox(faults: Faults) -> DynMailbox {
+    Arc::new(FakeMailbox::new().with_faults(faults))
+}
+
+/// How long the sender's claims and waits last in a scenario. The host's defaults are minutes
+/// (a claim far longer than any provider call, Gmail's search lag); a scenario shortens them
+/// to seconds so that taken-over and unconfirmed sends finish within the run. Everything else
+/// is the host's sender.
+#[derive(Debug, Clone, Copy)]
+pub struct SendTiming {
+    /// [`SenderConfig::claim_lease`].
+    pub claim_lease: Duration,
+    /// [`SenderConfig::search_lag`]: must be at least the mailbox's own search lag.
+    pub search_lag: Duration,
+}
+
+/// The host's worker over `services`: [`runtime::build`] with real sends (no send window,
+/// `limits`), Message-IDs on `seller.io`, auto-approval off, sending as [`sender_address`],
+/// and the sender's claim lease and search-lag bound from `timing`. The worker runs every job
+/// kind the library creates, sends included.
+pub fn host_runtime(
+    services: &Services,
+    store: DynStore,
+    clock: DynClock,
+    limits: SendLimits,
+    timing: SendTiming,
+    worker: WorkerConfig,
+) -> Runtime {
+    let mut sending = SendingConfig::new(Domain::parse("seller.io").expect("domain"));
+    sending.policy = PolicyConfig {
+        mode: SendMode::RealSends,
+        limits,
+        window: None,
+        ignore_window: false,
+    };
+    let mut rt = runtime::build(
+        services,
+        store,
+        clock,
+        PipelineConfig::new(sender_address()),
+        &sending,
+        worker,
+    )
+    .expect("the host's runtime");
+    let config = SenderConfig {
+        claim_lease: timing.claim_lease,
+        search_lag: timing.search_lag,
+        kill_switch_recheck: Duration::from_secs(1),
+        ..rt.sender.config().clone()
+    };
+    rt.sender = rt.sender.clone().with_config(config);
+    // Replaces the send handler `build` registered by one with the shortened timing.
+    rt.worker = rt.worker.clone().with_sender(rt.sender.clone());
+    rt
+}
+
+/// Limits that never bind (for scenarios about faults, not volume).
+pub fn generous_limits() -> SendLimits {
+    SendLimits {
+        per_contact_week: 1_000,
+        per_contact_day: 1_000,
+        per_sender_day: 1_000_000,
+        per_domain_day: 1_000_000,
+    }
 }
 
 /// The canonical JSON of submission `key` from `email`.
@@ -204,6 +277,18 @@ pub async fn open_jobs(store: &DynStore, kind: &str) -> usize {
         + jobs_in(store, kind, JobState::Running).await.len()
 }
 
+/// Jobs of `kind` that are running or due (queued with a run time not later than `slack`
+/// from now): what a worker still has to do before the queue only holds work for later.
+pub async fn due_jobs(store: &DynStore, clock: &DynClock, kind: &str, slack: Duration) -> usize {
+    let horizon = clock.now() + chrono::TimeDelta::from_std(slack).expect("slack");
+    jobs_in(store, kind, JobState::Running).await.len()
+        + jobs_in(store, kind, JobState::Queued)
+            .await
+            .iter()
+            .filter(|j| j.run_at <= horizon)
+            .count()
+}
+
 /// Drafts in `status`.
 pub async fn drafts_in(store: &DynStore, status: DraftStatus) -> Vec<salesagent::Draft> {
     store
@@ -215,111 +300,286 @@ pub async fn drafts_in(store: &DynStore, status: DraftStatus) -> Vec<salesagent:
         .expect("list drafts")
 }
 
-/// Claims one send job as `owner` and runs it; `None` when no send job is runnable.
-///
-/// # Errors
-/// Store errors while claiming, completing or failing.
-pub async fn run_send_job(
-    sender: &Sender,
-    store: &DynStore,
-    owner: &str,
-    lease: Duration,
-) -> Result<Option<std::result::Result<SendOutcome, String>>> {
-    let Some(ClaimedJob { job, lease }) =
-        store.claim(owner, &[kinds::SEND.to_owned()], lease).await?
-    else {
-        return Ok(None);
-    };
-    match handle_send_job(sender, &job).await {
-        Ok(outcome) => match store.complete(&lease).await {
-            Ok(()) | Err(Error::Conflict { .. }) => Ok(Some(Ok(outcome))),
-            Err(e) => Err(e),
-        },
-        Err(e) => match store.fail(&lease, &JobFailure::from_error(&e)).await {
-            Ok(_) | Err(Error::Conflict { .. }) => Ok(Some(Err(e.to_string()))),
-            Err(e2) => Err(e2),
-        },
+/// Approves every pending draft as an operator (each approval enqueues its send job).
+pub async fn approve_all(store: &DynStore, clock: DynClock) -> usize {
+    let queue = OperatorQueue::new(store.clone(), clock);
+    let pending = drafts_in(store, DraftStatus::Pending).await;
+    for d in &pending {
+        queue
+            .approve(d.id, d.version, "operator@seller.io")
+            .await
+            .expect("approve");
     }
+    pending.len()
+}
+
+/// Runs `worker` (4 tasks) until no job of `kinds` is queued or running (waiting out retry
+/// backoffs and "not now" run times), or `limit` rounds pass. Returns the summed stats.
+pub async fn drain(worker: &Worker, store: &DynStore, kinds: &[&str], limit: usize) -> WorkStats {
+    let mut total = WorkStats::default();
+    for _ in 0..limit {
+        let s = worker.run_until_idle(4).await.expect("worker");
+        total.done += s.done;
+        total.deferred += s.deferred;
+        total.retrying += s.retrying;
+        total.dead += s.dead;
+        total.lease_lost += s.lease_lost;
+        total.released += s.released;
+        let mut open = 0;
+        for k in kinds {
+            open += open_jobs(store, k).await;
+        }
+        if open == 0 {
+            return total;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    total
+}
+
+/// How often each sender step appears in the drafts' event logs (`take_over`,
+/// `await_confirmation`, `release_claim`, …), and how many sends were confirmed by a Message-ID
+/// lookup instead of the provider's answer (`reconciled`, from the audit log).
+pub async fn send_path(store: &DynStore) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let drafts = store
+        .list_drafts(&DraftFilter::default())
+        .await
+        .expect("list drafts");
+    for d in drafts {
+        for e in store.draft_events(d.id).await.expect("draft events") {
+            let name = e.action.name();
+            if matches!(
+                name,
+                "take_over" | "await_confirmation" | "release_claim" | "mark_failed"
+            ) {
+                *out.entry(name.to_owned()).or_insert(0) += 1;
+            }
+        }
+    }
+    let mut after = 0;
+    loop {
+        let page = store.audit_entries(after, 1_000).await.expect("audit");
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for a in &page {
+            if a.action == "draft.sent" && a.details["reconciled"] == true {
+                *out.entry("reconciled".to_owned()).or_insert(0) += 1;
+            }
+        }
+    }
+    out
 }
 
 /// A mailbox that records every delivery durably as its own file, so deliveries are counted
-/// exactly, even across processes killed at any point: a send is one atomic rename of a new
-/// file `sent/<message-id stem>~<uuid>.eml` (it never de-duplicates, as a real provider does
-/// not). Sent-mail lookups by Message-ID read the same folder, so reconciliation works.
+/// exactly, even across processes killed at any point. It behaves like Gmail where it matters:
 ///
-/// Faults: `faults` fail calls before anything is delivered ("mailbox.send", "mailbox.find_sent");
-/// `lose_ack` is the share of deliveries that report a timeout *after* the file is written (the
-/// classic "did it go out?" case); `latency` is slept before and after the delivery, to widen
-/// the window in which a kill lands mid-send.
+/// - `create_draft` stores `drafts/<message-id stem>~<uuid>.eml` (every call a new draft);
+/// - `send_draft` delivers a draft by one atomic rename to
+///   `sent/<stem>~<uuid>~<sent at, ms>.eml`, so one draft is delivered at most once and a draft
+///   that is gone is `NotFound`;
+/// - `send` (not used by the sender, which sends drafts) delivers a new file every call: it
+///   never de-duplicates;
+/// - `find_sent` and `search` by Message-ID see a sent message only `search_lag` after it was
+///   sent (Gmail's search is not documented as read-after-write consistent).
+///
+/// Each delivery is a single rename, so a process killed during a call delivers completely or
+/// not at all, as a remote provider would.
+///
+/// Faults: `faults` fail calls before anything is done ("mailbox.create_draft",
+/// "mailbox.send_draft", "mailbox.send", "mailbox.find_sent", "mailbox.search"); `lose_ack` is
+/// the share of `create_draft`, `send_draft` and `send` calls that report a timeout *after*
+/// their work is done (the classic "did it go out?" case); `latency` is slept before and after
+/// the work, to widen the window in which a kill lands mid-send; with markers, a file exists
+/// exactly while a `send_draft` or `send` call runs, so a parent can tell a kill mid-send.
 #[derive(Debug, Clone)]
 pub struct LedgerMailbox {
     dir: PathBuf,
     faults: Faults,
     lose_ack: f64,
     latency: Duration,
+    search_lag: Duration,
+    clock: DynClock,
+    marker: Option<PathBuf>,
+    draft_sending: bool,
     rng: Arc<Mutex<SeededRng>>,
 }
 
 impl LedgerMailbox {
-    /// A ledger in `dir` (created when missing).
-    pub fn open(dir: &Path, faults: Faults, lose_ack: f64, latency: Duration, seed: u64) -> Self {
+    /// A ledger in `dir` (created when missing) with `faults`, and no lost acknowledgements,
+    /// latency, search lag or marker yet.
+    pub fn open(dir: &Path, faults: Faults, seed: u64) -> Self {
         for sub in ["sent", "drafts", "tmp"] {
             std::fs::create_dir_all(dir.join(sub)).expect("create ledger dirs");
         }
         Self {
             dir: dir.to_owned(),
             faults,
-            lose_ack,
-            latency,
+            lose_ack: 0.0,
+            latency: Duration::ZERO,
+            search_lag: Duration::ZERO,
+            clock: Arc::new(salesagent::core::ports::SystemClock),
+            marker: None,
+            draft_sending: true,
             rng: Arc::new(Mutex::new(SeededRng::new(seed))),
         }
+    }
+
+    /// Loses the acknowledgement of `share` of the calls that change the mailbox.
+    #[must_use]
+    pub fn with_lost_acks(mut self, share: f64) -> Self {
+        self.lose_ack = share;
+        self
+    }
+
+    /// Sleeps `latency` before and after the work of each call that changes the mailbox.
+    #[must_use]
+    pub fn with_latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// Sent messages become findable `lag` after they were sent, by `clock`.
+    #[must_use]
+    pub fn with_search_lag(mut self, lag: Duration, clock: DynClock) -> Self {
+        self.search_lag = lag;
+        self.clock = clock;
+        self
+    }
+
+    /// Answers `send_draft` with `Unsupported`, as a mailbox without draft sending does (the
+    /// trait's default): the sender then sends with `send` and reconciles by Message-ID.
+    #[must_use]
+    pub fn without_draft_sending(mut self) -> Self {
+        self.draft_sending = false;
+        self
+    }
+
+    /// Keeps a file in the directory `markers` while a `send_draft` or `send` call runs (one
+    /// per call, so concurrent calls are told apart).
+    #[must_use]
+    pub fn with_markers(mut self, markers: PathBuf) -> Self {
+        std::fs::create_dir_all(&markers).expect("marker dir");
+        self.marker = Some(markers);
+        self
     }
 
     fn stem(id: &MessageId) -> String {
         salesagent::connectors::outbox::file_stem(id)
     }
 
-    fn write(&self, folder: &str, message: &OutgoingMessage) -> Result<ProviderMessageId> {
-        let name = format!(
-            "{}~{}.eml",
-            Self::stem(&message.message_id),
-            uuid::Uuid::new_v4().simple()
-        );
-        let tmp = self.dir.join("tmp").join(&name);
-        std::fs::write(&tmp, &message.raw).map_err(|e| Error::backend(e.to_string()))?;
-        std::fs::rename(&tmp, self.dir.join(folder).join(&name))
-            .map_err(|e| Error::backend(e.to_string()))?;
-        Ok(ProviderMessageId::new(name))
+    fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
     }
 
-    fn find(&self, folder: &str, id: &MessageId) -> Option<String> {
+    fn io(e: &std::io::Error) -> Error {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::not_found(e.to_string())
+        } else {
+            Error::backend(e.to_string())
+        }
+    }
+
+    fn lost_ack(&self) -> bool {
+        self.rng.lock().expect("rng").next_f64() < self.lose_ack
+    }
+
+    fn mark(&self, id: &MessageId) -> Option<PathBuf> {
+        let m = self.marker.as_ref()?.join(format!(
+            "{}~{}",
+            Self::stem(id),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let _ = std::fs::write(&m, id.as_str());
+        Some(m)
+    }
+
+    fn unmark(marker: Option<PathBuf>) {
+        if let Some(m) = marker {
+            let _ = std::fs::remove_file(m);
+        }
+    }
+
+    /// Writes `raw` as `folder/<name>.eml` in one rename.
+    fn write(&self, folder: &str, name: &str, raw: &[u8]) -> Result<()> {
+        let tmp = self.dir.join("tmp").join(format!("{name}.eml"));
+        std::fs::write(&tmp, raw).map_err(|e| Self::io(&e))?;
+        std::fs::rename(&tmp, self.dir.join(folder).join(format!("{name}.eml")))
+            .map_err(|e| Self::io(&e))
+    }
+
+    /// The sent message with this Message-ID that search can see now, if any.
+    fn find_sent_now(&self, id: &MessageId) -> Option<String> {
         let prefix = format!("{}~", Self::stem(id));
-        std::fs::read_dir(self.dir.join(folder))
+        let lag = i64::try_from(self.search_lag.as_millis()).unwrap_or(i64::MAX);
+        let now = self.now_ms();
+        std::fs::read_dir(self.dir.join("sent"))
             .ok()?
             .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .find(|n| n.starts_with(&prefix))
+            .filter_map(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .strip_suffix(".eml")
+                    .map(str::to_owned)
+            })
+            .find(|n| {
+                n.starts_with(&prefix)
+                    && n.rsplit_once('~')
+                        .and_then(|(_, at)| at.parse::<i64>().ok())
+                        .is_some_and(|at| at.saturating_add(lag) <= now)
+            })
     }
 
-    async fn deliver(&self, folder: &str, message: &OutgoingMessage) -> Result<SentMessage> {
-        self.faults
-            .before_call(&format!("mailbox.{folder}"))
-            .await?;
-        tokio::time::sleep(self.latency).await;
-        let provider_id = self.write(folder, message)?;
-        tokio::time::sleep(self.latency).await;
-        let lost = self.rng.lock().expect("rng").next_f64() < self.lose_ack;
-        if lost {
+    async fn pause(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+    }
+
+    async fn send_draft_marked(&self, draft: &SentMessage) -> Result<SentMessage> {
+        self.pause().await;
+        let id = draft.provider_id.as_str();
+        if id.contains(['/', '\\']) || id.starts_with('.') {
+            return Err(Error::not_found(format!("mailbox draft {id}")));
+        }
+        let sent_name = format!("{id}~{}", self.now_ms());
+        std::fs::rename(
+            self.dir.join("drafts").join(format!("{id}.eml")),
+            self.dir.join("sent").join(format!("{sent_name}.eml")),
+        )
+        .map_err(|e| Self::io(&e))?;
+        self.pause().await;
+        if self.lost_ack() {
+            return Err(Error::timeout("mailbox.send_draft (acknowledgement lost)"));
+        }
+        Ok(SentMessage {
+            provider_id: ProviderMessageId::new(sent_name),
+            thread_id: draft.thread_id.clone(),
+            message_id: draft.message_id.clone(),
+        })
+    }
+
+    async fn send_marked(&self, message: &OutgoingMessage) -> Result<SentMessage> {
+        self.pause().await;
+        let name = format!(
+            "{}~{}~{}",
+            Self::stem(&message.message_id),
+            uuid::Uuid::new_v4().simple(),
+            self.now_ms()
+        );
+        self.write("sent", &name, &message.raw)?;
+        self.pause().await;
+        if self.lost_ack() {
             return Err(Error::timeout("mailbox.send (acknowledgement lost)"));
         }
         Ok(SentMessage {
-            provider_id,
+            provider_id: ProviderMessageId::new(name),
             thread_id: message.thread_id.clone(),
             message_id: message.message_id.clone(),
         })
     }
 
-    /// Deliveries per Message-ID stem in `folder` ("sent" or "drafts").
+    /// Deliveries per Message-ID stem in `dir`'s `folder` ("sent" or "drafts").
     pub fn deliveries(dir: &Path, folder: &str) -> BTreeMap<String, u64> {
         let mut out = BTreeMap::new();
         for e in std::fs::read_dir(dir.join(folder))
@@ -344,12 +604,12 @@ impl LedgerMailbox {
 #[async_trait]
 impl Mailbox for LedgerMailbox {
     async fn search(&self, query: &MailQuery) -> Result<Vec<MailMessage>> {
+        self.faults.before_call("mailbox.search").await?;
         let Some(id) = &query.message_id else {
             return Ok(Vec::new());
         };
-        Ok(["sent", "drafts"]
-            .iter()
-            .find_map(|f| self.find(f, id))
+        Ok(self
+            .find_sent_now(id)
             .map(|name| MailMessage {
                 provider_id: ProviderMessageId::new(name),
                 thread_id: None,
@@ -362,7 +622,7 @@ impl Mailbox for LedgerMailbox {
                 date: None,
                 body_text: String::new(),
                 headers: Vec::new(),
-                labels: Vec::new(),
+                labels: vec!["SENT".to_owned()],
                 raw: None,
             })
             .into_iter()
@@ -374,16 +634,50 @@ impl Mailbox for LedgerMailbox {
     }
 
     async fn send(&self, message: &OutgoingMessage) -> Result<SentMessage> {
-        self.deliver("sent", message).await
+        self.faults.before_call("mailbox.send").await?;
+        let marker = self.mark(&message.message_id);
+        let r = self.send_marked(message).await;
+        Self::unmark(marker);
+        r
     }
 
     async fn create_draft(&self, message: &OutgoingMessage) -> Result<SentMessage> {
-        self.deliver("drafts", message).await
+        self.faults.before_call("mailbox.create_draft").await?;
+        if message.to.is_empty() {
+            return Err(Error::invalid("to", "needs at least one recipient"));
+        }
+        let name = format!(
+            "{}~{}",
+            Self::stem(&message.message_id),
+            uuid::Uuid::new_v4().simple()
+        );
+        self.write("drafts", &name, &message.raw)?;
+        if self.lost_ack() {
+            return Err(Error::timeout(
+                "mailbox.create_draft (acknowledgement lost)",
+            ));
+        }
+        Ok(SentMessage {
+            provider_id: ProviderMessageId::new(name),
+            thread_id: message.thread_id.clone(),
+            message_id: message.message_id.clone(),
+        })
+    }
+
+    async fn send_draft(&self, draft: &SentMessage) -> Result<SentMessage> {
+        if !self.draft_sending {
+            return Err(Error::unsupported("sending a mailbox draft"));
+        }
+        self.faults.before_call("mailbox.send_draft").await?;
+        let marker = self.mark(&draft.message_id);
+        let r = self.send_draft_marked(draft).await;
+        Self::unmark(marker);
+        r
     }
 
     async fn find_sent(&self, message_id: &MessageId) -> Result<Option<SentMessage>> {
         self.faults.before_call("mailbox.find_sent").await?;
-        Ok(self.find("sent", message_id).map(|name| SentMessage {
+        Ok(self.find_sent_now(message_id).map(|name| SentMessage {
             provider_id: ProviderMessageId::new(name),
             thread_id: None,
             message_id: message_id.clone(),
@@ -403,125 +697,16 @@ impl Mailbox for LedgerMailbox {
     }
 }
 
-/// A sender in real-send mode (no send window) through `mailbox`, with `limits`, fast
-/// retries and `grace` before a `Sending` draft counts as abandoned.
-pub fn sender(
-    store: DynStore,
-    mailbox: DynMailbox,
-    clock: DynClock,
-    limits: SendLimits,
-    grace: Duration,
-) -> Sender {
-    let policy = SendPolicy::new(PolicyConfig {
-        mode: SendMode::RealSends,
-        limits,
-        window: None,
-        ignore_window: false,
-    });
-    let mime = MimeOptions::new(Domain::parse("seller.io").expect("domain"));
-    Sender::new(store, mailbox, clock, policy, mime)
-        .expect("valid sender")
-        .with_config(SenderConfig {
-            retry: RetryPolicy {
-                base: Duration::from_millis(5),
-                max: Duration::from_millis(50),
-                jitter: 0.3,
-            },
-            max_attempts: 3,
-            in_flight_grace: grace,
-        })
-}
+/// The ledger's search lag in the worker processes: sent mail is findable 4 s after it left.
+pub const PROCESS_SEARCH_LAG: Duration = Duration::from_secs(4);
 
-/// Limits that never bind (for scenarios about faults, not volume).
-pub fn generous_limits() -> SendLimits {
-    SendLimits {
-        per_contact_week: 1_000,
-        per_contact_day: 1_000,
-        per_sender_day: 1_000_000,
-        per_domain_day: 1_000_000,
-    }
-}
-
-/// Approves every pending draft as an operator (each approval enqueues its send job).
-pub async fn approve_all(store: &DynStore, clock: DynClock) -> usize {
-    let queue = OperatorQueue::new(store.clone(), clock);
-    let pending = drafts_in(store, DraftStatus::Pending).await;
-    for d in &pending {
-        queue
-            .approve(d.id, d.version, "operator@seller.io")
-            .await
-            .expect("approve");
-    }
-    pending.len()
-}
-
-/// Runs pipeline and CRM jobs until none is queued or running (waiting out retry backoffs),
-/// or `limit` passes.
-pub async fn drain_pipeline(worker: &Worker, store: &DynStore, limit: usize) {
-    for _ in 0..limit {
-        worker.run_until_idle(4).await.expect("worker");
-        if open_jobs(store, kinds::PIPELINE).await + open_jobs(store, kinds::CRM_FOLLOW_UP).await
-            == 0
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Runs send jobs with `tasks` concurrent runners until none is queued or running, or
-/// `limit` idle polls. Returns the outcomes seen (by kind name) and the attempt errors.
-pub async fn drain_sends(
-    sender: &Sender,
-    store: &DynStore,
-    tasks: usize,
-    limit: usize,
-) -> (BTreeMap<String, u64>, u64) {
-    let results = Arc::new(Mutex::new((BTreeMap::<String, u64>::new(), 0u64)));
-    let handles: Vec<_> = (0..tasks)
-        .map(|i| {
-            let sender = sender.clone();
-            let store = store.clone();
-            let results = results.clone();
-            tokio::spawn(async move {
-                let owner = format!("sender-{i}");
-                let mut idle = 0;
-                while idle < limit {
-                    match run_send_job(&sender, &store, &owner, Duration::from_secs(30))
-                        .await
-                        .expect("send runner")
-                    {
-                        Some(r) => {
-                            let mut g = results.lock().expect("results");
-                            match r {
-                                Ok(o) => {
-                                    let name = serde_json::to_value(&o)
-                                        .ok()
-                                        .and_then(|v| v["outcome"].as_str().map(str::to_owned))
-                                        .unwrap_or_default();
-                                    *g.0.entry(name).or_insert(0) += 1;
-                                }
-                                Err(_) => g.1 += 1,
-                            }
-                        }
-                        None => {
-                            if open_jobs(&store, kinds::SEND).await == 0 {
-                                return;
-                            }
-                            idle += 1;
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                        }
-                    }
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.await.expect("send task");
-    }
-    let g = results.lock().expect("results");
-    (g.0.clone(), g.1)
-}
+/// The sender timing in the worker processes: claims lapse after 2 s (so a killed holder's
+/// draft is taken over within the run), and "not sent" is never concluded from a search
+/// younger than 5 s (over the ledger's 4 s).
+pub const PROCESS_TIMING: SendTiming = SendTiming {
+    claim_lease: Duration::from_secs(2),
+    search_lag: Duration::from_secs(5),
+};
 
 /// Environment variables that turn a re-executed test binary into a worker process.
 pub mod worker_env {
@@ -531,10 +716,16 @@ pub mod worker_env {
     pub const DIR: &str = "SALESAGENT_RELIABILITY_WORKER_DIR";
     /// Send limits as JSON (default: generous).
     pub const LIMITS: &str = "SALESAGENT_RELIABILITY_WORKER_LIMITS";
-    /// Exit after this many consecutive idle polls (default: never).
-    pub const IDLE_EXIT: &str = "SALESAGENT_RELIABILITY_WORKER_IDLE_EXIT";
     /// Worker name.
     pub const NAME: &str = "SALESAGENT_RELIABILITY_WORKER_NAME";
+    /// Set (to anything) for a ledger without draft sending
+    /// ([`LedgerMailbox::without_draft_sending`](super::LedgerMailbox::without_draft_sending)).
+    pub const NO_DRAFT_SENDING: &str = "SALESAGENT_RELIABILITY_WORKER_NO_DRAFT_SENDING";
+}
+
+/// The file whose presence tells every worker process of `dir` to shut down gracefully.
+pub fn stop_file(dir: &Path) -> PathBuf {
+    dir.join("stop")
 }
 
 /// Starts this test binary again as a worker process running the ignored test `entry`.
@@ -566,12 +757,20 @@ pub fn spawn_worker(
     cmd.spawn().expect("spawn worker process")
 }
 
-/// The worker process body: pipeline jobs and send jobs, one at a time, forever (or until
-/// idle for the configured number of polls). Does nothing unless [`worker_env::DB`] is set.
+/// Where worker process `pid` keeps one file per send call in progress.
+pub fn in_flight_dir(dir: &Path, pid: u32) -> PathBuf {
+    dir.join("inflight").join(pid.to_string())
+}
+
+/// The worker process body: the host's worker ([`host_runtime`]) running every job kind with
+/// 2 tasks, as `examples/webhook` runs it, until [`stop_file`] appears (then it shuts down the
+/// way a host does on SIGTERM) or the process is killed. Does nothing unless
+/// [`worker_env::DB`] is set.
 ///
-/// The mailbox is a [`LedgerMailbox`] with 25 ms before and after each delivery, and a marker
-/// file `inflight/<pid>` that exists exactly while a delivery call is running, so the parent
-/// can tell a kill that landed mid-send.
+/// The mailbox is a [`LedgerMailbox`] in [`worker_env::DIR`] with 25 ms before and after each
+/// delivery, the search lag [`PROCESS_SEARCH_LAG`], and a marker file per send call in
+/// [`in_flight_dir`] while it runs, so the parent can tell a kill that landed mid-send; it sends
+/// mailbox drafts unless [`worker_env::NO_DRAFT_SENDING`] is set.
 pub async fn worker_process_main() {
     let Ok(db) = std::env::var(worker_env::DB) else {
         return;
@@ -583,90 +782,40 @@ pub async fn worker_process_main() {
         .map_or_else(generous_limits, |s| {
             serde_json::from_str(&s).expect("limits")
         });
-    let idle_exit: Option<u32> = std::env::var(worker_env::IDLE_EXIT)
-        .ok()
-        .and_then(|s| s.parse().ok());
     let clock: DynClock = Arc::new(salesagent::core::ports::SystemClock);
     let store: DynStore = Arc::new(open_store(&db, clock.clone(), 4).await);
-    let (ports, _) = ports(store.clone(), clock.clone(), 3, 0.0);
-    let worker = Worker::new(
-        pipeline(ports),
-        salesagent::core::worker::WorkerConfig {
-            name: name.clone(),
-            lease: Duration::from_secs(2),
-            heartbeat: Duration::from_millis(500),
-            poll_interval: Duration::from_millis(50),
-        },
-    );
-    let marker = dir.join("inflight").join(std::process::id().to_string());
-    std::fs::create_dir_all(dir.join("inflight")).expect("inflight dir");
-    let mailbox = MarkedMailbox {
-        inner: LedgerMailbox::open(&dir, Faults::none(), 0.0, Duration::from_millis(25), 1),
-        marker,
+    let mailbox = LedgerMailbox::open(&dir, Faults::none(), u64::from(std::process::id()))
+        .with_latency(Duration::from_millis(25))
+        .with_search_lag(PROCESS_SEARCH_LAG, clock.clone())
+        .with_markers(in_flight_dir(&dir, std::process::id()));
+    let mailbox = if std::env::var_os(worker_env::NO_DRAFT_SENDING).is_some() {
+        mailbox.without_draft_sending()
+    } else {
+        mailbox
     };
-    let sender = sender(
-        store.clone(),
-        Arc::new(mailbox),
+    let (services, _) = services(Arc::new(mailbox), clock.clone(), 3, 0.0);
+    let rt = host_runtime(
+        &services,
+        store,
         clock,
         limits,
-        Duration::from_secs(3),
+        PROCESS_TIMING,
+        WorkerConfig {
+            name: name.clone(),
+            lease: Duration::from_secs(3),
+            heartbeat: Duration::from_millis(500),
+            poll_interval: Duration::from_millis(50),
+            shutdown_grace: Duration::from_secs(5),
+        },
     );
-    let mut idle = 0;
-    loop {
-        let mut busy = false;
-        match worker.run_one(&name).await {
-            Ok(Some(_)) => busy = true,
-            Ok(None) => {}
-            Err(e) => eprintln!("{name}: pipeline runner: {e}"),
-        }
-        match run_send_job(&sender, &store, &name, Duration::from_secs(2)).await {
-            Ok(Some(_)) => busy = true,
-            Ok(None) => {}
-            Err(e) => eprintln!("{name}: send runner: {e}"),
-        }
-        if busy {
-            idle = 0;
-        } else {
-            idle += 1;
-            if idle_exit.is_some_and(|n| idle >= n) {
-                return;
+    let stop = stop_file(&dir);
+    let stats = rt
+        .worker
+        .run(2, async move {
+            while !stop.exists() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-/// A [`LedgerMailbox`] that keeps a marker file while a delivery call runs.
-#[derive(Debug, Clone)]
-struct MarkedMailbox {
-    inner: LedgerMailbox,
-    marker: PathBuf,
-}
-
-#[async_trait]
-impl Mailbox for MarkedMailbox {
-    async fn search(&self, query: &MailQuery) -> Result<Vec<MailMessage>> {
-        self.inner.search(query).await
-    }
-    async fn get_thread(&self, thread: &ThreadId) -> Result<Vec<MailMessage>> {
-        self.inner.get_thread(thread).await
-    }
-    async fn send(&self, message: &OutgoingMessage) -> Result<SentMessage> {
-        let _ = std::fs::write(&self.marker, message.message_id.as_str());
-        let r = self.inner.send(message).await;
-        let _ = std::fs::remove_file(&self.marker);
-        r
-    }
-    async fn create_draft(&self, message: &OutgoingMessage) -> Result<SentMessage> {
-        self.inner.create_draft(message).await
-    }
-    async fn find_sent(&self, message_id: &MessageId) -> Result<Option<SentMessage>> {
-        self.inner.find_sent(message_id).await
-    }
-    async fn history(&self, cursor: Option<&str>) -> Result<HistoryPage> {
-        self.inner.history(cursor).await
-    }
-    async fn sent_messages(&self, page_token: Option<&str>, page_size: u32) -> Result<MessagePage> {
-        self.inner.sent_messages(page_token, page_size).await
-    }
+        })
+        .await;
+    eprintln!("{name}: stopped: {stats:?}");
 }
