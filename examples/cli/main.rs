@@ -690,6 +690,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Library logs (job outcomes, retries, dead letters) on stderr; quiet unless RUST_LOG says.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
