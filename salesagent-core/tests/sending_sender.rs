@@ -965,6 +965,49 @@ async fn draft_only_makes_a_mailbox_draft_that_real_sends_later_send() {
 }
 
 #[tokio::test]
+async fn a_mailbox_draft_a_person_sent_by_hand_is_reconciled_when_real_sends_start() {
+    // DRAFT_ONLY: a person reviews the mailbox draft and sends it from the mailbox. When real
+    // sends are switched on, the sender finds it sent (by Message-ID) and does not resend.
+    let mut env = Env::new();
+    env.mailbox = lagging_mailbox(&env);
+    let d = env.approved("jane@acme.io").await;
+    let drafting = env.sender_with(env.mailbox.clone(), draft_only());
+    drafting.enqueue_pending_sends().await.unwrap();
+    env.drive(&env.worker(drafting)).await;
+    let drafted = env.store.get_draft(d.id).await.unwrap();
+    let mid = drafted.message_id.clone().unwrap();
+    let handle = SentMessage {
+        provider_id: salesagent_core::model::ProviderMessageId::new(
+            drafted.mailbox_draft_id.clone().unwrap(),
+        ),
+        thread_id: None,
+        message_id: mid.clone(),
+    };
+    env.mailbox.send_draft(&handle).await.unwrap();
+    let sender = env
+        .sender_as("w", env.mailbox.clone(), real_sends())
+        .with_config(salesagent_core::sending::SenderConfig {
+            search_lag: LAG,
+            ..sender_config("w")
+        });
+    assert_eq!(sender.enqueue_pending_sends().await.unwrap(), 1);
+    env.drive(&env.worker(sender)).await;
+    let stored = env.store.get_draft(d.id).await.unwrap();
+    assert_eq!(
+        stored.status,
+        DraftStatus::Sent,
+        "{:?}",
+        stored.status_reason
+    );
+    assert_eq!(env.mailbox.sent().len(), 1, "sent by hand only");
+    assert_eq!(env.mailbox.drafts().len(), 1);
+    assert_eq!(email_sent(&env, d.id).await, 1);
+    let audit = env.store.audit_entries(0, 0).await.unwrap();
+    let sent = audit.iter().find(|e| e.action == "draft.sent").unwrap();
+    assert_eq!(sent.details["reconciled"], true);
+}
+
+#[tokio::test]
 async fn a_deleted_mailbox_draft_fails_after_the_lag_bound_and_is_never_resent() {
     let mut env = Env::new();
     env.mailbox = lagging_mailbox(&env);
