@@ -1216,7 +1216,6 @@ async fn a_holder_stalled_past_its_claim_is_fenced_and_delivers_nothing_more() {
 }
 
 #[tokio::test]
-#[ignore = "bug (reported to the lead): a DRAFT_ONLY reconciler marks a possibly sent mailbox draft Drafted without asking the provider"]
 async fn a_mode_switch_to_draft_only_does_not_hide_a_delivered_send() {
     // Real sends: the holder died right after the provider delivered. An operator switches to
     // DRAFT_ONLY before a reconciler runs. The message is out: the draft must end Sent, not

@@ -24,8 +24,8 @@ pub use crm::{
 };
 pub use draft::{
     Draft, DraftAction, DraftEvent, DraftFlag, DraftSnapshot, DraftStatus, DraftWriter, IcpScore,
-    MAX_BODY_LEN, MAX_SUBJECT_LEN, RuleDecision, RuleVerdict, ScoreFactor, SendClaim, validate_body,
-    validate_subject,
+    MAX_BODY_LEN, MAX_SUBJECT_LEN, RuleDecision, RuleVerdict, ScoreFactor, SendClaim,
+    validate_body, validate_subject,
 };
 pub use drive::{DriveFile, DriveQuery};
 pub use email::{

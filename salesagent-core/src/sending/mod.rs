@@ -6,8 +6,8 @@
 //! - [`policy`]: kill switch, suppression, send window, volume limits, DRAFT_ONLY vs real sends.
 //! - [`mime`]: a draft rendered as RFC 5322 with `mail-builder`, injection-proof by construction.
 //! - [`unsubscribe`]: RFC 8058 one-click unsubscribe tokens and links, keyed with a server secret.
-//! - [`sender`]: `Approved → Sending → Sent | Failed` with the Message-ID recorded before the
-//!   provider call and reconciliation by Message-ID after any failure.
+//! - [`sender`]: `Approved → Sending → Sent | Drafted | Failed` under a fenced send claim, through
+//!   a mailbox draft that can be sent at most once.
 
 pub mod mime;
 pub mod policy;
@@ -20,7 +20,7 @@ pub use mime::{MimeOptions, Unsubscribe, render};
 pub use policy::{PolicyConfig, SendMode, SendPolicy, SendWindow};
 pub use queue::{Adjustment, AdjustmentFn, OperatorQueue, QueueConfig, QueueItem};
 pub use rules::{AutoApprover, DryRunReport, RuleFacts, RulesConfig};
-pub use sender::{SendJob, SendOutcome, Sender, SenderConfig, handle_send_job};
+pub use sender::{SendJob, SendOutcome, Sender, SenderConfig, send_job_payload};
 pub use unsubscribe::{
     OneClick, UnsubscribeSecret, UnsubscribeToken, is_one_click_body, load_or_create_secret,
 };

@@ -272,7 +272,8 @@ impl Sender {
 
     /// Enqueues a send job for every draft this sender would act on: `Approved` and abandoned
     /// `Sending` ones, and `Drafted` ones when real sends are on (they are sent from the same
-    /// mailbox draft). Returns how many jobs were new. Used by `cli send` and at start-up; the
+    /// mailbox draft); a dead send job of such a draft is requeued. Returns how many jobs were
+    /// new or requeued. Used by `cli send` and at start-up; the
     /// jobs are keyed per draft and version, so calling it again adds nothing.
     ///
     /// # Errors
@@ -292,12 +293,16 @@ impl Sender {
                 })
                 .await?;
             for d in drafts {
-                if self
+                let (job, created) = self
                     .store
                     .enqueue(&SendJob::new_job(d.id, d.version))
-                    .await?
-                    .1
-                {
+                    .await?;
+                if created {
+                    new += 1;
+                } else if job.state == crate::model::JobState::Dead {
+                    // Its job ran out of attempts (e.g. a long provider outage): an explicit
+                    // send gives it a fresh budget.
+                    self.store.requeue_dead(job.id).await?;
                     new += 1;
                 }
             }
@@ -462,7 +467,11 @@ impl Sender {
         if let Some(since) = draft.delivery_unconfirmed_since {
             return self.confirm(draft, since).await;
         }
-        if draft.mailbox_draft_id.is_some() && self.denied_now(&draft).await? {
+        // Only a real-send holder records a mailbox draft while `Sending`: in DRAFT_ONLY mode such
+        // a draft may already have gone out, so it is looked up as for a denial.
+        if draft.mailbox_draft_id.is_some()
+            && (self.mode() == SendMode::DraftOnly || self.denied_now(&draft).await?)
+        {
             // The previous holder may have sent the recorded mailbox draft before it died: ask
             // the provider before any denial gives the draft back or stops it, and decide "not
             // sent" only a search-lag bound later (then `confirm` applies the denial).
@@ -477,7 +486,11 @@ impl Sender {
     /// True when the kill switch is on or the recipient is suppressed.
     async fn denied_now(&self, draft: &Draft) -> Result<bool> {
         Ok(self.store.kill_switch().await?
-            || self.store.suppression(&draft.contact_email).await?.is_some())
+            || self
+                .store
+                .suppression(&draft.contact_email)
+                .await?
+                .is_some())
     }
 
     /// The provider said the message left (or the mailbox draft vanished) at `since`: find it,

@@ -132,8 +132,11 @@ impl FakeMailbox {
             .unwrap_or_else(|| ThreadId::new(s.id("thread")));
         record.thread_id = Some(thread_id.clone());
         if !self.search_lag.is_zero() {
-            let lag = chrono::TimeDelta::from_std(self.search_lag).unwrap_or(chrono::TimeDelta::MAX);
-            let at = now.checked_add_signed(lag).unwrap_or(DateTime::<Utc>::MAX_UTC);
+            let lag =
+                chrono::TimeDelta::from_std(self.search_lag).unwrap_or(chrono::TimeDelta::MAX);
+            let at = now
+                .checked_add_signed(lag)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC);
             s.findable_from.insert(s.messages.len(), at);
         }
         s.messages.push(record);
@@ -432,7 +435,9 @@ impl Mailbox for FakeMailbox {
         s.open_drafts
             .insert(provider_id.as_str().to_owned(), message.clone());
         if s.lose_ack("mailbox.create_draft") {
-            return Err(Error::timeout("mailbox.create_draft (acknowledgement lost)"));
+            return Err(Error::timeout(
+                "mailbox.create_draft (acknowledgement lost)",
+            ));
         }
         Ok(SentMessage {
             provider_id,
