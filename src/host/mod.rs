@@ -62,8 +62,8 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::PrometheusHandle;
 use salesagent_core::assistant::AssistantConfig;
-use salesagent_core::sending::{OperatorQueue, QueueConfig};
 use salesagent_core::ports::{DynClock, DynLlm, DynSpeechToText, DynStore, DynTextToSpeech};
+use salesagent_core::sending::{OperatorQueue, QueueConfig};
 use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Duration;
@@ -226,8 +226,7 @@ impl AppState {
     /// and decide through this one [`OperatorQueue`]).
     #[must_use]
     pub fn with_queue_config(mut self, config: QueueConfig) -> Self {
-        self.queue =
-            OperatorQueue::standard(self.store.clone(), self.clock.clone(), config);
+        self.queue = OperatorQueue::standard(self.store.clone(), self.clock.clone(), config);
         self
     }
 
