@@ -41,7 +41,7 @@ impl SqlStore {
     /// Appends inside an open write transaction (also used by `erase_contact`).
     pub(crate) async fn append_audit_in(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Transaction<'_, Any>,
         entry: &NewAuditEntry,
     ) -> Result<AuditEntry> {
         let (stored, insert) = self.audit_insert(tx, entry).await?;
@@ -54,7 +54,7 @@ impl SqlStore {
     /// in the same transaction).
     pub(crate) async fn audit_insert(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Transaction<'_, Any>,
         entry: &NewAuditEntry,
     ) -> Result<(AuditEntry, Stmt)> {
         for (field, v) in [

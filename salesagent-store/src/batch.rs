@@ -159,7 +159,7 @@ impl SqlStore {
     /// transaction rolls back when dropped). Driver errors are returned unmapped.
     pub(crate) async fn batch(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Transaction<'_, Any>,
         stmts: Vec<Stmt>,
     ) -> Result<(), sqlx::Error> {
         if self.is_pg() {

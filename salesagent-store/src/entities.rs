@@ -162,12 +162,15 @@ impl SqlStore {
     }
 
     /// Replaces `draft` if its stored version is `expected_version` and runs the statements
-    /// that belong with the change (and appends `audit`) in the same write transaction.
+    /// that belong with the change (and appends `audit`) in the same write transaction. On
+    /// SQLite the commit is synced to disk before this returns (`synchronous = FULL` for this
+    /// transaction, see [`SQLITE_PRAGMAS`](crate::SQLITE_PRAGMAS)): a draft's send state must
+    /// survive a power failure.
     async fn update_draft_with(
         &self,
         draft: &Draft,
         expected_version: u32,
-        mut stmts: Vec<Stmt>,
+        stmts: Vec<Stmt>,
         audit: Option<&NewAuditEntry>,
     ) -> Result<()> {
         if let Some(m) = &draft.message_id {
@@ -175,8 +178,7 @@ impl SqlStore {
         }
         let id = draft.id.to_string();
         let doc = self.seal(&format!("drafts:{id}"), draft)?;
-        let mut tx = self.begin_write().await?;
-        let done = Stmt::new(
+        let update = Stmt::new(
             "UPDATE drafts SET contact_bidx = $1, status = $2, message_id = $3, version = $4, \
              doc = $5 WHERE id = $6 AND version = $7",
         )
@@ -185,14 +187,43 @@ impl SqlStore {
         .bind(draft.message_id.as_ref().map(|m| m.as_str().to_owned()))
         .bind(i64::from(draft.version))
         .bind(doc)
-        .bind(id.clone())
-        .bind(i64::from(expected_version))
-        .execute(&mut *tx)
-        .await?;
+        .bind(id)
+        .bind(i64::from(expected_version));
+        if self.is_pg() {
+            let mut tx = self.begin_write().await?;
+            self.update_draft_in(&mut tx, draft, expected_version, update, stmts, audit)
+                .await?;
+            return tx.commit().await.map_err(db);
+        }
+        let (mut conn, level) = self.durable_connection().await?;
+        let result = async {
+            let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
+                .await
+                .map_err(db)?;
+            self.update_draft_in(&mut tx, draft, expected_version, update, stmts, audit)
+                .await?;
+            tx.commit().await.map_err(db)
+        }
+        .await;
+        self.restore_sync(&mut conn, level).await;
+        result
+    }
+
+    /// The body of [`SqlStore::update_draft_with`] inside its open write transaction.
+    async fn update_draft_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        draft: &Draft,
+        expected_version: u32,
+        update: Stmt,
+        mut stmts: Vec<Stmt>,
+        audit: Option<&NewAuditEntry>,
+    ) -> Result<()> {
+        let done = update.execute(&mut **tx).await?;
         if done.rows_affected() == 0 {
             let exists = sqlx::query("SELECT version FROM drafts WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
+                .bind(draft.id.to_string())
+                .fetch_optional(&mut **tx)
                 .await
                 .map_err(db)?;
             return Err(match exists {
@@ -206,20 +237,20 @@ impl SqlStore {
         if self.is_pg() {
             // The audit append last, so its lock, which serialises every append, is held only
             // until the commit.
-            self.batch(&mut tx, stmts).await.map_err(db)?;
+            self.batch(tx, stmts).await.map_err(db)?;
             if let Some(entry) = audit {
-                self.append_audit_in(&mut tx, entry).await?;
+                self.append_audit_in(tx, entry).await?;
             }
         } else {
             // SQLite's `BEGIN IMMEDIATE` already holds the write lock: read the audit head
             // first, so the remaining inserts go to the connection as one command.
             if let Some(entry) = audit {
-                let (_, insert) = self.audit_insert(&mut tx, entry).await?;
+                let (_, insert) = self.audit_insert(tx, entry).await?;
                 stmts.push(insert);
             }
-            self.batch(&mut tx, stmts).await.map_err(db)?;
+            self.batch(tx, stmts).await.map_err(db)?;
         }
-        tx.commit().await.map_err(db)
+        Ok(())
     }
 
     /// The statements saving a run: upsert the run, replace its steps.

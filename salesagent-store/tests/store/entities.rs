@@ -452,3 +452,74 @@ async fn nul_bytes_are_typed_errors_on_postgres() {
         );
     }
 }
+
+#[tokio::test]
+async fn sqlite_draft_writes_commit_with_synchronous_full() {
+    // A draft's send state is committed with `synchronous = FULL` (2) so it survives a power
+    // failure; the connection then gets its own `NORMAL` (1) back for every other write.
+    let s = builder(&crate::common::sqlite_file_url())
+        .max_connections(1)
+        .connect()
+        .await
+        .unwrap();
+    let level = |s: &SqlStore| {
+        let pool = s.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT synchronous FROM pragma_synchronous")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(level(&s).await, 1, "the pool's setting is NORMAL");
+    // The pool's only connection records the setting each draft update commits under.
+    for sql in [
+        "CREATE TEMP TABLE seen (level INTEGER)",
+        "CREATE TEMP TRIGGER record_level AFTER UPDATE ON main.drafts BEGIN \
+         INSERT INTO seen SELECT synchronous FROM pragma_synchronous; END",
+    ] {
+        sqlx::query(sql).execute(s.pool()).await.unwrap();
+    }
+    let mut d = draft("ann@acme.io", None);
+    s.insert_draft(&d, &d.created_event("system:pipeline"))
+        .await
+        .unwrap();
+    let ev = d
+        .apply(DraftAction::Approve, "operator:alice", t0())
+        .unwrap();
+    s.update_draft(&d, 1, &ev).await.unwrap();
+    let mid = MessageId::parse("<durable@seller.io>").unwrap();
+    let ev = d
+        .apply(
+            DraftAction::BeginSend {
+                message_id: mid,
+                claim: None,
+            },
+            "system:sender",
+            t0(),
+        )
+        .unwrap();
+    s.update_draft_record(&salesagent_core::ports::DraftUpdate {
+        draft: &d,
+        expected_version: 2,
+        event: &ev,
+        audit: None,
+        jobs: &[],
+    })
+    .await
+    .unwrap();
+    let seen: Vec<i64> = sqlx::query_scalar("SELECT level FROM seen")
+        .fetch_all(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        seen,
+        vec![2, 2],
+        "both draft updates ran under synchronous = FULL"
+    );
+    assert_eq!(
+        level(&s).await,
+        1,
+        "the connection is NORMAL again afterwards"
+    );
+}
