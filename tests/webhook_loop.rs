@@ -403,3 +403,105 @@ mod outcomes {
         assert!(w.env.store.suppression(&cy_addr).await.unwrap().is_some());
     }
 }
+
+/// Auto-approval in the service: an approved recipient's draft is approved by the rules (with
+/// the rule and its explanation recorded) and leaves through the same send path; with the kill
+/// switch on, nothing is auto-approved.
+mod auto_approval {
+    use super::*;
+    use salesagent::core::model::{ApprovedRecipient, EmailAddress};
+    use salesagent::core::ports::SettingsExt as _;
+
+    fn worker_with_rules(store: &DynStore, clock: &DynClock, outbox: &Path) -> Worker {
+        let mut services = ServiceSelector::from_lookup(|_| None)
+            .offline(true)
+            .select(store, clock)
+            .unwrap();
+        services
+            .use_mailbox(Some(&format!("outbox:{}", outbox.display())))
+            .unwrap();
+        let sender = EmailAddress::parse("sam@seller.example").unwrap();
+        let env: HashMap<&str, &str> = [
+            ("ALLOW_REAL_SENDS", "true"),
+            ("SEND_WINDOW", "off"),
+            ("AUTO_APPROVE_ENABLED", "true"),
+        ]
+        .into_iter()
+        .collect();
+        let sending =
+            SendingConfig::from_lookup(|k| env.get(k).map(|v| (*v).to_owned()), sender.domain())
+                .unwrap();
+        salesagent::services::runtime::build(
+            &services,
+            store.clone(),
+            clock.clone(),
+            PipelineConfig::new(sender),
+            &sending,
+            WorkerConfig::default(),
+        )
+        .unwrap()
+        .worker
+    }
+
+    async fn approve_recipient(env: &support::Env, email: &str) {
+        env.store
+            .add_approved_recipient(&ApprovedRecipient {
+                email: EmailAddress::parse(email).unwrap(),
+                added_by: "operator:test".into(),
+                added_at: env.now(),
+            })
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_approved_recipient_is_auto_approved_and_sent_unless_the_kill_switch_is_on() {
+        let env = support::env();
+        let dir = TempDir::new();
+        let clock: DynClock = env.clock.clone();
+        let worker = worker_with_rules(&env.store, &clock, dir.path());
+        approve_recipient(&env, "ann@acme-robotics.com").await;
+        approve_recipient(&env, "bob@globex.example").await;
+
+        let body = support::form_body("f-auto-1", "ann@acme-robotics.com");
+        let resp = env
+            .send(signed_post("/webhooks/forms", &body, env.now()))
+            .await;
+        assert_eq!(resp.status(), 202);
+        worker.run_until_idle(2).await.unwrap();
+        let sent = env
+            .store
+            .list_drafts(&DraftFilter {
+                status: Some(DraftStatus::Sent),
+                ..DraftFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(sent.len(), 1);
+        let decision = sent[0].rule_decision.as_ref().expect("the rules' decision");
+        assert!(decision.approve);
+        assert!(
+            decision
+                .verdicts
+                .iter()
+                .any(|v| v.matched && !v.reason.is_empty())
+        );
+        assert_eq!(sent_files(dir.path()).len(), 1);
+
+        // Kill switch on: the next approved recipient's draft waits for an operator.
+        env.store.set_kill_switch(true).await.unwrap();
+        let body = support::form_body("f-auto-2", "bob@globex.example");
+        let resp = env
+            .send(signed_post("/webhooks/forms", &body, env.now()))
+            .await;
+        assert_eq!(resp.status(), 202);
+        worker.run_until_idle(2).await.unwrap();
+        let pending = json(
+            env.send(api("GET", "/api/operator/drafts/pending", None))
+                .await,
+        )
+        .await;
+        assert_eq!(pending["count"], 1, "{pending}");
+        assert_eq!(sent_files(dir.path()).len(), 1);
+    }
+}
