@@ -701,6 +701,10 @@ impl Offline<'_> {
 /// `sqlite://file.db` (created on first use), `sqlite::memory:`, or `postgres://…`. Migrations
 /// are applied on connect.
 ///
+/// Encrypted by default: without `SALESAGENT_ENCRYPTION_KEY`, a SQLite file database gets a
+/// key file `<file>.key` (mode 0600) on first start, printed once, and uses it from then on
+/// (back it up with the database).
+///
 /// # Errors
 /// `InvalidInput` for an empty or unknown URL; what [`salesagent_store::SqlStore`] reports when
 /// the database cannot be opened or migrated.
@@ -718,9 +722,77 @@ pub async fn open_store(url: &str, clock: DynClock) -> Result<DynStore> {
     } else {
         url.to_owned()
     };
-    let store = salesagent_store::SqlStore::builder(url)
-        .clock(clock)
-        .connect()
-        .await?;
+    let mut builder = salesagent_store::SqlStore::builder(url.clone()).clock(clock);
+    if let Some(key) = embedded_key(&url)? {
+        builder = builder.encryption_key(key);
+    }
+    let store = builder.connect().await?;
     Ok(Arc::new(store))
+}
+
+/// The key of an embedded (SQLite file) database when `SALESAGENT_ENCRYPTION_KEY` is not set:
+/// read from `<database file>.key`, or, on first start (no database file yet), a new random key
+/// written there (mode 0600) and its path printed once. A database file that exists without a
+/// key file stays as it is (unencrypted: `cli keys encrypt` seals it). `None` for PostgreSQL,
+/// in-memory databases and when the variable is set.
+fn embedded_key(url: &str) -> Result<Option<salesagent_store::EncryptionKey>> {
+    use salesagent_store::EncryptionKey;
+    if std::env::var(salesagent_store::ENCRYPTION_KEY_ENV).is_ok_and(|v| !v.trim().is_empty()) {
+        return Ok(None);
+    }
+    let Some(path) = sqlite_file(url) else {
+        return Ok(None);
+    };
+    let key_path = std::path::PathBuf::from(format!("{}.key", path.display()));
+    let io = |what: &str, e: std::io::Error| {
+        Error::unavailable(format!(
+            "encryption key file {}: {what}: {e}",
+            key_path.display()
+        ))
+    };
+    match std::fs::read_to_string(&key_path) {
+        Ok(text) => return EncryptionKey::parse(&text).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("cannot be read", e)),
+    }
+    if path.exists() {
+        tracing::warn!(
+            "{} has no key file and {} is not set: stored unencrypted (run `cli keys encrypt`)",
+            path.display(),
+            salesagent_store::ENCRYPTION_KEY_ENV
+        );
+        return Ok(None);
+    }
+    let key = EncryptionKey::generate()?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(&key_path)
+        .map_err(|e| io("cannot be created", e))?;
+    std::io::Write::write_all(&mut file, format!("{}\n", key.expose_hex()).as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| io("cannot be written", e))?;
+    eprintln!(
+        "salesagent: created the encryption key {} (back it up: without it the database \
+         cannot be read)",
+        key_path.display()
+    );
+    tracing::info!(path = %key_path.display(), "created the database encryption key file");
+    Ok(Some(key))
+}
+
+/// The file of a `sqlite:` URL (`None` for an in-memory database or another backend).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    if rest.contains(":memory:") || url.contains("mode=memory") {
+        return None;
+    }
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty()).then(|| std::path::PathBuf::from(path))
 }

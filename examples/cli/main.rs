@@ -29,6 +29,7 @@ mod auth;
 mod doctor;
 mod erase;
 mod jobs;
+mod keys;
 mod operators;
 mod outcomes;
 mod replay;
@@ -147,6 +148,12 @@ enum Command {
         /// What to do.
         #[command(subcommand)]
         command: operators::OperatorsCommand,
+    },
+    /// Encryption keys: seal an unencrypted database in place, rotate to a new key.
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        command: keys::KeysCommand,
     },
     /// GDPR erase: remove every record that mentions a contact (prints rows per table).
     Erase(erase::EraseArgs),
@@ -522,6 +529,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let store = open_store(&cli.database, Arc::new(SystemClock)).await?;
             return Ok(operators::run(command, store).await?);
         }
+        Command::Keys { command } => return Ok(keys::run(command, &cli.database).await?),
         _ => {}
     }
     let app = app(&cli).await?;
@@ -658,6 +666,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Erase(args) => erase::run(args, app.store.clone()).await?,
         Command::Operators { command } => operators::run(command, app.store.clone()).await?,
+        Command::Keys { command } => keys::run(command, &cli.database).await?,
         Command::Assistant(args) => {
             assistant::run(
                 args,

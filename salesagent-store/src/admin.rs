@@ -1,5 +1,6 @@
 //! GDPR erasure and health checks.
 
+use crate::crypto::Crypto;
 use crate::error::db;
 use crate::{Backend, SqlStore, col};
 use async_trait::async_trait;
@@ -74,7 +75,130 @@ async fn ids_with(
         .collect()
 }
 
+async fn rows_with(
+    tx: &mut Transaction<'static, Any>,
+    sql: &str,
+    ids: &[String],
+) -> Result<Vec<sqlx::any::AnyRow>> {
+    let none = [String::from("-")];
+    let ids = if ids.is_empty() { &none[..] } else { ids };
+    let sql = sql.replace("{ids}", &placeholders(2, ids.len()));
+    let mut q = sqlx::query(AssertSqlSafe(sql)).bind("-".to_owned());
+    for id in ids {
+        q = q.bind(id.clone());
+    }
+    q.fetch_all(&mut **tx).await.map_err(db)
+}
+
+/// True when `v` has a `contact_id`, `objectId` or `idempotency_key` field (at any depth)
+/// whose value is one of `exact`.
+fn json_names(v: &serde_json::Value, exact: &[String]) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => m.iter().any(|(k, v)| {
+            let scalar = match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            };
+            (matches!(k.as_str(), "contact_id" | "objectId" | "idempotency_key")
+                && scalar.is_some_and(|s| exact.contains(&s)))
+                || json_names(v, exact)
+        }),
+        Value::Array(a) => a.iter().any(|v| json_names(v, exact)),
+        _ => false,
+    }
+}
+
 impl SqlStore {
+    /// The erasure-tombstone key (made on first use, kept sealed in `store_meta`).
+    async fn tomb_key_in(&self, tx: &mut Transaction<'_, Any>) -> Result<[u8; 32]> {
+        if let Some(k) = self.inner.crypto.tomb_key.get() {
+            return Ok(*k);
+        }
+        let ctx = "store_meta:tombstone_key";
+        let row = sqlx::query("SELECT value FROM store_meta WHERE key = 'tombstone_key'")
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db)?;
+        let key = match row {
+            Some(r) => self
+                .inner
+                .crypto
+                .unwrap_key(ctx, &col::<String>(&r, "value")?)?,
+            None => {
+                let key = Crypto::random_key()?;
+                sqlx::query(
+                    "INSERT INTO store_meta (key, value) VALUES ('tombstone_key', $1) \
+                     ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(self.inner.crypto.wrap_key(ctx, &key)?)
+                .execute(&mut **tx)
+                .await
+                .map_err(db)?;
+                // Another process may have made it first: use the stored one.
+                let r = sqlx::query("SELECT value FROM store_meta WHERE key = 'tombstone_key'")
+                    .fetch_one(&mut **tx)
+                    .await
+                    .map_err(db)?;
+                self.inner
+                    .crypto
+                    .unwrap_key(ctx, &col::<String>(&r, "value")?)?
+            }
+        };
+        Ok(*self.inner.crypto.tomb_key.get_or_init(|| key))
+    }
+
+    async fn tomb_hash_in(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        email: &EmailAddress,
+    ) -> Result<String> {
+        let key = self.tomb_key_in(tx).await?;
+        Ok(Crypto::keyed_hash(
+            &key,
+            &format!("email:{}", email.normalized()),
+        ))
+    }
+
+    /// When `email` was erased, if it was: erased addresses are suppressed for good. Runs in
+    /// `tx` when given (a store with one connection has no other to use), else on the pool.
+    pub(crate) async fn erased_at(
+        &self,
+        tx: Option<&mut Transaction<'_, Any>>,
+        email: &EmailAddress,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+        let meta = "SELECT value FROM store_meta WHERE key = 'tombstone_key'";
+        let mut tx = tx;
+        let key = match self.inner.crypto.tomb_key.get() {
+            Some(k) => *k,
+            None => {
+                let q = sqlx::query(meta);
+                let row = match tx.as_deref_mut() {
+                    Some(t) => q.fetch_optional(&mut **t).await,
+                    None => q.fetch_optional(self.pool()).await,
+                }
+                .map_err(db)?;
+                let Some(r) = row else { return Ok(None) };
+                let key = self
+                    .inner
+                    .crypto
+                    .unwrap_key("store_meta:tombstone_key", &col::<String>(&r, "value")?)?;
+                *self.inner.crypto.tomb_key.get_or_init(|| key)
+            }
+        };
+        let hash = Crypto::keyed_hash(&key, &format!("email:{}", email.normalized()));
+        let q =
+            sqlx::query("SELECT erased_at FROM erasure_tombstones WHERE tomb_hash = $1").bind(hash);
+        let row = match tx {
+            Some(t) => q.fetch_optional(&mut **t).await,
+            None => q.fetch_optional(self.pool()).await,
+        }
+        .map_err(db)?;
+        row.map(|r| col::<i64>(&r, "erased_at").map(crate::from_ts))
+            .transpose()
+    }
+
     fn contains_fn(&self) -> &'static str {
         match self.backend() {
             Backend::Sqlite => "instr",
@@ -139,6 +263,37 @@ impl AdminStore for SqlStore {
         );
         runs.sort();
         runs.dedup();
+
+        // What jobs may name instead of the address: CRM contact ids (from the drafts) and the
+        // submissions' idempotency keys (a `crm_contact_event` job carries its submission's).
+        let mut crm_ids = Vec::new();
+        for r in rows_with(
+            &mut tx,
+            "SELECT id, doc FROM drafts WHERE id = $1 OR id IN ({ids})",
+            &drafts,
+        )
+        .await?
+        {
+            let id: String = col(&r, "id")?;
+            let doc: serde_json::Value =
+                self.open(&format!("drafts:{id}"), &col::<String>(&r, "doc")?)?;
+            if let Some(c) = doc
+                .get("contact_crm_id")
+                .and_then(serde_json::Value::as_str)
+            {
+                crm_ids.push(c.to_owned());
+            }
+        }
+        let mut sub_keys = Vec::new();
+        for r in rows_with(
+            &mut tx,
+            "SELECT idempotency_key FROM submissions WHERE id = $1 OR id IN ({ids})",
+            &subs,
+        )
+        .await?
+        {
+            sub_keys.push(col::<String>(&r, "idempotency_key")?);
+        }
 
         let by_ids: [(&str, &str, &[String]); 5] = [
             (
@@ -216,22 +371,57 @@ impl AdminStore for SqlStore {
         .await?;
         count("oauth_tokens", n);
 
-        // Free text that may quote the address or point at erased rows.
-        let mut needles = vec![needle];
+        // Jobs: payloads and errors are sealed, so each job is opened and searched for the
+        // address, the erased drafts' and submissions' ids, their submissions' idempotency
+        // keys, and the contact's CRM ids (a `crm_contact_event` job names only those).
+        let mut needles = vec![needle.clone()];
         needles.extend(drafts.iter().cloned());
         needles.extend(subs.iter().cloned());
+        let mut exact = crm_ids;
+        exact.extend(sub_keys);
+        let jobs = sqlx::query("SELECT id, payload, idempotency_key, last_error FROM jobs")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+        let mut doomed = Vec::new();
+        for r in &jobs {
+            let id: String = col(r, "id")?;
+            let stored: String = col(r, "payload")?;
+            // A value that does not open is searched as stored (never skipped).
+            let payload = self
+                .inner
+                .crypto
+                .open(&format!("jobs:{id}"), &stored)
+                .unwrap_or(stored);
+            let error = col::<Option<String>>(r, "last_error")?
+                .map(|e| {
+                    self.inner
+                        .crypto
+                        .open(&format!("jobs.last_error:{id}"), &e)
+                        .unwrap_or(e)
+                })
+                .unwrap_or_default();
+            let key = col::<Option<String>>(r, "idempotency_key")?.unwrap_or_default();
+            let text = format!("{payload}\n{error}\n{key}").to_lowercase();
+            let hit = needles.iter().any(|n| text.contains(n.as_str()))
+                || serde_json::from_str::<serde_json::Value>(&payload)
+                    .is_ok_and(|v| json_names(&v, &exact))
+                || exact.contains(&key);
+            if hit {
+                doomed.push(id);
+            }
+        }
+        if !doomed.is_empty() {
+            let n = exec_with_ids(
+                &mut tx,
+                "DELETE FROM jobs WHERE id = $1 OR id IN ({ids})",
+                "-",
+                &doomed,
+            )
+            .await?;
+            count("jobs", n);
+        }
         for n in &needles {
-            let sql = format!(
-                "DELETE FROM jobs WHERE {contains}(lower(payload), $1) > 0 \
-                 OR {contains}(lower(COALESCE(idempotency_key, '')), $1) > 0 \
-                 OR {contains}(lower(COALESCE(last_error, '')), $1) > 0"
-            );
-            let done = sqlx::query(AssertSqlSafe(sql))
-                .bind(n.clone())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            count("jobs", done.rows_affected());
             let sql = format!(
                 "DELETE FROM settings WHERE {contains}(lower(value), $1) > 0 \
                  OR {contains}(lower(key), $1) > 0"
@@ -243,6 +433,30 @@ impl AdminStore for SqlStore {
                 .map_err(db)?;
             count("settings", done.rows_affected());
         }
+
+        // Crypto-shredding: the contact's data key goes, so the details of its audit entries
+        // (sealed under it) can no longer be opened; the chain, which hashes the sealed text,
+        // still verifies.
+        let n = sqlx::query("DELETE FROM contact_keys WHERE contact_bidx = $1")
+            .bind(bidx.clone())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        count("contact_keys", n);
+        // The tombstone: a keyed hash of the address, so it is never mailed again.
+        let tomb = self.tomb_hash_in(&mut tx, email).await?;
+        let n = sqlx::query(
+            "INSERT INTO erasure_tombstones (tomb_hash, erased_at) VALUES ($1, $2) \
+             ON CONFLICT (tomb_hash) DO NOTHING",
+        )
+        .bind(tomb)
+        .bind(crate::ts("now", self.now())?)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        count("erasure_tombstones", n);
 
         let details = serde_json::to_value(&report.per_table)
             .map_err(|e| Error::backend(format!("erasure report: {e}")))?;
@@ -257,6 +471,22 @@ impl AdminStore for SqlStore {
         )
         .await?;
         tx.commit().await.map_err(db)?;
+        if self.backend() == Backend::Sqlite {
+            // `secure_delete` (see SQLITE_PRAGMAS) zeroed the deleted rows in the database
+            // pages; the write-ahead log still holds page images from before the erase until
+            // a checkpoint copies them back and truncates it. Readers still open keep the log
+            // (the checkpoint then reports busy): the next erase, or SQLite's own checkpoints,
+            // finish it.
+            let done = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_optional(self.pool())
+                .await
+                .map_err(db)?;
+            if let Some(r) = done
+                && sqlx::Row::try_get::<i64, _>(&r, 0).unwrap_or(0) != 0
+            {
+                tracing::warn!("erase: the WAL checkpoint was blocked by a reader; retried later");
+            }
+        }
         Ok(report)
     }
 

@@ -4,7 +4,12 @@
 //! - `e1:<key id>:<base64(nonce || ciphertext)>`: XChaCha20-Poly1305 with a random 192-bit
 //!   nonce; the associated data binds the value to its table and row, so a ciphertext copied
 //!   into another row does not open.
-//! - `p:<plaintext>`: written only when no key is configured.
+//! - `p:<plaintext>`: written only when no key is configured. With a key configured such a
+//!   value is an error when read (whoever can write the database must not be able to plant an
+//!   unauthenticated value); `cli keys encrypt` seals them in place.
+//! - `d1:<base64(nonce || ciphertext)>`: sealed under a per-contact data key (audit details);
+//!   the data key is stored wrapped by the master key in `contact_keys`, so deleting that row
+//!   makes every value sealed under it unrecoverable (crypto-shredding).
 //!
 //! Blind indexes are HMAC-SHA256 of a normalised value under a key derived from the encryption
 //! key, so an e-mail address can be looked up without being stored in the clear.
@@ -26,6 +31,8 @@ pub(crate) const NO_KEY_ID: &str = "none";
 
 const SEALED_PREFIX: &str = "e1:";
 const PLAIN_PREFIX: &str = "p:";
+/// Prefix of a value sealed under a data key (see [`Crypto::seal_with`]).
+pub(crate) const DATA_PREFIX: &str = "d1:";
 
 /// A 256-bit encryption key. `Debug` shows only its id.
 #[derive(Clone)]
@@ -80,6 +87,20 @@ impl EncryptionKey {
         Ok(Self::from_bytes(bytes))
     }
 
+    /// A new random key.
+    ///
+    /// Errors: [`Error::Unavailable`] when the system random number generator fails.
+    pub fn generate() -> Result<Self> {
+        Ok(Self::from_bytes(Crypto::random_key()?))
+    }
+
+    /// The key as 64 hex digits, the form [`EncryptionKey::parse`] reads: a secret, for writing
+    /// a key file or showing a new key once.
+    #[must_use]
+    pub fn expose_hex(&self) -> String {
+        hex(self.bytes.expose_secret())
+    }
+
     /// The key from `SALESAGENT_ENCRYPTION_KEY`, if set.
     pub fn from_env() -> Result<Option<Self>> {
         match std::env::var(ENCRYPTION_KEY_ENV) {
@@ -102,12 +123,21 @@ impl EncryptionKey {
     }
 }
 
+/// The blind-index key of a database written without an encryption key.
+const NO_KEY_BIDX: &[u8; 32] = b"salesagent blind index, no key!!";
+
 /// The keys of one store: one to seal with, any number to open with, and the blind-index key.
 pub(crate) struct Crypto {
     primary: Option<(String, XChaCha20Poly1305)>,
     openers: Vec<(String, XChaCha20Poly1305)>,
     bidx_key: [u8; 32],
     bidx_key_id: String,
+    /// Whether `p:` values open although a key is configured (only while sealing them in
+    /// place: `keys encrypt` and `keys rotate`).
+    accept_plain: bool,
+    /// The erasure-tombstone key, once read from `store_meta` (it never changes: rotation
+    /// re-wraps the same bytes).
+    pub(crate) tomb_key: std::sync::OnceLock<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Crypto {
@@ -138,13 +168,11 @@ impl Crypto {
         };
         let openers = all.iter().map(|k| (k.id.clone(), cipher(k))).collect();
         let (bidx_key, bidx_key_id) = match bidx_from {
-            Some(NO_KEY_ID) | None if primary.is_none() => {
-                (*b"salesagent blind index, no key!!", NO_KEY_ID.to_owned())
-            }
+            Some(NO_KEY_ID) | None if primary.is_none() => (*NO_KEY_BIDX, NO_KEY_ID.to_owned()),
             Some(NO_KEY_ID) => {
                 return Err(Error::backend(
-                    "this database was written without an encryption key; its blind indexes \
-                     cannot be re-keyed in place (export and re-import to start encrypting)",
+                    "this database was written without an encryption key: seal it under the \
+                     key with `cli keys encrypt` (SqlStoreBuilder::reseal) first",
                 ));
             }
             None => {
@@ -166,7 +194,27 @@ impl Crypto {
             openers,
             bidx_key,
             bidx_key_id,
+            accept_plain: false,
+            tomb_key: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The key set that reads a database being re-sealed: opens `p:` values and values sealed
+    /// under any of `keys` (the first seals), with the blind-index key the database records
+    /// (`bidx_from`; `None` or `none` for a database written without a key).
+    pub(crate) fn reader(keys: &[EncryptionKey], bidx_from: Option<&str>) -> Result<Self> {
+        let (primary, others) = match keys.split_first() {
+            Some((p, rest)) => (Some(p), rest),
+            None => (None, &[][..]),
+        };
+        let no_key_bidx = matches!(bidx_from, None | Some(NO_KEY_ID));
+        let mut c = Self::new(primary, others, if no_key_bidx { None } else { bidx_from })?;
+        if no_key_bidx {
+            c.bidx_key = *NO_KEY_BIDX;
+            NO_KEY_ID.clone_into(&mut c.bidx_key_id);
+        }
+        c.accept_plain = true;
+        Ok(c)
     }
 
     /// True when values are encrypted.
@@ -206,8 +254,17 @@ impl Crypto {
     }
 
     /// Opens a value sealed by [`Crypto::seal`].
+    ///
+    /// With a key configured, a `p:` (plaintext) value is an error: it was written without
+    /// authentication, so it may have been planted by whoever can write the database.
     pub(crate) fn open(&self, context: &str, stored: &str) -> Result<String> {
         if let Some(plain) = stored.strip_prefix(PLAIN_PREFIX) {
+            if self.primary.is_some() && !self.accept_plain {
+                return Err(Error::backend(format!(
+                    "{context}: stored unencrypted although an encryption key is configured \
+                     (planted, or written before the key: run `cli keys encrypt`)"
+                )));
+            }
             return Ok(plain.to_owned());
         }
         let rest = stored.strip_prefix(SEALED_PREFIX).ok_or_else(|| {
@@ -247,6 +304,103 @@ impl Crypto {
                 ))
             })?;
         String::from_utf8(pt).map_err(|_| Error::backend(format!("{context}: not UTF-8")))
+    }
+
+    /// 32 fresh random bytes (a data key or a tombstone key).
+    pub(crate) fn random_key() -> Result<[u8; 32]> {
+        let fail = |_| Error::unavailable("the system random number generator failed");
+        let a = XNonce::try_generate().map_err(fail)?;
+        let b = XNonce::try_generate().map_err(fail)?;
+        let mut out = [0u8; 32];
+        out[..24].copy_from_slice(&a);
+        out[24..].copy_from_slice(&b[..8]);
+        Ok(out)
+    }
+
+    /// Seals `plaintext` under the data key `key` (whose id is `key_id`) for the row named by
+    /// `context`: `d1:<key id>:<base64(nonce || ciphertext)>`.
+    pub(crate) fn seal_with(
+        key_id: &str,
+        key: &[u8; 32],
+        context: &str,
+        plaintext: &str,
+    ) -> Result<String> {
+        let cipher = XChaCha20Poly1305::new_from_slice(key)
+            .map_err(|_| Error::backend("data key has the wrong length"))?;
+        let nonce = XNonce::try_generate()
+            .map_err(|_| Error::unavailable("the system random number generator failed"))?;
+        let ct = cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: context.as_bytes(),
+                },
+            )
+            .map_err(|_| Error::backend("encryption failed"))?;
+        let mut blob = nonce.to_vec();
+        blob.extend_from_slice(&ct);
+        Ok(format!("{DATA_PREFIX}{key_id}:{}", B64.encode(blob)))
+    }
+
+    /// The data key id of a value sealed by [`Crypto::seal_with`].
+    pub(crate) fn data_key_id(stored: &str) -> Option<&str> {
+        stored
+            .strip_prefix(DATA_PREFIX)
+            .and_then(|rest| rest.split_once(':'))
+            .map(|(id, _)| id)
+    }
+
+    /// Opens a value sealed by [`Crypto::seal_with`] under `key`.
+    pub(crate) fn open_with(key: &[u8; 32], context: &str, stored: &str) -> Result<String> {
+        let malformed = || Error::backend(format!("{context}: sealed value is malformed"));
+        let (_, b64) = stored
+            .strip_prefix(DATA_PREFIX)
+            .and_then(|rest| rest.split_once(':'))
+            .ok_or_else(malformed)?;
+        let blob = B64.decode(b64).map_err(|_| malformed())?;
+        if blob.len() < 24 {
+            return Err(malformed());
+        }
+        let (nonce, ct) = blob.split_at(24);
+        let nonce = XNonce::try_from(nonce).map_err(|_| malformed())?;
+        let cipher = XChaCha20Poly1305::new_from_slice(key)
+            .map_err(|_| Error::backend("data key has the wrong length"))?;
+        let pt = cipher
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: ct,
+                    aad: context.as_bytes(),
+                },
+            )
+            .map_err(|_| {
+                Error::backend(format!(
+                    "{context}: value does not authenticate (tampered or wrong key)"
+                ))
+            })?;
+        String::from_utf8(pt).map_err(|_| Error::backend(format!("{context}: not UTF-8")))
+    }
+
+    /// A data key as stored: sealed under the master key for `context` (base64 inside).
+    pub(crate) fn wrap_key(&self, context: &str, key: &[u8; 32]) -> Result<String> {
+        self.seal(context, &B64.encode(key))
+    }
+
+    /// A data key stored by [`Crypto::wrap_key`].
+    pub(crate) fn unwrap_key(&self, context: &str, stored: &str) -> Result<[u8; 32]> {
+        let b64 = self.open(context, stored)?;
+        B64.decode(b64.as_bytes())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| Error::backend(format!("{context}: data key is malformed")))
+    }
+
+    /// A keyed hash (hex HMAC-SHA256) of `value` under `key` (erasure tombstones).
+    pub(crate) fn keyed_hash(key: &[u8; 32], value: &str) -> String {
+        let mut mac = <Hmac<Sha256>>::new_from_slice(key).expect("HMAC takes any key length");
+        mac.update(value.as_bytes());
+        hex(&mac.finalize().into_bytes())
     }
 
     /// The blind index (hex HMAC-SHA256) of `value`.
@@ -317,5 +471,32 @@ mod tests {
         assert_eq!(c.seal("t:1", "x").unwrap(), "p:x");
         assert_eq!(c.open("t:1", "p:x").unwrap(), "x");
         assert!(Crypto::new(Some(&key(1)), &[], Some(NO_KEY_ID)).is_err());
+    }
+
+    #[test]
+    fn plaintext_is_rejected_with_a_key() {
+        let c = Crypto::new(Some(&key(1)), &[], None).unwrap();
+        let e = c.open("t:1", "p:x").unwrap_err();
+        assert!(e.to_string().contains("unencrypted"), "{e}");
+        let r = Crypto::reader(&[key(1)], Some(NO_KEY_ID)).unwrap();
+        assert_eq!(r.open("t:1", "p:x").unwrap(), "x");
+        assert_eq!(r.bidx("a"), Crypto::new(None, &[], None).unwrap().bidx("a"));
+    }
+
+    #[test]
+    fn data_keys_seal_and_wrap() {
+        let c = Crypto::new(Some(&key(1)), &[], None).unwrap();
+        let dk = Crypto::random_key().unwrap();
+        assert_ne!(dk, Crypto::random_key().unwrap());
+        let sealed = Crypto::seal_with("k1", &dk, "audit_log:1", "secret text").unwrap();
+        assert!(sealed.starts_with(DATA_PREFIX) && !sealed.contains("secret"));
+        assert_eq!(Crypto::data_key_id(&sealed), Some("k1"));
+        assert_eq!(
+            Crypto::open_with(&dk, "audit_log:1", &sealed).unwrap(),
+            "secret text"
+        );
+        assert!(Crypto::open_with(&dk, "audit_log:2", &sealed).is_err());
+        let wrapped = c.wrap_key("contact_keys:x", &dk).unwrap();
+        assert_eq!(c.unwrap_key("contact_keys:x", &wrapped).unwrap(), dk);
     }
 }

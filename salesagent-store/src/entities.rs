@@ -147,13 +147,16 @@ impl SqlStore {
             // last, so its lock, which serialises every append, is held only until the commit.
             self.batch(&mut tx, stmts).await.map_err(exists)?;
             if let Some(entry) = audit {
-                self.append_audit_in(&mut tx, entry).await?;
+                self.append_audit_for(&mut tx, entry, Some(&draft.contact_email))
+                    .await?;
             }
         } else {
             // SQLite's `BEGIN IMMEDIATE` already holds the write lock: read the audit head
             // first, so every insert goes to the connection as one command.
             if let Some(entry) = audit {
-                let (_, insert) = self.audit_insert(&mut tx, entry).await?;
+                let (_, insert) = self
+                    .audit_insert_for(&mut tx, entry, Some(&draft.contact_email))
+                    .await?;
                 stmts.push(insert);
             }
             self.batch(&mut tx, stmts).await.map_err(exists)?;
@@ -239,13 +242,16 @@ impl SqlStore {
             // until the commit.
             self.batch(tx, stmts).await.map_err(db)?;
             if let Some(entry) = audit {
-                self.append_audit_in(tx, entry).await?;
+                self.append_audit_for(tx, entry, Some(&draft.contact_email))
+                    .await?;
             }
         } else {
             // SQLite's `BEGIN IMMEDIATE` already holds the write lock: read the audit head
             // first, so the remaining inserts go to the connection as one command.
             if let Some(entry) = audit {
-                let (_, insert) = self.audit_insert(tx, entry).await?;
+                let (_, insert) = self
+                    .audit_insert_for(tx, entry, Some(&draft.contact_email))
+                    .await?;
                 stmts.push(insert);
             }
             self.batch(tx, stmts).await.map_err(db)?;
@@ -306,7 +312,16 @@ impl SqlStore {
                             .transpose()?,
                     )
                     .bind(s.duration_ms.map(|d| i64::try_from(d).unwrap_or(i64::MAX)))
-                    .bind(s.error.clone())
+                    .bind(
+                        s.error
+                            .as_ref()
+                            .map(|e| {
+                                self.inner
+                                    .crypto
+                                    .seal(&format!("workflow_steps:{id}:{i}"), e)
+                            })
+                            .transpose()?,
+                    )
                     .bind(s.degraded_reason.clone());
             }
             stmts.push(q);
@@ -422,8 +437,8 @@ impl SqlStore {
     async fn load_run(&self, row: &sqlx::any::AnyRow) -> Result<WorkflowRun> {
         let id: String = col(row, "id")?;
         let steps = sqlx::query(
-            "SELECT name, status, started_at, finished_at, duration_ms, error, degraded_reason \
-             FROM workflow_steps WHERE run_id = $1 ORDER BY position",
+            "SELECT position, name, status, started_at, finished_at, duration_ms, error, \
+             degraded_reason FROM workflow_steps WHERE run_id = $1 ORDER BY position",
         )
         .bind(id.clone())
         .fetch_all(self.pool())
@@ -432,6 +447,7 @@ impl SqlStore {
         let steps = steps
             .iter()
             .map(|s| {
+                let ctx = format!("workflow_steps:{id}:{}", col::<i64>(s, "position")?);
                 Ok(StepRecord {
                     name: col(s, "name")?,
                     status: parse_enum("step status", &col::<String>(s, "status")?)?,
@@ -439,7 +455,9 @@ impl SqlStore {
                     finished_at: col::<Option<i64>>(s, "finished_at")?.map(from_ts),
                     duration_ms: col::<Option<i64>>(s, "duration_ms")?
                         .map(|d| u64::try_from(d).unwrap_or(0)),
-                    error: col(s, "error")?,
+                    error: col::<Option<String>>(s, "error")?
+                        .map(|e| self.inner.crypto.open(&ctx, &e))
+                        .transpose()?,
                     degraded_reason: col(s, "degraded_reason")?,
                 })
             })

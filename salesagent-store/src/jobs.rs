@@ -46,24 +46,44 @@ fn u32_of(n: i64) -> u32 {
     u32::try_from(n.max(0)).unwrap_or(u32::MAX)
 }
 
-pub(crate) fn job_from(row: &AnyRow) -> Result<Job> {
-    let payload: String = col(row, "payload")?;
-    Ok(Job {
-        id: JobId(uuid_of(&col::<String>(row, "id")?)?),
-        kind: col(row, "kind")?,
-        payload: serde_json::from_str(&payload)
-            .map_err(|e| crate::error::json("jobs.payload", &e))?,
-        idempotency_key: col(row, "idempotency_key")?,
-        state: col::<String>(row, "state")?.parse()?,
-        attempts: u32_of(col(row, "attempts")?),
-        max_attempts: u32_of(col(row, "max_attempts")?),
-        run_at: from_ts(col(row, "run_at")?),
-        lease_owner: col(row, "lease_owner")?,
-        lease_expires_at: col::<Option<i64>>(row, "lease_expires_at")?.map(from_ts),
-        last_error: col(row, "last_error")?,
-        created_at: from_ts(col(row, "created_at")?),
-        updated_at: from_ts(col(row, "updated_at")?),
-    })
+impl SqlStore {
+    /// A job from its row, opening its sealed payload and last error.
+    pub(crate) fn job_from(&self, row: &AnyRow) -> Result<Job> {
+        let id: String = col(row, "id")?;
+        let payload: String = col(row, "payload")?;
+        let payload = self.inner.crypto.open(&format!("jobs:{id}"), &payload)?;
+        let last_error = col::<Option<String>>(row, "last_error")?
+            .map(|e| self.open_job_error(&id, e))
+            .transpose()?;
+        Ok(Job {
+            id: JobId(uuid_of(&id)?),
+            kind: col(row, "kind")?,
+            payload: serde_json::from_str(&payload)
+                .map_err(|e| crate::error::json("jobs.payload", &e))?,
+            idempotency_key: col(row, "idempotency_key")?,
+            state: col::<String>(row, "state")?.parse()?,
+            attempts: u32_of(col(row, "attempts")?),
+            max_attempts: u32_of(col(row, "max_attempts")?),
+            run_at: from_ts(col(row, "run_at")?),
+            lease_owner: col(row, "lease_owner")?,
+            lease_expires_at: col::<Option<i64>>(row, "lease_expires_at")?.map(from_ts),
+            last_error,
+            created_at: from_ts(col(row, "created_at")?),
+            updated_at: from_ts(col(row, "updated_at")?),
+        })
+    }
+
+    /// Opens a job's sealed last error; an unprefixed one is a message the store wrote itself
+    /// in SQL (no personal data, e.g. "lease expired on the last attempt").
+    fn open_job_error(&self, id: &str, stored: String) -> Result<String> {
+        if stored.starts_with("p:") || stored.starts_with("e1:") {
+            self.inner
+                .crypto
+                .open(&format!("jobs.last_error:{id}"), &stored)
+        } else {
+            Ok(stored)
+        }
+    }
 }
 
 fn after(now: DateTime<Utc>, d: Duration) -> Result<DateTime<Utc>> {
@@ -102,10 +122,15 @@ impl SqlStore {
         if returning {
             sql.push_str(&format!(" RETURNING {JOB_COLS}"));
         }
+        let id = JobId::new().to_string();
+        let payload = self
+            .inner
+            .crypto
+            .seal(&format!("jobs:{id}"), &job.payload.to_string())?;
         Ok(Stmt::new(sql)
-            .bind(JobId::new().to_string())
+            .bind(id)
             .bind(job.kind.clone())
-            .bind(job.payload.to_string())
+            .bind(payload)
             .bind(job.idempotency_key.clone())
             .bind(i64::from(job.max_attempts.max(1)))
             .bind(run_at.unwrap_or(now))
@@ -119,7 +144,7 @@ impl SqlStore {
             .fetch_optional(self.pool())
             .await
             .map_err(db)?;
-        row.map(|r| job_from(&r)).transpose()
+        row.map(|r| self.job_from(&r)).transpose()
     }
 
     /// One claim statement: the oldest runnable job of `kinds` (empty = any), locked with
@@ -231,7 +256,7 @@ impl JobStore for SqlStore {
                 .fetch_optional(self.pool())
                 .await?;
             if let Some(r) = row {
-                return Ok((job_from(&r)?, true));
+                return Ok((self.job_from(&r)?, true));
             }
             let key = job.idempotency_key.as_deref().unwrap_or_default();
             if let Some(existing) = self.job_by_key(key).await? {
@@ -291,7 +316,7 @@ impl JobStore for SqlStore {
             .map_err(db)?;
             return Ok(None);
         };
-        let job = job_from(&row)?;
+        let job = self.job_from(&row)?;
         Ok(Some(ClaimedJob {
             lease: Lease {
                 job_id: job.id,
@@ -346,6 +371,10 @@ impl JobStore for SqlStore {
 
     async fn fail(&self, lease: &Lease, failure: &JobFailure) -> Result<Job> {
         let error = failure.error.replace('\0', "\u{FFFD}");
+        let error = self
+            .inner
+            .crypto
+            .seal(&format!("jobs.last_error:{}", lease.job_id), &error)?;
         let now = self.now();
         let mut tx = self.begin_write().await?;
         let lock = if self.is_pg() { " FOR UPDATE" } else { "" };
@@ -389,7 +418,7 @@ impl JobStore for SqlStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(db)?;
-        let job = job_from(&row)?;
+        let job = self.job_from(&row)?;
         tx.commit().await.map_err(db)?;
         Ok(job)
     }
@@ -410,7 +439,7 @@ impl JobStore for SqlStore {
             .await
             .map_err(db)?;
         match row {
-            Some(r) => job_from(&r),
+            Some(r) => self.job_from(&r),
             None => Err(self.lost_lease(lease).await),
         }
     }
@@ -443,7 +472,7 @@ impl JobStore for SqlStore {
             .await
             .map_err(db)?;
         match row {
-            Some(r) => job_from(&r),
+            Some(r) => self.job_from(&r),
             None => {
                 let job = self.get_job(id).await?;
                 Err(Error::conflict(format!(
@@ -462,7 +491,7 @@ impl JobStore for SqlStore {
             .await
             .map_err(db)?
             .ok_or_else(|| Error::not_found(format!("job {id}")))?;
-        job_from(&row)
+        self.job_from(&row)
     }
 
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {
@@ -488,7 +517,7 @@ impl JobStore for SqlStore {
             q = q.bind(a);
         }
         let rows = q.fetch_all(self.pool()).await.map_err(db)?;
-        rows.iter().map(job_from).collect()
+        rows.iter().map(|r| self.job_from(r)).collect()
     }
 
     async fn job_counts(&self) -> Result<BTreeMap<JobState, u64>> {

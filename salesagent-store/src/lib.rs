@@ -85,12 +85,14 @@ mod crypto;
 mod entities;
 mod error;
 mod jobs;
+mod keys;
 mod operators;
 mod send;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use crypto::{ENCRYPTION_KEY_ENV, EncryptionKey};
+pub use keys::ResealReport;
 
 use chrono::{DateTime, Utc};
 use salesagent_core::model::RetryPolicy;
@@ -120,6 +122,8 @@ pub const SQLITE_PRAGMAS: &[&str] = &[
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
     "PRAGMA busy_timeout = 30000",
+    // Deleted rows are overwritten with zeros, not left in free pages (GDPR erasure).
+    "PRAGMA secure_delete = ON",
 ];
 
 /// Which database a [`SqlStore`] talks to.

@@ -139,7 +139,7 @@ impl SendStore for SqlStore {
             .fetch_optional(&mut *tx)
             .await
             .map_err(db)?;
-        if suppressed.is_some() {
+        if suppressed.is_some() || self.erased_at(Some(&mut tx), &r.contact).await?.is_some() {
             return Ok(SendDecision::Deny {
                 reason: "recipient is on the suppression list".into(),
             });
@@ -250,7 +250,17 @@ impl SendStore for SqlStore {
     }
 
     async fn suppression(&self, email: &EmailAddress) -> Result<Option<Suppression>> {
-        self.by_bidx("suppressions", self.email_bidx(email)).await
+        let found = self.by_bidx("suppressions", self.email_bidx(email)).await?;
+        if found.is_some() {
+            return Ok(found);
+        }
+        // An erased address stays suppressed (its tombstone; no other record names it).
+        Ok(self.erased_at(None, email).await?.map(|at| Suppression {
+            email: email.clone(),
+            reason: salesagent_core::model::SuppressionReason::Manual,
+            note: Some("erased contact".to_owned()),
+            added_at: at,
+        }))
     }
 
     async fn list_suppressions(&self) -> Result<Vec<Suppression>> {

@@ -29,8 +29,13 @@ pub struct AuditEntry {
     pub action: String,
     /// The object concerned.
     pub subject: String,
-    /// Extra detail.
+    /// Extra detail (`{"erased": true}` once the data key it was sealed under is destroyed).
     pub details: serde_json::Value,
+    /// The details as stored when the store seals them (under a per-contact data key, so
+    /// erasing the contact makes them unrecoverable); when present the hash covers this text
+    /// instead of `details`, so the chain verifies whether or not the details still open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_details: Option<String>,
     /// Hash of the previous entry (hex), empty for the first.
     pub prev_hash: String,
     /// Hash of this entry (hex).
@@ -81,11 +86,31 @@ impl AuditEntry {
         subject: &str,
         details: &serde_json::Value,
     ) -> String {
+        Self::hash_of(
+            prev_hash,
+            seq,
+            at,
+            actor,
+            action,
+            subject,
+            &details.to_string(),
+        )
+    }
+
+    /// [`AuditEntry::compute_hash`] over the details as text (JSON, or the sealed form).
+    fn hash_of(
+        prev_hash: &str,
+        seq: u64,
+        at: DateTime<Utc>,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        details: &str,
+    ) -> String {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         // Length-prefix every field so no two entries share a byte stream.
         let at = at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let details = details.to_string();
         for part in [
             prev_hash,
             &seq.to_string(),
@@ -93,7 +118,7 @@ impl AuditEntry {
             actor,
             action,
             subject,
-            &details,
+            details,
         ] {
             h.update((part.len() as u64).to_be_bytes());
             h.update(part.as_bytes());
@@ -113,6 +138,7 @@ impl AuditEntry {
             action: entry.action.clone(),
             subject: entry.subject.clone(),
             details: entry.details.clone(),
+            sealed_details: None,
             prev_hash,
             hash: String::new(),
         };
@@ -120,9 +146,36 @@ impl AuditEntry {
         stored
     }
 
+    /// Like [`AuditEntry::chained`], for a store that keeps the details sealed as `sealed`
+    /// (the hash covers `sealed`).
+    #[must_use]
+    pub fn chained_sealed(
+        prev_hash: String,
+        seq: u64,
+        at: DateTime<Utc>,
+        entry: &NewAuditEntry,
+        sealed: String,
+    ) -> Self {
+        let mut stored = Self::chained(prev_hash, seq, at, entry);
+        stored.sealed_details = Some(sealed);
+        stored.hash = stored.expected_hash();
+        stored
+    }
+
     /// Recomputes this entry's hash from its fields.
     #[must_use]
     pub fn expected_hash(&self) -> String {
+        if let Some(sealed) = &self.sealed_details {
+            return Self::hash_of(
+                &self.prev_hash,
+                self.seq,
+                self.at,
+                &self.actor,
+                &self.action,
+                &self.subject,
+                sealed,
+            );
+        }
         Self::compute_hash(
             &self.prev_hash,
             self.seq,

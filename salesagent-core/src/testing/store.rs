@@ -54,6 +54,15 @@ struct StoreState {
     tokens: BTreeMap<String, OAuthToken>,
     settings: BTreeMap<String, String>,
     audit: Vec<AuditEntry>,
+    /// Erased addresses, as hashes ([`tombstone`]), with when they were erased.
+    tombstones: Vec<(String, DateTime<Utc>)>,
+}
+
+/// The tombstone of an erased address: a hash, never the address (the SQL stores key it).
+fn tombstone(email: &EmailAddress) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(format!("salesagent tombstone:{}", email.normalized()));
+    h.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An in-memory [`Store`](crate::ports::Store) with the same semantics as the SQL backends.
@@ -105,6 +114,7 @@ impl MemoryStore {
                 tokens: BTreeMap::new(),
                 settings: BTreeMap::new(),
                 audit: Vec::new(),
+                tombstones: Vec::new(),
             }),
             clock,
             faults: Faults::none(),
@@ -711,11 +721,25 @@ impl SendStore for MemoryStore {
 
     async fn suppression(&self, email: &EmailAddress) -> Result<Option<Suppression>> {
         self.faults.before_call("store.suppression").await?;
-        Ok(lock(&self.state)
+        let s = lock(&self.state);
+        let found = s
             .suppressions
             .iter()
             .find(|x| same_address(&x.email, email))
-            .cloned())
+            .cloned();
+        // An erased address stays suppressed through its tombstone.
+        let tomb = tombstone(email);
+        Ok(found.or_else(|| {
+            s.tombstones
+                .iter()
+                .find(|(h, _)| *h == tomb)
+                .map(|(_, at)| Suppression {
+                    email: email.clone(),
+                    reason: crate::model::SuppressionReason::Manual,
+                    note: Some("erased contact".to_owned()),
+                    added_at: *at,
+                })
+        }))
     }
 
     async fn list_suppressions(&self) -> Result<Vec<Suppression>> {
@@ -1158,6 +1182,11 @@ impl AdminStore for MemoryStore {
         s.tokens.retain(|account, _| account.to_lowercase() != key);
         count("tokens", (before - s.tokens.len()) as u64);
 
+        let tomb = tombstone(email);
+        if !s.tombstones.iter().any(|(h, _)| *h == tomb) {
+            s.tombstones.push((tomb, now));
+            count("erasure_tombstones", 1);
+        }
         let tombstone = NewAuditEntry {
             actor: actor.to_owned(),
             action: "contact.erase".to_owned(),

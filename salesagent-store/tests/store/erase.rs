@@ -244,7 +244,11 @@ async fn erase_leaves_nothing(name: &str, s: SqlStore, encrypted: bool) {
         .await
         .unwrap()
         .get("n");
-        assert!(n > 0, "{name}: table {table} was not filled");
+        // Tombstones are written by an erase only; operators name no contact.
+        assert!(
+            n > 0 || table == "erasure_tombstones" || table == "operators",
+            "{name}: table {table} was not filled"
+        );
     }
     let before = hits(&s, LOCAL).await;
     if encrypted {

@@ -7,6 +7,7 @@ mod entities;
 mod erase;
 mod jobs;
 mod operators;
+mod privacy;
 mod props;
 mod send;
 mod shared_pool;
