@@ -212,11 +212,31 @@ impl AdminStore for SqlStore {
     /// Deletes every row that mentions `email`: rows keyed by its blind index (submissions,
     /// drafts, messages, outcomes, send log, suppressions, approved recipients, voice profiles,
     /// OAuth tokens of that account), rows hanging off those (draft events, workflow runs and
-    /// steps), and jobs and settings whose text contains the address or the id of an erased
-    /// draft or submission. Then appends a `contact.erase` audit entry holding only counts.
+    /// steps), jobs of every kind that carry the contact (each job is opened: its payload,
+    /// error or key names the address, an erased draft or submission, a submission's
+    /// idempotency key, or one of the contact's CRM ids, as a `crm_contact_event` does), and
+    /// settings whose text contains the address or an erased id. Then:
     ///
-    /// Audit entries are never rewritten (that would break the chain): callers must keep
-    /// personal data out of them, as [`NewAuditEntry`] asks.
+    /// - **crypto-shredding**: the contact's data key (`contact_keys`) is deleted. Audit entries
+    ///   are never rewritten (that would break the chain); their details were sealed under that
+    ///   key, so they now read as `{"erased": true}` and the chain, which hashes the sealed text,
+    ///   still verifies;
+    /// - **tombstone**: a keyed hash of the address (under a random key kept sealed in
+    ///   `store_meta`) goes into `erasure_tombstones`, so `suppression` and `reserve_send` keep
+    ///   refusing the address while nothing stores it;
+    /// - a `contact.erase` audit entry holding only counts per table.
+    ///
+    /// **Bytes left behind.** SQLite: every connection runs `PRAGMA secure_delete = ON`, so
+    /// deleted rows are overwritten with zeros in the database pages, and after the commit
+    /// `PRAGMA wal_checkpoint(TRUNCATE)` copies the write-ahead log back and truncates it (a
+    /// reader still open can hold it back; the next checkpoint finishes it). PostgreSQL: a
+    /// `DELETE` only marks the row versions dead; they stay in the table's data files until
+    /// `VACUUM` (or autovacuum, typically within minutes on a busy table) marks the space
+    /// reusable and later writes overwrite it, and only `VACUUM FULL` (which rewrites the table
+    /// under an exclusive lock) removes them at once. The WAL segments holding the rows are
+    /// recycled after checkpoints, but archived WAL and base backups keep them for as long as
+    /// they are retained: run `VACUUM FULL` on the erased tables and age out backups when an
+    /// erasure must reach the disk.
     async fn erase_contact(&self, email: &EmailAddress, actor: &str) -> Result<ErasureReport> {
         self.check_text("actor", actor)?;
         let bidx = self.email_bidx(email);
