@@ -59,6 +59,9 @@ fn action() -> impl Strategy<Value = DraftAction> {
         "[a-z0-9]{1,12}".prop_map(|mailbox_draft_id| DraftAction::MarkDrafted { mailbox_draft_id }),
         "[a-z]{1,8}".prop_map(|reason| DraftAction::ReturnToApproved { reason }),
         Just(DraftAction::ReleaseClaim),
+        (0i64..100_000).prop_map(|s| DraftAction::RecordSendAttempt {
+            at: t0() + TimeDelta::seconds(s)
+        }),
         "[a-z0-9]{1,12}".prop_map(|provider_message_id| DraftAction::MarkSent {
             provider_message_id
         }),
@@ -90,7 +93,8 @@ fn expected_next(status: DraftStatus, action: &DraftAction) -> Option<DraftStatu
             A::TakeOver { .. }
             | A::RecordMailboxDraft { .. }
             | A::AwaitConfirmation { .. }
-            | A::ReleaseClaim,
+            | A::ReleaseClaim
+            | A::RecordSendAttempt { .. },
         ) => Some(S::Sending),
         (S::Sending, A::MarkDrafted { .. }) => Some(S::Drafted),
         (S::Sending, A::ReturnToApproved { .. }) => Some(S::Approved),
@@ -137,6 +141,8 @@ impl SendModel {
                 self.mailbox_draft_id = Some(mailbox_draft_id.clone());
             }
             A::ReleaseClaim | A::MarkFailed { .. } => self.claim = None,
+            // The latest attempt counts: "not sent" is decided a search-lag bound after it.
+            A::RecordSendAttempt { at } => self.unconfirmed_since = Some(*at),
             A::ReturnToApproved { .. } | A::MarkSent { .. } => {
                 self.claim = None;
                 self.unconfirmed_since = None;

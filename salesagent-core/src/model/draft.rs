@@ -318,6 +318,13 @@ pub enum DraftAction {
         /// When the provider said so (kept from the first time).
         since: DateTime<Utc>,
     },
+    /// The holder is about to send with a mailbox that cannot send drafts (no idempotent send):
+    /// from `at` on, a reconciler must look the Message-ID up (after the search-lag bound)
+    /// before sending again.
+    RecordSendAttempt {
+        /// When the send starts.
+        at: DateTime<Utc>,
+    },
     /// Stored as a mailbox draft (DRAFT_ONLY): nothing was sent.
     MarkDrafted {
         /// The mailbox's draft id.
@@ -371,6 +378,7 @@ impl DraftAction {
             Self::MarkDrafted { .. } => "mark_drafted",
             Self::ReturnToApproved { .. } => "return_to_approved",
             Self::ReleaseClaim => "release_claim",
+            Self::RecordSendAttempt { .. } => "record_send_attempt",
             Self::MarkSent { .. } => "mark_sent",
             Self::MarkFailed { .. } => "mark_failed",
             Self::Stop { .. } => "stop",
@@ -543,6 +551,7 @@ impl Draft {
                         | DraftAction::MarkDrafted { .. }
                         | DraftAction::ReturnToApproved { .. }
                         | DraftAction::ReleaseClaim
+                        | DraftAction::RecordSendAttempt { .. }
                 )
                 | (
                     S::Pending | S::Approved | S::Sending | S::Drafted,
@@ -603,6 +612,7 @@ impl Draft {
             }
             DraftAction::TakeOver { claim } => self.send_claim = Some(claim.clone()),
             DraftAction::ReleaseClaim => self.send_claim = None,
+            DraftAction::RecordSendAttempt { at } => self.delivery_unconfirmed_since = Some(*at),
             DraftAction::RecordMailboxDraft { mailbox_draft_id } => {
                 self.mailbox_draft_id = Some(mailbox_draft_id.clone());
             }

@@ -656,7 +656,7 @@ impl Sender {
                 mailbox_draft_id: id,
             });
         }
-        match self.send_once(&mailbox_draft, &message).await {
+        match self.send_once(&mut draft, &mailbox_draft, &message).await {
             Ok(Delivery::Sent(sent)) => self.mark_sent(draft, &sent, false).await,
             Ok(Delivery::Gone) => {
                 let since = draft
@@ -684,19 +684,37 @@ impl Sender {
     /// send drafts.
     async fn send_once(
         &self,
+        draft: &mut Draft,
         mailbox_draft: &SentMessage,
         message: &OutgoingMessage,
     ) -> std::result::Result<Delivery, (Error, bool)> {
         match self.mailbox.send_draft(mailbox_draft).await {
             Ok(sent) => Ok(Delivery::Sent(sent)),
             Err(Error::NotFound { .. }) => Ok(Delivery::Gone),
-            // Without idempotent draft sending, a failed send may still have delivered.
-            Err(Error::Unsupported { .. }) => self
-                .mailbox
-                .send(message)
-                .await
-                .map(Delivery::Sent)
-                .map_err(|e| (e, true)),
+            // Without idempotent draft sending, a send may deliver even if its caller dies:
+            // record the attempt first (fenced), so a reconciler looks the Message-ID up after
+            // the search-lag bound before it sends again.
+            Err(Error::Unsupported { .. }) => {
+                let at = self.clock.now();
+                match self
+                    .write(draft, DraftAction::RecordSendAttempt { at })
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return Err((
+                            Error::conflict("the send claim was taken over before the send"),
+                            false,
+                        ));
+                    }
+                    Err(e) => return Err((e, false)),
+                }
+                self.mailbox
+                    .send(message)
+                    .await
+                    .map(Delivery::Sent)
+                    .map_err(|e| (e, true))
+            }
             // Sending the same mailbox draft again can never deliver twice.
             Err(e) => Err((e, false)),
         }
