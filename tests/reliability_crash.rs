@@ -59,6 +59,58 @@ async fn sending_process(fleet: &Fleet, dir: &std::path::Path, wait: Duration) -
     None
 }
 
+/// Every draft that is not `Sent`, with its steps and its send jobs.
+async fn not_sent(store: &DynStore) -> Vec<String> {
+    let mut jobs = Vec::new();
+    for state in JobState::ALL {
+        jobs.extend(jobs_in(store, kinds::SEND, state).await);
+    }
+    let mut out = Vec::new();
+    for d in store
+        .list_drafts(&salesagent::core::ports::DraftFilter::default())
+        .await
+        .expect("drafts")
+    {
+        if d.status == DraftStatus::Sent {
+            continue;
+        }
+        let steps: Vec<String> = store
+            .draft_events(d.id)
+            .await
+            .expect("events")
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} by {} at {}",
+                    e.action.name(),
+                    e.actor,
+                    e.at.format("%T%.3f")
+                )
+            })
+            .collect();
+        let id = d.id.to_string();
+        let send_jobs: Vec<String> = jobs
+            .iter()
+            .filter(|j| j.payload["draft_id"].as_str() == Some(id.as_str()))
+            .map(|j| {
+                format!(
+                    "{:?} attempts {}/{} updated {} error {:?}",
+                    j.state,
+                    j.attempts,
+                    j.max_attempts,
+                    j.updated_at.format("%T%.3f"),
+                    j.last_error
+                )
+            })
+            .collect();
+        out.push(format!(
+            "{id} {:?} {:?} mailbox draft {:?} claim {:?}\n  steps {steps:#?}\n  send jobs {send_jobs:#?}",
+            d.status, d.status_reason, d.mailbox_draft_id, d.send_claim
+        ));
+    }
+    out
+}
+
 struct Fleet {
     extra: Vec<(&'static str, String)>,
     url: String,
@@ -151,6 +203,7 @@ async fn crash(p: &str, draft_sending: bool) {
     let mut kills = 0;
     let mut mid_send = 0;
     let mut approved = 0;
+    let mut idle_since = None;
     let deadline = Duration::from_secs(if full() { 900 } else { 120 });
     loop {
         if t0.elapsed() >= deadline {
@@ -205,6 +258,15 @@ async fn crash(p: &str, draft_sending: bool) {
         if sent == n && open == 0 {
             break;
         }
+        // Nothing left to run but drafts not sent: they are stranded; report them below.
+        if open == 0 {
+            let since = *idle_since.get_or_insert_with(tokio::time::Instant::now);
+            if since.elapsed() > Duration::from_secs(20) {
+                break;
+            }
+        } else {
+            idle_since = None;
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let elapsed = t0.elapsed().as_secs_f64();
@@ -213,6 +275,7 @@ async fn crash(p: &str, draft_sending: bool) {
 
     // Exactly one draft per submission, each delivered exactly once.
     let sent = drafts_in(&store, DraftStatus::Sent).await;
+    let stranded = not_sent(&store).await;
     let total_drafts: u64 = store.draft_counts().await.expect("counts").values().sum();
     let deliveries = LedgerMailbox::deliveries(&dir, "sent");
     let unsent_mailbox_drafts: u64 = LedgerMailbox::deliveries(&dir, "drafts").values().sum();
@@ -284,7 +347,7 @@ async fn crash(p: &str, draft_sending: bool) {
 
     assert_eq!(kills, kills_wanted);
     assert_eq!(total_drafts, n as u64, "exactly one draft per submission");
-    assert_eq!(sent.len(), n, "every draft sent");
+    assert_eq!(sent.len(), n, "every draft sent; not sent: {stranded:#?}");
     assert_eq!(undelivered, 0, "every sent draft was delivered");
     assert_eq!(duplicates, 0, "no draft delivered twice: {deliveries:?}");
     assert_eq!(deliveries.len(), n, "nothing else was delivered");
