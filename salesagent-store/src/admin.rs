@@ -198,13 +198,6 @@ impl SqlStore {
         row.map(|r| col::<i64>(&r, "erased_at").map(crate::from_ts))
             .transpose()
     }
-
-    fn contains_fn(&self) -> &'static str {
-        match self.backend() {
-            Backend::Sqlite => "instr",
-            Backend::Postgres => "strpos",
-        }
-    }
 }
 
 #[async_trait]
@@ -241,7 +234,6 @@ impl AdminStore for SqlStore {
         self.check_text("actor", actor)?;
         let bidx = self.email_bidx(email);
         let needle = email.normalized().to_lowercase();
-        let contains = self.contains_fn();
         let mut tx = self.begin_write().await?;
         let mut report = ErasureReport::default();
         let mut count = |table: &str, n: u64| {
@@ -441,17 +433,34 @@ impl AdminStore for SqlStore {
             .await?;
             count("jobs", n);
         }
-        for n in &needles {
-            let sql = format!(
-                "DELETE FROM settings WHERE {contains}(lower(value), $1) > 0 \
-                 OR {contains}(lower(key), $1) > 0"
-            );
-            let done = sqlx::query(AssertSqlSafe(sql))
-                .bind(n.clone())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            count("settings", done.rows_affected());
+        // Settings are sealed too: each is opened and searched (key and value).
+        let settings = sqlx::query("SELECT key, value FROM settings")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+        let mut doomed = Vec::new();
+        for r in &settings {
+            let key: String = col(r, "key")?;
+            let stored: String = col(r, "value")?;
+            let value = self
+                .inner
+                .crypto
+                .open(&format!("settings:{key}"), &stored)
+                .unwrap_or(stored);
+            let text = format!("{key}\n{value}").to_lowercase();
+            if needles.iter().any(|n| text.contains(n.as_str())) {
+                doomed.push(key);
+            }
+        }
+        if !doomed.is_empty() {
+            let n = exec_with_ids(
+                &mut tx,
+                "DELETE FROM settings WHERE key = $1 OR key IN ({ids})",
+                "-",
+                &doomed,
+            )
+            .await?;
+            count("settings", n);
         }
 
         // Crypto-shredding: the contact's data key goes, so the details of its audit entries

@@ -799,7 +799,13 @@ impl SettingsStore for SqlStore {
             .fetch_optional(self.pool())
             .await
             .map_err(db)?;
-        row.map(|r| col::<String>(&r, "value")).transpose()
+        // Sealed like documents (a setting may hold a secret or quote a contact).
+        row.map(|r| {
+            self.inner
+                .crypto
+                .open(&format!("settings:{key}"), &col::<String>(&r, "value")?)
+        })
+        .transpose()
     }
 
     async fn put_setting(&self, key: &str, value: &str) -> Result<()> {
@@ -811,7 +817,7 @@ impl SettingsStore for SqlStore {
              updated_at = excluded.updated_at",
         )
         .bind(key.to_owned())
-        .bind(value.to_owned())
+        .bind(self.inner.crypto.seal(&format!("settings:{key}"), value)?)
         .bind(ts("now", self.now())?)
         .execute(self.pool())
         .await

@@ -41,7 +41,7 @@ pub struct ResealReport {
 const BATCH: usize = 200;
 
 /// The tables re-sealed, in order; `send_log` (blind indexes only) comes last.
-pub(crate) const RESEAL_TABLES: [&str; 14] = [
+pub(crate) const RESEAL_TABLES: [&str; 15] = [
     "submissions",
     "drafts",
     "draft_events",
@@ -54,6 +54,7 @@ pub(crate) const RESEAL_TABLES: [&str; 14] = [
     "contact_keys",
     "jobs",
     "workflow_steps",
+    "settings",
     "store_meta",
     "send_log",
 ];
@@ -418,6 +419,18 @@ impl Rekey {
                         .bind(self.to.seal(&ctx, &e)?)
                         .bind(run)
                         .bind(pos),
+                    );
+                }
+            }
+            "settings" => {
+                for r in rows(pool, "SELECT key, value FROM settings").await? {
+                    let key: String = col(&r, "key")?;
+                    let ctx = format!("settings:{key}");
+                    let v = open_any(&self.from, &ctx, &col::<String>(&r, "value")?)?;
+                    out.push(
+                        Stmt::new("UPDATE settings SET value = $1 WHERE key = $2")
+                            .bind(self.to.seal(&ctx, &v)?)
+                            .bind(key),
                     );
                 }
             }

@@ -11,7 +11,7 @@ use salesagent_core::model::{
 };
 use salesagent_core::ports::{
     AdminStore, AuditStore, DraftStore, DraftUpdate, JobStore, MessageStore, OutcomeStore,
-    SecretStore, SendStore, SubmissionStore,
+    SecretStore, SendStore, SettingsStore, SubmissionStore,
 };
 use salesagent_store::{Backend, EncryptionKey, SqlStore, SqlStoreBuilder};
 use secrecy::SecretString;
@@ -178,6 +178,12 @@ async fn fill(s: &SqlStore, p: &Person, tag: &str) -> DraftId {
         scopes: vec![],
         needs_reauth: false,
     })
+    .await
+    .unwrap();
+    s.put_setting(
+        &format!("last_reply_{tag}"),
+        &format!("{} <{}> token {}", p.name, p.address, p.token),
+    )
     .await
     .unwrap();
     // A HubSpot contact event names the contact by CRM id only.
@@ -368,6 +374,11 @@ async fn everything_opens(s: &SqlStore, p: &Person, draft: DraftId, what: &str) 
         1,
         "{what}: message lookup by address"
     );
+    let setting = s.setting("last_reply_t").await.unwrap();
+    assert!(
+        setting.is_some_and(|v| v.contains(&p.token)),
+        "{what}: settings open"
+    );
     let t = s.token(&p.address).await.unwrap();
     assert!(t.is_some(), "{what}: token lookup by account");
     let jobs: Vec<Job> = s.list_jobs(&JobFilter::default()).await.unwrap();
@@ -543,6 +554,7 @@ async fn erase_leaves_nothing(s: &SqlStore, file: Option<&std::path::Path>, what
         "suppressions",
         "oauth_tokens",
         "jobs",
+        "settings",
         "contact_keys",
         "erasure_tombstones",
     ] {
