@@ -251,6 +251,21 @@ impl SqlStoreBuilder {
                 }
             }
         }
+        if key.is_some() {
+            // Values written before sealing (marked `p:` by migrations 0004/0005) do not open
+            // under a key: say so now rather than on some later read. `settings` is small and
+            // every older database has some.
+            let plain = sqlx::query("SELECT 1 FROM settings WHERE value LIKE 'p:%' LIMIT 1")
+                .fetch_optional(&pool)
+                .await
+                .map_err(error::db)?;
+            if plain.is_some() {
+                return Err(Error::backend(
+                    "the database holds values stored unencrypted although an encryption key \
+                     is configured: seal them with `cli keys encrypt` (SqlStoreBuilder::reseal)",
+                ));
+            }
+        }
         let crypto = crypto::Crypto::new(key.as_ref(), &self.old_keys, recorded.as_deref())?;
         if recorded.is_none() {
             sqlx::query(

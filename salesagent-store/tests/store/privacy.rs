@@ -454,8 +454,9 @@ async fn encrypt_in_place_then_rotate_resumably() {
         let draft = fill(&s, &p, "t").await;
         suppress(&s, &p).await;
         s.close().await;
-        // A key cannot simply be switched on.
-        assert!(b(&url).encryption_key(key_a()).connect().await.is_err());
+        // A key cannot simply be switched on: the error says how to seal the database.
+        let e = b(&url).encryption_key(key_a()).connect().await.unwrap_err();
+        assert!(e.to_string().contains("cli keys encrypt"), "{e}");
 
         // `keys encrypt`: everything is sealed in place under A.
         let report = b(&url).without_encryption().reseal(key_a()).await.unwrap();
