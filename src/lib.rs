@@ -14,7 +14,8 @@
 //! | HubSpot, Gmail, Google Drive and Calendar, OpenAI, OAuth, one HTTP layer | [`connectors`] (`salesagent-connectors`) |
 //! | the `Store` port on SQLite and PostgreSQL, durable job queue, audit log | [`store`] (`salesagent-store`) |
 //! | webhook intake, operator API and web page as one axum `Router` | `host` (feature `host`) |
-//! | in-memory fakes of every port and conformance suites | `salesagent_core::testing` (feature `testing` of `salesagent-core`) |
+//! | in-memory CRM, mailbox, drive, calendar and store (the hosts' offline ports) | `salesagent_core::offline` |
+//! | fault injection and conformance suites for every port | `testing` (feature `testing` of `salesagent-core`) |
 //!
 //! With the `services` feature (default), [`services`] picks each port's real connector or its
 //! offline stand-in from the environment, opens the store a host was pointed at, and runs the
@@ -25,14 +26,14 @@
 //!
 //! ## Quickstart
 //!
-//! A pipeline over in-memory fakes (add `salesagent-core` with feature `testing` to your
-//! dev-dependencies): submit one form, let a worker drain the queue, read the draft.
+//! A pipeline over the in-memory offline ports (`salesagent_core::offline`): submit one form,
+//! let a worker drain the queue, read the draft.
 //!
 //! ```
 //! use salesagent::core::model::{EmailAddress, FormSubmission};
 //! use salesagent::core::pipeline::{Pipeline, PipelineConfig, Ports};
 //! use salesagent::core::ports::{Clock as _, DraftStore as _};
-//! use salesagent::core::testing::{
+//! use salesagent::core::offline::{
 //!     FakeCalendar, FakeCrm, FakeDrive, FakeMailbox, ManualClock, MemoryStore,
 //! };
 //! use salesagent::core::worker::{Worker, WorkerConfig};
@@ -88,7 +89,7 @@
 //! # use salesagent::core::model::{EmailAddress, FormSubmission};
 //! # use salesagent::core::pipeline::{Pipeline, PipelineConfig, Ports};
 //! # use salesagent::core::ports::Clock as _;
-//! # use salesagent::core::testing::{FakeCalendar, FakeCrm, FakeDrive, FakeMailbox, ManualClock, MemoryStore};
+//! # use salesagent::core::offline::{FakeCalendar, FakeCrm, FakeDrive, FakeMailbox, ManualClock, MemoryStore};
 //! # use salesagent::core::writer::TemplateLlm;
 //! # use std::sync::Arc;
 //! use salesagent::core::model::{SendDecision, Suppression, SuppressionReason};
@@ -148,7 +149,7 @@
 //!
 //! Every external system is a small `#[async_trait]` port ([`Crm`], [`Mailbox`], [`Drive`],
 //! [`Calendar`], [`Llm`], [`Store`], [`Clock`]). Implement the trait and prove it with the
-//! port's conformance suite, `salesagent_core::testing::conformance::<port>::run`:
+//! port's conformance suite, `testing::conformance::<port>::run` of `salesagent-core`:
 //! `examples/custom_crm.rs` is a complete `Crm` over CSV files that passes the CRM suite in
 //! `tests/custom_crm.rs`. `examples/embed_axum.rs` mounts the intake router and runs workers
 //! inside an existing axum service sharing one database pool.

@@ -43,11 +43,11 @@ use salesagent_connectors::google_oauth::{GoogleAccount, GoogleOAuthBuilder};
 use salesagent_connectors::http::HttpConfig;
 use salesagent_connectors::hubspot::{HubSpot, HubSpotBuilder};
 use salesagent_connectors::openai::{OpenAi, OpenAiBuilder};
+use salesagent_core::offline::{FakeCalendar, FakeCrm, FakeDrive, FakeMailbox};
 use salesagent_core::pipeline::Ports;
 use salesagent_core::ports::{
     DynCalendar, DynClock, DynCrm, DynDrive, DynLlm, DynMailbox, DynStore, SecretStore,
 };
-use salesagent_core::testing::{FakeCalendar, FakeCrm, FakeDrive, FakeMailbox};
 use salesagent_core::writer::TemplateLlm;
 use salesagent_core::{Error, Result};
 use std::fmt;
@@ -714,7 +714,7 @@ pub async fn open_store(url: &str, clock: DynClock) -> Result<DynStore> {
         return Err(Error::invalid("database", "the store URL is empty"));
     }
     if url == "memory:" || url == "memory" {
-        return Ok(Arc::new(salesagent_core::testing::MemoryStore::new(clock)));
+        return Ok(Arc::new(salesagent_core::offline::MemoryStore::new(clock)));
     }
     let url = if url.starts_with("sqlite:") && !url.contains(":memory:") && !url.contains("mode=") {
         // Create the database file on first use.

@@ -14,7 +14,8 @@
 //! | learning a sender's voice, applying it, measuring similarity | [`voice`] |
 //! | replies, meetings and deals detected and attributed to drafts | [`outcomes`] |
 //! | the operator's conversational assistant | [`assistant`] |
-//! | in-memory fakes of every port, conformance suites | `testing` (feature) |
+//! | in-memory CRM, mailbox, drive, calendar and store the hosts run offline, a manual clock | [`offline`] |
+//! | in-memory fakes of every port with fault injection, conformance suites | `testing` (feature) |
 //!
 //! ## Quickstart: learning a voice profile
 //!
@@ -90,7 +91,8 @@
 //! ## Feature flags
 //!
 //! - `testing`: in-memory fakes of every port (seedable, with latency and failure knobs,
-//!   recording what they were asked to do), a `ManualClock`, a `MemoryStore`, and the
+//!   recording what they were asked to do; the CRM, mailbox, drive, calendar, `ManualClock`
+//!   and `MemoryStore` are the [`offline`] ones with their test knobs switched on), and the
 //!   conformance suites `testing::conformance::<port>::run` that any implementation of a port
 //!   runs against itself. Meant for dev-dependencies.
 //!
@@ -111,6 +113,7 @@
 pub mod assistant;
 pub mod error;
 pub mod model;
+pub mod offline;
 pub mod outcomes;
 pub mod pipeline;
 pub mod ports;

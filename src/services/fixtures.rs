@@ -1,5 +1,5 @@
-//! Fixture-backed offline connectors: the in-memory fakes of `salesagent-core`'s `testing`
-//! feature, seeded from a directory such as `examples/data/`.
+//! Fixture-backed offline connectors: the in-memory implementations of
+//! `salesagent_core::offline`, seeded from a directory such as `examples/data/`.
 //!
 //! Files: `sender.json` (the mailbox owner and their voice), `companies.json`, `contacts.json`
 //! (CRM), `threads.json` (earlier mail, dated relative to now), `documents.json` (Drive assets),
@@ -11,10 +11,10 @@ use salesagent_core::model::{
     Company, Contact, CrmId, Domain, DriveFile, EmailAddress, FileId, Interval, MailMessage,
     MessageId, ProviderMessageId, VoiceProfile, VoiceProfileId, VoiceStyle,
 };
+use salesagent_core::offline::{FakeCalendar, FakeCrm, FakeDrive, FakeMailbox};
 use salesagent_core::ports::Clock as _;
 use salesagent_core::ports::{DynClock, DynStore};
 use salesagent_core::slots::parse_zone;
-use salesagent_core::testing::{FakeCalendar, FakeCrm, FakeDrive, FakeMailbox};
 use salesagent_core::{Error, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;

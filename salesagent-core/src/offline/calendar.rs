@@ -47,6 +47,7 @@ impl FakeCalendar {
 
     /// Uses `faults` for every call.
     #[must_use]
+    #[cfg(feature = "testing")]
     pub fn with_faults(mut self, faults: Faults) -> Self {
         self.faults = faults;
         self
@@ -61,6 +62,7 @@ impl FakeCalendar {
 
     /// The fault knob.
     #[must_use]
+    #[cfg(feature = "testing")]
     pub fn faults(&self) -> &Faults {
         &self.faults
     }

@@ -83,9 +83,9 @@ fn tombstone(email: &EmailAddress) -> String {
 pub struct MemoryStore {
     state: Mutex<StoreState>,
     clock: DynClock,
-    faults: Faults,
+    pub(super) faults: Faults,
     policy: RetryPolicy,
-    /// Named operators (see `testing/operators.rs`).
+    /// Named operators (see `offline/operators.rs`).
     pub(super) operators: Mutex<Vec<crate::ports::OperatorRecord>>,
 }
 
@@ -125,6 +125,7 @@ impl MemoryStore {
 
     /// Uses `faults` for every call.
     #[must_use]
+    #[cfg(feature = "testing")]
     pub fn with_faults(mut self, faults: Faults) -> Self {
         self.faults = faults;
         self
@@ -139,6 +140,7 @@ impl MemoryStore {
 
     /// Seeds the generator behind backoff jitter, job ids and lease tokens.
     #[must_use]
+    #[cfg(feature = "testing")]
     pub fn with_seed(self, seed: u64) -> Self {
         lock(&self.state).rng = SeededRng::new(seed);
         self
@@ -146,12 +148,14 @@ impl MemoryStore {
 
     /// The fault knob.
     #[must_use]
+    #[cfg(feature = "testing")]
     pub fn faults(&self) -> &Faults {
         &self.faults
     }
 
     /// Rewrites the action of audit entry `seq` without fixing the chain, so tests can check
     /// that verification notices. Returns false when there is no such entry.
+    #[cfg(feature = "testing")]
     pub fn tamper_audit_entry(&self, seq: u64, action: &str) -> bool {
         let mut s = lock(&self.state);
         match s.audit.iter_mut().find(|e| e.seq == seq) {

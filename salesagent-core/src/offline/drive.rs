@@ -34,6 +34,7 @@ impl FakeDrive {
 
     /// An empty drive whose calls go through `faults`.
     #[must_use]
+    #[cfg(feature = "testing")]
     pub fn with_faults(faults: Faults) -> Self {
         Self {
             state: Mutex::default(),
@@ -43,6 +44,7 @@ impl FakeDrive {
 
     /// The fault knob.
     #[must_use]
+    #[cfg(feature = "testing")]
     pub fn faults(&self) -> &Faults {
         &self.faults
     }

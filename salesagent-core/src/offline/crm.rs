@@ -83,6 +83,7 @@ impl FakeCrm {
 
     /// An empty CRM whose calls go through `faults`.
     #[must_use]
+    #[cfg(feature = "testing")]
     pub fn with_faults(faults: Faults) -> Self {
         Self {
             state: Mutex::default(),
@@ -92,6 +93,7 @@ impl FakeCrm {
 
     /// The fault knob.
     #[must_use]
+    #[cfg(feature = "testing")]
     pub fn faults(&self) -> &Faults {
         &self.faults
     }

@@ -72,8 +72,9 @@ impl MailboxState {
 /// `send_draft` of a draft that was already sent (or never existed) is `NotFound`, so one draft
 /// is delivered at most once. Sent messages are parsed (subject, body, In-Reply-To, References)
 /// and show up in `search`, `get_thread`, `history` and `sent_messages` like real ones; with
-/// [`FakeMailbox::with_search_lag`] they become findable by `search` and `find_sent` only that
-/// long after they were sent (Gmail's search is not documented as read-after-write consistent).
+/// `with_search_lag` (feature `testing`) they become findable by `search` and `find_sent` only
+/// that long after they were sent (Gmail's search is not documented as read-after-write
+/// consistent).
 #[derive(Debug)]
 pub struct FakeMailbox {
     state: Mutex<MailboxState>,
@@ -103,6 +104,7 @@ impl FakeMailbox {
     /// Sent messages become findable by `search` and `find_sent` only `lag` after they were sent
     /// (by the mailbox's clock).
     #[must_use]
+    #[cfg(feature = "testing")]
     pub fn with_search_lag(mut self, lag: Duration) -> Self {
         self.search_lag = lag;
         self
@@ -110,12 +112,14 @@ impl FakeMailbox {
 
     /// The search-lag bound this mailbox was given.
     #[must_use]
+    #[cfg(feature = "testing")]
     pub fn search_lag(&self) -> Duration {
         self.search_lag
     }
 
     /// The next `n` calls of operations starting with `op` (e.g. `mailbox.send_draft`) do their
     /// work and then answer with a timeout, as when the provider's acknowledgement is lost.
+    #[cfg(feature = "testing")]
     pub fn lose_acks(&self, op: &str, n: usize) {
         lock(&self.state).lost_acks.push((op.to_owned(), n));
     }
@@ -156,6 +160,7 @@ impl FakeMailbox {
 
     /// Uses `faults` for every call.
     #[must_use]
+    #[cfg(feature = "testing")]
     pub fn with_faults(mut self, faults: Faults) -> Self {
         self.faults = faults;
         self
@@ -170,6 +175,7 @@ impl FakeMailbox {
 
     /// The fault knob.
     #[must_use]
+    #[cfg(feature = "testing")]
     pub fn faults(&self) -> &Faults {
         &self.faults
     }
