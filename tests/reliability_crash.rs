@@ -149,8 +149,6 @@ async fn killed_worker_processes_lose_nothing_and_send_nothing_twice() {
 /// The same with a mailbox that cannot send drafts (the `Mailbox::send_draft` default), which
 /// the sender supports by sending with `send` and reconciling by Message-ID.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known duplicate: a send taken over after its holder was killed during \
-            `Mailbox::send` is sent again without a Message-ID lookup (sender.rs `resume`)"]
 async fn killed_worker_processes_send_nothing_twice_without_draft_sending() {
     crash("crash_without_draft_sending", false).await;
 }

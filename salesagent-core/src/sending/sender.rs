@@ -189,6 +189,17 @@ pub struct Sender {
     config: SenderConfig,
 }
 
+/// Which provider call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Creating the mailbox draft (or a store write before any send): nothing was sent.
+    Prepare,
+    /// Sending the mailbox draft: an earlier attempt of the same draft may have delivered.
+    SendDraft,
+    /// `Mailbox::send` of a mailbox without draft sending: this very call may have delivered.
+    Send,
+}
+
 /// How a claimed draft's send ended, before it is turned into a [`SendOutcome`].
 enum Delivery {
     Sent(SentMessage),
@@ -603,7 +614,7 @@ impl Sender {
                 let created = match self.mailbox.create_draft(&message).await {
                     Ok(c) => c,
                     // Nothing was sent: an unsent (or orphaned) mailbox draft at most.
-                    Err(e) => return self.provider_error(draft, e, false).await,
+                    Err(e) => return self.provider_error(draft, e, Step::Prepare).await,
                 };
                 let recorded = if self.mode() == SendMode::DraftOnly {
                     DraftAction::MarkDrafted {
@@ -676,7 +687,7 @@ impl Sender {
                     }
                 }
             }
-            Err((e, may_have_sent)) => self.provider_error(draft, e, may_have_sent).await,
+            Err((e, step)) => self.provider_error(draft, e, step).await,
         }
     }
 
@@ -687,7 +698,7 @@ impl Sender {
         draft: &mut Draft,
         mailbox_draft: &SentMessage,
         message: &OutgoingMessage,
-    ) -> std::result::Result<Delivery, (Error, bool)> {
+    ) -> std::result::Result<Delivery, (Error, Step)> {
         match self.mailbox.send_draft(mailbox_draft).await {
             Ok(sent) => Ok(Delivery::Sent(sent)),
             Err(Error::NotFound { .. }) => Ok(Delivery::Gone),
@@ -704,40 +715,46 @@ impl Sender {
                     Ok(false) => {
                         return Err((
                             Error::conflict("the send claim was taken over before the send"),
-                            false,
+                            Step::Prepare,
                         ));
                     }
-                    Err(e) => return Err((e, false)),
+                    Err(e) => return Err((e, Step::Prepare)),
                 }
                 self.mailbox
                     .send(message)
                     .await
                     .map(Delivery::Sent)
-                    .map_err(|e| (e, true))
+                    .map_err(|e| (e, Step::Send))
             }
             // Sending the same mailbox draft again can never deliver twice.
-            Err(e) => Err((e, false)),
+            Err(e) => Err((e, Step::SendDraft)),
         }
     }
 
-    /// A failed provider call: a rejection of the message itself ends the draft `Failed`; any
-    /// other error (transient, or ambiguous: it may have been delivered) releases the claim and
-    /// goes back to the job queue, whose next run sends the same mailbox draft again (which
-    /// cannot deliver twice) or, for a mailbox without drafts, looks the Message-ID up after the
-    /// search-lag bound first.
-    async fn provider_error(
-        &self,
-        mut draft: Draft,
-        e: Error,
-        may_have_sent: bool,
-    ) -> Result<SendOutcome> {
+    /// A failed provider call. A rejection of the message itself ends the draft `Failed`, but
+    /// only when nothing can have been delivered: a refusal of a send step whose earlier attempt
+    /// may have delivered (a lost acknowledgement) first looks the Message-ID up, and fails the
+    /// draft only when a search made a search-lag bound later finds nothing. Any other error
+    /// (transient, or ambiguous) releases the claim and goes back to the job queue, whose next
+    /// run sends the same mailbox draft again (which cannot deliver twice) or, for a mailbox
+    /// without drafts, looks the Message-ID up after the search-lag bound first.
+    async fn provider_error(&self, mut draft: Draft, e: Error, step: Step) -> Result<SendOutcome> {
         if matches!(
             e,
             Error::InvalidInput { .. } | Error::PermissionDenied { .. }
         ) {
-            return self.fail(draft, e.to_string()).await;
+            if step == Step::Prepare {
+                return self.fail(draft, e.to_string()).await;
+            }
+            let since = draft
+                .delivery_unconfirmed_since
+                .unwrap_or_else(|| self.clock.now());
+            return match self.look_up_sent(draft, since).await? {
+                Ok(outcome) => Ok(outcome),
+                Err(draft) => self.fail(draft, e.to_string()).await,
+            };
         }
-        let action = if may_have_sent {
+        let action = if step == Step::Send {
             // A mailbox without draft sending may have delivered: decide only after the lag
             // bound, by Message-ID.
             DraftAction::AwaitConfirmation {
