@@ -173,6 +173,12 @@ pub async fn run(command: &KeysCommand, url: &str) -> Result<(), Error> {
                     "{} now holds the new key; the old key is no longer needed",
                     file.display()
                 );
+            } else if let Some(pending) = pending.filter(|p| p.exists()) {
+                out!(
+                    "set {ENCRYPTION_KEY_ENV} to the new key, kept in {} (then delete that \
+                     file); the old key is no longer needed",
+                    pending.display()
+                );
             } else {
                 out!("set {ENCRYPTION_KEY_ENV} to the new key; the old key is no longer needed");
             }
