@@ -348,8 +348,9 @@ fn operator_flow_approve_reject_edit_send_in_draft_only_mode() {
     // Bad input: a malformed id, an unknown id, an unsupported mailbox.
     w.fails(&["approve", "not-a-uuid"], 2);
     w.fails(&["approve", "00000000-0000-7000-8000-000000000000"], 2);
-    let err = w.fails(&["send", "--mailbox", "smtp://example.com"], 1);
-    assert!(err.contains("outbox:DIR"), "{err}");
+    // An unknown mailbox is bad input (exit 2), naming the choices.
+    let err = w.fails(&["send", "--mailbox", "smtp://example.com"], 2);
+    assert!(err.contains("gmail or outbox:DIR"), "{err}");
 }
 
 #[test]

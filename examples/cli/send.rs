@@ -245,6 +245,13 @@ pub async fn run(
             )?;
             // The shipped send path: one send job per draft, run by a worker that runs only
             // send jobs (pipeline jobs stay for `work`).
+            // What each draft was before this run, so only what this run did is reported.
+            let before: std::collections::HashMap<DraftId, u32> = store
+                .list_drafts(&DraftFilter::default())
+                .await?
+                .into_iter()
+                .map(|d| (d.id, d.version))
+                .collect();
             let queued = runtime.sender.enqueue_pending_sends().await?;
             let worker = Worker::empty(
                 store.clone(),
@@ -274,6 +281,11 @@ pub async fn run(
                     .await?;
                 for d in drafts {
                     let id = d.id;
+                    let changed = before.get(&id) != Some(&d.version);
+                    let waiting = matches!(status, DraftStatus::Approved | DraftStatus::Sending);
+                    if !changed && !waiting {
+                        continue;
+                    }
                     match status {
                         DraftStatus::Sent | DraftStatus::Drafted => {
                             if let Some(m) = &d.message_id {

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::TimeDelta;
 use salesagent_core::Result;
 use salesagent_core::model::{Job, JobFilter, JobState, NewJob};
-use salesagent_core::ports::{Clock as _, DynClock, DynStore, JobStore as _};
+use salesagent_core::ports::{Clock as _, DynClock, DynStore};
 use salesagent_core::testing::{ManualClock, MemoryStore};
 use salesagent_core::worker::{JobDone, JobHandler, JobKind, Worker, WorkerConfig};
 use serde::{Deserialize, Serialize};
