@@ -49,6 +49,20 @@ fn io_err(what: &str, e: &std::io::Error) -> Error {
     }
 }
 
+/// A file time after every one this process handed out before (and no earlier than now).
+fn next_stamp() -> std::time::SystemTime {
+    use std::sync::Mutex;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    static LAST: Mutex<u128> = Mutex::new(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut last = LAST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    *last = now.max(*last + 1);
+    let nanos = u64::try_from(*last).unwrap_or(u64::MAX);
+    UNIX_EPOCH + Duration::from_nanos(nanos)
+}
+
 /// The file stem for a Message-ID: safe characters kept, anything else replaced, plus a hash of
 /// the original when it had to be changed (or shortened), so distinct ids never collide.
 #[must_use]
@@ -140,6 +154,10 @@ impl Outbox {
             .join(format!("{}.tmp", uuid::Uuid::now_v7().simple()));
         let mut f = std::fs::File::create(&tmp).map_err(|e| io_err("write", &e))?;
         f.write_all(bytes).map_err(|e| io_err("write", &e))?;
+        // The file's time orders mail (history cursor, newest first): the kernel stamps files
+        // with a coarse clock (a few ms), so two mails written back to back could tie. Stamp
+        // them ourselves, strictly increasing within this process, at nanosecond resolution.
+        let _ = f.set_modified(next_stamp());
         f.sync_all().map_err(|e| io_err("sync", &e))?;
         Ok(tmp)
     }
