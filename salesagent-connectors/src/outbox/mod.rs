@@ -57,7 +57,9 @@ fn next_stamp() -> std::time::SystemTime {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    let mut last = LAST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut last = LAST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     *last = now.max(*last + 1);
     let nanos = u64::try_from(*last).unwrap_or(u64::MAX);
     UNIX_EPOCH + Duration::from_nanos(nanos)
