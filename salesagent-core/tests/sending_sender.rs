@@ -474,7 +474,8 @@ async fn out_of_attempts_stays_sending_and_is_picked_up_again_at_start_up() {
     let sender = env.sender_with(mb.clone(), real_sends());
     sender.enqueue_pending_sends().await.unwrap();
     let stats = env.drive(&env.worker(sender)).await;
-    assert_eq!((stats.retrying, stats.dead), (4, 1), "{stats:?}");
+    let attempts = u64::from(salesagent_core::sending::sender::SEND_JOB_ATTEMPTS);
+    assert_eq!((stats.retrying, stats.dead), (attempts - 1, 1), "{stats:?}");
     let stored = env.store.get_draft(d.id).await.unwrap();
     assert_eq!(stored.status, DraftStatus::Sending);
     assert!(stored.send_claim.is_none());

@@ -161,12 +161,20 @@ pub struct SendJob {
     pub draft_id: DraftId,
 }
 
+/// Attempts of a send job before it is dead-lettered. A send job must outlive crashes of the
+/// workers running it (each lease that runs out counts as an attempt) and provider outages: a
+/// draft left `Sending` is only ever finished or reconciled by its send job. With the queue's
+/// backoff capped at 15 minutes this is about a day of retries; permanent errors still end the
+/// job at once.
+pub const SEND_JOB_ATTEMPTS: u32 = 100;
+
 impl SendJob {
     /// A send job for `draft` at `version`; enqueueing twice for one version yields one job.
     #[must_use]
     pub fn new_job(draft: DraftId, version: u32) -> NewJob {
         NewJob::new(kinds::SEND, serde_json::json!({ "draft_id": draft }))
             .with_key(format!("send:{draft}:v{version}"))
+            .with_max_attempts(SEND_JOB_ATTEMPTS)
     }
 }
 
