@@ -571,8 +571,11 @@ fn erase_removes_every_trace_of_a_contact() {
     assert_eq!(again["total"], 0, "{again}");
     assert_eq!(again["email"], email.as_str());
     let other = email_of(&left[0]);
-    let v: Value = serde_json::from_str(&w.ok(&["erase", &other, "--json"])).expect("erase json");
+    let v: Value =
+        serde_json::from_str(&w.ok(&["erase", &other, "--json", "--crm"])).expect("erase json");
     assert!(v["total"].as_u64().is_some_and(|n| n > 0), "{v}");
+    // --crm also asks the CRM (here the offline one) to erase the contact.
+    assert_eq!(v["crm"], "erased", "{v}");
     assert!(
         v["per_table"]["drafts"].as_u64().is_some_and(|n| n >= 1),
         "{v}"

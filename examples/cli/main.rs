@@ -664,7 +664,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             )
             .await?;
         }
-        Command::Erase(args) => erase::run(args, app.store.clone()).await?,
+        Command::Erase(args) => {
+            erase::run(args, app.store.clone(), app.services.crm.clone()).await?;
+        }
         Command::Operators { command } => operators::run(command, app.store.clone()).await?,
         Command::Keys { command } => keys::run(command, &cli.database).await?,
         Command::Assistant(args) => {

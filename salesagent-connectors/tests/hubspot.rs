@@ -827,3 +827,23 @@ async fn get_contact_by_id_follows_the_spec() {
     assert_eq!(s.lead.email.to_string(), "zoe@delta.io");
     assert_eq!(s.raw, event.raw);
 }
+
+#[tokio::test]
+async fn gdpr_erase_posts_the_contacts_gdpr_delete_by_email() {
+    let specs = specs();
+    let server = MockServer::start().await;
+    let body = json!({"objectId": "ann@acme.io", "idProperty": "email"});
+    specs.contacts.check_schema("PublicGdprDeleteInput", &body);
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/contacts/gdpr-delete"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .and(body_partial_json(body))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let hs = hubspot(&server);
+    hs.erase_contact(&salesagent_core::model::EmailAddress::parse("ann@acme.io").unwrap())
+        .await
+        .unwrap();
+}

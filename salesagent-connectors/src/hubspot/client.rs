@@ -437,6 +437,18 @@ impl Crm for HubSpot {
         })
     }
 
+    async fn erase_contact(&self, email: &EmailAddress) -> Result<()> {
+        // POST /crm/v3/objects/contacts/gdpr-delete {"objectId": <email>, "idProperty": "email"}
+        // → 204. An unknown address is blocklisted by HubSpot and also answers 204, so a repeat
+        // is harmless: the request may be resent.
+        let body = serde_json::json!({ "objectId": email.to_string(), "idProperty": "email" });
+        let r = Request::post("gdpr_delete", path("contacts", &["gdpr-delete"]))
+            .json(&body)?
+            .idempotent();
+        self.http.send(&r).await?;
+        Ok(())
+    }
+
     async fn tasks_for_contact(&self, contact: &CrmId) -> Result<Vec<Task>> {
         let ids = self
             .associated_ids("contact", contact.as_str(), "task")

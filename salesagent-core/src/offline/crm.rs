@@ -249,6 +249,32 @@ impl Crm for FakeCrm {
         Ok(lock(&self.state).contact_by_email(email).cloned())
     }
 
+    async fn erase_contact(&self, email: &EmailAddress) -> Result<()> {
+        self.faults.before_call("crm.erase_contact").await?;
+        let mut s = lock(&self.state);
+        let key = email.normalized();
+        let erased: Vec<CrmId> = s
+            .contacts
+            .iter()
+            .filter(|c| c.email.normalized() == key)
+            .map(|c| c.crm_id.clone())
+            .collect();
+        s.contacts.retain(|c| c.email.normalized() != key);
+        s.created_contacts.retain(|c| c.email.normalized() != key);
+        s.notes
+            .retain(|n| n.contact_id.as_ref().is_none_or(|c| !erased.contains(c)));
+        s.created_notes
+            .retain(|n| n.contact_id.as_ref().is_none_or(|c| !erased.contains(c)));
+        // Rebuild the indexes over what is left.
+        let contacts = std::mem::take(&mut s.contacts);
+        s.by_email.clear();
+        s.by_id.clear();
+        for c in contacts {
+            s.push_contact(c);
+        }
+        Ok(())
+    }
+
     async fn get_contact(&self, id: &CrmId) -> Result<Contact> {
         self.faults.before_call("crm.get_contact").await?;
         lock(&self.state)

@@ -56,6 +56,14 @@ pub trait Crm: Send + Sync + std::fmt::Debug + 'static {
 
     /// Deals changed since `cursor` (None = from the beginning), oldest first.
     async fn deal_changes(&self, cursor: Option<&str>) -> Result<DealChangePage>;
+
+    /// Permanently erases the contact with this address from the CRM (GDPR erasure), where the
+    /// CRM offers it. Erasing an unknown address is not an error. The default answers
+    /// [`Error::Unsupported`](crate::Error::Unsupported).
+    async fn erase_contact(&self, email: &EmailAddress) -> Result<()> {
+        let _ = email;
+        Err(crate::Error::unsupported("erasing a contact in this CRM"))
+    }
 }
 
 /// A shared CRM.
