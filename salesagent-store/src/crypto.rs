@@ -153,6 +153,46 @@ impl std::fmt::Debug for Crypto {
     }
 }
 
+/// `base64(nonce || ciphertext)` of `plaintext` under `cipher`, bound to the row `context`.
+fn encrypt(cipher: &XChaCha20Poly1305, context: &str, plaintext: &str) -> Result<String> {
+    let nonce = XNonce::try_generate()
+        .map_err(|_| Error::unavailable("the system random number generator failed"))?;
+    let ct = cipher
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext.as_bytes(),
+                aad: context.as_bytes(),
+            },
+        )
+        .map_err(|_| Error::backend("encryption failed"))?;
+    let mut blob = nonce.to_vec();
+    blob.extend_from_slice(&ct);
+    Ok(B64.encode(blob))
+}
+
+/// Opens `nonce || ciphertext` (at least 24 bytes: the caller checked) sealed by [`encrypt`]
+/// for the row `context`.
+fn decrypt(cipher: &XChaCha20Poly1305, context: &str, blob: &[u8]) -> Result<String> {
+    let (nonce, ct) = blob.split_at(24);
+    let nonce = XNonce::try_from(nonce)
+        .map_err(|_| Error::backend(format!("{context}: sealed value is malformed")))?;
+    let pt = cipher
+        .decrypt(
+            &nonce,
+            Payload {
+                msg: ct,
+                aad: context.as_bytes(),
+            },
+        )
+        .map_err(|_| {
+            Error::backend(format!(
+                "{context}: value does not authenticate (tampered or wrong key)"
+            ))
+        })?;
+    String::from_utf8(pt).map_err(|_| Error::backend(format!("{context}: not UTF-8")))
+}
+
 impl Crypto {
     /// Builds the key set. `bidx_from` names the key whose derived blind-index key the database
     /// already uses (from `store_meta`); `None` on a fresh database.
@@ -237,20 +277,10 @@ impl Crypto {
         let Some((id, cipher)) = &self.primary else {
             return Ok(format!("{PLAIN_PREFIX}{plaintext}"));
         };
-        let nonce = XNonce::try_generate()
-            .map_err(|_| Error::unavailable("the system random number generator failed"))?;
-        let ct = cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plaintext.as_bytes(),
-                    aad: context.as_bytes(),
-                },
-            )
-            .map_err(|_| Error::backend("encryption failed"))?;
-        let mut blob = nonce.to_vec();
-        blob.extend_from_slice(&ct);
-        Ok(format!("{SEALED_PREFIX}{id}:{}", B64.encode(blob)))
+        Ok(format!(
+            "{SEALED_PREFIX}{id}:{}",
+            encrypt(cipher, context, plaintext)?
+        ))
     }
 
     /// Opens a value sealed by [`Crypto::seal`].
@@ -287,23 +317,7 @@ impl Crypto {
                 "{context}: sealed value is too short"
             )));
         }
-        let (nonce, ct) = blob.split_at(24);
-        let nonce = XNonce::try_from(nonce)
-            .map_err(|_| Error::backend(format!("{context}: sealed value is malformed")))?;
-        let pt = cipher
-            .decrypt(
-                &nonce,
-                Payload {
-                    msg: ct,
-                    aad: context.as_bytes(),
-                },
-            )
-            .map_err(|_| {
-                Error::backend(format!(
-                    "{context}: value does not authenticate (tampered or wrong key)"
-                ))
-            })?;
-        String::from_utf8(pt).map_err(|_| Error::backend(format!("{context}: not UTF-8")))
+        decrypt(cipher, context, &blob)
     }
 
     /// 32 fresh random bytes (a data key or a tombstone key).
@@ -327,20 +341,10 @@ impl Crypto {
     ) -> Result<String> {
         let cipher = XChaCha20Poly1305::new_from_slice(key)
             .map_err(|_| Error::backend("data key has the wrong length"))?;
-        let nonce = XNonce::try_generate()
-            .map_err(|_| Error::unavailable("the system random number generator failed"))?;
-        let ct = cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plaintext.as_bytes(),
-                    aad: context.as_bytes(),
-                },
-            )
-            .map_err(|_| Error::backend("encryption failed"))?;
-        let mut blob = nonce.to_vec();
-        blob.extend_from_slice(&ct);
-        Ok(format!("{DATA_PREFIX}{key_id}:{}", B64.encode(blob)))
+        Ok(format!(
+            "{DATA_PREFIX}{key_id}:{}",
+            encrypt(&cipher, context, plaintext)?
+        ))
     }
 
     /// The data key id of a value sealed by [`Crypto::seal_with`].
@@ -362,24 +366,9 @@ impl Crypto {
         if blob.len() < 24 {
             return Err(malformed());
         }
-        let (nonce, ct) = blob.split_at(24);
-        let nonce = XNonce::try_from(nonce).map_err(|_| malformed())?;
         let cipher = XChaCha20Poly1305::new_from_slice(key)
             .map_err(|_| Error::backend("data key has the wrong length"))?;
-        let pt = cipher
-            .decrypt(
-                &nonce,
-                Payload {
-                    msg: ct,
-                    aad: context.as_bytes(),
-                },
-            )
-            .map_err(|_| {
-                Error::backend(format!(
-                    "{context}: value does not authenticate (tampered or wrong key)"
-                ))
-            })?;
-        String::from_utf8(pt).map_err(|_| Error::backend(format!("{context}: not UTF-8")))
+        decrypt(&cipher, context, &blob)
     }
 
     /// A data key as stored: sealed under the master key for `context` (base64 inside).
