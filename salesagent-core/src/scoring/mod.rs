@@ -6,33 +6,50 @@
 
 use crate::model::{EmailAddress, IcpScore, ScoreFactor};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Points for any of a set of keywords found in a text (case-insensitive, whole words or phrases).
+///
+/// The keywords are `keywords` plus every list in `by_language` (the split by language is only
+/// for the reader: all of them are tried, in that order). `label` and `points` are required;
+/// unknown keys are an error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KeywordRule {
     /// A short label for the explanation and the CRM segment (`saas`, `executive`).
     pub label: String,
-    /// Lower-case keywords or phrases; any one matching applies the rule.
+    /// Keywords or phrases in any language; any one matching applies the rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keywords: Vec<String>,
+    /// More keywords, grouped by language code (`en`, `de`, `fr`, `es`, …).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_language: BTreeMap<String, Vec<String>>,
     /// Points when it matches (may be negative).
     pub points: f64,
 }
 
 /// Points for a company-size band (employees, inclusive bounds).
+///
+/// `label`, `min` and `points` are required; a missing `max` means no upper bound.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SizeBand {
     /// Band label written to the CRM (`51-200`).
     pub label: String,
     /// Smallest employee count in the band.
     pub min: u32,
     /// Largest employee count in the band (`None` = no upper bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<u32>,
     /// Points for the band.
     pub points: f64,
 }
 
 /// Tier thresholds: a score at or above `a` is tier `A`, and so on; below `c` is `D`.
+///
+/// A missing key takes its default (`a = 75`, `b = 50`, `c = 25`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TierThresholds {
     /// Lowest score of tier A.
     pub a: u8,
@@ -42,9 +59,69 @@ pub struct TierThresholds {
     pub c: u8,
 }
 
+impl Default for TierThresholds {
+    fn default() -> Self {
+        Self {
+            a: 75,
+            b: 50,
+            c: 25,
+        }
+    }
+}
+
 /// The whole rule set.
+///
+/// Every key is optional: a missing key keeps its value from [`IcpRules::default`] (a list given
+/// in the file replaces the default list as a whole). Unknown keys are an error. In TOML (for
+/// example the `[icp]` table of a settings file):
+///
+/// ```toml
+/// base = 10.0                    # points every lead starts with
+/// other_industry_points = 5.0    # industry known but matching no rule
+/// free_mail_points = -10.0       # gmail.com, …
+/// company_domain_points = 8.0
+///
+/// [tiers]                        # lowest score of each tier; below c is D
+/// a = 75
+/// b = 50
+/// c = 25
+///
+/// [[industries]]                 # first match wins
+/// label = "software"
+/// points = 20.0
+/// keywords = ["software", "saas"]
+///
+/// [[size_bands]]                 # first band containing the employee count wins
+/// label = "51-200"
+/// min = 51
+/// max = 200                      # omit for no upper bound
+/// points = 18.0
+///
+/// [[seniority]]                  # on the job title; first match wins
+/// label = "executive"
+/// points = 20.0
+/// keywords = ["ceo", "cto"]      # any language
+/// [seniority.by_language]        # more keywords, grouped by language for the reader
+/// de = ["geschäftsführer", "vorstand"]
+/// fr = ["directeur général", "pdg"]
+///
+/// [[countries]]                  # names or ISO codes; first match wins
+/// label = "core_market"
+/// points = 10.0
+/// keywords = ["de", "germany"]
+///
+/// [[intents]]                    # on the message; every matching rule adds its points
+/// label = "demo"
+/// points = 12.0
+/// [intents.by_language]
+/// en = ["demo", "pricing"]
+/// es = ["demostración", "presupuesto"]
+/// ```
+///
+/// Keywords match whole words or phrases, ignoring case. [`IcpRules::validate`] checks what serde
+/// cannot (tier order, band bounds, finite points).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct IcpRules {
     /// Points every lead starts with.
     pub base: f64,
@@ -56,7 +133,7 @@ pub struct IcpRules {
     pub size_bands: Vec<SizeBand>,
     /// Role/seniority rules on the job title; the first match wins.
     pub seniority: Vec<KeywordRule>,
-    /// Country rules (names or ISO codes, lower-case); the first match wins.
+    /// Country rules (names or ISO codes); the first match wins.
     pub countries: Vec<KeywordRule>,
     /// Points for a free-mail address (gmail.com, …).
     pub free_mail_points: f64,
@@ -72,6 +149,7 @@ fn kw(label: &str, keywords: &[&str], points: f64) -> KeywordRule {
     KeywordRule {
         label: label.to_owned(),
         keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
+        by_language: BTreeMap::new(),
         points,
     }
 }
@@ -221,11 +299,7 @@ impl Default for IcpRules {
                     -40.0,
                 ),
             ],
-            tiers: TierThresholds {
-                a: 75,
-                b: 50,
-                c: 25,
-            },
+            tiers: TierThresholds::default(),
         }
     }
 }
@@ -293,13 +367,22 @@ fn contains_word(text: &str, keyword: &str) -> bool {
     false
 }
 
+impl KeywordRule {
+    /// Every keyword of the rule: `keywords`, then each language's list in `by_language`.
+    pub fn all_keywords(&self) -> impl Iterator<Item = &str> {
+        self.keywords
+            .iter()
+            .chain(self.by_language.values().flatten())
+            .map(String::as_str)
+    }
+}
+
 fn first_match<'a>(rules: &'a [KeywordRule], text: &str) -> Option<(&'a KeywordRule, &'a str)> {
     let lower = text.to_lowercase();
     rules.iter().find_map(|r| {
-        r.keywords
-            .iter()
+        r.all_keywords()
             .find(|k| contains_word(&lower, &k.to_lowercase()))
-            .map(|k| (r, k.as_str()))
+            .map(|k| (r, k))
     })
 }
 
@@ -312,6 +395,100 @@ fn short(text: &str) -> String {
 }
 
 impl IcpRules {
+    /// Checks what the types cannot: finite points, tiers in order (`100 >= a >= b >= c`),
+    /// band bounds in order, non-empty labels and keywords.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) naming the first offending key (as a
+    /// path such as `seniority[2].points`) and the allowed values.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        fn bad(field: String, reason: impl Into<String>) -> crate::Error {
+            crate::Error::InvalidInput {
+                field,
+                reason: reason.into(),
+            }
+        }
+        fn finite(field: &str, v: f64) -> Result<(), crate::Error> {
+            if v.is_finite() {
+                Ok(())
+            } else {
+                Err(bad(field.to_owned(), "must be a finite number"))
+            }
+        }
+        fn rules(family: &str, list: &[KeywordRule]) -> Result<(), crate::Error> {
+            for (i, r) in list.iter().enumerate() {
+                if r.label.trim().is_empty() {
+                    return Err(bad(format!("{family}[{i}].label"), "must not be empty"));
+                }
+                finite(&format!("{family}[{i}].points"), r.points)?;
+                if r.all_keywords().next().is_none() {
+                    return Err(bad(
+                        format!("{family}[{i}]"),
+                        "needs at least one keyword (in keywords or by_language)",
+                    ));
+                }
+                for (lang, words) in std::iter::once(("", &r.keywords))
+                    .chain(r.by_language.iter().map(|(l, w)| (l.as_str(), w)))
+                {
+                    if let Some(j) = words
+                        .iter()
+                        .position(|k| k.trim().trim_matches('*').trim().is_empty())
+                    {
+                        let at = if lang.is_empty() {
+                            format!("{family}[{i}].keywords[{j}]")
+                        } else {
+                            format!("{family}[{i}].by_language.{lang}[{j}]")
+                        };
+                        return Err(bad(at, "a keyword must contain a word"));
+                    }
+                }
+            }
+            Ok(())
+        }
+        finite("base", self.base)?;
+        finite("other_industry_points", self.other_industry_points)?;
+        finite("free_mail_points", self.free_mail_points)?;
+        finite("company_domain_points", self.company_domain_points)?;
+        rules("industries", &self.industries)?;
+        rules("seniority", &self.seniority)?;
+        rules("countries", &self.countries)?;
+        rules("intents", &self.intents)?;
+        for (i, b) in self.size_bands.iter().enumerate() {
+            if b.label.trim().is_empty() {
+                return Err(bad(format!("size_bands[{i}].label"), "must not be empty"));
+            }
+            finite(&format!("size_bands[{i}].points"), b.points)?;
+            if let Some(max) = b.max
+                && max < b.min
+            {
+                return Err(bad(
+                    format!("size_bands[{i}].max"),
+                    format!(
+                        "must be at least min ({}), or absent for no upper bound",
+                        b.min
+                    ),
+                ));
+            }
+        }
+        let t = self.tiers;
+        if t.a > 100 {
+            return Err(bad("tiers.a".to_owned(), "must be between 0 and 100"));
+        }
+        if t.b > t.a {
+            return Err(bad(
+                "tiers.b".to_owned(),
+                format!("must be at most tiers.a ({}): tiers need a >= b >= c", t.a),
+            ));
+        }
+        if t.c > t.b {
+            return Err(bad(
+                "tiers.c".to_owned(),
+                format!("must be at most tiers.b ({}): tiers need a >= b >= c", t.b),
+            ));
+        }
+        Ok(())
+    }
+
     /// The tier of a score.
     #[must_use]
     pub fn tier(&self, score: u8) -> &'static str {
@@ -430,8 +607,7 @@ impl IcpRules {
         let mut hits = Vec::new();
         for rule in &self.intents {
             if let Some(k) = rule
-                .keywords
-                .iter()
+                .all_keywords()
                 .find(|k| contains_word(&message, &k.to_lowercase()))
             {
                 points += rule.points;
@@ -546,6 +722,109 @@ mod tests {
         let a = rules.assess(&IcpInput::default());
         assert_eq!(a.score.score, 50);
         assert_eq!(a.score.tier, "B");
+    }
+
+    #[test]
+    fn rules_reject_unknown_keys_and_round_trip() {
+        let err = serde_json::from_str::<IcpRules>(r#"{"bse": 1}"#).unwrap_err();
+        assert!(err.to_string().contains("bse"), "{err}");
+        let err = serde_json::from_str::<IcpRules>(
+            r#"{"seniority": [{"label": "x", "points": 1, "keyword": ["a"]}]}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("keyword"), "{err}");
+        let err = serde_json::from_str::<IcpRules>(r#"{"tiers": {"d": 1}}"#).unwrap_err();
+        assert!(err.to_string().contains('d'), "{err}");
+        // A rule needs its label and points.
+        assert!(serde_json::from_str::<IcpRules>(r#"{"intents": [{"label": "x"}]}"#).is_err());
+        // Missing tier keys keep their defaults.
+        let r: IcpRules = serde_json::from_str(r#"{"tiers": {"a": 80}}"#).unwrap();
+        assert_eq!((r.tiers.a, r.tiers.b, r.tiers.c), (80, 50, 25));
+        // The default survives a round trip.
+        let json = serde_json::to_string(&IcpRules::default()).unwrap();
+        let back: IcpRules = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, IcpRules::default());
+        IcpRules::default().validate().unwrap();
+    }
+
+    #[test]
+    fn validate_names_the_offending_key() {
+        let cases: Vec<(IcpRules, &str)> = vec![
+            (
+                IcpRules {
+                    tiers: TierThresholds {
+                        a: 40,
+                        b: 50,
+                        c: 25,
+                    },
+                    ..IcpRules::default()
+                },
+                "tiers.b",
+            ),
+            (
+                IcpRules {
+                    tiers: TierThresholds {
+                        a: 75,
+                        b: 50,
+                        c: 60,
+                    },
+                    ..IcpRules::default()
+                },
+                "tiers.c",
+            ),
+            (
+                IcpRules {
+                    tiers: TierThresholds {
+                        a: 101,
+                        b: 50,
+                        c: 25,
+                    },
+                    ..IcpRules::default()
+                },
+                "tiers.a",
+            ),
+            (
+                IcpRules {
+                    base: f64::NAN,
+                    ..IcpRules::default()
+                },
+                "base",
+            ),
+            (
+                IcpRules {
+                    size_bands: vec![band("x", 10, Some(5), 1.0)],
+                    ..IcpRules::default()
+                },
+                "size_bands[0].max",
+            ),
+            (
+                IcpRules {
+                    intents: vec![kw("x", &[], 1.0)],
+                    ..IcpRules::default()
+                },
+                "intents[0]",
+            ),
+            (
+                IcpRules {
+                    seniority: vec![kw("x", &["ceo", " "], 1.0)],
+                    ..IcpRules::default()
+                },
+                "seniority[0].keywords[1]",
+            ),
+            (
+                IcpRules {
+                    countries: vec![kw("", &["de"], 1.0)],
+                    ..IcpRules::default()
+                },
+                "countries[0].label",
+            ),
+        ];
+        for (rules, field) in cases {
+            match rules.validate() {
+                Err(crate::Error::InvalidInput { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
     }
 
     proptest! {
