@@ -39,4 +39,5 @@ if [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+bash scripts/setup/llm-server.sh >/dev/null # llama-cpp-python's server + SmolLM2 for the real-LLM tests (they skip without)
 cargo test --workspace --all-features

@@ -13,6 +13,11 @@ pub const RETRIES: &str = "salesagent_http_retries_total";
 pub const BREAKER_STATE: &str = "salesagent_http_breaker_state";
 /// Counter: LLM tokens, labels `model`, `kind` (`prompt`/`completion`).
 pub const LLM_TOKENS: &str = "salesagent_llm_tokens_total";
+/// Gauge: the structured-output mode negotiated with an LLM endpoint, label `model`
+/// (0 `json_schema`, 1 `json_object`, 2 `prompt`).
+pub const LLM_STRUCTURED_MODE: &str = "salesagent_llm_structured_mode";
+/// Counter: steps down of the structured-output mode, labels `model`, `from`, `to`.
+pub const LLM_STRUCTURED_FALLBACKS: &str = "salesagent_llm_structured_fallbacks_total";
 
 /// Describes every metric once (call after installing a recorder).
 pub fn describe() {
@@ -29,4 +34,12 @@ pub fn describe() {
         "Circuit breaker state: 0 closed, 1 half-open, 2 open"
     );
     metrics::describe_counter!(LLM_TOKENS, "Tokens used by LLM calls");
+    metrics::describe_gauge!(
+        LLM_STRUCTURED_MODE,
+        "Structured-output mode of an LLM endpoint: 0 json_schema, 1 json_object, 2 prompt"
+    );
+    metrics::describe_counter!(
+        LLM_STRUCTURED_FALLBACKS,
+        "Structured-output modes an LLM endpoint rejected"
+    );
 }

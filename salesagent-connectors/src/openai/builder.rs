@@ -1,6 +1,6 @@
 //! Building an [`OpenAi`] from the environment or by hand.
 
-use super::{DEFAULT_BASE_URL, Models, OpenAi, TokenBudget};
+use super::{DEFAULT_BASE_URL, Models, OpenAi, StructuredMode, StructuredModes, TokenBudget};
 use crate::http::{BreakerConfig, CircuitBreaker, HttpConfig, build_client};
 use async_openai::config::OpenAIConfig;
 use salesagent_core::ports::{DynClock, SystemClock};
@@ -12,7 +12,8 @@ use std::time::Duration;
 /// Builder of [`OpenAi`]. Environment: `OPENAI_API_KEY`, `OPENAI_BASE_URL` (any
 /// OpenAI-compatible server, e.g. a local model server), `OPENAI_MODEL`,
 /// `OPENAI_TRANSCRIBE_MODEL`, `OPENAI_TTS_MODEL`, `OPENAI_TTS_VOICE`,
-/// `OPENAI_DAILY_TOKEN_BUDGET`.
+/// `OPENAI_DAILY_TOKEN_BUDGET`, `OPENAI_STRUCTURED_OUTPUT` (`json_schema`, `json_object` or
+/// `prompt`: the structured-output mode to start from; negotiation only steps down from it).
 #[derive(Debug, Clone)]
 pub struct OpenAiBuilder {
     api_key: Option<SecretString>,
@@ -22,6 +23,8 @@ pub struct OpenAiBuilder {
     timeout: Duration,
     breaker: BreakerConfig,
     clock: DynClock,
+    structured_mode: Option<StructuredMode>,
+    structured_modes: Option<Arc<StructuredModes>>,
 }
 
 impl Default for OpenAiBuilder {
@@ -34,6 +37,8 @@ impl Default for OpenAiBuilder {
             timeout: Duration::from_secs(60),
             breaker: BreakerConfig::default(),
             clock: Arc::new(SystemClock),
+            structured_mode: None,
+            structured_modes: None,
         }
     }
 }
@@ -54,6 +59,8 @@ impl OpenAiBuilder {
             base_url: get("OPENAI_BASE_URL"),
             daily_token_budget: get("OPENAI_DAILY_TOKEN_BUDGET")
                 .and_then(|v| v.trim().parse().ok()),
+            structured_mode: get("OPENAI_STRUCTURED_OUTPUT")
+                .and_then(|v| StructuredMode::parse(&v)),
             ..Self::default()
         };
         if let Some(m) = get("OPENAI_MODEL") {
@@ -126,6 +133,22 @@ impl OpenAiBuilder {
         self
     }
 
+    /// Starts structured output at `mode` instead of `json_schema` (negotiation still steps
+    /// down from there when the server rejects it).
+    #[must_use]
+    pub fn with_structured_mode(mut self, mode: StructuredMode) -> Self {
+        self.structured_mode = Some(mode);
+        self
+    }
+
+    /// Remembers negotiated modes in `modes` instead of the process-wide
+    /// [`StructuredModes::global`] (for tests that need a fresh negotiation).
+    #[must_use]
+    pub fn with_structured_modes(mut self, modes: Arc<StructuredModes>) -> Self {
+        self.structured_modes = Some(modes);
+        self
+    }
+
     /// Builds the connector. Without a base URL an API key is required (`InvalidInput`).
     pub fn build(self) -> Result<OpenAi> {
         if self.api_key.is_none() && self.base_url.is_none() {
@@ -150,6 +173,13 @@ impl OpenAiBuilder {
             request_timeout: Some(self.timeout),
             ..HttpConfig::default()
         })?;
+        let modes = self
+            .structured_modes
+            .unwrap_or_else(StructuredModes::global);
+        if let Some(mode) = self.structured_mode {
+            // A configured start only lowers what is known of the endpoint.
+            modes.step_down(&base_url, &self.models.chat, mode, mode);
+        }
         Ok(OpenAi {
             client: async_openai::Client::build(http, config),
             base_url,
@@ -157,6 +187,7 @@ impl OpenAiBuilder {
             breaker: Arc::new(CircuitBreaker::new("openai", self.breaker)),
             budget: Arc::new(TokenBudget::new(self.daily_token_budget)),
             clock: self.clock,
+            modes,
         })
     }
 }

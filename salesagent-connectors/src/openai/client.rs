@@ -3,6 +3,9 @@
 use super::OpenAi;
 use super::error::map_error;
 use super::model::{ChatMessage, ChatRequest, ChatResponse, JsonSchemaFormat, ResponseFormat};
+use super::structured::{
+    Negotiated, StructuredMode, extract_json, rejects_response_format, schema_instruction,
+};
 use crate::http::metrics;
 use async_openai::types::audio::{
     AudioInput, CreateSpeechRequest, CreateTranscriptionRequest, SpeechModel, SpeechResponseFormat,
@@ -50,7 +53,24 @@ impl OpenAi {
     where
         F: Future<Output = std::result::Result<T, async_openai::error::OpenAIError>>,
     {
-        let permit = self.breaker.acquire()?;
+        self.guarded_call(op, call, |_| false)
+            .await
+            .map_err(|(e, _)| e)
+    }
+
+    /// [`OpenAi::guarded`], telling apart the errors `rejected` picks out (a server that
+    /// answered, but not to this request's form): those count as a live server for the
+    /// breaker, and come back with `true`.
+    async fn guarded_call<T, F>(
+        &self,
+        op: &'static str,
+        call: F,
+        rejected: fn(&async_openai::error::OpenAIError) -> bool,
+    ) -> std::result::Result<T, (Error, bool)>
+    where
+        F: Future<Output = std::result::Result<T, async_openai::error::OpenAIError>>,
+    {
+        let permit = self.breaker.acquire().map_err(|e| (e, false))?;
         let span = tracing::info_span!("openai_request", op, status = tracing::field::Empty);
         let started = tokio::time::Instant::now();
         let result = call.instrument(span.clone()).await;
@@ -64,40 +84,155 @@ impl OpenAi {
             }
             Err(e) => {
                 let err = map_error(&e);
-                let outage = matches!(err, Error::Unavailable { .. } | Error::Timeout { .. });
+                let is_rejection = rejected(&e);
+                let outage = !is_rejection
+                    && matches!(err, Error::Unavailable { .. } | Error::Timeout { .. });
                 self.breaker.record(permit, !outage);
                 ::metrics::counter!(metrics::REQUESTS, "service" => "openai", "op" => op, "status" => "error").increment(1);
                 ::metrics::counter!(metrics::ERRORS, "service" => "openai", "kind" => err.kind())
                     .increment(1);
-                span.in_scope(|| tracing::warn!(kind = err.kind(), "openai call failed"));
-                Err(err)
+                if is_rejection {
+                    span.in_scope(|| {
+                        tracing::info!(kind = err.kind(), error = %err, "openai: the server rejected the request's form");
+                    });
+                } else {
+                    span.in_scope(|| tracing::warn!(kind = err.kind(), "openai call failed"));
+                }
+                Err((err, is_rejection))
             }
         }
     }
 
-    /// The wire request for `req`.
+    /// The wire request for `req` in the mode currently negotiated with this endpoint.
     #[must_use]
     pub fn chat_request(&self, req: &LlmRequest) -> ChatRequest {
-        ChatRequest {
-            model: self.models.chat.clone(),
-            messages: req
-                .messages
-                .iter()
-                .map(|m| ChatMessage {
-                    role: role(m.role).to_owned(),
-                    content: m.content.clone(),
-                })
-                .collect(),
-            response_format: req.schema.as_ref().map(|s| ResponseFormat::JsonSchema {
+        self.chat_request_in(req, self.structured_output().mode)
+    }
+
+    /// The wire request for `req` in structured-output `mode` (ignored without a schema).
+    #[must_use]
+    pub fn chat_request_in(&self, req: &LlmRequest, mode: StructuredMode) -> ChatRequest {
+        let mut messages: Vec<ChatMessage> = req
+            .messages
+            .iter()
+            .map(|m| ChatMessage {
+                role: role(m.role).to_owned(),
+                content: m.content.clone(),
+            })
+            .collect();
+        let schema = req.schema.as_ref();
+        let response_format = schema.and_then(|s| match mode {
+            StructuredMode::JsonSchema => Some(ResponseFormat::JsonSchema {
                 json_schema: JsonSchemaFormat {
                     name: schema_name(&s.name),
                     schema: s.schema.clone(),
                     strict: true,
                 },
             }),
-            max_completion_tokens: req.max_tokens,
+            StructuredMode::JsonObject => Some(ResponseFormat::JsonObject {
+                schema: Some(s.schema.clone()),
+            }),
+            StructuredMode::Prompt => None,
+        });
+        if let Some(s) = schema.filter(|_| mode != StructuredMode::JsonSchema) {
+            let instruction = schema_instruction(&s.schema);
+            match messages.iter_mut().find(|m| m.role == "system") {
+                Some(system) => {
+                    system.content.push_str("\n\n");
+                    system.content.push_str(&instruction);
+                }
+                None => messages.insert(
+                    0,
+                    ChatMessage {
+                        role: "system".to_owned(),
+                        content: instruction,
+                    },
+                ),
+            }
+        }
+        // An endpoint that refused `json_schema` is not OpenAI's own API: it reads the cap
+        // under the older name (llama-cpp-python ignores `max_completion_tokens`).
+        let legacy_cap = schema.is_some() && mode != StructuredMode::JsonSchema;
+        ChatRequest {
+            model: self.models.chat.clone(),
+            messages,
+            response_format,
+            max_completion_tokens: req.max_tokens.filter(|_| !legacy_cap),
+            max_tokens: req.max_tokens.filter(|_| legacy_cap),
             temperature: req.temperature,
             stream: false,
+        }
+    }
+
+    /// The structured-output mode negotiated with this endpoint (base URL + chat model):
+    /// [`StructuredMode::JsonSchema`], unconfirmed, until a call has said otherwise.
+    #[must_use]
+    pub fn structured_output(&self) -> Negotiated {
+        self.modes
+            .get(&self.base_url, &self.models.chat)
+            .unwrap_or(Negotiated {
+                mode: StructuredMode::JsonSchema,
+                confirmed: false,
+            })
+    }
+
+    /// Sends `request` in the negotiated mode, stepping down while the server rejects the
+    /// `response_format` (see [`structured`](super::structured)). Returns the answer and the
+    /// mode it was asked in.
+    async fn negotiate(&self, request: &LlmRequest) -> Result<(ChatResponse, StructuredMode)> {
+        let mut mode = self.structured_output().mode;
+        loop {
+            let body = self.chat_request_in(request, mode);
+            let attempt = if request.schema.is_some() {
+                self.guarded_call(
+                    "chat",
+                    self.client.chat().create_byot(&body),
+                    rejects_response_format,
+                )
+                .await
+            } else {
+                self.guarded_call("chat", self.client.chat().create_byot(&body), |_| false)
+                    .await
+            };
+            match attempt {
+                Ok(resp) => {
+                    if request.schema.is_some()
+                        && self.modes.confirm(&self.base_url, &self.models.chat, mode)
+                    {
+                        tracing::info!(
+                            base_url = %self.base_url,
+                            model = %self.models.chat,
+                            mode = mode.as_str(),
+                            "openai: structured output mode confirmed"
+                        );
+                        ::metrics::gauge!(metrics::LLM_STRUCTURED_MODE, "model" => self.models.chat.clone())
+                            .set(mode.gauge());
+                    }
+                    return Ok((resp, mode));
+                }
+                Err((err, true)) => {
+                    let Some(next) = mode.fallback() else {
+                        return Err(err);
+                    };
+                    let now = self
+                        .modes
+                        .step_down(&self.base_url, &self.models.chat, mode, next);
+                    tracing::warn!(
+                        base_url = %self.base_url,
+                        model = %self.models.chat,
+                        rejected = mode.as_str(),
+                        next = now.as_str(),
+                        error = %err,
+                        "openai: the server does not take this response_format; stepping down"
+                    );
+                    ::metrics::counter!(metrics::LLM_STRUCTURED_FALLBACKS, "model" => self.models.chat.clone(), "from" => mode.as_str(), "to" => now.as_str())
+                        .increment(1);
+                    ::metrics::gauge!(metrics::LLM_STRUCTURED_MODE, "model" => self.models.chat.clone())
+                        .set(now.gauge());
+                    mode = now;
+                }
+                Err((err, false)) => return Err(err),
+            }
         }
     }
 
@@ -122,10 +257,7 @@ impl Llm for OpenAi {
         }
         let today = self.clock.now().date_naive();
         self.budget.check(today)?;
-        let body = self.chat_request(request);
-        let resp: ChatResponse = self
-            .guarded("chat", self.client.chat().create_byot(&body))
-            .await?;
+        let (resp, mode) = self.negotiate(request).await?;
         let usage = resp.usage.unwrap_or_default();
         let total = u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens);
         self.budget.record(today, total);
@@ -143,17 +275,23 @@ impl Llm for OpenAi {
                 crate::http::error::excerpt(refusal)
             )));
         }
-        let content = choice.message.content.clone().unwrap_or_default();
+        let mut content = choice.message.content.clone().unwrap_or_default();
         if choice.finish_reason.as_deref() == Some("length") && request.schema.is_some() {
-            return Err(Error::backend(
-                "openai: structured output was cut off (max tokens)",
-            ));
+            return Err(Error::backend(format!(
+                "openai: structured output ({mode}) was cut off (max tokens)"
+            )));
         }
-        if request.schema.is_some() && serde_json::from_str::<serde_json::Value>(&content).is_err()
-        {
-            return Err(Error::backend(
-                "openai: structured output is not valid JSON",
-            ));
+        if request.schema.is_some() {
+            // Models asked without `json_schema` may wrap the object in a fence or a sentence.
+            match extract_json(&content) {
+                Some(json) if json.len() != content.len() => content = json.to_owned(),
+                Some(_) => {}
+                None => {
+                    return Err(Error::backend(format!(
+                        "openai: structured output ({mode}) is not valid JSON"
+                    )));
+                }
+            }
         }
         Ok(LlmResponse {
             content,

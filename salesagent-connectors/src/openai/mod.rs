@@ -5,15 +5,24 @@
 //! `async-openai` already retries 429/5xx with backoff, so this connector adds no retry loop of
 //! its own: only the shared circuit breaker, metrics, token accounting and a daily token budget
 //! (after which calls fail with `Unavailable` and callers use the template writer).
+//!
+//! Structured output negotiates with the server ([`structured`]): `json_schema` first, then
+//! `json_object` with the schema (llama-cpp-python's server), then JSON instructions in the
+//! prompt; the mode that works is remembered per endpoint ([`OpenAi::structured_output`]).
+//! [`local_server`] starts a real local OpenAI-compatible server (llama-cpp-python with a
+//! small GGUF model) for tests, benches and development.
 
 mod budget;
 mod builder;
 mod client;
 pub mod error;
+pub mod local_server;
 pub mod model;
+pub mod structured;
 
 pub use budget::{BUDGET_EXHAUSTED, TokenBudget, is_budget_exhausted};
 pub use builder::OpenAiBuilder;
+pub use structured::{Negotiated, StructuredMode, StructuredModes};
 
 use crate::http::CircuitBreaker;
 use async_openai::config::OpenAIConfig;
@@ -56,6 +65,7 @@ pub struct OpenAi {
     breaker: Arc<CircuitBreaker>,
     budget: Arc<TokenBudget>,
     clock: DynClock,
+    modes: Arc<StructuredModes>,
 }
 
 impl std::fmt::Debug for OpenAi {
@@ -64,6 +74,7 @@ impl std::fmt::Debug for OpenAi {
             .field("base_url", &self.base_url)
             .field("models", &self.models)
             .field("breaker", &self.breaker.state())
+            .field("structured_output", &self.structured_output())
             .finish_non_exhaustive()
     }
 }

@@ -27,10 +27,18 @@ pub struct JsonSchemaFormat {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ResponseFormat {
-    /// Structured output.
+    /// Structured output (`ResponseFormatJsonSchema`).
     JsonSchema {
         /// The schema.
         json_schema: JsonSchemaFormat,
+    },
+    /// JSON mode (`ResponseFormatJsonObject`). OpenAI's shape has only `type`; llama-cpp-python's
+    /// server (and others following it) also take a `schema` there and constrain the output
+    /// to it with a grammar.
+    JsonObject {
+        /// The schema, for servers that accept one beside `json_object`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        schema: Option<serde_json::Value>,
     },
 }
 
@@ -47,6 +55,11 @@ pub struct ChatRequest {
     /// Output token cap.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_completion_tokens: Option<u32>,
+    /// Output token cap under its older (deprecated in OpenAI's spec) name, which is the one
+    /// OpenAI-compatible servers read: sent instead of `max_completion_tokens` once an
+    /// endpoint has shown it is not OpenAI's own API (it rejected `json_schema`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
     /// Sampling temperature.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
