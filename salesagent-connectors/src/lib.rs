@@ -12,6 +12,7 @@
 //! | `Calendar` | [`calendar::GoogleCalendar`] | Google OAuth below, `GOOGLE_API_BASE_URL` |
 //! | `Llm`, speech | [`openai::OpenAi`] | `OPENAI_API_KEY`, `OPENAI_BASE_URL` (any OpenAI-compatible server), `OPENAI_MODEL`, `OPENAI_TRANSCRIBE_MODEL`, `OPENAI_TTS_MODEL`, `OPENAI_TTS_VOICE`, `OPENAI_DAILY_TOKEN_BUDGET` |
 //! | `Mailbox` (files) | [`outbox::Outbox`] | `outbox:DIR` |
+//! | `Mailbox` (any IMAP + SMTP) | `imap::ImapMailbox` (feature `imap`) | `IMAP_URL`, `SMTP_URL`, `IMAP_SENT_COPY`, `IMAP_SENT_FOLDER`, `IMAP_DRAFTS_FOLDER`, `IMAP_CA_FILE`; XOAUTH2: `OAUTH_PROVIDER` ([`oauth_provider`]) |
 //! | `TextToSpeech` (offline) | [`espeak::Espeak`] | `ESPEAK_NG_PATH`, `ESPEAK_NG_VOICE` |
 //! | OAuth | [`google_oauth::GoogleOAuth`] | `GOOGLE_CLIENT_ID`, `GOOGLE_CLIENT_SECRET`, `GOOGLE_REDIRECT_URI`, `GOOGLE_TOKEN_URL`, `GOOGLE_AUTH_URL` |
 //!
@@ -80,7 +81,7 @@
 //! mock server, as `tests/conformance.rs` does for every connector here. The `salesagent`
 //! package's `examples/custom_crm.rs` is a complete worked example.
 //!
-//! This crate has no feature flags.
+//! Feature flags: `imap` (default) builds the IMAP + SMTP mailbox (`async-imap`, `lettre`).
 
 pub mod calendar;
 pub mod drive;
@@ -90,5 +91,8 @@ pub mod google_api;
 pub mod google_oauth;
 pub mod http;
 pub mod hubspot;
+#[cfg(feature = "imap")]
+pub mod imap;
+pub mod oauth_provider;
 pub mod openai;
 pub mod outbox;
