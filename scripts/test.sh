@@ -40,4 +40,5 @@ if [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
 fi
 
 bash scripts/setup/llm-server.sh >/dev/null # llama-cpp-python's server + SmolLM2 for the real-LLM tests (they skip without)
+bash scripts/setup/mailservers.sh  # Dovecot + Postfix for the IMAP/SMTP mailbox tests
 cargo test --workspace --all-features
