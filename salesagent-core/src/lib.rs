@@ -120,6 +120,7 @@ pub mod ports;
 pub mod prompt;
 pub mod scoring;
 pub mod sending;
+pub mod sequences;
 pub mod slots;
 #[cfg(feature = "testing")]
 pub mod testing;

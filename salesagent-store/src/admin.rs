@@ -10,7 +10,7 @@ use salesagent_core::{Error, Result};
 use sqlx::{Any, AssertSqlSafe, Transaction};
 
 /// Tables whose `doc` column holds sealed documents.
-pub(crate) const SEALED_TABLES: [&str; 9] = [
+pub(crate) const SEALED_TABLES: [&str; 10] = [
     "submissions",
     "drafts",
     "draft_events",
@@ -20,6 +20,7 @@ pub(crate) const SEALED_TABLES: [&str; 9] = [
     "approved_recipients",
     "suppressions",
     "oauth_tokens",
+    "sequences",
 ];
 
 fn placeholders(first: usize, n: usize) -> String {
@@ -364,6 +365,7 @@ impl AdminStore for SqlStore {
                 "voice_profiles",
                 "DELETE FROM voice_profiles WHERE owner_bidx = $1",
             ),
+            ("sequences", "DELETE FROM sequences WHERE contact_bidx = $1"),
         ];
         for (table, sql) in by_bidx {
             let n = exec_with_ids(&mut tx, sql, &bidx, &drafts).await?;

@@ -41,7 +41,7 @@ pub struct ResealReport {
 const BATCH: usize = 200;
 
 /// The tables re-sealed, in order; `send_log` (blind indexes only) comes last.
-pub(crate) const RESEAL_TABLES: [&str; 15] = [
+pub(crate) const RESEAL_TABLES: [&str; 16] = [
     "submissions",
     "drafts",
     "draft_events",
@@ -51,6 +51,7 @@ pub(crate) const RESEAL_TABLES: [&str; 15] = [
     "approved_recipients",
     "suppressions",
     "oauth_tokens",
+    "sequences",
     "contact_keys",
     "jobs",
     "workflow_steps",
@@ -241,10 +242,10 @@ impl Rekey {
     async fn table(&mut self, pool: &AnyPool, table: &str) -> Result<Vec<Stmt>> {
         let mut out = Vec::new();
         match table {
-            "submissions" | "drafts" | "messages" | "outcomes" => {
+            "submissions" | "drafts" | "messages" | "outcomes" | "sequences" => {
                 let (pk, path): (&str, &[&[&str]]) = match table {
                     "submissions" => ("id", &[&["lead", "email"]]),
-                    "drafts" => ("id", &[&["contact_email"]]),
+                    "drafts" | "sequences" => ("id", &[&["contact_email"]]),
                     "messages" => ("message_id", &[&["contact_email"]]),
                     _ => ("id", &[&["contact_email"], &["sender"]]),
                 };

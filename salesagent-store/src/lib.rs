@@ -88,6 +88,7 @@ mod jobs;
 mod keys;
 mod operators;
 mod send;
+mod sequences;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -294,34 +295,54 @@ impl SqlStoreBuilder {
     }
 
     /// Opens a new pool for the builder's URL, with salesagent's connection settings.
-    async fn open_pool(&self, backend: Backend) -> Result<AnyPool> {
-        let memory = backend == Backend::Sqlite
-            && (self.url.contains(":memory:") || self.url.contains("mode=memory"));
-        // No ping before every acquire: it doubles the round trips of every statement. A
-        // connection that died meanwhile fails its statement with a retryable `Unavailable`,
-        // which jobs and clients retry; the pool then replaces it.
-        let mut options = AnyPoolOptions::new()
-            .max_connections(if memory { 1 } else { self.max_connections })
-            .test_before_acquire(false);
-        if memory {
-            // Each connection to `:memory:` is its own database: keep exactly one, forever.
-            options = options
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None);
-        }
-        if backend == Backend::Sqlite {
-            options = options.after_connect(|conn, _| {
-                Box::pin(async move {
-                    for pragma in SQLITE_PRAGMAS {
-                        sqlx::query(*pragma).execute(&mut *conn).await?;
-                    }
-                    Ok(())
-                })
-            });
-        }
+    /// (`_backend` is read from the URL again by [`pool_options`].)
+    async fn open_pool(&self, _backend: Backend) -> Result<AnyPool> {
+        let options: AnyPoolOptions = pool_options(&self.url, self.max_connections)?;
         options.connect(&self.url).await.map_err(error::db)
     }
+}
+
+/// The pool settings salesagent opens its own pools with, for any sqlx driver: the store uses
+/// them with sqlx's `Any` driver, and benchmarks with the native `Sqlite`/`Postgres` drivers so
+/// that a bare-SQL baseline runs with exactly the store's settings. Connect the returned options
+/// to the same `url` (the connect options come from the URL).
+///
+/// - `max_connections` as given (at least 1); an in-memory SQLite database gets exactly one
+///   connection, kept forever (each connection to `:memory:` is its own database);
+/// - `test_before_acquire(false)`: no ping before every acquire, which would double the round
+///   trips of every statement (a connection that died meanwhile fails its statement with a
+///   retryable `Unavailable`, which jobs and clients retry; the pool then replaces it);
+/// - on SQLite, [`SQLITE_PRAGMAS`] on every new connection.
+///
+/// Errors: [`Error::InvalidInput`] for a URL that is neither `sqlite:` nor `postgres:`.
+pub fn pool_options<DB>(url: &str, max_connections: u32) -> Result<sqlx::pool::PoolOptions<DB>>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    let backend = backend_of(url)?;
+    let memory =
+        backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory"));
+    let mut options = sqlx::pool::PoolOptions::<DB>::new()
+        .max_connections(if memory { 1 } else { max_connections.max(1) })
+        .test_before_acquire(false);
+    if memory {
+        options = options
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None);
+    }
+    if backend == Backend::Sqlite {
+        options = options.after_connect(|conn, _| {
+            Box::pin(async move {
+                for pragma in SQLITE_PRAGMAS {
+                    sqlx::raw_sql(*pragma).execute(&mut *conn).await?;
+                }
+                Ok(())
+            })
+        });
+    }
+    Ok(options)
 }
 
 /// The backend a database URL names.

@@ -56,6 +56,8 @@ struct StoreState {
     audit: Vec<AuditEntry>,
     /// Erased addresses, as hashes ([`tombstone`]), with when they were erased.
     tombstones: Vec<(String, DateTime<Utc>)>,
+    /// Follow-up sequences, one per contact.
+    sequences: Vec<crate::sequences::Sequence>,
 }
 
 /// The tombstone of an erased address: a hash, never the address (the SQL stores key it).
@@ -115,6 +117,7 @@ impl MemoryStore {
                 settings: BTreeMap::new(),
                 audit: Vec::new(),
                 tombstones: Vec::new(),
+                sequences: Vec::new(),
             }),
             clock,
             faults: Faults::none(),
@@ -1182,6 +1185,10 @@ impl AdminStore for MemoryStore {
             "voice_profiles",
             remove_where(&mut s.voice, |p| same_address(&p.owner, email)),
         );
+        count(
+            "sequences",
+            remove_where(&mut s.sequences, |q| same_address(&q.contact_email, email)),
+        );
         let before = s.tokens.len();
         s.tokens.retain(|account, _| account.to_lowercase() != key);
         count("tokens", (before - s.tokens.len()) as u64);
@@ -1203,5 +1210,84 @@ impl AdminStore for MemoryStore {
 
     async fn health(&self) -> Result<()> {
         self.faults.before_call("store.health").await
+    }
+}
+
+#[async_trait]
+impl crate::ports::SequenceStore for MemoryStore {
+    async fn get_sequence(
+        &self,
+        contact: &EmailAddress,
+    ) -> Result<Option<crate::sequences::Sequence>> {
+        self.faults.before_call("store.get_sequence").await?;
+        Ok(lock(&self.state)
+            .sequences
+            .iter()
+            .find(|q| same_address(&q.contact_email, contact))
+            .cloned())
+    }
+
+    async fn save_sequence(
+        &self,
+        sequence: &crate::sequences::Sequence,
+        expected_version: Option<u32>,
+        jobs: &[NewJob],
+    ) -> Result<()> {
+        self.faults.before_call("store.save_sequence").await?;
+        if jobs.iter().any(|j| j.kind.trim().is_empty()) {
+            return Err(Error::invalid("kind", "is empty"));
+        }
+        if expected_version.is_some_and(|v| sequence.version <= v) {
+            return Err(Error::invalid(
+                "version",
+                "must be past the expected version",
+            ));
+        }
+        let now = self.now();
+        let mut s = lock(&self.state);
+        let pos = s
+            .sequences
+            .iter()
+            .position(|q| same_address(&q.contact_email, &sequence.contact_email));
+        match (pos, expected_version) {
+            (Some(_), None) => {
+                return Err(Error::conflict("the contact has a sequence already"));
+            }
+            (None, Some(_)) => return Err(Error::not_found("sequence")),
+            (Some(i), Some(v)) if s.sequences[i].version != v => {
+                return Err(Error::conflict(format!(
+                    "sequence changed since version {v}"
+                )));
+            }
+            (Some(i), Some(_)) => s.sequences[i] = sequence.clone(),
+            (None, None) => s.sequences.push(sequence.clone()),
+        }
+        for job in jobs {
+            enqueue(&mut s, now, job);
+        }
+        Ok(())
+    }
+
+    async fn list_sequences(
+        &self,
+        filter: &crate::sequences::SequenceFilter,
+    ) -> Result<Vec<crate::sequences::Sequence>> {
+        self.faults.before_call("store.list_sequences").await?;
+        let s = lock(&self.state);
+        let mut out: Vec<_> = s
+            .sequences
+            .iter()
+            .filter(|q| filter.status.is_none_or(|st| q.status == st))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| {
+            b.updated_at.cmp(&a.updated_at).then_with(|| {
+                a.contact_email
+                    .normalized()
+                    .cmp(&b.contact_email.normalized())
+            })
+        });
+        out.truncate(limit_of(filter.limit));
+        Ok(out)
     }
 }

@@ -18,8 +18,11 @@
 //!    Failed recipients come from `X-Failed-Recipients` or the addresses named in the text.
 //! 3. **Automatic replies** (RFC 3834 and common practice): `Auto-Submitted` other than `no`,
 //!    `X-Autoreply`, `X-Autorespond`, `X-Autoresponse`, `Precedence: bulk/junk/list/auto_reply`,
-//!    `List-Id` (mailing-list traffic), an out-of-office subject in one of a dozen languages, or a
-//!    null `Return-Path: <>` together with out-of-office wording. Automatic replies record nothing.
+//!    `List-Id` (mailing-list traffic), an out-of-office subject in one of a dozen languages, a
+//!    short new text (at most 600 characters) in out-of-office wording even without any such
+//!    header (some servers send a plain threaded "out of the office until …" reply), or a
+//!    null `Return-Path: <>` together with out-of-office wording. Automatic replies record nothing
+//!    (an out-of-office one pauses the contact's follow-up sequence, see `sequences`).
 //! 4. **Requests to stop**: a reply whose new text (quotes and signature removed) is short
 //!    (at most 600 characters) and asks to be removed, or any message whose subject does
 //!    (`unsubscribe`, `remove me`, `bitte abmelden`, `darme de baja` …) → `email_unsubscribed`.
@@ -471,7 +474,10 @@ fn classify_view(view: &MailView) -> Classification {
         return c;
     }
     if let Some(reason) = automatic_reason(view) {
-        return base(view, MailKind::Automatic, format!("automatic: {reason}"));
+        let mut c = base(view, MailKind::Automatic, format!("automatic: {reason}"));
+        // Kept for the out-of-office return date (see `sequences::ooo`).
+        c.new_text = text::new_text(&view.body);
+        return c;
     }
     let new_text = text::new_text(&view.body);
     let is_reply = view.in_reply_to.is_some()
@@ -892,6 +898,14 @@ fn automatic_reason(view: &MailView) -> Option<String> {
     }
     if let Some(p) = text::out_of_office_subject(&view.subject) {
         return Some(format!("out-of-office subject ({p:?})"));
+    }
+    // Some servers send a threaded out-of-office reply with no header saying so: a short new
+    // text in out-of-office wording is enough, so it never counts as a human reply.
+    let fresh = text::new_text(&view.body);
+    if fresh.chars().count() <= STOP_TEXT_LIMIT
+        && let Some(p) = text::out_of_office_body(&fresh)
+    {
+        return Some(format!("out-of-office text ({p:?})"));
     }
     let null_sender = view
         .header("Return-Path")

@@ -391,6 +391,21 @@ impl Outcomes {
                 report.absorb(rec);
             }
             MailKind::Automatic | MailKind::DeliveryNotice(_) | MailKind::Unparsable => {
+                // An out-of-office reply pauses the contact's follow-up sequence.
+                let contact = draft.as_ref().map(|d| d.contact_email.clone()).or_else(|| {
+                    c.from
+                        .clone()
+                        .filter(|f| leads.sent_by_email.contains_key(f))
+                });
+                crate::sequences::on_automatic_reply(
+                    self.store.as_ref(),
+                    &c,
+                    contact.as_ref(),
+                    &key,
+                    occurred_at,
+                    self.clock.now(),
+                )
+                .await?;
                 report.ignored += 1;
             }
         }

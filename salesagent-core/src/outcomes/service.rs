@@ -373,6 +373,9 @@ impl Outcomes {
             recorded_at: now,
             details: new.details,
         };
+        // The contact's follow-up sequence: enrolled on a first send, moved on by a follow-up's,
+        // stopped by a reply, meeting, unsubscribe, bounce or deal (idempotent, like the rest).
+        crate::sequences::on_outcome(self.store.as_ref(), &outcome, now).await?;
         let is_new = self.store.record_outcome(&outcome).await?;
         Ok(Recorded {
             outcome,

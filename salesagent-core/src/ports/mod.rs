@@ -27,6 +27,7 @@ pub use speech::{
     Audio, AudioFormat, DynSpeechToText, DynTextToSpeech, SpeechToText, TextToSpeech,
 };
 pub use store::DraftUpdate;
+pub use store::SequenceStore;
 pub use store::{
     AdminStore, AuditStore, DraftFilter, DraftStore, DynStore, JobStore, KILL_SWITCH_KEY,
     MessageStore, NewDraftRecord, OutcomeFilter, OutcomeStore, RunStore, SecretStore, SendStore,

@@ -13,6 +13,7 @@ use crate::model::{
     OutcomeType, RunId, SendDecision, SendLimits, SendReservation, SubmissionId, Suppression,
     VoiceProfile, WorkflowRun,
 };
+use crate::sequences::{Sequence, SequenceFilter};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -296,6 +297,27 @@ pub trait AdminStore: Send + Sync {
     async fn health(&self) -> Result<()>;
 }
 
+/// Follow-up sequences, one per contact (see [`crate::sequences`]).
+#[async_trait]
+pub trait SequenceStore: Send + Sync {
+    /// The contact's sequence (compared case-insensitively), if one was ever started.
+    async fn get_sequence(&self, contact: &EmailAddress) -> Result<Option<Sequence>>;
+    /// Writes a contact's sequence and, in the same atomic write, enqueues `jobs` (each as by
+    /// [`JobStore::enqueue`]: an existing job with the same idempotency key is kept). With
+    /// `expected_version` `None` the contact must have no sequence yet (`Conflict` otherwise);
+    /// with `Some(v)` the stored one must be at version `v` (`Conflict` when it is not,
+    /// `NotFound` when there is none). `InvalidInput` (nothing stored) when `sequence.version`
+    /// is not past `expected_version` or a job has an empty kind.
+    async fn save_sequence(
+        &self,
+        sequence: &Sequence,
+        expected_version: Option<u32>,
+        jobs: &[NewJob],
+    ) -> Result<()>;
+    /// Sequences matching `filter`, most recently changed first.
+    async fn list_sequences(&self, filter: &SequenceFilter) -> Result<Vec<Sequence>>;
+}
+
 /// Everything salesagent persists: the composition of the store traits above.
 pub trait Store:
     SubmissionStore
@@ -311,6 +333,7 @@ pub trait Store:
     + AuditStore
     + AdminStore
     + super::OperatorStore
+    + SequenceStore
     + std::fmt::Debug
     + 'static
 {
@@ -330,6 +353,7 @@ impl<T> Store for T where
         + AuditStore
         + AdminStore
         + super::OperatorStore
+        + SequenceStore
         + std::fmt::Debug
         + 'static
 {

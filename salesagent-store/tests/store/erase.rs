@@ -169,6 +169,22 @@ async fn fill(s: &SqlStore, who: &str, tag: &str) {
     })
     .await
     .unwrap();
+    // A follow-up sequence (table `sequences`).
+    let mut first = d.clone();
+    first.message_id = Some(MessageId::parse(&format!("{tag}-first@mail.example")).unwrap());
+    first.sent_at = Some(t0());
+    let utc = salesagent_core::sending::policy::parse_time_zone("UTC").unwrap();
+    let seq = salesagent_core::sequences::rules::enrol(
+        &first,
+        &salesagent_core::sequences::SequenceConfig::default(),
+        None,
+        utc,
+        t0(),
+    )
+    .unwrap();
+    salesagent_core::ports::SequenceStore::save_sequence(s, &seq, None, &[])
+        .await
+        .unwrap();
 }
 
 /// Every table of the database and its columns, from the catalog.

@@ -40,6 +40,7 @@ pub async fn run<S: Store + ?Sized>(store: &S) {
     run_settings(store).await;
     run_audit(store).await;
     run_erase(store).await;
+    run_sequences(store).await;
 }
 
 fn address(local: &str) -> EmailAddress {
@@ -2336,4 +2337,132 @@ pub async fn run_erase<S: Store + ?Sized>(store: &S) {
     clean.check(Ok(after), "audit_entries (the tombstone)");
     let v = ok(store.verify_audit_chain().await, "verify_audit_chain");
     assert!(v.is_intact(), "erase: the audit chain stays intact");
+}
+
+/// Follow-up sequences: one per contact (found case-insensitively), inserted once, replaced
+/// only at the version read and only with a higher one, written atomically with their jobs,
+/// listed by status, and erased with the contact.
+pub async fn run_sequences<S: Store + ?Sized>(store: &S) {
+    use crate::sequences::{SequenceConfig, SequenceFilter, SequenceStatus, StopReason, rules};
+    let x = address("sequence");
+    let at = base_time();
+    let mut first = draft(None, &x, at);
+    first.message_id =
+        Some(MessageId::parse(&format!("{}@salesagent.example", unique())).expect("valid id"));
+    first.sent_at = Some(at);
+    let seq = rules::enrol(
+        &first,
+        &SequenceConfig::default(),
+        None,
+        chrono_tz::Tz::UTC,
+        at,
+    )
+    .expect("enrols");
+    assert_eq!(
+        ok(store.get_sequence(&x).await, "get_sequence (none yet)"),
+        None
+    );
+    let kind = format!("conformance-sequence-{}", unique());
+    let key = format!("{kind}:1");
+    let job = NewJob::new(&kind, serde_json::json!({"contact": x.to_string()}))
+        .with_key(&key)
+        .run_at(at);
+    ok(
+        store
+            .save_sequence(&seq, None, std::slice::from_ref(&job))
+            .await,
+        "save_sequence (insert)",
+    );
+    expect_err(
+        store.save_sequence(&seq, None, &[]).await,
+        "conflict",
+        "a second insert for the contact",
+    );
+    let got = ok(store.get_sequence(&shouting(&x)).await, "get_sequence")
+        .expect("stored, found whatever the case");
+    assert_eq!(got, seq, "the sequence round-trips");
+    let jobs = ok(
+        store
+            .list_jobs(&JobFilter {
+                kind: Some(kind.clone()),
+                ..JobFilter::default()
+            })
+            .await,
+        "list_jobs",
+    );
+    assert_eq!(jobs.len(), 1, "the job was enqueued with the sequence");
+
+    let mut next = got.clone();
+    assert!(rules::stop(&mut next, StopReason::Replied, at));
+    next.version = got.version + 1;
+    let job2 = NewJob::new(&kind, serde_json::json!({})).with_key(format!("{kind}:2"));
+    ok(
+        store
+            .save_sequence(&next, Some(got.version), &[job.clone(), job2])
+            .await,
+        "save_sequence (update)",
+    );
+    expect_err(
+        store.save_sequence(&next, Some(got.version), &[]).await,
+        "conflict",
+        "an update at a stale version",
+    );
+    let mut same = next.clone();
+    same.version = next.version;
+    expect_err(
+        store.save_sequence(&same, Some(next.version), &[]).await,
+        "invalid_input",
+        "a version not past the expected one",
+    );
+    let other = address("nosequence");
+    let mut stray = next.clone();
+    stray.contact_email = other.clone();
+    stray.version = 9;
+    expect_err(
+        store.save_sequence(&stray, Some(3), &[]).await,
+        "not_found",
+        "an update of a contact without a sequence",
+    );
+    let jobs = ok(
+        store
+            .list_jobs(&JobFilter {
+                kind: Some(kind.clone()),
+                ..JobFilter::default()
+            })
+            .await,
+        "list_jobs",
+    );
+    assert_eq!(jobs.len(), 2, "a known job key is kept, a new one added");
+    let stored = ok(store.get_sequence(&x).await, "get_sequence").expect("stored");
+    assert_eq!(stored.status, SequenceStatus::Stopped);
+    assert_eq!(stored.stop_reason, Some(StopReason::Replied));
+    let stopped = ok(
+        store
+            .list_sequences(&SequenceFilter {
+                status: Some(SequenceStatus::Stopped),
+                limit: 0,
+            })
+            .await,
+        "list_sequences",
+    );
+    assert!(stopped.iter().any(|s| s.contact_email == x));
+    let active = ok(
+        store
+            .list_sequences(&SequenceFilter {
+                status: Some(SequenceStatus::Active),
+                limit: 0,
+            })
+            .await,
+        "list_sequences",
+    );
+    assert!(!active.iter().any(|s| s.contact_email == x));
+    ok(
+        store.erase_contact(&x, "operator:conformance").await,
+        "erase_contact",
+    );
+    assert_eq!(
+        ok(store.get_sequence(&x).await, "get_sequence after erase"),
+        None,
+        "erased with the contact"
+    );
 }

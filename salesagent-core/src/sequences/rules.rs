@@ -1,0 +1,305 @@
+//! The rules of a sequence as pure functions of plain values: who is enrolled, what stops a
+//! sequence, and how sends, stops, pauses and resumptions change its state.
+
+use super::model::{Sequence, SequenceConfig, SequenceStatus, StopReason, ThreadMessage};
+use super::schedule::{add_business_days, business_days_between};
+use crate::model::{Draft, OutcomeType};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+/// Why a sent e-mail did not enrol its contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// Sequences are switched off, or have no steps.
+    Disabled,
+    /// The e-mail continues a thread: it is not a first e-mail.
+    NotFirst,
+    /// The e-mail has no Message-ID to thread follow-ups on.
+    NoMessageId,
+    /// The contact is in a running sequence already.
+    AlreadyEnrolled,
+    /// The contact's earlier sequence was ended by an unsubscribe or a bounce.
+    Refused,
+}
+
+/// The outcome types that end a sequence, with the reason recorded.
+#[must_use]
+pub fn stop_reason_for(t: OutcomeType) -> Option<StopReason> {
+    Some(match t {
+        OutcomeType::EmailReplied
+        | OutcomeType::PositiveResponse
+        | OutcomeType::NegativeResponse => StopReason::Replied,
+        OutcomeType::MeetingBooked => StopReason::MeetingBooked,
+        OutcomeType::EmailUnsubscribed => StopReason::Unsubscribed,
+        OutcomeType::EmailBounced => StopReason::Bounced,
+        OutcomeType::DealCreated => StopReason::DealCreated,
+        OutcomeType::DealStageAdvanced | OutcomeType::DealWon => StopReason::DealAdvanced,
+        _ => return None,
+    })
+}
+
+/// The zone business days are counted in: the sequence's contact's, else `fallback`.
+#[must_use]
+pub fn zone_of(seq: &Sequence, fallback: Tz) -> Tz {
+    seq.time_zone
+        .as_deref()
+        .and_then(crate::sending::policy::parse_time_zone)
+        .unwrap_or(fallback)
+}
+
+/// A sequence for the contact of a sent first e-mail, or why there is none. `existing` is the
+/// contact's stored sequence, if any: a finished one is replaced (a new first e-mail starts a
+/// new sequence) unless an unsubscribe or bounce ended it.
+///
+/// # Errors
+/// The reason the contact is not enrolled.
+pub fn enrol(
+    draft: &Draft,
+    config: &SequenceConfig,
+    existing: Option<&Sequence>,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> Result<Sequence, Skip> {
+    if !config.enabled || config.steps.is_empty() {
+        return Err(Skip::Disabled);
+    }
+    if draft.thread.is_reply() {
+        return Err(Skip::NotFirst);
+    }
+    let Some(message_id) = draft.message_id.clone() else {
+        return Err(Skip::NoMessageId);
+    };
+    if let Some(s) = existing {
+        if !s.status.is_finished() {
+            return Err(Skip::AlreadyEnrolled);
+        }
+        if matches!(
+            s.stop_reason,
+            Some(StopReason::Unsubscribed | StopReason::Bounced | StopReason::Suppressed)
+        ) {
+            return Err(Skip::Refused);
+        }
+    }
+    let sent_at = draft.sent_at.unwrap_or(now);
+    let mut seq = Sequence {
+        id: uuid::Uuid::now_v7(),
+        contact_email: draft.contact_email.clone(),
+        sender: draft.sender.clone(),
+        status: SequenceStatus::Active,
+        version: existing.map_or(1, |s| s.version + 1),
+        generation: existing.map_or(1, |s| s.generation + 1),
+        plan: config.steps.clone(),
+        sent_steps: 0,
+        pending_draft: None,
+        drafts: Vec::new(),
+        messages: vec![ThreadMessage {
+            draft_id: draft.id,
+            message_id,
+            subject: draft.subject.clone(),
+            sent_at,
+            step: 0,
+        }],
+        provider_thread_id: draft.thread.provider_thread_id.clone(),
+        anchor_at: sent_at,
+        wait_override: None,
+        next_due: None,
+        time_zone: None,
+        time_zone_checked: false,
+        paused_until: None,
+        pause_reason: None,
+        stop_reason: None,
+        ended_at: None,
+        stopped_after_step: None,
+        pause_sources: Vec::new(),
+        events: Vec::new(),
+        enrolled_at: now,
+        updated_at: now,
+    };
+    seq.next_due = due_at(&seq, tz);
+    seq.note(now, format!("enrolled ({} steps)", seq.plan.len()));
+    Ok(seq)
+}
+
+/// When the next follow-up is due to be drafted: the step's wait (or what was left of it after
+/// a pause) in business days after the anchor, in `tz`. `None` when no step is left.
+#[must_use]
+pub fn due_at(seq: &Sequence, tz: Tz) -> Option<DateTime<Utc>> {
+    let step = seq.next_step()?;
+    let wait = seq.wait_override.unwrap_or(step.wait_business_days);
+    Some(add_business_days(seq.anchor_at, wait, tz))
+}
+
+/// Records that the sequence's pending follow-up `draft` was sent: the step is done, the next
+/// one counts from `sent_at`, or the sequence is complete. False (nothing changed) when `draft`
+/// is not the pending follow-up.
+pub fn record_sent(seq: &mut Sequence, draft: &Draft, tz: Tz, now: DateTime<Utc>) -> bool {
+    if seq.pending_draft != Some(draft.id) || seq.status.is_finished() {
+        return false;
+    }
+    let Some(message_id) = draft.message_id.clone() else {
+        return false;
+    };
+    let sent_at = draft.sent_at.unwrap_or(now);
+    seq.sent_steps += 1;
+    seq.pending_draft = None;
+    seq.messages.push(ThreadMessage {
+        draft_id: draft.id,
+        message_id,
+        subject: draft.subject.clone(),
+        sent_at,
+        step: seq.sent_steps,
+    });
+    if seq.provider_thread_id.is_none() {
+        seq.provider_thread_id = draft.thread.provider_thread_id.clone();
+    }
+    seq.anchor_at = sent_at;
+    seq.wait_override = None;
+    seq.note(now, format!("sent step {}", seq.sent_steps));
+    if seq.next_step().is_none() {
+        seq.status = SequenceStatus::Completed;
+        seq.next_due = None;
+        seq.ended_at = Some(now);
+        seq.note(now, "completed");
+    } else {
+        seq.next_due = due_at(seq, tz);
+    }
+    true
+}
+
+/// Ends a running or paused sequence with `reason`. False when it had ended already.
+pub fn stop(seq: &mut Sequence, reason: StopReason, now: DateTime<Utc>) -> bool {
+    if seq.status.is_finished() {
+        return false;
+    }
+    seq.note(now, format!("stopped: {reason}"));
+    seq.status = SequenceStatus::Stopped;
+    seq.stop_reason = Some(reason);
+    seq.stopped_after_step = Some(seq.sent_steps);
+    seq.ended_at = Some(now);
+    seq.next_due = None;
+    seq.paused_until = None;
+    true
+}
+
+/// Pauses a running (or extends a paused) sequence until `until` because of an out-of-office
+/// reply identified by `source`. The step's remaining wait (at least one business day) counts
+/// again from `until`, so the schedule shifts by the absence. A pending follow-up is given up
+/// (the caller discards its draft) and written again after the pause. False when nothing
+/// changed (ended, the same message seen before, or an earlier end than already set).
+pub fn pause(
+    seq: &mut Sequence,
+    until: DateTime<Utc>,
+    reason: &str,
+    source: &str,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> bool {
+    if seq.status.is_finished() || seq.pause_sources.iter().any(|s| s == source) {
+        return false;
+    }
+    if until <= now {
+        return false;
+    }
+    if seq.status == SequenceStatus::Paused && seq.paused_until.is_some_and(|u| u >= until) {
+        seq.pause_sources.push(source.to_owned());
+        return true;
+    }
+    let remaining = match (seq.status, seq.next_due) {
+        (SequenceStatus::Active, Some(due)) => business_days_between(now, due, tz),
+        _ => seq.wait_override.unwrap_or(0),
+    };
+    seq.status = SequenceStatus::Paused;
+    seq.paused_until = Some(until);
+    seq.pause_reason = Some(reason.to_owned());
+    seq.pause_sources.push(source.to_owned());
+    if seq.pause_sources.len() > 20 {
+        seq.pause_sources.remove(0);
+    }
+    seq.pending_draft = None;
+    seq.anchor_at = until;
+    seq.wait_override = Some(remaining.max(1));
+    seq.next_due = due_at(seq, tz);
+    seq.note(
+        now,
+        format!(
+            "paused until {} ({reason})",
+            until.format("%Y-%m-%d %H:%M UTC")
+        ),
+    );
+    true
+}
+
+/// Resumes a paused sequence whose pause is over. False when it is not paused or not yet.
+pub fn resume(seq: &mut Sequence, tz: Tz, now: DateTime<Utc>) -> bool {
+    if seq.status != SequenceStatus::Paused || seq.paused_until.is_some_and(|u| now < u) {
+        return false;
+    }
+    seq.status = SequenceStatus::Active;
+    seq.paused_until = None;
+    seq.pause_reason = None;
+    seq.next_due = due_at(seq, tz);
+    seq.note(now, "resumed");
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DraftWriter, EmailAddress, MessageId};
+    use chrono::TimeZone;
+
+    fn sent_draft(at: DateTime<Utc>) -> Draft {
+        let mut d = Draft::new(
+            EmailAddress::parse("ann@example.com").unwrap(),
+            EmailAddress::parse("sam@seller.dev").unwrap(),
+            "Hello",
+            "Hi Ann",
+            DraftWriter::Human,
+            at,
+        );
+        d.message_id = Some(MessageId::generate(d.sender.domain()));
+        d.sent_at = Some(at);
+        d
+    }
+
+    #[test]
+    fn enrol_pause_resume_stop() {
+        // Wednesday 2026-12-02 10:00 UTC.
+        let t0 = Utc.with_ymd_and_hms(2026, 12, 2, 10, 0, 0).unwrap();
+        let cfg = SequenceConfig::default();
+        let first = sent_draft(t0);
+        let mut seq = enrol(&first, &cfg, None, Tz::UTC, t0).unwrap();
+        // 3 business days after Wednesday: Monday.
+        assert_eq!(
+            seq.next_due,
+            Some(Utc.with_ymd_and_hms(2026, 12, 7, 10, 0, 0).unwrap())
+        );
+        assert_eq!(
+            enrol(&first, &cfg, Some(&seq), Tz::UTC, t0),
+            Err(Skip::AlreadyEnrolled)
+        );
+        // Out of office on Thursday until Monday 14th 09:00: 2 business days were left.
+        let t1 = t0 + chrono::Duration::days(1);
+        let back = Utc.with_ymd_and_hms(2026, 12, 14, 9, 0, 0).unwrap();
+        assert!(pause(&mut seq, back, "ooo", "m1", Tz::UTC, t1));
+        assert!(!pause(&mut seq, back, "ooo", "m1", Tz::UTC, t1));
+        assert_eq!(
+            seq.next_due,
+            Some(Utc.with_ymd_and_hms(2026, 12, 16, 9, 0, 0).unwrap())
+        );
+        assert!(!resume(&mut seq, Tz::UTC, t1));
+        assert!(resume(&mut seq, Tz::UTC, back));
+        assert_eq!(seq.status, SequenceStatus::Active);
+        assert!(stop(&mut seq, StopReason::Replied, back));
+        assert!(!stop(&mut seq, StopReason::Bounced, back));
+        assert_eq!(seq.stop_reason, Some(StopReason::Replied));
+        let mut again = first.clone();
+        again.id = crate::model::DraftId::new();
+        assert!(enrol(&again, &cfg, Some(&seq), Tz::UTC, back).is_ok());
+        seq.stop_reason = Some(StopReason::Bounced);
+        assert_eq!(
+            enrol(&again, &cfg, Some(&seq), Tz::UTC, back),
+            Err(Skip::Refused)
+        );
+    }
+}
