@@ -470,3 +470,24 @@ fn the_fallback_fields_are_in_the_spec() {
         );
     }
 }
+
+#[tokio::test]
+async fn raw_newlines_inside_strings_are_escaped_not_rejected() {
+    // What SmolLM2 under llama-cpp-python's json_object grammar sometimes writes.
+    let s = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(chat_response(
+            "m",
+            "{ \"subject\": \"Hi\", \"body\": \"Hello Ann,\n\tsee you\" }",
+        )))
+        .mount(&s)
+        .await;
+    let modes = Arc::new(StructuredModes::new());
+    let llm = builder(&s, &modes)
+        .with_structured_mode(StructuredMode::JsonObject)
+        .build()
+        .unwrap();
+    let answer = llm.complete(&structured()).await.unwrap();
+    let v: Value = serde_json::from_str(&answer.content).unwrap();
+    assert_eq!(v["body"], "Hello Ann,\n\tsee you");
+}

@@ -4,7 +4,7 @@ use super::OpenAi;
 use super::error::map_error;
 use super::model::{ChatMessage, ChatRequest, ChatResponse, JsonSchemaFormat, ResponseFormat};
 use super::structured::{
-    Negotiated, StructuredMode, extract_json, rejects_response_format, schema_instruction,
+    Negotiated, StructuredMode, json_answer, rejects_response_format, schema_instruction,
 };
 use crate::http::metrics;
 use async_openai::types::audio::{
@@ -282,13 +282,22 @@ impl Llm for OpenAi {
             )));
         }
         if request.schema.is_some() {
-            // Models asked without `json_schema` may wrap the object in a fence or a sentence.
-            match extract_json(&content) {
-                Some(json) if json.len() != content.len() => content = json.to_owned(),
-                Some(_) => {}
+            // Models may wrap the object in a fence or a sentence, or leave raw newlines in strings.
+            match json_answer(&content) {
+                Some(json) => content = json,
                 None => {
+                    // The answer may quote the lead's data: only its size and end reach the
+                    // error; the text itself goes to a debug event.
+                    tracing::debug!(
+                        mode = mode.as_str(),
+                        content = %crate::http::error::excerpt(&content),
+                        "openai: structured output is not JSON"
+                    );
                     return Err(Error::backend(format!(
-                        "openai: structured output ({mode}) is not valid JSON"
+                        "openai: structured output ({mode}) is not valid JSON ({} bytes, finish \
+                         reason {})",
+                        content.len(),
+                        choice.finish_reason.as_deref().unwrap_or("none")
                     )));
                 }
             }

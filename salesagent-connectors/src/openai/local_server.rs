@@ -59,6 +59,8 @@ pub struct LocalServerOptions {
     pub n_threads: u32,
     /// `--model_alias`.
     pub alias: String,
+    /// `--seed`: with the same requests in the same order, the same answers.
+    pub seed: u32,
     /// How long loading may take before [`LocalServer::start_with`] gives up.
     pub startup_timeout: Duration,
     /// Per-request timeout of the [`OpenAiBuilder`] handed out (CPU inference is slow).
@@ -76,6 +78,7 @@ impl Default for LocalServerOptions {
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(2),
             alias: DEFAULT_ALIAS.to_owned(),
+            seed: 42,
             startup_timeout: Duration::from_secs(180),
             request_timeout: Duration::from_secs(300),
         }
@@ -283,6 +286,8 @@ impl LocalServer {
             .arg(options.n_threads.to_string())
             .arg("--n_threads_batch")
             .arg(options.n_threads.to_string())
+            .arg("--seed")
+            .arg(options.seed.to_string())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

@@ -255,6 +255,54 @@ pub fn extract_json(content: &str) -> Option<&str> {
     parses(inner).then_some(inner)
 }
 
+/// `text` with raw control characters inside JSON strings escaped (`\n`, `\r`, `\t`,
+/// `\u00XX`): small models emit them (llama-cpp-python's schema grammar lets them through) and
+/// strict JSON forbids them. Text outside strings is left alone.
+#[must_use]
+pub fn escape_controls_in_strings(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if !in_string {
+            in_string = c == '"';
+            out.push(c);
+            continue;
+        }
+        if escaped {
+            escaped = false;
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\\' => {
+                escaped = true;
+                out.push(c);
+            }
+            '"' => {
+                in_string = false;
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The JSON text of a structured answer: [`extract_json`], else the same after
+/// [`escape_controls_in_strings`]. `None` when neither yields JSON.
+#[must_use]
+pub fn json_answer(content: &str) -> Option<String> {
+    if let Some(json) = extract_json(content) {
+        return Some(json.to_owned());
+    }
+    let escaped = escape_controls_in_strings(content);
+    extract_json(&escaped).map(str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,5 +351,20 @@ mod tests {
         assert_eq!(extract_json("no json here"), None);
         assert_eq!(extract_json("{broken"), None);
         assert_eq!(extract_json("}{"), None);
+    }
+
+    #[test]
+    fn raw_control_characters_in_strings_are_escaped() {
+        let raw = "{ \"body\": \"Hi Ann,\n\tthanks\u{1}\" ,\"ids\":[]}\n";
+        assert_eq!(extract_json(raw), None);
+        let json = json_answer(raw).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["body"], "Hi Ann,\n\tthanks\u{1}");
+        // Escapes already there stay as they are; text outside strings is untouched.
+        assert_eq!(
+            escape_controls_in_strings("{\"a\":\"x\\\"\n\"}\n"),
+            "{\"a\":\"x\\\"\\n\"}\n"
+        );
+        assert_eq!(json_answer("not json"), None);
     }
 }
