@@ -158,7 +158,9 @@ impl Interpreter {
 
 /// Maps the model's JSON onto a [`Command`], or `None` when it is not exactly one valid command:
 /// unknown command names or fields, a field the command does not use, texts that do not occur in
-/// the utterance (the model must copy, not invent), or a payload that fails validation.
+/// the utterance (the model must copy, not invent), a payload that fails validation, a command
+/// the parser refused, or an approval, rejection or resumption whose wording casts doubt on it
+/// (a no, a hedge, a question, a later time, sarcasm).
 #[must_use]
 pub fn validate_llm_answer(utterance: &str, content: &str) -> Option<Command> {
     let value: Value = serde_json::from_str(content.trim()).ok()?;
@@ -227,6 +229,10 @@ pub fn validate_llm_answer(utterance: &str, content: &str) -> Option<Command> {
     if !command.is_clarify()
         && matches!(parser::parse(utterance), Parsed::Command(ref c) if c.is_clarify())
     {
+        return None;
+    }
+    // "I don't think we should send this", "maybe tomorrow": no model turns doubt into a send.
+    if parser::doubts_model_answer(utterance, &command) {
         return None;
     }
     Some(command)
