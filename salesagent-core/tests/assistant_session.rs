@@ -617,6 +617,142 @@ async fn speech_in_and_out_with_the_fakes() {
     ));
 }
 
+#[tokio::test]
+async fn a_review_in_everyday_words() {
+    let env = Env::new();
+    let jane = env
+        .draft("jane@acme.io", "Jane Doe", "Acme", Some(90), 0)
+        .await;
+    let bob = env
+        .draft("bob@globex.com", "Bob Stone", "Globex", Some(60), 0)
+        .await;
+    let li = env
+        .draft("li@initech.com", "Li Wei", "Initech", Some(30), 0)
+        .await;
+    let mut s = env.session();
+
+    let r = s.handle("okay so, um, what's next?").await.unwrap();
+    assert_eq!((r.command, r.draft), (Command::Next, Some(jane.id)));
+    let r = s.handle("could you read that one to me?").await.unwrap();
+    assert_eq!(r.command, Command::Show);
+    assert!(r.text.contains("Subject: Hello Jane Doe"), "{}", r.text);
+
+    // Nothing outward happens for a later time, a negated approval, a question or sarcasm.
+    for (utterance, needle) in [
+        ("send it this week", "cannot schedule a send"),
+        ("don't approve it", "a no and an approval"),
+        ("should I approve this?", "sounded like a question"),
+        ("yeah right, send it", "could not tell whether you meant"),
+        (
+            "approve the next one",
+            "only approve the draft in front of you",
+        ),
+        ("reject it for now", "Rejecting is final"),
+    ] {
+        let r = s.handle(utterance).await.unwrap();
+        assert!(r.command.is_clarify(), "{utterance}: {:?}", r.command);
+        assert!(r.text.contains(needle), "{utterance}: {}", r.text);
+        assert_eq!(
+            r.draft,
+            Some(jane.id),
+            "{utterance}: still the current draft"
+        );
+        assert_eq!(env.get(jane.id).await.status, DraftStatus::Pending);
+    }
+    assert!(env.store.audit_entries(0, 0).await.unwrap().is_empty());
+
+    let r = s
+        .handle("No, reject it because they're a student")
+        .await
+        .unwrap();
+    assert!(r.text.contains("Reason: they're a student"), "{}", r.text);
+    let stored = env.get(jane.id).await;
+    assert_eq!(stored.status, DraftStatus::Rejected);
+    assert_eq!(stored.status_reason.as_deref(), Some("they're a student"));
+
+    s.handle("next one, thanks").await.unwrap();
+    assert_eq!(s.current().unwrap().id, bob.id);
+    let r = s.handle("don't send it yet").await.unwrap();
+    assert_eq!((r.command, r.draft), (Command::Skip, Some(li.id)));
+    assert_eq!(env.get(bob.id).await.status, DraftStatus::Pending);
+    let r = s.handle("sure, approve the current one").await.unwrap();
+    assert_eq!(r.command, Command::Approve);
+    assert_eq!(env.get(li.id).await.status, DraftStatus::Approved);
+    assert_eq!(env.get(bob.id).await.status, DraftStatus::Pending);
+}
+
+#[tokio::test]
+async fn confirmations_in_everyday_words() {
+    let env = Env::new();
+    let d = env
+        .draft("jane@acme.io", "Jane Doe", "Acme", Some(70), 0)
+        .await;
+    let mut s = env.real_sends();
+    s.handle("what's next").await.unwrap();
+
+    // "No, don't send it" to "are you sure?" cancels; it does not reject the draft.
+    let r = s.handle("yes, send it").await.unwrap();
+    assert!(r.awaiting_confirmation, "{}", r.text);
+    let r = s.handle("no, don't send it").await.unwrap();
+    assert_eq!(r.text, "OK, I did not approve the draft.");
+    assert_eq!(env.get(d.id).await.status, DraftStatus::Pending);
+
+    // A later time instead of a yes cancels too, and asks.
+    s.handle("approve it").await.unwrap();
+    let r = s.handle("send it tomorrow").await.unwrap();
+    assert!(
+        r.text.starts_with("I did not approve the draft."),
+        "{}",
+        r.text
+    );
+    assert!(r.command.is_clarify());
+    assert!(s.awaiting_confirmation().is_none());
+    assert_eq!(env.get(d.id).await.status, DraftStatus::Pending);
+
+    // Saying the same thing again, with a yes around it, is a yes.
+    s.handle("ok, ship it").await.unwrap();
+    let r = s.handle("yes, send it please").await.unwrap();
+    assert!(r.text.contains("It will be sent"), "{}", r.text);
+    assert_eq!(env.get(d.id).await.status, DraftStatus::Approved);
+
+    let r = s.handle("no, pause sending").await.unwrap();
+    assert!(r.awaiting_confirmation);
+    s.handle("sure, go ahead").await.unwrap();
+    assert!(env.store.kill_switch().await.unwrap());
+}
+
+#[tokio::test]
+async fn a_model_that_always_approves_cannot_approve_doubtful_words() {
+    let env = Env::new();
+    let d = env
+        .draft("jane@acme.io", "Jane Doe", "Acme", Some(70), 0)
+        .await;
+    let llm = Arc::new(FakeLlm::with_responder(|_| {
+        Ok(r#"{"command":"approve","reason":null,"subject":null,"body":null,"target":null,"question":null}"#.to_owned())
+    }));
+    let mut s = llm_session(&env, &llm);
+    s.handle("what's next").await.unwrap();
+    for utterance in [
+        "I guess it's fine",
+        "hmm, not sure about this one",
+        "I don't think we should send this",
+        "maybe tomorrow",
+        "send it when they're back from holiday",
+    ] {
+        let r = s.handle(utterance).await.unwrap();
+        assert!(r.command.is_clarify(), "{utterance}: {:?}", r.command);
+        assert_eq!(
+            env.get(d.id).await.status,
+            DraftStatus::Pending,
+            "{utterance}"
+        );
+    }
+    // The model is still asked for phrasings the parser leaves to it, and approves those.
+    let r = s.handle("give this one a thumbs up").await.unwrap();
+    assert_eq!(r.source, Some(Source::Llm));
+    assert_eq!(env.get(d.id).await.status, DraftStatus::Approved);
+}
+
 #[test]
 fn operator_names_are_checked() {
     let env = Env::new();

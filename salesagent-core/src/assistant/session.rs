@@ -233,11 +233,16 @@ impl AssistantSession {
 
     /// Handles one utterance: an answer to a pending confirmation, or a new request.
     ///
+    /// While a confirmation is pending, "yes" (or the same request again, as the parser reads
+    /// it: "yes, send it") goes ahead; "no" or anything starting with "don't" ("no, don't send
+    /// it") cancels and does nothing else; anything else cancels and is handled on its own.
+    ///
     /// # Errors
     /// Only infrastructure failures (store unavailable and the like); refusals, conflicts and
     /// misunderstandings are replies.
     pub async fn handle(&mut self, utterance: &str) -> Result<Reply> {
         let mut prefix = String::new();
+        let mut interpreted = None;
         if let Some(pending) = self.pending.take() {
             match parse_confirmation(utterance) {
                 Some(Confirmation::Yes) => {
@@ -253,11 +258,21 @@ impl AssistantSession {
                     ));
                 }
                 None => {
+                    let i = self.interpreter.interpret(utterance).await;
+                    if i.source == Source::Parser && i.command == pending {
+                        let mut r = self.run(pending).await?;
+                        r.source = Some(Source::Parser);
+                        return Ok(r);
+                    }
                     prefix = format!("I did not {}. ", describe(&pending));
+                    interpreted = Some(i);
                 }
             }
         }
-        let Interpretation { command, source } = self.interpreter.interpret(utterance).await;
+        let Interpretation { command, source } = match interpreted {
+            Some(i) => i,
+            None => self.interpreter.interpret(utterance).await,
+        };
         let mut r = self.execute(command).await?;
         r.source = Some(source);
         if !prefix.is_empty() {
