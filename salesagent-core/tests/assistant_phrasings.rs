@@ -464,6 +464,16 @@ const EVERYDAY: &[(&str, &str, &str)] = &[
         "Reject! Too early.",
         r#"{"command":"reject","reason":"Too early"}"#,
     ),
+    (
+        "reason",
+        "reject: no budget this year",
+        r#"{"command":"reject","reason":"no budget this year"}"#,
+    ),
+    (
+        "reason",
+        "reject it for not replying",
+        r#"{"command":"reject","reason":"not replying"}"#,
+    ),
     // reference
     ("reference", "approve that one", A),
     ("reference", "approve the current one", A),
@@ -513,6 +523,12 @@ const EVERYDAY: &[(&str, &str, &str)] = &[
         r#"{"command":"lookup","target":"Acme"}"#,
     ),
     ("politeness", "do me a favour and skip this one", SKIP),
+    ("politeness", "approve it please and thank you", A),
+    (
+        "politeness",
+        "could you change the subject to \"Hi there\"?",
+        r#"{"command":"edit","subject":"Hi there"}"#,
+    ),
     // filler
     ("filler", "um, approve", A),
     ("filler", "okay so what's next", NEXT),
@@ -663,6 +679,11 @@ const EVERYDAY: &[(&str, &str, &str)] = &[
     ("unsafe: other draft", "reject it, and the next one", REFUSE),
     ("unsafe: other draft", "send it to her boss instead", REFUSE),
     ("unsafe: other draft", "approve draft 42", REFUSE),
+    ("unsafe: other draft", "reject this one for Acme", REFUSE),
+    ("unsafe: taken back", "reject it, no wait", REFUSE),
+    ("unsafe: taken back", "reject it — actually no", REFUSE),
+    ("unsafe: taken back", "reject it, hold on", REFUSE),
+    ("unsafe: taken back", "reject: looks good", REFUSE),
     // unsafe: a time
     ("unsafe: a time", "send it this week", REFUSE),
     ("unsafe: a time", "send it tomorrow", REFUSE),
@@ -761,7 +782,7 @@ async fn every_phrasing_yields_the_expected_command() {
 
 #[test]
 fn clarifications_ask_a_question() {
-    for (utterance, expected) in ROWS {
+    for (_, utterance, expected) in every_row() {
         if !is_refusal(expected) {
             continue;
         }

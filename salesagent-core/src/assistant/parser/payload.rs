@@ -5,7 +5,7 @@
 
 use super::framing::{leading, normalise};
 use super::grammar::{APPROVE_VERBS, CURRENT_REFS, longest_prefix, sentence};
-use super::questions::{Q_BULK, Q_COMPOUND, Q_EDIT_WHAT, Q_LOOKUP_WHO, Q_REJECT_FOR_NOW};
+use super::questions::{Q_BULK, Q_COMPOUND, Q_EDIT_WHAT, Q_LOOKUP_WHO, Q_REJECT_FOR_NOW, Q_UNSURE};
 use crate::assistant::command::Command;
 
 /// Objects that make a draft action a bulk action.
@@ -123,7 +123,12 @@ fn match_any(tokens: &[Token], at: usize, phrases: &[&str]) -> Option<usize> {
 
 /// Strips quotes and a trailing sentence stop from a payload.
 fn clean_payload(raw: &str, strip_stop: bool) -> String {
+    // `"Hi there"?`: the quotes hold the payload, the `?` was the request's.
     let t = raw.trim();
+    let t = match t.trim_end_matches(['!', '?']).trim_end() {
+        q if q.ends_with(['"', '\u{201d}', '\'']) => q,
+        _ => t,
+    };
     for (open, close) in [
         ('"', '"'),
         ('\'', '\''),
@@ -205,8 +210,44 @@ const REASON_MARKERS: &[&str] = &[
     "the reason being",
     "with reason",
     "with the reason",
-    "for",
 ];
+
+/// After "for", a word that starts a reason ("for being pushy", "for not replying").
+fn says_why(word: &str) -> bool {
+    (word.len() > 4 && word.ends_with("ing")) || matches!(word, "not" | "no" | "lack" | "lacking")
+}
+
+/// A "reason" that takes the request back ("reject it, no wait").
+const REVOKES: &[&str] = &[
+    "no wait",
+    "wait",
+    "hold on",
+    "hang on",
+    "never mind",
+    "nevermind",
+    "cancel",
+    "cancel that",
+    "scratch that",
+    "actually no",
+    "actually dont",
+    "actually wait",
+    "no no",
+    "no dont",
+    "dont",
+    "not yet",
+    "just kidding",
+    "jk",
+    "on second thought",
+    "on second thoughts",
+];
+
+/// True when the reason is a take-back: a [`REVOKES`] phrase at its start, or only "no".
+fn revokes(norm: &str) -> bool {
+    matches!(norm, "no" | "nope" | "not" | "actually" | "hmm")
+        || REVOKES
+            .iter()
+            .any(|r| norm == *r || norm.starts_with(&format!("{r} ")))
+}
 /// Rejecting is final: "reject it for now …" is a contradiction.
 const FOR_NOW: &[&str] = &[
     "for now",
@@ -233,8 +274,14 @@ fn reason_start(tokens: &[Token], at: usize, i: usize) -> Option<usize> {
     {
         payload_at = Some(i + 1);
     }
-    if let Some(j) = match_any(tokens, payload_at.unwrap_or(i), REASON_MARKERS) {
+    let marker_at = payload_at.unwrap_or(i);
+    if let Some(j) = match_any(tokens, marker_at, REASON_MARKERS) {
         payload_at = Some(j);
+    } else if tokens.get(marker_at).is_some_and(|t| t.norm == "for")
+        && tokens.get(marker_at + 1).is_some_and(|t| says_why(&t.norm))
+    {
+        // "reject it for being pushy", but not "reject this one for Acme" (another draft?).
+        payload_at = Some(marker_at + 1);
     }
     Some(tokens.get(payload_at?)?.start)
 }
@@ -257,8 +304,11 @@ fn reason_command(text: &str) -> Command {
     if reason.is_empty() {
         return Command::Reject { reason: None };
     }
-    let first = normalise(&reason);
-    let first = first.split(' ').next().unwrap_or_default();
+    let norm = normalise(&reason);
+    if revokes(&norm) {
+        return Command::clarify(Q_UNSURE);
+    }
+    let first = norm.split(' ').next().unwrap_or_default();
     if chains_action(&reason)
         || matches!(first, "and" | "also" | "plus")
         || reverses_rejection(&reason)

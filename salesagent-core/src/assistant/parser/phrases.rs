@@ -160,6 +160,11 @@ const APPROVE: &[&str] = &[
     "green light",
     "send it as is",
     "send it as it is",
+    "fire it off",
+    "i approve",
+    "i approve it",
+    "i approve this",
+    "i approve this one",
 ];
 
 const REJECT: &[&str] = &[
@@ -311,6 +316,9 @@ const STATS: &[&str] = &[
     "outcome stats",
     "any replies",
     "metrics",
+    "send me the stats",
+    "send me stats",
+    "send me the numbers",
 ];
 
 const PAUSE: &[&str] = &[
