@@ -7,6 +7,10 @@
 use crate::model::{EmailAddress, IcpScore, ScoreFactor};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
+use text::{Folded, Hit, Pattern};
+
+mod text;
 
 /// Points for any of a set of keywords found in a text (case-insensitive, whole words or phrases).
 ///
@@ -118,8 +122,14 @@ impl Default for TierThresholds {
 /// es = ["demostración", "presupuesto"]
 /// ```
 ///
-/// Keywords match whole words or phrases, ignoring case. [`IcpRules::validate`] checks what serde
-/// cannot (tier order, band bounds, finite points).
+/// Keywords match whole words or phrases in any script, ignoring case and accents
+/// (`Geschaftsführer` matches `geschäftsführer`, `PRESIDENTE` matches `présidente`); word
+/// boundaries are Unicode-aware. A keyword starting with `*` also matches at the end of a longer
+/// word (`*leiter` matches `Vertriebsleiter`), one ending with `*` at the start of one. Where
+/// keywords overlap in a text the longest wins (`Vice President` is a `vice president`, not a
+/// `president`); of the rest, the first rule in the list wins. Explanations quote the matched
+/// words as the input wrote them. [`IcpRules::validate`] checks what serde cannot (tier order,
+/// band bounds, finite points). The defaults are [`DEFAULT_ICP_TOML`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IcpRules {
@@ -145,162 +155,52 @@ pub struct IcpRules {
     pub tiers: TierThresholds,
 }
 
-fn kw(label: &str, keywords: &[&str], points: f64) -> KeywordRule {
-    KeywordRule {
-        label: label.to_owned(),
-        keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
-        by_language: BTreeMap::new(),
-        points,
-    }
+/// The default rules as TOML: [`IcpRules::default`] is exactly this text, comments included, so a
+/// settings template can show it as written.
+pub const DEFAULT_ICP_TOML: &str = include_str!("icp_defaults.toml");
+
+/// The shape of [`DEFAULT_ICP_TOML`]: [`IcpRules`] with every key required (so the file is
+/// complete) and without `IcpRules`' serde defaults (which would ask for the rules being built).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DefaultFile {
+    base: f64,
+    industries: Vec<KeywordRule>,
+    other_industry_points: f64,
+    size_bands: Vec<SizeBand>,
+    seniority: Vec<KeywordRule>,
+    countries: Vec<KeywordRule>,
+    free_mail_points: f64,
+    company_domain_points: f64,
+    intents: Vec<KeywordRule>,
+    tiers: TierThresholds,
 }
 
-fn band(label: &str, min: u32, max: Option<u32>, points: f64) -> SizeBand {
-    SizeBand {
-        label: label.to_owned(),
-        min,
-        max,
-        points,
+static DEFAULT_RULES: LazyLock<IcpRules> = LazyLock::new(|| {
+    // The file is part of the source; a unit test parses and validates it.
+    #[allow(clippy::expect_used)]
+    let f: DefaultFile =
+        toml::from_str(DEFAULT_ICP_TOML).expect("scoring/icp_defaults.toml parses");
+    IcpRules {
+        base: f.base,
+        industries: f.industries,
+        other_industry_points: f.other_industry_points,
+        size_bands: f.size_bands,
+        seniority: f.seniority,
+        countries: f.countries,
+        free_mail_points: f.free_mail_points,
+        company_domain_points: f.company_domain_points,
+        intents: f.intents,
+        tiers: f.tiers,
     }
-}
+});
 
 impl Default for IcpRules {
+    /// The rules in [`DEFAULT_ICP_TOML`]: a B2B software profile with seniority titles and intent
+    /// phrases in English, German, French and Spanish (and a few common titles in Chinese,
+    /// Japanese and Russian).
     fn default() -> Self {
-        Self {
-            base: 10.0,
-            industries: vec![
-                kw(
-                    "software",
-                    &[
-                        "software",
-                        "saas",
-                        "internet",
-                        "information technology",
-                        "it services",
-                    ],
-                    20.0,
-                ),
-                kw(
-                    "manufacturing",
-                    &["manufacturing", "industrial", "machinery", "automotive"],
-                    15.0,
-                ),
-                kw(
-                    "financial_services",
-                    &["financial", "fintech", "banking", "insurance"],
-                    15.0,
-                ),
-                kw("logistics", &["logistics", "transport", "shipping"], 12.0),
-                kw("healthcare", &["healthcare", "medical", "pharma"], 10.0),
-                kw("education", &["education", "university", "school"], 2.0),
-            ],
-            other_industry_points: 5.0,
-            size_bands: vec![
-                band("1-10", 1, Some(10), 0.0),
-                band("11-50", 11, Some(50), 8.0),
-                band("51-200", 51, Some(200), 18.0),
-                band("201-1000", 201, Some(1000), 20.0),
-                band("1001-5000", 1001, Some(5000), 15.0),
-                band("5001+", 5001, None, 10.0),
-            ],
-            seniority: vec![
-                kw(
-                    "executive",
-                    &[
-                        "ceo",
-                        "cto",
-                        "cfo",
-                        "coo",
-                        "cro",
-                        "cmo",
-                        "chief",
-                        "founder",
-                        "co-founder",
-                        "owner",
-                        "president",
-                        "managing director",
-                    ],
-                    20.0,
-                ),
-                kw("vp", &["vp", "vice president", "head of", "director"], 16.0),
-                kw("manager", &["manager", "lead", "principal"], 10.0),
-                kw(
-                    "individual",
-                    &["engineer", "analyst", "specialist", "developer"],
-                    4.0,
-                ),
-                kw("student", &["student", "intern"], -10.0),
-            ],
-            countries: vec![
-                kw(
-                    "core_market",
-                    &[
-                        "de",
-                        "germany",
-                        "at",
-                        "austria",
-                        "ch",
-                        "switzerland",
-                        "us",
-                        "usa",
-                        "united states",
-                        "gb",
-                        "uk",
-                        "united kingdom",
-                    ],
-                    10.0,
-                ),
-                kw(
-                    "secondary_market",
-                    &[
-                        "fr",
-                        "france",
-                        "nl",
-                        "netherlands",
-                        "se",
-                        "sweden",
-                        "dk",
-                        "denmark",
-                        "ca",
-                        "canada",
-                        "ie",
-                        "ireland",
-                    ],
-                    6.0,
-                ),
-            ],
-            free_mail_points: -10.0,
-            company_domain_points: 8.0,
-            intents: vec![
-                kw(
-                    "demo",
-                    &[
-                        "demo", "trial", "pricing", "quote", "price", "buy", "purchase",
-                    ],
-                    12.0,
-                ),
-                kw(
-                    "urgency",
-                    &["asap", "this quarter", "urgent", "deadline"],
-                    6.0,
-                ),
-                kw(
-                    "evaluation",
-                    &["evaluate", "evaluating", "compare", "replace", "migrate"],
-                    6.0,
-                ),
-                kw(
-                    "job_seeker",
-                    &["job", "internship", "career", "resume", "cv"],
-                    -20.0,
-                ),
-                kw(
-                    "unsubscribe",
-                    &["unsubscribe", "stop emailing", "remove me"],
-                    -40.0,
-                ),
-            ],
-            tiers: TierThresholds::default(),
-        }
+        DEFAULT_RULES.clone()
     }
 }
 
@@ -341,32 +241,6 @@ pub struct IcpAssessment {
     pub segment: IcpSegment,
 }
 
-/// True when `keyword` occurs in `text` (already lower-case) on word boundaries.
-fn contains_word(text: &str, keyword: &str) -> bool {
-    if keyword.is_empty() {
-        return false;
-    }
-    let bytes = text.as_bytes();
-    let mut from = 0;
-    while let Some(pos) = text[from..].find(keyword) {
-        let start = from + pos;
-        let end = start + keyword.len();
-        let before_ok = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
-        let after_ok = end == bytes.len() || !bytes[end].is_ascii_alphanumeric();
-        if before_ok && after_ok {
-            return true;
-        }
-        from = start + keyword.len().max(1);
-        while from < text.len() && !text.is_char_boundary(from) {
-            from += 1;
-        }
-        if from >= text.len() {
-            break;
-        }
-    }
-    false
-}
-
 impl KeywordRule {
     /// Every keyword of the rule: `keywords`, then each language's list in `by_language`.
     pub fn all_keywords(&self) -> impl Iterator<Item = &str> {
@@ -377,13 +251,84 @@ impl KeywordRule {
     }
 }
 
-fn first_match<'a>(rules: &'a [KeywordRule], text: &str) -> Option<(&'a KeywordRule, &'a str)> {
-    let lower = text.to_lowercase();
-    rules.iter().find_map(|r| {
-        r.all_keywords()
-            .find(|k| contains_word(&lower, &k.to_lowercase()))
-            .map(|k| (r, k))
-    })
+/// Longest text scanned per field, in bytes (a form field is at most this long anyway).
+const MAX_SCANNED: usize = crate::model::MAX_FIELD_LEN;
+
+/// A keyword of rule `rule` found in a text.
+struct Found {
+    rule: usize,
+    hit: Hit,
+    pattern: Pattern,
+}
+
+/// One match of a rule: the rule and the matched words as the input wrote them.
+struct Matched<'r> {
+    rule: &'r KeywordRule,
+    quote: String,
+}
+
+/// Every keyword hit of every rule in `text`, without the hits that a longer hit (of any rule)
+/// covers: in "Vice President" the vp rule's `vice president` hides the executive's `president`.
+fn find_all(rules: &[KeywordRule], folded: &Folded) -> Vec<Found> {
+    let mut found = Vec::new();
+    for (i, rule) in rules.iter().enumerate() {
+        for k in rule.all_keywords().filter(|k| folded.may_contain(k)) {
+            let Some(pattern) = Pattern::new(k) else {
+                continue;
+            };
+            for hit in folded.find_all(&pattern) {
+                found.push(Found {
+                    rule: i,
+                    hit,
+                    pattern: pattern.clone(),
+                });
+            }
+        }
+    }
+    let covered: Vec<bool> = found
+        .iter()
+        .map(|f| found.iter().any(|g| g.hit.swallows(f.hit)))
+        .collect();
+    found
+        .into_iter()
+        .zip(covered)
+        .filter_map(|(f, c)| (!c).then_some(f))
+        .collect()
+}
+
+fn scanned(text: &str) -> &str {
+    if text.len() <= MAX_SCANNED {
+        return text;
+    }
+    let mut end = MAX_SCANNED;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Every rule with a hit in `text`, in rule order, each with its leftmost (then longest) hit.
+fn matching_rules<'r>(rules: &'r [KeywordRule], text: &str) -> Vec<Matched<'r>> {
+    let text = scanned(text);
+    let folded = text::fold_indexed(text);
+    let mut found = find_all(rules, &folded);
+    found.sort_by_key(|f| (f.rule, f.hit.start, std::cmp::Reverse(f.hit.len())));
+    found.dedup_by_key(|f| f.rule);
+    found
+        .into_iter()
+        .filter_map(|f| {
+            let quote = folded.quote(text, f.hit, &f.pattern);
+            rules.get(f.rule).map(|rule| Matched {
+                rule,
+                quote: short(quote),
+            })
+        })
+        .collect()
+}
+
+/// The first rule (in rule order) with a hit in `text`.
+fn first_match<'r>(rules: &'r [KeywordRule], text: &str) -> Option<Matched<'r>> {
+    matching_rules(rules, text).into_iter().next()
 }
 
 fn short(text: &str) -> String {
@@ -514,9 +459,13 @@ impl IcpRules {
         let (points, reason, label) =
             match input.industry.as_deref().filter(|s| !s.trim().is_empty()) {
                 Some(ind) => match first_match(&self.industries, ind) {
-                    Some((rule, k)) => (
+                    Some(Matched { rule, quote }) => (
                         rule.points,
-                        format!("industry {:?} matches {} ({k})", short(ind), rule.label),
+                        format!(
+                            "industry {:?} matches {} ({quote:?})",
+                            short(ind),
+                            rule.label
+                        ),
                         rule.label.clone(),
                     ),
                     None => (
@@ -556,9 +505,9 @@ impl IcpRules {
         // Role / seniority.
         let (points, reason) = match input.job_title.as_deref().filter(|s| !s.trim().is_empty()) {
             Some(t) => match first_match(&self.seniority, t) {
-                Some((rule, k)) => (
+                Some(Matched { rule, quote }) => (
                     rule.points,
-                    format!("title {:?} reads as {} ({k})", short(t), rule.label),
+                    format!("title {:?} reads as {} ({quote:?})", short(t), rule.label),
                 ),
                 None => (
                     0.0,
@@ -572,7 +521,7 @@ impl IcpRules {
         // Country.
         let (points, reason) = match input.country.as_deref().filter(|s| !s.trim().is_empty()) {
             Some(c) => match first_match(&self.countries, c) {
-                Some((rule, _)) => (
+                Some(Matched { rule, .. }) => (
                     rule.points,
                     format!("country {:?} is a {} ", short(c), rule.label)
                         .trim_end()
@@ -602,17 +551,12 @@ impl IcpRules {
         factors.push(factor("email_domain", points, reason));
 
         // Intent: every matching rule counts once.
-        let message = input.message.as_deref().unwrap_or("").to_lowercase();
+        let message = input.message.as_deref().unwrap_or("");
         let mut points = 0.0;
         let mut hits = Vec::new();
-        for rule in &self.intents {
-            if let Some(k) = rule
-                .all_keywords()
-                .find(|k| contains_word(&message, &k.to_lowercase()))
-            {
-                points += rule.points;
-                hits.push(format!("{} ({k})", rule.label));
-            }
+        for Matched { rule, quote } in matching_rules(&self.intents, message) {
+            points += rule.points;
+            hits.push(format!("{} ({quote:?})", rule.label));
         }
         let reason = if hits.is_empty() {
             "no intent signals in the message".to_owned()
@@ -655,6 +599,29 @@ fn factor(name: &str, points: f64, reason: String) -> ScoreFactor {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn kw(label: &str, keywords: &[&str], points: f64) -> KeywordRule {
+        KeywordRule {
+            label: label.to_owned(),
+            keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
+            by_language: BTreeMap::new(),
+            points,
+        }
+    }
+
+    fn band(label: &str, min: u32, max: Option<u32>, points: f64) -> SizeBand {
+        SizeBand {
+            label: label.to_owned(),
+            min,
+            max,
+            points,
+        }
+    }
+
+    fn contains_word(text: &str, keyword: &str) -> bool {
+        let rules = [kw("x", &[keyword], 1.0)];
+        first_match(&rules, text).is_some()
+    }
 
     fn email(s: &str) -> Option<EmailAddress> {
         Some(EmailAddress::parse(s).unwrap())
@@ -712,6 +679,51 @@ mod tests {
         assert!(contains_word("head of it", "head of"));
         assert!(!contains_word("", "x"));
         assert!(contains_word("über-ceo", "ceo"));
+        assert!(!contains_word("überceo", "ceo"));
+        assert!(contains_word("Directeur Général", "directeur general"));
+    }
+
+    #[test]
+    fn the_default_file_parses_and_validates() {
+        let complete: DefaultFile = toml::from_str(DEFAULT_ICP_TOML).unwrap();
+        assert!(!complete.seniority.is_empty());
+        let rules: IcpRules = toml::from_str(DEFAULT_ICP_TOML).unwrap();
+        rules.validate().unwrap();
+        assert_eq!(rules, IcpRules::default());
+        let labels: Vec<_> = rules.seniority.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "assistant",
+                "executive",
+                "vp",
+                "manager",
+                "individual",
+                "student"
+            ]
+        );
+        for rule in rules.seniority.iter().chain(&rules.intents) {
+            for lang in ["en", "de", "fr", "es"] {
+                assert!(
+                    rule.by_language.get(lang).is_some_and(|k| !k.is_empty()),
+                    "{} has no {lang} keywords",
+                    rule.label
+                );
+            }
+        }
+        // Every keyword compiles to something matchable and matches itself.
+        for rule in rules
+            .industries
+            .iter()
+            .chain(&rules.seniority)
+            .chain(&rules.countries)
+            .chain(&rules.intents)
+        {
+            for k in rule.all_keywords() {
+                let plain = k.trim_matches('*');
+                assert!(contains_word(plain, k), "{k:?} does not match itself");
+            }
+        }
     }
 
     #[test]
