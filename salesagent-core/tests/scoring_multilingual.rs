@@ -495,6 +495,15 @@ de = ["*einkäufer", "einkaufsleiter*"]
     );
 }
 
+#[test]
+fn rules_round_trip_through_toml() {
+    // A settings template can write the rules and read them back unchanged.
+    let text = toml::to_string(&IcpRules::default()).unwrap();
+    let back: IcpRules = toml::from_str(&text).unwrap();
+    assert_eq!(back, IcpRules::default());
+    assert!(text.contains("Geschäftsführer") || text.contains("geschäftsführer"));
+}
+
 proptest! {
     #[test]
     fn any_title_or_message_scores_without_panicking(
