@@ -10,7 +10,7 @@
 //! | `Mailbox` | [`gmail::Gmail`] | Google OAuth below, `GOOGLE_API_BASE_URL` |
 //! | `Drive` | [`drive::GoogleDrive`] | Google OAuth below, `GOOGLE_API_BASE_URL` |
 //! | `Calendar` | [`calendar::GoogleCalendar`] | Google OAuth below, `GOOGLE_API_BASE_URL` |
-//! | `Llm`, speech | [`openai::OpenAi`] | `OPENAI_API_KEY`, `OPENAI_BASE_URL` (any OpenAI-compatible server), `OPENAI_MODEL`, `OPENAI_TRANSCRIBE_MODEL`, `OPENAI_TTS_MODEL`, `OPENAI_TTS_VOICE`, `OPENAI_DAILY_TOKEN_BUDGET` |
+//! | `Llm`, speech | [`openai::OpenAi`] | `OPENAI_API_KEY`, `OPENAI_BASE_URL` (any OpenAI-compatible server), `OPENAI_MODEL`, `OPENAI_TRANSCRIBE_MODEL`, `OPENAI_TTS_MODEL`, `OPENAI_TTS_VOICE`, `OPENAI_DAILY_TOKEN_BUDGET`, `OPENAI_STRUCTURED_OUTPUT` (start the negotiation at `json_schema`, `json_object` or `prompt`) |
 //! | `Mailbox` (files) | [`outbox::Outbox`] | `outbox:DIR` |
 //! | `Mailbox` (any IMAP + SMTP) | `imap::ImapMailbox` (feature `imap`) | `IMAP_URL`, `SMTP_URL`, `IMAP_SENT_COPY`, `IMAP_SENT_FOLDER`, `IMAP_DRAFTS_FOLDER`, `IMAP_CA_FILE`; XOAUTH2: `OAUTH_PROVIDER` ([`oauth_provider`]) |
 //! | `TextToSpeech` (offline) | [`espeak::Espeak`] | `ESPEAK_NG_PATH`, `ESPEAK_NG_VOICE` |
