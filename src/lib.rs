@@ -169,6 +169,8 @@ pub use salesagent_core::{Error, Result};
 pub mod host;
 #[cfg(feature = "services")]
 pub mod services;
+#[cfg(feature = "services")]
+pub mod settings;
 
 #[cfg(feature = "replay")]
 pub mod replay;

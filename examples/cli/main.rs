@@ -26,6 +26,7 @@ macro_rules! out {
 
 mod assistant;
 mod auth;
+mod config;
 mod doctor;
 mod erase;
 mod jobs;
@@ -45,7 +46,6 @@ use salesagent_core::model::{
 use salesagent_core::pipeline::{Pipeline, PipelineConfig};
 use salesagent_core::ports::{DraftFilter, DynClock, DynStore, SystemClock};
 use salesagent_core::sending::SendingConfig;
-use salesagent_core::slots::parse_zone;
 use salesagent_core::worker::{WorkStats, Worker, WorkerConfig};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -57,26 +57,37 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(name = "salesagent", version, about)]
 struct Cli {
-    /// Store URL: `sqlite://file.db`, `sqlite::memory:`, `postgres://…`, or `memory:`.
-    #[arg(
-        long,
-        global = true,
-        env = "DATABASE_URL",
-        default_value = "sqlite://salesagent.db"
-    )]
-    database: String,
+    /// The settings file (`salesagent.toml`; default: the file named by SALESAGENT_CONFIG, if
+    /// any). Flags override environment variables, which override the file.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Store URL: `sqlite://file.db`, `sqlite::memory:`, `postgres://…`, or `memory:`
+    /// (default: settings `store.database` / DATABASE_URL, else `sqlite://salesagent.db`).
+    #[arg(long, global = true)]
+    database: Option<String>,
     /// Use the fixture-backed offline connectors and the template writer (no network).
     #[arg(long, global = true)]
     offline: bool,
-    /// Fixture directory for offline mode.
-    #[arg(long, global = true, default_value_os_t = default_data_dir())]
-    data: PathBuf,
+    /// Fixture directory for offline mode (default: settings `ports.fixtures`, else
+    /// `examples/data`).
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
+    /// Resolved from the flags and the settings before a command runs.
+    #[arg(skip)]
+    settings: salesagent::settings::Settings,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The settings file: `config check [FILE]` (validate, print effective values and their
+    /// source), `config init [FILE]` (a commented file with every key and its default).
+    Config {
+        /// What to do.
+        #[command(subcommand)]
+        command: config::ConfigCommand,
+    },
     /// Seed the fixtures, submit the sample forms, run workers until idle and print the queue.
     Demo {
         /// Worker tasks.
@@ -94,9 +105,10 @@ enum Command {
         /// Stop when no job is runnable instead of waiting for more.
         #[arg(long)]
         until_idle: bool,
-        /// The mailbox sends go out through: `gmail` or `outbox:DIR` (default: Gmail when
-        /// configured, else the offline mailbox), as for the webhook host.
-        #[arg(long, env = "SALESAGENT_MAILBOX")]
+        /// The mailbox sends go out through: `gmail` or `outbox:DIR` (default: settings
+        /// `sending.mailbox` / SALESAGENT_MAILBOX, else Gmail when configured, else the offline
+        /// mailbox), as for the webhook host.
+        #[arg(long)]
         mailbox: Option<String>,
         /// Worker tasks.
         #[arg(long, default_value_t = 4)]
@@ -173,6 +185,84 @@ fn default_data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data")
 }
 
+impl Cli {
+    /// The fixture directory: `--data`, else settings `ports.fixtures`, else `examples/data`.
+    fn data(&self) -> PathBuf {
+        self.data
+            .clone()
+            .unwrap_or_else(|| match self.settings.ports.fixtures.trim() {
+                "" => default_data_dir(),
+                dir => PathBuf::from(dir),
+            })
+    }
+
+    /// The store URL the settings resolved (`--database` included).
+    fn database(&self) -> &str {
+        &self.settings.store.database
+    }
+
+    /// The settings loader with `--config` and the global flags (strongest source).
+    fn loader(&self) -> salesagent::settings::SettingsLoader {
+        let mut l = salesagent::settings::SettingsLoader::from_env().file(self.config.clone());
+        if let Some(db) = &self.database {
+            l = l.flag("--database", "store.database", db.clone());
+        }
+        if self.offline {
+            for p in salesagent::services::Port::ALL {
+                l = l.flag("--offline", format!("ports.{p}"), "offline");
+            }
+        }
+        if let Some(d) = &self.data {
+            l = l.flag("--data", "ports.fixtures", d.display().to_string());
+        }
+        if let Command::Work {
+            mailbox: Some(m), ..
+        } = &self.command
+        {
+            l = l.flag("--mailbox", "sending.mailbox", m.clone());
+        }
+        l
+    }
+
+    /// Loads the settings: the demo sender of the fixture directory (`sender.json`) sits
+    /// between the defaults and the file, so `cli demo` without settings writes as that sender.
+    fn load_settings(&self) -> Result<salesagent::settings::LoadedSettings, Failure> {
+        let first = self.loader().load().map_err(|e| config::invalid(&e))?;
+        let data = Cli {
+            settings: first.settings.clone(),
+            ..self.shallow()
+        }
+        .data();
+        let Ok(sender) = fixtures::sender(&data) else {
+            return Ok(first);
+        };
+        self.loader()
+            .fixture("sender.email", sender.email.to_string())
+            .fixture("sender.name", sender.name)
+            .fixture("sender.company", sender.company)
+            .fixture("sender.time_zone", sender.time_zone)
+            .load()
+            .map_err(|e| config::invalid(&e))
+    }
+
+    /// The flags without the command (to resolve the fixture directory).
+    fn shallow(&self) -> Cli {
+        Cli {
+            config: self.config.clone(),
+            database: self.database.clone(),
+            offline: self.offline,
+            data: self.data.clone(),
+            settings: salesagent::settings::Settings::default(),
+            command: Command::Config {
+                command: config::ConfigCommand::Init {
+                    file: None,
+                    force: false,
+                },
+            },
+        }
+    }
+}
+
 /// A command failure: the exit code and a one-line message.
 struct Failure {
     code: u8,
@@ -216,24 +306,33 @@ struct App {
     services: Services,
     pipeline: Arc<Pipeline>,
     pipeline_config: PipelineConfig,
+    settings: salesagent::settings::Settings,
 }
 
 impl App {
-    /// The sending settings from the environment; Message-IDs default to the sender's domain.
+    /// The sending settings (file, environment, flags); Message-IDs default to the sender's
+    /// domain.
     fn sending(&self) -> salesagent_core::Result<SendingConfig> {
-        SendingConfig::from_env(self.pipeline.config().sender.domain())
+        self.settings.sending_config()
     }
 }
 
 async fn app(cli: &Cli) -> Result<App, Failure> {
     let clock: DynClock = Arc::new(SystemClock);
-    let store = open_store(&cli.database, clock.clone()).await?;
-    let sender = fixtures::sender(&cli.data)?;
-    fixtures::seed_voice(&store, &sender, clock.now()).await?;
+    let store = open_store(cli.database(), clock.clone()).await?;
+    let settings = &cli.settings;
+    let config = settings.pipeline_config()?;
+    if let Ok(sender) = fixtures::sender(&cli.data())
+        && sender.email == config.sender
+    {
+        // The demo sender's voice, seeded once.
+        fixtures::seed_voice(&store, &sender, clock.now()).await?;
+    }
     let mut selector = ServiceSelector::from_env()
         .offline(cli.offline)
-        .fixtures(&cli.data)
-        .google_account(sender.email.to_string());
+        .port_modes(&settings.ports)
+        .fixtures(cli.data())
+        .google_account(config.sender.to_string());
     if matches!(cli.command, Command::Doctor(_)) {
         selector = selector.http_config(salesagent::services::doctor::http_config());
     }
@@ -246,18 +345,13 @@ async fn app(cli: &Cli) -> Result<App, Failure> {
         eprintln!("{choice}");
     }
     let ports = services.ports(store.clone(), clock.clone());
-    let mut config = PipelineConfig::new(sender.email.clone());
-    config.sender_name = sender.name.clone();
-    config.sender_company = sender.company.clone();
-    if let Some(zone) = parse_zone(&sender.time_zone) {
-        config.slots.sender_zone = zone;
-    }
     Ok(App {
         store,
         clock,
         services,
         pipeline: Arc::new(Pipeline::new(ports, config.clone())),
         pipeline_config: config,
+        settings: settings.clone(),
     })
 }
 
@@ -518,7 +612,17 @@ async fn work_with_progress(app: &App, concurrency: usize) -> Result<WorkStats, 
     Ok(stats)
 }
 
-async fn run(cli: Cli) -> Result<(), Failure> {
+async fn run(mut cli: Cli) -> Result<(), Failure> {
+    if let Command::Config { command } = &cli.command {
+        if let config::ConfigCommand::Check {
+            file: Some(file), ..
+        } = command
+        {
+            cli.config = Some(file.clone());
+        }
+        return config::run(command, || cli.load_settings());
+    }
+    cli.settings = cli.load_settings()?.settings;
     // Commands that need no store run before one is opened (and change nothing in it).
     match &cli.command {
         Command::Voice { command } if !command.needs_mailbox() => {
@@ -526,20 +630,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Assistant(args) if args.is_dry_run() => return assistant::dry_run(args).await,
         Command::Operators { command } => {
-            let store = open_store(&cli.database, Arc::new(SystemClock)).await?;
+            let store = open_store(cli.database(), Arc::new(SystemClock)).await?;
             return Ok(operators::run(command, store).await?);
         }
-        Command::Keys { command } => return Ok(keys::run(command, &cli.database).await?),
+        Command::Keys { command } => return Ok(keys::run(command, cli.database()).await?),
         _ => {}
     }
     let app = app(&cli).await?;
     match &cli.command {
         Command::Demo { concurrency } => {
-            let forms = fixtures::forms(&cli.data)?;
+            let forms = fixtures::forms(&cli.data())?;
             out!(
                 "Submitting {} sample forms from {}",
                 forms.len(),
-                cli.data.join("forms").display()
+                cli.data().join("forms").display()
             );
             submit_files(&app, &forms, "  ").await?;
             let stats = work_with_progress(&app, (*concurrency).max(1)).await?;
@@ -558,18 +662,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Work {
             until_idle,
             concurrency,
-            mailbox,
+            mailbox: _,
         } => {
             let mut services = app.services.clone();
-            services.use_mailbox(mailbox.as_deref())?;
+            // `--mailbox` is in the settings (strongest source).
+            let mailbox = app.settings.sending.mailbox.trim();
+            services.use_mailbox(Some(mailbox).filter(|m| !m.is_empty()))?;
             salesagent::services::runtime::ensure_jobs(&app.store).await?;
-            let worker = salesagent::services::runtime::build_with_scans(
+            let worker = salesagent::services::runtime::build_configured(
                 &services,
                 app.store.clone(),
                 app.clock.clone(),
-                app.pipeline_config.clone(),
-                &app.sending()?,
-                salesagent_core::outcomes::OutcomeScanConfig::from_env()?,
+                &app.settings.runtime_config()?,
                 WorkerConfig {
                     name: format!("cli-{}", std::process::id()),
                     ..WorkerConfig::default()
@@ -622,12 +726,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Jobs(args) => jobs::run(args, &app.store).await?,
         Command::Auth { command } => {
-            let sender = fixtures::sender(&cli.data)?;
             auth::run(
                 command,
                 app.store.clone(),
                 app.clock.clone(),
-                &sender.email.to_string(),
+                &app.pipeline_config.sender.to_string(),
             )
             .await?;
         }
@@ -660,6 +763,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 &send::Hosting {
                     services: &app.services,
                     pipeline: &app.pipeline_config,
+                    mailbox: Some(app.settings.sending.mailbox.trim()).filter(|m| !m.is_empty()),
                 },
             )
             .await?;
@@ -668,7 +772,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             erase::run(args, app.store.clone(), app.services.crm.clone()).await?;
         }
         Command::Operators { command } => operators::run(command, app.store.clone()).await?,
-        Command::Keys { command } => keys::run(command, &cli.database).await?,
+        Command::Keys { command } => keys::run(command, cli.database()).await?,
+        Command::Config { command } => config::run(command, || cli.load_settings())?,
         Command::Assistant(args) => {
             assistant::run(
                 args,

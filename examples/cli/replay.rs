@@ -13,7 +13,7 @@ use std::path::Path;
 /// Runs the replay of `dir`, prints one line per file and the totals, and writes the full
 /// report to `report` when given.
 pub async fn run(app: &App, cli: &Cli, dir: &Path, report: Option<&Path>) -> Result<(), Failure> {
-    let sender = super::fixtures::sender(&cli.data)?;
+    let sender = super::fixtures::sender(&cli.data())?;
     let pipeline = app.pipeline.config().clone();
     let sending = app.sending()?;
     let config = ReplayConfig {
@@ -27,7 +27,7 @@ pub async fn run(app: &App, cli: &Cli, dir: &Path, report: Option<&Path>) -> Res
     // whatever the environment configures.
     let offline = ServiceSelector::from_env()
         .offline(true)
-        .fixtures(&cli.data)
+        .fixtures(cli.data())
         .select(&app.store, &app.clock)?;
     let replay = Replay::new(offline.ports(app.store.clone(), app.clock.clone()), config).await?;
     super::fixtures::seed_voice(replay.store(), &sender, app.clock.now()).await?;

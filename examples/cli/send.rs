@@ -156,6 +156,8 @@ pub struct Hosting<'a> {
     pub services: &'a Services,
     /// The pipeline settings.
     pub pipeline: &'a PipelineConfig,
+    /// The settings' mailbox (`sending.mailbox`), used when `--mailbox` is not given.
+    pub mailbox: Option<&'a str>,
 }
 
 async fn seen_version(store: &DynStore, id: DraftId, given: Option<u32>) -> Result<u32, Error> {
@@ -231,7 +233,7 @@ pub async fn run(
             sending.policy.ignore_window = ignore_window;
             let mode = sending.policy.mode;
             let mut services = hosting.services.clone();
-            services.use_mailbox(spec.as_deref())?;
+            services.use_mailbox(spec.as_deref().or(hosting.mailbox))?;
             let runtime = salesagent::services::runtime::build(
                 &services,
                 store.clone(),

@@ -9,12 +9,13 @@
 
 use super::Services;
 use salesagent_core::Result;
-use salesagent_core::outcomes::{OutcomeScanConfig, OutcomeScanner, Outcomes};
+use salesagent_core::model::{Job, kinds};
+use salesagent_core::outcomes::{OutcomeConfig, OutcomeScanConfig, OutcomeScanner, Outcomes};
 use salesagent_core::pipeline::{Pipeline, PipelineConfig};
 use salesagent_core::ports::{DynClock, DynStore};
 use salesagent_core::sending::{AutoApprover, SendPolicy, Sender, SenderConfig, SendingConfig};
-use salesagent_core::worker::{Worker, WorkerConfig};
-use std::sync::Arc;
+use salesagent_core::worker::{JobDone, JobHandler, Worker, WorkerConfig};
+use std::sync::{Arc, RwLock};
 
 /// What a host's worker is made of.
 #[derive(Debug, Clone)]
@@ -74,9 +75,50 @@ pub fn build_with_scans(
     scans: OutcomeScanConfig,
     config: WorkerConfig,
 ) -> Result<Runtime> {
+    build_configured(
+        services,
+        store,
+        clock,
+        &RuntimeConfig {
+            pipeline,
+            sending: sending.clone(),
+            scans,
+            outcomes: OutcomeConfig::default(),
+        },
+        config,
+    )
+}
+
+/// Everything a host's worker runtime is configured with (usually
+/// [`Settings::runtime_config`](crate::settings::Settings::runtime_config)).
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// The pipeline (sender identity, slot and ICP rules).
+    pub pipeline: PipelineConfig,
+    /// Send policy, MIME options, auto-approval rules.
+    pub sending: SendingConfig,
+    /// Outcome scan intervals.
+    pub scans: OutcomeScanConfig,
+    /// The outcomes service (impacts).
+    pub outcomes: OutcomeConfig,
+}
+
+/// [`build`] from a [`RuntimeConfig`] (outcome impacts included).
+///
+/// # Errors
+/// `InvalidInput` when the sending settings are invalid (MIME options, window).
+pub fn build_configured(
+    services: &Services,
+    store: DynStore,
+    clock: DynClock,
+    runtime: &RuntimeConfig,
+    config: WorkerConfig,
+) -> Result<Runtime> {
+    let sending = &runtime.sending;
     let ports = services.ports(store.clone(), clock.clone());
-    let pipeline = Arc::new(Pipeline::new(ports, pipeline));
-    let mut scanner = OutcomeScanner::new(Outcomes::new(store.clone(), clock.clone()), scans)
+    let pipeline = Arc::new(Pipeline::new(ports, runtime.pipeline.clone()));
+    let outcomes = Outcomes::with_config(store.clone(), clock.clone(), runtime.outcomes.clone());
+    let mut scanner = OutcomeScanner::new(outcomes, runtime.scans)
         .with_mailbox(services.mailbox.clone())
         .with_crm(services.crm.clone())
         .with_calendar(services.calendar.clone());
@@ -105,4 +147,122 @@ pub fn build_with_scans(
         sender: mailer,
         worker,
     })
+}
+
+/// A worker whose handlers are rebuilt from new settings while it runs (settings reload):
+/// each job is run by the handlers current when it starts, so a reload changes the next draft's
+/// ICP score, the limits and window of the next send attempt, the auto-approval rules and the
+/// outcome impacts, without a restart and without cutting a running job short.
+#[derive(Debug, Clone)]
+pub struct LiveRuntime {
+    current: Arc<RwLock<Runtime>>,
+    services: Services,
+    store: DynStore,
+    clock: DynClock,
+    worker: WorkerConfig,
+}
+
+impl LiveRuntime {
+    /// Builds the runtime from `runtime` and the worker to run (claiming every kind the
+    /// runtime handles, and auto-approval jobs, which do nothing while the rules are off).
+    ///
+    /// # Errors
+    /// As [`build_configured`].
+    pub fn build(
+        services: &Services,
+        store: DynStore,
+        clock: DynClock,
+        runtime: &RuntimeConfig,
+        worker: WorkerConfig,
+    ) -> Result<(Self, Worker)> {
+        let first = build_configured(
+            services,
+            store.clone(),
+            clock.clone(),
+            runtime,
+            worker.clone(),
+        )?;
+        let mut kinds = first.worker.kinds();
+        if !kinds.iter().any(|k| k == kinds::AUTO_APPROVE) {
+            kinds.push(kinds::AUTO_APPROVE.to_owned());
+        }
+        let current = Arc::new(RwLock::new(first));
+        let mut outer = Worker::empty(store.clone(), clock.clone(), worker.clone());
+        for kind in kinds {
+            outer = outer.register(Delegate {
+                kind,
+                current: current.clone(),
+            });
+        }
+        Ok((
+            Self {
+                current,
+                services: services.clone(),
+                store,
+                clock,
+                worker,
+            },
+            outer,
+        ))
+    }
+
+    /// Rebuilds the handlers from `runtime`; jobs started from now on use them.
+    ///
+    /// # Errors
+    /// As [`build_configured`]; the running handlers stay.
+    pub fn replace(&self, runtime: &RuntimeConfig) -> Result<()> {
+        let next = build_configured(
+            &self.services,
+            self.store.clone(),
+            self.clock.clone(),
+            runtime,
+            self.worker.clone(),
+        )?;
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = next;
+        Ok(())
+    }
+
+    /// The runtime jobs are run with now.
+    #[must_use]
+    pub fn current(&self) -> Runtime {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Runs one kind with the handler of the current runtime.
+#[derive(Debug)]
+struct Delegate {
+    kind: String,
+    current: Arc<RwLock<Runtime>>,
+}
+
+#[async_trait::async_trait]
+impl JobHandler for Delegate {
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    async fn run(&self, job: &Job) -> Result<JobDone> {
+        let handler = self
+            .current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .worker
+            .handler(&self.kind);
+        match handler {
+            Some(h) => h.run(job).await,
+            // Auto-approval was switched off by a reload: the draft waits for an operator.
+            None if self.kind == kinds::AUTO_APPROVE => Ok(JobDone::Complete),
+            None => Err(salesagent_core::Error::unsupported(format!(
+                "job kind {:?}",
+                self.kind
+            ))),
+        }
+    }
 }

@@ -439,6 +439,13 @@ impl Worker {
         }
     }
 
+    /// The handler registered for `kind`, if any (a host that rebuilds its handlers from new
+    /// settings while running delegates to it).
+    #[must_use]
+    pub fn handler(&self, kind: &str) -> Option<Arc<dyn JobHandler>> {
+        self.handlers.get(kind).cloned()
+    }
+
     /// The kinds this worker claims, sorted.
     #[must_use]
     pub fn kinds(&self) -> Vec<String> {
