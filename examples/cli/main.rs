@@ -35,6 +35,7 @@ mod operators;
 mod outcomes;
 mod replay;
 mod send;
+mod sequences;
 mod voice;
 
 use clap::{Parser, Subcommand};
@@ -133,6 +134,8 @@ enum Command {
     },
     /// List jobs in the queue (`--dead` for dead letters); `jobs requeue ID` retries a dead one.
     Jobs(jobs::JobsArgs),
+    /// Follow-up sequences: list, `show EMAIL`, `stop EMAIL`, `stats` per step.
+    Sequences(sequences::SequencesArgs),
     /// Authorise a service account (Google: consent URL, then paste the redirect).
     Auth {
         /// Which service.
@@ -725,6 +728,7 @@ async fn run(mut cli: Cli) -> Result<(), Failure> {
             replay::run(&app, &cli, dir, report.as_deref()).await?;
         }
         Command::Jobs(args) => jobs::run(args, &app.store).await?,
+        Command::Sequences(args) => sequences::run(args, &app.store, &app.clock).await?,
         Command::Auth { command } => {
             auth::run(
                 command,

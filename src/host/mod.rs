@@ -38,6 +38,7 @@ mod jobs;
 mod operator;
 mod ops;
 mod ratelimit;
+mod sequences;
 mod signature;
 mod unsubscribe;
 mod web;
@@ -296,6 +297,7 @@ pub fn app(state: AppState) -> Router {
     let api = operator::routes()
         .merge(assistant::routes())
         .merge(jobs::routes())
+        .merge(sequences::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_bearer,

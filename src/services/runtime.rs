@@ -34,6 +34,15 @@ pub struct Runtime {
 /// Store errors.
 pub async fn ensure_jobs(store: &DynStore) -> Result<()> {
     salesagent_core::outcomes::ensure_outcome_scans(store.as_ref()).await?;
+    // Follow-up sequences: sent first e-mails enrol their contacts (the default sequence
+    // unless a configuration was stored, see `salesagent_core::sequences::activate`).
+    if salesagent_core::sequences::active_config(store.as_ref())
+        .await?
+        .is_none()
+    {
+        let default = salesagent_core::sequences::SequenceConfig::default();
+        salesagent_core::sequences::activate(store.as_ref(), &default).await?;
+    }
     Ok(())
 }
 
@@ -125,6 +134,18 @@ pub fn build_configured(
     if let Some(llm) = services.real_llm() {
         scanner = scanner.with_llm(llm);
     }
+    // The follow-up sequences' step jobs (configuration: the stored one, else the default).
+    let mut sequences = salesagent_core::sequences::Sequences::new(
+        store.clone(),
+        clock.clone(),
+        salesagent_core::sequences::SequenceConfig::default(),
+    )
+    .with_crm(services.crm.clone())
+    .with_mailbox(services.mailbox.clone())
+    .with_auto_approval(sending.rules.enabled);
+    if let Some(llm) = services.real_llm() {
+        sequences = sequences.with_llm(llm);
+    }
     let mailer = Sender::new(
         store,
         services.mailbox.clone(),
@@ -141,7 +162,8 @@ pub fn build_configured(
     let worker = Worker::new(pipeline.clone(), config)
         .with_sender(mailer.clone())
         .with_auto_approval(approver)
-        .with_outcome_scans(scanner);
+        .with_outcome_scans(scanner)
+        .register(sequences);
     Ok(Runtime {
         pipeline,
         sender: mailer,
