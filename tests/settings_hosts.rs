@@ -187,6 +187,13 @@ fn both_hosts_read_the_same_effective_settings() {
         .collect();
     assert_eq!(sources, ["env SEND_WINDOW"]);
 
+    // A file naming only the sender's address: the CLI's demo sender (fixtures) does not leak
+    // its name or company into it.
+    let only = dir.join("only-email.toml");
+    std::fs::write(&only, "[sender]\nemail = \"sam@northwind-traders.com\"\n").unwrap();
+    let (c_only, w_only) = effective(&cli, &webhook, &dir, &[], Some(&only));
+    assert_eq!(c_only["settings"], w_only["settings"]);
+
     // A file saying the same as the environment gives the same values.
     let same = dir.join("same.toml");
     std::fs::write(&same, SAME_AS_FILE).unwrap();

@@ -227,10 +227,14 @@ impl Cli {
         l
     }
 
-    /// Loads the settings: the demo sender of the fixture directory (`sender.json`) sits
-    /// between the defaults and the file, so `cli demo` without settings writes as that sender.
+    /// Loads the settings: when no file, variable or flag names the sender, the demo sender of
+    /// the fixture directory (`sender.json`) is the sender (source `fixtures`), so `cli demo`
+    /// without settings writes as that sender.
     fn load_settings(&self) -> Result<salesagent::settings::LoadedSettings, Failure> {
         let first = self.loader().load().map_err(|e| config::invalid(&e))?;
+        if first.source_of("sender.email") != salesagent::settings::Source::Default {
+            return Ok(first);
+        }
         let data = Cli {
             settings: first.settings.clone(),
             ..self.shallow()
