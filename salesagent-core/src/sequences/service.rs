@@ -263,7 +263,10 @@ pub async fn stop_contact(
         }
     })
     .await?;
-    if let (Some((_, true)), Some(id)) = (&result, pending) {
+    // Also when it was stopped already: a crash may have come between the stop and the discard.
+    if let (Some((seq, _)), Some(id)) = (&result, pending)
+        && seq.status == SequenceStatus::Stopped
+    {
         discard(store, id, &format!("sequence stopped: {label}"), now).await?;
     }
     Ok(result.map(|(s, _)| s))
