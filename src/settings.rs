@@ -73,7 +73,7 @@ mod load;
 mod render;
 mod validate;
 
-pub use live::{LiveSettings, Reload, ReloadWatcher, audit_reload};
+pub use live::{LiveSettings, Reload, ReloadWatcher, audit_reload, run_reloads};
 pub use load::{
     CONFIG_ENV, ENV_VARS, EnvVar, LoadedSettings, Problem, SettingsError, SettingsLoader, Source,
     Where,

@@ -231,9 +231,22 @@ impl Cli {
     /// the fixture directory (`sender.json`) is the sender (source `fixtures`), so `cli demo`
     /// without settings writes as that sender.
     fn load_settings(&self) -> Result<salesagent::settings::LoadedSettings, Failure> {
+        Ok(self.settings_loader()?.1)
+    }
+
+    /// The loader [`Cli::load_settings`] uses (for reloads) and what it loaded.
+    fn settings_loader(
+        &self,
+    ) -> Result<
+        (
+            salesagent::settings::SettingsLoader,
+            salesagent::settings::LoadedSettings,
+        ),
+        Failure,
+    > {
         let first = self.loader().load().map_err(|e| config::invalid(&e))?;
         if first.source_of("sender.email") != salesagent::settings::Source::Default {
-            return Ok(first);
+            return Ok((self.loader(), first));
         }
         let data = Cli {
             settings: first.settings.clone(),
@@ -241,15 +254,16 @@ impl Cli {
         }
         .data();
         let Ok(sender) = fixtures::sender(&data) else {
-            return Ok(first);
+            return Ok((self.loader(), first));
         };
-        self.loader()
+        let loader = self
+            .loader()
             .fixture("sender.email", sender.email.to_string())
             .fixture("sender.name", sender.name)
             .fixture("sender.company", sender.company)
-            .fixture("sender.time_zone", sender.time_zone)
-            .load()
-            .map_err(|e| config::invalid(&e))
+            .fixture("sender.time_zone", sender.time_zone);
+        let loaded = loader.load().map_err(|e| config::invalid(&e))?;
+        Ok((loader, loaded))
     }
 
     /// The flags without the command (to resolve the fixture directory).
@@ -676,7 +690,7 @@ async fn run(mut cli: Cli) -> Result<(), Failure> {
             let mailbox = app.settings.sending.mailbox.trim();
             services.use_mailbox(Some(mailbox).filter(|m| !m.is_empty()))?;
             salesagent::services::runtime::ensure_jobs(&app.store).await?;
-            let worker = salesagent::services::runtime::build_configured(
+            let (runtime, worker) = salesagent::services::runtime::LiveRuntime::build(
                 &services,
                 app.store.clone(),
                 app.clock.clone(),
@@ -685,17 +699,31 @@ async fn run(mut cli: Cli) -> Result<(), Failure> {
                     name: format!("cli-{}", std::process::id()),
                     ..WorkerConfig::default()
                 },
-            )?
-            .worker;
+            )?;
             let stats = if *until_idle {
                 worker.run_until_idle((*concurrency).max(1)).await?
             } else {
-                eprintln!("working; Ctrl-C to stop");
-                worker
+                eprintln!(
+                    "working; Ctrl-C to stop (SIGHUP or a change of the settings file reloads them)"
+                );
+                // As the webhook host: the operator-facing settings reload without a restart.
+                let (loader, loaded) = cli.settings_loader()?;
+                let live = Arc::new(salesagent::settings::LiveSettings::new(loader, loaded));
+                let reloads = tokio::spawn(salesagent::settings::run_reloads(
+                    live,
+                    runtime,
+                    None,
+                    app.store.clone(),
+                    Duration::from_secs(2),
+                    std::future::pending(),
+                ));
+                let stats = worker
                     .run((*concurrency).max(1), async {
                         let _ = tokio::signal::ctrl_c().await;
                     })
-                    .await
+                    .await;
+                reloads.abort();
+                stats
             };
             print_stats(&stats);
         }

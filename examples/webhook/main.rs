@@ -25,7 +25,7 @@ use salesagent::core::worker::WorkerConfig;
 use salesagent::host::{AppState, HostConfig};
 use salesagent::services::ServiceSelector;
 use salesagent::services::runtime::LiveRuntime;
-use salesagent::settings::{LiveSettings, ReloadWatcher, SettingsLoader, audit_reload};
+use salesagent::settings::{LiveSettings, SettingsLoader, run_reloads};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -338,13 +338,16 @@ async fn run(args: Args) -> Result<(), String> {
             },
         )
         .map_err(|e| format!("sending settings: {e}"))?;
-        tokio::spawn(reload_settings(
+        let mut reload_stop = stop_rx.clone();
+        tokio::spawn(run_reloads(
             live.clone(),
             runtime,
-            mime,
+            Some(mime),
             store.clone(),
-            stop_rx.clone(),
-            args.config_poll_secs,
+            std::time::Duration::from_secs(args.config_poll_secs),
+            async move {
+                let _ = reload_stop.wait_for(|s| *s).await;
+            },
         ));
         let n = settings.host.workers as usize;
         let mut rx = stop_rx.clone();
@@ -387,63 +390,6 @@ async fn run(args: Args) -> Result<(), String> {
         let _ = w.await;
     }
     Ok(())
-}
-
-/// Re-reads the settings on SIGHUP or a file change until stop: a valid file's operator-facing
-/// parts go into the workers' next jobs; an invalid one is logged and the running settings
-/// stay. Either way the audit log says what happened.
-async fn reload_settings(
-    live: Arc<LiveSettings>,
-    runtime: LiveRuntime,
-    mime: salesagent::core::sending::MimeOptions,
-    store: salesagent::core::ports::DynStore,
-    mut stop: watch::Receiver<bool>,
-    poll_secs: u64,
-) {
-    let mut watcher = ReloadWatcher::new(live.clone(), std::time::Duration::from_secs(poll_secs));
-    loop {
-        let (trigger, outcome) = tokio::select! {
-            next = watcher.next() => next,
-            _ = stop.wait_for(|s| *s) => return,
-        };
-        let outcome = outcome.and_then(|reload| {
-            if reload.applied.is_empty() {
-                return Ok(reload);
-            }
-            let applied = live
-                .current()
-                .settings
-                .runtime_config()
-                .map(|mut c| {
-                    // The unsubscribe links the host set up at start keep working.
-                    c.sending.mime = mime.clone();
-                    c
-                })
-                .and_then(|c| runtime.replace(&c));
-            match applied {
-                Ok(()) => Ok(reload),
-                Err(e) => Err(salesagent::settings::SettingsError {
-                    problems: vec![salesagent::settings::Problem {
-                        at: salesagent::settings::Where::Default,
-                        key: String::new(),
-                        message: e.to_string(),
-                    }],
-                }),
-            }
-        });
-        match &outcome {
-            Ok(r) if r.applied.is_empty() && r.needs_restart.is_empty() => {}
-            Ok(r) => {
-                tracing::info!(%trigger, applied = ?r.applied, needs_restart = ?r.needs_restart, "settings reloaded");
-            }
-            Err(e) => {
-                tracing::warn!(%trigger, "settings not reloaded (the running ones stay): {e}");
-            }
-        }
-        if let Err(e) = audit_reload(&store, "system:settings", &live, trigger, &outcome).await {
-            tracing::warn!(error = %e, "settings reload not written to the audit log");
-        }
-    }
 }
 
 #[tokio::main]

@@ -3,8 +3,10 @@
 
 use super::load::{LoadedSettings, SettingsError, SettingsLoader, Source};
 use super::{RELOADABLE, Settings};
+use crate::services::runtime::LiveRuntime;
 use salesagent_core::model::NewAuditEntry;
 use salesagent_core::ports::DynStore;
+use salesagent_core::sending::MimeOptions;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -243,4 +245,66 @@ pub async fn audit_reload(
         })
         .await?;
     Ok(())
+}
+
+/// Reloads until `stop` resolves: waits for SIGHUP or a change of the file (checked every
+/// `poll`; zero: SIGHUP only), puts a valid file's [`RELOADABLE`] parts into `runtime` (its
+/// next jobs use them), logs why an invalid one was refused (the running settings stay), and
+/// writes either to the audit log ([`audit_reload`]). `mime`, when given, replaces the MIME
+/// options built from the settings (a host's unsubscribe links set up at start). Both hosts
+/// run this.
+pub async fn run_reloads(
+    live: Arc<LiveSettings>,
+    runtime: LiveRuntime,
+    mime: Option<MimeOptions>,
+    store: DynStore,
+    poll: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let mut watcher = ReloadWatcher::new(live.clone(), poll);
+    tokio::pin!(stop);
+    loop {
+        let (trigger, outcome) = tokio::select! {
+            next = watcher.next() => next,
+            () = &mut stop => return,
+        };
+        let outcome = outcome.and_then(|reload| {
+            if reload.applied.is_empty() {
+                return Ok(reload);
+            }
+            let applied = live
+                .current()
+                .settings
+                .runtime_config()
+                .map(|mut c| {
+                    if let Some(m) = &mime {
+                        c.sending.mime = m.clone();
+                    }
+                    c
+                })
+                .and_then(|c| runtime.replace(&c));
+            match applied {
+                Ok(()) => Ok(reload),
+                Err(e) => Err(SettingsError {
+                    problems: vec![super::Problem {
+                        at: super::Where::Default,
+                        key: String::new(),
+                        message: e.to_string(),
+                    }],
+                }),
+            }
+        });
+        match &outcome {
+            Ok(r) if r.applied.is_empty() && r.needs_restart.is_empty() => {}
+            Ok(r) => {
+                tracing::info!(%trigger, applied = ?r.applied, needs_restart = ?r.needs_restart, "settings reloaded");
+            }
+            Err(e) => {
+                tracing::warn!(%trigger, "settings not reloaded (the running ones stay): {e}");
+            }
+        }
+        if let Err(e) = audit_reload(&store, "system:settings", &live, trigger, &outcome).await {
+            tracing::warn!(error = %e, "settings reload not written to the audit log");
+        }
+    }
 }
