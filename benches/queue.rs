@@ -27,11 +27,14 @@
 //! overhead from the store's own work. PostgreSQL is skipped with a printed notice when no
 //! server can be had.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use salesagent_core::model::{JobState, NewJob};
 use salesagent_core::ports::JobStore;
 use salesagent_store::SqlStore;
 use salesagent_store::testing::TempPostgres;
-use sqlx::{AnyPool, Executor, PgPool, SqlitePool};
+use sqlx::{AnyPool, PgPool, SqlitePool};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -438,6 +441,16 @@ fn best(a: Rates, b: Rates) -> Rates {
 
 async fn run_backend(backend: &str, store_url: &str, bare: Bare, jobs: usize, rounds: usize) {
     let store = open_store(store_url).await;
+    println!(
+        "SETTINGS queue.{backend} {} {} claims_per_round={jobs} enqueued_per_round={} \
+         rounds={rounds} (best round) payload_bytes={} lease_s={} bare=native sqlx driver, \
+         same pool_options, same statements",
+        common::describe(store.pool(), POOL).await,
+        common::machine(),
+        jobs * ENQUEUE_FACTOR,
+        payload(0).to_string().len(),
+        LEASE.as_secs(),
+    );
     let any = std::env::var("QUEUE_BENCH_ANY").is_ok_and(|v| v == "1");
     let any_pool = Bare::Any(store.pool().clone(), backend == "sqlite");
     // Warm both pools (connections, statement caches) before measuring.
@@ -483,17 +496,9 @@ async fn sqlite(jobs: usize, rounds: usize) {
     let bare_url = format!("sqlite://{}?mode=rwc", dir.join("bare.db").display());
     // The bare loop runs on its own database with the store's schema (migrations applied).
     open_store(&bare_url).await.close().await;
-    let bare = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(POOL)
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                // The store's own connection settings, so the comparison is like for like.
-                for pragma in salesagent_store::SQLITE_PRAGMAS {
-                    conn.execute(*pragma).await?;
-                }
-                Ok(())
-            })
-        })
+    // The store's own pool options and pragmas (one shared constructor), on the native driver.
+    let bare = salesagent_store::pool_options::<sqlx::Sqlite>(&bare_url, POOL)
+        .expect("pool options")
         .connect(&bare_url)
         .await
         .expect("bare sqlite pool");
@@ -516,8 +521,8 @@ async fn postgres(jobs: usize, rounds: usize) {
     let store_url = pg.fresh_database().await.expect("store database");
     let bare_url = pg.fresh_database().await.expect("bare database");
     open_store(&bare_url).await.close().await;
-    let bare = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(POOL)
+    let bare = salesagent_store::pool_options::<sqlx::Postgres>(&bare_url, POOL)
+        .expect("pool options")
         .connect(&bare_url)
         .await
         .expect("bare postgres pool");

@@ -31,6 +31,7 @@
 //! submission `Conflict` as "someone else finished first" across processes.
 
 mod context;
+pub mod graph;
 
 use crate::model::{
     Company, Contact, CrmId, Draft, DraftFlag, DraftId, DraftWriter, EmailAddress, FormSubmission,
