@@ -78,6 +78,7 @@ fn draft(
         send_claim: None,
         mailbox_draft_id: None,
         delivery_unconfirmed_since: None,
+        drafting: None,
     }
 }
 

@@ -361,7 +361,7 @@ async fn invalid_answer_gets_one_repair_then_the_template() {
     h.llm
         .push_answer(r#"{"subject":"Demo","body":"b","fact_ids":["mail:nope"]}"#);
     h.llm.push_answer(
-        r#"{"subject":"Your demo","body":"Hi Ann, ... Sam","fact_ids":["analysis:company"]}"#,
+        r#"{"subject":"Your demo","body":"Hi Ann, I hear Acme builds welding cells. Sam","fact_ids":["analysis:company"]}"#,
     );
     let id = h.pipeline.process(&h.ann("s-repair")).await.unwrap();
     let d = h.store.get_draft(id).await.unwrap();

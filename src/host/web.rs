@@ -384,12 +384,23 @@ async fn render_draft(state: &AppState, session: &Session, id: &str) -> ApiResul
     let csrf = csrf_field(session);
     let writer = match &d.writer {
         DraftWriter::Llm { model } => format!("language model {model}"),
-        DraftWriter::Template { reason } => format!("template ({reason})"),
+        DraftWriter::Template { reason } => {
+            match d.drafting.as_ref().and_then(|r| r.template_reason) {
+                Some(why) => format!("template writer ({}: {reason})", why.describe()),
+                None => format!("template writer ({reason})"),
+            }
+        }
         DraftWriter::Human => "operator".to_owned(),
     };
+    let profile = d
+        .drafting
+        .as_ref()
+        .and_then(|r| r.voice_profile.clone())
+        .map(|p| format!(" to profile {p}"))
+        .unwrap_or_default();
     let voice = d.voice_similarity.map_or_else(
         || "no voice profile applied".to_owned(),
-        |v| format!("{v:.2}"),
+        |v| format!("{v:.2}{profile}"),
     );
     let mut out = format!(
         "{}<main><h1>Draft to {}</h1><p>Status <strong id=\"status\">{}</strong> · version {} · written by {} · \
@@ -433,6 +444,36 @@ voice similarity {} {}</p>",
     }
     if let Some(reason) = &d.status_reason {
         let _ = write!(out, "<p>Reason: {}</p>", esc(reason));
+    }
+    // [drafting] the facts the text rests on and what validation repaired.
+    if let Some(r) = &d.drafting {
+        out.push_str("<section id=\"facts-used\"><h2>Facts used</h2>");
+        if r.facts.is_empty() {
+            out.push_str(
+                "<p>None: the text states no fact from the CRM, mail, Drive or calendar.</p>",
+            );
+        } else {
+            out.push_str("<ul>");
+            for f in &r.facts {
+                let link = f
+                    .link
+                    .as_deref()
+                    .map(|l| format!(" · {}", esc(l)))
+                    .unwrap_or_default();
+                let _ = write!(
+                    out,
+                    "<li><strong>{}</strong> ({}): {}{link}</li>",
+                    esc(&f.id),
+                    esc(&f.source),
+                    esc(&f.text)
+                );
+            }
+            out.push_str("</ul>");
+        }
+        for repair in &r.repairs {
+            let _ = write!(out, "<p class=\"flag\">Repaired: {}</p>", esc(repair));
+        }
+        out.push_str("</section>");
     }
     let _ = write!(
         out,

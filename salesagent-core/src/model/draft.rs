@@ -177,6 +177,68 @@ pub enum DraftFlag {
     },
 }
 
+/// Why the template writer wrote a draft instead of the language model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateReason {
+    /// No language model is configured (the offline template model answered).
+    NoModel,
+    /// The model could not be reached or refused the request.
+    LlmUnavailable,
+    /// The model did not answer within the drafting deadline.
+    LlmTimedOut,
+    /// The model's answer was not a valid draft, twice (JSON, subject or body limits).
+    InvalidOutput,
+    /// The model's draft stated links, figures, dates or names that are in no fact, twice.
+    GroundingFailed,
+}
+
+impl TemplateReason {
+    /// A short phrase for operators (`language model unavailable`).
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::NoModel => "no language model configured",
+            Self::LlmUnavailable => "language model unavailable",
+            Self::LlmTimedOut => "language model timed out",
+            Self::InvalidOutput => "language model answer invalid",
+            Self::GroundingFailed => "language model draft not grounded in the facts",
+        }
+    }
+}
+
+/// A fact a draft's text rests on, as the operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsedFact {
+    /// Provenance id (`drive:…`, `slot:1`, `crm:company:…`).
+    pub id: String,
+    /// Where it came from (`crm`, `mail`, `drive`, `analysis`, `calendar`).
+    pub source: String,
+    /// The fact as given to the writer.
+    pub text: String,
+    /// Its link, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
+/// How a draft was written: the facts its text rests on, what validation repaired, the voice
+/// profile it was written in, and why the template writer was used. Stored with the draft and
+/// shown on its page.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DraftingReport {
+    /// The facts the text uses (the same ids as [`Draft::facts_used`]).
+    pub facts: Vec<UsedFact>,
+    /// Repairs grounding made to the model's text (invented links or addresses removed).
+    pub repairs: Vec<String>,
+    /// The voice profile used (`name` version `n`), if any.
+    pub voice_profile: Option<String>,
+    /// Why the template writer wrote the text, when it did.
+    pub template_reason: Option<TemplateReason>,
+    /// The model asked first, when one answered.
+    pub model: Option<String>,
+}
+
 /// Who holds a draft for sending, until when: recorded by the compare-and-swap that takes the
 /// draft (`begin_send` / `take_over`). Only the holder calls the provider; another sender may
 /// take over only after `expires_at`, and must then ask the provider before doing anything.
@@ -269,6 +331,10 @@ pub struct Draft {
     /// The mailbox draft holding this message (created before sending, or in DRAFT_ONLY mode).
     #[serde(default)]
     pub mailbox_draft_id: Option<String>,
+    /// How the text was written (facts used, repairs, voice profile, template reason); `None`
+    /// for drafts written by hand or stored before it was recorded.
+    #[serde(default)]
+    pub drafting: Option<DraftingReport>,
     /// Since when the provider said the mailbox draft is gone (sent or deleted) while the sent
     /// message could not be found yet: "not sent" may be concluded only from a search made at
     /// least the mailbox's search-lag bound after this.
@@ -496,6 +562,7 @@ impl Draft {
             send_claim: None,
             mailbox_draft_id: None,
             delivery_unconfirmed_since: None,
+            drafting: None,
         }
     }
 

@@ -27,6 +27,7 @@ pub use draft::{
     MAX_BODY_LEN, MAX_SUBJECT_LEN, RuleDecision, RuleVerdict, ScoreFactor, SendClaim,
     validate_body, validate_subject,
 };
+pub use draft::{DraftingReport, TemplateReason, UsedFact};
 pub use drive::{DriveFile, DriveQuery};
 pub use email::{
     Domain, EmailAddress, FREE_MAIL_DOMAINS, MAX_ADDRESS_LEN, MAX_DOMAIN_LEN, MAX_LOCAL_LEN,

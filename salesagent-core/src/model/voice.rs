@@ -54,6 +54,9 @@ pub struct VoiceStyle {
     /// The raw counts the features were derived from, kept so a profile can be updated with new
     /// messages without re-reading the old ones.
     pub stats: VoiceStats,
+    /// A few short sentences of the owner's own mail that carry tone and no content (no names,
+    /// figures or links), shown to the drafting model as examples of how they write.
+    pub exemplars: Vec<String>,
 }
 
 /// Sufficient statistics of a voice profile: sums and counts over every message learned from.

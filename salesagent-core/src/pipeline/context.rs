@@ -122,6 +122,19 @@ pub(crate) fn analysis_fact(a: &CompanyAnalysis) -> Fact {
     }
 }
 
+/// How the draft page shows a fact the text uses.
+pub(crate) fn used_fact(f: &Fact) -> crate::model::UsedFact {
+    crate::model::UsedFact {
+        id: f.id.clone(),
+        source: serde_json::to_value(f.source)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        text: f.text.clone(),
+        link: f.link.clone(),
+    }
+}
+
 /// Facts for proposed slots (`slot:1`, `slot:2`, …).
 pub(crate) fn slot_facts(slots: &[MeetingSlot]) -> Vec<Fact> {
     slots
@@ -136,19 +149,36 @@ pub(crate) fn slot_facts(slots: &[MeetingSlot]) -> Vec<Fact> {
         .collect()
 }
 
+/// The most frequent form that is not "none" (a first e-mail to a lead always greets and signs).
 fn most_frequent(map: &std::collections::BTreeMap<String, f64>) -> Option<String> {
     map.iter()
-        .filter(|(k, v)| !k.trim().is_empty() && v.is_finite())
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(k, _)| clean_line(k))
+        .filter(|(k, v)| {
+            !k.trim().is_empty() && k.as_str() != crate::voice::text::NONE_FORM && v.is_finite()
+        })
+        .max_by(|a, b| a.1.total_cmp(b.1).then_with(|| b.0.cmp(a.0)))
+        .map(|(k, _)| {
+            k.lines()
+                .map(clean_line)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .filter(|k| !k.is_empty())
 }
 
-/// What the prompt and the template need from a voice profile.
+/// What the prompt and the template need from a voice profile: the sender's exact greeting and
+/// sign-off, formality, contractions, typical length, and, for a profile learned from mail,
+/// the style guide and a few exemplar sentences of their own.
 pub(crate) fn voice_hints(p: &VoiceProfile) -> VoiceHints {
     let s = &p.style;
+    let sign_off = most_frequent(&s.sign_offs);
+    let learned = p.message_count > 0;
     VoiceHints {
         greeting: most_frequent(&s.greetings),
-        sign_off: most_frequent(&s.sign_offs),
+        sign_off_has_name: sign_off
+            .as_deref()
+            .is_some_and(crate::voice::sign_off_has_name),
+        sign_off,
         formality: if s.formality.is_finite() {
             s.formality.clamp(0.0, 1.0)
         } else {
@@ -160,11 +190,18 @@ pub(crate) fn voice_hints(p: &VoiceProfile) -> VoiceHints {
             0.0
         },
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        target_words: if s.message_len_mean.is_finite() {
-            s.message_len_mean.clamp(40.0, 400.0) as u32
+        target_words: if s.message_len_mean.is_finite() && s.message_len_mean > 0.0 {
+            s.message_len_mean.clamp(40.0, 200.0) as u32
         } else {
             120
         },
+        style_guide: learned.then(|| crate::voice::style_guide(p)),
+        exemplars: s
+            .exemplars
+            .iter()
+            .take(crate::prompt::MAX_EXEMPLARS)
+            .cloned()
+            .collect(),
     }
 }
 

@@ -13,9 +13,19 @@
 //! Every step runs under its own timeout (`tokio::time`, so a paused test clock works) and leaves
 //! a [`StepRecord`] in the [`WorkflowRun`]. Only storing the draft is required: every other step
 //! degrades — the draft is still written, with the reason recorded on the run and as a
-//! [`DraftFlag::Degraded`] on the draft. Without a usable model answer (error, timeout, or invalid
-//! twice) the [template writer](crate::writer) writes the draft, flagged
-//! [`DraftFlag::TemplateWritten`]. When the sender's voice profile was learned from mail, the
+//! [`DraftFlag::Degraded`] on the draft. The model's answer is checked against the limits the
+//! prompt states and [grounded](crate::prompt::grounding) in the facts it was given (invented
+//! links removed, invented figures, dates and names refused, the facts used recorded), then
+//! framed in the sender's own greeting and sign-off ([`voice::frame`]). Without a usable model
+//! answer (error, timeout, invalid or ungrounded twice, or the offline template model) the
+//! [template writer](crate::writer) writes the draft, flagged [`DraftFlag::TemplateWritten`],
+//! with a typed [`TemplateReason`]; either way the draft carries a [`DraftingReport`] (facts
+//! used, repairs, voice profile, reason).
+//!
+//! The voice profile is the sender's own: the one [`PipelineConfig::voice_profiles`] names for
+//! the sender, else [`PipelineConfig::voice_profile`], else their newest. The prompt gets its
+//! greeting and sign-off, typical length, [style guide](voice::style_guide) and a few exemplar
+//! sentences of the sender's own mail. When the sender's voice profile was learned from mail, the
 //! draft body is scored against it ([`crate::voice::similarity`]) into
 //! [`Draft::voice_similarity`], and a score under [`PipelineConfig::voice_threshold`] adds
 //! [`DraftFlag::LowVoiceSimilarity`]; without a profile (or one without learned statistics)
@@ -31,13 +41,12 @@
 //! submission `Conflict` as "someone else finished first" across processes.
 
 mod context;
-pub mod graph;
 
 use crate::model::{
-    Company, Contact, CrmId, Draft, DraftFlag, DraftId, DraftWriter, EmailAddress, FormSubmission,
-    JobId, NewAuditEntry, NewContact, NewJob, NewNote, NewTask, RunId, RunStatus, StepRecord,
-    StepStatus, SubmissionId, SubmissionSource, VoiceProfile, WorkflowRun, kinds, validate_body,
-    validate_subject,
+    Company, Contact, CrmId, Draft, DraftFlag, DraftId, DraftWriter, DraftingReport, EmailAddress,
+    FormSubmission, JobId, NewAuditEntry, NewContact, NewJob, NewNote, NewTask, RunId, RunStatus,
+    StepRecord, StepStatus, SubmissionId, SubmissionSource, TemplateReason, VoiceProfile,
+    WorkflowRun, kinds, validate_body, validate_subject,
 };
 use crate::ports::{
     Clock as _, DynCalendar, DynClock, DynCrm, DynDrive, DynLlm, DynMailbox, DynStore,
@@ -124,8 +133,14 @@ pub struct PipelineConfig {
     pub sender_name: String,
     /// The sender's company.
     pub sender_company: String,
-    /// Name of the voice profile to use.
+    /// Name of the voice profile to use when [`PipelineConfig::voice_profiles`] names none for
+    /// the sender; when the sender has no profile of this name either, their most recently
+    /// updated profile is used.
     pub voice_profile: String,
+    /// The voice profile to use per sender address (`sam@example.com` → `sam-sales`), as the
+    /// settings give it. A sender named here gets exactly that profile of theirs (none if it
+    /// does not exist); profiles are always the sender's own, never another person's.
+    pub voice_profiles: BTreeMap<String, String>,
     /// Drafts whose voice similarity falls below this are flagged (default 0.6).
     pub voice_threshold: SimilarityThreshold,
     /// Step deadlines.
@@ -154,6 +169,7 @@ impl PipelineConfig {
             sender_name: name,
             sender_company: "Salesagent".to_owned(),
             voice_profile: "default".to_owned(),
+            voice_profiles: BTreeMap::new(),
             voice_threshold: SimilarityThreshold::default(),
             timeouts: StepTimeouts::default(),
             slots: SlotRules::default(),
@@ -163,6 +179,21 @@ impl PipelineConfig {
             follow_up_due: Duration::from_secs(24 * 3600),
             follow_up_attempts: 10,
         }
+    }
+}
+
+impl PipelineConfig {
+    /// The profile name set for `sender` in [`PipelineConfig::voice_profiles`] (addresses
+    /// compared case-insensitively), if any.
+    #[must_use]
+    pub fn voice_profile_for(&self, sender: &EmailAddress) -> Option<&str> {
+        self.voice_profiles
+            .iter()
+            .find(|(k, _)| {
+                EmailAddress::parse(k).is_ok_and(|a| a.same_mailbox(sender))
+                    || k.trim().eq_ignore_ascii_case(&sender.to_string())
+            })
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -313,6 +344,15 @@ struct Gathered {
     drive: Vec<prompt::Fact>,
     slots: Vec<MeetingSlot>,
     voice: Option<VoiceProfile>,
+}
+
+/// What the drafting step produced.
+struct Written {
+    output: DraftOutput,
+    writer: DraftWriter,
+    repairs: Vec<String>,
+    template_reason: Option<TemplateReason>,
+    model: Option<String>,
 }
 
 /// Steps and flags collected while a run goes.
@@ -608,22 +648,23 @@ impl Pipeline {
         let icp_input = self.icp_input(submission, &g);
         let ((draft_rec, written), (icp_rec, icp)) = tokio::join!(
             self.step("draft", t.draft + Duration::from_secs(1), async {
-                Ok::<_, Error>(self.write(&input, t.draft).await)
+                Ok::<_, Error>(self.write(&input, g.voice.as_ref(), t.draft).await)
             }),
             self.step("icp_score", t.draft, async {
                 Ok::<_, Error>(self.config.icp.assess(&icp_input))
             }),
         );
-        let (output, writer) = written.unwrap_or_else(|e| {
-            (
-                writer::write_draft(&input),
-                DraftWriter::Template {
-                    reason: e.to_string(),
-                },
-            )
+        let written = written.unwrap_or_else(|e| Written {
+            output: writer::write_draft_in_voice(&input, g.voice.as_ref()),
+            writer: DraftWriter::Template {
+                reason: e.to_string(),
+            },
+            repairs: Vec::new(),
+            template_reason: Some(TemplateReason::LlmTimedOut),
+            model: None,
         });
         let mut draft_rec = draft_rec;
-        if let DraftWriter::Template { reason } = &writer {
+        if let DraftWriter::Template { reason } = &written.writer {
             draft_rec.status = StepStatus::Degraded;
             draft_rec.degraded_reason = Some(format!("template writer used: {reason}"));
             log.flags.push(DraftFlag::TemplateWritten);
@@ -633,7 +674,7 @@ impl Pipeline {
         log.run.steps.push(icp_rec);
 
         // Phase 4: store the draft with its run, audit entry and follow-up job, atomically.
-        let draft = self.build_draft(submission, &g, output, writer, &icp, log);
+        let draft = self.build_draft(submission, &g, &input, written, &icp, log);
         let follow_up = self.follow_up_payload(&draft, &g, &icp);
         self.store(&draft, &follow_up, log, t.store).await
     }
@@ -774,11 +815,32 @@ impl Pipeline {
         Ok(slots)
     }
 
+    /// The sender's own voice profile: the one the settings name for them, else the configured
+    /// default name, else their most recently updated profile.
     async fn voice_profile(&self) -> Result<Option<VoiceProfile>> {
-        self.ports
-            .store
-            .voice_profile(&self.config.sender, &self.config.voice_profile)
-            .await
+        let store = &self.ports.store;
+        let sender = &self.config.sender;
+        let own = |p: &VoiceProfile| p.owner.same_mailbox(sender);
+        if let Some(name) = self.config.voice_profile_for(sender) {
+            return Ok(store.voice_profile(sender, name).await?.filter(own));
+        }
+        if let Some(p) = store
+            .voice_profile(sender, &self.config.voice_profile)
+            .await?
+            .filter(own)
+        {
+            return Ok(Some(p));
+        }
+        Ok(store
+            .voice_profiles(sender)
+            .await?
+            .into_iter()
+            .filter(own)
+            .max_by(|a, b| {
+                a.updated_at
+                    .cmp(&b.updated_at)
+                    .then_with(|| a.version.cmp(&b.version))
+            }))
     }
 
     fn draft_input(&self, submission: &FormSubmission, g: &Gathered) -> DraftInput {
@@ -855,51 +917,131 @@ impl Pipeline {
         }
     }
 
-    /// The LLM's draft (one repair retry), or the template's with the reason.
-    async fn write(&self, input: &DraftInput, limit: Duration) -> (DraftOutput, DraftWriter) {
+    /// The LLM's draft (one repair retry; checked, grounded and framed in the sender's voice),
+    /// or the template writer's with the reason.
+    async fn write(
+        &self,
+        input: &DraftInput,
+        voice: Option<&VoiceProfile>,
+        limit: Duration,
+    ) -> Written {
         let attempt = tokio::time::timeout(limit, self.llm_draft(input)).await;
-        let reason = match attempt {
-            Ok(Ok((out, model))) => return (out, DraftWriter::Llm { model }),
-            Ok(Err(reason)) => reason,
-            Err(_) => format!("llm timed out after {} ms", limit.as_millis()),
+        let (reason, detail, model) = match attempt {
+            Ok(Ok((checked, model))) => {
+                let first = input
+                    .lead
+                    .first_name
+                    .as_deref()
+                    .and_then(writer::greeting_name);
+                let hints = input.voice.clone().unwrap_or_default();
+                let mut output = checked.output;
+                output.body = voice::frame(&output.body, &hints, first.as_deref(), &input.sender);
+                return Written {
+                    output,
+                    writer: DraftWriter::Llm {
+                        model: model.clone(),
+                    },
+                    repairs: checked.repairs,
+                    template_reason: None,
+                    model: Some(model),
+                };
+            }
+            Ok(Err(failure)) => failure,
+            Err(_) => (
+                TemplateReason::LlmTimedOut,
+                format!("llm timed out after {} ms", limit.as_millis()),
+                None,
+            ),
         };
-        (writer::write_draft(input), DraftWriter::Template { reason })
+        Written {
+            output: writer::write_draft_in_voice(input, voice),
+            writer: DraftWriter::Template { reason: detail },
+            repairs: Vec::new(),
+            template_reason: Some(reason),
+            model,
+        }
     }
 
+    /// Asks the model, checks the answer ([`prompt::check_draft`]), and asks once more with the
+    /// problem named. The offline [`writer::TemplateLlm`] counts as no model at all.
     async fn llm_draft(
         &self,
         input: &DraftInput,
-    ) -> std::result::Result<(DraftOutput, String), String> {
+    ) -> std::result::Result<(prompt::CheckedDraft, String), (TemplateReason, String, Option<String>)>
+    {
         let llm = &self.ports.llm;
         let req = prompt::draft_request(input);
-        let first = llm
-            .complete(&req)
-            .await
-            .map_err(|e| format!("llm unavailable: {e}"))?;
-        match prompt::parse_draft(&first.content, input) {
-            Ok(out) => Ok((out, first.model)),
-            Err(e) => {
-                let repair = prompt::repair_request(&req, &first.content, &e);
-                let second = llm
-                    .complete(&repair)
-                    .await
-                    .map_err(|e2| format!("llm unavailable on repair: {e2}"))?;
-                prompt::parse_draft(&second.content, input)
-                    .map(|o| (o, second.model))
-                    .map_err(|e2| format!("llm answer invalid twice: {e2}"))
-            }
+        let first = llm.complete(&req).await.map_err(|e| {
+            (
+                TemplateReason::LlmUnavailable,
+                format!("llm unavailable: {e}"),
+                None,
+            )
+        })?;
+        if first.model == writer::TEMPLATE_MODEL {
+            return Err((
+                TemplateReason::NoModel,
+                "no language model configured (offline template writer)".to_owned(),
+                None,
+            ));
         }
+        let e = match prompt::check_draft(&first.content, input) {
+            Ok(out) => return Ok((out, first.model)),
+            Err(e) => e,
+        };
+        let repair = prompt::repair_request(&req, &first.content, &e);
+        let model = Some(first.model.clone());
+        let second = llm.complete(&repair).await.map_err(|e2| {
+            (
+                TemplateReason::LlmUnavailable,
+                format!("llm unavailable on repair: {e2}"),
+                model.clone(),
+            )
+        })?;
+        prompt::check_draft(&second.content, input)
+            .map(|o| (o, second.model))
+            .map_err(|e2| {
+                let reason = if matches!(&e2, Error::InvalidInput { field, .. } if field == "grounding")
+                {
+                    TemplateReason::GroundingFailed
+                } else {
+                    TemplateReason::InvalidOutput
+                };
+                (reason, format!("llm answer invalid twice: {e2}"), model)
+            })
     }
 
     fn build_draft(
         &self,
         submission: &FormSubmission,
         g: &Gathered,
-        output: DraftOutput,
-        writer: DraftWriter,
+        input: &DraftInput,
+        written: Written,
         icp: &IcpAssessment,
         log: &RunLog,
     ) -> Draft {
+        let Written {
+            output,
+            writer,
+            repairs,
+            template_reason,
+            model,
+        } = written;
+        let drafting = DraftingReport {
+            facts: output
+                .fact_ids
+                .iter()
+                .filter_map(|id| input.facts.iter().find(|f| f.id == *id))
+                .map(context::used_fact)
+                .collect(),
+            repairs,
+            voice_profile: g
+                .voice
+                .as_ref()
+                .map(|p| format!("{} (version {})", p.name, p.version)),
+            template_reason,
+            model,
+        };
         let lead = &submission.lead;
         let now = self.ports.clock.now();
         let name = [lead.first_name.as_deref(), lead.last_name.as_deref()]
@@ -943,6 +1085,7 @@ impl Pipeline {
             facts_used: output.fact_ids,
             voice_similarity: voice_score.as_ref().map(|s: &Score| s.value),
             flags,
+            drafting: Some(drafting),
             ..Draft::new(
                 lead.email.clone(),
                 self.config.sender.clone(),

@@ -260,3 +260,216 @@ fn shorten(body: &str, limit: usize) -> String {
         .collect::<Vec<_>>()
         .join("\n\n")
 }
+
+/// `s` without bidirectional controls (no override may reach a draft).
+fn without_bidi(s: &str) -> String {
+    s.chars()
+        .filter(|c| !crate::writer::is_bidi_control(*c))
+        .collect()
+}
+
+/// The greeting line for a greeting `form` (`"Hi {name},"`) and the recipient's first name.
+/// Without a name, `Hi {name},` becomes `Hi there,`, `Good morning {name},` becomes
+/// `Good morning,` and any other form `Hello,`. `None` for "no greeting" or an empty form.
+#[must_use]
+pub fn greeting_line(form: &str, first_name: Option<&str>) -> Option<String> {
+    let form = crate::model::clean_line(&without_bidi(form));
+    if form.is_empty() || form == NONE_FORM {
+        return None;
+    }
+    // Only the name slot may hold braces; other brackets would read as placeholders.
+    let form = form
+        .replace(NAME_SLOT, "\u{1}")
+        .replace(['{', '}', '[', ']'], " ");
+    let form = form.replace('\u{1}', NAME_SLOT);
+    if form.trim().is_empty() {
+        return None;
+    }
+    if !form.contains(NAME_SLOT) {
+        return Some(form);
+    }
+    if let Some(n) = first_name.map(str::trim).filter(|n| !n.is_empty()) {
+        return Some(form.replace(NAME_SLOT, n));
+    }
+    let lower = form.to_lowercase();
+    if ["hi ", "hey ", "hello "]
+        .iter()
+        .any(|p| lower.starts_with(p))
+    {
+        Some(form.replace(NAME_SLOT, "there"))
+    } else if lower.starts_with("good ") {
+        Some(
+            form.replace(&format!(" {NAME_SLOT}"), "")
+                .replace(NAME_SLOT, ""),
+        )
+    } else {
+        Some("Hello,".to_owned())
+    }
+}
+
+/// True when a sign-off form already carries a name (`Thanks,\nVince`, `Best, Ann`, `Kay`), so
+/// the sender's name is not added below it.
+#[must_use]
+pub fn sign_off_has_name(form: &str) -> bool {
+    let form = form.trim();
+    if form.is_empty() || form == NONE_FORM {
+        return false;
+    }
+    if form.lines().filter(|l| !l.trim().is_empty()).count() > 1 {
+        return true;
+    }
+    let bare = form
+        .trim_end_matches([',', '!', '.', '-', ':'])
+        .trim()
+        .to_lowercase();
+    if text::CLOSINGS.contains(&bare.as_str()) {
+        return false;
+    }
+    // "Best, Ann" / "Thanks - Kay": a closing then more words; a lone word that is no closing is
+    // a name.
+    true
+}
+
+/// The sign-off block: the sender's `form`, with their name (and company, when given) on the
+/// lines below unless the form carries a name already. Without a form: `Best,` (or
+/// `Kind regards,` when `formal`).
+#[must_use]
+pub fn sign_off_lines(
+    form: Option<&str>,
+    sender_name: &str,
+    company: &str,
+    formal: bool,
+) -> String {
+    let form = form
+        .map(str::trim)
+        .filter(|f| !f.is_empty() && *f != NONE_FORM)
+        .map(|f| {
+            f.lines()
+                .map(|l| {
+                    crate::model::clean_line(&without_bidi(&l.replace(['{', '}', '[', ']'], " ")))
+                })
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .filter(|f| !f.is_empty());
+    if let Some(f) = form.as_deref().filter(|f| sign_off_has_name(f)) {
+        return f.to_owned();
+    }
+    let closing = form.unwrap_or_else(|| if formal { "Kind regards," } else { "Best," }.to_owned());
+    let name = crate::model::clean_line(&without_bidi(
+        &sender_name.replace(['{', '}', '[', ']'], " "),
+    ));
+    let company =
+        crate::model::clean_line(&without_bidi(&company.replace(['{', '}', '[', ']'], " ")));
+    let mut out = closing;
+    if !name.is_empty() {
+        out.push('\n');
+        out.push_str(&name);
+    }
+    if !company.is_empty() && company != name {
+        out.push('\n');
+        out.push_str(&company);
+    }
+    out
+}
+
+/// A draft body without its greeting line and its closing lines (closing phrases, the sender's
+/// name, company or address, and short name lines at the very end).
+#[must_use]
+pub fn strip_frame(body: &str, sender_name: &str, company: &str, sender_email: &str) -> String {
+    let normalized = body.replace("\r\n", "\n");
+    let mut text = normalized.trim();
+    if let Some(g) = text::detect_greeting(text) {
+        let rest = text.get(g.len..).unwrap_or("").trim_start();
+        if !rest.is_empty() {
+            text = rest;
+        }
+    }
+    let own: Vec<String> = format!("{sender_name} {company}")
+        .split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let mut dropped = 0;
+    while lines.len() > 1 && dropped < 6 {
+        let Some(last) = lines.last() else { break };
+        let l = last.trim();
+        let bare = l
+            .trim_end_matches([',', '!', '.', '-', ':'])
+            .trim()
+            .to_lowercase();
+        let words: Vec<&str> = l.split_whitespace().collect();
+        let closing = text::CLOSINGS.contains(&bare.as_str())
+            || (words.len() <= 6
+                && text::CLOSINGS.iter().any(|c| {
+                    bare.strip_prefix(c)
+                        .is_some_and(|rest| rest.starts_with([',', ' ', '!', '-']))
+                }));
+        let own_line = !words.is_empty()
+            && words.iter().all(|w| {
+                let w = w
+                    .trim_matches(|c: char| !c.is_alphanumeric())
+                    .to_lowercase();
+                w.is_empty() || own.contains(&w)
+            });
+        let address = !sender_email.is_empty() && l.eq_ignore_ascii_case(sender_email.trim());
+        if l.is_empty() || closing || own_line || address || l == "--" || l == "-- " {
+            lines.pop();
+            dropped += 1;
+        } else {
+            break;
+        }
+    }
+    let core = lines.join("\n");
+    let core = core.trim();
+    if core.is_empty() {
+        text.to_owned()
+    } else {
+        core.to_owned()
+    }
+}
+
+/// Puts a draft between the sender's greeting (addressed to `first_name`) and sign-off: any
+/// greeting and closing lines the text has are replaced ([`strip_frame`], [`greeting_line`],
+/// [`sign_off_lines`]). The template writer and the pipeline (for model-written drafts) both
+/// frame drafts this way, so every draft opens and closes as the sender does.
+#[must_use]
+pub fn frame(
+    body: &str,
+    hints: &crate::prompt::VoiceHints,
+    first_name: Option<&str>,
+    sender: &crate::prompt::SenderData,
+) -> String {
+    let core = strip_frame(body, &sender.name, &sender.company, &sender.email);
+    let formal = hints.formality >= 0.6;
+    let greeting = hints
+        .greeting
+        .as_deref()
+        .and_then(|g| greeting_line(g, first_name))
+        .or_else(|| {
+            greeting_line(
+                if formal { "Dear {name}," } else { "Hi {name}," },
+                first_name,
+            )
+        });
+    let sign_off = sign_off_lines(
+        hints.sign_off.as_deref(),
+        &sender.name,
+        &sender.company,
+        formal,
+    );
+    let mut out = String::new();
+    if let Some(g) = greeting {
+        out.push_str(&g);
+        out.push_str("\n\n");
+    }
+    out.push_str(&core);
+    out.push_str("\n\n");
+    out.push_str(&sign_off);
+    out
+}

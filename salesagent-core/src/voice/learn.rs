@@ -55,12 +55,15 @@ where
     S: AsRef<str>,
 {
     let mut acc = Accumulator::default();
+    let mut exemplars = Vec::new();
     for body in bodies {
         let body = text::strip_non_authored(body.as_ref());
+        exemplars.extend(super::exemplars::candidates(&body));
         acc.add(&body);
     }
     let used = acc.messages;
     acc.merge_into(&mut profile.style.stats);
+    super::exemplars::merge(&mut profile.style.exemplars, exemplars);
     derive(&mut profile.style);
     profile.message_count = profile
         .style

@@ -6,7 +6,8 @@
 //!   first). The profile keeps sufficient statistics, so [`update`] equals re-learning on the
 //!   union of messages.
 //! - [`style_guide`] for the LLM prompt, [`apply`] for deterministic post-processing
-//!   (greeting, sign-off, length).
+//!   (greeting, sign-off, length), [`frame`] to put a draft between the sender's own greeting
+//!   and sign-off; [`exemplars`]: short sentences of the sender's own mail for the prompt.
 //! - [`VoiceSimilarity::similarity`]: a [`Score`] in `[0, 1]` with a per-feature breakdown;
 //!   [`SimilarityThreshold`] turns low scores into [`DraftFlag::LowVoiceSimilarity`](crate::model::DraftFlag).
 //! - [`corpus`]: reading `.txt`/`.eml` samples from disk (for the CLI).
@@ -28,12 +29,16 @@
 
 mod apply;
 pub mod corpus;
+pub mod exemplars;
 mod features;
 mod learn;
 mod similarity;
 pub mod text;
 
-pub use apply::{MIN_LENGTH_LIMIT, MIN_MESSAGES_FOR_LENGTH, apply, style_guide};
+pub use apply::{
+    MIN_LENGTH_LIMIT, MIN_MESSAGES_FOR_LENGTH, apply, frame, greeting_line, sign_off_has_name,
+    sign_off_lines, strip_frame, style_guide,
+};
 pub use learn::{
     MAX_CHAR_GRAMS, MAX_NAME_LEN, MAX_TERMS, VOCABULARY_SIZE, learn, learn_from_mailbox, update,
 };

@@ -442,7 +442,7 @@ fn looks_like_name(word: &str) -> bool {
 }
 
 /// Closing phrases that open a sign-off.
-const CLOSINGS: &[&str] = &[
+pub(crate) const CLOSINGS: &[&str] = &[
     "thanks",
     "thank you",
     "thanks again",

@@ -1,17 +1,19 @@
 //! The deterministic template writer, and [`TemplateLlm`]: an offline [`Llm`] built on it.
 //!
-//! The template writer needs no network and always produces a valid draft: greeting and
-//! sign-off from the sender's voice, a line about earlier conversations, the company context,
-//! the most relevant Drive assets with links, and the proposed meeting slots. It never quotes
-//! the lead's message, so nothing the lead typed can end up as instructions or content.
+//! The template writer needs no network and always produces a valid, grounded draft: short,
+//! opening and closing as the sender does, one line on what the lead asked about, the earlier
+//! conversation, the most relevant Drive asset with its link, and the proposed meeting slots,
+//! each part in the wording most like the sender's own mail. It never quotes the lead's
+//! message, so nothing the lead typed can end up as instructions or content.
 
 use crate::Result;
-use crate::model::clean_line;
+use crate::model::{VoiceProfile, clean_line};
 use crate::ports::{Llm, LlmRequest, LlmResponse, TokenUsage};
 use crate::prompt::{
     CompanyAnalysis, CompanyInput, DraftInput, DraftOutput, FactSource, PURPOSE_COMPANY,
     PURPOSE_DRAFT, extract_data,
 };
+use crate::voice;
 use async_trait::async_trait;
 use std::fmt::Write as _;
 
@@ -32,7 +34,7 @@ fn cap_chars(s: &str, max: usize) -> String {
 
 /// The name to greet with: the whole first name when it looks like a name, else its first
 /// run of letters (`"Eve\r\nBcc: x@y"` → `Eve`), without bidi controls; at most 40 characters.
-fn greeting_name(raw: &str) -> Option<String> {
+pub fn greeting_name(raw: &str) -> Option<String> {
     let cleaned: String = clean_line(raw)
         .chars()
         .filter(|c| !is_bidi_control(*c))
@@ -64,166 +66,274 @@ fn lower_has_any(text: &str, words: &[&str]) -> bool {
     words.iter().any(|w| t.contains(w))
 }
 
+/// Interchangeable wordings of one part of a template draft: the first is the formal one, the
+/// second the casual one; with a learned profile the one most like the sender is used.
+type Wordings = &'static [&'static str];
+
+const THANKS: Wordings = &[
+    "Thank you for your enquiry{about}.",
+    "Thanks for reaching out{about}.",
+    "Thanks for getting in touch{about}.",
+    "Thank you for contacting us{about}.",
+    "Thanks for your note{about}.",
+];
+const AGAIN: Wordings = &[
+    "It is good to hear from you again after \"{subject}\".",
+    "Good to hear from you again after \"{subject}\".",
+    "Nice to pick this up again after \"{subject}\".",
+];
+const AGAIN_NO_SUBJECT: Wordings = &[
+    "It is good to hear from you again.",
+    "Good to hear from you again.",
+    "Nice to pick this up again.",
+];
+const ASSET: Wordings = &[
+    "You may find this useful: {doc}.",
+    "This might help in the meantime: {doc}.",
+    "Here is something that may help: {doc}.",
+];
+const ASK_SLOTS: Wordings = &[
+    "Would one of these times suit you for a call{demo}?",
+    "Would one of these times work for a quick call{demo}?",
+    "Could we talk at one of these times{demo}?",
+    "Are you free at one of these times for a call{demo}?",
+];
+const ASK_NO_SLOTS: Wordings = &[
+    "Would you have time for a short call{demo} next week?",
+    "Do you have time for a short call{demo} next week?",
+    "Could we set up a short call{demo} next week?",
+];
+const NONE_FITS: Wordings = &[
+    "If none of them suits you, please reply with a time that does.",
+    "If none of them works, just reply with a time that suits you.",
+    "If none of these work, let me know what does.",
+];
+
+/// Picks the wording of `options` (placeholders filled by `fill`) most like the sender: by
+/// voice similarity with a learned profile, else the formal or the casual one.
+fn pick(
+    options: Wordings,
+    fill: &dyn Fn(&str) -> String,
+    profile: Option<&VoiceProfile>,
+    formal: bool,
+) -> String {
+    if let Some(p) = profile.filter(|p| voice::is_learned(p)) {
+        let mut best: Option<(f64, String)> = None;
+        for o in options {
+            let text = fill(o);
+            let score = voice::similarity(p, &text).value;
+            if best.as_ref().is_none_or(|(b, _)| score > *b) {
+                best = Some((score, text));
+            }
+        }
+        if let Some((_, text)) = best {
+            return text;
+        }
+    }
+    let i = usize::from(!formal).min(options.len().saturating_sub(1));
+    fill(options.get(i).copied().unwrap_or_default())
+}
+
+/// Fact text safe to quote in a template: one line, without brackets, braces, links or
+/// addresses, at most `max` characters.
+fn quotable(s: &str, max: usize) -> String {
+    let cleaned: String = s
+        .split_whitespace()
+        // Links and addresses are left out, marked so no new figure or name forms around them.
+        .map(|w| {
+            if w.contains("://") || w.starts_with("www.") || w.contains('@') {
+                "…"
+            } else {
+                w
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .filter(|c| !is_bidi_control(*c))
+        .map(|c| {
+            if matches!(c, '[' | ']' | '{' | '}' | '<' | '>' | '"') || c.is_control() {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    // Whole words only: a word cut in half would be a name no fact has.
+    let mut out = String::new();
+    for w in cleaned.split_whitespace() {
+        let len = out.chars().count() + usize::from(!out.is_empty()) + w.chars().count();
+        if len > max {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    out
+}
+
+/// The subject of an earlier mail, from the text of a mail fact (`…, subject "X": …`).
+fn mail_subject(fact: &str) -> Option<String> {
+    let start = fact.find("subject \"")? + "subject \"".len();
+    let end = fact[start..].find("\":")? + start;
+    let s = quotable(&fact[start..end], 60);
+    (!s.is_empty()).then_some(s)
+}
+
+/// A Drive asset's name without the file extension (before any ` — description`).
+fn asset_name(fact: &str) -> String {
+    let name = fact.split(" — ").next().unwrap_or(fact).trim();
+    let name = match name.rsplit_once('.') {
+        Some((stem, ext))
+            if (2..=4).contains(&ext.len()) && ext.chars().all(char::is_alphanumeric) =>
+        {
+            stem
+        }
+        _ => name,
+    };
+    quotable(name, 90)
+}
+
 /// Writes a draft from `input` alone: deterministic, never fails, always a valid subject
-/// (one line, ≤ 120 characters) and a non-empty body. Uses facts by id and lists them.
+/// (one line, ≤ 120 characters) and a non-empty body that passes the model-output validation
+/// ([`crate::prompt::check_draft`]). Uses facts by id and lists them. Same as
+/// [`write_draft_in_voice`] without a profile: wordings follow the voice hints' formality.
 #[must_use]
 pub fn write_draft(input: &DraftInput) -> DraftOutput {
-    let voice = input.voice.clone().unwrap_or_default();
+    write_draft_in_voice(input, None)
+}
+
+/// Writes a short, specific draft from `input` in the sender's voice: their greeting and
+/// sign-off ([`voice::frame`]), one line on what the lead asked about, the earlier
+/// conversation if any, the most relevant Drive asset with its link (two when the sender
+/// writes long mails), the proposed meeting slots, and for each part the wording most like the
+/// sender's own mail (`profile`, when learned). It states nothing that is not in the facts and
+/// never quotes the lead's message, so nothing the lead typed can become content.
+#[must_use]
+pub fn write_draft_in_voice(input: &DraftInput, profile: Option<&VoiceProfile>) -> DraftOutput {
+    let hints = input.voice.clone().unwrap_or_default();
     let formal = input.voice.as_ref().is_some_and(|v| v.formality >= 0.6);
-    let contractions = input
-        .voice
-        .as_ref()
-        .is_none_or(|v| v.contraction_rate >= 1.0);
+    let short = input.voice.as_ref().is_some_and(|v| v.target_words < 90);
     let first = input.lead.first_name.as_deref().and_then(greeting_name);
     let company = input
         .lead
         .company
         .as_deref()
-        .map(|n| cap_chars(n, 50))
+        .map(|n| quotable(n, 50))
         .filter(|n| !n.is_empty());
-    let sender_company = cap_chars(&input.sender.company, 40);
-    let sender_name = cap_chars(&input.sender.name, 60);
+    let sender_company = quotable(&input.sender.company, 40);
     let mut used = Vec::new();
-    let mut body = String::new();
+    let mut paragraphs: Vec<String> = Vec::new();
 
-    // Greeting.
-    let name = first.clone().unwrap_or_else(|| "there".to_owned());
-    let greeting = match voice.greeting.as_deref().map(clean_line) {
-        Some(g) if !g.is_empty() => {
-            if g.contains("{name}") {
-                g.replace("{name}", &name)
-            } else {
-                g
-            }
-        }
-        _ if formal => format!("Dear {name},"),
-        _ => format!("Hi {name},"),
-    };
-    let _ = writeln!(body, "{greeting}\n");
-
-    // Opening.
-    let thanks = if formal {
-        "Thank you for getting in touch"
-    } else {
-        "Thanks for reaching out"
-    };
-    match &company {
-        Some(c) => {
-            let _ = write!(body, "{thanks} on behalf of {c}");
-        }
-        None => {
-            let _ = write!(body, "{thanks}");
-        }
-    }
     let message = input.lead.message.as_deref().unwrap_or("");
     let wants_demo = lower_has_any(message, &["demo", "trial", "see it", "walkthrough"]);
     let wants_price = lower_has_any(message, &["pric", "quote", "cost", "budget"]);
-    let intent = match (wants_demo, wants_price) {
-        (true, true) => " about a demo and pricing",
-        (true, false) => " about a demo",
-        (false, true) => " about pricing",
-        (false, false) => "",
+    let wants_security = lower_has_any(message, &["security", "gdpr", "compliance", "soc"]);
+    let topic = match (wants_demo, wants_price, wants_security) {
+        (true, true, _) => " about a demo and pricing",
+        (true, false, _) => " about a demo",
+        (false, true, _) => " about pricing",
+        (false, false, true) => " about security",
+        (false, false, false) => "",
     };
-    let _ = writeln!(body, "{intent} — I'm glad you did.");
-    if !contractions {
-        body = body.replace("I'm", "I am");
-    }
+    let about = match (&company, topic.is_empty()) {
+        (Some(c), false) => format!("{topic} for {c}"),
+        (Some(c), true) => format!(" from {c}"),
+        (None, _) => topic.to_owned(),
+    };
+    let mut opening = pick(THANKS, &|o| o.replace("{about}", &about), profile, formal);
 
     // Earlier conversation.
     if let Some(f) = input.facts.iter().find(|f| f.source == FactSource::Mail) {
-        let _ = writeln!(
-            body,
-            "\nPicking up from our earlier conversation ({}), I have your context at hand.",
-            cap_chars(&f.text, 120)
-        );
+        let again = match mail_subject(&f.text) {
+            Some(subject) => pick(
+                AGAIN,
+                &|o| o.replace("{subject}", &subject),
+                profile,
+                formal,
+            ),
+            None => pick(AGAIN_NO_SUBJECT, &|o| (*o).to_owned(), profile, formal),
+        };
+        opening = format!("{opening} {again}");
         used.push(f.id.clone());
     }
+    paragraphs.push(opening);
 
-    // Company context.
-    if let Some(f) = input
-        .facts
-        .iter()
-        .find(|f| f.source == FactSource::Analysis)
-        .or_else(|| input.facts.iter().find(|f| f.source == FactSource::Crm))
-    {
-        let _ = writeln!(
-            body,
-            "\nFrom what I know so far: {}",
-            cap_chars(&f.text, 300)
-        );
-        used.push(f.id.clone());
-    }
-
-    // Assets.
-    let assets: Vec<_> = input
+    // Assets: the best match, and a second one for senders who write long mails.
+    let mut assets: Vec<&crate::prompt::Fact> = input
         .facts
         .iter()
         .filter(|f| f.source == FactSource::Drive)
-        .take(2)
         .collect();
-    if !assets.is_empty() {
-        let _ = writeln!(body, "\nIn the meantime, these may be useful:");
-        for f in assets {
-            match &f.link {
-                Some(l) => {
-                    let _ = writeln!(body, "- {} ({})", cap_chars(&f.text, 200), clean_line(l));
-                }
-                None => {
-                    let _ = writeln!(body, "- {}", cap_chars(&f.text, 200));
-                }
-            }
-            used.push(f.id.clone());
+    if wants_price {
+        // A pricing document first when the lead asked about prices.
+        assets.sort_by_key(|f| !lower_has_any(&f.text, &["pric", "plan"]));
+    }
+    for f in assets.into_iter().take(if short { 1 } else { 2 }) {
+        let name = asset_name(&f.text);
+        if name.is_empty() {
+            continue;
         }
+        let doc = match f
+            .link
+            .as_deref()
+            .map(clean_line)
+            .filter(|l| !l.contains(' '))
+        {
+            Some(l) if !l.is_empty() => format!("{name} ({l})"),
+            _ => name,
+        };
+        paragraphs.push(pick(ASSET, &|o| o.replace("{doc}", &doc), profile, formal));
+        used.push(f.id.clone());
     }
 
     // Meeting slots.
+    let demo = if wants_demo { " with a short demo" } else { "" };
     let slots: Vec<_> = input
         .facts
         .iter()
         .filter(|f| f.source == FactSource::Calendar)
+        .take(if short { 2 } else { 3 })
         .collect();
     if slots.is_empty() {
-        let _ = writeln!(
-            body,
-            "\nWould you have time for a short call next week? Just reply with a time that suits you."
-        );
+        paragraphs.push(pick(
+            ASK_NO_SLOTS,
+            &|o| o.replace("{demo}", demo),
+            profile,
+            formal,
+        ));
     } else {
-        let what = if wants_demo {
-            "a 30-minute call with a short demo"
-        } else {
-            "a 30-minute call"
-        };
-        let _ = writeln!(body, "\nWould one of these times work for {what}?");
+        let mut block = pick(ASK_SLOTS, &|o| o.replace("{demo}", demo), profile, formal);
         for f in slots {
-            let _ = writeln!(body, "- {}", cap_chars(&f.text, 120));
+            let _ = write!(block, "\n- {}", quotable(&f.text, 120));
             used.push(f.id.clone());
         }
-        let _ = writeln!(
-            body,
-            "If none of them fits, just reply with a time that suits you."
-        );
+        if !short {
+            block.push('\n');
+            block.push_str(&pick(NONE_FITS, &|o| (*o).to_owned(), profile, formal));
+        }
+        paragraphs.push(block);
     }
 
-    // Sign-off.
-    let sign_off = voice
-        .sign_off
-        .as_deref()
-        .map(clean_line)
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| if formal { "Kind regards," } else { "Best," }.to_owned());
-    let _ = write!(body, "\n{sign_off}\n{sender_name}");
-    if !sender_company.is_empty() {
-        let _ = write!(body, "\n{sender_company}");
-    }
-
+    let body = voice::frame(
+        &paragraphs.join("\n\n"),
+        &hints,
+        first.as_deref(),
+        &input.sender,
+    );
     let subject = match (&company, wants_demo) {
         (Some(c), true) => format!("{sender_company} demo for {c}"),
         (Some(c), false) => format!("{sender_company} and {c}: next steps"),
         (None, true) => format!("Your {sender_company} demo"),
         (None, false) => format!("Your enquiry to {sender_company}"),
     };
-    let subject = cap_chars(subject.trim(), 120);
-    let subject = if subject.is_empty() {
+    let subject = cap_chars(
+        &subject.replace(['[', ']', '{', '}'], " "),
+        crate::prompt::MAX_DRAFT_SUBJECT_CHARS,
+    );
+    let subject = if subject.trim().is_empty() {
         "Your enquiry".to_owned()
     } else {
         subject
@@ -351,6 +461,7 @@ mod tests {
                 formality: 0.2,
                 contraction_rate: 4.0,
                 target_words: 100,
+                ..VoiceHints::default()
             }),
         }
     }
@@ -359,26 +470,29 @@ mod tests {
     fn template_draft_snapshot() {
         let out = write_draft(&input());
         assert_eq!(out.subject, "Salesagent demo for Acme Robotics");
-        assert_eq!(out.fact_ids, ["analysis:company", "drive:f1", "slot:1"]);
+        assert_eq!(out.fact_ids, ["drive:f1", "slot:1"]);
         assert!(!out.body.contains("Ignore previous"));
+        assert!(!out.body.contains("From what I know"));
         insta::assert_snapshot!(out.body, @r#"
             Hey Ann,
 
-            Thanks for reaching out on behalf of Acme Robotics about a demo — I'm glad you did.
+            Thanks for reaching out about a demo for Acme Robotics.
 
-            From what I know so far: Acme Robotics: industrial machinery, about 420 employees.
+            This might help in the meantime: Case study: Weber Logistics (https://drive.example/f1).
 
-            In the meantime, these may be useful:
-            - Case study: Weber Logistics (https://drive.example/f1)
-
-            Would one of these times work for a 30-minute call with a short demo?
+            Would one of these times work for a quick call with a short demo?
             - Fri 27 Nov, 11:00–11:30 CET (Europe/Berlin)
-            If none of them fits, just reply with a time that suits you.
+            If none of them works, just reply with a time that suits you.
 
             Cheers,
             Sam Seller
             Salesagent
             "#);
+        // What the template writes is grounded: validation finds the same facts in it.
+        let json = serde_json::to_string(&out).unwrap();
+        let checked = crate::prompt::check_draft(&json, &input()).unwrap();
+        assert!(checked.repairs.is_empty());
+        assert_eq!(checked.output, out);
     }
 
     #[test]
