@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | CRM | HubSpot (`HUBSPOT_ACCESS_TOKEN`/`HUBSPOT_API_KEY`, or `HUBSPOT_BASE_URL`) | [`fixtures::crm`] |
 //! | mailbox | Gmail (`GOOGLE_CLIENT_ID` + `GOOGLE_CLIENT_SECRET`, or `GOOGLE_API_BASE_URL`) | [`fixtures::mailbox`] |
+//! | mailbox | any IMAP + SMTP account (`IMAP_URL` + `SMTP_URL`; preferred over Gmail when set) | [`fixtures::mailbox`] |
 //! | drive | Google Drive (as Gmail) | [`fixtures::drive`] |
 //! | calendar | Google Calendar (as Gmail) | [`fixtures::calendar`] |
 //! | LLM | OpenAI-compatible (`OPENAI_API_KEY`, or `OPENAI_BASE_URL`) | [`TemplateLlm`] |
@@ -199,6 +200,8 @@ pub struct RealConnectors {
     pub google_account: Option<Arc<GoogleAccount>>,
     /// The OpenAI-compatible model, when the LLM is real.
     pub openai: Option<Arc<OpenAi>>,
+    /// The IMAP + SMTP mailbox, when `IMAP_URL` and `SMTP_URL` are set.
+    pub imap: Option<Arc<salesagent_connectors::imap::ImapMailbox>>,
 }
 
 /// The selected ports, with one [`PortChoice`] per port.
@@ -303,9 +306,19 @@ impl Services {
                 }
                 Ok(())
             }
+            Some("imap") => match &self.real.imap {
+                Some(m) => {
+                    self.mailbox = m.clone();
+                    Ok(())
+                }
+                None => Err(Error::invalid(
+                    "mailbox",
+                    "imap is not configured (set IMAP_URL and SMTP_URL)",
+                )),
+            },
             Some(other) => Err(Error::invalid(
                 "mailbox",
-                format!("{other:?}: expected gmail or outbox:DIR"),
+                format!("{other:?}: expected gmail, imap or outbox:DIR"),
             )),
         }
     }
@@ -321,7 +334,6 @@ pub struct ServiceSelector {
     fixtures: Option<PathBuf>,
     google_account: Option<String>,
     http: Option<HttpConfig>,
-    modes: std::collections::BTreeMap<Port, crate::settings::PortMode>,
 }
 
 impl fmt::Debug for ServiceSelector {
@@ -350,7 +362,6 @@ impl ServiceSelector {
             fixtures: None,
             google_account: None,
             http: None,
-            modes: std::collections::BTreeMap::new(),
         }
     }
 
@@ -374,27 +385,6 @@ impl ServiceSelector {
     pub fn google_account(mut self, account: impl Into<String>) -> Self {
         self.google_account = Some(account.into());
         self
-    }
-
-    /// How `port` is chosen (settings `ports.*`): `auto` (the default: real when configured),
-    /// `offline` (always the stand-in) or `real` (a port that is not configured is a
-    /// [`PortChoice::problem`], so [`Services::check_configured`] refuses to start).
-    #[must_use]
-    pub fn port_mode(mut self, port: Port, mode: crate::settings::PortMode) -> Self {
-        self.modes.insert(port, mode);
-        self
-    }
-
-    /// Every port's mode from the settings' `[ports]` table.
-    #[must_use]
-    pub fn port_modes(self, ports: &crate::settings::PortSettings) -> Self {
-        Port::ALL
-            .iter()
-            .fold(self, |s, &p| s.port_mode(p, ports.mode(p)))
-    }
-
-    fn forced_offline(&self, port: Port) -> bool {
-        self.modes.get(&port) == Some(&crate::settings::PortMode::Offline)
     }
 
     /// Transport settings for the HubSpot and Google connectors (default: each connector's own).
@@ -451,6 +441,9 @@ impl ServiceSelector {
             Some(c) => c.clone(),
             None => Arc::new(offline.mailbox()?),
         };
+        let mailbox = self
+            .imap_mailbox(&var, store, clock, &mut real, &mut choices)
+            .unwrap_or(mailbox);
         real.drive = self.google_port(Port::Drive, &var, &google, &mut choices);
         let drive: DynDrive = match &real.drive {
             Some(c) => c.clone(),
@@ -485,19 +478,6 @@ impl ServiceSelector {
             }
         };
 
-        // `ports.X = "real"`: a port left offline cannot start.
-        for c in &mut choices {
-            if self.modes.get(&c.port) == Some(&crate::settings::PortMode::Real)
-                && c.implementation != Implementation::Real
-                && c.problem.is_none()
-            {
-                c.problem = Some(Error::invalid(
-                    format!("ports.{}", c.port),
-                    format!("is \"real\" but {}", c.reason),
-                ));
-            }
-        }
-
         Ok(Services {
             crm,
             mailbox,
@@ -527,8 +507,6 @@ impl ServiceSelector {
     ) -> PortChoice {
         let (reason, problem) = if self.offline {
             ("--offline".to_owned(), None)
-        } else if self.forced_offline(port) {
-            (format!("settings: ports.{port} = \"offline\""), None)
         } else {
             match failure {
                 Some((e, reason)) => (reason, Some(e)),
@@ -555,7 +533,7 @@ impl ServiceSelector {
             "HUBSPOT_API_KEY",
             "HUBSPOT_BASE_URL",
         ]);
-        if self.offline || set.is_empty() || self.forced_offline(Port::Crm) {
+        if self.offline || set.is_empty() {
             return None;
         }
         let reason = format!("{} set", join(&set));
@@ -620,10 +598,6 @@ impl ServiceSelector {
         google: &Option<std::result::Result<Google, (Error, String)>>,
         choices: &mut Vec<PortChoice>,
     ) -> Option<Arc<T>> {
-        if self.forced_offline(port) {
-            choices.push(self.offline_choice(port, None, self.fake_name()));
-            return None;
-        }
         let failure = match google {
             Some(Ok(g)) => {
                 let mut b =
@@ -645,6 +619,64 @@ impl ServiceSelector {
         None
     }
 
+    /// The IMAP + SMTP mailbox when `IMAP_URL` or `SMTP_URL` is set (and the mailbox is not
+    /// forced offline): it then replaces Gmail as the mailbox choice. `?auth=xoauth2` takes its
+    /// tokens from the OAuth provider of `OAUTH_PROVIDER` (Google or Microsoft), stored in the
+    /// store's secrets for the IMAP user. A configuration that does not build is the mailbox
+    /// choice's problem (the host refuses to start).
+    fn imap_mailbox(
+        &self,
+        var: &(impl Fn(&str) -> Option<String> + Send + Sync),
+        store: &DynStore,
+        clock: &DynClock,
+        real: &mut RealConnectors,
+        choices: &mut [PortChoice],
+    ) -> Option<DynMailbox> {
+        use salesagent_connectors::imap::ImapBuilder;
+        use salesagent_connectors::oauth_provider::OAuthProvider;
+        let set = self.set(&["IMAP_URL", "SMTP_URL"]);
+        if self.offline || set.is_empty() {
+            return None;
+        }
+        let reason = format!("{} set", join(&set));
+        let build = || -> Result<salesagent_connectors::imap::ImapMailbox> {
+            let mut b = ImapBuilder::from_lookup(var);
+            let xoauth2 = var("IMAP_URL").is_some_and(|u| u.contains("auth=xoauth2"))
+                || var("SMTP_URL").is_some_and(|u| u.contains("auth=xoauth2"));
+            if xoauth2 {
+                let user = b
+                    .username()
+                    .ok_or_else(|| Error::invalid("IMAP_URL", "needs a user"))?
+                    .to_owned();
+                let provider = OAuthProvider::from_lookup(var)?;
+                let secrets: Arc<dyn SecretStore> = store.clone();
+                let oauth = provider
+                    .client(var)
+                    .with_clock(clock.clone())
+                    .build(secrets)?;
+                b = b.with_xoauth2(None, oauth.account(user));
+            }
+            b.build()
+        };
+        let slot = choices.iter_mut().find(|c| c.port == Port::Mailbox)?;
+        match build() {
+            Ok(m) => {
+                let m = Arc::new(m);
+                real.imap = Some(m.clone());
+                *slot = PortChoice {
+                    name: format!("IMAP + SMTP ({})", m.imap_endpoint().host),
+                    ..real_choice(Port::Mailbox, reason)
+                };
+                Some(m)
+            }
+            Err(e) => {
+                slot.problem = Some(e);
+                slot.reason = reason;
+                None
+            }
+        }
+    }
+
     /// `None` when no OpenAI variable is set (or offline is forced).
     fn openai(
         &self,
@@ -652,7 +684,7 @@ impl ServiceSelector {
         clock: &DynClock,
     ) -> Option<std::result::Result<(OpenAi, String), (Error, String)>> {
         let set = self.set(&["OPENAI_API_KEY", "OPENAI_BASE_URL"]);
-        if self.offline || set.is_empty() || self.forced_offline(Port::Llm) {
+        if self.offline || set.is_empty() {
             return None;
         }
         let reason = format!("{} set", join(&set));

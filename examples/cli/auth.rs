@@ -4,6 +4,9 @@
 //! exchanges it for tokens and stores them encrypted in the store; from then on the
 //! connectors refresh them ahead of expiry. Needs `GOOGLE_CLIENT_ID`, `GOOGLE_CLIENT_SECRET`
 //! and `GOOGLE_REDIRECT_URI` (the token endpoint can be moved with `GOOGLE_TOKEN_URL`).
+//!
+//! `auth mail [--account EMAIL]` does the same for the IMAP + SMTP mailbox's `XOAUTH2` login,
+//! with the provider of `OAUTH_PROVIDER` (Microsoft 365 or Google) and its mail scopes.
 
 use crate::Failure;
 use salesagent_connectors::google_oauth::{GoogleOAuthBuilder, code_from_redirect, scopes};
@@ -23,6 +26,14 @@ pub enum AuthCommand {
         #[arg(long)]
         status: bool,
     },
+    /// The IMAP + SMTP mailbox's `XOAUTH2` tokens, from the provider of `OAUTH_PROVIDER`
+    /// (`microsoft`: `MICROSOFT_CLIENT_ID`, `MICROSOFT_CLIENT_SECRET`, `MICROSOFT_REDIRECT_URI`,
+    /// `MICROSOFT_TENANT`; `google`: the `GOOGLE_*` client), with the provider's mail scopes.
+    Mail {
+        /// The mailbox to authorise (the IMAP user; default: the sender).
+        #[arg(long)]
+        account: Option<String>,
+    },
 }
 
 /// Runs `auth …`; `default_account` is the sender's address.
@@ -36,7 +47,13 @@ pub async fn run(
     clock: DynClock,
     default_account: &str,
 ) -> Result<(), Failure> {
-    let AuthCommand::Google { account, status } = cmd;
+    let (account, status) = match cmd {
+        AuthCommand::Google { account, status } => (account, status),
+        AuthCommand::Mail { account } => {
+            let account = account.as_deref().unwrap_or(default_account);
+            return mail(store, clock, account).await;
+        }
+    };
     let account = account.as_deref().unwrap_or(default_account);
     let builder = GoogleOAuthBuilder::from_env();
     if !builder.is_configured() {
@@ -86,6 +103,44 @@ pub async fn run(
             "stored"
         } else {
             "missing: revoke the app's access in the Google account and authorise again"
+        }
+    );
+    Ok(())
+}
+
+/// `auth mail`: consent with the provider of `OAUTH_PROVIDER` for the IMAP + SMTP scopes.
+async fn mail(store: DynStore, clock: DynClock, account: &str) -> Result<(), Failure> {
+    use salesagent_connectors::oauth_provider::OAuthProvider;
+    let var = |k: &str| std::env::var(k).ok();
+    let provider = OAuthProvider::from_lookup(&var)?;
+    let builder = provider.client(&var);
+    if !builder.is_configured() {
+        return Err(Failure::input(format!(
+            "the {} OAuth client is not configured (see `auth mail --help`)",
+            provider.name
+        )));
+    }
+    let secrets: Arc<dyn SecretStore> = store;
+    let oauth = builder.with_clock(clock).build(secrets)?;
+    let request = oauth.authorization_url(&provider.scopes())?;
+    eprintln!("Open this URL in a browser, consent, then paste the URL you were redirected to:");
+    eprintln!("{}", request.url);
+    let mut line = String::new();
+    tokio::io::BufReader::new(tokio::io::stdin())
+        .read_line(&mut line)
+        .await
+        .map_err(|e| Failure::runtime(format!("reading the redirect URL: {e}")))?;
+    let code = code_from_redirect(&line, &request.state)?;
+    let token = oauth
+        .exchange_code(account, &code, &request.pkce_verifier)
+        .await?;
+    out!(
+        "{account}: authorised with {} for IMAP and SMTP (refresh token {})",
+        provider.name,
+        if token.refresh_token.is_some() {
+            "stored"
+        } else {
+            "missing"
         }
     );
     Ok(())

@@ -1,5 +1,6 @@
 //! Health checks of the selected services: one harmless authenticated read per configured
-//! service (HubSpot contact search with limit 1, Gmail profile, Drive list of one file,
+//! service (HubSpot contact search with limit 1, Gmail profile or IMAP login + `NOOP` and
+//! SMTP login, Drive list of one file,
 //! Calendar free/busy for the next minute, one tiny OpenAI chat completion).
 //!
 //! Offline ports are reported but not checked. A configured service whose connector could
@@ -205,6 +206,15 @@ fn probe<'a>(services: &'a Services, choice: &PortChoice) -> Option<CheckFuture<
             Box::pin(async move {
                 c.check().await?;
                 Ok("contact search (limit 1) answered".to_owned())
+            })
+        }),
+        Port::Mailbox if r.imap.is_some() => r.imap.as_ref().map(|c| -> CheckFuture<'a> {
+            Box::pin(async move {
+                c.check().await?;
+                Ok(format!(
+                    "IMAP login + NOOP and SMTP login as {}",
+                    c.username()
+                ))
             })
         }),
         Port::Mailbox => r.gmail.as_ref().map(|c| -> CheckFuture<'a> {

@@ -208,6 +208,14 @@ impl ImapBuilder {
         b
     }
 
+    /// The IMAP login name given so far (from the URL or by hand).
+    #[must_use]
+    pub fn username(&self) -> Option<&str> {
+        match self.imap_auth.as_ref()? {
+            PendingAuth::Password(u, _) | PendingAuth::XOAuth2(u) => Some(u),
+        }
+    }
+
     /// Sets the IMAP server.
     #[must_use]
     pub fn with_imap(mut self, endpoint: Endpoint) -> Self {

@@ -107,7 +107,7 @@ fn criteria(q: &MailQuery) -> String {
         parts.push(format!("TEXT {t}"));
     }
     if let Some(after) = q.after {
-        parts.push(format!("SINCE {}", after.format("%-d-%b-%Y")));
+        parts.push(format!("SENTSINCE {}", after.format("%-d-%b-%Y")));
     }
     if parts.is_empty() {
         "ALL".to_owned()

@@ -286,6 +286,16 @@ postlog unix-dgram n - n - 1 postlogd
         out
     }
 
+    /// How many messages `folder` (not the inbox) of `user` holds (Dovecot's Maildir++ layout).
+    pub fn folder_count(&self, user: &str, folder: &str) -> usize {
+        let base = self.dir.join("mail").join(user).join(format!(".{folder}"));
+        ["new", "cur"]
+            .iter()
+            .filter_map(|d| std::fs::read_dir(base.join(d)).ok())
+            .map(Iterator::count)
+            .sum()
+    }
+
     /// Gives `folder` of the test user a new `UIDVALIDITY` (as a server restore would).
     pub fn set_uid_validity(&self, folder: &str, validity: u32) {
         let out = Command::new("/usr/bin/doveadm")

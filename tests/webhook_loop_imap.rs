@@ -1,0 +1,307 @@
+//! The one loop with the IMAP + SMTP mailbox against real servers (a throwaway Dovecot + Postfix
+//! from `imap_support`; skipped with a notice where they cannot run): signed form → draft →
+//! approve over HTTP → the worker sends through Postfix (delivered to the lead's real mailbox
+//! once, a copy in the Sent folder, no draft left in the Drafts folder) → the lead's reply and
+//! a DSN arrive over SMTP → the outcome scan reads them through IMAP: `email_replied` (and the
+//! lead's other pending draft stopped), `email_bounced` and suppression.
+//!
+//! The selection is the shipped one: `IMAP_URL` / `SMTP_URL` select the mailbox, and
+//! `use_mailbox(Some("imap"))` is what the hosts' `--mailbox imap` does.
+
+#[path = "webhook_support/mod.rs"]
+mod support;
+
+#[path = "../salesagent-connectors/tests/imap_support/mod.rs"]
+mod imap_support;
+
+use imap_support::{MailServers, USER};
+use salesagent::core::model::{DraftStatus, EmailAddress, MessageId};
+use salesagent::core::pipeline::PipelineConfig;
+use salesagent::core::ports::DynClock;
+use salesagent::core::sending::SendingConfig;
+use salesagent::core::worker::{Worker, WorkerConfig};
+use salesagent::host::{AppState, HostConfig};
+use salesagent::services::{Implementation, Port, ServiceSelector, Services};
+use std::collections::HashMap;
+use std::time::Duration;
+use support::{api, json};
+
+const PUBLIC: &str = "https://hooks.example.test";
+
+struct World {
+    env: support::Env,
+    servers: MailServers,
+    services: Services,
+    worker: Worker,
+}
+
+async fn world(servers: MailServers) -> World {
+    let config = HostConfig {
+        public_url: Some(PUBLIC.to_owned()),
+        ..support::config()
+    };
+    let mut env = support::env_with(config.clone());
+    env.state = AppState::new(env.store.clone(), env.clock.clone(), config.clone());
+    let clock: DynClock = env.clock.clone();
+    let vars: HashMap<&str, String> = [
+        ("IMAP_URL", servers.imap_url()),
+        ("SMTP_URL", servers.smtp_url()),
+    ]
+    .into_iter()
+    .collect();
+    let mut services = ServiceSelector::from_lookup(move |k| vars.get(k).cloned())
+        .select(&env.store, &clock)
+        .unwrap();
+    services.check_configured().unwrap();
+    let choice = services.choice(Port::Mailbox).unwrap();
+    assert_eq!(choice.implementation, Implementation::Real, "{choice:?}");
+    services.use_mailbox(Some("imap")).unwrap();
+    let sender = EmailAddress::parse(USER).unwrap();
+    let sending_env: HashMap<&str, &str> = [("ALLOW_REAL_SENDS", "true"), ("SEND_WINDOW", "off")]
+        .into_iter()
+        .collect();
+    let mut sending = SendingConfig::from_lookup(
+        |k| sending_env.get(k).map(|v| (*v).to_owned()),
+        sender.domain(),
+    )
+    .unwrap();
+    salesagent::host::configure_mime(&mut sending.mime, &config, &env.store)
+        .await
+        .unwrap();
+    let worker = salesagent::services::runtime::build(
+        &services,
+        env.store.clone(),
+        clock,
+        PipelineConfig::new(sender),
+        &sending,
+        WorkerConfig::default(),
+    )
+    .unwrap()
+    .worker;
+    salesagent::services::runtime::ensure_jobs(&env.store)
+        .await
+        .unwrap();
+    World {
+        env,
+        servers,
+        services,
+        worker,
+    }
+}
+
+fn signed(path: &str, body: &str, env: &support::Env) -> axum::http::Request<axum::body::Body> {
+    let ts = env.now().timestamp_millis().to_string();
+    let sig = support::sign_v3(
+        support::SECRET,
+        "POST",
+        &format!("{PUBLIC}{path}"),
+        body.as_bytes(),
+        &ts,
+    );
+    axum::http::Request::post(path)
+        .header("host", support::HOST)
+        .header("content-type", "application/json")
+        .header("X-HubSpot-Signature-v3", sig)
+        .header("X-HubSpot-Request-Timestamp", ts)
+        .body(axum::body::Body::from(body.to_owned()))
+        .unwrap()
+}
+
+/// Submits a form for `email` and returns the new pending draft's (id, version).
+async fn form(w: &World, id: &str, email: &str) -> (String, u64) {
+    let resp = w
+        .env
+        .send(signed(
+            "/webhooks/forms",
+            &support::form_body(id, email),
+            &w.env,
+        ))
+        .await;
+    assert_eq!(resp.status(), 202);
+    w.worker.run_until_idle(2).await.unwrap();
+    let pending = json(
+        w.env
+            .send(api("GET", "/api/operator/drafts/pending", None))
+            .await,
+    )
+    .await;
+    let d = pending["drafts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["contact_email"] == email && d["submission_id"].is_string())
+        .unwrap_or_else(|| panic!("no pending draft for {email}: {pending}"))
+        .clone();
+    (
+        d["id"].as_str().unwrap().to_owned(),
+        d["version"].as_u64().unwrap(),
+    )
+}
+
+/// Approves over HTTP, runs the worker and returns the sent Message-ID once the lead's real
+/// mailbox holds the message.
+async fn approve_and_send(w: &World, id: &str, version: u64, lead: &str) -> MessageId {
+    let resp = w
+        .env
+        .send(api(
+            "POST",
+            &format!("/api/operator/drafts/{id}/approve"),
+            Some(serde_json::json!({ "version": version })),
+        ))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let stats = w.worker.run_until_idle(2).await.unwrap();
+    assert_eq!((stats.dead, stats.retrying), (0, 0), "{stats:?}");
+    let d = w.env.store.get_draft(id.parse().unwrap()).await.unwrap();
+    assert_eq!(d.status, DraftStatus::Sent, "{d:?}");
+    let mid = d.message_id.unwrap();
+    // In the Sent folder (the reconciliation point) ...
+    let sent = w.services.mailbox.find_sent(&mid).await.unwrap();
+    assert!(sent.is_some(), "the Sent folder holds {mid}");
+    // ... and delivered by Postfix into the lead's own mailbox, once.
+    wait_for(w, &format!("delivery to {lead}"), || {
+        w.servers.maildirs_matching(lead) == vec![(lead.to_owned(), 1)]
+    })
+    .await;
+    mid
+}
+
+async fn wait_for(w: &World, what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} never happened\n{}", w.servers.logs());
+}
+
+/// Delivers `raw` to the seller over SMTP and waits until IMAP shows it.
+async fn arrives(w: &World, from: &str, raw: &str, id: &str) {
+    w.servers
+        .inject(from, USER, raw.replace('\n', "\r\n").as_bytes());
+    let id = MessageId::parse(id).unwrap();
+    for _ in 0..300 {
+        let found = w
+            .services
+            .mailbox
+            .search(&salesagent::core::model::MailQuery {
+                message_id: Some(id.clone()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if !found.is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{id} never arrived\n{}", w.servers.logs());
+}
+
+async fn scan_mailbox_now(w: &World) {
+    let resp = w
+        .env
+        .send(api("POST", "/api/outcomes/detect/mailbox", None))
+        .await;
+    assert_eq!(resp.status(), 202);
+    w.worker.run_until_idle(2).await.unwrap();
+}
+
+async fn outcome_types(w: &World, email: &str) -> Vec<String> {
+    let v = json(
+        w.env
+            .send(api("GET", &format!("/api/outcomes/contact/{email}"), None))
+            .await,
+    )
+    .await;
+    v["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["outcome_type"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn form_to_sent_reply_and_bounce_through_imap_and_smtp() {
+    let Some(servers) = MailServers::start() else {
+        return;
+    };
+    let w = world(servers).await;
+
+    // Ann: sent through Postfix; a second form of hers waits in the queue.
+    let (ann1, v1) = form(&w, "f-ann-1", "ann@acme-robotics.com").await;
+    let mid = approve_and_send(&w, &ann1, v1, "ann@acme-robotics.com").await;
+    // The sender stored a mailbox draft before sending; sending it removed it.
+    assert_eq!(w.servers.folder_count(USER, "Brouillons"), 0);
+    assert_eq!(w.servers.folder_count(USER, "Sent Items"), 1);
+    let (ann2, _) = form(&w, "f-ann-2", "ann@acme-robotics.com").await;
+    assert_eq!(
+        outcome_types(&w, "ann@acme-robotics.com").await,
+        vec!["email_sent".to_owned()]
+    );
+
+    // Her reply arrives over SMTP: email_replied, and her other pending draft is stopped.
+    arrives(
+        &w,
+        "ann@acme-robotics.com",
+        &format!(
+            "From: Ann <ann@acme-robotics.com>\nTo: {USER}\n\
+             Subject: Re: your note\nMessage-ID: <reply-1@acme-robotics.com>\n\
+             In-Reply-To: {0}\nReferences: {0}\nDate: Tue, 01 Dec 2026 10:00:00 +0000\n\
+             Content-Type: text/plain; charset=utf-8\n\nSounds great, let's talk on Tuesday.\n",
+            mid.bracketed()
+        ),
+        "reply-1@acme-robotics.com",
+    )
+    .await;
+    scan_mailbox_now(&w).await;
+    assert!(
+        outcome_types(&w, "ann@acme-robotics.com")
+            .await
+            .contains(&"email_replied".to_owned())
+    );
+    let other = w.env.store.get_draft(ann2.parse().unwrap()).await.unwrap();
+    assert_eq!(other.status, DraftStatus::Rejected, "{other:?}");
+
+    // Bob: sent, then a DSN (multipart/report, from <>) for it: email_bounced and suppressed.
+    let (bob, vb) = form(&w, "f-bob-1", "bob@globex.example").await;
+    let bob_mid = approve_and_send(&w, &bob, vb, "bob@globex.example").await;
+    arrives(
+        &w,
+        "",
+        &format!(
+            "From: Mail Delivery System <MAILER-DAEMON@mx.globex.example>\n\
+             To: {USER}\nAuto-Submitted: auto-replied\n\
+             Subject: Undelivered Mail Returned to Sender\nIn-Reply-To: {0}\n\
+             References: {0}\nX-Failed-Recipients: bob@globex.example\n\
+             Message-ID: <dsn-1@mx.globex.example>\nDate: Tue, 01 Dec 2026 10:05:00 +0000\n\
+             MIME-Version: 1.0\n\
+             Content-Type: multipart/report; boundary=\"b1\"; report-type=delivery-status\n\n\
+             --b1\nContent-Type: text/plain\n\nYour message could not be delivered to bob@globex.example.\n\n\
+             --b1\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.globex.example\n\n\
+             Final-Recipient: rfc822; bob@globex.example\nAction: failed\nStatus: 5.1.1\n\n\
+             --b1--\n",
+            bob_mid.bracketed()
+        ),
+        "dsn-1@mx.globex.example",
+    )
+    .await;
+    scan_mailbox_now(&w).await;
+    assert!(
+        outcome_types(&w, "bob@globex.example")
+            .await
+            .contains(&"email_bounced".to_owned())
+    );
+    let bob_addr = EmailAddress::parse("bob@globex.example").unwrap();
+    assert!(w.env.store.suppression(&bob_addr).await.unwrap().is_some());
+
+    // Running the worker again sends nothing more: each lead got exactly one message.
+    w.worker.run_until_idle(2).await.unwrap();
+    assert_eq!(
+        w.servers.maildirs_matching("ann@"),
+        vec![("ann@acme-robotics.com".to_owned(), 1)]
+    );
+    assert_eq!(w.servers.folder_count(USER, "Sent Items"), 2);
+}
