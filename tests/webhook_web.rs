@@ -375,3 +375,219 @@ async fn assistant_box_answers_and_keeps_the_conversation() {
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
 }
+
+fn post_json_form(path: &str, cookie: &str, fields: &[(&str, &str)]) -> Request<Body> {
+    let mut req = post_form(path, cookie, fields);
+    req.headers_mut()
+        .insert(header::ACCEPT, "application/json".parse().unwrap());
+    req
+}
+
+#[tokio::test]
+async fn page_script_is_same_origin_and_the_csp_stays_strict() {
+    let env = env();
+    let cookie = login(&env).await;
+    let resp = env.send(get("/operator", &cookie)).await;
+    let csp = resp.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-eval"), "{csp}");
+    assert!(
+        !csp.split(';')
+            .any(|d| d.trim().starts_with("script-src") && d.contains("unsafe-inline")),
+        "{csp}"
+    );
+    let html = text(resp).await;
+    assert!(html.contains("<script src=\"/operator/assets/operator.js\" defer></script>"));
+    assert!(!html.contains("<script>"), "no inline script");
+    let resp = env
+        .send(
+            Request::get("/operator/assets/operator.js")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert_eq!(resp.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert!(text(resp).await.contains("keydown"));
+}
+
+#[tokio::test]
+async fn form_routes_answer_json_to_the_script_with_the_edit_diff() {
+    let env = env();
+    let id = seed_draft(&env).await;
+    let cookie = login(&env).await;
+    let html = text(env.send(get("/operator", &cookie)).await).await;
+    let csrf = hidden(&html, "csrf");
+    // The CSRF token is still required.
+    let resp = env
+        .send(post_json_form(
+            &format!("/operator/drafts/{id}/edit"),
+            &cookie,
+            &[("csrf", "nope"), ("version", "1"), ("body", "Hi")],
+        ))
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = env
+        .send(post_json_form(
+            &format!("/operator/drafts/{id}/edit"),
+            &cookie,
+            &[
+                ("csrf", &csrf),
+                ("version", "1"),
+                ("subject", "Hello <script>"),
+                ("body", "Hi and a warm welcome"),
+            ],
+        ))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let v = json(resp).await;
+    assert_eq!(v["status"], "PENDING");
+    assert_eq!(v["version"], 2);
+    assert_eq!(
+        v["diff_html"],
+        "Hi <del>&amp;</del><ins>and a warm</ins> welcome"
+    );
+    // A stale version is a 409 in JSON, not a redirect.
+    let resp = env
+        .send(post_json_form(
+            &format!("/operator/drafts/{id}/approve"),
+            &cookie,
+            &[("csrf", &csrf), ("version", "1")],
+        ))
+        .await;
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    assert!(json(resp).await["error"]["message"].is_string());
+    let resp = env
+        .send(post_json_form(
+            &format!("/operator/drafts/{id}/approve"),
+            &cookie,
+            &[("csrf", &csrf), ("version", "2")],
+        ))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(json(resp).await["status"], "APPROVED");
+    // The draft page shows the change against the draft as written, and who did what.
+    let html = text(
+        env.send(get(&format!("/operator/drafts/{id}"), &cookie))
+            .await,
+    )
+    .await;
+    assert!(html.contains("id=\"changes\""), "{html}");
+    assert!(html.contains("<ins>and a warm</ins>"), "{html}");
+    assert!(html.contains("<td>approved</td>"), "{html}");
+    // The contact's timeline has the draft, the edit and the approval.
+    let html = text(
+        env.send(get("/operator/contacts/ann@acme.io", &cookie))
+            .await,
+    )
+    .await;
+    assert!(html.contains("id=\"timeline\""), "{html}");
+    for what in ["draft written", "edited", "approved"] {
+        assert!(html.contains(what), "{what} in {html}");
+    }
+    let resp = env
+        .send(get("/operator/contacts/not-an-address", &cookie))
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn charts_page_draws_svg_with_the_numbers_as_tables() {
+    let env = env();
+    seed_draft(&env).await;
+    let cookie = login(&env).await;
+    let resp = env
+        .send(api(
+            "POST",
+            "/api/outcomes/record",
+            Some(
+                json!({"outcome_type": "email_replied", "contact_email": "ann@acme.io",
+                        "source_event_id": "mail:r1@acme.io:email_replied"}),
+            ),
+        ))
+        .await;
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let resp = env.send(get("/operator/charts", &cookie)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = text(resp).await;
+    for id in [
+        "chart-weekly",
+        "chart-funnel",
+        "chart-types",
+        "chart-senders",
+        "table-weekly",
+        "table-funnel",
+        "table-types",
+        "table-senders",
+    ] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "{id} in {html}");
+    }
+    assert!(html.contains("<tr><td>drafted</td><td>1</td>"), "{html}");
+    assert!(
+        html.contains("<tr><td>email_replied</td><td>1</td></tr>"),
+        "{html}"
+    );
+    // The contact's timeline lists the outcome.
+    let html = text(env.send(get("/operator/contacts/ann@acme.io", &cookie)).await).await;
+    assert!(html.contains("<td>outcome</td>"), "{html}");
+    assert!(html.contains("email replied"), "{html}");
+    // Charts need a login like every page.
+    let resp = env
+        .send(
+            Request::get("/operator/charts")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn push_to_talk_route_needs_the_session_and_its_csrf_header() {
+    use salesagent::core::ports::DynSpeechToText;
+    use salesagent::core::testing::FakeSpeechToText;
+    use std::sync::Arc;
+    let stt = Arc::new(FakeSpeechToText::new());
+    let mut env = env();
+    env.state = env
+        .state
+        .clone()
+        .with_speech(Some(stt.clone() as DynSpeechToText), None);
+    seed_draft(&env).await;
+    let cookie = login(&env).await;
+    let html = text(env.send(get("/operator", &cookie)).await).await;
+    let csrf = hidden(&html, "csrf");
+    let audio = |cookie: &str, csrf: &str| {
+        Request::post("/operator/assistant/audio?conversation=gone")
+            .header(header::CONTENT_TYPE, "audio/webm")
+            .header(header::COOKIE, cookie)
+            .header("x-csrf-token", csrf)
+            .body(Body::from(&b"webm-bytes"[..]))
+            .unwrap()
+    };
+    let resp = env.send(audio("", &csrf)).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let resp = env.send(audio(&cookie, "nope")).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(stt.heard().is_empty(), "nothing heard without the token");
+    stt.push_transcript("what's next");
+    let resp = env.send(audio(&cookie, &csrf)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let v = json(resp).await;
+    assert_eq!(v["transcript"], "what's next");
+    assert!(v["reply"].as_str().unwrap().contains("Next is"), "{v}");
+    assert!(v["session"].is_string());
+    assert!(v.get("audio").is_none(), "no text to speech configured");
+    assert_eq!(stt.heard()[0].bytes, b"webm-bytes");
+}

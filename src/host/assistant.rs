@@ -364,21 +364,56 @@ async fn audio(
 ) -> ApiResult<Json<CommandReply>> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let name = acting(&operator, q.operator.as_deref())?;
+    let speak = if q.speak { Speak::Required } else { Speak::No };
+    hear(&state, q.session.as_deref(), name, speak, &headers, body)
+        .await
+        .map(Json)
+}
+
+/// Whether an audio request wants the reply spoken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Speak {
+    /// Not spoken.
+    No,
+    /// Spoken; without text to speech the request is `503` before anything is done.
+    Required,
+    /// Spoken when text to speech is configured (the web page's push-to-talk), and an expired
+    /// conversation starts over rather than failing.
+    IfAvailable,
+}
+
+/// One spoken request: transcribes the audio body (format from `Content-Type`), runs it in
+/// conversation `id` as `operator`, and speaks the answer as `speak` says. Shared by the API's
+/// audio route and the web page's push-to-talk.
+pub(super) async fn hear(
+    state: &AppState,
+    id: Option<&str>,
+    operator: &str,
+    speak: Speak,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<CommandReply> {
     // Check what is configured before anything is heard or done.
     let Some(stt) = state.speech.stt.clone() else {
         return Err(unavailable("speech to text"));
     };
-    let tts = match (q.speak, state.speech.tts.clone()) {
-        (true, None) => return Err(unavailable("text to speech")),
-        (true, Some(t)) => Some(t),
-        (false, _) => None,
+    let tts = match (speak, state.speech.tts.clone()) {
+        (Speak::Required, None) => return Err(unavailable("text to speech")),
+        (Speak::Required | Speak::IfAvailable, Some(t)) => Some(t),
+        (Speak::No, _) | (Speak::IfAvailable, None) => None,
     };
-    let format = audio_format(&headers)?;
+    let format = audio_format(headers)?;
     let bytes = body_within(body, MAX_AUDIO_BYTES)?;
     if bytes.is_empty() {
         return Err(ApiError::bad_request("the audio body is empty"));
     }
-    let (id, session) = session(&state, q.session.as_deref(), Some(name)).await?;
+    let (id, session) = match session(state, id, Some(operator)).await {
+        Ok(found) => found,
+        Err(_) if speak == Speak::IfAvailable && id.is_some() => {
+            session(state, None, Some(operator)).await?
+        }
+        Err(e) => return Err(e),
+    };
     let heard = Audio {
         format,
         bytes: bytes.to_vec(),
@@ -409,5 +444,5 @@ async fn audio(
         }
         None => {}
     }
-    Ok(Json(out))
+    Ok(out)
 }

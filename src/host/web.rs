@@ -1,21 +1,36 @@
-//! The operator web page: server-rendered HTML, no scripts, no assets from the internet.
+//! The operator web page: server-rendered HTML, no assets from the internet.
 //!
 //! Login takes the operator token and starts a server-side session (cookie `HttpOnly;
 //! SameSite=Strict`). Every state-changing form carries the session's CSRF token; the login form
-//! carries a double-submit token. Responses forbid framing and scripts by CSP.
+//! carries a double-submit token. Responses forbid framing by CSP and allow only the host's own
+//! script (`/operator/assets/operator.js`), which adds keyboard review, the chat and
+//! push-to-talk on top of the forms: everything works without it. Form routes answer JSON to a
+//! request that accepts `application/json` (the script's `fetch`), a redirect otherwise.
+//!
+//! Pages: the queue (`/operator`), a draft (`/operator/drafts/{id}`), the charts
+//! (`/operator/charts`) and a contact's timeline (`/operator/contacts/{email}`).
+
+mod charts;
+mod diff;
 
 use super::AppState;
 use super::auth::{self, LOGIN_COOKIE, SESSION_COOKIE, Session};
 use super::error::{ApiError, ApiResult};
 use super::operator::{act, draft_id, pending_drafts, stats, switch_kill};
 use super::ratelimit::ClientAddress;
-use axum::Router;
-use axum::extract::{Form, Path, State};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use salesagent_core::model::{Draft, DraftAction, DraftFlag, DraftWriter, clean_line};
-use salesagent_core::ports::SettingsExt as _;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use salesagent_core::model::{
+    Draft, DraftAction, DraftEvent, DraftFlag, DraftStatus, DraftWriter, EmailAddress, ScoreFactor,
+    clean_line,
+};
+use salesagent_core::ports::{DraftFilter, OutcomeFilter, SettingsExt as _};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -39,6 +54,41 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/operator/drafts/{id}/approve", post(approve))
         .route("/operator/drafts/{id}/reject", post(reject))
         .route("/operator/drafts/{id}/edit", post(edit))
+        .route("/operator/charts", get(charts_page))
+        .route("/operator/contacts/{email}", get(timeline_page))
+        .route("/operator/assets/operator.js", get(script))
+        .route(
+            "/operator/assistant/audio",
+            post(assistant_audio).layer(DefaultBodyLimit::max(super::assistant::MAX_AUDIO_BYTES)),
+        )
+}
+
+/// The page script (progressive enhancement: keyboard review, chat, push-to-talk).
+const SCRIPT: &str = include_str!("web/operator.js");
+
+async fn script() -> Response {
+    let mut resp = (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        SCRIPT,
+    )
+        .into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'"),
+    );
+    resp
+}
+
+/// Whether the request is the page script's `fetch` (answer JSON, not a redirect).
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -59,19 +109,30 @@ fn esc(s: &str) -> String {
 
 const STYLE: &str = "body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f5f6f8}\
 header{background:#1d2330;color:#fff;padding:.6em 1.2em;display:flex;gap:1em;align-items:center}\
-header a{color:#fff}main{padding:1em 1.2em;max-width:70em}\
+header a{color:#fff}main{padding:1em 1.2em;max-width:90em}\
 table{border-collapse:collapse;width:100%;background:#fff}td,th{border-bottom:1px solid #dde;padding:.4em .5em;text-align:left;vertical-align:top}\
 .flag{display:inline-block;background:#fde8c8;border-radius:3px;padding:0 .35em;margin:0 .2em .2em 0;font-size:.85em}\
 .off{background:#d8f0dc}.on{background:#f8d0d0}\
 textarea{width:100%;min-height:16em;font:inherit}input[type=text]{width:100%}\
 form.inline{display:inline}button{font:inherit;padding:.3em .9em;cursor:pointer}\
-pre{background:#fff;padding:.6em;overflow:auto}.err{color:#a00}section{margin:1.2em 0}";
+pre{background:#fff;padding:.6em;overflow:auto;white-space:pre-wrap}.err{color:#a00}section{margin:1.2em 0}\
+.badge{display:inline-block;border-radius:3px;padding:0 .4em;margin:0 .3em .2em 0;font-size:.85em;background:#fde8c8}\
+.badge.template{background:#e4dcf7}.badge.voice{background:#fbe3e3}.badge.degraded{background:#fde8c8}\
+.explain{color:#556;font-size:.85em}.num{text-align:right;font-variant-numeric:tabular-nums}\
+tr.item.current{outline:2px solid #4a78c2;background:#eef3fc}tr.item.done{opacity:.55}tr.item.skipped td:first-child{border-left:3px solid #d9822b}\
+details.review{margin-top:.4em;min-width:28em}form.js-act[data-kind=reject]{display:inline}form.js-act[data-kind=reject] input{width:14em}\
+.diff::before{content:'Changes from the draft as written';display:block;font:bold .8em system-ui,sans-serif;color:#556}#changes .diff::before{content:none}pre.body:has(+ .diff:not(:empty)){display:none}details.review form{margin:.3em 0}.msg{color:#245;font-size:.9em}\
+.diff{white-space:pre-wrap;background:#fff;padding:.4em;border:1px solid #dde}.diff:empty{display:none}#review.done form,#review.done details{display:none}details.review textarea{min-height:8em}del{background:#f8d0d0}ins{background:#d8f0dc;text-decoration:none}\
+#chat-log{background:#fff;border:1px solid #dde;max-height:24em;overflow:auto;padding:.4em .6em}\
+.turn{margin:.3em 0}.turn p,.turn pre{margin:.1em 0}.turn.you p{background:#eef3fc;padding:.3em .5em;border-radius:4px}\
+#chat-text{min-height:4.5em}#ptt.on{background:#d9822b;color:#fff}kbd{border:1px solid #99a;border-radius:3px;padding:0 .3em;background:#fff}\
+svg.chart{background:#fff;max-width:100%;height:auto;display:block;margin:.4em 0}";
 
 fn page(title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{} · salesagent</title>\
-<style>{STYLE}</style></head><body>{body}</body></html>",
+<style>{STYLE}</style><script src=\"/operator/assets/operator.js\" defer></script></head><body>{body}</body></html>",
         esc(title)
     );
     let mut resp = Html(html).into_response();
@@ -79,7 +140,8 @@ fn page(title: &str, body: &str) -> Response {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; \
+media-src blob:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -100,7 +162,7 @@ fn with_cookie(mut resp: Response, cookie: &str) -> Response {
 
 fn nav(session: &Session) -> String {
     format!(
-        "<header><strong>salesagent</strong><a href=\"/operator\">Queue</a><span style=\"flex:1\"></span>\
+        "<header><strong>salesagent</strong><a href=\"/operator\">Queue</a><a href=\"/operator/charts\">Charts</a><span style=\"flex:1\"></span>\
 <form class=\"inline\" method=\"post\" action=\"/operator/logout\">{}<button>Log out</button></form></header>",
         csrf_field(session)
     )
@@ -229,24 +291,54 @@ async fn logout(
 
 // ---- pages ----
 
+/// A flag as a badge with its explanation.
+fn flag_badge(f: &DraftFlag) -> String {
+    let (class, label, explain) = match f {
+        DraftFlag::TemplateWritten => (
+            "template",
+            "template".to_owned(),
+            "the deterministic template writer wrote this, not the language model".to_owned(),
+        ),
+        DraftFlag::LowVoiceSimilarity { score_milli } => (
+            "voice",
+            format!(
+                "low voice similarity {:.2}",
+                f64::from(*score_milli) / 1000.0
+            ),
+            "reads less like the sender than their usual mail: check the tone".to_owned(),
+        ),
+        DraftFlag::Degraded { reason } => (
+            "degraded",
+            "degraded".to_owned(),
+            format!("a step ran without its data: {reason}"),
+        ),
+    };
+    format!(
+        "<span class=\"badge {class}\" title=\"{e}\">{l}</span><span class=\"explain\">{e}</span> ",
+        l = esc(&label),
+        e = esc(&explain)
+    )
+}
+
 fn flags_html(d: &Draft) -> String {
+    d.flags.iter().map(flag_badge).collect()
+}
+
+/// Short badges only (for the queue's rows).
+fn flag_badges_short(d: &Draft) -> String {
     let mut out = String::new();
     for f in &d.flags {
-        let text = match f {
-            DraftFlag::TemplateWritten => "template-written".to_owned(),
-            DraftFlag::LowVoiceSimilarity { score_milli } => {
-                format!(
-                    "low voice similarity ({:.2})",
-                    f64::from(*score_milli) / 1000.0
-                )
-            }
-            DraftFlag::Degraded { reason } => format!("degraded: {reason}"),
-        };
-        let _ = write!(out, "<span class=\"flag\">{}</span>", esc(&text));
+        let html = flag_badge(f);
+        // The badge without its inline explanation (kept as the tooltip).
+        let end = html
+            .find("</span>")
+            .map_or(html.len(), |i| i + "</span>".len());
+        out.push_str(&html[..end]);
     }
     out
 }
 
+/// One line of reasons for the queue: the ICP score and its top factors.
 fn reasons(d: &Draft) -> String {
     d.icp.as_ref().map_or_else(
         || "no ICP score".to_owned(),
@@ -256,11 +348,119 @@ fn reasons(d: &Draft) -> String {
                 .iter()
                 .filter(|f| f.points.abs() > f64::EPSILON)
                 .take(3)
-                .map(|f| format!("{} {:+}", f.name, f.points))
+                .map(|f| format!("{} {:+}", f.name.replace('_', " "), f.points))
                 .collect();
-            format!("ICP {} (tier {}) {}", icp.score, icp.tier, top.join(", "))
+            format!("ICP {} (tier {}): {}", icp.score, icp.tier, top.join(", "))
         },
     )
+}
+
+/// Score factors as a table: factor, points, evidence.
+fn factor_table(id: &str, factors: &[ScoreFactor]) -> String {
+    let mut out = format!(
+        "<table id=\"{id}\" class=\"reasons\"><tr><th>Factor</th><th class=\"num\">Points</th><th>Evidence</th></tr>"
+    );
+    for f in factors {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td class=\"num\">{:+.1}</td><td>{}</td></tr>",
+            esc(&f.name.replace('_', " ")),
+            f.points,
+            esc(&f.reason)
+        );
+    }
+    if factors.is_empty() {
+        out.push_str("<tr><td colspan=\"3\">No factors recorded.</td></tr>");
+    }
+    out.push_str("</table>");
+    out
+}
+
+/// "written by …": the model by name, or the template writer with why.
+fn writer_line(d: &Draft) -> String {
+    match &d.writer {
+        DraftWriter::Llm { model } => format!("written by {model}"),
+        DraftWriter::Template { reason } => {
+            match d.drafting.as_ref().and_then(|r| r.template_reason) {
+                Some(why) => format!(
+                    "written by the template writer ({}: {reason})",
+                    why.describe()
+                ),
+                None => format!("written by the template writer ({reason})"),
+            }
+        }
+        DraftWriter::Human => match d.drafting.as_ref() {
+            // An operator's edit of a written draft: say who wrote it first.
+            Some(r) if r.template_reason.is_some() => {
+                "written by the template writer, edited by an operator".to_owned()
+            }
+            Some(r) if r.model.is_some() => format!(
+                "written by {}, edited by an operator",
+                r.model.as_deref().unwrap_or_default()
+            ),
+            _ => "written by an operator".to_owned(),
+        },
+    }
+}
+
+/// The text as first written (the creation event's snapshot), if recorded.
+fn original(events: &[DraftEvent]) -> Option<(&str, &str)> {
+    events
+        .iter()
+        .find(|e| e.before.is_none())
+        .map(|e| (e.after.subject.as_str(), e.after.body.as_str()))
+}
+
+/// The operator's changes against the draft as first written, or `None` when unchanged.
+fn changes_html(events: &[DraftEvent], d: &Draft) -> Option<String> {
+    let (subject, body) = original(events)?;
+    if subject == d.subject && body == d.body {
+        return None;
+    }
+    let mut out = String::new();
+    if subject != d.subject {
+        let _ = write!(
+            out,
+            "<p><b>Subject:</b> {}</p>",
+            diff::diff_html(subject, &d.subject)
+        );
+    }
+    out.push_str(&diff::diff_html(body, &d.body));
+    Some(out)
+}
+
+/// A link when `href` is an http(s) URL, else the text.
+fn maybe_link(href: &str) -> String {
+    let lower = href.to_ascii_lowercase();
+    if lower.starts_with("https://") || lower.starts_with("http://") {
+        format!(
+            "<a href=\"{h}\" rel=\"noopener noreferrer\" target=\"_blank\">{h}</a>",
+            h = esc(href)
+        )
+    } else {
+        esc(href)
+    }
+}
+
+fn contact_link(email: &EmailAddress) -> String {
+    let e = email.to_string();
+    format!(
+        "<a href=\"/operator/contacts/{}\">timeline</a>",
+        esc(&percent(&e))
+    )
+}
+
+/// Percent-encodes a path segment (e-mail addresses: `@` and `+` kept readable but safe).
+fn percent(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'@' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
 }
 
 async fn queue_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -273,11 +473,32 @@ async fn queue_page(State(state): State<AppState>, headers: HeaderMap) -> Respon
     }
 }
 
-/// What the assistant box shows after a request: the conversation, what was asked, the reply.
+/// What the assistant box shows after a request: the conversation so far and its id.
 struct AssistantTurn<'a> {
     conversation: &'a str,
-    asked: &'a str,
-    reply: &'a str,
+    history: &'a [(String, String)],
+}
+
+/// Review controls for one draft (approve, reject with reason, edit), shared by the queue's
+/// rows and the draft page; the forms post to the routes below and work without the script.
+fn review_forms(session: &Session, d: &Draft, on_draft_page: bool) -> String {
+    let csrf = csrf_field(session);
+    let (id, v) = (d.id, d.version);
+    format!(
+        "<form class=\"inline js-act\" data-kind=\"approve\" method=\"post\" action=\"/operator/drafts/{id}/approve\">{csrf}\
+<input type=\"hidden\" name=\"version\" value=\"{v}\"><button class=\"approve\"{approve_id}>Approve <kbd>a</kbd></button></form>\
+<form class=\"js-act\" data-kind=\"reject\" method=\"post\" action=\"/operator/drafts/{id}/reject\">{csrf}<input type=\"hidden\" name=\"version\" value=\"{v}\">\
+<label>Reject because <input type=\"text\" name=\"reason\" required></label> <button class=\"reject\"{reject_id}>Reject <kbd>r</kbd></button></form>\
+<details class=\"edit\"><summary>Edit <kbd>e</kbd></summary><form class=\"js-act\" data-kind=\"edit\" method=\"post\" action=\"/operator/drafts/{id}/edit\">{csrf}\
+<input type=\"hidden\" name=\"version\" value=\"{v}\">\
+<p><label>Subject <input type=\"text\" name=\"subject\" value=\"{s}\"></label></p>\
+<p><label>Body<textarea name=\"body\">{b}</textarea></label></p><p><button class=\"save\">Save edit</button> \
+<span class=\"explain js-only\" hidden><kbd>Ctrl</kbd>+<kbd>Enter</kbd> saves, <kbd>Esc</kbd> leaves the field</span></p></form></details>",
+        approve_id = if on_draft_page { " id=\"approve\"" } else { "" },
+        reject_id = if on_draft_page { " id=\"reject\"" } else { "" },
+        s = esc(&d.subject),
+        b = esc(&d.body),
+    )
 }
 
 async fn render_queue(
@@ -293,22 +514,32 @@ async fn render_queue(
         let d = &item.draft;
         let _ = write!(
             rows,
-            "<tr><td>{:.1}</td><td><a href=\"/operator/drafts/{}\">{}</a><br>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
-            item.priority,
-            d.id,
-            esc(d
+            "<tr class=\"item\" id=\"row-{id}\" data-id=\"{id}\" data-version=\"{v}\"><td class=\"num\">{p:.1}</td>\
+<td><a class=\"open\" href=\"/operator/drafts/{id}\">{name}</a><br>{email} · {tl}</td><td>{company}</td>\
+<td><strong>{subject}</strong><details class=\"review\"><summary>Review</summary><pre class=\"body\">{body}</pre><div class=\"diff\"></div>{forms}\
+<p class=\"msg\" aria-live=\"polite\"></p></details></td>\
+<td>{why} {flags}<br><span class=\"explain\">{writer}</span></td><td class=\"state\">{status}</td></tr>",
+            id = d.id,
+            v = d.version,
+            p = item.priority,
+            name = esc(d
                 .contact_name
                 .as_deref()
                 .unwrap_or(&d.contact_email.to_string())),
-            esc(&d.contact_email.to_string()),
-            esc(d.company_name.as_deref().unwrap_or("")),
-            esc(&d.subject),
-            esc(&reasons(d)),
-            flags_html(d),
+            email = esc(&d.contact_email.to_string()),
+            tl = contact_link(&d.contact_email),
+            company = esc(d.company_name.as_deref().unwrap_or("")),
+            subject = esc(&d.subject),
+            body = esc(&d.body),
+            forms = review_forms(session, d, false),
+            why = esc(&reasons(d)),
+            flags = flag_badges_short(d),
+            writer = esc(&writer_line(d)),
+            status = d.status,
         );
     }
     if drafts.is_empty() {
-        rows.push_str("<tr><td colspan=\"5\">Nothing waiting for review.</td></tr>");
+        rows.push_str("<tr><td colspan=\"6\">Nothing waiting for review.</td></tr>");
     }
     let (label, class, next, verb) = if kill {
         (
@@ -321,41 +552,73 @@ async fn render_queue(
         ("off", "off", "on", "Turn on")
     };
     Ok(format!(
-        "{}<main><section><h1>Review queue ({})</h1>\
-<table id=\"queue\"><tr><th>Priority</th><th>Contact</th><th>Company</th><th>Subject</th><th>Why</th></tr>{rows}</table></section>\
-<section><h2>Kill switch</h2><p class=\"{class}\" id=\"kill-state\">Kill switch is {label}.</p>\
+        "{}<main><section><h1>Review queue (<span id=\"remaining\">{}</span>)</h1>\
+<p class=\"explain js-only\" id=\"keys\" hidden>Keys: <kbd>j</kbd>/<kbd>k</kbd> next/previous · <kbd>a</kbd> approve · \
+<kbd>r</kbd> reject with a reason · <kbd>e</kbd> edit · <kbd>s</kbd> skip · <kbd>Esc</kbd> leaves a field</p>\
+<table id=\"queue\"><tr><th>Priority</th><th>Contact</th><th>Company</th><th>Subject</th><th>Why</th><th>Status</th></tr>{rows}</table></section>\
+{}<section><h2>Kill switch</h2><p class=\"{class}\" id=\"kill-state\">Kill switch is {label}.</p>\
 <form method=\"post\" action=\"/operator/kill-switch\">{}<input type=\"hidden\" name=\"on\" value=\"{next}\"><button>{verb}</button></form></section>\
-<section><h2>Outcomes</h2><p>{} recorded, total impact {}.</p></section>{}</main>",
+<section><h2>Outcomes</h2><p>{} recorded, total impact {}. <a href=\"/operator/charts\">Charts of what works</a></p></section></main>",
         nav(session),
         drafts.len(),
+        assistant_box(session, turn.as_ref(), state.speech.stt.is_some()),
         csrf_field(session),
         stats["total"],
         stats["total_impact"],
-        assistant_box(session, turn.as_ref()),
     ))
 }
 
-/// The assistant box: a text request ("what's next", "approve this", "reject: too early") and,
-/// after one, the reply; the conversation id rides along so "this" keeps meaning the same draft.
-fn assistant_box(session: &Session, turn: Option<&AssistantTurn<'_>>) -> String {
-    let (conversation, exchange) = turn.map_or((String::new(), String::new()), |t| {
+/// Most turns the page carries back in its hidden history field.
+const MAX_HISTORY_TURNS: usize = 20;
+/// Most bytes of history carried back.
+const MAX_HISTORY_BYTES: usize = 16 * 1024;
+
+/// The chat: the conversation so far, a multi-line box, and push-to-talk (when the host can
+/// hear: shown by the script when the browser can record). The conversation id rides along so "this" keeps meaning the
+/// same draft; without the script the history rides in a hidden field.
+fn assistant_box(session: &Session, turn: Option<&AssistantTurn<'_>>, can_hear: bool) -> String {
+    let mut log = String::new();
+    let (conversation, history) = turn.map_or((String::new(), String::new()), |t| {
         (
-            format!(
-                "<input type=\"hidden\" name=\"conversation\" value=\"{}\">",
-                esc(t.conversation)
-            ),
-            format!(
-                "<p><b>You:</b> {}</p><pre id=\"assistant-reply\">{}</pre>",
-                esc(t.asked),
-                esc(t.reply)
-            ),
+            t.conversation.to_owned(),
+            serde_json::to_string(t.history).unwrap_or_default(),
         )
     });
+    let turns = turn.map_or(&[][..], |t| t.history);
+    for (n, (asked, reply)) in turns.iter().enumerate() {
+        // The latest answer is `#assistant-reply`.
+        let last = if n + 1 == turns.len() {
+            " id=\"assistant-reply\""
+        } else {
+            ""
+        };
+        let _ = write!(
+            log,
+            "<div class=\"turn you\"><b>You</b><p>{}</p></div><div class=\"turn bot\"><b>Assistant</b><pre class=\"assistant-reply\"{last}>{}</pre></div>",
+            esc(asked),
+            esc(reply)
+        );
+    }
+    if log.is_empty() {
+        log.push_str("<p class=\"explain\">Ask in your own words: “what's next”, “yes, approve it”, “reject that one — too early”.</p>");
+    }
     format!(
-        "<section><h2>Assistant</h2>{exchange}<form method=\"post\" action=\"/operator/assistant\">{}{conversation}\
-<input name=\"text\" maxlength=\"2000\" placeholder=\"what's next / approve this / reject: too early\" required> \
-<button>Ask</button></form></section>",
-        csrf_field(session)
+        "<section id=\"assistant\"><h2>Assistant</h2><div id=\"chat-log\" aria-live=\"polite\">{log}</div>\
+<form id=\"chat-form\" method=\"post\" action=\"/operator/assistant\">{}\
+<input type=\"hidden\" name=\"conversation\" value=\"{}\"><input type=\"hidden\" name=\"history\" value=\"{}\">\
+<p><textarea id=\"chat-text\" name=\"text\" maxlength=\"2000\" rows=\"3\" placeholder=\"what's next / yes, approve it / reject that one — too early\" required></textarea></p>\
+<p><button id=\"chat-send\">Send</button> {ptt}\
+<span id=\"ptt-state\" class=\"explain\" aria-live=\"polite\"></span> \
+<span class=\"explain js-only\" hidden><kbd>Enter</kbd> sends, <kbd>Shift</kbd>+<kbd>Enter</kbd> a new line</span></p></form></section>",
+        csrf_field(session),
+        esc(&conversation),
+        esc(&history),
+        // Push-to-talk only where speech to text is configured (the script shows it).
+        ptt = if can_hear {
+            "<button type=\"button\" id=\"ptt\" hidden>Hold to talk</button> "
+        } else {
+            ""
+        },
     )
 }
 
@@ -377,21 +640,28 @@ fn pretty<T: serde::Serialize>(v: &T) -> String {
     esc(&serde_json::to_string_pretty(v).unwrap_or_default())
 }
 
+/// What an audit action means, for people.
+fn action_words(e: &DraftEvent) -> String {
+    if e.before.is_none() {
+        return "draft written".to_owned();
+    }
+    match &e.action {
+        DraftAction::Approve => "approved".to_owned(),
+        DraftAction::Reject { reason } => format!("rejected: {reason}"),
+        DraftAction::Edit { .. } => "edited".to_owned(),
+        DraftAction::MarkSent { .. } => "sent".to_owned(),
+        DraftAction::MarkFailed { .. } => "sending failed".to_owned(),
+        DraftAction::BeginSend { .. } => "sending started".to_owned(),
+        DraftAction::MarkDrafted { .. } => "saved as a mailbox draft".to_owned(),
+        DraftAction::Stop { .. } => "stopped".to_owned(),
+        other => other.name().replace('_', " "),
+    }
+}
+
 async fn render_draft(state: &AppState, session: &Session, id: &str) -> ApiResult<String> {
     let id = draft_id(id)?;
     let d = state.store().get_draft(id).await?;
     let events = state.store().draft_events(id).await?;
-    let csrf = csrf_field(session);
-    let writer = match &d.writer {
-        DraftWriter::Llm { model } => format!("language model {model}"),
-        DraftWriter::Template { reason } => {
-            match d.drafting.as_ref().and_then(|r| r.template_reason) {
-                Some(why) => format!("template writer ({}: {reason})", why.describe()),
-                None => format!("template writer ({reason})"),
-            }
-        }
-        DraftWriter::Human => "operator".to_owned(),
-    };
     let profile = d
         .drafting
         .as_ref()
@@ -400,20 +670,30 @@ async fn render_draft(state: &AppState, session: &Session, id: &str) -> ApiResul
         .unwrap_or_default();
     let voice = d.voice_similarity.map_or_else(
         || "no voice profile applied".to_owned(),
-        |v| format!("{v:.2}{profile}"),
+        |v| format!("voice similarity {v:.2}{profile}"),
     );
     let mut out = format!(
-        "{}<main><h1>Draft to {}</h1><p>Status <strong id=\"status\">{}</strong> · version {} · written by {} · \
-voice similarity {} {}</p>",
+        "{}<main><h1>Draft to {}</h1><p>Status <strong id=\"status\">{}</strong> · version {} · \
+<span id=\"writer\">{}</span> · {} · {}</p><p id=\"flags\">{}</p>",
         nav(session),
         esc(&d.contact_email.to_string()),
         d.status,
         d.version,
-        esc(&writer),
+        esc(&writer_line(&d)),
         esc(&voice),
+        contact_link(&d.contact_email),
         flags_html(&d),
     );
-    if d.status.is_editable() {
+    if d.status == DraftStatus::Pending {
+        let _ = write!(
+            out,
+            "<section id=\"review\"><pre class=\"body\"><strong>{}</strong>\n\n{}</pre>{}<div class=\"diff\"></div><p class=\"msg\"></p></section>",
+            esc(&d.subject),
+            esc(&d.body),
+            review_forms(session, &d, true)
+        );
+    } else if d.status.is_editable() {
+        let csrf = csrf_field(session);
         let _ = write!(
             out,
             "<section><form method=\"post\" action=\"/operator/drafts/{id}/edit\">{csrf}\
@@ -432,18 +712,14 @@ voice similarity {} {}</p>",
             esc(&d.body)
         );
     }
-    if d.status == salesagent_core::model::DraftStatus::Pending {
-        let _ = write!(
-            out,
-            "<section><form class=\"inline\" method=\"post\" action=\"/operator/drafts/{id}/approve\">{csrf}\
-<input type=\"hidden\" name=\"version\" value=\"{v}\"><button id=\"approve\">Approve</button></form> \
-<form method=\"post\" action=\"/operator/drafts/{id}/reject\">{csrf}<input type=\"hidden\" name=\"version\" value=\"{v}\">\
-<p><label>Reject because <input type=\"text\" name=\"reason\" required></label></p><button id=\"reject\">Reject</button></form></section>",
-            v = d.version
-        );
-    }
     if let Some(reason) = &d.status_reason {
         let _ = write!(out, "<p>Reason: {}</p>", esc(reason));
+    }
+    if let Some(changes) = changes_html(&events, &d) {
+        let _ = write!(
+            out,
+            "<section id=\"changes\"><h2>Changes from the draft as written</h2><div class=\"diff\">{changes}</div></section>"
+        );
     }
     // [drafting] the facts the text rests on and what validation repaired.
     if let Some(r) = &d.drafting {
@@ -453,38 +729,81 @@ voice similarity {} {}</p>",
                 "<p>None: the text states no fact from the CRM, mail, Drive or calendar.</p>",
             );
         } else {
-            out.push_str("<ul>");
+            out.push_str("<table><tr><th>Fact</th><th>Source</th><th>What it says</th></tr>");
             for f in &r.facts {
-                let link = f
-                    .link
-                    .as_deref()
-                    .map(|l| format!(" · {}", esc(l)))
-                    .unwrap_or_default();
+                let link = f.link.as_deref().map(maybe_link).unwrap_or_default();
                 let _ = write!(
                     out,
-                    "<li><strong>{}</strong> ({}): {}{link}</li>",
+                    "<tr><td><strong>{}</strong></td><td>{}</td><td>{} {link}</td></tr>",
                     esc(&f.id),
                     esc(&f.source),
                     esc(&f.text)
                 );
             }
-            out.push_str("</ul>");
+            out.push_str("</table>");
         }
         for repair in &r.repairs {
-            let _ = write!(out, "<p class=\"flag\">Repaired: {}</p>", esc(repair));
+            let _ = write!(
+                out,
+                "<p><span class=\"badge degraded\">repaired</span>{}</p>",
+                esc(repair)
+            );
         }
         out.push_str("</section>");
     }
+    // Why this priority: the queue's factors (while pending) and the ICP factors.
+    let queue_factors = if d.status == DraftStatus::Pending {
+        pending_drafts(state)
+            .await?
+            .into_iter()
+            .find(|i| i.draft.id == d.id)
+            .map(|i| (i.priority, i.factors))
+    } else {
+        None
+    };
+    out.push_str("<section id=\"why\"><h2>Why this priority</h2>");
+    match queue_factors {
+        Some((p, factors)) => {
+            let _ = write!(out, "<p>Priority {p:.1}.</p>");
+            out.push_str(&factor_table("priority-reasons", &factors));
+        }
+        None => {
+            let _ = write!(out, "<p>Priority {:.1}.</p>", d.priority);
+        }
+    }
+    match &d.icp {
+        Some(icp) => {
+            let _ = write!(
+                out,
+                "<h3>Ideal customer fit: {} (tier {})</h3>",
+                icp.score,
+                esc(&icp.tier)
+            );
+            out.push_str(&factor_table("icp-reasons", &icp.factors));
+        }
+        None => out.push_str("<p>No ICP score.</p>"),
+    }
+    out.push_str("</section>");
+    if let Some(seq) = state.store().get_sequence(&d.contact_email).await? {
+        let _ = write!(
+            out,
+            "<section id=\"sequence\"><h2>Follow-up sequence</h2><p>{} · {} of {} follow-ups sent{}{}</p></section>",
+            esc(&seq.status.to_string()),
+            seq.sent_steps,
+            seq.plan.len(),
+            seq.next_due
+                .map(|t| format!(" · next due {}", t.format("%Y-%m-%d %H:%M")))
+                .unwrap_or_default(),
+            seq.paused_until
+                .map(|t| format!(" · paused until {}", t.format("%Y-%m-%d")))
+                .unwrap_or_default(),
+        );
+    }
     let _ = write!(
         out,
-        "<section><h2>Why this priority</h2><p>{}</p><pre>{}</pre></section>\
-<section><h2>Rules</h2><pre>{}</pre></section><section><h2>Send policy</h2><pre>{}</pre></section>\
-<section><h2>History</h2><table>",
-        esc(&reasons(&d)),
-        d.icp
-            .as_ref()
-            .map(|i| pretty(&i.factors))
-            .unwrap_or_default(),
+        "<section><h2>Rules and send policy</h2><details><summary>Auto-approval rules</summary><pre>{}</pre></details>\
+<details><summary>Send policy</summary><pre>{}</pre></details></section>\
+<section><h2>History</h2><table id=\"history\"><tr><th>When</th><th>Who</th><th>What</th><th>Status after</th></tr>",
         d.rule_decision
             .as_ref()
             .map_or_else(|| "not evaluated".to_owned(), pretty),
@@ -498,7 +817,7 @@ voice similarity {} {}</p>",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             e.at.format("%Y-%m-%d %H:%M:%S"),
             esc(&e.actor),
-            e.action.name(),
+            esc(&action_words(e)),
             e.after.status,
         );
     }
@@ -506,7 +825,192 @@ voice similarity {} {}</p>",
     Ok(out)
 }
 
+// ---- charts and timeline ----
+
+/// Most drafts and outcomes the charts read (the newest).
+const CHART_ROWS: u32 = 50_000;
+
+async fn charts_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(session) = session_of(&state, &headers) else {
+        return Redirect::to("/operator/login").into_response();
+    };
+    let result = async {
+        let drafts = state
+            .store()
+            .list_drafts(&DraftFilter {
+                limit: CHART_ROWS,
+                ..DraftFilter::default()
+            })
+            .await?;
+        let outcomes = state
+            .store()
+            .list_outcomes(&OutcomeFilter {
+                limit: CHART_ROWS,
+                ..OutcomeFilter::default()
+            })
+            .await?;
+        Ok::<_, salesagent_core::Error>(charts::compute(&drafts, &outcomes))
+    }
+    .await;
+    match result {
+        Ok(c) => page(
+            "Charts",
+            &format!("{}<main>{}</main>", nav(&session), charts::render(&c)),
+        ),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+async fn timeline_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(email): Path<String>,
+) -> Response {
+    let Some(session) = session_of(&state, &headers) else {
+        return Redirect::to("/operator/login").into_response();
+    };
+    match render_timeline(&state, &session, &email).await {
+        Ok(html) => page("Timeline", &html),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Everything that happened with one contact, oldest first: the form, drafts, decisions with
+/// the operator, sends, outcomes and sequence steps.
+async fn render_timeline(state: &AppState, session: &Session, email: &str) -> ApiResult<String> {
+    let email = EmailAddress::parse(email).map_err(ApiError::from)?;
+    let store = state.store();
+    let drafts = store
+        .list_drafts(&DraftFilter {
+            contact: Some(email.clone()),
+            ..DraftFilter::default()
+        })
+        .await?;
+    let mut entries: Vec<(DateTime<Utc>, String, String, String)> = Vec::new();
+    for d in &drafts {
+        if let Some(sid) = d.submission_id
+            && let Ok(sub) = store.get_submission(sid).await
+        {
+            entries.push((
+                sub.submitted_at,
+                "form".to_owned(),
+                "contact".to_owned(),
+                format!(
+                    "form submitted{}",
+                    sub.page_url
+                        .as_deref()
+                        .map(|u| format!(" on {u}"))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+        for e in store.draft_events(d.id).await? {
+            let what = format!(
+                "<a href=\"/operator/drafts/{}\">{}</a>: {}",
+                d.id,
+                esc(&d.subject),
+                esc(&action_words(&e))
+            );
+            let kind = match &e.action {
+                _ if e.before.is_none() => "draft",
+                DraftAction::Approve | DraftAction::Reject { .. } | DraftAction::Edit { .. } => {
+                    "decision"
+                }
+                DraftAction::MarkSent { .. } | DraftAction::BeginSend { .. } => "send",
+                _ => "draft",
+            };
+            entries.push((e.at, kind.to_owned(), e.actor.clone(), what));
+        }
+    }
+    for o in store
+        .list_outcomes(&OutcomeFilter {
+            contact: Some(email.clone()),
+            ..OutcomeFilter::default()
+        })
+        .await?
+    {
+        entries.push((
+            o.occurred_at,
+            "outcome".to_owned(),
+            o.sender.map(|s| s.to_string()).unwrap_or_default(),
+            esc(&format!(
+                "{}{}",
+                o.outcome_type.as_str().replace('_', " "),
+                o.details.map(|d| format!(": {d}")).unwrap_or_default()
+            )),
+        ));
+    }
+    let mut seq_line = String::new();
+    if let Some(seq) = store.get_sequence(&email).await? {
+        for m in &seq.messages {
+            entries.push((
+                m.sent_at,
+                "sequence".to_owned(),
+                seq.sender.to_string(),
+                format!(
+                    "step {} sent: <a href=\"/operator/drafts/{}\">{}</a>",
+                    m.step,
+                    m.draft_id,
+                    esc(&m.subject)
+                ),
+            ));
+        }
+        seq_line = format!(
+            "<p id=\"sequence\">Sequence {} · {} of {} follow-ups sent{}</p>",
+            esc(&seq.status.to_string()),
+            seq.sent_steps,
+            seq.plan.len(),
+            seq.next_due
+                .map(|t| format!(" · next due {}", t.format("%Y-%m-%d %H:%M")))
+                .unwrap_or_default()
+        );
+    }
+    entries.sort_by_key(|a| a.0);
+    let mut out = format!(
+        "{}<main><h1>Timeline of {}</h1>{seq_line}<table id=\"timeline\"><tr><th>When</th><th>Kind</th><th>Who</th><th>What</th></tr>",
+        nav(session),
+        esc(&email.to_string())
+    );
+    for (at, kind, who, what) in &entries {
+        let _ = write!(
+            out,
+            "<tr class=\"{kind}\"><td>{}</td><td>{kind}</td><td>{}</td><td>{what}</td></tr>",
+            at.format("%Y-%m-%d %H:%M"),
+            esc(who)
+        );
+    }
+    if entries.is_empty() {
+        out.push_str("<tr><td colspan=\"4\">Nothing recorded for this contact.</td></tr>");
+    }
+    out.push_str("</table></main>");
+    Ok(out)
+}
+
 // ---- actions ----
+
+/// What the form routes answer the page script: the draft's state after the action and, for
+/// an edit, the diff against the draft as first written.
+async fn action_reply(
+    state: &AppState,
+    headers: &HeaderMap,
+    d: &Draft,
+    id: &str,
+) -> ApiResult<Response> {
+    if !wants_json(headers) {
+        return Ok(back_to(id));
+    }
+    let events = state.store().draft_events(d.id).await?;
+    let diff_html = changes_html(&events, d).unwrap_or_default();
+    Ok(Json(serde_json::json!({
+        "id": d.id,
+        "status": d.status,
+        "version": d.version,
+        "subject": d.subject,
+        "body": d.body,
+        "diff_html": diff_html,
+    }))
+    .into_response())
+}
 
 async fn approve(
     State(state): State<AppState>,
@@ -516,7 +1020,7 @@ async fn approve(
 ) -> ApiResult<Response> {
     let fields = checked(&state, &headers, form)?;
     let did = draft_id(&id)?;
-    act(
+    let d = act(
         &state,
         did,
         version_of(&fields)?,
@@ -524,7 +1028,7 @@ async fn approve(
         DraftAction::Approve,
     )
     .await?;
-    Ok(back_to(&id))
+    action_reply(&state, &headers, &d, &id).await
 }
 
 async fn reject(
@@ -539,7 +1043,7 @@ async fn reject(
     if reason.is_empty() {
         return Err(ApiError::bad_request("reason is required"));
     }
-    act(
+    let d = act(
         &state,
         did,
         version_of(&fields)?,
@@ -547,7 +1051,7 @@ async fn reject(
         DraftAction::Reject { reason },
     )
     .await?;
-    Ok(back_to(&id))
+    action_reply(&state, &headers, &d, &id).await
 }
 
 async fn edit(
@@ -564,7 +1068,7 @@ async fn edit(
         subject: fields.get("subject").cloned(),
         body,
     };
-    act(
+    let d = act(
         &state,
         did,
         version_of(&fields)?,
@@ -572,7 +1076,17 @@ async fn edit(
         action,
     )
     .await?;
-    Ok(back_to(&id))
+    action_reply(&state, &headers, &d, &id).await
+}
+
+/// The chat history carried in the form's hidden field (bounded; anything unreadable is
+/// dropped: it is only what the page shows).
+fn history_of(fields: &HashMap<String, String>) -> Vec<(String, String)> {
+    fields
+        .get("history")
+        .filter(|h| h.len() <= MAX_HISTORY_BYTES)
+        .and_then(|h| serde_json::from_str::<Vec<(String, String)>>(h).ok())
+        .unwrap_or_default()
 }
 
 async fn assistant(
@@ -585,20 +1099,76 @@ async fn assistant(
         return Ok(Redirect::to("/operator/login").into_response());
     };
     let text = fields.get("text").map_or("", String::as_str);
-    let conversation = fields.get("conversation").map(String::as_str);
+    let conversation = fields
+        .get("conversation")
+        .map(String::as_str)
+        .filter(|c| !c.is_empty());
     let (id, reply) =
         super::assistant::handle_web(&state, conversation, &session.operator.name, text).await?;
+    if wants_json(&headers) {
+        return Ok(Json(serde_json::json!({
+            "conversation": id,
+            "reply": reply.text,
+            "draft": reply.draft,
+            "awaiting_confirmation": reply.awaiting_confirmation,
+        }))
+        .into_response());
+    }
+    let mut history = history_of(&fields);
+    history.push((text.to_owned(), reply.text.clone()));
+    while history.len() > MAX_HISTORY_TURNS
+        || serde_json::to_string(&history).map_or(0, |h| h.len()) > MAX_HISTORY_BYTES
+    {
+        if history.is_empty() {
+            break;
+        }
+        history.remove(0);
+    }
     let html = render_queue(
         &state,
         &session,
         Some(AssistantTurn {
             conversation: &id,
-            asked: text,
-            reply: &reply.text,
+            history: &history,
         }),
     )
     .await?;
     Ok(page("Queue", &html))
+}
+
+/// `POST /operator/assistant/audio?conversation=`: push-to-talk from the page. The session
+/// cookie authenticates and the `X-CSRF-Token` header carries the session's CSRF token; the
+/// body is the recording (`Content-Type` `audio/webm`, `audio/ogg`, `audio/wav`, `audio/mpeg`).
+/// Answers the same JSON as `POST /api/assistant/audio`, spoken when text to speech is set up.
+async fn assistant_audio(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<super::assistant::CommandReply>> {
+    let session =
+        session_of(&state, &headers).ok_or_else(|| ApiError::unauthorized("log in first"))?;
+    let presented = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !auth::same_token(&session.csrf, presented) {
+        return Err(ApiError::forbidden("missing or wrong CSRF token"));
+    }
+    let conversation = q
+        .get("conversation")
+        .map(String::as_str)
+        .filter(|c| !c.is_empty());
+    super::assistant::hear(
+        &state,
+        conversation,
+        &session.operator.name,
+        super::assistant::Speak::IfAvailable,
+        &headers,
+        body,
+    )
+    .await
+    .map(Json)
 }
 
 async fn kill_switch(
