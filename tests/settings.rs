@@ -638,3 +638,33 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[tokio::test]
+async fn a_changed_file_is_reloaded_without_a_signal() {
+    use salesagent::settings::ReloadWatcher;
+    use std::sync::Arc;
+    let dir = tempdir();
+    let path = dir.join("salesagent.toml");
+    std::fs::write(&path, "[icp]\nbase = 10.0\n").unwrap();
+    let loader = SettingsLoader::from_lookup(|_| None).file(Some(path.clone()));
+    let live = Arc::new(LiveSettings::new(loader.clone(), loader.load().unwrap()));
+    let mut watcher = ReloadWatcher::new(live.clone(), std::time::Duration::from_millis(20));
+    // A different length, so the change is seen whatever the file system's time resolution.
+    std::fs::write(
+        &path,
+        "[icp]\nbase = 25.0\n\n[auto_approval]\nicp_threshold = 85\n",
+    )
+    .unwrap();
+    let (trigger, outcome) = watcher.next().await;
+    assert_eq!(trigger, "file changed");
+    let r = outcome.unwrap();
+    assert_eq!(
+        r.applied,
+        vec![
+            "auto_approval.icp_threshold".to_owned(),
+            "icp.base".to_owned()
+        ]
+    );
+    assert_eq!(live.current().settings.icp.base, 25.0);
+    assert_eq!(live.current().settings.auto_approval.icp_threshold, 85);
+}
