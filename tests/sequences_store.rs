@@ -115,7 +115,7 @@ async fn scenario(name: &str, url: &str) {
             sent.iter()
                 .filter(|m| m.to.contains(&contact(i)))
                 .map(|m| m.message_id.clone())
-                .last()
+                .next_back()
         };
         if !replied && let Some(last) = last_to(1) {
             mailbox.receive(
