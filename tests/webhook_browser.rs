@@ -3,6 +3,13 @@
 //! clicks approve; the store then says `APPROVED`. Screenshots go to `target/browser/`
 //! (`queue.png` before, `operator.png` after the approval).
 //!
+//! The second test reviews ten drafts by keyboard (counting main-frame navigations: none),
+//! edits one and checks the diff, holds push-to-talk while Chromium's fake microphone plays an
+//! espeak-ng WAVE (`--use-file-for-fake-audio-capture`), checks the charts and approves the
+//! last draft with JavaScript off. Its screenshots (queue, draft, charts) go to
+//! `target/browser/screenshots/`, or to `docs/screenshots/` for the README with
+//! `UPDATE_SCREENSHOTS=1`.
+//!
 //! Chromium is driven over the DevTools protocol on `--remote-debugging-pipe` (JSON messages
 //! separated by NUL bytes on file descriptors 3 and 4, wired up by `sh`), so no WebSocket crate
 //! is needed. Clicks and typing are real input events at the element's position. The test is
@@ -461,8 +468,14 @@ async fn operator_approves_a_draft_in_chromium() {
 
 // ---- keyboard review, edit with diff, charts, push-to-talk and the page without script ----
 
+/// Where the README's screenshots go: `docs/screenshots/` with `UPDATE_SCREENSHOTS=1`, else
+/// `target/browser/screenshots/` (so a test run leaves the work tree alone).
 fn docs_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+    if std::env::var_os("UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+    } else {
+        target_dir().join("browser/screenshots")
+    }
 }
 
 /// A spoken "what's next" as WAVE, made by espeak-ng (`None` when it is not installed).
