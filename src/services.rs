@@ -334,6 +334,7 @@ pub struct ServiceSelector {
     fixtures: Option<PathBuf>,
     google_account: Option<String>,
     http: Option<HttpConfig>,
+    modes: std::collections::BTreeMap<Port, crate::settings::PortMode>,
 }
 
 impl fmt::Debug for ServiceSelector {
@@ -362,6 +363,7 @@ impl ServiceSelector {
             fixtures: None,
             google_account: None,
             http: None,
+            modes: std::collections::BTreeMap::new(),
         }
     }
 
@@ -385,6 +387,27 @@ impl ServiceSelector {
     pub fn google_account(mut self, account: impl Into<String>) -> Self {
         self.google_account = Some(account.into());
         self
+    }
+
+    /// How `port` is chosen (settings `ports.*`): `auto` (the default: real when configured),
+    /// `offline` (always the stand-in) or `real` (a port that is not configured is a
+    /// [`PortChoice::problem`], so [`Services::check_configured`] refuses to start).
+    #[must_use]
+    pub fn port_mode(mut self, port: Port, mode: crate::settings::PortMode) -> Self {
+        self.modes.insert(port, mode);
+        self
+    }
+
+    /// Every port's mode from the settings' `[ports]` table.
+    #[must_use]
+    pub fn port_modes(self, ports: &crate::settings::PortSettings) -> Self {
+        Port::ALL
+            .iter()
+            .fold(self, |s, &p| s.port_mode(p, ports.mode(p)))
+    }
+
+    fn forced_offline(&self, port: Port) -> bool {
+        self.modes.get(&port) == Some(&crate::settings::PortMode::Offline)
     }
 
     /// Transport settings for the HubSpot and Google connectors (default: each connector's own).
@@ -478,6 +501,19 @@ impl ServiceSelector {
             }
         };
 
+        // `ports.X = "real"`: a port left offline cannot start.
+        for c in &mut choices {
+            if self.modes.get(&c.port) == Some(&crate::settings::PortMode::Real)
+                && c.implementation != Implementation::Real
+                && c.problem.is_none()
+            {
+                c.problem = Some(Error::invalid(
+                    format!("ports.{}", c.port),
+                    format!("is \"real\" but {}", c.reason),
+                ));
+            }
+        }
+
         Ok(Services {
             crm,
             mailbox,
@@ -507,6 +543,8 @@ impl ServiceSelector {
     ) -> PortChoice {
         let (reason, problem) = if self.offline {
             ("--offline".to_owned(), None)
+        } else if self.forced_offline(port) {
+            (format!("settings: ports.{port} = \"offline\""), None)
         } else {
             match failure {
                 Some((e, reason)) => (reason, Some(e)),
@@ -533,7 +571,7 @@ impl ServiceSelector {
             "HUBSPOT_API_KEY",
             "HUBSPOT_BASE_URL",
         ]);
-        if self.offline || set.is_empty() {
+        if self.offline || set.is_empty() || self.forced_offline(Port::Crm) {
             return None;
         }
         let reason = format!("{} set", join(&set));
@@ -598,6 +636,10 @@ impl ServiceSelector {
         google: &Option<std::result::Result<Google, (Error, String)>>,
         choices: &mut Vec<PortChoice>,
     ) -> Option<Arc<T>> {
+        if self.forced_offline(port) {
+            choices.push(self.offline_choice(port, None, self.fake_name()));
+            return None;
+        }
         let failure = match google {
             Some(Ok(g)) => {
                 let mut b =
@@ -635,7 +677,7 @@ impl ServiceSelector {
         use salesagent_connectors::imap::ImapBuilder;
         use salesagent_connectors::oauth_provider::OAuthProvider;
         let set = self.set(&["IMAP_URL", "SMTP_URL"]);
-        if self.offline || set.is_empty() {
+        if self.offline || set.is_empty() || self.forced_offline(Port::Mailbox) {
             return None;
         }
         let reason = format!("{} set", join(&set));
@@ -684,7 +726,7 @@ impl ServiceSelector {
         clock: &DynClock,
     ) -> Option<std::result::Result<(OpenAi, String), (Error, String)>> {
         let set = self.set(&["OPENAI_API_KEY", "OPENAI_BASE_URL"]);
-        if self.offline || set.is_empty() {
+        if self.offline || set.is_empty() || self.forced_offline(Port::Llm) {
             return None;
         }
         let reason = format!("{} set", join(&set));
