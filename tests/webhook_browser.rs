@@ -808,6 +808,27 @@ impl Browser {
     }
 }
 
+/// The chat: typed in the multi-line box, sent with Enter, answered in place (no page load).
+fn chat(browser: &mut Browser) -> Result<(), String> {
+    let before = browser.navigations;
+    browser.click("#chat-text")?;
+    browser.type_text("how many are pending?")?;
+    browser.press("Enter", 0)?;
+    browser.until(
+        "the chat answer",
+        "document.querySelectorAll('#chat-log .turn.bot').length === 1 && \
+         document.querySelector('#chat-log .turn.you p').textContent === 'how many are pending?'",
+    )?;
+    let reply = browser.eval("document.getElementById('assistant-reply').textContent")?;
+    if !reply.as_str().unwrap_or_default().contains('1') {
+        return Err(format!("chat reply: {reply}"));
+    }
+    if browser.navigations != before {
+        return Err("the chat loaded a page".into());
+    }
+    Ok(())
+}
+
 /// Push-to-talk: holds the button while Chromium's fake microphone plays the WAVE; the page
 /// shows the transcript and plays the spoken answer.
 fn push_to_talk(browser: &mut Browser, spoken_answer: bool) -> Result<(), String> {
@@ -1007,6 +1028,7 @@ async fn operator_reviews_ten_drafts_by_keyboard_in_chromium() {
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
+            chat(&mut browser)?;
             if talk {
                 push_to_talk(&mut browser, true)?;
             }
