@@ -2,13 +2,11 @@
 //! state, `POST /api/sequences/{email}/stop` stops it by hand (recorded), the list and the
 //! per-step figures; bearer token required.
 
-mod webhook_support;
-
+use crate::webhook_support::{Env, api, env, json};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use salesagent::core::model::{Draft, DraftWriter, EmailAddress, MessageId};
 use salesagent::core::sequences::{self, SequenceConfig};
-use webhook_support::{Env, api, env, json};
 
 /// A sent first e-mail to `to`, recorded as the sender would, enrolling the contact.
 async fn enrolled(env: &Env, to: &str) {
