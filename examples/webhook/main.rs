@@ -5,6 +5,13 @@
 //!   cargo run --release --example webhook -- --offline --data examples/data --workers 2 --public-url https://leads.example.com
 //! ```
 //!
+//! Settings come from `--config salesagent.toml` (or `SALESAGENT_CONFIG`), the environment and
+//! these flags, strongest last (`salesagent::settings`); `--print-settings` prints the
+//! effective values with their source and exits. On SIGHUP, or when the file changes, the host
+//! re-reads it and applies the ICP rules, send window and limits, auto-approval rules and
+//! outcome impacts without a restart (or keeps the running ones and logs why), and writes the
+//! change to the audit log.
+//!
 //! Everything the service does is in `salesagent::host`; this file only parses flags, builds the
 //! state, starts the workers and serves until SIGTERM or ctrl-c. On shutdown it stops accepting
 //! connections, lets in-flight requests finish, and stops the workers between jobs (a job cut
@@ -13,14 +20,12 @@
 use clap::{Parser, ValueEnum};
 use salesagent::connectors::openai::OpenAi;
 use salesagent::core::assistant::AssistantConfig;
-use salesagent::core::model::EmailAddress;
-use salesagent::core::outcomes::OutcomeScanConfig;
-use salesagent::core::pipeline::PipelineConfig;
 use salesagent::core::ports::{DynClock, DynSpeechToText, DynTextToSpeech, SystemClock};
-use salesagent::core::sending::SendingConfig;
 use salesagent::core::worker::WorkerConfig;
 use salesagent::host::{AppState, HostConfig};
 use salesagent::services::ServiceSelector;
+use salesagent::services::runtime::LiveRuntime;
+use salesagent::settings::{LiveSettings, SettingsLoader, run_reloads};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,16 +44,28 @@ enum LogFormat {
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-    /// Store URL: `sqlite://file.db`, `sqlite::memory:`, `postgres://…`, or `memory:` (lost on
-    /// exit). Share one database with `cli work` processes to run workers elsewhere.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://salesagent.db")]
-    database: String,
-    /// In-process pipeline workers (0: intake only, with `cli work` processes elsewhere).
+    /// The settings file (default: the file named by SALESAGENT_CONFIG, if any). Flags
+    /// override environment variables, which override the file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Print the effective settings (JSON, with where each value came from) and exit.
+    #[arg(long)]
+    print_settings: bool,
+    /// Seconds between checks of the settings file for changes (0: reload on SIGHUP only).
     #[arg(long, default_value_t = 2)]
-    workers: usize,
+    config_poll_secs: u64,
+    /// Address to listen on (default: settings `host.listen`, `127.0.0.1:8080`).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Store URL: `sqlite://file.db`, `sqlite::memory:`, `postgres://…`, or `memory:` (lost on
+    /// exit); default: settings `store.database` / DATABASE_URL, else `sqlite://salesagent.db`.
+    /// Share one database with `cli work` processes to run workers elsewhere.
+    #[arg(long)]
+    database: Option<String>,
+    /// In-process pipeline workers (0: intake only, with `cli work` processes elsewhere;
+    /// default: settings `host.workers`, 2).
+    #[arg(long)]
+    workers: Option<u32>,
     /// Force every port offline (in-memory CRM, mailbox, drive, calendar and the template
     /// writer); without it each port is real when its service is configured in the environment.
     #[arg(long)]
@@ -64,9 +81,10 @@ struct Args {
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
-    /// The mailbox drafts go out from.
-    #[arg(long, env = "SALESAGENT_SENDER", default_value = "sales@example.com")]
-    sender: String,
+    /// The mailbox drafts go out from (default: settings `sender.email` / SALESAGENT_SENDER,
+    /// else `sales@example.com`).
+    #[arg(long)]
+    sender: Option<String>,
     /// Also accept HubSpot v1/v2 signatures on /webhooks/hubspot.
     #[arg(long)]
     hubspot_legacy_signatures: bool,
@@ -78,15 +96,70 @@ struct Args {
     #[arg(long)]
     behind_tls: bool,
     /// The header the trusted proxy puts the client address in (`X-Forwarded-For`, last hop,
-    /// or `X-Real-IP`); only with a proxy in front of every request. Default: socket address.
-    #[arg(long, env = "SALESAGENT_TRUSTED_PROXY_HEADER")]
+    /// or `X-Real-IP`); only with a proxy in front of every request. Default: settings
+    /// `host.trusted_proxy_header` / SALESAGENT_TRUSTED_PROXY_HEADER, else the socket address.
+    #[arg(long)]
     trusted_proxy_header: Option<String>,
     /// The mailbox approved drafts go out through and outcome scans read: `gmail`, `imap`
     /// (`IMAP_URL` + `SMTP_URL`) or `outbox:DIR` (default: the IMAP mailbox when set, else
     /// Gmail when configured, else the offline mailbox). Real sends
     /// also need `ALLOW_REAL_SENDS=true`; without it approved drafts become mailbox drafts.
-    #[arg(long, env = "SALESAGENT_MAILBOX")]
+    /// Default: settings `sending.mailbox` / SALESAGENT_MAILBOX.
+    #[arg(long)]
     mailbox: Option<String>,
+}
+
+impl Args {
+    /// The settings loader: `--config`, the environment, and these flags (strongest).
+    fn loader(&self) -> SettingsLoader {
+        let mut l = SettingsLoader::from_env().file(self.config.clone());
+        let text = |l: SettingsLoader, flag: &str, key: &str, v: &Option<String>| match v {
+            Some(v) => l.flag(flag, key, v.clone()),
+            None => l,
+        };
+        l = text(l, "--database", "store.database", &self.database);
+        l = text(l, "--sender", "sender.email", &self.sender);
+        l = text(l, "--mailbox", "sending.mailbox", &self.mailbox);
+        l = text(l, "--public-url", "host.public_url", &self.public_url);
+        l = text(
+            l,
+            "--trusted-proxy-header",
+            "host.trusted_proxy_header",
+            &self.trusted_proxy_header,
+        );
+        if let Some(a) = self.listen {
+            l = l.flag("--listen", "host.listen", a.to_string());
+        }
+        if let Some(n) = self.workers {
+            l = l.flag("--workers", "host.workers", i64::from(n));
+        }
+        if let Some(d) = &self.data {
+            l = l.flag("--data", "ports.fixtures", d.display().to_string());
+        }
+        if self.offline {
+            for p in salesagent::services::Port::ALL {
+                l = l.flag("--offline", format!("ports.{p}"), "offline");
+            }
+        }
+        for (on, flag, key) in [
+            (self.behind_tls, "--behind-tls", "host.behind_tls"),
+            (
+                self.allow_unsigned,
+                "--allow-unsigned",
+                "host.allow_unsigned",
+            ),
+            (
+                self.hubspot_legacy_signatures,
+                "--hubspot-legacy-signatures",
+                "host.hubspot_legacy_signatures",
+            ),
+        ] {
+            if on {
+                l = l.flag(flag, key, true);
+            }
+        }
+        l
+    }
 }
 
 fn init_logs(format: LogFormat) {
@@ -153,8 +226,12 @@ async fn speech(openai: Option<Arc<OpenAi>>) -> (Option<DynSpeechToText>, Option
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    let loader = args.loader();
+    let loaded = loader.load().map_err(|e| format!("settings:\n{e}"))?;
+    let settings = loaded.settings.clone();
+    let live = Arc::new(LiveSettings::new(loader, loaded));
     let clock: DynClock = Arc::new(SystemClock);
-    let store = salesagent::services::open_store(&args.database, clock.clone())
+    let store = salesagent::services::open_store(&settings.store.database, clock.clone())
         .await
         .map_err(|e| format!("--database: {e}"))?;
     store
@@ -166,17 +243,13 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("enqueueing the outcome scans: {e}"))?;
 
     let mut config = HostConfig::from_env();
-    config.public_url = args.public_url.clone();
-    config.hubspot_legacy_signatures = args.hubspot_legacy_signatures;
-    config.allow_unsigned = args.allow_unsigned;
-    config.behind_tls = args.behind_tls;
-    if let Some(h) = args
-        .trusted_proxy_header
-        .clone()
-        .filter(|h| !h.trim().is_empty())
-    {
-        config.trusted_proxy_header = Some(h.trim().to_owned());
-    }
+    let host = &settings.host;
+    config.public_url = Some(host.public_url.trim().to_owned()).filter(|u| !u.is_empty());
+    config.hubspot_legacy_signatures = host.hubspot_legacy_signatures;
+    config.allow_unsigned = host.allow_unsigned;
+    config.behind_tls = host.behind_tls;
+    config.trusted_proxy_header =
+        Some(host.trusted_proxy_header.trim().to_owned()).filter(|h| !h.is_empty());
     if config.hubspot_secret.is_none() && !config.allow_unsigned {
         tracing::warn!("HUBSPOT_CLIENT_SECRET is not set: every webhook will be refused (401)");
     }
@@ -194,12 +267,16 @@ async fn run(args: Args) -> Result<(), String> {
             );
         }
     }
-    let sender = EmailAddress::parse(&args.sender).map_err(|e| format!("--sender: {e}"))?;
+    let runtime_config = settings
+        .runtime_config()
+        .map_err(|e| format!("settings: {e}"))?;
+    let sender = runtime_config.pipeline.sender.clone();
     let mut selector = ServiceSelector::from_env()
         .offline(args.offline)
+        .port_modes(&settings.ports)
         .google_account(sender.to_string());
-    if let Some(dir) = &args.data {
-        selector = selector.fixtures(dir);
+    if !settings.ports.fixtures.trim().is_empty() {
+        selector = selector.fixtures(settings.ports.fixtures.trim());
     }
     let mut services = selector
         .select(&store, &clock)
@@ -207,16 +284,19 @@ async fn run(args: Args) -> Result<(), String> {
     services
         .check_configured()
         .map_err(|e| format!("services: {e}"))?;
+    let mailbox = settings.sending.mailbox.trim();
     services
-        .use_mailbox(args.mailbox.as_deref())
-        .map_err(|e| format!("--mailbox: {e}"))?;
-    let mut sending =
-        SendingConfig::from_env(sender.domain()).map_err(|e| format!("sending settings: {e}"))?;
+        .use_mailbox(Some(mailbox).filter(|m| !m.is_empty()))
+        .map_err(|e| format!("sending.mailbox: {e}"))?;
+    let mut runtime_config = runtime_config;
+    let sending = &mut runtime_config.sending;
     // Every sent mail's List-Unsubscribe points at this host's one-click route (with
     // `--public-url https://…`), under the same secret the route verifies with.
     salesagent::host::configure_mime(&mut sending.mime, &config, &store)
         .await
         .map_err(|e| format!("unsubscribe links: {e}"))?;
+    let mime = sending.mime.clone();
+    let sending = runtime_config.sending.clone();
     tracing::info!(
         mode = ?sending.policy.mode,
         auto_approve = sending.rules.enabled,
@@ -247,22 +327,30 @@ async fn run(args: Args) -> Result<(), String> {
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let workers = if args.workers > 0 {
-        let runtime = salesagent::services::runtime::build_with_scans(
+    let workers = if settings.host.workers > 0 {
+        let (runtime, worker) = LiveRuntime::build(
             &services,
             store.clone(),
             clock.clone(),
-            PipelineConfig::new(sender),
-            &sending,
-            OutcomeScanConfig::from_env().map_err(|e| format!("outcome scans: {e}"))?,
+            &runtime_config,
             WorkerConfig {
                 name: format!("webhook-{}", std::process::id()),
                 ..WorkerConfig::default()
             },
         )
         .map_err(|e| format!("sending settings: {e}"))?;
-        let worker = runtime.worker;
-        let n = args.workers;
+        let mut reload_stop = stop_rx.clone();
+        tokio::spawn(run_reloads(
+            live.clone(),
+            runtime,
+            Some(mime),
+            store.clone(),
+            std::time::Duration::from_secs(args.config_poll_secs),
+            async move {
+                let _ = reload_stop.wait_for(|s| *s).await;
+            },
+        ));
+        let n = settings.host.workers as usize;
         let mut rx = stop_rx.clone();
         Some(tokio::spawn(async move {
             let stats = worker
@@ -281,10 +369,15 @@ async fn run(args: Args) -> Result<(), String> {
         None
     };
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listen: SocketAddr = settings
+        .host
+        .listen
+        .parse()
+        .map_err(|e| format!("host.listen: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    tracing::info!(addr = %args.listen, workers = args.workers, "listening");
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    tracing::info!(addr = %listen, workers = settings.host.workers, "listening");
     let app = salesagent::host::app(state);
     axum::serve(
         listener,
@@ -303,6 +396,22 @@ async fn run(args: Args) -> Result<(), String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    if args.print_settings {
+        return match args.loader().load() {
+            Ok(loaded) => {
+                let env = |k: &str| std::env::var(k).ok();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&loaded.describe_json(&env)).unwrap_or_default()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     init_logs(args.log_format);
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
