@@ -130,7 +130,8 @@ pub fn due_at(seq: &Sequence, tz: Tz) -> Option<DateTime<Utc>> {
 }
 
 /// Records that the sequence's pending follow-up `draft` was sent: the step is done, the next
-/// one counts from `sent_at`, or the sequence is complete. False (nothing changed) when `draft`
+/// one counts from `sent_at` (from the return date when it was sent during a pause), or the
+/// sequence is complete. False (nothing changed) when `draft`
 /// is not the pending follow-up.
 pub fn record_sent(seq: &mut Sequence, draft: &Draft, tz: Tz, now: DateTime<Utc>) -> bool {
     if seq.pending_draft != Some(draft.id) || seq.status.is_finished() {
@@ -152,7 +153,11 @@ pub fn record_sent(seq: &mut Sequence, draft: &Draft, tz: Tz, now: DateTime<Utc>
     if seq.provider_thread_id.is_none() {
         seq.provider_thread_id = draft.thread.provider_thread_id.clone();
     }
-    seq.anchor_at = sent_at;
+    // Sent while paused (it was already on its way): the next wait counts from the return.
+    seq.anchor_at = match (seq.status, seq.paused_until) {
+        (SequenceStatus::Paused, Some(until)) => until.max(sent_at),
+        _ => sent_at,
+    };
     seq.wait_override = None;
     seq.note(now, format!("sent step {}", seq.sent_steps));
     if seq.next_step().is_none() {
@@ -260,6 +265,46 @@ mod tests {
         d.message_id = Some(MessageId::generate(d.sender.domain()));
         d.sent_at = Some(at);
         d
+    }
+
+    #[test]
+    fn a_follow_up_sent_during_a_pause_counts_the_next_wait_from_the_return() {
+        let t0 = Utc.with_ymd_and_hms(2026, 12, 2, 10, 0, 0).unwrap();
+        let mut seq = enrol(
+            &sent_draft(t0),
+            &SequenceConfig::default(),
+            None,
+            Tz::UTC,
+            t0,
+        )
+        .unwrap();
+        let mut follow = sent_draft(t0 + chrono::Duration::days(5));
+        seq.pending_draft = Some(follow.id);
+        let back = Utc.with_ymd_and_hms(2026, 12, 21, 9, 0, 0).unwrap();
+        assert!(pause(
+            &mut seq,
+            back,
+            "ooo",
+            "m1",
+            Tz::UTC,
+            t0 + chrono::Duration::days(5)
+        ));
+        seq.pending_draft = Some(follow.id); // in flight: kept by the service
+        follow.thread.in_reply_to = seq.messages[0].message_id.clone().into();
+        assert!(record_sent(
+            &mut seq,
+            &follow,
+            Tz::UTC,
+            t0 + chrono::Duration::days(5)
+        ));
+        assert_eq!(seq.status, SequenceStatus::Paused);
+        assert_eq!(seq.anchor_at, back);
+        // The value step's 4 business days count from Monday the 21st.
+        assert!(resume(&mut seq, Tz::UTC, back));
+        assert_eq!(
+            seq.next_due,
+            Some(Utc.with_ymd_and_hms(2026, 12, 25, 9, 0, 0).unwrap())
+        );
     }
 
     #[test]

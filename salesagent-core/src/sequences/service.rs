@@ -340,10 +340,23 @@ pub async fn on_automatic_reply(
             ),
         ),
     };
+    // A follow-up already handed to the mailbox cannot be called back: the sequence keeps
+    // waiting for it (its send moves the next step past the return date).
+    let in_flight = match seq.pending_draft {
+        Some(id) => match store.get_draft(id).await {
+            Ok(d) => matches!(d.status, DraftStatus::Sending | DraftStatus::Sent),
+            Err(Error::NotFound { .. }) => false,
+            Err(e) => return Err(e),
+        },
+        None => false,
+    };
     let mut pending = None;
     let result = update(store, contact, now, &[], |s| {
         pending = s.pending_draft;
         if rules::pause(s, until, &reason, source, tz, now) {
+            if in_flight && s.pending_draft.is_none() {
+                s.pending_draft = pending;
+            }
             Change::Reschedule
         } else {
             Change::None
