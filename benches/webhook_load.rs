@@ -1,30 +1,48 @@
-//! Webhook load benchmark (`cargo bench --bench webhook_load`), loopback only, bounded.
+//! Webhook load benchmark (`cargo bench --bench webhook_load`): open-loop, loopback, bounded.
 //!
 //! For SQLite (a file in WAL mode) and PostgreSQL (a throwaway server from
 //! `salesagent_store::testing::TempPostgres`, or `DATABASE_URL`): serves
-//! `salesagent::host::app` on `127.0.0.1:0` over the SQL store, then sends signed
-//! (HubSpot v3) form submissions to `POST /webhooks/forms` at a fixed arrival rate over a fixed
-//! number of connections, 30% of them re-deliveries of an earlier submission. Prints
+//! `salesagent::host::app` on `127.0.0.1:0` over the (encrypted) SQL store, with in-process
+//! pipeline workers (`Worker::run`, offline fakes and the template writer, as
+//! `examples/webhook --offline` runs them) draining the queue *while* the load runs.
 //!
-//! - `RESULT webhook.<backend>.ack_p50_ms` / `ack_p99_ms` / `ack_max_ms`: time from sending a
-//!   request to its `202` (target p99 ≤ 5 ms);
-//! - `RESULT webhook.<backend>.throughput_rps`: requests answered per second of the run;
-//! - then runs in-process pipeline workers (offline fakes, template writer, as
-//!   `examples/webhook` does with `--offline`) until the queue is drained, and prints
-//!   `webhook.<backend>.drain_jobs_per_s`, `webhook.<backend>.drafts` and
-//!   `webhook.<backend>.unique`.
+//! The load is open-loop: request `i` is due at `start + i / rate`, whatever happened to the
+//! requests before it. A generator thread sleeps until each due time and hands the request to a
+//! client runtime of its own (one thread), which sends it over a pooled loopback connection;
+//! each request's latency is taken from its *scheduled* time to its `202` (so a stall delays
+//! the figures of every request due during it: no coordinated omission), recorded in an
+//! HdrHistogram (µs, 3 significant digits). 30 % of the deliveries repeat an earlier
+//! submission. Every body is signed (HubSpot v3) before the clock starts.
 //!
-//! Exits non-zero when any request is not answered `202`, a re-delivery gets a different job
-//! id, or drafts != unique submissions.
+//! Prints, per backend:
 //!
-//! Scale with `WEBHOOK_LOAD_REQUESTS` (default 10,000), `WEBHOOK_LOAD_RPS` (default 1,000),
-//! `WEBHOOK_LOAD_CONNECTIONS` (default 64), `WEBHOOK_LOAD_WORKERS` (pipeline workers, default 8)
-//! and `WEBHOOK_LOAD_BACKENDS` (default `sqlite,postgres`). Quick mode:
-//! `WEBHOOK_LOAD_REQUESTS=500 cargo bench --bench webhook_load`.
+//! - `webhook.<b>.ack_p50_ms`, `ack_p99_ms`, `ack_p999_ms`, `ack_max_ms` at the fixed rate
+//!   (`WEBHOOK_LOAD_RPS`, default 1,000 req/s, `WEBHOOK_LOAD_REQUESTS` requests, default 10,000)
+//!   with the workers draining; target p99 ≤ 5 ms;
+//! - `webhook.<b>.client_lag_p99_ms`: how late the generator itself handed requests to the
+//!   client (part of every latency above; the measurement's own floor);
+//! - `webhook.<b>.intake_jobs_per_s` and `drain_jobs_per_s`: jobs enqueued and jobs completed per
+//!   second during that window (the workers' rate while intake runs);
+//! - after the workers have drained the queue: `drafts` and `unique` (must be equal);
+//! - the capacity sweep (`WEBHOOK_LOAD_SWEEP=0` skips it): `WEBHOOK_LOAD_SWEEP_SECS` (default
+//!   3) seconds at each of 250, 500, 1,000, 1,500, 2,000, 3,000, 4,000, 6,000 and 8,000 req/s until the p99
+//!   exceeds the target (or a request fails), then one rate halfway between the last that held
+//!   and the first that did not; `webhook.<b>.sweep.<rate>.p99_ms` per step and
+//!   `webhook.<b>.capacity_rps`, the highest rate whose p99 stayed ≤ 5 ms. The workers keep
+//!   draining through the sweep (the backlog carries from step to step).
+//!
+//! Exits non-zero when a request of the fixed-rate window is not answered `202`, a re-delivery
+//! gets a different job id, or drafts != unique submissions. Other knobs:
+//! `WEBHOOK_LOAD_WORKERS` (worker tasks, default 8), `WEBHOOK_LOAD_BACKENDS` (default
+//! `sqlite,postgres`). Quick mode: `WEBHOOK_LOAD_REQUESTS=2000 WEBHOOK_LOAD_SWEEP_SECS=1`.
+
+#[path = "common/mod.rs"]
+mod common;
 
 use base64::Engine as _;
+use hdrhistogram::Histogram;
 use hmac::{Hmac, KeyInit, Mac};
-use salesagent::core::model::EmailAddress;
+use salesagent::core::model::{EmailAddress, JobState};
 use salesagent::core::pipeline::{Pipeline, PipelineConfig, Ports};
 use salesagent::core::ports::{DynClock, DynStore, SystemClock};
 use salesagent::core::testing::{FakeCalendar, FakeCrm, FakeDrive, FakeMailbox};
@@ -37,7 +55,6 @@ use secrecy::SecretString;
 use sha2::Sha256;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -45,13 +62,24 @@ const SECRET: &str = "load-bench-client-secret";
 const PATH: &str = "/webhooks/forms";
 /// Share of deliveries that repeat an earlier submission, in percent.
 const DUPLICATE_PERCENT: u64 = 30;
+/// The acknowledgement target.
+const P99_TARGET_MS: f64 = 5.0;
+/// Store pool size (the store's default).
+const POOL: u32 = 10;
+/// The workers' idle poll.
+const POLL: Duration = Duration::from_millis(50);
+/// Rates the capacity sweep tries, in order.
+const SWEEP_RATES: [f64; 7] = [
+    1_000.0, 1_500.0, 2_000.0, 3_000.0, 4_000.0, 6_000.0, 8_000.0,
+];
 
 #[derive(Debug, Clone, Copy)]
 struct Settings {
     requests: usize,
     rps: f64,
-    connections: usize,
     workers: usize,
+    sweep: bool,
+    sweep_secs: f64,
 }
 
 fn env_number(name: &str, default: usize) -> Result<usize, String> {
@@ -65,14 +93,14 @@ fn env_number(name: &str, default: usize) -> Result<usize, String> {
 }
 
 impl Settings {
+    #[allow(clippy::cast_precision_loss)]
     fn from_env() -> Result<Self, String> {
-        #[allow(clippy::cast_precision_loss)]
-        let rps = env_number("WEBHOOK_LOAD_RPS", 1_000)? as f64;
         Ok(Self {
             requests: env_number("WEBHOOK_LOAD_REQUESTS", 10_000)?,
-            rps,
-            connections: env_number("WEBHOOK_LOAD_CONNECTIONS", 64)?,
+            rps: env_number("WEBHOOK_LOAD_RPS", 1_000)? as f64,
             workers: env_number("WEBHOOK_LOAD_WORKERS", 8)?,
+            sweep: std::env::var("WEBHOOK_LOAD_SWEEP").map_or(true, |v| v.trim() != "0"),
+            sweep_secs: env_number("WEBHOOK_LOAD_SWEEP_SECS", 3)? as f64,
         })
     }
 }
@@ -136,115 +164,169 @@ fn sign_v3(uri: &str, body: &str, timestamp: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-/// What the load phase saw.
-struct Load {
-    latencies_ms: Vec<f64>,
-    elapsed: Duration,
-    failures: Vec<String>,
+/// One prepared delivery.
+struct Prepared {
+    n: usize,
+    body: String,
+    signature: String,
+    timestamp: String,
 }
 
-async fn load(addr: SocketAddr, s: Settings, run: &str, plan: Arc<Vec<usize>>) -> Load {
+/// What one open-loop phase saw.
+struct Phase {
+    latency_us: Histogram<u64>,
+    lag_us: Histogram<u64>,
+    failures: Vec<String>,
+    answered: usize,
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 120_000_000, 3).expect("histogram bounds")
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn ms(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1e3
+}
+
+struct Shared {
+    latency: Histogram<u64>,
+    lag: Histogram<u64>,
+    failures: Vec<String>,
+    answered: usize,
+    job_ids: Vec<Option<String>>,
+}
+
+/// Sends `plan` open-loop at `rate` to `addr` (with bodies of run `run`), recording each
+/// request's latency from its scheduled time. Runs on its own threads; call from blocking code.
+fn open_loop(addr: SocketAddr, rate: f64, run: &str, plan: &[usize]) -> Phase {
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("load-client")
+        .enable_all()
+        .build()
+        .expect("client runtime");
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(s.connections)
-        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(256)
+        .timeout(Duration::from_secs(60))
         .build()
         .expect("http client");
     let uri = format!("http://{addr}{PATH}");
-    let next = Arc::new(AtomicUsize::new(0));
-    let job_ids: Arc<Mutex<Vec<Option<String>>>> =
-        Arc::new(Mutex::new(vec![
-            None;
-            plan.iter().max().map_or(0, |m| m + 1)
-        ]));
-    let start = tokio::time::Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..s.connections {
-        let client = client.clone();
-        let uri = uri.clone();
-        let next = next.clone();
-        let plan = plan.clone();
-        let job_ids = job_ids.clone();
-        let run = run.to_owned();
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut failures = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&n) = plan.get(i) else { break };
-                // Open loop: request i is due at start + i / rps.
-                #[allow(clippy::cast_precision_loss)]
-                let due = start + Duration::from_secs_f64(i as f64 / s.rps);
-                tokio::time::sleep_until(due).await;
-                let payload = body(&run, n);
-                let ts = chrono::Utc::now().timestamp_millis().to_string();
-                let sig = sign_v3(&uri, &payload, &ts);
-                let sent = Instant::now();
-                let resp = client
-                    .post(&uri)
-                    .header("content-type", "application/json")
-                    .header("x-hubspot-signature-v3", sig)
-                    .header("x-hubspot-request-timestamp", ts)
-                    .body(payload)
-                    .send()
-                    .await;
-                let resp = match resp {
-                    Ok(r) => r,
-                    Err(e) => {
-                        failures.push(format!("request {i}: {e}"));
-                        continue;
-                    }
-                };
-                let status = resp.status();
-                let text = resp.text().await.unwrap_or_default();
-                lat.push(sent.elapsed().as_secs_f64() * 1e3);
-                if status != reqwest::StatusCode::ACCEPTED {
-                    failures.push(format!("request {i}: {status} {text}"));
-                    continue;
+    let ts = chrono::Utc::now().timestamp_millis().to_string();
+    let prepared: Vec<Arc<Prepared>> = plan
+        .iter()
+        .map(|&n| {
+            let body = body(run, n);
+            let signature = sign_v3(&uri, &body, &ts);
+            Arc::new(Prepared {
+                n,
+                body,
+                signature,
+                timestamp: ts.clone(),
+            })
+        })
+        .collect();
+    let shared = Arc::new(Mutex::new(Shared {
+        latency: histogram(),
+        lag: histogram(),
+        failures: Vec::new(),
+        answered: 0,
+        job_ids: vec![None; plan.iter().max().map_or(0, |m| m + 1)],
+    }));
+    // Open connections before the clock starts, as a steady sender would have them.
+    client_rt.block_on(async {
+        let warm: Vec<_> = (0..16)
+            .map(|_| client.get(format!("http://{addr}/healthz")).send())
+            .collect();
+        futures::future::join_all(warm).await;
+    });
+    let start = Instant::now() + Duration::from_millis(20);
+    let mut handles = Vec::with_capacity(prepared.len());
+    for (i, p) in prepared.into_iter().enumerate() {
+        #[allow(clippy::cast_precision_loss)]
+        let due = start + Duration::from_secs_f64(i as f64 / rate);
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let (client, uri, shared) = (client.clone(), uri.clone(), shared.clone());
+        handles.push(client_rt.spawn(async move {
+            let lag = due.elapsed();
+            let resp = client
+                .post(&uri)
+                .header("content-type", "application/json")
+                .header("x-hubspot-signature-v3", &p.signature)
+                .header("x-hubspot-request-timestamp", &p.timestamp)
+                .body(p.body.clone())
+                .send()
+                .await;
+            let outcome = match resp {
+                Ok(r) => {
+                    let status = r.status();
+                    let text = r.text().await.unwrap_or_default();
+                    Ok((status, text))
                 }
-                let job = serde_json::from_str::<serde_json::Value>(&text)
-                    .ok()
-                    .and_then(|v| v["job_id"].as_str().map(str::to_owned));
-                let Some(job) = job else {
-                    failures.push(format!("request {i}: no job_id in {text}"));
-                    continue;
-                };
-                let mut ids = job_ids.lock().expect("job id table");
-                match &ids[n] {
-                    Some(first) if *first != job => failures.push(format!(
-                        "submission {n}: re-delivery got job {job}, first delivery {first}"
-                    )),
-                    Some(_) => {}
-                    None => ids[n] = Some(job),
+                Err(e) => Err(e.to_string()),
+            };
+            let took = due.elapsed();
+            let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+            let mut s = shared.lock().expect("load results");
+            s.latency.saturating_record(us(took));
+            s.lag.saturating_record(us(lag));
+            let (status, text) = match outcome {
+                Ok(o) => o,
+                Err(e) => {
+                    s.failures.push(format!("request {i}: {e}"));
+                    return;
                 }
+            };
+            s.answered += 1;
+            if status != reqwest::StatusCode::ACCEPTED {
+                s.failures.push(format!("request {i}: {status} {text}"));
+                return;
             }
-            (lat, failures)
+            let job = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["job_id"].as_str().map(str::to_owned));
+            let Some(job) = job else {
+                s.failures.push(format!("request {i}: no job_id in {text}"));
+                return;
+            };
+            let n = p.n;
+            let first = s.job_ids[n].clone();
+            match first {
+                Some(first) if first != job => s.failures.push(format!(
+                    "submission {n}: re-delivery got job {job}, first delivery {first}"
+                )),
+                Some(_) => {}
+                None => s.job_ids[n] = Some(job),
+            }
         }));
     }
-    let mut latencies_ms = Vec::with_capacity(plan.len());
-    let mut failures = Vec::new();
-    for t in tasks {
-        let (l, f) = t.await.expect("client task");
-        latencies_ms.extend(l);
-        failures.extend(f);
-    }
-    Load {
-        latencies_ms,
-        elapsed: start.elapsed(),
-        failures,
+    client_rt.block_on(async {
+        for h in handles {
+            let _ = h.await;
+        }
+    });
+    drop(client_rt);
+    let s = Arc::try_unwrap(shared)
+        .ok()
+        .expect("all requests finished")
+        .into_inner()
+        .expect("load results");
+    Phase {
+        latency_us: s.latency,
+        lag_us: s.lag,
+        failures: s.failures,
+        answered: s.answered,
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+/// Runs [`open_loop`] on a blocking thread.
+async fn phase(addr: SocketAddr, rate: f64, run: String, plan: Arc<Vec<usize>>) -> Phase {
+    tokio::task::spawn_blocking(move || open_loop(addr, rate, &run, &plan))
+        .await
+        .expect("load thread")
 }
 
 fn pipeline(store: &DynStore, clock: &DynClock) -> Arc<Pipeline> {
@@ -261,20 +343,52 @@ fn pipeline(store: &DynStore, clock: &DynClock) -> Arc<Pipeline> {
     Arc::new(Pipeline::new(ports, PipelineConfig::new(sender)))
 }
 
+/// Jobs per state: (queued + running, done).
+async fn job_state(store: &DynStore) -> Result<(u64, u64), String> {
+    let counts = store.job_counts().await.map_err(|e| e.to_string())?;
+    let get = |s: JobState| counts.get(&s).copied().unwrap_or(0);
+    Ok((
+        get(JobState::Queued) + get(JobState::Running),
+        get(JobState::Done),
+    ))
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn per_s(n: u64, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64().max(1e-9)
+}
+
 /// Runs the whole scenario on the store at `url`; `Err` lists what went wrong.
+#[allow(clippy::too_many_lines)]
 async fn run_backend(backend: &str, url: &str, s: Settings) -> Result<(), String> {
     let clock: DynClock = Arc::new(SystemClock);
     let mut key = [0u8; 32];
     key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     let key = EncryptionKey::from_bytes(key);
-    let store = SqlStore::builder(url)
+    let sql = SqlStore::builder(url)
         .encryption_key(key)
         .clock(clock.clone())
+        .max_connections(POOL)
         .connect()
         .await
         .map_err(|e| format!("{backend}: connect: {e}"))?;
-    let store: DynStore = Arc::new(store);
+    println!(
+        "SETTINGS webhook.{backend} {} {} encrypted_store=true rate={} requests={} \
+         duplicates={DUPLICATE_PERCENT}% body_bytes={} workers={} worker_poll_ms={} \
+         client=open-loop, 1 thread, latency from scheduled send, hdrhistogram us/3 digits; \
+         sweep={} sweep_secs={}",
+        common::describe(sql.pool(), POOL).await,
+        common::machine(),
+        s.rps,
+        s.requests,
+        body("0123456789abcdef0123456789abcdef", 1).len(),
+        s.workers,
+        POLL.as_millis(),
+        s.sweep,
+        s.sweep_secs,
+    );
+    let store: DynStore = Arc::new(sql);
     let config = HostConfig {
         hubspot_secret: Some(SecretString::from(SECRET.to_owned())),
         ..HostConfig::default()
@@ -297,49 +411,88 @@ async fn run_backend(backend: &str, url: &str, s: Settings) -> Result<(), String
         .await
     });
 
-    let run = uuid::Uuid::new_v4().simple().to_string();
-    let (plan, unique) = plan(s.requests, 0x5EED_0000_0000_0001);
-    let plan = Arc::new(plan);
-    let result = load(addr, s, &run, plan.clone()).await;
-    let _ = stop_tx.send(());
-    let _ = server.await;
-
-    let mut lat = result.latencies_ms;
-    lat.sort_by(f64::total_cmp);
-    #[allow(clippy::cast_precision_loss)]
-    let rps = lat.len() as f64 / result.elapsed.as_secs_f64().max(1e-9);
-    println!(
-        "RESULT webhook.{backend}.ack_p50_ms {:.2} ms",
-        percentile(&lat, 50.0)
-    );
-    println!(
-        "RESULT webhook.{backend}.ack_p99_ms {:.2} ms",
-        percentile(&lat, 99.0)
-    );
-    println!(
-        "RESULT webhook.{backend}.ack_max_ms {:.2} ms",
-        lat.last().copied().unwrap_or(f64::NAN)
-    );
-    println!("RESULT webhook.{backend}.throughput_rps {rps:.0} req/s");
-    let mut problems = result.failures;
-
+    // Workers drain from the start, as a deployed host's do.
     let worker = Worker::new(
         pipeline(&store, &clock),
         WorkerConfig {
             name: format!("load-{backend}"),
+            poll_interval: POLL,
             ..WorkerConfig::default()
         },
     );
+    let (workers_stop, workers_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let workers = {
+        let worker = worker.clone();
+        let n = s.workers;
+        tokio::spawn(async move {
+            worker
+                .run(n, async {
+                    let _ = workers_stop_rx.await;
+                })
+                .await
+        })
+    };
+
+    let mut problems = Vec::new();
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let (main_plan, unique) = plan(s.requests, 0x5EED_0000_0000_0001);
+    let (_, done0) = job_state(&store).await?;
+    let (open0, _) = job_state(&store).await?;
     let t = Instant::now();
-    let stats = worker
-        .run_until_idle(s.workers)
-        .await
-        .map_err(|e| format!("{backend}: workers: {e}"))?;
+    let main = phase(addr, s.rps, run.clone(), Arc::new(main_plan)).await;
+    let window = t.elapsed();
+    let (open1, done1) = job_state(&store).await?;
+    let drained = done1 - done0;
+    let enqueued = (open1 + done1).saturating_sub(open0 + done0);
+    println!(
+        "RESULT webhook.{backend}.ack_p50_ms {:.2} ms",
+        ms(&main.latency_us, 0.50)
+    );
+    println!(
+        "RESULT webhook.{backend}.ack_p99_ms {:.2} ms",
+        ms(&main.latency_us, 0.99)
+    );
+    println!(
+        "RESULT webhook.{backend}.ack_p999_ms {:.2} ms",
+        ms(&main.latency_us, 0.999)
+    );
     #[allow(clippy::cast_precision_loss)]
-    let drain = stats.claimed() as f64 / t.elapsed().as_secs_f64().max(1e-9);
-    println!("RESULT webhook.{backend}.drain_jobs_per_s {drain:.0} jobs/s");
-    if stats.dead > 0 || stats.retrying > 0 {
-        problems.push(format!("workers: {stats:?}"));
+    let max = main.latency_us.max() as f64 / 1e3;
+    println!("RESULT webhook.{backend}.ack_max_ms {max:.2} ms");
+    println!(
+        "RESULT webhook.{backend}.ack_p99_over_target {:.2} ratio",
+        ms(&main.latency_us, 0.99) / P99_TARGET_MS
+    );
+    println!(
+        "RESULT webhook.{backend}.client_lag_p99_ms {:.2} ms",
+        ms(&main.lag_us, 0.99)
+    );
+    println!(
+        "RESULT webhook.{backend}.offered_rps {:.0} req/s",
+        per_s(main.answered as u64, window)
+    );
+    println!(
+        "RESULT webhook.{backend}.intake_jobs_per_s {:.0} jobs/s",
+        per_s(enqueued, window)
+    );
+    println!(
+        "RESULT webhook.{backend}.drain_jobs_per_s {:.0} jobs/s",
+        per_s(drained, window)
+    );
+    problems.extend(main.failures);
+
+    // Let the workers finish the fixed-rate window's jobs, then count drafts.
+    let t = Instant::now();
+    loop {
+        let (open, _) = job_state(&store).await?;
+        if open == 0 {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(600) {
+            problems.push(format!("{open} jobs still open after 600 s"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let drafts: u64 = store
         .draft_counts()
@@ -352,6 +505,58 @@ async fn run_backend(backend: &str, url: &str, s: Settings) -> Result<(), String
     if drafts != unique as u64 {
         problems.push(format!("drafts {drafts} != unique submissions {unique}"));
     }
+
+    if s.sweep {
+        let mut held: Option<f64> = None;
+        let mut broke: Option<f64> = None;
+        let mut step = 0u64;
+        let mut try_rate = |rate: f64| {
+            step += 1;
+            let run = format!("{run}-sweep{step}");
+            async move {
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    clippy::cast_precision_loss
+                )]
+                let n = (rate * s.sweep_secs).round() as usize;
+                let (p, _) = plan(n.max(1), 0x5EED_0000_0000_0002 + step);
+                let r = phase(addr, rate, run, Arc::new(p)).await;
+                let p99 = ms(&r.latency_us, 0.99);
+                println!("RESULT webhook.{backend}.sweep.{rate:.0}.p99_ms {p99:.2} ms");
+                r.failures.is_empty() && p99 <= P99_TARGET_MS
+            }
+        };
+        for rate in SWEEP_RATES {
+            if try_rate(rate).await {
+                held = Some(rate);
+            } else {
+                broke = Some(rate);
+                break;
+            }
+        }
+        if let (Some(lo), Some(hi)) = (held, broke) {
+            let mid = ((lo + hi) / 2.0 / 100.0).round() * 100.0;
+            if mid > lo && mid < hi && try_rate(mid).await {
+                held = Some(mid);
+            }
+        }
+        match held {
+            Some(rate) => println!("RESULT webhook.{backend}.capacity_rps {rate:.0} req/s"),
+            None => println!(
+                "RESULT webhook.{backend}.capacity_rps 0 req/s (p99 over {P99_TARGET_MS} ms \
+                 at the lowest rate tried)"
+            ),
+        }
+    }
+
+    let _ = workers_stop.send(());
+    let stats = workers.await.map_err(|e| format!("workers: {e}"))?;
+    if stats.dead > 0 {
+        problems.push(format!("workers: {stats:?}"));
+    }
+    let _ = stop_tx.send(());
+    let _ = server.await;
     if problems.is_empty() {
         Ok(())
     } else {
