@@ -199,6 +199,19 @@ fn both_hosts_read_the_same_effective_settings() {
     std::fs::write(&same, SAME_AS_FILE).unwrap();
     let (from_file, _) = effective(&cli, &webhook, &dir, &[], Some(&same));
     assert_eq!(values(&from_file), values(&c));
+
+    // The CLI's outcome commands use the file's impacts.
+    let out = run_ok(clean(&cli, &dir).arg("--config").arg(&same).args([
+        "--offline",
+        "--database",
+        "memory:",
+        "outcomes",
+        "types",
+        "--json",
+    ]));
+    let rows: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let replied = rows.iter().find(|r| r["type"] == "email_replied").unwrap();
+    assert_eq!(replied["impact"], 6);
 }
 
 /// A running webhook host, killed on drop.

@@ -787,6 +787,7 @@ async fn run(mut cli: Cli) -> Result<(), Failure> {
                 app.store.clone(),
                 app.clock.clone(),
                 &app.services,
+                &app.settings.outcome_config()?,
             )
             .await?;
         }

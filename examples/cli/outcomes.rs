@@ -73,12 +73,14 @@ pub enum OutcomesCommand {
     },
 }
 
-/// Runs an `outcomes` subcommand; `services` are the ports `outcomes scan` reads.
+/// Runs an `outcomes` subcommand; `services` are the ports `outcomes scan` reads; `config`
+/// holds the impacts of the settings (`outcomes.impacts`).
 pub async fn run(
     cmd: OutcomesCommand,
     store: DynStore,
     clock: DynClock,
     services: &Services,
+    config: &salesagent_core::outcomes::OutcomeConfig,
 ) -> Result<(), Error> {
     match cmd {
         OutcomesCommand::Scan {
@@ -93,10 +95,10 @@ pub async fn run(
             };
             let mut services = services.clone();
             services.use_mailbox(mailbox.as_deref())?;
-            scan(&sources, no_wait, json, store, clock, &services).await
+            scan(&sources, no_wait, json, store, clock, &services, config).await
         }
         OutcomesCommand::Types { json } => {
-            types(json);
+            types(json, &config.impacts);
             Ok(())
         }
         OutcomesCommand::Classify { files } => classify(&files),
@@ -119,7 +121,9 @@ pub async fn run(
                 sender: sender.as_deref().map(EmailAddress::parse).transpose()?,
                 bucket: by.as_deref().map(str::parse).transpose()?,
             };
-            let stats = Outcomes::new(store, clock).stats(&query).await?;
+            let stats = Outcomes::with_config(store, clock, config.clone())
+                .stats(&query)
+                .await?;
             if json {
                 out!("{}", to_json(&stats)?);
             } else {
@@ -133,7 +137,7 @@ pub async fn run(
         } => {
             let email = EmailAddress::parse(&email)?;
             let t: OutcomeType = outcome_type.parse()?;
-            let r = Outcomes::new(store, clock)
+            let r = Outcomes::with_config(store, clock, config.clone())
                 .record_manual(email, t, "cli")
                 .await?;
             out!(
@@ -165,9 +169,10 @@ async fn scan(
     store: DynStore,
     clock: DynClock,
     services: &Services,
+    config: &salesagent_core::outcomes::OutcomeConfig,
 ) -> Result<(), Error> {
     let mut scanner = OutcomeScanner::new(
-        Outcomes::new(store.clone(), clock.clone()),
+        Outcomes::with_config(store.clone(), clock.clone(), config.clone()),
         OutcomeScanConfig::default(),
     )
     .with_mailbox(services.mailbox.clone())
@@ -227,8 +232,8 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String, Error> {
     serde_json::to_string_pretty(v).map_err(|e| Error::backend(format!("json: {e}")))
 }
 
-fn types(json: bool) {
-    let rows = ImpactTable::default().rows();
+fn types(json: bool, impacts: &ImpactTable) {
+    let rows = impacts.rows();
     if json {
         let v: Vec<_> = rows
             .iter()
