@@ -87,6 +87,7 @@ use salesagent_core::scoring::IcpRules;
 use salesagent_core::sending::{
     MimeOptions, PolicyConfig, QueueConfig, RulesConfig, SendMode, SendWindow, SendingConfig,
 };
+use salesagent_core::sequences::SequenceConfig;
 use salesagent_core::slots::SlotRules;
 use salesagent_core::voice::SimilarityThreshold;
 use salesagent_core::{Error, Result};
@@ -128,6 +129,8 @@ pub struct Settings {
     pub slots: SlotSettings,
     /// The ideal-customer-profile rules.
     pub icp: IcpRules,
+    /// The follow-up sequence sent first e-mails enrol their contacts in (restart to change).
+    pub sequences: SequenceConfig,
 }
 
 /// The sender's identity.
@@ -731,6 +734,7 @@ impl Settings {
             sending: self.sending_config()?,
             scans: self.scan_config(),
             outcomes: self.outcome_config()?,
+            sequences: self.sequences.clone(),
         })
     }
 }

@@ -398,6 +398,20 @@ const BROKEN: &[Broken] = &[
         6,
         "unknown key",
     ),
+    b(
+        "[sequences]\nsteps = [{ wait_business_days = 90, purpose = \"bump\" }]\n",
+        "sequences.steps[0].wait_business_days",
+        2,
+        33,
+        "60",
+    ),
+    b(
+        "[sequences]\nsteps = [{ wait_business_days = 3, purpose = \"nudge\" }]\n",
+        "sequences.steps[0].purpose",
+        2,
+        46,
+        "break_up",
+    ),
 ];
 
 #[test]
@@ -667,4 +681,20 @@ async fn a_changed_file_is_reloaded_without_a_signal() {
     );
     assert_eq!(live.current().settings.icp.base, 25.0);
     assert_eq!(live.current().settings.auto_approval.icp_threshold, 85);
+}
+
+#[test]
+fn the_follow_up_sequence_is_configured_in_the_file() {
+    let loaded = load_text("[sequences]\nenabled = false\nout_of_office_default_days = 10\n")
+        .expect("valid");
+    let seq = &loaded.settings.sequences;
+    assert!(!seq.enabled);
+    assert_eq!(seq.out_of_office_default_days, 10);
+    // Steps left out keep the default three.
+    assert_eq!(
+        seq.steps,
+        salesagent_core::sequences::SequenceConfig::default().steps
+    );
+    let runtime = loaded.settings.runtime_config().expect("runtime");
+    assert!(!runtime.sequences.enabled);
 }

@@ -690,6 +690,8 @@ async fn run(mut cli: Cli) -> Result<(), Failure> {
             let mailbox = app.settings.sending.mailbox.trim();
             services.use_mailbox(Some(mailbox).filter(|m| !m.is_empty()))?;
             salesagent::services::runtime::ensure_jobs(&app.store).await?;
+            salesagent::services::runtime::activate_sequences(&app.store, &app.settings.sequences)
+                .await?;
             let (runtime, worker) = salesagent::services::runtime::LiveRuntime::build(
                 &services,
                 app.store.clone(),

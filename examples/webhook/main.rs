@@ -241,6 +241,9 @@ async fn run(args: Args) -> Result<(), String> {
     salesagent::services::runtime::ensure_jobs(&store)
         .await
         .map_err(|e| format!("enqueueing the outcome scans: {e}"))?;
+    salesagent::services::runtime::activate_sequences(&store, &settings.sequences)
+        .await
+        .map_err(|e| format!("sequences: {e}"))?;
 
     let mut config = HostConfig::from_env();
     let host = &settings.host;

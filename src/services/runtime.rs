@@ -46,6 +46,20 @@ pub async fn ensure_jobs(store: &DynStore) -> Result<()> {
     Ok(())
 }
 
+/// Stores `config` as the running follow-up sequence (what sent first e-mails enrol their
+/// contacts in from now on; contacts already enrolled keep the steps they started with), so the
+/// settings file, not an earlier run, decides. Hosts call it at start-up after [`ensure_jobs`].
+///
+/// # Errors
+/// `InvalidInput` when the configuration is invalid; store errors.
+pub async fn activate_sequences(
+    store: &DynStore,
+    config: &salesagent_core::sequences::SequenceConfig,
+) -> Result<()> {
+    config.validate()?;
+    salesagent_core::sequences::activate(store.as_ref(), config).await
+}
+
 /// Builds the pipeline (with `pipeline`'s settings), the sender, the outcome scanner (default
 /// intervals) and the worker over `services` (use [`Services::use_mailbox`] first to pick the
 /// mailbox), sending with `sending`'s policy, rendering and auto-approval rules.
@@ -93,6 +107,7 @@ pub fn build_with_scans(
             sending: sending.clone(),
             scans,
             outcomes: OutcomeConfig::default(),
+            sequences: salesagent_core::sequences::SequenceConfig::default(),
         },
         config,
     )
@@ -110,6 +125,8 @@ pub struct RuntimeConfig {
     pub scans: OutcomeScanConfig,
     /// The outcomes service (impacts).
     pub outcomes: OutcomeConfig,
+    /// The follow-up sequence (its fallback time zone; [`activate_sequences`] stores the steps).
+    pub sequences: salesagent_core::sequences::SequenceConfig,
 }
 
 /// [`build`] from a [`RuntimeConfig`] (outcome impacts included).
@@ -134,11 +151,11 @@ pub fn build_configured(
     if let Some(llm) = services.real_llm() {
         scanner = scanner.with_llm(llm);
     }
-    // The follow-up sequences' step jobs (configuration: the stored one, else the default).
+    // The follow-up sequences' step jobs (the steps come from the stored configuration).
     let mut sequences = salesagent_core::sequences::Sequences::new(
         store.clone(),
         clock.clone(),
-        salesagent_core::sequences::SequenceConfig::default(),
+        runtime.sequences.clone(),
     )
     .with_crm(services.crm.clone())
     .with_mailbox(services.mailbox.clone())

@@ -56,10 +56,34 @@ const SECTIONS: &[(&str, &str)] = &[
         "slots",
         "Meeting slots proposed in drafts, in the sender's time zone (sender.time_zone).",
     ),
+    (
+        "sequences",
+        "Follow-ups: a sent first e-mail enrols its contact; each step waits the given business days\n\
+         (Monday to Friday, in the recipient's time zone) after the previous send, then drafts a\n\
+         threaded follow-up (purpose: bump, value or break_up) for approval like any draft. Any\n\
+         human reply, a meeting, a bounce, an unsubscribe or a deal ends it; an out-of-office reply\n\
+         pauses it until the stated return date. Changes apply after a restart, to new enrolments.",
+    ),
 ];
 
 const KEY_DOCS: &[(&str, &str)] = &[
     ("sender.email", "The mailbox drafts go out from."),
+    (
+        "sequences.enabled",
+        "Whether sent first e-mails enrol their contact.",
+    ),
+    (
+        "sequences.steps",
+        "The follow-ups in order (at most 10; waits of at most 60 business days).",
+    ),
+    (
+        "sequences.out_of_office_default_days",
+        "Days an out-of-office reply without a return date pauses the sequence (1..=60).",
+    ),
+    (
+        "sequences.time_zone",
+        "IANA zone for business days when the contact's is unknown (absent: UTC).",
+    ),
     (
         "sender.name",
         "Display name and signature; \"\" = the address's local part.",

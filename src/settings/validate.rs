@@ -335,6 +335,7 @@ pub(super) fn validate(s: &Settings) -> Found {
 
     // ICP.
     validate_icp(s, &mut c);
+    validate_sequences(s, &mut c);
     c.found
 }
 
@@ -401,5 +402,32 @@ fn validate_icp(s: &Settings, c: &mut Checker) {
     {
         let key = format!("icp.{}", field.replace('[', ".").replace(']', ""));
         c.fail(&[&key], reason);
+    }
+}
+
+fn validate_sequences(s: &Settings, c: &mut Checker) {
+    let q = &s.sequences;
+    if q.steps.len() > 10 {
+        c.fail(
+            &["sequences.steps"],
+            format!("{} steps; allowed: at most 10", q.steps.len()),
+        );
+    }
+    for (i, step) in q.steps.iter().enumerate() {
+        c.range(
+            &format!("sequences.steps.{i}.wait_business_days"),
+            step.wait_business_days,
+            0,
+            60,
+        );
+    }
+    c.range(
+        "sequences.out_of_office_default_days",
+        q.out_of_office_default_days,
+        1,
+        60,
+    );
+    if let Some(zone) = &q.time_zone {
+        c.zone("sequences.time_zone", zone);
     }
 }

@@ -47,6 +47,10 @@ fn default_pause_days() -> u32 {
     7
 }
 
+fn default_steps() -> Vec<Step> {
+    DEFAULT_STEPS.to_vec()
+}
+
 /// The follow-up sequence every sent first e-mail enrols its contact in.
 ///
 /// Business days are counted in the recipient's time zone: the CRM contact's IANA zone when the
@@ -58,7 +62,8 @@ pub struct SequenceConfig {
     /// Whether sent first e-mails enrol their contact (default true).
     #[serde(default = "default_true")]
     pub enabled: bool,
-    /// The follow-ups, in order (the first e-mail is not a step).
+    /// The follow-ups, in order (the first e-mail is not a step; absent: the default three).
+    #[serde(default = "default_steps")]
     pub steps: Vec<Step>,
     /// How long an out-of-office reply without a return date pauses the sequence, in days
     /// (default 7).
@@ -76,25 +81,28 @@ impl Default for SequenceConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            steps: vec![
-                Step {
-                    wait_business_days: 3,
-                    purpose: StepPurpose::Bump,
-                },
-                Step {
-                    wait_business_days: 4,
-                    purpose: StepPurpose::Value,
-                },
-                Step {
-                    wait_business_days: 7,
-                    purpose: StepPurpose::BreakUp,
-                },
-            ],
+            steps: DEFAULT_STEPS.to_vec(),
             out_of_office_default_days: default_pause_days(),
             time_zone: None,
         }
     }
 }
+
+/// The default three follow-ups.
+const DEFAULT_STEPS: [Step; 3] = [
+    Step {
+        wait_business_days: 3,
+        purpose: StepPurpose::Bump,
+    },
+    Step {
+        wait_business_days: 4,
+        purpose: StepPurpose::Value,
+    },
+    Step {
+        wait_business_days: 7,
+        purpose: StepPurpose::BreakUp,
+    },
+];
 
 impl SequenceConfig {
     /// Checks the configuration: at most 10 steps, waits of at most 60 business days, a known
