@@ -110,21 +110,9 @@ fn bodies(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// A display name for a sender: the name their usual sign-off carries (`Thanks,\nVince` →
-/// `Vince`), else `V. Kaminski` from `kaminski-v`.
-fn display_name(id: &str, profile: &VoiceProfile) -> String {
-    let top = profile
-        .style
-        .sign_offs
-        .iter()
-        .filter(|(k, _)| k.as_str() != voice::text::NONE_FORM && voice::sign_off_has_name(k))
-        .max_by(|a, b| a.1.total_cmp(b.1));
-    if let Some(last) = top.and_then(|(k, _)| k.lines().last()) {
-        let name = last.rsplit(',').next().unwrap_or(last).trim();
-        if (1..=3).contains(&name.split_whitespace().count()) {
-            return name.to_owned();
-        }
-    }
+/// A display name for a sender: `V. Kaminski` from `kaminski-v` (a sign-off that carries
+/// their own name is used as it is).
+fn display_name(id: &str) -> String {
     let (last, first) = id.split_once('-').unwrap_or((id, ""));
     let cap = |s: &str| {
         let mut c = s.chars();
@@ -165,7 +153,7 @@ fn senders(now: DateTime<Utc>, data: &Path) -> Vec<Sender> {
             let profile = voice::learn(email.clone(), "default", bodies(&train.join(&id)), now)
                 .expect("profile");
             Sender {
-                name: display_name(&id, &profile),
+                name: display_name(&id),
                 id,
                 email,
                 profile: Some(profile),

@@ -92,6 +92,20 @@ const ASSET: Wordings = &[
     "This might help in the meantime: {doc}.",
     "Here is something that may help: {doc}.",
 ];
+const ASSET_MORE: Wordings = &[
+    "You may also find this useful: {doc}.",
+    "Also worth a look: {doc}.",
+    "And here is {doc}.",
+];
+const CLOSING: Wordings = &[
+    "Please let me know if you have any questions.",
+    "Let me know if you have any questions.",
+    "Let me know what you think.",
+    "Call me if you have any questions.",
+    "Give me a call if you would like to discuss.",
+    "I look forward to hearing from you.",
+    "Happy to answer any questions in the meantime.",
+];
 const ASK_SLOTS: Wordings = &[
     "Would one of these times suit you for a call{demo}?",
     "Would one of these times work for a quick call{demo}?",
@@ -271,7 +285,11 @@ pub fn write_draft_in_voice(input: &DraftInput, profile: Option<&VoiceProfile>) 
         // A pricing document first when the lead asked about prices.
         assets.sort_by_key(|f| !lower_has_any(&f.text, &["pric", "plan"]));
     }
-    for f in assets.into_iter().take(if short { 1 } else { 2 }) {
+    for (k, f) in assets
+        .into_iter()
+        .take(if short { 1 } else { 2 })
+        .enumerate()
+    {
         let name = asset_name(&f.text);
         if name.is_empty() {
             continue;
@@ -285,7 +303,13 @@ pub fn write_draft_in_voice(input: &DraftInput, profile: Option<&VoiceProfile>) 
             Some(l) if !l.is_empty() => format!("{name} ({l})"),
             _ => name,
         };
-        paragraphs.push(pick(ASSET, &|o| o.replace("{doc}", &doc), profile, formal));
+        let wordings = if k == 0 { ASSET } else { ASSET_MORE };
+        paragraphs.push(pick(
+            wordings,
+            &|o| o.replace("{doc}", &doc),
+            profile,
+            formal,
+        ));
         used.push(f.id.clone());
     }
 
@@ -316,6 +340,7 @@ pub fn write_draft_in_voice(input: &DraftInput, profile: Option<&VoiceProfile>) 
         }
         paragraphs.push(block);
     }
+    paragraphs.push(pick(CLOSING, &|o| (*o).to_owned(), profile, formal));
 
     let body = voice::frame(
         &paragraphs.join("\n\n"),
@@ -483,6 +508,8 @@ mod tests {
             Would one of these times work for a quick call with a short demo?
             - Fri 27 Nov, 11:00–11:30 CET (Europe/Berlin)
             If none of them works, just reply with a time that suits you.
+
+            Let me know if you have any questions.
 
             Cheers,
             Sam Seller
