@@ -318,3 +318,43 @@ async fn detect_then_a_worker_scans_the_outbox_inbox_offline() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn recorded_outcomes_use_the_configured_impacts_and_follow_a_reload() {
+    use salesagent::core::model::OutcomeType;
+    use salesagent::core::outcomes::{ImpactTable, OutcomeConfig};
+    let mut env = env();
+    let impacts = |replied: i32| OutcomeConfig {
+        impacts: ImpactTable::with_overrides([(OutcomeType::EmailReplied, replied)])
+            .expect("valid impact"),
+        ..OutcomeConfig::default()
+    };
+    env.state = env.state.clone().with_outcome_config(impacts(8));
+    let record = |n: u32| {
+        api(
+            "POST",
+            "/api/outcomes/record",
+            Some(
+                json!({"outcome_type": "email_replied", "contact_email": "dee@delta.io",
+                "source_event_id": format!("mail:r{n}@delta.io:email_replied")}),
+            ),
+        )
+    };
+    let resp = env.send(record(1)).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    assert_eq!(
+        json(resp).await["outcome"]["impact"],
+        8,
+        "the configured impact"
+    );
+
+    // A settings reload sets the shared cell; the next request uses the new table.
+    env.state.outcome_config().set(impacts(2));
+    let resp = env.send(record(2)).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    assert_eq!(
+        json(resp).await["outcome"]["impact"],
+        2,
+        "the reloaded impact"
+    );
+}

@@ -321,6 +321,7 @@ async fn run(args: Args) -> Result<(), String> {
         .with_metrics(salesagent::host::install_metrics())
         .with_speech(stt, tts)
         .with_queue_config(sending.queue)
+        .with_outcome_config(runtime_config.outcomes.clone())
         .with_assistant_config(AssistantConfig {
             send_mode: sending.policy.mode,
             ..AssistantConfig::default()
@@ -342,6 +343,9 @@ async fn run(args: Args) -> Result<(), String> {
             },
         )
         .map_err(|e| format!("sending settings: {e}"))?;
+        // The operator routes record outcomes with the reloaded impacts too.
+        let impacts = state.outcome_config().clone();
+        runtime.on_replace(move |c| impacts.set(c.outcomes.clone()));
         let mut reload_stop = stop_rx.clone();
         tokio::spawn(run_reloads(
             live.clone(),

@@ -63,6 +63,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::PrometheusHandle;
 use salesagent_core::assistant::AssistantConfig;
+use salesagent_core::outcomes::OutcomeConfig;
 use salesagent_core::ports::{DynClock, DynLlm, DynSpeechToText, DynStore, DynTextToSpeech};
 use salesagent_core::sending::{OperatorQueue, QueueConfig};
 use secrecy::SecretString;
@@ -197,6 +198,38 @@ pub struct AppState {
     assistant_llm: Option<DynLlm>,
     unsubscribe: Arc<unsubscribe::UnsubscribeState>,
     queue: OperatorQueue,
+    outcomes: SharedOutcomeConfig,
+}
+
+/// The outcome impacts the operator routes record with (manual outcomes, one-click
+/// unsubscribes), shared with whoever reloads them: [`SharedOutcomeConfig::set`] takes effect
+/// for the next request. Cheap to clone (one shared cell).
+#[derive(Debug, Clone, Default)]
+pub struct SharedOutcomeConfig(Arc<std::sync::RwLock<OutcomeConfig>>);
+
+impl SharedOutcomeConfig {
+    /// A cell holding `config`.
+    #[must_use]
+    pub fn new(config: OutcomeConfig) -> Self {
+        Self(Arc::new(std::sync::RwLock::new(config)))
+    }
+
+    /// The configuration now.
+    #[must_use]
+    pub fn get(&self) -> OutcomeConfig {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the configuration (a settings reload).
+    pub fn set(&self, config: OutcomeConfig) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = config;
+    }
 }
 
 impl AppState {
@@ -220,7 +253,23 @@ impl AppState {
             assistant_llm: None,
             unsubscribe: Arc::default(),
             queue,
+            outcomes: SharedOutcomeConfig::default(),
         }
+    }
+
+    /// Records the operator routes' outcomes (manual outcomes, one-click unsubscribes) with
+    /// these impacts instead of the defaults; keep [`AppState::outcome_config`] to change them
+    /// while the host runs.
+    #[must_use]
+    pub fn with_outcome_config(self, config: OutcomeConfig) -> Self {
+        self.outcomes.set(config);
+        self
+    }
+
+    /// The shared outcome impacts of the operator routes (a settings reload sets them).
+    #[must_use]
+    pub fn outcome_config(&self) -> &SharedOutcomeConfig {
+        &self.outcomes
     }
 
     /// Orders the operator queue with `config` (the API, the web page and the assistant all list

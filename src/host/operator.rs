@@ -451,9 +451,13 @@ async fn record_outcome(
         occurred_at: b.occurred_at.unwrap_or(now),
         details: b.details.map(|s| clean_line(&s)),
     };
-    let r = Outcomes::new(state.store().clone(), state.clock.clone())
-        .record_with_impact(new, b.impact)
-        .await?;
+    let r = Outcomes::with_config(
+        state.store().clone(),
+        state.clock.clone(),
+        state.outcome_config().get(),
+    )
+    .record_with_impact(new, b.impact)
+    .await?;
     let status = if r.new {
         StatusCode::CREATED
     } else {

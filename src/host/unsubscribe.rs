@@ -192,7 +192,11 @@ async fn one_click(
         draft_id: Some(draft.id),
         received_at: state.now(),
     };
-    let outcomes = Outcomes::new(state.store().clone(), state.clock.clone());
+    let outcomes = Outcomes::with_config(
+        state.store().clone(),
+        state.clock.clone(),
+        state.outcome_config().get(),
+    );
     match outcomes.record_unsubscribe_receipt(&receipt).await {
         Ok(rec) => {
             let result = if rec.new { "unsubscribed" } else { "repeated" };

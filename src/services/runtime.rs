@@ -199,6 +199,20 @@ pub struct LiveRuntime {
     store: DynStore,
     clock: DynClock,
     worker: WorkerConfig,
+    observers: Observers,
+}
+
+/// What else is told of a replaced configuration (e.g. the host's operator routes).
+type Observer = Box<dyn Fn(&RuntimeConfig) + Send + Sync>;
+
+#[derive(Clone, Default)]
+struct Observers(Arc<std::sync::Mutex<Vec<Observer>>>);
+
+impl std::fmt::Debug for Observers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map_or(0, |v| v.len());
+        write!(f, "Observers({n})")
+    }
 }
 
 impl LiveRuntime {
@@ -240,6 +254,7 @@ impl LiveRuntime {
                 store,
                 clock,
                 worker,
+                observers: Observers::default(),
             },
             outer,
         ))
@@ -261,7 +276,27 @@ impl LiveRuntime {
             .current
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = next;
+        for observer in self
+            .observers
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
+            observer(runtime);
+        }
         Ok(())
+    }
+
+    /// Calls `observer` with every configuration [`LiveRuntime::replace`] puts in place, so
+    /// parts outside the worker follow a reload (the webhook host's operator routes take the
+    /// new outcome impacts this way).
+    pub fn on_replace(&self, observer: impl Fn(&RuntimeConfig) + Send + Sync + 'static) {
+        self.observers
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Box::new(observer));
     }
 
     /// The runtime jobs are run with now.
