@@ -111,6 +111,7 @@
 //! the wall clock here), so tests move time by hand.
 
 pub mod assistant;
+pub mod encoding;
 pub mod error;
 pub mod model;
 pub mod offline;

@@ -19,6 +19,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use chacha20poly1305::aead::{Aead, Generate, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
+use salesagent_core::encoding::{from_hex, to_hex};
 use salesagent_core::{Error, Result};
 use secrecy::{ExposeSecret, SecretBox};
 use sha2::{Digest, Sha256};
@@ -57,7 +58,7 @@ impl EncryptionKey {
         let mut h = Sha256::new();
         h.update(b"salesagent key id v1");
         h.update(bytes);
-        let id = hex(&h.finalize()[..8]);
+        let id = to_hex(&h.finalize()[..8]);
         Self {
             bytes: std::sync::Arc::new(SecretBox::new(Box::new(bytes))),
             id,
@@ -71,10 +72,7 @@ impl EncryptionKey {
     pub fn parse(text: &str) -> Result<Self> {
         let t = text.trim();
         let bytes = if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
-            (0..32)
-                .map(|i| u8::from_str_radix(&t[2 * i..2 * i + 2], 16))
-                .collect::<std::result::Result<Vec<u8>, _>>()
-                .ok()
+            from_hex(t)
         } else {
             B64.decode(t).ok()
         };
@@ -98,7 +96,7 @@ impl EncryptionKey {
     /// a key file or showing a new key once.
     #[must_use]
     pub fn expose_hex(&self) -> String {
-        hex(self.bytes.expose_secret())
+        to_hex(self.bytes.expose_secret())
     }
 
     /// The key from `SALESAGENT_ENCRYPTION_KEY`, if set.
@@ -389,7 +387,7 @@ impl Crypto {
     pub(crate) fn keyed_hash(key: &[u8; 32], value: &str) -> String {
         let mut mac = <Hmac<Sha256>>::new_from_slice(key).expect("HMAC takes any key length");
         mac.update(value.as_bytes());
-        hex(&mac.finalize().into_bytes())
+        to_hex(&mac.finalize().into_bytes())
     }
 
     /// The blind index (hex HMAC-SHA256) of `value`.
@@ -397,16 +395,8 @@ impl Crypto {
         let mut mac =
             <Hmac<Sha256>>::new_from_slice(&self.bidx_key).expect("HMAC takes any key length");
         mac.update(value.as_bytes());
-        hex(&mac.finalize().into_bytes())
+        to_hex(&mac.finalize().into_bytes())
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use crate::http::Request;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use reqwest::Method;
+use salesagent_core::encoding::escape_html;
 use salesagent_core::model::{
     Company, Contact, CrmId, DealChange, DealChangePage, DealClosed, Domain, EmailAddress,
     NewContact, NewNote, NewTask, Note, Task, TaskStatus,
@@ -186,21 +187,9 @@ fn task_from(o: &SimplePublicObject, contact: Option<&CrmId>) -> Task {
     }
 }
 
-/// Escapes text for HubSpot's HTML note body.
+/// Escapes text for HubSpot's HTML note body: HTML-escaped, line breaks as `<br>`.
 fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\n' => out.push_str("<br>"),
-            c => out.push(c),
-        }
-    }
-    out
+    escape_html(s).replace('\n', "<br>")
 }
 
 impl HubSpot {

@@ -112,12 +112,7 @@ fn sha256_hex(parts: &[&[u8]]) -> String {
     for p in parts {
         h.update(p);
     }
-    let digest = h.finalize();
-    let mut s = String::with_capacity(64);
-    for b in &digest {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    salesagent_core::encoding::to_hex(&h.finalize())
 }
 
 fn hex_matches(expected: &str, header: &str) -> bool {

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use salesagent_core::model::{
-    HistoryPage, MailMessage, MailQuery, MessageId, MessagePage, OutgoingMessage,
+    EmailAddress, HistoryPage, MailMessage, MailQuery, MessageId, MessagePage, OutgoingMessage,
     ProviderMessageId, SentMessage, ThreadId,
 };
 use salesagent_core::ports::Mailbox;
@@ -116,37 +116,14 @@ fn criteria(q: &MailQuery) -> String {
     }
 }
 
-/// The exact check, on a parsed message.
+/// The exact check, on a parsed message: the query's own, with a participant also found in `Cc`.
 fn matches(m: &MailMessage, q: &MailQuery) -> bool {
-    if let Some(p) = &q.participant {
-        let key = p.normalized();
-        if !(m.from.as_ref().is_some_and(|f| f.normalized() == key)
-            || m.to.iter().any(|t| t.normalized() == key)
+    let involved = |p: &EmailAddress| {
+        m.is_between(p)
             || m.header("Cc")
-                .is_some_and(|cc| cc.to_lowercase().contains(&key)))
-        {
-            return false;
-        }
-    }
-    if let Some(id) = &q.message_id
-        && m.message_id.as_ref() != Some(id)
-    {
-        return false;
-    }
-    if let Some(text) = &q.text {
-        let needle = text.to_lowercase();
-        if !m.subject.to_lowercase().contains(&needle)
-            && !m.body_text.to_lowercase().contains(&needle)
-        {
-            return false;
-        }
-    }
-    if let Some(after) = q.after
-        && m.date.is_none_or(|d| d <= after)
-    {
-        return false;
-    }
-    true
+                .is_some_and(|cc| cc.to_lowercase().contains(&p.normalized()))
+    };
+    q.participant.as_ref().is_none_or(involved) && q.matches_besides_participant(m)
 }
 
 fn sent_message(m: &MailMessage, id: &MessageId) -> SentMessage {

@@ -86,7 +86,7 @@ pub fn file_stem(id: &MessageId) -> String {
     if stem != raw || stem.len() > MAX_STEM {
         use sha2::{Digest, Sha256};
         let digest = Sha256::digest(raw.as_bytes());
-        let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let hex = salesagent_core::encoding::to_hex(&digest[..8]);
         stem.truncate(MAX_STEM - hex.len() - 1);
         stem.push('-');
         stem.push_str(&hex);
@@ -354,36 +354,6 @@ fn parse(provider_name: &str, folder: &str, raw: Vec<u8>) -> MailMessage {
     m
 }
 
-fn matches(m: &MailMessage, q: &MailQuery) -> bool {
-    if let Some(p) = &q.participant {
-        let key = p.normalized();
-        let hit = m.from.as_ref().is_some_and(|f| f.normalized() == key)
-            || m.to.iter().any(|t| t.normalized() == key);
-        if !hit {
-            return false;
-        }
-    }
-    if let Some(id) = &q.message_id
-        && m.message_id.as_ref() != Some(id)
-    {
-        return false;
-    }
-    if let Some(text) = &q.text {
-        let needle = text.to_lowercase();
-        if !m.subject.to_lowercase().contains(&needle)
-            && !m.body_text.to_lowercase().contains(&needle)
-        {
-            return false;
-        }
-    }
-    if let Some(after) = q.after
-        && m.date.is_none_or(|d| d <= after)
-    {
-        return false;
-    }
-    true
-}
-
 fn sent_message(m: &MailMessage, id: &MessageId) -> SentMessage {
     SentMessage {
         provider_id: m.provider_id.clone(),
@@ -416,7 +386,7 @@ impl Mailbox for Outbox {
             let mut found: Vec<(u128, MailMessage)> = this
                 .read_all(folders)?
                 .into_iter()
-                .filter(|(_, m)| matches(m, &query))
+                .filter(|(_, m)| query.matches(m))
                 .collect();
             found.sort_by_key(|(n, m)| std::cmp::Reverse((m.date, *n)));
             let limit = if query.limit == 0 {

@@ -123,7 +123,7 @@ impl AuditEntry {
             h.update((part.len() as u64).to_be_bytes());
             h.update(part.as_bytes());
         }
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        crate::encoding::to_hex(&h.finalize())
     }
 
     /// The entry that appends `entry` after the one whose hash is `prev_hash` (empty for the

@@ -137,6 +137,15 @@ impl MailMessage {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    /// Whether `address` is the sender or one of the To recipients (case-insensitive local part).
+    #[must_use]
+    pub fn is_between(&self, address: &EmailAddress) -> bool {
+        self.from
+            .iter()
+            .chain(self.to.iter())
+            .any(|a| a.same_mailbox(address))
+    }
 }
 
 /// A mailbox search.
@@ -154,6 +163,47 @@ pub struct MailQuery {
     pub after: Option<DateTime<Utc>>,
     /// At most this many (the connector may cap it further).
     pub limit: u32,
+}
+
+impl MailQuery {
+    /// Whether `message` passes this query: the participant is its sender or a To recipient,
+    /// and [`matches_besides_participant`](Self::matches_besides_participant).
+    ///
+    /// `sent_only` and `limit` are not checked here: which folder a message comes from and how
+    /// many are returned are the mailbox's to decide.
+    #[must_use]
+    pub fn matches(&self, message: &MailMessage) -> bool {
+        self.participant
+            .as_ref()
+            .is_none_or(|p| message.is_between(p))
+            && self.matches_besides_participant(message)
+    }
+
+    /// Whether `message` passes every filter of this query but the participant: the Message-ID
+    /// is the one asked for, the free text is in the subject or body (case-insensitive), and the
+    /// date is after `after` (a message without a date is not).
+    #[must_use]
+    pub fn matches_besides_participant(&self, message: &MailMessage) -> bool {
+        if let Some(id) = &self.message_id
+            && message.message_id.as_ref() != Some(id)
+        {
+            return false;
+        }
+        if let Some(text) = &self.text {
+            let needle = text.to_lowercase();
+            if !message.subject.to_lowercase().contains(&needle)
+                && !message.body_text.to_lowercase().contains(&needle)
+            {
+                return false;
+            }
+        }
+        if let Some(after) = self.after
+            && message.date.is_none_or(|d| d <= after)
+        {
+            return false;
+        }
+        true
+    }
 }
 
 /// A rendered message to send or store as a draft.

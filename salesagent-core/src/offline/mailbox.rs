@@ -315,33 +315,9 @@ fn sent_record(
     }
 }
 
+/// The query's own check, plus `sent_only` by the `SENT` label (one list holds every folder).
 fn matches(m: &MailMessage, q: &MailQuery) -> bool {
-    if let Some(p) = &q.participant {
-        let involved = m.from.iter().chain(m.to.iter()).any(|a| a.same_mailbox(p));
-        if !involved {
-            return false;
-        }
-    }
-    if q.message_id.is_some() && m.message_id != q.message_id {
-        return false;
-    }
-    if q.sent_only && !m.labels.iter().any(|l| l == SENT) {
-        return false;
-    }
-    if let Some(text) = &q.text {
-        let needle = text.to_lowercase();
-        if !m.subject.to_lowercase().contains(&needle)
-            && !m.body_text.to_lowercase().contains(&needle)
-        {
-            return false;
-        }
-    }
-    if let Some(after) = q.after
-        && m.date.is_none_or(|d| d <= after)
-    {
-        return false;
-    }
-    true
+    q.matches(m) && (!q.sent_only || m.labels.iter().any(|l| l == SENT))
 }
 
 fn parse_cursor(cursor: &str) -> Result<usize> {

@@ -64,7 +64,7 @@ struct StoreState {
 fn tombstone(email: &EmailAddress) -> String {
     use sha2::{Digest, Sha256};
     let h = Sha256::digest(format!("salesagent tombstone:{}", email.normalized()));
-    h.iter().map(|b| format!("{b:02x}")).collect()
+    crate::encoding::to_hex(&h)
 }
 
 /// An in-memory [`Store`](crate::ports::Store) with the same semantics as the SQL backends.

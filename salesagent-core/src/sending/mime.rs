@@ -6,6 +6,9 @@
 //! encodes non-ASCII text (RFC 2047), folds headers and picks a body transfer encoding that
 //! keeps every line within the RFC 5322 limits.
 
+/// Kept here for callers of `sending::mime::escape_html`; it lives in [`crate::encoding`].
+pub use crate::encoding::escape_html;
+
 use super::unsubscribe::{ONE_CLICK_BODY, OneClick};
 use crate::model::{Domain, Draft, EmailAddress, MessageId, OutgoingMessage, validate_subject};
 use crate::{Error, Result};
@@ -153,23 +156,6 @@ pub fn check_display_name(field: &str, name: &str) -> Result<()> {
         return Err(Error::invalid(field, "is too long"));
     }
     Ok(())
-}
-
-/// Escapes text for HTML (`& < > " '`).
-#[must_use]
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 8);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The HTML alternative of a plain-text body: escaped, paragraphs on blank lines, `<br>` inside.
