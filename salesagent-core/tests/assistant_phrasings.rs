@@ -267,6 +267,22 @@ const ROWS: &[(&str, &str)] = &[
         CLARIFY,
     ),
     ("unsuppress jane@acme.io", CLARIFY),
+    // stop a contact's follow-up sequence
+    ("stop the sequence", r#"{"command":"stop_sequence"}"#),
+    ("Stop following up.", r#"{"command":"stop_sequence"}"#),
+    (
+        "stop the follow-ups for this one",
+        r#"{"command":"stop_sequence"}"#,
+    ),
+    (
+        "no more follow-ups for Acme",
+        r#"{"command":"stop_sequence","target":"Acme"}"#,
+    ),
+    (
+        "no more follow-ups for jane@acme.com",
+        r#"{"command":"stop_sequence","target":"jane@acme.com"}"#,
+    ),
+    ("should I stop the sequence?", CLARIFY),
 ];
 
 const A: &str = r#"{"command":"approve"}"#;
@@ -278,6 +294,7 @@ const PAUSE: &str = r#"{"command":"pause_sending"}"#;
 const RESUME: &str = r#"{"command":"resume_sending"}"#;
 const PENDING: &str = r#"{"command":"pending_count"}"#;
 const STATS: &str = r#"{"command":"stats"}"#;
+const STOP: &str = r#"{"command":"stop_sequence"}"#;
 
 /// (category, utterance, expected command as JSON, `CLARIFY` or `REFUSE`)
 const EVERYDAY: &[(&str, &str, &str)] = &[
@@ -556,6 +573,40 @@ const EVERYDAY: &[(&str, &str, &str)] = &[
         r#"{"command":"lookup","target":"Globex"}"#,
     ),
     ("filler", "So, um, I want to approve this one", A),
+    // stop a contact's follow-up sequence
+    ("stop sequence", "please stop the sequence", STOP),
+    ("stop sequence", "can you stop following up with them", STOP),
+    ("stop sequence", "stop the follow ups for this one", STOP),
+    ("stop sequence", "OK, stop the follow-ups.", STOP),
+    ("stop sequence", "no, stop the sequence", STOP),
+    ("stop sequence", "let's stop following up on this one", STOP),
+    (
+        "stop sequence",
+        "cancel the follow-up sequence for this contact",
+        STOP,
+    ),
+    ("stop sequence", "no more followups", STOP),
+    ("stop sequence", "don't follow up with them", STOP),
+    (
+        "stop sequence",
+        "No more follow-ups for Acme, thanks",
+        r#"{"command":"stop_sequence","target":"Acme"}"#,
+    ),
+    (
+        "stop sequence",
+        "stop the sequence for jane@acme.com",
+        r#"{"command":"stop_sequence","target":"jane@acme.com"}"#,
+    ),
+    (
+        "stop sequence",
+        "stop following up with Jane Doe",
+        r#"{"command":"stop_sequence","target":"Jane Doe"}"#,
+    ),
+    (
+        "stop sequence",
+        "end the sequence for the company Müller GmbH",
+        r#"{"command":"stop_sequence","target":"Müller GmbH"}"#,
+    ),
     // unsafe: ambiguous approval
     ("unsafe: ambiguous approval", "I guess it's fine", REFUSE),
     (
@@ -646,6 +697,32 @@ const EVERYDAY: &[(&str, &str, &str)] = &[
     ("unsafe: question", "ready to send?", REFUSE),
     ("unsafe: question", "send it, right?", REFUSE),
     ("unsafe: question", "why not send it?", REFUSE),
+    ("unsafe: question", "should I stop the sequence?", REFUSE),
+    ("unsafe: question", "stop following up?", REFUSE),
+    (
+        "unsafe: question",
+        "should we stop the follow-ups for Acme?",
+        REFUSE,
+    ),
+    ("unsafe: hedged stop", "maybe stop the sequence", REFUSE),
+    (
+        "unsafe: hedged stop",
+        "I think we should stop following up",
+        REFUSE,
+    ),
+    ("unsafe: negated stop", "don't stop the sequence", REFUSE),
+    (
+        "unsafe: bulk stop",
+        "stop the sequence for everyone",
+        REFUSE,
+    ),
+    ("unsafe: bulk stop", "stop all the sequences", REFUSE),
+    (
+        "unsafe: bulk stop",
+        "no more follow-ups for all of them",
+        REFUSE,
+    ),
+    ("unsafe: a time", "stop the sequence tomorrow", REFUSE),
     // unsafe: sarcasm
     ("unsafe: sarcasm", "yeah right, send it", REFUSE),
     ("unsafe: sarcasm", "yeah right, approve it", REFUSE),
@@ -842,7 +919,10 @@ fn expected_command(expected: &str) -> Option<Command> {
 
 /// An approval or rejection where the row expects a question or another command.
 fn is_unsafe(expected: &str, got: &Command) -> bool {
-    let outward = matches!(got, Command::Approve | Command::Reject { .. });
+    let outward = matches!(
+        got,
+        Command::Approve | Command::Reject { .. } | Command::StopSequence { .. }
+    );
     outward
         && expected_command(expected)
             .is_none_or(|e| std::mem::discriminant(&e) != std::mem::discriminant(got))

@@ -761,3 +761,137 @@ fn operator_names_are_checked() {
     let s = AssistantSession::new("operator:carol", env.store.clone(), env.clock.shared()).unwrap();
     assert_eq!(s.actor(), "operator:carol");
 }
+
+/// A first e-mail to `to`, stored as sent, and the hook that enrols its contact in the default
+/// follow-up sequence.
+async fn enrolled(env: &Env, to: &str) {
+    use salesagent_core::model::MessageId;
+    let mut d = Draft::new(
+        email(to),
+        email("sam@seller.dev"),
+        "Hello",
+        "Hi,\n\nwould a short demo help?\n\nSam",
+        DraftWriter::Human,
+        env.now(),
+    );
+    d.status = DraftStatus::Sent;
+    d.message_id = Some(MessageId::parse(&format!("first.{to}")).unwrap());
+    d.sent_at = Some(env.now());
+    env.store
+        .insert_draft(&d, &d.created_event("test"))
+        .await
+        .unwrap();
+    salesagent_core::sequences::on_sent(&*env.store, d.id, env.now())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn stop_the_sequence_stops_the_contacts_follow_ups_with_reason_manual_and_audits_it() {
+    use salesagent_core::sequences::{SequenceConfig, SequenceStatus, StopReason, activate};
+    let env = Env::new();
+    activate(&*env.store, &SequenceConfig::default())
+        .await
+        .unwrap();
+    for to in ["jane@acme.io", "bob@globex.com", "li@initech.com"] {
+        enrolled(&env, to).await;
+    }
+    let current = env
+        .draft("jane@acme.io", "Jane Doe", "Acme", Some(90), 0)
+        .await;
+    env.draft("li@initech.com", "Li Wei", "Initech", Some(40), 1)
+        .await;
+    let status = |to: &'static str| {
+        let store = env.store.clone();
+        async move { store.get_sequence(&email(to)).await.unwrap().unwrap() }
+    };
+    for to in ["jane@acme.io", "bob@globex.com", "li@initech.com"] {
+        assert_eq!(status(to).await.status, SequenceStatus::Active, "{to}");
+    }
+    let mut s = env.session();
+
+    // Without a draft in front of the operator there is no "this one".
+    let r = s.handle("stop the sequence").await.unwrap();
+    assert_eq!(r.command, Command::StopSequence { target: None });
+    assert!(r.text.contains("no draft in front of you"), "{}", r.text);
+    assert_eq!(status("jane@acme.io").await.status, SequenceStatus::Active);
+
+    // Asking is not stopping.
+    let r = s.handle("should I stop the sequence?").await.unwrap();
+    assert!(r.command.is_clarify());
+
+    // The current draft's contact.
+    s.handle("what's next").await.unwrap();
+    assert_eq!(s.current().unwrap().id, current.id);
+    let r = s.handle("stop following up with them").await.unwrap();
+    assert_eq!(r.source, Some(Source::Parser));
+    assert!(
+        !r.awaiting_confirmation,
+        "a stop is not confirmed, like a reject"
+    );
+    assert!(
+        r.text.contains("Stopped the follow-ups to jane@acme.io"),
+        "{}",
+        r.text
+    );
+    let jane = status("jane@acme.io").await;
+    assert_eq!(jane.status, SequenceStatus::Stopped);
+    assert_eq!(
+        jane.stop_reason,
+        Some(StopReason::Manual {
+            actor: "operator:alice".into()
+        })
+    );
+    assert_eq!(jane.stop_reason.as_ref().unwrap().as_str(), "manual");
+    // The draft under review is not a follow-up of that sequence: it stays in front of us.
+    assert_eq!(s.current().unwrap().id, current.id);
+
+    // A named address.
+    let r = s
+        .handle("no more follow-ups for bob@globex.com")
+        .await
+        .unwrap();
+    assert_eq!(
+        r.command,
+        Command::StopSequence {
+            target: Some("bob@globex.com".into())
+        }
+    );
+    assert_eq!(
+        status("bob@globex.com").await.status,
+        SequenceStatus::Stopped
+    );
+
+    // A company, found through its drafts.
+    let r = s.handle("no more follow-ups for Initech").await.unwrap();
+    assert!(r.text.contains("li@initech.com"), "{}", r.text);
+    let li = status("li@initech.com").await;
+    assert_eq!(li.status, SequenceStatus::Stopped);
+    assert_eq!(li.stop_reason.unwrap().as_str(), "manual");
+
+    // Stopping again, or a contact without a sequence, changes nothing.
+    let r = s
+        .handle("stop the sequence for bob@globex.com")
+        .await
+        .unwrap();
+    assert!(r.text.contains("already ended"), "{}", r.text);
+    let r = s
+        .handle("stop the sequence for nobody@else.org")
+        .await
+        .unwrap();
+    assert!(r.text.contains("has no follow-up sequence"), "{}", r.text);
+
+    // Each stop is in the audit log, naming the operator.
+    let audit = env.store.audit_entries(0, 1000).await.unwrap();
+    let stops: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "sequence.stop")
+        .collect();
+    assert_eq!(stops.len(), 3);
+    assert!(stops.iter().all(|e| e.actor == "operator:alice"));
+    assert!(
+        stops
+            .iter()
+            .any(|e| e.subject == format!("sequence:{}", jane.id))
+    );
+}

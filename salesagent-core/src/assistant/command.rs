@@ -47,6 +47,14 @@ pub enum Command {
     PauseSending,
     /// Turn the kill switch off.
     ResumeSending,
+    /// Stop a contact's follow-up sequence by hand (reason `manual`) and discard its unsent
+    /// follow-up.
+    StopSequence {
+        /// The contact's e-mail address, or a name or company to find it by; `None` for the
+        /// contact of the current draft.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+    },
     /// The request was ambiguous, unknown or unsafe: ask this instead of acting.
     Clarify {
         /// The question to put to the operator.
@@ -70,12 +78,13 @@ impl Command {
             Self::Lookup { .. } => "lookup",
             Self::PauseSending => "pause_sending",
             Self::ResumeSending => "resume_sending",
+            Self::StopSequence { .. } => "stop_sequence",
             Self::Clarify { .. } => "clarify",
         }
     }
 
     /// Every command name, in declaration order.
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 13] = [
         "next",
         "skip",
         "approve",
@@ -87,6 +96,7 @@ impl Command {
         "lookup",
         "pause_sending",
         "resume_sending",
+        "stop_sequence",
         "clarify",
     ];
 
@@ -145,7 +155,10 @@ impl Command {
                 }
                 Ok(())
             }
-            Self::Lookup { target } => line("target", target, 200),
+            Self::Lookup { target }
+            | Self::StopSequence {
+                target: Some(target),
+            } => line("target", target, 200),
             Self::Clarify { question } => line("question", question, 1000),
             _ => Ok(()),
         }

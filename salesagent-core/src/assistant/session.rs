@@ -369,6 +369,7 @@ impl AssistantSession {
             Command::Lookup { target } => self.lookup(target).await,
             Command::PauseSending => self.set_kill_switch(true).await,
             Command::ResumeSending => self.set_kill_switch(false).await,
+            Command::StopSequence { target } => self.stop_sequence(target.as_deref()).await,
             Command::Clarify { question } => Ok(question.clone()),
         };
         let text = match outcome {
@@ -662,6 +663,120 @@ impl AssistantSession {
             ));
         }
         Ok(s)
+    }
+
+    /// The contacts a name or company refers to in the drafts, whose sequence is still running
+    /// or paused.
+    async fn contacts_with_sequences(&self, target: &str) -> Result<Vec<EmailAddress>> {
+        let needle = target.to_lowercase();
+        let mut found = BTreeSet::new();
+        for d in self.store.list_drafts(&DraftFilter::default()).await? {
+            let hit = d
+                .company_name
+                .as_deref()
+                .is_some_and(|c| c.to_lowercase().contains(&needle))
+                || d.contact_name
+                    .as_deref()
+                    .is_some_and(|c| c.to_lowercase().contains(&needle));
+            if hit {
+                found.insert(d.contact_email);
+            }
+        }
+        let mut out = Vec::new();
+        for email in found {
+            if let Some(seq) = self.store.get_sequence(&email).await?
+                && !seq.status.is_finished()
+            {
+                out.push(email);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stops the follow-up sequence of the current draft's contact, or of the contact `target`
+    /// names (an address, or a name or company that matches one running sequence), with reason
+    /// `manual` naming this operator, discards its unsent follow-up and records it in the audit
+    /// log.
+    async fn stop_sequence(&mut self, target: Option<&str>) -> Result<String> {
+        let contact = match target {
+            None => match &self.current {
+                Some(d) => d.contact_email.clone(),
+                None => {
+                    return Ok("There is no draft in front of you, so I do not know whose \
+                               follow-ups to stop. Say what's next, or name the e-mail address."
+                        .to_owned());
+                }
+            },
+            Some(t) => match EmailAddress::parse(t) {
+                Ok(email) => email,
+                Err(_) => {
+                    let mut found = self.contacts_with_sequences(t).await?;
+                    match found.len() {
+                        0 => {
+                            return Ok(format!(
+                                "I found no running follow-up sequence for {t}. Which e-mail address do you mean?"
+                            ));
+                        }
+                        1 => found.remove(0),
+                        n => {
+                            let list: Vec<String> =
+                                found.iter().take(5).map(ToString::to_string).collect();
+                            return Ok(format!(
+                                "{t} matches {n} contacts with running follow-ups: {}. Which e-mail address should I stop?",
+                                list.join(", ")
+                            ));
+                        }
+                    }
+                }
+            },
+        };
+        let now = self.clock.now();
+        let before = self.store.get_sequence(&contact).await?;
+        let Some(before) = before else {
+            return Ok(format!("{contact} has no follow-up sequence."));
+        };
+        if before.status.is_finished() {
+            let why = before
+                .stop_reason
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            return Ok(format!(
+                "The follow-ups to {contact} already ended: {}{why}.",
+                before.status
+            ));
+        }
+        let reason = crate::sequences::StopReason::Manual {
+            actor: self.actor.clone(),
+        };
+        let Some(seq) = crate::sequences::stop_contact(&*self.store, &contact, reason, now).await?
+        else {
+            return Ok(format!("{contact} has no follow-up sequence."));
+        };
+        self.store
+            .append_audit(&NewAuditEntry {
+                actor: self.actor.clone(),
+                action: "sequence.stop".to_owned(),
+                subject: format!("sequence:{}", seq.id),
+                details: serde_json::json!({ "status": seq.status, "via": "assistant" }),
+            })
+            .await?;
+        let mut text = format!(
+            "Stopped the follow-ups to {contact}: no more follow-ups go out, and any unsent one is discarded."
+        );
+        if let Some(d) = self.current.as_ref().filter(|d| seq.drafts.contains(&d.id)) {
+            match self.store.get_draft(d.id).await {
+                Ok(fresh) if fresh.status == DraftStatus::Pending => self.current = Some(fresh),
+                Ok(_) | Err(Error::NotFound { .. }) => {
+                    self.current = None;
+                    text.push_str(
+                        " The follow-up in front of you was discarded. Say next for the next one.",
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(text)
     }
 
     async fn set_kill_switch(&mut self, on: bool) -> Result<String> {

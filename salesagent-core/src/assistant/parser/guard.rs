@@ -151,12 +151,13 @@ pub(super) fn settle(command: Command, frame: Frame) -> Command {
     let question = match command {
         Command::Approve if frame.negate => Q_NEGATED,
         Command::ResumeSending if frame.negate => Q_NEGATED_OTHER,
-        Command::Approve | Command::Reject { .. } | Command::ResumeSending => {
-            match outward_doubt(frame) {
-                Some(q) => q,
-                None => return command,
-            }
-        }
+        Command::Approve
+        | Command::Reject { .. }
+        | Command::ResumeSending
+        | Command::StopSequence { .. } => match outward_doubt(frame) {
+            Some(q) => q,
+            None => return command,
+        },
         _ => return command,
     };
     Command::clarify(question)

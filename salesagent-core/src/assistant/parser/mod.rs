@@ -27,6 +27,7 @@ mod guard;
 mod payload;
 mod phrases;
 mod questions;
+mod stop_sequence;
 mod timing;
 
 use super::command::Command;
@@ -124,6 +125,7 @@ fn by_payload(raw: &str, f: &Framed) -> Option<Command> {
             payload::edit(raw, &tokens, *at)
                 .or_else(|| payload::reject_with_reason(raw, &tokens, *at))
                 .or_else(|| payload::lookup(raw, &tokens, *at))
+                .or_else(|| stop_sequence::stop_sequence(raw, &tokens, *at))
                 .map(|c| guard::settle(c, f.frame(*lead, tail)))
         })
 }
@@ -169,7 +171,7 @@ pub(crate) fn doubts_model_answer(utterance: &str, command: &Command) -> bool {
     let (core, frame) = framed.core();
     match command {
         Command::Approve => guard::approve_doubt(core, frame).is_some(),
-        Command::Reject { .. } | Command::ResumeSending => {
+        Command::Reject { .. } | Command::ResumeSending | Command::StopSequence { .. } => {
             guard::reject_doubt(core, frame).is_some()
         }
         _ => false,

@@ -55,9 +55,9 @@ pub(super) struct Token {
     /// Normalised (lower case, no punctuation).
     pub norm: String,
     /// Byte offset of the word in the original text.
-    start: usize,
+    pub start: usize,
     /// Byte offset just after the word.
-    end: usize,
+    pub end: usize,
     /// The word ended with `:`, `,`, `;`, `.` or `!`, or was a dash on its own.
     sep: bool,
 }
