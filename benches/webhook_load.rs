@@ -69,8 +69,8 @@ const POOL: u32 = 10;
 /// The workers' idle poll.
 const POLL: Duration = Duration::from_millis(50);
 /// Rates the capacity sweep tries, in order.
-const SWEEP_RATES: [f64; 7] = [
-    1_000.0, 1_500.0, 2_000.0, 3_000.0, 4_000.0, 6_000.0, 8_000.0,
+const SWEEP_RATES: [f64; 9] = [
+    250.0, 500.0, 1_000.0, 1_500.0, 2_000.0, 3_000.0, 4_000.0, 6_000.0, 8_000.0,
 ];
 
 #[derive(Debug, Clone, Copy)]

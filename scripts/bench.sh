@@ -152,7 +152,7 @@ for b in benches:
                 pass
         med = statistics.median(nums) if nums else float("nan")
         spread = (max(nums) - min(nums)) / abs(med) * 100 if len(nums) > 1 and med else 0.0
-        fmt = lambda x: f"{x:.4g}" if abs(x) < 10 else f"{x:.0f}"
+        fmt = lambda x: f"{x:.0f}" if abs(x) >= 1000 else f"{x:.4g}"
         print(f"| {name} | {units[name]} | " + " | ".join(vals) + f" | {fmt(med)} | {spread:.0f} % |")
     print()
 PY
