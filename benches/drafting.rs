@@ -286,7 +286,23 @@ async fn run_cases(
             ground_subject(&draft.subject, i).is_err()
                 || ground(&draft.body, i).map_or(true, |g| !g.repairs.is_empty())
         });
-        if std::env::var_os("DRAFTING_SHOW").is_some() || (n == 0 && label == "template") {
+        if label != "template" {
+            // Slow models: one line per run, so an interrupted run still tells something.
+            let reason = draft.drafting.as_ref().and_then(|d| d.template_reason);
+            println!(
+                "  {label} run {}/{}: {} form {fi}: writer {} ({reason:?}), {} words, {grounding_caught} refused for grounding, {ms:.0} ms",
+                n + 1,
+                cases.len(),
+                sender.id,
+                match &draft.writer {
+                    DraftWriter::Llm { .. } => "llm",
+                    DraftWriter::Template { .. } => "template",
+                    DraftWriter::Human => "human",
+                },
+                words(&draft.body),
+            );
+        }
+        if std::env::var_os("DRAFTING_SHOW").is_some() || n == 0 {
             println!(
                 "--- {label} draft for {} ({}) to {}:\nSubject: {}\n\n{}\n",
                 sender.id, sender.name, draft.contact_email, draft.subject, draft.body
