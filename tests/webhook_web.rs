@@ -539,7 +539,11 @@ async fn charts_page_draws_svg_with_the_numbers_as_tables() {
         "{html}"
     );
     // The contact's timeline lists the outcome.
-    let html = text(env.send(get("/operator/contacts/ann@acme.io", &cookie)).await).await;
+    let html = text(
+        env.send(get("/operator/contacts/ann@acme.io", &cookie))
+            .await,
+    )
+    .await;
     assert!(html.contains("<td>outcome</td>"), "{html}");
     assert!(html.contains("email replied"), "{html}");
     // Charts need a login like every page.
@@ -590,4 +594,123 @@ async fn push_to_talk_route_needs_the_session_and_its_csrf_header() {
     assert!(v["session"].is_string());
     assert!(v.get("audio").is_none(), "no text to speech configured");
     assert_eq!(stt.heard()[0].bytes, b"webm-bytes");
+}
+
+/// A first e-mail to `to`, stored as sent, and the hook that enrols its contact in the default
+/// follow-up sequence.
+async fn enrol(env: &Env, to: &str) {
+    use salesagent::core::model::{Draft, DraftWriter, EmailAddress, MessageId};
+    use salesagent::core::sequences::{SequenceConfig, activate, on_sent};
+    activate(&*env.store, &SequenceConfig::default())
+        .await
+        .unwrap();
+    let addr = |s: &str| EmailAddress::parse(s).unwrap();
+    let mut d = Draft::new(
+        addr(to),
+        addr("sales@ours.io"),
+        "Hello",
+        "Hi,\n\nwould a short demo help?\n\nSam",
+        DraftWriter::Human,
+        env.now(),
+    );
+    d.status = DraftStatus::Sent;
+    d.message_id = Some(MessageId::parse(&format!("first.{to}")).unwrap());
+    d.sent_at = Some(env.now());
+    env.store
+        .insert_draft(&d, &d.created_event("test"))
+        .await
+        .unwrap();
+    on_sent(&*env.store, d.id, env.now()).await.unwrap();
+}
+
+async fn sequence_of(env: &Env, to: &str) -> serde_json::Value {
+    let resp = env
+        .send(api("GET", &format!("/api/sequences/{to}"), None))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    json(resp).await
+}
+
+#[tokio::test]
+async fn stop_follow_ups_button_stops_the_sequence_with_csrf_only() {
+    let env = env();
+    let id = seed_draft(&env).await;
+    enrol(&env, "ann@acme.io").await;
+    enrol(&env, "bob@globex.com").await;
+    let cookie = login(&env).await;
+    let page = format!("/operator/drafts/{id}");
+    let html = text(env.send(get(&page, &cookie)).await).await;
+    assert!(html.contains("Stop follow-ups"), "{html}");
+    let action = "/operator/contacts/ann@acme.io/stop-sequence";
+    assert!(html.contains(&format!("action=\"{action}\"")), "{html}");
+    let csrf = hidden(&html, "csrf");
+
+    // Without the CSRF token, or with a wrong one: refused, the sequence keeps running.
+    let resp = env.send(post_form(action, &cookie, &[("back", &id)])).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = env
+        .send(post_form(action, &cookie, &[("csrf", "nope")]))
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = env.send(post_form(action, "", &[("csrf", &csrf)])).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(sequence_of(&env, "ann@acme.io").await["status"], "active");
+
+    // With it: stopped by hand, naming the operator, back to the draft page.
+    let resp = env
+        .send(post_form(
+            action,
+            &cookie,
+            &[("csrf", &csrf), ("back", &id)],
+        ))
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()[header::LOCATION], page.as_str());
+    let seq = sequence_of(&env, "ann@acme.io").await;
+    assert_eq!(seq["status"], "stopped", "{seq}");
+    assert_eq!(seq["stop_reason"]["reason"], "manual", "{seq}");
+    assert_eq!(seq["stop_reason"]["actor"], "operator:admin", "{seq}");
+    let audit = env.store.audit_entries(0, 1000).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "sequence.stop" && e.actor == "operator:admin")
+    );
+    // A stopped sequence shows why, and no button.
+    let html = text(env.send(get(&page, &cookie)).await).await;
+    assert!(!html.contains("Stop follow-ups"), "{html}");
+    assert!(html.contains("stopped: manual"), "{html}");
+
+    // The contact timeline has the button too; the page script gets JSON.
+    let timeline = text(
+        env.send(get("/operator/contacts/bob@globex.com", &cookie))
+            .await,
+    )
+    .await;
+    assert!(timeline.contains("Stop follow-ups"), "{timeline}");
+    let resp = env
+        .send(post_json_form(
+            "/operator/contacts/bob@globex.com/stop-sequence",
+            &cookie,
+            &[("csrf", &csrf)],
+        ))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = json(resp).await;
+    assert_eq!(body["status"], "stopped", "{body}");
+    assert_eq!(body["stop_reason"]["reason"], "manual", "{body}");
+    assert_eq!(
+        sequence_of(&env, "bob@globex.com").await["status"],
+        "stopped"
+    );
+
+    // A contact without a sequence.
+    let resp = env
+        .send(post_form(
+            "/operator/contacts/nobody@else.org/stop-sequence",
+            &cookie,
+            &[("csrf", &csrf)],
+        ))
+        .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }

@@ -27,10 +27,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use salesagent_core::model::{
-    Draft, DraftAction, DraftEvent, DraftFlag, DraftStatus, DraftWriter, EmailAddress, ScoreFactor,
-    clean_line,
+    Draft, DraftAction, DraftEvent, DraftFlag, DraftId, DraftStatus, DraftWriter, EmailAddress,
+    NewAuditEntry, ScoreFactor, clean_line,
 };
 use salesagent_core::ports::{DraftFilter, OutcomeFilter, SettingsExt as _};
+use salesagent_core::sequences::{Sequence, StopReason, stop_contact};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -56,6 +57,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/operator/drafts/{id}/edit", post(edit))
         .route("/operator/charts", get(charts_page))
         .route("/operator/contacts/{email}", get(timeline_page))
+        .route(
+            "/operator/contacts/{email}/stop-sequence",
+            post(stop_sequence),
+        )
         .route("/operator/assets/operator.js", get(script))
         .route(
             "/operator/assistant/audio",
@@ -429,6 +434,30 @@ fn maybe_link(href: &str) -> String {
     }
 }
 
+/// The "Stop follow-ups" button for a contact whose sequence is still running or paused (empty
+/// for a finished one); `back` is the draft page to return to.
+fn stop_sequence_form(session: &Session, seq: &Sequence, back: Option<DraftId>) -> String {
+    if seq.status.is_finished() {
+        return String::new();
+    }
+    format!(
+        "<form class=\"inline\" id=\"stop-sequence\" method=\"post\" action=\"/operator/contacts/{}/stop-sequence\">{}{}\
+<button type=\"submit\">Stop follow-ups</button></form>",
+        esc(&percent(&seq.contact_email.to_string())),
+        csrf_field(session),
+        back.map(|id| format!("<input type=\"hidden\" name=\"back\" value=\"{id}\">"))
+            .unwrap_or_default(),
+    )
+}
+
+/// Why a finished sequence ended, for the pages.
+fn stop_words(seq: &Sequence) -> String {
+    seq.stop_reason
+        .as_ref()
+        .map(|r| format!(" · stopped: {}", esc(&r.to_string())))
+        .unwrap_or_default()
+}
+
 fn contact_link(email: &EmailAddress) -> String {
     let e = email.to_string();
     format!(
@@ -774,7 +803,7 @@ async fn render_draft(state: &AppState, session: &Session, id: &str) -> ApiResul
     if let Some(seq) = state.store().get_sequence(&d.contact_email).await? {
         let _ = write!(
             out,
-            "<section id=\"sequence\"><h2>Follow-up sequence</h2><p>{} · {} of {} follow-ups sent{}{}</p></section>",
+            "<section id=\"sequence\"><h2>Follow-up sequence</h2><p>{} · {} of {} follow-ups sent{}{}{}</p>{}</section>",
             esc(&seq.status.to_string()),
             seq.sent_steps,
             seq.plan.len(),
@@ -784,6 +813,8 @@ async fn render_draft(state: &AppState, session: &Session, id: &str) -> ApiResul
             seq.paused_until
                 .map(|t| format!(" · paused until {}", t.format("%Y-%m-%d")))
                 .unwrap_or_default(),
+            stop_words(&seq),
+            stop_sequence_form(session, &seq, Some(d.id)),
         );
     }
     let _ = write!(
@@ -943,13 +974,15 @@ async fn render_timeline(state: &AppState, session: &Session, email: &str) -> Ap
             ));
         }
         seq_line = format!(
-            "<p id=\"sequence\">Sequence {} · {} of {} follow-ups sent{}</p>",
+            "<p id=\"sequence\">Sequence {} · {} of {} follow-ups sent{}{}</p>{}",
             esc(&seq.status.to_string()),
             seq.sent_steps,
             seq.plan.len(),
             seq.next_due
                 .map(|t| format!(" · next due {}", t.format("%Y-%m-%d %H:%M")))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            stop_words(&seq),
+            stop_sequence_form(session, &seq, None),
         );
     }
     entries.sort_by_key(|a| a.0);
@@ -1064,6 +1097,54 @@ async fn edit(
     )
     .await?;
     action_reply(&state, &headers, &d, &id).await
+}
+
+/// `POST /operator/contacts/{email}/stop-sequence` (CSRF form): stops the contact's follow-up
+/// sequence by hand (reason `manual`, naming the operator), discards its unsent follow-up and
+/// records `sequence.stop` in the audit log. Answers the sequence's state as JSON to the page
+/// script, else redirects back to the draft page named by `back` or to the contact's timeline;
+/// `404` when the contact has no sequence.
+async fn stop_sequence(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    form: FormResult,
+) -> ApiResult<Response> {
+    let fields = checked(&state, &headers, form)?;
+    let contact = EmailAddress::parse(raw.trim())
+        .map_err(|_| ApiError::bad_request(format!("{raw:?} is not an e-mail address")))?;
+    let actor = web_actor(&state, &headers);
+    let reason = StopReason::Manual {
+        actor: actor.clone(),
+    };
+    let seq = stop_contact(state.store().as_ref(), &contact, reason, state.now())
+        .await?
+        .ok_or_else(|| salesagent_core::Error::not_found(format!("sequence of {contact}")))?;
+    state
+        .store()
+        .append_audit(&NewAuditEntry {
+            actor,
+            action: "sequence.stop".to_owned(),
+            subject: format!("sequence:{}", seq.id),
+            details: serde_json::json!({ "status": seq.status, "via": "web" }),
+        })
+        .await?;
+    if wants_json(&headers) {
+        return Ok(Json(serde_json::json!({
+            "contact_email": seq.contact_email,
+            "status": seq.status,
+            "stop_reason": seq.stop_reason,
+        }))
+        .into_response());
+    }
+    let back = fields
+        .get("back")
+        .and_then(|b| draft_id(b).ok())
+        .map_or_else(
+            || format!("/operator/contacts/{}", percent(&contact.to_string())),
+            |id| format!("/operator/drafts/{id}"),
+        );
+    Ok(Redirect::to(&back).into_response())
 }
 
 /// The chat history carried in the form's hidden field (bounded; anything unreadable is
