@@ -7,14 +7,14 @@
 //! | port | connector | environment |
 //! |---|---|---|
 //! | `Crm` | [`hubspot::HubSpot`] | `HUBSPOT_ACCESS_TOKEN` (or `HUBSPOT_API_KEY`), `HUBSPOT_CLIENT_SECRET` (webhooks), `HUBSPOT_BASE_URL` |
-//! | `Mailbox` | [`gmail::Gmail`] | Google OAuth below, `GOOGLE_API_BASE_URL` |
-//! | `Drive` | [`drive::GoogleDrive`] | Google OAuth below, `GOOGLE_API_BASE_URL` |
-//! | `Calendar` | [`calendar::GoogleCalendar`] | Google OAuth below, `GOOGLE_API_BASE_URL` |
+//! | `Mailbox` | [`google::gmail::Gmail`] | Google OAuth below, `GOOGLE_API_BASE_URL` |
+//! | `Drive` | [`google::drive::GoogleDrive`] | Google OAuth below, `GOOGLE_API_BASE_URL` |
+//! | `Calendar` | [`google::calendar::GoogleCalendar`] | Google OAuth below, `GOOGLE_API_BASE_URL` |
 //! | `Llm`, speech | [`openai::OpenAi`] | `OPENAI_API_KEY`, `OPENAI_BASE_URL` (any OpenAI-compatible server), `OPENAI_MODEL`, `OPENAI_TRANSCRIBE_MODEL`, `OPENAI_TTS_MODEL`, `OPENAI_TTS_VOICE`, `OPENAI_DAILY_TOKEN_BUDGET`, `OPENAI_STRUCTURED_OUTPUT` (start the negotiation at `json_schema`, `json_object` or `prompt`) |
 //! | `Mailbox` (files) | [`outbox::Outbox`] | `outbox:DIR` |
 //! | `Mailbox` (any IMAP + SMTP) | `imap::ImapMailbox` (feature `imap`) | `IMAP_URL`, `SMTP_URL`, `IMAP_SENT_COPY`, `IMAP_SENT_FOLDER`, `IMAP_DRAFTS_FOLDER`, `IMAP_CA_FILE`; XOAUTH2: `OAUTH_PROVIDER` ([`oauth_provider`]) |
 //! | `TextToSpeech` (offline) | [`espeak::Espeak`] | `ESPEAK_NG_PATH`, `ESPEAK_NG_VOICE` |
-//! | OAuth | [`google_oauth::GoogleOAuth`] | `GOOGLE_CLIENT_ID`, `GOOGLE_CLIENT_SECRET`, `GOOGLE_REDIRECT_URI`, `GOOGLE_TOKEN_URL`, `GOOGLE_AUTH_URL` |
+//! | OAuth | [`google::oauth::GoogleOAuth`] | `GOOGLE_CLIENT_ID`, `GOOGLE_CLIENT_SECRET`, `GOOGLE_REDIRECT_URI`, `GOOGLE_TOKEN_URL`, `GOOGLE_AUTH_URL` |
 //!
 //! Every connector has a builder with `from_env()` and `with_base_url(..)` (for tests against a
 //! mock server) and a harmless authenticated `check()` read for health checks (`doctor`).
@@ -83,12 +83,8 @@
 //!
 //! Feature flags: `imap` (default) builds the IMAP + SMTP mailbox (`async-imap`, `lettre`).
 
-pub mod calendar;
-pub mod drive;
 pub mod espeak;
-pub mod gmail;
-pub mod google_api;
-pub mod google_oauth;
+pub mod google;
 pub mod http;
 pub mod hubspot;
 #[cfg(feature = "imap")]
@@ -96,3 +92,8 @@ pub mod imap;
 pub mod oauth_provider;
 pub mod openai;
 pub mod outbox;
+
+// The Google connectors live under `google/`; their old top-level paths keep working.
+pub use google::api as google_api;
+pub use google::oauth as google_oauth;
+pub use google::{calendar, drive, gmail};

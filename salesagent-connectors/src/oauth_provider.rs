@@ -2,10 +2,10 @@
 //! mailbox can log in with `XOAUTH2` to Microsoft 365 as well as Google Workspace.
 //!
 //! The authorization-code + PKCE flow, token storage in the `SecretStore` and the single-flight
-//! refresh are the ones of [`google_oauth`](crate::google_oauth) (nothing there is specific to
+//! refresh are the ones of [`google_oauth`](crate::google::oauth) (nothing there is specific to
 //! Google but its default endpoints): an [`OAuthProvider`] only points that client at another
 //! identity platform and names the scopes to ask for. The resulting
-//! [`GoogleAccount`](crate::google_oauth::GoogleAccount) is an
+//! [`GoogleAccount`](crate::google::oauth::GoogleAccount) is an
 //! [`Authorizer`](crate::http::Authorizer), which is what the IMAP mailbox takes.
 //!
 //! Environment: `OAUTH_PROVIDER` = `google` (default) or `microsoft`. Google reads the
@@ -14,7 +14,7 @@
 //! domain, or `common` / `organizations`; default `organizations`), with `MICROSOFT_AUTH_URL` /
 //! `MICROSOFT_TOKEN_URL` overriding the endpoints (tests).
 
-use crate::google_oauth::{GoogleOAuthBuilder, endpoints as google_endpoints};
+use crate::google::oauth::{GoogleOAuthBuilder, endpoints as google_endpoints};
 use salesagent_core::{Error, Result};
 
 /// Google's mail scope for IMAP and SMTP (`XOAUTH2`).

@@ -1,10 +1,10 @@
-//! The builder the Google API connectors ([`Gmail`](crate::gmail::Gmail),
-//! [`GoogleDrive`](crate::drive::GoogleDrive), [`GoogleCalendar`](crate::calendar::GoogleCalendar))
+//! The builder the Google API connectors ([`Gmail`](crate::google::gmail::Gmail),
+//! [`GoogleDrive`](crate::google::drive::GoogleDrive), [`GoogleCalendar`](crate::google::calendar::GoogleCalendar))
 //! share: one base URL for all Google APIs (`GOOGLE_API_BASE_URL`, e.g. a mock server), the
-//! tokens of a [`GoogleAccount`](crate::google_oauth::GoogleAccount) (or any [`Authorizer`]), and
+//! tokens of a [`GoogleAccount`](crate::google::oauth::GoogleAccount) (or any [`Authorizer`]), and
 //! the transport settings.
 
-use crate::google_oauth::error::map_google_error;
+use crate::google::error::map_google_error;
 use crate::http::{Authorizer, HttpConfig, HttpService, RateLimit};
 use salesagent_core::ports::DynClock;
 use salesagent_core::{Error, Result};
@@ -28,8 +28,8 @@ pub trait GoogleApi: Sized {
 }
 
 /// Builder of a Google API connector `T` (see the aliases
-/// [`GmailBuilder`](crate::gmail::GmailBuilder), [`GoogleDriveBuilder`](crate::drive::GoogleDriveBuilder)
-/// and [`GoogleCalendarBuilder`](crate::calendar::GoogleCalendarBuilder)).
+/// [`GmailBuilder`](crate::google::gmail::GmailBuilder), [`GoogleDriveBuilder`](crate::google::drive::GoogleDriveBuilder)
+/// and [`GoogleCalendarBuilder`](crate::google::calendar::GoogleCalendarBuilder)).
 pub struct GoogleApiBuilder<T> {
     base_url: String,
     pub(crate) resource: String,

@@ -240,7 +240,7 @@ impl ImapBuilder {
     }
 
     /// Logs in with `XOAUTH2`: `token` hands out the access tokens (e.g. a
-    /// [`GoogleAccount`](crate::google_oauth::GoogleAccount) from an
+    /// [`GoogleAccount`](crate::google::oauth::GoogleAccount) from an
     /// [`OAuthProvider`](crate::oauth_provider::OAuthProvider) client). With a URL, this is the
     /// token source of `?auth=xoauth2`; without one, it logs `username` in to both servers.
     #[must_use]

@@ -2,7 +2,7 @@
 
 use super::conn::{Conn, Fetched, tls_config};
 use super::{ImapMailbox, SentCopy, smtp};
-use crate::gmail::parse::parse_mail;
+use crate::google::gmail::parse::parse_mail;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;

@@ -1,7 +1,7 @@
 //! Building a [`GoogleCalendar`] from the environment or by hand.
 
 use super::{DEFAULT_BASE_URL, GoogleCalendar};
-use crate::google_api::{GoogleApi, GoogleApiBuilder};
+use crate::google::api::{GoogleApi, GoogleApiBuilder};
 use crate::http::{HttpService, RateLimit};
 
 /// Builder of [`GoogleCalendar`] (see [`GoogleApiBuilder`] for the shared settings).

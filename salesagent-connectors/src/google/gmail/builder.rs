@@ -1,7 +1,7 @@
 //! Building a [`Gmail`] from the environment or by hand.
 
 use super::{DEFAULT_BASE_URL, Gmail};
-use crate::google_api::{GoogleApi, GoogleApiBuilder};
+use crate::google::api::{GoogleApi, GoogleApiBuilder};
 use crate::http::{HttpService, RateLimit};
 
 /// Builder of [`Gmail`] (see [`GoogleApiBuilder`] for the shared settings).

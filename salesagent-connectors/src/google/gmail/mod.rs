@@ -3,7 +3,6 @@
 
 mod builder;
 mod client;
-pub mod error;
 pub mod model;
 pub mod parse;
 

@@ -10,7 +10,8 @@
 
 mod builder;
 mod client;
-pub mod error;
+/// The shared Google error mapping, kept at its old path; it lives in [`crate::google::error`].
+pub use super::error;
 pub mod model;
 
 pub use builder::GoogleOAuthBuilder;
