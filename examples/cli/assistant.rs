@@ -120,6 +120,7 @@ fn needs_current(c: &Command) -> bool {
             | Command::Edit { .. }
             | Command::Show
             | Command::Skip
+            | Command::StopSequence { target: None }
     )
 }
 

@@ -10,7 +10,7 @@ pub(crate) const Q_COMPOUND: &str =
 /// Anything not understood.
 pub(crate) const Q_UNKNOWN: &str = "Sorry, I did not understand that. You can say: what's next, \
 approve, reject with a reason, skip, read it to me, change the subject to something, how many are \
-pending, stats, tell me about a company, pause sending, or resume sending.";
+pending, stats, tell me about a company, stop the follow-ups, pause sending, or resume sending.";
 pub(super) const Q_EMPTY: &str = "I did not catch anything. What would you like to do?";
 pub(super) const Q_TOO_LONG: &str =
     "That was too long for a command. What would you like to do, in a few words?";
