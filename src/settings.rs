@@ -509,18 +509,7 @@ fn parse_hhmm(s: &str) -> Option<chrono::NaiveTime> {
 /// capitalised (`acme-robotics.com` → "Acme Robotics", `mail.example.co.uk` → "Mail").
 #[must_use]
 pub fn company_from_domain(domain: &Domain) -> String {
-    let label = domain.as_str().split('.').next().unwrap_or_default();
-    label
-        .split(['-', '_'])
-        .filter(|w| !w.is_empty())
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_uppercase().chain(c).collect::<String>())
-                .unwrap_or_default()
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    domain.organisation_name()
 }
 
 impl Settings {

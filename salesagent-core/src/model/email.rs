@@ -21,6 +21,25 @@ pub const MAX_ADDRESS_LEN: usize = 254;
 pub struct Domain(String);
 
 impl Domain {
+    /// A readable organisation name from the first label: `acme-robotics.com` gives
+    /// "Acme Robotics", `example.co.uk` gives "Example". What a sender's company is called when
+    /// nothing else names it.
+    #[must_use]
+    pub fn organisation_name(&self) -> String {
+        let label = self.0.split('.').next().unwrap_or_default();
+        label
+            .split(['-', '_'])
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// Parses and normalises a domain; Unicode labels become punycode (`xn--…`).
     pub fn parse(input: &str) -> Result<Self> {
         let err = |reason: &str| Error::invalid("domain", reason.to_owned());

@@ -41,6 +41,7 @@
 //! submission `Conflict` as "someone else finished first" across processes.
 
 mod context;
+pub mod graph;
 
 use crate::model::{
     Company, Contact, CrmId, Draft, DraftFlag, DraftId, DraftWriter, DraftingReport, EmailAddress,
@@ -160,14 +161,17 @@ pub struct PipelineConfig {
 }
 
 impl PipelineConfig {
-    /// Defaults for `sender`.
+    /// Defaults for `sender`; the company is named after the sender's domain.
     #[must_use]
     pub fn new(sender: EmailAddress) -> Self {
         let name = sender.local_part().to_owned();
+        // Nothing names the company: the sender's domain does (`sam@acme-robotics.com` writes
+        // for "Acme Robotics"); set `sender_company` to change it.
+        let company = sender.domain().organisation_name();
         Self {
             sender,
             sender_name: name,
-            sender_company: "Salesagent".to_owned(),
+            sender_company: company,
             voice_profile: "default".to_owned(),
             voice_profiles: BTreeMap::new(),
             voice_threshold: SimilarityThreshold::default(),
