@@ -219,15 +219,21 @@ fn weekly(weeks: &[Week]) -> String {
         "<svg id=\"chart-weekly\" class=\"chart\" role=\"img\" aria-label=\"Reply rate and meetings by week\" viewBox=\"0 0 {width} 230\" width=\"{width}\" height=\"230\">\
 <title>Reply rate and meetings by week</title>\
 <line x1=\"40\" y1=\"180\" x2=\"{width}\" y2=\"180\" stroke=\"#99a\"></line>\
-<text x=\"0\" y=\"34\" font-size=\"11\">100%</text><text x=\"0\" y=\"184\" font-size=\"11\">0%</text>"
+<text x=\"0\" y=\"34\" font-size=\"11\">100%</text><text x=\"0\" y=\"16\" font-size=\"11\">meet.</text><text x=\"0\" y=\"184\" font-size=\"11\">0%</text>"
     );
     let max_meet = weeks.iter().map(|w| w.meetings).max().unwrap_or(0).max(1);
     for (i, w) in weeks.iter().enumerate() {
         let x = 44 + i * col;
         let r = rate(w.replied, w.sent);
         let h = r * 150.0;
+        // Meetings are counts, not a rate: a row of dots above the bars (size by count, the
+        // number beside it), so they never read against the percentage axis.
         #[allow(clippy::cast_precision_loss)]
-        let my = 180.0 - (w.meetings as f64 / max_meet as f64) * 150.0;
+        let mr = if w.meetings == 0 {
+            0.0
+        } else {
+            3.0 + 4.0 * (w.meetings as f64 / max_meet as f64)
+        };
         let label = w
             .start
             .map(|d| d.format("%m-%d").to_string())
@@ -236,20 +242,21 @@ fn weekly(weeks: &[Week]) -> String {
             svg,
             "<rect class=\"week\" x=\"{x}\" y=\"{y:.1}\" width=\"30\" height=\"{h:.1}\" fill=\"#4a78c2\"><title>{r:.0}% replied of {sent} sent</title></rect>\
 <text x=\"{x}\" y=\"{ry:.1}\" font-size=\"11\">{pct:.0}%</text>\
-<circle cx=\"{cx}\" cy=\"{my:.1}\" r=\"5\" fill=\"#d9822b\"><title>{m} meetings</title></circle>\
+<circle cx=\"{cx}\" cy=\"12\" r=\"{mr:.1}\" fill=\"#d9822b\"><title>{m} meetings</title></circle><text x=\"{mx}\" y=\"16\" font-size=\"11\">{m}</text>\
 <text x=\"{x}\" y=\"198\" font-size=\"11\">{label}</text>",
             y = 180.0 - h,
             r = r * 100.0,
             sent = w.sent,
             ry = 176.0 - h,
             pct = r * 100.0,
-            cx = x + 15,
+            cx = x + 8,
+            mx = x + 17,
             m = w.meetings,
         );
     }
     svg.push_str(
         "<rect x=\"44\" y=\"212\" width=\"12\" height=\"12\" fill=\"#4a78c2\"></rect><text x=\"60\" y=\"222\" font-size=\"11\">reply rate</text>\
-<circle cx=\"150\" cy=\"218\" r=\"5\" fill=\"#d9822b\"></circle><text x=\"160\" y=\"222\" font-size=\"11\">meetings</text></svg>",
+<circle cx=\"150\" cy=\"218\" r=\"5\" fill=\"#d9822b\"></circle><text x=\"160\" y=\"222\" font-size=\"11\">meetings (count, top row)</text></svg>",
     );
     svg
 }
