@@ -350,7 +350,7 @@ fn operator_flow_approve_reject_edit_send_in_draft_only_mode() {
     w.fails(&["approve", "00000000-0000-7000-8000-000000000000"], 2);
     // An unknown mailbox is bad input (exit 2), naming the choices.
     let err = w.fails(&["send", "--mailbox", "smtp://example.com"], 2);
-    assert!(err.contains("gmail or outbox:DIR"), "{err}");
+    assert!(err.contains("gmail, imap or outbox:DIR"), "{err}");
 }
 
 #[test]
