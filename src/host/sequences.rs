@@ -10,10 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use salesagent_core::Error;
-use salesagent_core::model::{EmailAddress, NewAuditEntry};
-use salesagent_core::sequences::{
-    SequenceFilter, SequenceStatus, StopReason, compute_stats, stop_contact,
-};
+use salesagent_core::model::EmailAddress;
+use salesagent_core::sequences::{SequenceFilter, SequenceStatus, compute_stats, stop_by_operator};
 use serde::Deserialize;
 
 /// Sequences listed when the request names no `limit`.
@@ -55,21 +53,15 @@ async fn stop(
     Path(raw): Path<String>,
 ) -> ApiResult<Response> {
     let contact = email(&raw)?;
-    let reason = StopReason::Manual {
-        actor: operator.actor(),
-    };
-    let seq = stop_contact(state.store().as_ref(), &contact, reason, state.now())
-        .await?
-        .ok_or_else(|| Error::not_found(format!("sequence of {contact}")))?;
-    state
-        .store()
-        .append_audit(&NewAuditEntry {
-            actor: operator.actor(),
-            action: "sequence.stop".to_owned(),
-            subject: format!("sequence:{}", seq.id),
-            details: serde_json::json!({ "status": seq.status }),
-        })
-        .await?;
+    let seq = stop_by_operator(
+        state.store().as_ref(),
+        &contact,
+        &operator.actor(),
+        None,
+        state.now(),
+    )
+    .await?
+    .ok_or_else(|| Error::not_found(format!("sequence of {contact}")))?;
     Ok(Json(seq).into_response())
 }
 

@@ -28,10 +28,10 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use salesagent_core::model::{
     Draft, DraftAction, DraftEvent, DraftFlag, DraftId, DraftStatus, DraftWriter, EmailAddress,
-    NewAuditEntry, ScoreFactor, clean_line,
+    ScoreFactor, clean_line,
 };
 use salesagent_core::ports::{DraftFilter, OutcomeFilter, SettingsExt as _};
-use salesagent_core::sequences::{Sequence, StopReason, stop_contact};
+use salesagent_core::sequences::{Sequence, stop_by_operator};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -1114,21 +1114,15 @@ async fn stop_sequence(
     let contact = EmailAddress::parse(raw.trim())
         .map_err(|_| ApiError::bad_request(format!("{raw:?} is not an e-mail address")))?;
     let actor = web_actor(&state, &headers);
-    let reason = StopReason::Manual {
-        actor: actor.clone(),
-    };
-    let seq = stop_contact(state.store().as_ref(), &contact, reason, state.now())
-        .await?
-        .ok_or_else(|| salesagent_core::Error::not_found(format!("sequence of {contact}")))?;
-    state
-        .store()
-        .append_audit(&NewAuditEntry {
-            actor,
-            action: "sequence.stop".to_owned(),
-            subject: format!("sequence:{}", seq.id),
-            details: serde_json::json!({ "status": seq.status, "via": "web" }),
-        })
-        .await?;
+    let seq = stop_by_operator(
+        state.store().as_ref(),
+        &contact,
+        &actor,
+        Some("web"),
+        state.now(),
+    )
+    .await?
+    .ok_or_else(|| salesagent_core::Error::not_found(format!("sequence of {contact}")))?;
     if wants_json(&headers) {
         return Ok(Json(serde_json::json!({
             "contact_email": seq.contact_email,

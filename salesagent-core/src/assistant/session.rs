@@ -746,21 +746,17 @@ impl AssistantSession {
                 before.status
             ));
         }
-        let reason = crate::sequences::StopReason::Manual {
-            actor: self.actor.clone(),
-        };
-        let Some(seq) = crate::sequences::stop_contact(&*self.store, &contact, reason, now).await?
+        let Some(seq) = crate::sequences::stop_by_operator(
+            &*self.store,
+            &contact,
+            &self.actor,
+            Some("assistant"),
+            now,
+        )
+        .await?
         else {
             return Ok(format!("{contact} has no follow-up sequence."));
         };
-        self.store
-            .append_audit(&NewAuditEntry {
-                actor: self.actor.clone(),
-                action: "sequence.stop".to_owned(),
-                subject: format!("sequence:{}", seq.id),
-                details: serde_json::json!({ "status": seq.status, "via": "assistant" }),
-            })
-            .await?;
         let mut text = format!(
             "Stopped the follow-ups to {contact}: no more follow-ups go out, and any unsent one is discarded."
         );

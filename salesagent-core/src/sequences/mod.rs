@@ -43,6 +43,6 @@ pub use model::{
 };
 pub use service::{
     ACTOR, CONFIG_KEY, SEQUENCE_STEP, SequenceStepJob, Sequences, activate, active_config,
-    on_automatic_reply, on_outcome, on_sent, stop_contact,
+    on_automatic_reply, on_outcome, on_sent, stop_by_operator, stop_contact,
 };
 pub use stats::{SequenceStats, StepStats, compute_stats};

@@ -272,6 +272,40 @@ pub async fn stop_contact(
     Ok(result.map(|(s, _)| s))
 }
 
+/// An operator stops `contact`'s sequence by hand: [`stop_contact`] with reason `manual` naming
+/// `actor`, then a `sequence.stop` audit entry (with `via` in its details when given). The one
+/// path of the API, the operator page and the assistant. `None` when the contact has none.
+///
+/// # Errors
+/// Store errors.
+pub async fn stop_by_operator(
+    store: &dyn Store,
+    contact: &EmailAddress,
+    actor: &str,
+    via: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<Sequence>> {
+    let reason = StopReason::Manual {
+        actor: actor.to_owned(),
+    };
+    let Some(seq) = stop_contact(store, contact, reason, now).await? else {
+        return Ok(None);
+    };
+    let mut details = serde_json::json!({ "status": seq.status });
+    if let Some(via) = via {
+        details["via"] = via.into();
+    }
+    store
+        .append_audit(&crate::model::NewAuditEntry {
+            actor: actor.to_owned(),
+            action: "sequence.stop".to_owned(),
+            subject: format!("sequence:{}", seq.id),
+            details,
+        })
+        .await?;
+    Ok(Some(seq))
+}
+
 /// Stops a follow-up draft that is still pending, approved or parked in the mailbox; one that
 /// is being sent or was sent is left alone.
 async fn discard(store: &dyn Store, id: DraftId, reason: &str, now: DateTime<Utc>) -> Result<()> {
