@@ -88,17 +88,14 @@ impl Sessions {
 
 /// The assistant's behaviour: the configured one, or the send mode from the environment's
 /// sending settings. Settings that do not parse count as real sends, so approving asks first.
-fn assistant_config(state: &AppState) -> (AssistantConfig, Option<SendingConfig>) {
-    let sending = Domain::parse("salesagent.invalid")
-        .and_then(|d| SendingConfig::from_env(&d))
-        .ok();
-    let config = state.assistant.config.unwrap_or_else(|| AssistantConfig {
-        send_mode: sending
-            .as_ref()
-            .map_or(SendMode::RealSends, |c| c.policy.mode),
-        ..AssistantConfig::default()
-    });
-    (config, sending)
+fn assistant_config(state: &AppState) -> AssistantConfig {
+    state.assistant.config.unwrap_or_else(|| {
+        let sending = Domain::parse("salesagent.invalid").and_then(|d| SendingConfig::from_env(&d));
+        AssistantConfig {
+            send_mode: sending.map_or(SendMode::RealSends, |c| c.policy.mode),
+            ..AssistantConfig::default()
+        }
+    })
 }
 
 /// The conversation `id` (when still kept) or a new one for `operator`.
@@ -123,11 +120,11 @@ async fn session(
             )),
         };
     }
-    let (config, sending) = assistant_config(state);
-    let store = state.store().clone();
+    let config = assistant_config(state);
+
     let mut s = AssistantSession::new(
         operator.unwrap_or("api"),
-        store.clone(),
+        state.store().clone(),
         state.clock.clone(),
     )?
     .with_config(config);
@@ -136,7 +133,6 @@ async fn session(
     }
     // The one operator path: the same queue (order, reasons, atomic approve + send job) as the
     // API and the web page.
-    let _ = (sending, store);
     s = s.with_queue(state.queue().clone());
     if map.len() >= MAX_SESSIONS
         && let Some(oldest) = map
