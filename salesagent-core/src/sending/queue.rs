@@ -30,7 +30,8 @@ pub struct Adjustment {
 /// Computes the outcome-history adjustment of a draft from the contact's recorded outcomes.
 pub type AdjustmentFn = Arc<dyn Fn(&Draft, &[Outcome]) -> Adjustment + Send + Sync>;
 
-/// Priority settings.
+/// Settings of the [`OperatorQueue`]: how a draft's priority is computed (recency, missing ICP
+/// score, adjustment bound), and whether an approval enqueues a send job.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct QueueConfig {
     /// Age at which the recency bonus halves.
