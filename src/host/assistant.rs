@@ -16,13 +16,9 @@
 //! before anything is executed.
 
 use super::AppState;
-use super::auth::{Operator, random_token};
 use super::error::{ApiError, ApiResult};
-use super::intake::body_within;
-use super::operator::json_body;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use super::extract::{ApiJson, ApiQuery, Operator, RawBody, random_token};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -42,6 +38,9 @@ use tokio::sync::Mutex;
 
 /// Largest audio upload: 8 MiB (about three minutes of 22 kHz mono WAVE).
 pub const MAX_AUDIO_BYTES: usize = 8 * 1024 * 1024;
+
+/// An audio upload: read within [`MAX_AUDIO_BYTES`].
+pub(super) type AudioBody = RawBody<MAX_AUDIO_BYTES>;
 
 /// Most conversations kept at once.
 const MAX_SESSIONS: usize = 256;
@@ -156,7 +155,7 @@ async fn session(
 
 /// One request typed into the operator web page's assistant box: continues conversation `id`
 /// while it is kept (a new one otherwise) and acts as `operator`.
-pub(super) async fn handle_web(
+async fn handle_web(
     state: &AppState,
     id: Option<&str>,
     operator: &str,
@@ -265,9 +264,8 @@ fn check_text(field: &str, text: &str) -> ApiResult<()> {
 async fn command(
     State(state): State<AppState>,
     operator: Operator,
-    body: Result<Bytes, BytesRejection>,
+    ApiJson(req): ApiJson<CommandRequest>,
 ) -> ApiResult<Json<CommandReply>> {
-    let req: CommandRequest = json_body(body)?;
     let name = acting(&operator, req.operator.as_deref())?;
     check_text("text", &req.text)?;
     if req.dry_run {
@@ -327,6 +325,30 @@ fn unavailable(what: &str) -> ApiError {
     }
 }
 
+impl AppState {
+    /// One request typed into the operator page's assistant box ([`handle_web`]).
+    pub(super) async fn assistant_typed(
+        &self,
+        id: Option<&str>,
+        operator: &str,
+        text: &str,
+    ) -> ApiResult<(String, Reply)> {
+        handle_web(self, id, operator, text).await
+    }
+
+    /// The operator page's push-to-talk ([`hear`]): spoken back when text to speech is set
+    /// up, and an expired conversation starts over.
+    pub(super) async fn assistant_spoken(
+        &self,
+        id: Option<&str>,
+        operator: &str,
+        headers: &HeaderMap,
+        body: Result<AudioBody, ApiError>,
+    ) -> ApiResult<CommandReply> {
+        hear(self, id, operator, Speak::IfAvailable, headers, body).await
+    }
+}
+
 /// The audio format named by `Content-Type`.
 fn audio_format(headers: &HeaderMap) -> ApiResult<AudioFormat> {
     let ct = headers
@@ -354,11 +376,10 @@ fn audio_format(headers: &HeaderMap) -> ApiResult<AudioFormat> {
 async fn audio(
     State(state): State<AppState>,
     operator: Operator,
-    query: Result<Query<AudioQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<AudioQuery>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<AudioBody, ApiError>,
 ) -> ApiResult<Json<CommandReply>> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let name = acting(&operator, q.operator.as_deref())?;
     let speak = if q.speak { Speak::Required } else { Speak::No };
     hear(&state, q.session.as_deref(), name, speak, &headers, body)
@@ -368,7 +389,7 @@ async fn audio(
 
 /// Whether an audio request wants the reply spoken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Speak {
+enum Speak {
     /// Not spoken.
     No,
     /// Spoken; without text to speech the request is `503` before anything is done.
@@ -381,13 +402,13 @@ pub(super) enum Speak {
 /// One spoken request: transcribes the audio body (format from `Content-Type`), runs it in
 /// conversation `id` as `operator`, and speaks the answer as `speak` says. Shared by the API's
 /// audio route and the web page's push-to-talk.
-pub(super) async fn hear(
+async fn hear(
     state: &AppState,
     id: Option<&str>,
     operator: &str,
     speak: Speak,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<AudioBody, ApiError>,
 ) -> ApiResult<CommandReply> {
     // Check what is configured before anything is heard or done.
     let Some(stt) = state.speech.stt.clone() else {
@@ -399,7 +420,7 @@ pub(super) async fn hear(
         (Speak::No, _) | (Speak::IfAvailable, None) => None,
     };
     let format = audio_format(headers)?;
-    let bytes = body_within(body, MAX_AUDIO_BYTES)?;
+    let RawBody(bytes) = body?;
     if bytes.is_empty() {
         return Err(ApiError::bad_request("the audio body is empty"));
     }

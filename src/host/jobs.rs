@@ -2,10 +2,9 @@
 //! with `?state=dead`), and putting a dead job back in the queue.
 
 use super::AppState;
-use super::auth::Operator;
 use super::error::{ApiError, ApiResult};
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use super::extract::{ApiQuery, Operator};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -94,9 +93,8 @@ struct ListQuery {
 /// [`MAX_JOB_LIST_LIMIT`].
 async fn list_jobs(
     State(state): State<AppState>,
-    query: std::result::Result<Query<ListQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Response> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let job_state = q
         .state
         .as_deref()

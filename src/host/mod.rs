@@ -30,9 +30,11 @@
 //! answers `202` with the same job id. Client mistakes are 4xx with a JSON error, never 500.
 //! Logs carry one span per request (method, route, status, latency) and never bodies or secrets.
 
+mod actions;
 mod assistant;
 mod auth;
 mod error;
+mod extract;
 mod intake;
 mod jobs;
 mod operator;

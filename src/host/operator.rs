@@ -4,12 +4,9 @@
 //! leaves an audit entry. Callers send the `version` they saw; a stale one is `409`.
 
 use super::AppState;
-use super::auth::Operator;
 use super::error::{ApiError, ApiResult};
-use super::intake::body_or_error;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use super::extract::{ApiJson, ApiQuery, Operator, OptionalJson, draft_id};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,11 +18,7 @@ use salesagent_core::model::{
 };
 use salesagent_core::outcomes::{NewOutcome, Outcomes, ScanSource, wake_outcome_scan};
 use salesagent_core::ports::{OutcomeFilter, SettingsExt as _};
-use salesagent_core::sending::QueueItem;
-use salesagent_core::{Error, Result};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -44,74 +37,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/outcomes/contact/{email}", get(contact_outcomes))
         .route("/api/outcomes/record", post(record_outcome))
         .route("/api/outcomes/detect/{source}", post(detect_outcomes))
-}
-
-/// Parses a JSON body into `T`; anything else is a 400 with the parser's message.
-pub(super) fn json_body<T: DeserializeOwned>(
-    body: std::result::Result<Bytes, BytesRejection>,
-) -> ApiResult<T> {
-    let body = body_or_error(body)?;
-    serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
-}
-
-pub(super) fn draft_id(id: &str) -> ApiResult<DraftId> {
-    id.parse()
-        .map_err(|_| ApiError::bad_request(format!("{id:?} is not a draft id")))
-}
-
-// ---- draft operations (shared with the web page) ----
-
-/// Applies an operator's `action` (approve, reject, edit) to draft `id` seen at `version`
-/// (`None`: whatever is stored now) through the one operator path, [`OperatorQueue`]: the
-/// optimistic version check, the audit entry and (for an approval) the send job are one atomic
-/// store write, exactly as for the CLI and the assistant.
-pub(super) async fn act(
-    state: &AppState,
-    id: DraftId,
-    version: Option<u32>,
-    actor: &str,
-    action: DraftAction,
-) -> Result<Draft> {
-    let seen = match version {
-        Some(v) => v,
-        None => state.store().get_draft(id).await?.version,
-    };
-    let queue = state.queue();
-    let name = action.name();
-    let draft = match action {
-        DraftAction::Approve => queue.approve(id, seen, actor).await?,
-        DraftAction::Reject { reason } => queue.reject(id, seen, actor, &reason).await?,
-        DraftAction::Edit { subject, body } => queue.edit(id, seen, actor, subject, body).await?,
-        other => {
-            return Err(Error::invalid(
-                "action",
-                format!("{} is not an operator action", other.name()),
-            ));
-        }
-    };
-    metrics::counter!("salesagent_operator_actions_total", "action" => name).increment(1);
-    Ok(draft)
-}
-
-/// Pending drafts in the operator queue's order (ICP fit, recency, outcome history), each with
-/// its priority and the factors behind it: the same order and reasons on every surface.
-pub(super) async fn pending_drafts(state: &AppState) -> Result<Vec<QueueItem>> {
-    state.queue().pending().await
-}
-
-/// Turns the kill switch on or off, with an audit entry.
-pub(super) async fn switch_kill(state: &AppState, on: bool, actor: &str) -> Result<()> {
-    state.store().set_kill_switch(on).await?;
-    state
-        .store()
-        .append_audit(&NewAuditEntry {
-            actor: actor.to_owned(),
-            action: format!("kill_switch.{}", if on { "on" } else { "off" }),
-            subject: "kill_switch".to_owned(),
-            details: serde_json::json!({}),
-        })
-        .await?;
-    Ok(())
 }
 
 // ---- handlers ----
@@ -137,9 +62,8 @@ struct NewDraftBody {
 async fn create_draft(
     State(state): State<AppState>,
     operator: Operator,
-    body: std::result::Result<Bytes, BytesRejection>,
+    ApiJson(b): ApiJson<NewDraftBody>,
 ) -> ApiResult<Response> {
-    let b: NewDraftBody = json_body(body)?;
     let contact_email = EmailAddress::parse(&b.contact_email)
         .map_err(|e| ApiError::bad_request(format!("contact_email: {e}")))?;
     let sender = EmailAddress::parse(&b.sender)
@@ -209,10 +133,10 @@ async fn edit_draft(
     State(state): State<AppState>,
     operator: Operator,
     Path(id): Path<String>,
-    body: std::result::Result<Bytes, BytesRejection>,
+    body: Result<ApiJson<EditBody>, ApiError>,
 ) -> ApiResult<Json<Draft>> {
     let id = draft_id(&id)?;
-    let b: EditBody = json_body(body)?;
+    let ApiJson(b) = body?;
     if b.subject.is_none() && b.body.is_none() {
         return Err(ApiError::bad_request(
             "nothing to change: give subject and/or body",
@@ -223,13 +147,15 @@ async fn edit_draft(
         body: b.body,
     };
     Ok(Json(
-        act(&state, id, Some(b.version), &operator.actor(), action).await?,
+        state
+            .act(id, Some(b.version), &operator.actor(), action)
+            .await?,
     ))
 }
 
 /// `GET /api/operator/drafts/pending`: the queue in priority order.
 async fn pending(State(state): State<AppState>) -> ApiResult<Response> {
-    let items = pending_drafts(&state).await?;
+    let items = state.pending_drafts().await?;
     let drafts: Vec<serde_json::Value> = items
         .iter()
         .map(|i| {
@@ -253,34 +179,19 @@ struct DecisionBody {
     reason: Option<String>,
 }
 
-fn optional_json<T: DeserializeOwned + Default>(
-    body: std::result::Result<Bytes, BytesRejection>,
-) -> ApiResult<T> {
-    let bytes = body_or_error(body)?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
-}
-
 /// `POST /api/operator/drafts/{id}/approve`, body `{"version": n}` (optional).
 async fn approve(
     State(state): State<AppState>,
     operator: Operator,
     Path(id): Path<String>,
-    body: std::result::Result<Bytes, BytesRejection>,
+    body: Result<OptionalJson<DecisionBody>, ApiError>,
 ) -> ApiResult<Json<Draft>> {
     let id = draft_id(&id)?;
-    let b: DecisionBody = optional_json(body)?;
+    let OptionalJson(b) = body?;
     Ok(Json(
-        act(
-            &state,
-            id,
-            b.version,
-            &operator.actor(),
-            DraftAction::Approve,
-        )
-        .await?,
+        state
+            .act(id, b.version, &operator.actor(), DraftAction::Approve)
+            .await?,
     ))
 }
 
@@ -289,10 +200,10 @@ async fn reject(
     State(state): State<AppState>,
     operator: Operator,
     Path(id): Path<String>,
-    body: std::result::Result<Bytes, BytesRejection>,
+    body: Result<OptionalJson<DecisionBody>, ApiError>,
 ) -> ApiResult<Json<Draft>> {
     let id = draft_id(&id)?;
-    let b: DecisionBody = optional_json(body)?;
+    let OptionalJson(b) = body?;
     let reason = b.reason.unwrap_or_default();
     if reason.trim().is_empty() {
         return Err(ApiError::bad_request("reason is required"));
@@ -301,7 +212,7 @@ async fn reject(
         reason: clean_line(&reason),
     };
     Ok(Json(
-        act(&state, id, b.version, &operator.actor(), action).await?,
+        state.act(id, b.version, &operator.actor(), action).await?,
     ))
 }
 
@@ -321,10 +232,9 @@ struct KillBody {
 async fn set_kill_switch(
     State(state): State<AppState>,
     operator: Operator,
-    body: std::result::Result<Bytes, BytesRejection>,
+    ApiJson(b): ApiJson<KillBody>,
 ) -> ApiResult<Response> {
-    let b: KillBody = json_body(body)?;
-    switch_kill(&state, b.on, &operator.actor()).await?;
+    state.switch_kill(b.on, &operator.actor()).await?;
     Ok(Json(serde_json::json!({"on": b.on})).into_response())
 }
 
@@ -343,29 +253,9 @@ async fn outcome_types() -> Json<serde_json::Value> {
     Json(serde_json::json!({"types": types}))
 }
 
-/// Counts and total impact per outcome type.
-pub(super) async fn stats(state: &AppState) -> Result<serde_json::Value> {
-    let all = state
-        .store()
-        .list_outcomes(&OutcomeFilter::default())
-        .await?;
-    let mut by_type: BTreeMap<&'static str, (u64, i64)> = BTreeMap::new();
-    for o in &all {
-        let e = by_type.entry(o.outcome_type.as_str()).or_default();
-        e.0 += 1;
-        e.1 += i64::from(o.impact);
-    }
-    let total_impact: i64 = by_type.values().map(|(_, i)| i).sum();
-    let by_type: serde_json::Map<String, serde_json::Value> = by_type
-        .into_iter()
-        .map(|(k, (n, i))| (k.to_owned(), serde_json::json!({"count": n, "impact": i})))
-        .collect();
-    Ok(serde_json::json!({"total": all.len(), "total_impact": total_impact, "by_type": by_type}))
-}
-
 /// `GET /api/outcomes/stats`.
 async fn outcome_stats(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(stats(&state).await?))
+    Ok(Json(state.outcome_stats().await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -377,9 +267,8 @@ struct RecentQuery {
 /// `GET /api/outcomes/recent?limit=N` (default 50, at most 500).
 async fn recent_outcomes(
     State(state): State<AppState>,
-    query: std::result::Result<Query<RecentQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<RecentQuery>,
 ) -> ApiResult<Response> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let outcomes = state
         .store()
@@ -433,9 +322,8 @@ struct RecordBody {
 /// `200` when the event was already recorded; the answer says what the effects did.
 async fn record_outcome(
     State(state): State<AppState>,
-    body: std::result::Result<Bytes, BytesRejection>,
+    ApiJson(b): ApiJson<RecordBody>,
 ) -> ApiResult<Response> {
-    let b: RecordBody = json_body(body)?;
     let outcome_type: OutcomeType = b.outcome_type.parse()?;
     let now = state.now();
     let new = NewOutcome {

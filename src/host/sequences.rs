@@ -2,10 +2,9 @@
 //! manual stop, the list and per-step figures.
 
 use super::AppState;
-use super::auth::Operator;
 use super::error::{ApiError, ApiResult};
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use super::extract::{ApiQuery, Operator};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -78,9 +77,8 @@ struct ListQuery {
 /// `{"sequences": [...]}`.
 async fn list(
     State(state): State<AppState>,
-    query: std::result::Result<Query<ListQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Response> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let status = q
         .status
         .as_deref()

@@ -14,12 +14,10 @@
 //! against the per-client rate limit of the operator API.
 
 use super::error::ApiError;
-use super::intake::body_within;
+use super::extract::RawBody;
 use super::ratelimit;
 use super::{AppState, HostConfig};
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -163,7 +161,7 @@ async fn one_click(
     State(state): State<AppState>,
     Path(token): Path<String>,
     headers: HeaderMap,
-    body: std::result::Result<Bytes, BytesRejection>,
+    body: std::result::Result<RawBody<MAX_UNSUBSCRIBE_BODY_BYTES>, ApiError>,
 ) -> Response {
     let draft = match verified_draft(&state, &token).await {
         Ok(Some(d)) => d,
@@ -173,8 +171,8 @@ async fn one_click(
         }
         Err(e) => return failed(e),
     };
-    let body = match body_within(body, MAX_UNSUBSCRIBE_BODY_BYTES) {
-        Ok(b) => b,
+    let body = match body {
+        Ok(RawBody(b)) => b,
         Err(e) => return e.into_response(),
     };
     let content_type = headers

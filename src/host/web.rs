@@ -13,13 +13,12 @@
 mod charts;
 mod diff;
 
-use super::AppState;
-use super::auth::{self, LOGIN_COOKIE, SESSION_COOKIE, Session};
 use super::error::{ApiError, ApiResult};
-use super::operator::{act, draft_id, pending_drafts, stats, switch_kill};
-use super::ratelimit::ClientAddress;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use super::extract::{
+    self, ClientAddress, CsrfForm, FormResult, LOGIN_COOKIE, RawBody, SESSION_COOKIE, Session,
+    draft_id,
+};
+use super::{AppState, CommandReply, MAX_AUDIO_BYTES};
 use axum::extract::{DefaultBodyLimit, Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -41,9 +40,6 @@ fn web_actor(state: &AppState, headers: &HeaderMap) -> String {
     session_of(state, headers).map_or_else(|| "operator:web".to_owned(), |s| s.operator.actor())
 }
 
-type FormResult =
-    std::result::Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>;
-
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/operator", get(queue_page))
@@ -64,7 +60,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/operator/assets/operator.js", get(script))
         .route(
             "/operator/assistant/audio",
-            post(assistant_audio).layer(DefaultBodyLimit::max(super::assistant::MAX_AUDIO_BYTES)),
+            post(assistant_audio).layer(DefaultBodyLimit::max(MAX_AUDIO_BYTES)),
         )
 }
 
@@ -172,24 +168,6 @@ fn session_of(state: &AppState, headers: &HeaderMap) -> Option<Session> {
     state.sessions.get(headers, state.now())
 }
 
-/// For a state-changing form: the session and a matching CSRF token, else 401/403.
-fn checked(
-    state: &AppState,
-    headers: &HeaderMap,
-    form: FormResult,
-) -> ApiResult<HashMap<String, String>> {
-    let session = state
-        .sessions
-        .get(headers, state.now())
-        .ok_or_else(|| ApiError::unauthorized("log in first"))?;
-    let Form(fields) = form.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let presented = fields.get("csrf").map_or("", String::as_str);
-    if !auth::same_token(&session.csrf, presented) {
-        return Err(ApiError::forbidden("missing or wrong CSRF token"));
-    }
-    Ok(fields)
-}
-
 fn version_of(fields: &HashMap<String, String>) -> ApiResult<Option<u32>> {
     fields
         .get("version")
@@ -215,7 +193,7 @@ async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Respon
 }
 
 fn login_form(state: &AppState, error: Option<&str>) -> Response {
-    let token = auth::random_token();
+    let token = extract::random_token();
     let err = error.map_or_else(String::new, |e| format!("<p class=\"err\">{}</p>", esc(e)));
     let body = format!(
         "<header><strong>salesagent</strong></header><main><h1>Operator login</h1>{err}\
@@ -228,7 +206,7 @@ fn login_form(state: &AppState, error: Option<&str>) -> Response {
     } else {
         StatusCode::OK
     };
-    let cookie = auth::set_cookie(LOGIN_COOKIE, &token, 600, state.config().secure_cookies());
+    let cookie = extract::set_cookie(LOGIN_COOKIE, &token, 600, state.config().secure_cookies());
     let mut resp = with_cookie(page("Login", &body), &cookie);
     *resp.status_mut() = status;
     resp
@@ -243,15 +221,17 @@ async fn login(
     let Ok(Form(fields)) = form else {
         return ApiError::bad_request("expected a login form").into_response();
     };
-    let expected = auth::cookie(&headers, LOGIN_COOKIE).unwrap_or("");
-    if !auth::same_token(expected, fields.get("csrf").map_or("", String::as_str)) {
+    let expected = extract::cookie(&headers, LOGIN_COOKIE).unwrap_or("");
+    if !extract::same_token(expected, fields.get("csrf").map_or("", String::as_str)) {
         return ApiError::forbidden("missing or wrong CSRF token").into_response();
     }
     let presented = fields.get("token").map_or("", String::as_str);
-    let operator = match auth::authenticate(&state, &client, presented).await {
-        Ok(auth::Attempt::Operator(op)) => op,
-        Ok(auth::Attempt::Wrong) => return login_form(&state, Some("Wrong token.")),
-        Ok(auth::Attempt::Throttled(wait)) => return ApiError::rate_limited(wait).into_response(),
+    let operator = match extract::authenticate(&state, &client, presented).await {
+        Ok(extract::Attempt::Operator(op)) => op,
+        Ok(extract::Attempt::Wrong) => return login_form(&state, Some("Wrong token.")),
+        Ok(extract::Attempt::Throttled(wait)) => {
+            return ApiError::rate_limited(wait).into_response();
+        }
         Err(e) => return e.into_response(),
     };
     let id = state
@@ -262,22 +242,21 @@ async fn login(
     let resp = Redirect::to("/operator").into_response();
     let resp = with_cookie(
         resp,
-        &auth::set_cookie(SESSION_COOKIE, &id, max_age, secure),
+        &extract::set_cookie(SESSION_COOKIE, &id, max_age, secure),
     );
-    with_cookie(resp, &auth::set_cookie(LOGIN_COOKIE, "", 0, secure))
+    with_cookie(resp, &extract::set_cookie(LOGIN_COOKIE, "", 0, secure))
 }
 
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
-    form: FormResult,
+    _: CsrfForm,
 ) -> ApiResult<Response> {
-    checked(&state, &headers, form)?;
     state.sessions.end(&headers);
     let secure = state.config().secure_cookies();
     Ok(with_cookie(
         Redirect::to("/operator/login").into_response(),
-        &auth::set_cookie(SESSION_COOKIE, "", 0, secure),
+        &extract::set_cookie(SESSION_COOKIE, "", 0, secure),
     ))
 }
 
@@ -522,9 +501,9 @@ async fn render_queue(
     session: &Session,
     turn: Option<AssistantTurn<'_>>,
 ) -> ApiResult<String> {
-    let drafts = pending_drafts(state).await?;
+    let drafts = state.pending_drafts().await?;
     let kill = state.store().kill_switch().await?;
-    let stats = stats(state).await?;
+    let stats = state.outcome_stats().await?;
     let mut rows = String::new();
     for item in &drafts {
         let d = &item.draft;
@@ -769,7 +748,8 @@ async fn render_draft(state: &AppState, session: &Session, id: &str) -> ApiResul
     }
     // Why this priority: the queue's factors (while pending) and the ICP factors.
     let queue_factors = if d.status == DraftStatus::Pending {
-        pending_drafts(state)
+        state
+            .pending_drafts()
             .await?
             .into_iter()
             .find(|i| i.draft.id == d.id)
@@ -1036,18 +1016,17 @@ async fn approve(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    form: FormResult,
+    CsrfForm { fields, .. }: CsrfForm,
 ) -> ApiResult<Response> {
-    let fields = checked(&state, &headers, form)?;
     let did = draft_id(&id)?;
-    let d = act(
-        &state,
-        did,
-        version_of(&fields)?,
-        &web_actor(&state, &headers),
-        DraftAction::Approve,
-    )
-    .await?;
+    let d = state
+        .act(
+            did,
+            version_of(&fields)?,
+            &web_actor(&state, &headers),
+            DraftAction::Approve,
+        )
+        .await?;
     action_reply(&state, &headers, &d, &id).await
 }
 
@@ -1055,22 +1034,21 @@ async fn reject(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    form: FormResult,
+    CsrfForm { fields, .. }: CsrfForm,
 ) -> ApiResult<Response> {
-    let fields = checked(&state, &headers, form)?;
     let did = draft_id(&id)?;
     let reason = clean_line(fields.get("reason").map_or("", String::as_str));
     if reason.is_empty() {
         return Err(ApiError::bad_request("reason is required"));
     }
-    let d = act(
-        &state,
-        did,
-        version_of(&fields)?,
-        &web_actor(&state, &headers),
-        DraftAction::Reject { reason },
-    )
-    .await?;
+    let d = state
+        .act(
+            did,
+            version_of(&fields)?,
+            &web_actor(&state, &headers),
+            DraftAction::Reject { reason },
+        )
+        .await?;
     action_reply(&state, &headers, &d, &id).await
 }
 
@@ -1078,9 +1056,8 @@ async fn edit(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    form: FormResult,
+    CsrfForm { fields, .. }: CsrfForm,
 ) -> ApiResult<Response> {
-    let fields = checked(&state, &headers, form)?;
     let did = draft_id(&id)?;
     // Browsers send CRLF line ends in textareas; keep the body's own line ends as LF.
     let body = fields.get("body").map(|b| b.replace("\r\n", "\n"));
@@ -1088,14 +1065,14 @@ async fn edit(
         subject: fields.get("subject").cloned(),
         body,
     };
-    let d = act(
-        &state,
-        did,
-        version_of(&fields)?,
-        &web_actor(&state, &headers),
-        action,
-    )
-    .await?;
+    let d = state
+        .act(
+            did,
+            version_of(&fields)?,
+            &web_actor(&state, &headers),
+            action,
+        )
+        .await?;
     action_reply(&state, &headers, &d, &id).await
 }
 
@@ -1108,9 +1085,8 @@ async fn stop_sequence(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(raw): Path<String>,
-    form: FormResult,
+    CsrfForm { fields, .. }: CsrfForm,
 ) -> ApiResult<Response> {
-    let fields = checked(&state, &headers, form)?;
     let contact = EmailAddress::parse(raw.trim())
         .map_err(|_| ApiError::bad_request(format!("{raw:?} is not an e-mail address")))?;
     let actor = web_actor(&state, &headers);
@@ -1154,19 +1130,16 @@ fn history_of(fields: &HashMap<String, String>) -> Vec<(String, String)> {
 async fn assistant(
     State(state): State<AppState>,
     headers: HeaderMap,
-    form: FormResult,
+    CsrfForm { session, fields }: CsrfForm,
 ) -> ApiResult<Response> {
-    let fields = checked(&state, &headers, form)?;
-    let Some(session) = session_of(&state, &headers) else {
-        return Ok(Redirect::to("/operator/login").into_response());
-    };
     let text = fields.get("text").map_or("", String::as_str);
     let conversation = fields
         .get("conversation")
         .map(String::as_str)
         .filter(|c| !c.is_empty());
-    let (id, reply) =
-        super::assistant::handle_web(&state, conversation, &session.operator.name, text).await?;
+    let (id, reply) = state
+        .assistant_typed(conversation, &session.operator.name, text)
+        .await?;
     if wants_json(&headers) {
         return Ok(Json(serde_json::json!({
             "conversation": id,
@@ -1206,44 +1179,37 @@ async fn assistant_audio(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<super::assistant::CommandReply>> {
+    body: Result<RawBody<MAX_AUDIO_BYTES>, ApiError>,
+) -> ApiResult<Json<CommandReply>> {
     let session =
         session_of(&state, &headers).ok_or_else(|| ApiError::unauthorized("log in first"))?;
     let presented = headers
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !auth::same_token(&session.csrf, presented) {
+    if !extract::same_token(&session.csrf, presented) {
         return Err(ApiError::forbidden("missing or wrong CSRF token"));
     }
     let conversation = q
         .get("conversation")
         .map(String::as_str)
         .filter(|c| !c.is_empty());
-    super::assistant::hear(
-        &state,
-        conversation,
-        &session.operator.name,
-        super::assistant::Speak::IfAvailable,
-        &headers,
-        body,
-    )
-    .await
-    .map(Json)
+    state
+        .assistant_spoken(conversation, &session.operator.name, &headers, body)
+        .await
+        .map(Json)
 }
 
 async fn kill_switch(
     State(state): State<AppState>,
     headers: HeaderMap,
-    form: FormResult,
+    CsrfForm { fields, .. }: CsrfForm,
 ) -> ApiResult<Response> {
-    let fields = checked(&state, &headers, form)?;
     let on = match fields.get("on").map(String::as_str) {
         Some("on") => true,
         Some("off") => false,
         _ => return Err(ApiError::bad_request("on must be \"on\" or \"off\"")),
     };
-    switch_kill(&state, on, &web_actor(&state, &headers)).await?;
+    state.switch_kill(on, &web_actor(&state, &headers)).await?;
     Ok(Redirect::to("/operator").into_response())
 }
