@@ -152,9 +152,7 @@ async fn form_to_sent_mail_through_the_shipped_host_and_worker() {
 mod outcomes {
     use super::*;
     use salesagent::core::model::EmailAddress;
-    use salesagent::host::{AppState, HostConfig};
-
-    const PUBLIC: &str = "https://hooks.example.test";
+    use support::loop_driver::{Loop, PUBLIC, host_worker, public_env};
 
     struct World {
         env: support::Env,
@@ -162,13 +160,17 @@ mod outcomes {
         worker: Worker,
     }
 
+    impl World {
+        fn driver(&self) -> Loop<'_> {
+            Loop {
+                env: &self.env,
+                worker: &self.worker,
+            }
+        }
+    }
+
     async fn world() -> World {
-        let config = HostConfig {
-            public_url: Some(PUBLIC.to_owned()),
-            ..support::config()
-        };
-        let mut env = support::env_with(config.clone());
-        env.state = AppState::new(env.store.clone(), env.clock.clone(), config.clone());
+        let (env, config) = public_env();
         let dir = TempDir::new();
         let clock: DynClock = env.clock.clone();
         let mut services = ServiceSelector::from_lookup(|_| None)
@@ -179,91 +181,19 @@ mod outcomes {
             .use_mailbox(Some(&format!("outbox:{}", dir.path().display())))
             .unwrap();
         let sender = EmailAddress::parse("sam@seller.example").unwrap();
-        let mut sending = sending(sender.domain());
-        salesagent::host::configure_mime(&mut sending.mime, &config, &env.store)
-            .await
-            .unwrap();
-        let worker = salesagent::services::runtime::build(
-            &services,
-            env.store.clone(),
-            clock,
-            PipelineConfig::new(sender),
-            &sending,
-            WorkerConfig::default(),
-        )
-        .unwrap()
-        .worker;
-        // What the host does at start-up.
-        salesagent::services::runtime::ensure_jobs(&env.store)
-            .await
-            .unwrap();
+        let worker = host_worker(&env, &config, &services, sender).await;
         World { env, dir, worker }
-    }
-
-    fn signed(path: &str, body: &str, env: &support::Env) -> axum::http::Request<axum::body::Body> {
-        let ts = env.now().timestamp_millis().to_string();
-        let sig = support::sign_v3(
-            support::SECRET,
-            "POST",
-            &format!("{PUBLIC}{path}"),
-            body.as_bytes(),
-            &ts,
-        );
-        axum::http::Request::post(path)
-            .header("host", support::HOST)
-            .header("content-type", "application/json")
-            .header("X-HubSpot-Signature-v3", sig)
-            .header("X-HubSpot-Request-Timestamp", ts)
-            .body(axum::body::Body::from(body.to_owned()))
-            .unwrap()
     }
 
     /// Submits a form for `email` and returns the new pending draft's (id, version).
     async fn form(w: &World, id: &str, email: &str) -> (String, u64) {
-        let resp = w
-            .env
-            .send(signed(
-                "/webhooks/forms",
-                &support::form_body(id, email),
-                &w.env,
-            ))
-            .await;
-        assert_eq!(resp.status(), 202);
-        w.worker.run_until_idle(2).await.unwrap();
-        let pending = json(
-            w.env
-                .send(api("GET", "/api/operator/drafts/pending", None))
-                .await,
-        )
-        .await;
-        let d = pending["drafts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["contact_email"] == email && d["submission_id"].is_string())
-            .unwrap_or_else(|| panic!("no pending draft for {email}: {pending}"))
-            .clone();
-        (
-            d["id"].as_str().unwrap().to_owned(),
-            d["version"].as_u64().unwrap(),
-        )
+        w.driver().form(id, email).await
     }
 
     /// Approves over HTTP and runs the worker; returns the sent mail's raw bytes.
     async fn approve_and_send(w: &World, id: &str, version: u64) -> Vec<u8> {
         let before = sent_files(w.dir.path()).len();
-        let resp = w
-            .env
-            .send(api(
-                "POST",
-                &format!("/api/operator/drafts/{id}/approve"),
-                Some(serde_json::json!({ "version": version })),
-            ))
-            .await;
-        assert_eq!(resp.status(), 200);
-        w.worker.run_until_idle(2).await.unwrap();
-        let d = w.env.store.get_draft(id.parse().unwrap()).await.unwrap();
-        assert_eq!(d.status, DraftStatus::Sent, "{d:?}");
+        let d = w.driver().approve_and_send(id, version).await;
         let sent = sent_files(w.dir.path());
         assert_eq!(sent.len(), before + 1);
         let mid = d.message_id.unwrap().to_string();
@@ -276,30 +206,6 @@ mod outcomes {
         let inbox = w.dir.path().join("inbox");
         std::fs::create_dir_all(&inbox).unwrap();
         std::fs::write(inbox.join(name), raw.replace('\n', "\r\n")).unwrap();
-    }
-
-    async fn scan_mailbox_now(w: &World) {
-        let resp = w
-            .env
-            .send(api("POST", "/api/outcomes/detect/mailbox", None))
-            .await;
-        assert_eq!(resp.status(), 202);
-        w.worker.run_until_idle(2).await.unwrap();
-    }
-
-    async fn outcome_types(w: &World, email: &str) -> Vec<String> {
-        let v = json(
-            w.env
-                .send(api("GET", &format!("/api/outcomes/contact/{email}"), None))
-                .await,
-        )
-        .await;
-        v["outcomes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| o["outcome_type"].as_str().unwrap_or_default().to_owned())
-            .collect()
     }
 
     fn message_id_of(raw: &[u8]) -> String {
@@ -325,7 +231,7 @@ mod outcomes {
         assert!(text.contains(&format!("{PUBLIC}/unsubscribe/")), "{text}");
         let (ann2, _) = form(&w, "f-ann-2", "ann@acme-robotics.com").await;
         assert_eq!(
-            outcome_types(&w, "ann@acme-robotics.com").await,
+            w.driver().outcome_types("ann@acme-robotics.com").await,
             vec!["email_sent".to_owned()]
         );
 
@@ -341,9 +247,10 @@ mod outcomes {
                  Content-Type: text/plain; charset=utf-8\n\nSounds great, let's talk on Tuesday.\n"
             ),
         );
-        scan_mailbox_now(&w).await;
+        w.driver().scan_mailbox_now().await;
         assert!(
-            outcome_types(&w, "ann@acme-robotics.com")
+            w.driver()
+                .outcome_types("ann@acme-robotics.com")
                 .await
                 .contains(&"email_replied".to_owned())
         );
@@ -371,9 +278,10 @@ mod outcomes {
                  --b1--\n"
             ),
         );
-        scan_mailbox_now(&w).await;
+        w.driver().scan_mailbox_now().await;
         assert!(
-            outcome_types(&w, "bob@globex.example")
+            w.driver()
+                .outcome_types("bob@globex.example")
                 .await
                 .contains(&"email_bounced".to_owned())
         );

@@ -16,17 +16,12 @@ mod imap_support;
 
 use imap_support::{MailServers, USER};
 use salesagent::core::model::{DraftStatus, EmailAddress, MessageId};
-use salesagent::core::pipeline::PipelineConfig;
 use salesagent::core::ports::DynClock;
-use salesagent::core::sending::SendingConfig;
-use salesagent::core::worker::{Worker, WorkerConfig};
-use salesagent::host::{AppState, HostConfig};
+use salesagent::core::worker::Worker;
 use salesagent::services::{Implementation, Port, ServiceSelector, Services};
 use std::collections::HashMap;
 use std::time::Duration;
-use support::{api, json};
-
-const PUBLIC: &str = "https://hooks.example.test";
+use support::loop_driver::{Loop, host_worker, public_env};
 
 struct World {
     env: support::Env,
@@ -35,13 +30,17 @@ struct World {
     worker: Worker,
 }
 
+impl World {
+    fn driver(&self) -> Loop<'_> {
+        Loop {
+            env: &self.env,
+            worker: &self.worker,
+        }
+    }
+}
+
 async fn world(servers: MailServers) -> World {
-    let config = HostConfig {
-        public_url: Some(PUBLIC.to_owned()),
-        ..support::config()
-    };
-    let mut env = support::env_with(config.clone());
-    env.state = AppState::new(env.store.clone(), env.clock.clone(), config.clone());
+    let (env, config) = public_env();
     let clock: DynClock = env.clock.clone();
     let vars: HashMap<&str, String> = [
         ("IMAP_URL", servers.imap_url()),
@@ -57,30 +56,7 @@ async fn world(servers: MailServers) -> World {
     assert_eq!(choice.implementation, Implementation::Real, "{choice:?}");
     services.use_mailbox(Some("imap")).unwrap();
     let sender = EmailAddress::parse(USER).unwrap();
-    let sending_env: HashMap<&str, &str> = [("ALLOW_REAL_SENDS", "true"), ("SEND_WINDOW", "off")]
-        .into_iter()
-        .collect();
-    let mut sending = SendingConfig::from_lookup(
-        |k| sending_env.get(k).map(|v| (*v).to_owned()),
-        sender.domain(),
-    )
-    .unwrap();
-    salesagent::host::configure_mime(&mut sending.mime, &config, &env.store)
-        .await
-        .unwrap();
-    let worker = salesagent::services::runtime::build(
-        &services,
-        env.store.clone(),
-        clock,
-        PipelineConfig::new(sender),
-        &sending,
-        WorkerConfig::default(),
-    )
-    .unwrap()
-    .worker;
-    salesagent::services::runtime::ensure_jobs(&env.store)
-        .await
-        .unwrap();
+    let worker = host_worker(&env, &config, &services, sender).await;
     World {
         env,
         servers,
@@ -89,71 +65,15 @@ async fn world(servers: MailServers) -> World {
     }
 }
 
-fn signed(path: &str, body: &str, env: &support::Env) -> axum::http::Request<axum::body::Body> {
-    let ts = env.now().timestamp_millis().to_string();
-    let sig = support::sign_v3(
-        support::SECRET,
-        "POST",
-        &format!("{PUBLIC}{path}"),
-        body.as_bytes(),
-        &ts,
-    );
-    axum::http::Request::post(path)
-        .header("host", support::HOST)
-        .header("content-type", "application/json")
-        .header("X-HubSpot-Signature-v3", sig)
-        .header("X-HubSpot-Request-Timestamp", ts)
-        .body(axum::body::Body::from(body.to_owned()))
-        .unwrap()
-}
-
 /// Submits a form for `email` and returns the new pending draft's (id, version).
 async fn form(w: &World, id: &str, email: &str) -> (String, u64) {
-    let resp = w
-        .env
-        .send(signed(
-            "/webhooks/forms",
-            &support::form_body(id, email),
-            &w.env,
-        ))
-        .await;
-    assert_eq!(resp.status(), 202);
-    w.worker.run_until_idle(2).await.unwrap();
-    let pending = json(
-        w.env
-            .send(api("GET", "/api/operator/drafts/pending", None))
-            .await,
-    )
-    .await;
-    let d = pending["drafts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["contact_email"] == email && d["submission_id"].is_string())
-        .unwrap_or_else(|| panic!("no pending draft for {email}: {pending}"))
-        .clone();
-    (
-        d["id"].as_str().unwrap().to_owned(),
-        d["version"].as_u64().unwrap(),
-    )
+    w.driver().form(id, email).await
 }
 
 /// Approves over HTTP, runs the worker and returns the sent Message-ID once the lead's real
 /// mailbox holds the message.
 async fn approve_and_send(w: &World, id: &str, version: u64, lead: &str) -> MessageId {
-    let resp = w
-        .env
-        .send(api(
-            "POST",
-            &format!("/api/operator/drafts/{id}/approve"),
-            Some(serde_json::json!({ "version": version })),
-        ))
-        .await;
-    assert_eq!(resp.status(), 200);
-    let stats = w.worker.run_until_idle(2).await.unwrap();
-    assert_eq!((stats.dead, stats.retrying), (0, 0), "{stats:?}");
-    let d = w.env.store.get_draft(id.parse().unwrap()).await.unwrap();
-    assert_eq!(d.status, DraftStatus::Sent, "{d:?}");
+    let d = w.driver().approve_and_send(id, version).await;
     let mid = d.message_id.unwrap();
     // In the Sent folder (the reconciliation point) ...
     let sent = w.services.mailbox.find_sent(&mid).await.unwrap();
@@ -199,30 +119,6 @@ async fn arrives(w: &World, from: &str, raw: &str, id: &str) {
     panic!("{id} never arrived\n{}", w.servers.logs());
 }
 
-async fn scan_mailbox_now(w: &World) {
-    let resp = w
-        .env
-        .send(api("POST", "/api/outcomes/detect/mailbox", None))
-        .await;
-    assert_eq!(resp.status(), 202);
-    w.worker.run_until_idle(2).await.unwrap();
-}
-
-async fn outcome_types(w: &World, email: &str) -> Vec<String> {
-    let v = json(
-        w.env
-            .send(api("GET", &format!("/api/outcomes/contact/{email}"), None))
-            .await,
-    )
-    .await;
-    v["outcomes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["outcome_type"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
-
 #[tokio::test]
 async fn form_to_sent_reply_and_bounce_through_imap_and_smtp() {
     let Some(servers) = MailServers::start() else {
@@ -238,7 +134,7 @@ async fn form_to_sent_reply_and_bounce_through_imap_and_smtp() {
     assert_eq!(w.servers.folder_count(USER, "Sent Items"), 1);
     let (ann2, _) = form(&w, "f-ann-2", "ann@acme-robotics.com").await;
     assert_eq!(
-        outcome_types(&w, "ann@acme-robotics.com").await,
+        w.driver().outcome_types("ann@acme-robotics.com").await,
         vec!["email_sent".to_owned()]
     );
 
@@ -256,9 +152,10 @@ async fn form_to_sent_reply_and_bounce_through_imap_and_smtp() {
         "reply-1@acme-robotics.com",
     )
     .await;
-    scan_mailbox_now(&w).await;
+    w.driver().scan_mailbox_now().await;
     assert!(
-        outcome_types(&w, "ann@acme-robotics.com")
+        w.driver()
+            .outcome_types("ann@acme-robotics.com")
             .await
             .contains(&"email_replied".to_owned())
     );
@@ -288,9 +185,10 @@ async fn form_to_sent_reply_and_bounce_through_imap_and_smtp() {
         "dsn-1@mx.globex.example",
     )
     .await;
-    scan_mailbox_now(&w).await;
+    w.driver().scan_mailbox_now().await;
     assert!(
-        outcome_types(&w, "bob@globex.example")
+        w.driver()
+            .outcome_types("bob@globex.example")
             .await
             .contains(&"email_bounced".to_owned())
     );

@@ -2,6 +2,8 @@
 //! signing (HubSpot v3, written from HubSpot's published recipe), and response reading.
 #![allow(dead_code)]
 
+pub mod loop_driver;
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, Response, header};
