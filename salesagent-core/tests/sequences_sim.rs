@@ -3,7 +3,8 @@
 //! without auto-reply headers), bounces, unsubscribes and silence, through the shipped path:
 //! operator approval, the exactly-once sender, the mailbox outcome scan and the shipped
 //! `Worker` running the step jobs. Then the same run with a worker restart (and a crashed
-//! worker's abandoned job) in the middle must end the same way.
+//! worker's abandoned job) in the middle must end the same way. Every day, at the restart and
+//! at the end, each stored sequence's journal replays to exactly the stored state.
 
 use chrono::{DateTime, Datelike, Duration as Td, TimeZone, Timelike, Utc, Weekday};
 use salesagent_core::model::{
@@ -287,6 +288,21 @@ async fn approve_pending(w: &World) {
     }
 }
 
+/// Every stored sequence's journal replays to the stored state (`replay` == live): status, step,
+/// next due time, pause and stop with their reasons, versions and generations alike.
+async fn assert_replays(store: &DynStore) -> usize {
+    let all = store
+        .list_sequences(&sequences::SequenceFilter::default())
+        .await
+        .unwrap();
+    for live in &all {
+        let replayed = sequences::history::replay(&live.journal)
+            .unwrap_or_else(|e| panic!("{}: {e}", live.contact_email));
+        assert_eq!(&replayed, live, "{}", live.contact_email);
+    }
+    all.len()
+}
+
 async fn all_finished(store: &DynStore) -> bool {
     let all = store
         .list_sequences(&sequences::SequenceFilter::default())
@@ -346,6 +362,9 @@ async fn run(restart: Option<i64>) -> Summary {
             && !restarted
             && now >= start + Td::days(day)
         {
+            // Mid-run (some sequences paused, some waiting): the history replays to the
+            // stored state before and after the restart.
+            assert!(assert_replays(&w.store).await > 0);
             // A worker dies holding a job, and the process is replaced.
             let kinds = [SEQUENCE_STEP.to_owned(), "send".to_owned()];
             let _abandoned = w
@@ -361,6 +380,9 @@ async fn run(restart: Option<i64>) -> Summary {
         outcomes.scan_mailbox(&*w.mailbox, None).await.unwrap();
         approve_pending(&w).await;
         worker.run_until_idle(2).await.unwrap();
+        if now.hour() == 12 {
+            assert_replays(&w.store).await;
+        }
         if now.hour() == 8 && all_finished(&w.store).await {
             break;
         }
@@ -368,6 +390,7 @@ async fn run(restart: Option<i64>) -> Summary {
     if restart.is_some() {
         assert!(restarted, "the run ended before the restart");
     }
+    assert_eq!(assert_replays(&w.store).await, CONTACTS);
     check(&w, &fired).await
 }
 
@@ -566,4 +589,121 @@ fn a_threaded_out_of_office_reply_without_headers_is_not_a_human_reply() {
         sequences::ooo::return_date(&c.new_text, received),
         chrono::NaiveDate::from_ymd_opt(2026, 12, 15)
     );
+}
+
+/// Public holidays are no business days, per recipient country (from the CRM) and for all, in
+/// the recipient's zone; the journal replays to the stored state with them.
+#[tokio::test]
+async fn public_holidays_move_a_step_to_the_next_business_day() {
+    use salesagent_core::model::{Contact, CrmId, Draft, DraftWriter, MessageId};
+    use salesagent_core::sequences::{Step, StepPurpose};
+    use salesagent_core::testing::FakeCrm;
+    let day = |m: u32, d: u32| chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    // Monday 2026-12-21 10:00 UTC.
+    let monday = Utc.with_ymd_and_hms(2026, 12, 21, 10, 0, 0).unwrap();
+    assert_eq!(monday.weekday(), Weekday::Mon);
+    let clock = ManualClock::new(monday);
+    let store: DynStore = Arc::new(MemoryStore::new(clock.shared()));
+    let config = SequenceConfig {
+        steps: vec![Step {
+            wait_business_days: 4,
+            purpose: StepPurpose::Bump,
+        }],
+        holidays: vec![chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()],
+        holidays_by_country: [("de".to_owned(), vec![day(12, 25), day(12, 26)])].into(),
+        ..SequenceConfig::default()
+    };
+    sequences::activate(&*store, &config).await.unwrap();
+    let crm = Arc::new(FakeCrm::new());
+    let people = [
+        ("anna@firma.test", Some("DE"), "Europe/Berlin", monday),
+        ("louis@societe.test", Some("FR"), "Europe/Paris", monday),
+        // Tuesday 29 December: New Year's Day (everyone's) is skipped.
+        (
+            "lee@company.test",
+            None,
+            "America/New_York",
+            monday + Td::days(8),
+        ),
+    ];
+    for (i, (email, country, zone, sent_at)) in people.iter().enumerate() {
+        crm.add_contact(Contact {
+            crm_id: CrmId::new(format!("c{i}")),
+            email: addr(email),
+            first_name: None,
+            last_name: None,
+            job_title: None,
+            phone: None,
+            company_id: None,
+            time_zone: Some((*zone).to_owned()),
+            properties: country
+                .map(|c| [("country".to_owned(), c.to_owned())].into())
+                .unwrap_or_default(),
+        });
+        let mut d = Draft::new(
+            addr(email),
+            addr(SENDER),
+            SUBJECT,
+            "Hi,\n\na short demo?\n\nSam",
+            DraftWriter::Human,
+            *sent_at,
+        );
+        d.status = DraftStatus::Sent;
+        d.message_id = Some(MessageId::parse(&format!("first.{i}@mail.seller.dev")).unwrap());
+        d.sent_at = Some(*sent_at);
+        store
+            .insert_draft(&d, &d.created_event("test"))
+            .await
+            .unwrap();
+        sequences::on_sent(&*store, d.id, *sent_at).await.unwrap();
+    }
+    let seq = Sequences::new(store.clone(), clock.shared(), config).with_crm(crm);
+    let worker =
+        Worker::empty(store.clone(), clock.shared(), WorkerConfig::default()).register(seq);
+    let due = |email: &'static str| {
+        let store = store.clone();
+        async move {
+            let s = store.get_sequence(&addr(email)).await.unwrap().unwrap();
+            let replayed = sequences::history::replay(&s.journal).unwrap();
+            assert_eq!(replayed, s, "{email}");
+            (s.next_due, s.pending_draft.is_some())
+        }
+    };
+    // Until the step job first runs (when due) and asks the CRM, only the global holidays
+    // count: Friday 25th for both European contacts.
+    worker.run_until_idle(2).await.unwrap();
+    assert_eq!(
+        due("anna@firma.test").await,
+        (Some(monday + Td::days(4)), false)
+    );
+    assert_eq!(
+        due("louis@societe.test").await,
+        (Some(monday + Td::days(4)), false)
+    );
+    // New York from Tuesday 29th: 30, 31, (1 January off), 4, 5: Tuesday 5 January.
+    let ny_due = Utc.with_ymd_and_hms(2027, 1, 5, 10, 0, 0).unwrap();
+    assert_eq!(due("lee@company.test").await, (Some(ny_due), false));
+    // On the 25th the CRM names the countries: France has no list here, its follow-up is
+    // drafted; in Germany 25 and 26 are holidays and 27 a Sunday: Monday 28th, 11:00 Berlin.
+    clock.set(monday + Td::days(4));
+    worker.run_until_idle(2).await.unwrap();
+    let berlin_due = Utc.with_ymd_and_hms(2026, 12, 28, 10, 0, 0).unwrap();
+    assert!(due("louis@societe.test").await.1);
+    assert_eq!(due("anna@firma.test").await, (Some(berlin_due), false));
+    let anna = store
+        .get_sequence(&addr("anna@firma.test"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(anna.country.as_deref(), Some("DE"));
+    assert_eq!(
+        anna.holidays.len(),
+        3,
+        "global and German: {:?}",
+        anna.holidays
+    );
+    clock.set(berlin_due);
+    worker.run_until_idle(2).await.unwrap();
+    assert!(due("anna@firma.test").await.1);
+    assert!(!due("lee@company.test").await.1);
 }

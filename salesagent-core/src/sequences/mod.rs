@@ -14,6 +14,10 @@
 //!   schedule writes the sequence and its next job in one atomic write and bumps the
 //!   generation, so an older job does nothing. Nothing is timed in memory: a restart, or
 //!   several workers, pick up where the store says. Writes are optimistic (versioned).
+//! - **Replayable**: every change is one [`history::SequenceOp`] (its input: the send, the
+//!   reply, the pause with its return date, the instant and zone it was counted in), applied
+//!   by [`history::record`] and kept in the sequence's journal in the same write;
+//!   [`history::replay`] folds a journal back into the state the store holds.
 //! - **Stops** ([`StopReason`]), each recorded: any human reply (positive or negative), a
 //!   meeting booked, an unsubscribe, a bounce, a deal created or advanced (through
 //!   [`on_outcome`], which [`Outcomes::record`](crate::outcomes::Outcomes::record) calls), a
@@ -25,11 +29,13 @@
 //!   count again from the return date.
 //! - **Business days** are counted in the recipient's time zone: the CRM contact's IANA zone
 //!   when the service has a CRM ([`Sequences::with_crm`]), else [`SequenceConfig::time_zone`],
-//!   else UTC.
+//!   else UTC; public holidays ([`SequenceConfig::holidays`], and per country of the CRM
+//!   contact [`SequenceConfig::holidays_by_country`]) are no business days.
 //! - **Visible**: [`Sequences::get`], [`Sequences::list`], [`Sequences::stats`] (per step:
 //!   sent, replied, stopped by reason).
 
 pub mod follow_up;
+pub mod history;
 mod model;
 pub mod ooo;
 pub mod rules;
@@ -38,8 +44,8 @@ mod service;
 mod stats;
 
 pub use model::{
-    MAX_EVENTS, Sequence, SequenceConfig, SequenceEvent, SequenceFilter, SequenceStatus, Step,
-    StepPurpose, StopReason, ThreadMessage,
+    MAX_EVENTS, MAX_HOLIDAYS, Sequence, SequenceConfig, SequenceEvent, SequenceFilter,
+    SequenceStatus, Step, StepPurpose, StopReason, ThreadMessage,
 };
 pub use service::{
     ACTOR, CONFIG_KEY, SEQUENCE_STEP, SequenceStepJob, Sequences, activate, active_config,

@@ -1,8 +1,9 @@
 //! Sequences as data: the configured steps, and one contact's sequence state.
 
 use crate::model::{DraftId, EmailAddress, MessageId, ThreadId};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// What a follow-up is for; the writer is told, and the template fallback has one text each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -73,7 +74,19 @@ pub struct SequenceConfig {
     /// UTC).
     #[serde(default)]
     pub time_zone: Option<String>,
+    /// Public holidays that are no business day for any recipient (local dates in the
+    /// recipient's zone, `2026-12-25`).
+    #[serde(default)]
+    pub holidays: Vec<NaiveDate>,
+    /// More holidays per recipient country: keyed by the value of the CRM contact's `country`
+    /// property (`DE`, `France`; matched ignoring case), added to [`Self::holidays`] for that
+    /// contact.
+    #[serde(default)]
+    pub holidays_by_country: BTreeMap<String, Vec<NaiveDate>>,
 }
+
+/// At most this many holiday dates in a [`SequenceConfig`] (global and per country together).
+pub const MAX_HOLIDAYS: usize = 1000;
 
 impl Default for SequenceConfig {
     /// Three follow-ups: a bump after 3 business days, something of value 4 business days
@@ -84,6 +97,8 @@ impl Default for SequenceConfig {
             steps: DEFAULT_STEPS.to_vec(),
             out_of_office_default_days: default_pause_days(),
             time_zone: None,
+            holidays: Vec::new(),
+            holidays_by_country: BTreeMap::new(),
         }
     }
 }
@@ -134,7 +149,46 @@ impl SequenceConfig {
                 format!("unknown time zone {tz:?}"),
             ));
         }
+        let dates = self.holidays.len()
+            + self
+                .holidays_by_country
+                .values()
+                .map(Vec::len)
+                .sum::<usize>();
+        if dates > MAX_HOLIDAYS {
+            return Err(crate::Error::invalid(
+                "holidays",
+                format!("{dates} holiday dates; at most {MAX_HOLIDAYS}"),
+            ));
+        }
+        if let Some(country) = self
+            .holidays_by_country
+            .keys()
+            .find(|k| k.trim().is_empty() || k.len() > 64)
+        {
+            return Err(crate::Error::invalid(
+                "holidays_by_country",
+                format!("country {country:?}: must be 1 to 64 characters"),
+            ));
+        }
         Ok(())
+    }
+
+    /// The holidays of a recipient in `country` (the global ones and the country's), sorted,
+    /// without repeats.
+    #[must_use]
+    pub fn holidays_for(&self, country: Option<&str>) -> Vec<NaiveDate> {
+        let mut days = self.holidays.clone();
+        if let Some(country) = country.map(str::trim) {
+            for (k, v) in &self.holidays_by_country {
+                if k.trim().eq_ignore_ascii_case(country) {
+                    days.extend_from_slice(v);
+                }
+            }
+        }
+        days.sort_unstable();
+        days.dedup();
+        days
     }
 }
 
@@ -314,6 +368,13 @@ pub struct Sequence {
     pub time_zone: Option<String>,
     /// Whether the CRM was asked for the time zone already.
     pub time_zone_checked: bool,
+    /// The recipient's country as the CRM states it (its `country` property), when known.
+    #[serde(default)]
+    pub country: Option<String>,
+    /// The public holidays its business days skip (the configuration's global ones from
+    /// enrolment, and its country's once the CRM named it), sorted.
+    #[serde(default)]
+    pub holidays: Vec<NaiveDate>,
     /// Until when it is paused.
     pub paused_until: Option<DateTime<Utc>>,
     /// Why it is paused.
@@ -328,6 +389,11 @@ pub struct Sequence {
     pub pause_sources: Vec<String>,
     /// What happened, oldest first (at most [`MAX_EVENTS`]).
     pub events: Vec<SequenceEvent>,
+    /// Every change since enrolment as the input it was made from, oldest first: folding it
+    /// through [`replay`](super::history::replay) gives this state again (see
+    /// [`history`](super::history)). Empty for a sequence stored before it was kept.
+    #[serde(default)]
+    pub journal: Vec<super::history::SequenceOp>,
     /// Enrolled.
     pub enrolled_at: DateTime<Utc>,
     /// Last changed.

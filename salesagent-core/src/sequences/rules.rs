@@ -1,8 +1,9 @@
 //! The rules of a sequence as pure functions of plain values: who is enrolled, what stops a
 //! sequence, and how sends, stops, pauses and resumptions change its state.
 
-use super::model::{Sequence, SequenceConfig, SequenceStatus, StopReason, ThreadMessage};
-use super::schedule::{add_business_days, business_days_between};
+use super::history::{self, Effect, SequenceOp};
+use super::model::{Sequence, SequenceConfig, StopReason, ThreadMessage};
+use super::schedule::add_business_days_except;
 use crate::model::{Draft, OutcomeType};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -81,43 +82,26 @@ pub fn enrol(
         }
     }
     let sent_at = draft.sent_at.unwrap_or(now);
-    let mut seq = Sequence {
+    let op = SequenceOp::Enrolled {
+        at: now,
         id: uuid::Uuid::now_v7(),
-        contact_email: draft.contact_email.clone(),
+        contact: draft.contact_email.clone(),
         sender: draft.sender.clone(),
-        status: SequenceStatus::Active,
-        version: existing.map_or(1, |s| s.version + 1),
-        generation: existing.map_or(1, |s| s.generation + 1),
         plan: config.steps.clone(),
-        sent_steps: 0,
-        pending_draft: None,
-        drafts: Vec::new(),
-        messages: vec![ThreadMessage {
+        first: ThreadMessage {
             draft_id: draft.id,
             message_id,
             subject: draft.subject.clone(),
             sent_at,
             step: 0,
-        }],
+        },
         provider_thread_id: draft.thread.provider_thread_id.clone(),
-        anchor_at: sent_at,
-        wait_override: None,
-        next_due: None,
-        time_zone: None,
-        time_zone_checked: false,
-        paused_until: None,
-        pause_reason: None,
-        stop_reason: None,
-        ended_at: None,
-        stopped_after_step: None,
-        pause_sources: Vec::new(),
-        events: Vec::new(),
-        enrolled_at: now,
-        updated_at: now,
+        version: existing.map_or(1, |s| s.version + 1),
+        generation: existing.map_or(1, |s| s.generation + 1),
+        holidays: config.holidays_for(None),
+        zone: tz.name().to_owned(),
     };
-    seq.next_due = due_at(&seq, tz);
-    seq.note(now, format!("enrolled ({} steps)", seq.plan.len()));
-    Ok(seq)
+    history::enrolled(&op).ok_or(Skip::Disabled)
 }
 
 /// When the next follow-up is due to be drafted: the step's wait (or what was left of it after
@@ -126,7 +110,12 @@ pub fn enrol(
 pub fn due_at(seq: &Sequence, tz: Tz) -> Option<DateTime<Utc>> {
     let step = seq.next_step()?;
     let wait = seq.wait_override.unwrap_or(step.wait_business_days);
-    Some(add_business_days(seq.anchor_at, wait, tz))
+    Some(add_business_days_except(
+        seq.anchor_at,
+        wait,
+        tz,
+        &seq.holidays,
+    ))
 }
 
 /// Records that the sequence's pending follow-up `draft` was sent: the step is done, the next
@@ -134,56 +123,29 @@ pub fn due_at(seq: &Sequence, tz: Tz) -> Option<DateTime<Utc>> {
 /// sequence is complete. False (nothing changed) when `draft`
 /// is not the pending follow-up.
 pub fn record_sent(seq: &mut Sequence, draft: &Draft, tz: Tz, now: DateTime<Utc>) -> bool {
-    if seq.pending_draft != Some(draft.id) || seq.status.is_finished() {
-        return false;
-    }
-    let Some(message_id) = draft.message_id.clone() else {
-        return false;
-    };
-    let sent_at = draft.sent_at.unwrap_or(now);
-    seq.sent_steps += 1;
-    seq.pending_draft = None;
-    seq.messages.push(ThreadMessage {
-        draft_id: draft.id,
-        message_id,
-        subject: draft.subject.clone(),
-        sent_at,
-        step: seq.sent_steps,
-    });
-    if seq.provider_thread_id.is_none() {
-        seq.provider_thread_id = draft.thread.provider_thread_id.clone();
-    }
-    // Sent while paused (it was already on its way): the next wait counts from the return.
-    seq.anchor_at = match (seq.status, seq.paused_until) {
-        (SequenceStatus::Paused, Some(until)) => until.max(sent_at),
-        _ => sent_at,
-    };
-    seq.wait_override = None;
-    seq.note(now, format!("sent step {}", seq.sent_steps));
-    if seq.next_step().is_none() {
-        seq.status = SequenceStatus::Completed;
-        seq.next_due = None;
-        seq.ended_at = Some(now);
-        seq.note(now, "completed");
-    } else {
-        seq.next_due = due_at(seq, tz);
-    }
-    true
+    sent_op(draft, tz, now).is_some_and(|op| history::record(seq, op) != Effect::None)
+}
+
+/// The [`SequenceOp::Sent`] of a sent follow-up `draft` (`None` without a Message-ID).
+#[must_use]
+pub fn sent_op(draft: &Draft, tz: Tz, now: DateTime<Utc>) -> Option<SequenceOp> {
+    Some(SequenceOp::Sent {
+        at: now,
+        message: ThreadMessage {
+            draft_id: draft.id,
+            message_id: draft.message_id.clone()?,
+            subject: draft.subject.clone(),
+            sent_at: draft.sent_at.unwrap_or(now),
+            step: 0,
+        },
+        provider_thread_id: draft.thread.provider_thread_id.clone(),
+        zone: tz.name().to_owned(),
+    })
 }
 
 /// Ends a running or paused sequence with `reason`. False when it had ended already.
 pub fn stop(seq: &mut Sequence, reason: StopReason, now: DateTime<Utc>) -> bool {
-    if seq.status.is_finished() {
-        return false;
-    }
-    seq.note(now, format!("stopped: {reason}"));
-    seq.status = SequenceStatus::Stopped;
-    seq.stop_reason = Some(reason);
-    seq.stopped_after_step = Some(seq.sent_steps);
-    seq.ended_at = Some(now);
-    seq.next_due = None;
-    seq.paused_until = None;
-    true
+    history::record(seq, SequenceOp::Stopped { at: now, reason }) != Effect::None
 }
 
 /// Pauses a running (or extends a paused) sequence until `until` because of an out-of-office
@@ -199,56 +161,29 @@ pub fn pause(
     tz: Tz,
     now: DateTime<Utc>,
 ) -> bool {
-    if seq.status.is_finished() || seq.pause_sources.iter().any(|s| s == source) {
-        return false;
-    }
-    if until <= now {
-        return false;
-    }
-    if seq.status == SequenceStatus::Paused && seq.paused_until.is_some_and(|u| u >= until) {
-        seq.pause_sources.push(source.to_owned());
-        return true;
-    }
-    let remaining = match (seq.status, seq.next_due) {
-        (SequenceStatus::Active, Some(due)) => business_days_between(now, due, tz),
-        _ => seq.wait_override.unwrap_or(0),
+    let op = SequenceOp::Paused {
+        at: now,
+        until,
+        reason: reason.to_owned(),
+        source: source.to_owned(),
+        zone: tz.name().to_owned(),
+        keep_pending: None,
     };
-    seq.status = SequenceStatus::Paused;
-    seq.paused_until = Some(until);
-    seq.pause_reason = Some(reason.to_owned());
-    seq.pause_sources.push(source.to_owned());
-    if seq.pause_sources.len() > 20 {
-        seq.pause_sources.remove(0);
-    }
-    seq.pending_draft = None;
-    seq.anchor_at = until;
-    seq.wait_override = Some(remaining.max(1));
-    seq.next_due = due_at(seq, tz);
-    seq.note(
-        now,
-        format!(
-            "paused until {} ({reason})",
-            until.format("%Y-%m-%d %H:%M UTC")
-        ),
-    );
-    true
+    history::record(seq, op) != Effect::None
 }
 
 /// Resumes a paused sequence whose pause is over. False when it is not paused or not yet.
 pub fn resume(seq: &mut Sequence, tz: Tz, now: DateTime<Utc>) -> bool {
-    if seq.status != SequenceStatus::Paused || seq.paused_until.is_some_and(|u| now < u) {
-        return false;
-    }
-    seq.status = SequenceStatus::Active;
-    seq.paused_until = None;
-    seq.pause_reason = None;
-    seq.next_due = due_at(seq, tz);
-    seq.note(now, "resumed");
-    true
+    let op = SequenceOp::Resumed {
+        at: now,
+        zone: tz.name().to_owned(),
+    };
+    history::record(seq, op) != Effect::None
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::model::SequenceStatus;
     use super::*;
     use crate::model::{DraftWriter, EmailAddress, MessageId};
     use chrono::TimeZone;

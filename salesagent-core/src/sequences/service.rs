@@ -2,6 +2,7 @@
 //! and pause hooks the outcome detectors call.
 
 use super::follow_up::{self, EarlierMessage, FollowUpInput};
+use super::history::{self, Effect, SequenceOp};
 use super::model::{Sequence, SequenceConfig, SequenceFilter, SequenceStatus, StopReason};
 use super::ooo;
 use super::rules::{self, Skip};
@@ -9,6 +10,7 @@ use super::schedule::morning_of;
 use super::stats::{SequenceStats, compute_stats};
 use crate::model::{
     Draft, DraftAction, DraftId, DraftStatus, EmailAddress, Job, NewJob, Outcome, OutcomeType,
+    ThreadId,
 };
 use crate::outcomes::Classification;
 use crate::ports::{
@@ -70,25 +72,15 @@ fn step_job(seq: &Sequence, now: DateTime<Utc>) -> Result<NewJob> {
     .run_at(at))
 }
 
-/// What a change to a stored sequence needs written.
-enum Change {
-    /// Nothing changed.
-    None,
-    /// Save it.
-    Save,
-    /// Save it with a new generation and its step job.
-    Reschedule,
-}
-
-/// Reads the contact's sequence, applies `f` and writes it back at the version read, with
-/// `extra` jobs; re-reads and tries again when someone else wrote first. `None` when the
+/// Reads the contact's sequence, applies `f` (a [`history::record`]) and writes it back at the
+/// version read, with `extra` jobs; re-reads and tries again when someone else wrote first. `None` when the
 /// contact has no sequence; the bool says whether `f` changed it.
 async fn update(
     store: &dyn Store,
     contact: &EmailAddress,
     now: DateTime<Utc>,
     extra: &[NewJob],
-    mut f: impl FnMut(&mut Sequence) -> Change + Send,
+    mut f: impl FnMut(&mut Sequence) -> Effect + Send,
 ) -> Result<Option<(Sequence, bool)>> {
     for _ in 0..8 {
         let Some(current) = store.get_sequence(contact).await? else {
@@ -98,9 +90,9 @@ async fn update(
         let change = f(&mut next);
         let mut jobs = Vec::new();
         match change {
-            Change::None => return Ok(Some((current, false))),
-            Change::Save => {}
-            Change::Reschedule => {
+            Effect::None => return Ok(Some((current, false))),
+            Effect::Save => {}
+            Effect::Reschedule => {
                 next.generation += 1;
                 if !next.status.is_finished() {
                     jobs.push(step_job(&next, now)?);
@@ -201,9 +193,9 @@ pub async fn on_sent(store: &dyn Store, draft_id: DraftId, now: DateTime<Utc>) -
         let tz = rules::zone_of(seq, config_zone(config.as_ref()));
         update(store, &draft.contact_email, now, &[], |s| {
             if rules::record_sent(s, &draft, tz, now) {
-                Change::Reschedule
+                Effect::Reschedule
             } else {
-                Change::None
+                Effect::None
             }
         })
         .await?;
@@ -257,9 +249,9 @@ pub async fn stop_contact(
     let result = update(store, contact, now, &[], |s| {
         pending = s.pending_draft;
         if rules::stop(s, reason.clone(), now) {
-            Change::Save
+            Effect::Save
         } else {
-            Change::None
+            Effect::None
         }
     })
     .await?;
@@ -387,20 +379,31 @@ pub async fn on_automatic_reply(
     let mut pending = None;
     let result = update(store, contact, now, &[], |s| {
         pending = s.pending_draft;
-        if rules::pause(s, until, &reason, source, tz, now) {
-            if in_flight && s.pending_draft.is_none() {
-                s.pending_draft = pending;
-            }
-            Change::Reschedule
-        } else {
-            Change::None
-        }
+        let op = SequenceOp::Paused {
+            at: now,
+            until,
+            reason: reason.clone(),
+            source: source.to_owned(),
+            zone: tz.name().to_owned(),
+            keep_pending: pending.filter(|_| in_flight),
+        };
+        history::record(s, op)
     })
     .await?;
     if let (Some((_, true)), Some(id)) = (result, pending) {
         discard(store, id, "sequence paused: out of office", now).await?;
     }
     Ok(())
+}
+
+/// The optional connectors of the sequences service: each one it has improves a follow-up
+/// (a model writes it, the CRM names the contact's zone and country, the mailbox the Gmail
+/// thread id); without them it still runs.
+#[derive(Debug, Clone, Default)]
+struct Connectors {
+    llm: Option<DynLlm>,
+    crm: Option<DynCrm>,
+    mailbox: Option<DynMailbox>,
 }
 
 /// Runs the sequences: the [`SEQUENCE_STEP`] job handler, and the operator's view (state,
@@ -410,9 +413,7 @@ pub struct Sequences {
     store: DynStore,
     clock: DynClock,
     config: SequenceConfig,
-    llm: Option<DynLlm>,
-    crm: Option<DynCrm>,
-    mailbox: Option<DynMailbox>,
+    connectors: Connectors,
     auto_approve: bool,
     recheck: Duration,
 }
@@ -426,33 +427,34 @@ impl Sequences {
             store,
             clock,
             config,
-            llm: None,
-            crm: None,
-            mailbox: None,
+            connectors: Connectors::default(),
             auto_approve: false,
             recheck: Duration::from_secs(24 * 3600),
         }
     }
 
-    /// Writes follow-ups with `llm` (the template when it fails).
-    #[must_use]
-    pub fn with_llm(mut self, llm: DynLlm) -> Self {
-        self.llm = Some(llm);
+    /// The service with one more connector, set by `plug`.
+    fn connect(mut self, plug: impl FnOnce(&mut Connectors)) -> Self {
+        plug(&mut self.connectors);
         self
     }
 
-    /// Reads contacts' time zones from `crm`.
+    /// Writes follow-ups with `llm` (the template when it fails).
     #[must_use]
-    pub fn with_crm(mut self, crm: DynCrm) -> Self {
-        self.crm = Some(crm);
-        self
+    pub fn with_llm(self, llm: DynLlm) -> Self {
+        self.connect(|c| c.llm = Some(llm))
+    }
+
+    /// Reads contacts' time zones (and countries, for their holidays) from `crm`.
+    #[must_use]
+    pub fn with_crm(self, crm: DynCrm) -> Self {
+        self.connect(|c| c.crm = Some(crm))
     }
 
     /// Finds the provider's thread id (Gmail `threadId`) of sent messages in `mailbox`.
     #[must_use]
-    pub fn with_mailbox(mut self, mailbox: DynMailbox) -> Self {
-        self.mailbox = Some(mailbox);
-        self
+    pub fn with_mailbox(self, mailbox: DynMailbox) -> Self {
+        self.connect(|c| c.mailbox = Some(mailbox))
     }
 
     /// Enqueues an [`AutoApproveJob`] for every follow-up drafted (set this when the worker
@@ -574,23 +576,11 @@ impl Sequences {
                 return Ok(JobDone::Complete);
             }
             if !seq.time_zone_checked
-                && let Some(crm) = &self.crm
+                && let Some(crm) = &self.connectors.crm
             {
-                let zone = match crm.find_contact_by_email(&seq.contact_email).await {
-                    Ok(c) => c
-                        .and_then(|c| c.time_zone)
-                        .filter(|z| crate::sending::policy::parse_time_zone(z).is_some()),
-                    Err(e) if e.is_retryable() => return Err(e),
-                    Err(_) => None,
-                };
-                let fallback = config_zone(Some(&self.config));
+                let op = self.zone_check(crm, &seq.contact_email, now).await?;
                 update(store, &seq.contact_email, now, &[], |s| {
-                    s.time_zone.clone_from(&zone);
-                    s.time_zone_checked = true;
-                    if s.status == SequenceStatus::Active && s.pending_draft.is_none() {
-                        s.next_due = rules::due_at(s, rules::zone_of(s, fallback));
-                    }
-                    Change::Save
+                    history::record(s, op.clone())
                 })
                 .await?;
                 continue;
@@ -608,9 +598,9 @@ impl Sequences {
                 }
                 update(store, &seq.contact_email, now, &[], |s| {
                     if rules::resume(s, tz, now) {
-                        Change::Save
+                        Effect::Save
                     } else {
-                        Change::None
+                        Effect::None
                     }
                 })
                 .await?;
@@ -647,13 +637,9 @@ impl Sequences {
             Ok(d) => d,
             Err(Error::NotFound { .. }) => {
                 // Erased or never stored: write it again.
+                let op = SequenceOp::PendingLost { at: now, draft: id };
                 update(store, &seq.contact_email, now, &[], |s| {
-                    if s.pending_draft == Some(id) {
-                        s.pending_draft = None;
-                        Change::Reschedule
-                    } else {
-                        Change::None
-                    }
+                    history::record(s, op.clone())
                 })
                 .await?;
                 return Ok(JobDone::Complete);
@@ -664,9 +650,9 @@ impl Sequences {
             DraftStatus::Sent => {
                 update(store, &seq.contact_email, now, &[], |s| {
                     if rules::record_sent(s, &draft, tz, now) {
-                        Change::Reschedule
+                        Effect::Reschedule
                     } else {
-                        Change::None
+                        Effect::None
                     }
                 })
                 .await?;
@@ -684,53 +670,54 @@ impl Sequences {
         }
     }
 
+    /// The [`SequenceOp::ZoneChecked`] of `contact` from what `crm` knows: its zone (when
+    /// valid), its country and the holidays that come with it.
+    async fn zone_check(
+        &self,
+        crm: &DynCrm,
+        contact: &EmailAddress,
+        now: DateTime<Utc>,
+    ) -> Result<SequenceOp> {
+        let found = match crm.find_contact_by_email(contact).await {
+            Ok(c) => c,
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(_) => None,
+        };
+        let zone = found
+            .as_ref()
+            .and_then(|c| c.time_zone.clone())
+            .filter(|z| crate::sending::policy::parse_time_zone(z).is_some());
+        let country = found
+            .and_then(|c| c.properties.get("country").cloned())
+            .map(|c| crate::model::clean_line(&c))
+            .filter(|c| !c.is_empty());
+        Ok(SequenceOp::ZoneChecked {
+            at: now,
+            zone,
+            holidays: self.config.holidays_for(country.as_deref()),
+            country,
+            fallback: config_zone(Some(&self.config)).name().to_owned(),
+        })
+    }
+
     /// Writes the next step's follow-up and records it as pending, in that order: the draft's
     /// id is derived from the sequence's generation and step, so a second run stores no second
     /// draft, and a draft written for a sequence that stopped meanwhile is discarded.
     async fn draft_follow_up(&self, seq: &Sequence, now: DateTime<Utc>) -> Result<()> {
-        let store = &*self.store;
         let Some(step) = seq.next_step() else {
             return Ok(());
         };
-        let mut thread = Vec::new();
-        let mut first: Option<Draft> = None;
-        for m in &seq.messages {
-            match store.get_draft(m.draft_id).await {
-                Ok(d) => {
-                    thread.push(EarlierMessage {
-                        sent_at: m.sent_at,
-                        subject: d.subject.clone(),
-                        body: d.body.clone(),
-                    });
-                    first.get_or_insert(d);
-                }
-                Err(Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let Some(first) = first else {
+        let Some((first, thread)) = self.thread_so_far(seq).await? else {
             // The thread was erased: nothing to follow up on.
-            stop_contact(
-                store,
-                &seq.contact_email,
-                StopReason::Manual {
-                    actor: "erasure".to_owned(),
-                },
-                now,
-            )
-            .await?;
+            let erased = StopReason::Manual {
+                actor: "erasure".to_owned(),
+            };
+            stop_contact(&*self.store, &seq.contact_email, erased, now).await?;
             return Ok(());
         };
         let mut seq = seq.clone();
-        if seq.provider_thread_id.is_none()
-            && let (Some(mailbox), Some(m)) = (&self.mailbox, seq.messages.first())
-        {
-            match mailbox.find_sent(&m.message_id).await {
-                Ok(found) => seq.provider_thread_id = found.and_then(|s| s.thread_id),
-                Err(e) => {
-                    tracing::debug!(error = %e, "thread id lookup failed; threading by headers only");
-                }
-            }
+        if seq.provider_thread_id.is_none() {
+            seq.provider_thread_id = self.provider_thread_id(&seq).await;
         }
         let input = FollowUpInput {
             first_name: first
@@ -745,49 +732,90 @@ impl Sequences {
             thread,
             signature: follow_up::signature_of(&first.body),
         };
-        let (body, writer) = follow_up::write_body(self.llm.as_deref(), &input).await;
+        let (body, writer) = follow_up::write_body(self.connectors.llm.as_deref(), &input).await;
         let draft = follow_up::follow_up_draft(&seq, &first, body, writer, now);
-        match store
-            .insert_draft(&draft, &draft.created_event(ACTOR))
+        self.store_draft(&draft).await?;
+        self.claim_pending(&seq, draft.id, now).await
+    }
+
+    /// The first e-mail's draft and every message sent in the thread so far (what the writer
+    /// is shown); `None` when the thread was erased.
+    async fn thread_so_far(&self, seq: &Sequence) -> Result<Option<(Draft, Vec<EarlierMessage>)>> {
+        let mut thread = Vec::new();
+        let mut first: Option<Draft> = None;
+        for m in &seq.messages {
+            match self.store.get_draft(m.draft_id).await {
+                Ok(d) => {
+                    thread.push(EarlierMessage {
+                        sent_at: m.sent_at,
+                        subject: d.subject.clone(),
+                        body: d.body.clone(),
+                    });
+                    first.get_or_insert(d);
+                }
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(first.map(|f| (f, thread)))
+    }
+
+    /// The provider's thread id of the first e-mail, asked of the mailbox (`None` without one,
+    /// or when the lookup fails: the follow-up is then threaded by its headers only).
+    async fn provider_thread_id(&self, seq: &Sequence) -> Option<ThreadId> {
+        let (mailbox, m) = (self.connectors.mailbox.as_ref()?, seq.messages.first()?);
+        match mailbox.find_sent(&m.message_id).await {
+            Ok(found) => found.and_then(|s| s.thread_id),
+            Err(e) => {
+                tracing::debug!(error = %e, "thread id lookup failed; threading by headers only");
+                None
+            }
+        }
+    }
+
+    /// Stores the follow-up draft; one stored by an earlier run (same id) is kept.
+    async fn store_draft(&self, draft: &Draft) -> Result<()> {
+        match self
+            .store
+            .insert_draft(draft, &draft.created_event(ACTOR))
             .await
         {
-            Ok(()) | Err(Error::Conflict { .. }) => {}
-            Err(e) => return Err(e),
+            Ok(()) | Err(Error::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e),
         }
+    }
+
+    /// Records `draft` as the pending follow-up of `seq`'s generation (with its auto-approval
+    /// job when the rules run), or discards it when the sequence changed meanwhile.
+    async fn claim_pending(
+        &self,
+        seq: &Sequence,
+        draft: DraftId,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let store = &*self.store;
         let extra = if self.auto_approve {
-            vec![AutoApproveJob { draft_id: draft.id }.to_job()?]
+            vec![AutoApproveJob { draft_id: draft }.to_job()?]
         } else {
             Vec::new()
         };
-        let (generation, thread_id) = (seq.generation, seq.provider_thread_id.clone());
-        let step_no = seq.sent_steps + 1;
+        let op = SequenceOp::Drafted {
+            at: now,
+            draft,
+            generation: seq.generation,
+            provider_thread_id: seq.provider_thread_id.clone(),
+        };
         let result = update(store, &seq.contact_email, now, &extra, |s| {
-            if s.generation != generation
-                || s.status != SequenceStatus::Active
-                || s.pending_draft.is_some()
-            {
-                return Change::None;
-            }
-            s.pending_draft = Some(draft.id);
-            s.drafts.push(draft.id);
-            s.next_due = None;
-            if s.provider_thread_id.is_none() {
-                s.provider_thread_id.clone_from(&thread_id);
-            }
-            s.note(
-                now,
-                format!("drafted step {step_no} ({})", step.purpose.as_str()),
-            );
-            Change::Save
+            history::record(s, op.clone())
         })
         .await?;
         let ours = result
             .as_ref()
-            .is_some_and(|(s, _)| s.pending_draft == Some(draft.id));
-        if !ours {
-            discard(store, draft.id, "sequence changed while drafting", now).await?;
+            .is_some_and(|(s, _)| s.pending_draft == Some(draft));
+        if ours {
+            tracing::info!(%draft, step = seq.sent_steps + 1, "follow-up drafted");
         } else {
-            tracing::info!(draft = %draft.id, step = step_no, "follow-up drafted");
+            discard(store, draft, "sequence changed while drafting", now).await?;
         }
         Ok(())
     }
