@@ -645,32 +645,30 @@ impl Draft {
             )));
         }
         let before = self.snapshot();
-        match &action {
+        self.change(&action, at)?;
+        self.version += 1;
+        self.updated_at = at;
+        Ok(DraftEvent {
+            draft_id: self.id,
+            action,
+            actor: actor.to_owned(),
+            at,
+            before: Some(before),
+            after: self.snapshot(),
+        })
+    }
+
+    /// The change `action` makes to the draft's fields (everything but version and
+    /// `updated_at`); an invalid edit changes nothing.
+    fn change(&mut self, action: &DraftAction, at: DateTime<Utc>) -> Result<()> {
+        match action {
             DraftAction::Approve => self.status = DraftStatus::Approved,
             DraftAction::Reject { reason } | DraftAction::Stop { reason } => {
                 self.status = DraftStatus::Rejected;
                 self.status_reason = Some(reason.clone());
             }
             DraftAction::Edit { subject, body } => {
-                if let Some(s) = subject {
-                    validate_subject(s)?;
-                }
-                if let Some(b) = body {
-                    validate_body(b)?;
-                }
-                if let Some(s) = subject {
-                    self.subject.clone_from(s);
-                }
-                if let Some(b) = body {
-                    self.body.clone_from(b);
-                }
-                self.writer = DraftWriter::Human;
-                self.status = DraftStatus::Pending;
-                // New text, new message: a mailbox draft made for the old text (e.g. before a
-                // kill switch gave the draft back) is never the one sent.
-                self.message_id = None;
-                self.mailbox_draft_id = None;
-                self.delivery_unconfirmed_since = None;
+                self.edit(subject.as_deref(), body.as_deref())?;
             }
             DraftAction::BeginSend { message_id, claim } => {
                 self.status = DraftStatus::Sending;
@@ -721,15 +719,31 @@ impl Draft {
                 }
             }
         }
-        self.version += 1;
-        self.updated_at = at;
-        Ok(DraftEvent {
-            draft_id: self.id,
-            action,
-            actor: actor.to_owned(),
-            at,
-            before: Some(before),
-            after: self.snapshot(),
-        })
+        Ok(())
+    }
+
+    /// An operator's edit: new text (validated first), written by a human, back to `Pending`,
+    /// and no Message-ID or mailbox draft of the old text kept.
+    fn edit(&mut self, subject: Option<&str>, body: Option<&str>) -> Result<()> {
+        if let Some(s) = subject {
+            validate_subject(s)?;
+        }
+        if let Some(b) = body {
+            validate_body(b)?;
+        }
+        if let Some(s) = subject {
+            s.clone_into(&mut self.subject);
+        }
+        if let Some(b) = body {
+            b.clone_into(&mut self.body);
+        }
+        self.writer = DraftWriter::Human;
+        self.status = DraftStatus::Pending;
+        // New text, new message: a mailbox draft made for the old text (e.g. before a
+        // kill switch gave the draft back) is never the one sent.
+        self.message_id = None;
+        self.mailbox_draft_id = None;
+        self.delivery_unconfirmed_since = None;
+        Ok(())
     }
 }

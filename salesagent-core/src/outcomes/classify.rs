@@ -29,7 +29,7 @@
 //! 5. **Human replies**: `In-Reply-To`/`References` present or a `Re:`-style subject →
 //!    `email_replied`. Any other human message is not an outcome.
 
-use super::text;
+use super::reply_text;
 use crate::model::{EmailAddress, MailMessage, MessageId, OutcomeType};
 use chrono::{DateTime, Utc};
 use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders};
@@ -296,7 +296,7 @@ fn headers_of(headers: &[mail_parser::Header<'_>]) -> Vec<(String, String)> {
         .map(|h| {
             (
                 h.name().to_owned(),
-                text::collapse(&header_value_text(h.value())),
+                reply_text::collapse(&header_value_text(h.value())),
             )
         })
         .collect()
@@ -443,7 +443,7 @@ fn smtp_reply_code(text: &str) -> Option<&'static str> {
 }
 
 fn shorten(s: &str, max: usize) -> String {
-    let s = text::collapse(s);
+    let s = reply_text::collapse(s);
     if s.chars().count() <= max {
         s
     } else {
@@ -476,17 +476,17 @@ fn classify_view(view: &MailView) -> Classification {
     if let Some(reason) = automatic_reason(view) {
         let mut c = base(view, MailKind::Automatic, format!("automatic: {reason}"));
         // Kept for the out-of-office return date (see `sequences::ooo`).
-        c.new_text = text::new_text(&view.body);
+        c.new_text = reply_text::new_text(&view.body);
         return c;
     }
-    let new_text = text::new_text(&view.body);
+    let new_text = reply_text::new_text(&view.body);
     let is_reply = view.in_reply_to.is_some()
         || !view.references.is_empty()
-        || text::subject_is_reply(&view.subject);
+        || reply_text::subject_is_reply(&view.subject);
     let stop = if is_reply && new_text.chars().count() <= STOP_TEXT_LIMIT {
-        text::stop_request(&view.subject, &new_text)
+        reply_text::stop_request(&view.subject, &new_text)
     } else {
-        text::stop_request(&view.subject, "")
+        reply_text::stop_request(&view.subject, "")
     };
     let mut c = if let Some(phrase) = stop {
         base(
@@ -700,74 +700,38 @@ const TRANSIENT_PHRASES: &[&str] = &[
 
 /// Rule 2: plain-text bounces without a delivery-status part.
 fn classify_plain_bounce(view: &MailView) -> Option<Classification> {
-    let from_local = view
-        .from_raw
-        .as_deref()
-        .and_then(|a| a.split('@').next())
-        .unwrap_or_default()
-        .to_lowercase();
-    let from_name = view.from_name.as_deref().map(str::to_lowercase);
-    let mta_sender = MTA_SENDERS.contains(&from_local.as_str())
-        || from_local.starts_with("microsoftexchange")
-        || from_name
-            .as_deref()
-            .is_some_and(|n| n.contains("mail delivery") || n.contains("mailer-daemon"));
-    let subject = text::normalise(&view.subject);
+    let mta_sender = from_mta(view);
+    let subject = reply_text::normalise(&view.subject);
     let bounce_subject = BOUNCE_SUBJECTS
         .iter()
-        .find(|p| text::contains_phrase(&subject, p));
+        .find(|p| reply_text::contains_phrase(&subject, p));
     let failed_header = failed_recipients_header(view);
     if !mta_sender && bounce_subject.is_none() && failed_header.is_empty() {
         return None;
     }
     // A person replying "Re: Undeliverable?" is not a bounce.
-    if !mta_sender && failed_header.is_empty() && text::subject_is_reply(&view.subject) {
+    if !mta_sender && failed_header.is_empty() && reply_text::subject_is_reply(&view.subject) {
         return None;
     }
-    let body = text::normalise(&view.body);
     let status = enhanced_status(&view.body)
         .or_else(|| smtp_reply_code(&view.body).map(|c| format!("smtp {c}")));
     // A bounce subject alone (a person writing "Delivery failure of our parcel") needs a machine
     // sign too: a status code, a null Return-Path or an Auto-Submitted header.
-    if !mta_sender && failed_header.is_empty() {
-        let null_sender = view
-            .header("Return-Path")
-            .is_some_and(|v| v.trim().trim_matches(['<', '>']).trim().is_empty());
-        let auto = view
-            .header("Auto-Submitted")
-            .is_some_and(|v| !v.trim().to_lowercase().starts_with("no"));
-        if status.is_none() && !null_sender && !auto {
-            return None;
-        }
+    if !mta_sender && failed_header.is_empty() && status.is_none() && !machine_sent(view) {
+        return None;
     }
-    let permanent = match status.as_deref() {
-        Some(s) if s.starts_with('5') || s.starts_with("smtp 5") => Some(true),
-        Some(s) if s.starts_with('4') || s.starts_with("smtp 4") => Some(false),
-        _ => {
-            if TRANSIENT_PHRASES
-                .iter()
-                .any(|p| text::contains_phrase(&body, p))
-                && !body.contains("permanent")
-            {
-                Some(false)
-            } else if PERMANENT_PHRASES
-                .iter()
-                .any(|p| text::contains_phrase(&body, p))
-                || !failed_header.is_empty()
-            {
-                Some(true)
-            } else {
-                None
-            }
-        }
-    };
+    let permanent = bounce_permanence(
+        status.as_deref(),
+        &reply_text::normalise(&view.body),
+        !failed_header.is_empty(),
+    );
     let mut recipients = failed_header;
     if recipients.is_empty() {
         recipients = addresses_in_failure_text(&view.body, view);
     }
     let info = BounceInfo {
         permanent: permanent.unwrap_or(false),
-        status: status.clone(),
+        status,
         recipients,
         original_message_id: view
             .returned_message_id
@@ -780,7 +744,74 @@ fn classify_plain_bounce(view: &MailView) -> Option<Classification> {
     } else {
         "bounce subject"
     };
-    Some(match permanent {
+    Some(plain_bounce_result(view, info, permanent, shape))
+}
+
+/// Whether the sender is a mail system (`mailer-daemon@`, `postmaster@`, Exchange, a "Mail
+/// Delivery" display name).
+fn from_mta(view: &MailView) -> bool {
+    let from_local = view
+        .from_raw
+        .as_deref()
+        .and_then(|a| a.split('@').next())
+        .unwrap_or_default()
+        .to_lowercase();
+    let from_name = view.from_name.as_deref().map(str::to_lowercase);
+    MTA_SENDERS.contains(&from_local.as_str())
+        || from_local.starts_with("microsoftexchange")
+        || from_name
+            .as_deref()
+            .is_some_and(|n| n.contains("mail delivery") || n.contains("mailer-daemon"))
+}
+
+/// Whether the headers say a machine sent the message: a null Return-Path or an
+/// Auto-Submitted header other than `no`.
+fn machine_sent(view: &MailView) -> bool {
+    let null_sender = view
+        .header("Return-Path")
+        .is_some_and(|v| v.trim().trim_matches(['<', '>']).trim().is_empty());
+    let auto = view
+        .header("Auto-Submitted")
+        .is_some_and(|v| !v.trim().to_lowercase().starts_with("no"));
+    null_sender || auto
+}
+
+/// Permanent (`Some(true)`), transient (`Some(false)`) or unknown, from the status code, else
+/// from the wording of the normalised `body`, else from a Failed-Recipients header.
+fn bounce_permanence(status: Option<&str>, body: &str, failed_header: bool) -> Option<bool> {
+    match status {
+        Some(s) if s.starts_with('5') || s.starts_with("smtp 5") => Some(true),
+        Some(s) if s.starts_with('4') || s.starts_with("smtp 4") => Some(false),
+        _ => {
+            if TRANSIENT_PHRASES
+                .iter()
+                .any(|p| reply_text::contains_phrase(body, p))
+                && !body.contains("permanent")
+            {
+                Some(false)
+            } else if PERMANENT_PHRASES
+                .iter()
+                .any(|p| reply_text::contains_phrase(body, p))
+                || failed_header
+            {
+                Some(true)
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// A plain bounce as a [`Classification`]: a permanent one is a bounce, anything else a
+/// delivery notice that records no outcome. `shape` says what made it a bounce.
+fn plain_bounce_result(
+    view: &MailView,
+    info: BounceInfo,
+    permanent: Option<bool>,
+    shape: &str,
+) -> Classification {
+    let status = info.status.clone();
+    match permanent {
         Some(true) => {
             let reason = format!(
                 "permanent bounce {} ({shape}){}",
@@ -801,7 +832,7 @@ fn classify_plain_bounce(view: &MailView) -> Option<Classification> {
             MailKind::DeliveryNotice(info),
             format!("delivery notice without a failure code ({shape}): no outcome"),
         ),
-    })
+    }
 }
 
 /// Addresses named in the failure part of a plain bounce, before any returned headers, minus the
@@ -896,21 +927,21 @@ fn automatic_reason(view: &MailView) -> Option<String> {
     if view.header("List-Id").is_some() {
         return Some("mailing list (List-Id)".into());
     }
-    if let Some(p) = text::out_of_office_subject(&view.subject) {
+    if let Some(p) = reply_text::out_of_office_subject(&view.subject) {
         return Some(format!("out-of-office subject ({p:?})"));
     }
     // Some servers send a threaded out-of-office reply with no header saying so: a short new
     // text in out-of-office wording is enough, so it never counts as a human reply.
-    let fresh = text::new_text(&view.body);
+    let fresh = reply_text::new_text(&view.body);
     if fresh.chars().count() <= STOP_TEXT_LIMIT
-        && let Some(p) = text::out_of_office_body(&fresh)
+        && let Some(p) = reply_text::out_of_office_body(&fresh)
     {
         return Some(format!("out-of-office text ({p:?})"));
     }
     let null_sender = view
         .header("Return-Path")
         .is_some_and(|v| v.trim().trim_matches(['<', '>']).trim().is_empty());
-    if null_sender && let Some(p) = text::out_of_office_body(&view.body) {
+    if null_sender && let Some(p) = reply_text::out_of_office_body(&view.body) {
         return Some(format!("null Return-Path and out-of-office text ({p:?})"));
     }
     None

@@ -25,12 +25,12 @@
 //! Task rules: `Completed` with a completion time → `task_completed`; not completed, not
 //! `Deferred`, and due before now → `task_overdue`.
 
-use super::classify::{MailKind, classify_message};
+use super::classify::{BounceInfo, Classification, MailKind, classify_message};
+use super::record::{NewOutcome, Outcomes, Recorded, settings_keys};
 use super::sentiment::classify_sentiment;
-use super::service::{NewOutcome, Outcomes, ScanReport, settings_keys};
 use crate::model::{
     AttendeeResponse, CrmId, DealChange, DealClosed, Draft, DraftStatus, EmailAddress, EventStatus,
-    Interval, MailMessage, MailQuery, OutcomeType, SuppressionReason, TaskStatus,
+    Interval, MailMessage, MailQuery, Outcome, OutcomeType, SuppressionReason, TaskStatus,
 };
 use crate::ports::{Calendar, Crm, DraftFilter, Llm, Mailbox, OutcomeFilter};
 use crate::{Error, Result};
@@ -38,11 +38,68 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+/// What a detector scan did.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ScanReport {
+    /// Provider events looked at (messages, deal changes, events, tasks, sent drafts).
+    pub scanned: usize,
+    /// Outcomes newly recorded.
+    pub recorded: Vec<Outcome>,
+    /// Events that meant nothing for us (automatic replies, unrelated mail, unknown contacts).
+    pub ignored: usize,
+    /// Drafts stopped by the effects.
+    pub drafts_stopped: usize,
+    /// Addresses newly suppressed.
+    pub suppressed: usize,
+    /// The mailbox no longer knew the history cursor (it expired), so the scan searched the
+    /// mailbox since the last scan instead, and started a new cursor.
+    #[serde(default)]
+    pub resynced: bool,
+    /// The scan stopped at its page limit with more history to read; the next scan continues
+    /// from the saved cursor.
+    #[serde(default)]
+    pub more: bool,
+}
+
+impl ScanReport {
+    /// Adds another report's counts and outcomes to this one.
+    pub fn merge(&mut self, other: ScanReport) {
+        self.scanned += other.scanned;
+        self.recorded.extend(other.recorded);
+        self.ignored += other.ignored;
+        self.drafts_stopped += other.drafts_stopped;
+        self.suppressed += other.suppressed;
+        self.resynced |= other.resynced;
+        self.more |= other.more;
+    }
+
+    pub(crate) fn absorb(&mut self, r: Recorded) {
+        self.drafts_stopped += r.drafts_stopped;
+        self.suppressed += usize::from(r.suppressed);
+        if r.new {
+            self.recorded.push(r.outcome);
+        }
+    }
+}
+
 /// Our drafts, indexed for linking events to contacts (newest draft per key).
 struct Leads {
     by_email: HashMap<EmailAddress, Draft>,
     sent_by_email: HashMap<EmailAddress, Draft>,
     by_crm: HashMap<CrmId, Draft>,
+}
+
+/// One classified inbound message, with what the mailbox scan knows about it.
+struct Inbound<'a> {
+    /// What the message is.
+    c: &'a Classification,
+    /// Prefix of the outcomes' source event ids (`mail:<message-id>`, else
+    /// `mail-provider:<id>`).
+    key: String,
+    /// When it arrived.
+    occurred_at: DateTime<Utc>,
+    /// Our draft it answers, found through its parent Message-IDs.
+    draft: Option<Draft>,
 }
 
 impl Leads {
@@ -264,13 +321,7 @@ impl Outcomes {
             |id| format!("mail:{id}"),
         );
         let occurred_at = message.date.or(c.date).unwrap_or_else(|| self.clock.now());
-        let mut draft = None;
-        for parent in c.candidate_parents() {
-            if let Some(d) = self.store.find_draft_by_message_id(&parent).await? {
-                draft = Some(d);
-                break;
-            }
-        }
+        let draft = self.answered_draft(&c).await?;
         if let (Some(d), Some(from)) = (&draft, &c.from)
             && &d.sender == from
         {
@@ -278,137 +329,206 @@ impl Outcomes {
             report.ignored += 1;
             return Ok(());
         }
+        let mail = Inbound {
+            c: &c,
+            key,
+            occurred_at,
+            draft,
+        };
         match &c.kind {
-            MailKind::Bounce(info) => {
-                let mut recipients = info.recipients.clone();
-                if recipients.is_empty()
-                    && let Some(d) = &draft
-                {
-                    recipients.push(d.contact_email.clone());
-                }
-                if recipients.is_empty() {
-                    report.ignored += 1;
-                }
-                for r in recipients {
-                    let d = draft
-                        .as_ref()
-                        .filter(|d| d.contact_email == r)
-                        .or_else(|| leads.sent_by_email.get(&r))
-                        .or_else(|| leads.by_email.get(&r));
-                    let Some(d) = d else {
-                        // Not one of our leads: keep the address off future sends, record nothing.
-                        self.suppress_only(&r, SuppressionReason::Bounced, &key, report)
-                            .await?;
-                        continue;
-                    };
-                    let rec = self
-                        .record(NewOutcome {
-                            outcome_type: OutcomeType::EmailBounced,
-                            contact_email: r.clone(),
-                            sender: Some(d.sender.clone()),
-                            draft_id: Some(d.id),
-                            source_event_id: format!("{key}:email_bounced:{r}"),
-                            occurred_at,
-                            details: Some(c.reason.clone()),
-                        })
-                        .await?;
-                    report.absorb(rec);
-                }
-            }
-            MailKind::Unsubscribe => {
-                let d = draft
-                    .as_ref()
-                    .or_else(|| c.from.as_ref().and_then(|f| leads.by_email.get(f)));
-                let Some(d) = d else {
-                    // Honour the request even from someone we never wrote to.
-                    match &c.from {
-                        Some(from) => {
-                            self.suppress_only(from, SuppressionReason::Unsubscribed, &key, report)
-                                .await?;
-                        }
-                        None => report.ignored += 1,
-                    }
-                    return Ok(());
-                };
-                let rec = self
-                    .record(NewOutcome {
-                        outcome_type: OutcomeType::EmailUnsubscribed,
-                        contact_email: d.contact_email.clone(),
-                        sender: Some(d.sender.clone()),
-                        draft_id: Some(d.id),
-                        source_event_id: format!("{key}:email_unsubscribed"),
-                        occurred_at,
-                        details: Some(c.reason.clone()),
-                    })
-                    .await?;
-                report.absorb(rec);
-                if let Some(from) = &c.from
-                    && from != &d.contact_email
-                {
-                    // The person who asked (a colleague, a new address) is suppressed too.
-                    self.suppress_only(from, SuppressionReason::Unsubscribed, &key, report)
-                        .await?;
-                }
-            }
+            MailKind::Bounce(info) => self.record_bounce(&mail, info, leads, report).await,
+            MailKind::Unsubscribe => self.record_unsubscribe(&mail, leads, report).await,
             MailKind::HumanReply | MailKind::HumanMessage => {
-                let d = draft.as_ref().or_else(|| {
-                    c.from
-                        .as_ref()
-                        .and_then(|from| leads.sent_by_email.get(from))
-                });
-                let Some(d) = d else {
-                    report.ignored += 1;
-                    return Ok(());
-                };
-                let reply = NewOutcome {
-                    outcome_type: OutcomeType::EmailReplied,
-                    contact_email: d.contact_email.clone(),
-                    sender: Some(d.sender.clone()),
-                    draft_id: Some(d.id),
-                    source_event_id: format!("{key}:email_replied"),
-                    occurred_at,
-                    details: Some(c.reason.clone()),
-                };
-                if self.find_by_source(&reply).await?.is_some() {
-                    // Seen before: no second model call.
-                    return Ok(());
-                }
-                // The tone is recorded before the reply, so a crash in between repeats the
-                // whole step on the next scan instead of losing the tone.
-                let sentiment = classify_sentiment(llm, &c.subject, &c.new_text).await;
-                if let Some(t) = sentiment.outcome {
-                    let rec = self
-                        .record(NewOutcome {
-                            outcome_type: t,
-                            source_event_id: format!("{key}:{t}"),
-                            details: Some(format!("{:?}: {}", sentiment.source, sentiment.reason)),
-                            ..reply.clone()
-                        })
-                        .await?;
-                    report.absorb(rec);
-                }
-                let rec = self.record(reply).await?;
-                report.absorb(rec);
+                self.record_reply(&mail, leads, llm, report).await
             }
             MailKind::Automatic | MailKind::DeliveryNotice(_) | MailKind::Unparsable => {
-                // An out-of-office reply pauses the contact's follow-up sequence.
-                let contact = draft.as_ref().map(|d| d.contact_email.clone()).or_else(|| {
-                    c.from
-                        .clone()
-                        .filter(|f| leads.sent_by_email.contains_key(f))
-                });
-                crate::sequences::on_automatic_reply(
-                    self.store.as_ref(),
-                    &c,
-                    contact.as_ref(),
-                    &key,
-                    occurred_at,
-                    self.clock.now(),
-                )
-                .await?;
-                report.ignored += 1;
+                self.note_automatic(&mail, leads, report).await
             }
         }
+    }
+
+    /// Our draft a message answers: the first of its parent Message-IDs that is one of ours.
+    async fn answered_draft(&self, c: &Classification) -> Result<Option<Draft>> {
+        for parent in c.candidate_parents() {
+            if let Some(d) = self.store.find_draft_by_message_id(&parent).await? {
+                return Ok(Some(d));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A bounce: `email_bounced` for each failed recipient that is one of our leads; any other
+    /// failed address is only suppressed.
+    async fn record_bounce(
+        &self,
+        mail: &Inbound<'_>,
+        info: &BounceInfo,
+        leads: &Leads,
+        report: &mut ScanReport,
+    ) -> Result<()> {
+        let mut recipients = info.recipients.clone();
+        if recipients.is_empty()
+            && let Some(d) = &mail.draft
+        {
+            recipients.push(d.contact_email.clone());
+        }
+        if recipients.is_empty() {
+            report.ignored += 1;
+        }
+        for r in recipients {
+            let d = mail
+                .draft
+                .as_ref()
+                .filter(|d| d.contact_email == r)
+                .or_else(|| leads.sent_by_email.get(&r))
+                .or_else(|| leads.by_email.get(&r));
+            let Some(d) = d else {
+                // Not one of our leads: keep the address off future sends, record nothing.
+                self.suppress_only(&r, SuppressionReason::Bounced, &mail.key, report)
+                    .await?;
+                continue;
+            };
+            let rec = self
+                .record(NewOutcome {
+                    outcome_type: OutcomeType::EmailBounced,
+                    contact_email: r.clone(),
+                    sender: Some(d.sender.clone()),
+                    draft_id: Some(d.id),
+                    source_event_id: format!("{}:email_bounced:{r}", mail.key),
+                    occurred_at: mail.occurred_at,
+                    details: Some(mail.c.reason.clone()),
+                })
+                .await?;
+            report.absorb(rec);
+        }
+        Ok(())
+    }
+
+    /// A request to stop: `email_unsubscribed` for the lead, and the address that asked
+    /// suppressed even when we never wrote to it.
+    async fn record_unsubscribe(
+        &self,
+        mail: &Inbound<'_>,
+        leads: &Leads,
+        report: &mut ScanReport,
+    ) -> Result<()> {
+        let c = mail.c;
+        let d = mail
+            .draft
+            .as_ref()
+            .or_else(|| c.from.as_ref().and_then(|f| leads.by_email.get(f)));
+        let Some(d) = d else {
+            // Honour the request even from someone we never wrote to.
+            match &c.from {
+                Some(from) => {
+                    self.suppress_only(from, SuppressionReason::Unsubscribed, &mail.key, report)
+                        .await?;
+                }
+                None => report.ignored += 1,
+            }
+            return Ok(());
+        };
+        let rec = self
+            .record(NewOutcome {
+                outcome_type: OutcomeType::EmailUnsubscribed,
+                contact_email: d.contact_email.clone(),
+                sender: Some(d.sender.clone()),
+                draft_id: Some(d.id),
+                source_event_id: format!("{}:email_unsubscribed", mail.key),
+                occurred_at: mail.occurred_at,
+                details: Some(c.reason.clone()),
+            })
+            .await?;
+        report.absorb(rec);
+        if let Some(from) = &c.from
+            && from != &d.contact_email
+        {
+            // The person who asked (a colleague, a new address) is suppressed too.
+            self.suppress_only(from, SuppressionReason::Unsubscribed, &mail.key, report)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A human reply to one of our sends: its tone (model or phrase lists), then
+    /// `email_replied`.
+    async fn record_reply(
+        &self,
+        mail: &Inbound<'_>,
+        leads: &Leads,
+        llm: Option<&dyn Llm>,
+        report: &mut ScanReport,
+    ) -> Result<()> {
+        let c = mail.c;
+        let d = mail.draft.as_ref().or_else(|| {
+            c.from
+                .as_ref()
+                .and_then(|from| leads.sent_by_email.get(from))
+        });
+        let Some(d) = d else {
+            report.ignored += 1;
+            return Ok(());
+        };
+        let reply = NewOutcome {
+            outcome_type: OutcomeType::EmailReplied,
+            contact_email: d.contact_email.clone(),
+            sender: Some(d.sender.clone()),
+            draft_id: Some(d.id),
+            source_event_id: format!("{}:email_replied", mail.key),
+            occurred_at: mail.occurred_at,
+            details: Some(c.reason.clone()),
+        };
+        if self.find_by_source(&reply).await?.is_some() {
+            // Seen before: no second model call.
+            return Ok(());
+        }
+        // The tone is recorded before the reply, so a crash in between repeats the
+        // whole step on the next scan instead of losing the tone.
+        let sentiment = classify_sentiment(llm, &c.subject, &c.new_text).await;
+        if let Some(t) = sentiment.outcome {
+            let rec = self
+                .record(NewOutcome {
+                    outcome_type: t,
+                    source_event_id: format!("{}:{t}", mail.key),
+                    details: Some(format!("{:?}: {}", sentiment.source, sentiment.reason)),
+                    ..reply.clone()
+                })
+                .await?;
+            report.absorb(rec);
+        }
+        let rec = self.record(reply).await?;
+        report.absorb(rec);
+        Ok(())
+    }
+
+    /// An automatic reply, delivery notice or unreadable message: nothing is recorded, but an
+    /// out-of-office reply pauses the contact's follow-up sequence.
+    async fn note_automatic(
+        &self,
+        mail: &Inbound<'_>,
+        leads: &Leads,
+        report: &mut ScanReport,
+    ) -> Result<()> {
+        let contact = mail
+            .draft
+            .as_ref()
+            .map(|d| d.contact_email.clone())
+            .or_else(|| {
+                mail.c
+                    .from
+                    .clone()
+                    .filter(|f| leads.sent_by_email.contains_key(f))
+            });
+        crate::sequences::on_automatic_reply(
+            self.store.as_ref(),
+            mail.c,
+            contact.as_ref(),
+            &mail.key,
+            mail.occurred_at,
+            self.clock.now(),
+        )
+        .await?;
+        report.ignored += 1;
         Ok(())
     }
 

@@ -18,23 +18,31 @@ pub mod classify;
 mod detect;
 mod effects;
 mod impact;
+mod record;
+pub mod reply_text;
 mod scan;
 mod sentiment;
-mod service;
-pub mod text;
+mod stats;
+
+/// The reply-text heuristics under their old name; use [`reply_text`].
+#[deprecated(since = "0.1.0", note = "renamed to `outcomes::reply_text`")]
+pub mod text {
+    pub use super::reply_text::*;
+}
 
 pub use classify::{BounceInfo, Classification, MailKind, classify_message, classify_raw};
+pub use detect::ScanReport;
 pub use effects::{
     ApsConfig, MAX_ADJUSTMENT, priority_adjustment, queue_adjustment, stop_drafts, stops_drafts,
     suppress, suppression_reason,
 };
 pub use impact::{ImpactRow, ImpactTable, MAX_IMPACT, MIN_IMPACT};
+pub use record::{
+    NewOutcome, OutcomeConfig, Outcomes, Recorded, UnsubscribeReceipt, settings_keys,
+};
 pub use scan::{
     OutcomeScanConfig, OutcomeScanJob, OutcomeScanner, ScanSource, ensure_outcome_scans,
     wake_outcome_scan,
 };
 pub use sentiment::{Sentiment, SentimentSource, classify_sentiment, fallback_sentiment};
-pub use service::{
-    NewOutcome, OutcomeConfig, OutcomeStats, Outcomes, Recorded, ScanReport, SenderStats,
-    StatsBucket, StatsQuery, UnsubscribeReceipt, compute_stats, settings_keys,
-};
+pub use stats::{OutcomeStats, SenderStats, StatsBucket, StatsQuery, compute_stats};

@@ -1,8 +1,8 @@
 //! Positive / negative / neutral reading of a human reply: a language model with a JSON schema
-//! when one is configured, the phrase lists of [`text::tone`](super::text::tone) otherwise or when
+//! when one is configured, the phrase lists of [`reply_text::tone`](super::reply_text::tone) otherwise or when
 //! the model fails.
 
-use super::text::{self, Tone};
+use super::reply_text::{self, Tone};
 use crate::model::OutcomeType;
 use crate::ports::{ChatMessage, JsonSchema, Llm, LlmRequest};
 use serde::{Deserialize, Serialize};
@@ -34,7 +34,7 @@ pub enum SentimentSource {
 /// The deterministic reading: negative phrases first, then positive ones.
 #[must_use]
 pub fn fallback_sentiment(new_text: &str) -> Sentiment {
-    let (outcome, reason) = match text::tone(new_text) {
+    let (outcome, reason) = match reply_text::tone(new_text) {
         Tone::Positive(p) => (Some(OutcomeType::PositiveResponse), format!("says {p:?}")),
         Tone::Negative(p) => (Some(OutcomeType::NegativeResponse), format!("says {p:?}")),
         Tone::Neutral => (None, "no clear tone".to_owned()),
@@ -103,7 +103,7 @@ pub async fn classify_sentiment(llm: Option<&dyn Llm>, subject: &str, new_text: 
             };
             Sentiment {
                 outcome,
-                reason: text::collapse(&v.reason).chars().take(200).collect(),
+                reason: reply_text::collapse(&v.reason).chars().take(200).collect(),
                 source: SentimentSource::Llm,
             }
         }

@@ -153,7 +153,7 @@ pub(crate) fn slot_facts(slots: &[MeetingSlot]) -> Vec<Fact> {
 fn most_frequent(map: &std::collections::BTreeMap<String, f64>) -> Option<String> {
     map.iter()
         .filter(|(k, v)| {
-            !k.trim().is_empty() && k.as_str() != crate::voice::text::NONE_FORM && v.is_finite()
+            !k.trim().is_empty() && k.as_str() != crate::voice::segments::NONE_FORM && v.is_finite()
         })
         .max_by(|a, b| a.1.total_cmp(b.1).then_with(|| b.0.cmp(a.0)))
         .map(|(k, _)| {

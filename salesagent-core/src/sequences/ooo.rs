@@ -2,7 +2,7 @@
 //!
 //! A reply is out-of-office when the classifier calls it automatic
 //! ([`MailKind::Automatic`]) and its subject or new text has out-of-office wording (the phrase
-//! lists of [`outcomes::text`](crate::outcomes::text)), or it states a return date after an
+//! lists of [`outcomes::reply_text`](crate::outcomes::reply_text)), or it states a return date after an
 //! absence phrase. The return date is read in English, German, French and Spanish:
 //!
 //! - after "until / till / through", "bis (zum)", "jusqu'au", "hasta (el)" the date is the last
@@ -19,7 +19,7 @@
 //! reply, is not believed (the default pause applies).
 
 use crate::outcomes::classify::{Classification, MailKind};
-use crate::outcomes::text;
+use crate::outcomes::reply_text as text;
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 
 /// True when `c` is an out-of-office reply (see the module documentation).

@@ -1,7 +1,7 @@
 //! Reading sample messages from files: `.txt` (`Subject: …`, a blank line, the body) and `.eml`
 //! (RFC 5322), one file or whole directory trees.
 
-use super::text;
+use super::segments;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -80,7 +80,7 @@ pub fn read_file(path: &Path) -> Result<CorpusMessage> {
                     )
                 })?;
             let subject = parsed.subject().map(str::to_owned);
-            let body = text::strip_non_authored(&parsed.body_text(0).unwrap_or_default());
+            let body = segments::strip_non_authored(&parsed.body_text(0).unwrap_or_default());
             Ok(CorpusMessage {
                 path: path.to_owned(),
                 subject,

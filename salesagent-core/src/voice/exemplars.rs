@@ -8,7 +8,7 @@
 //! stable hash are kept: the choice does not depend on the order messages were learned in, so
 //! [`update`](super::update) still equals learning on the union.
 
-use super::text;
+use super::segments;
 
 /// Most exemplar sentences a profile keeps.
 pub const MAX_KEPT: usize = 12;
@@ -78,13 +78,13 @@ fn is_exemplar(sentence: &str) -> bool {
 #[must_use]
 pub fn candidates(body: &str) -> Vec<String> {
     let mut text = body.trim();
-    if let Some(g) = text::detect_greeting(text) {
+    if let Some(g) = segments::detect_greeting(text) {
         text = text.get(g.len..).unwrap_or("").trim_start();
     }
-    if let Some(s) = text::detect_sign_off(text) {
+    if let Some(s) = segments::detect_sign_off(text) {
         text = text.get(..s.start).unwrap_or("").trim_end();
     }
-    text::paragraphs(text)
+    segments::paragraphs(text)
         .into_iter()
         .flatten()
         .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))

@@ -1,6 +1,6 @@
 //! Per-message measurements: what one message says about its writer's habits.
 
-use super::text::{self, NONE_FORM, Token};
+use super::segments::{self, NONE_FORM, Token};
 use std::collections::HashMap;
 
 /// A numeric per-message style feature: its name, a short description for the style guide, and
@@ -169,8 +169,8 @@ pub(crate) struct Measured {
 
 /// Measures one message (already stripped of non-authored parts). `None` when it has no words.
 pub(crate) fn measure(body: &str) -> Option<Measured> {
-    let paragraphs = text::paragraphs(body);
-    let all_tokens = text::tokens(body);
+    let paragraphs = segments::paragraphs(body);
+    let all_tokens = segments::tokens(body);
     let words = all_tokens.iter().filter(|t| t.is_word).count();
     if words == 0 {
         return None;
@@ -178,7 +178,7 @@ pub(crate) fn measure(body: &str) -> Option<Measured> {
     let sentence_words: Vec<usize> = paragraphs
         .iter()
         .flatten()
-        .map(|s| text::tokens(s).iter().filter(|t| t.is_word).count())
+        .map(|s| segments::tokens(s).iter().filter(|t| t.is_word).count())
         .filter(|&n| n > 0)
         .collect();
     let n_sentences = sentence_words.len().max(1) as f64;
@@ -273,8 +273,8 @@ pub(crate) fn measure(body: &str) -> Option<Measured> {
     ];
     debug_assert_eq!(style.len(), STYLE_FEATURES.len());
     Some(Measured {
-        greeting: text::detect_greeting(body).map_or_else(|| NONE_FORM.to_owned(), |g| g.form),
-        sign_off: text::detect_sign_off(body).map_or_else(|| NONE_FORM.to_owned(), |s| s.form),
+        greeting: segments::detect_greeting(body).map_or_else(|| NONE_FORM.to_owned(), |g| g.form),
+        sign_off: segments::detect_sign_off(body).map_or_else(|| NONE_FORM.to_owned(), |s| s.form),
         words,
         sentence_words,
         paragraphs: n_paragraphs,
@@ -292,7 +292,7 @@ fn is_emoji(c: char) -> bool {
 /// Lower-cased word-level terms of a text: every token, and every pair of adjacent tokens.
 /// Calls `f` with each term.
 pub(crate) fn for_each_term(body: &str, mut f: impl FnMut(&str)) {
-    let toks: Vec<String> = text::tokens(body)
+    let toks: Vec<String> = segments::tokens(body)
         .iter()
         .map(|t: &Token<'_>| t.text.to_lowercase())
         .collect();

@@ -1,7 +1,7 @@
 //! Learning a profile from sent messages, and updating it with more.
 
 use super::features::{self, Measured, STYLE_FEATURES};
-use super::text::{self, NONE_FORM};
+use super::segments::{self, NONE_FORM};
 use crate::model::{EmailAddress, VoiceProfile, VoiceProfileId, VoiceStats, VoiceStyle};
 use crate::ports::Mailbox;
 use crate::{Error, Result};
@@ -57,7 +57,7 @@ where
     let mut acc = Accumulator::default();
     let mut exemplars = Vec::new();
     for body in bodies {
-        let body = text::strip_non_authored(body.as_ref());
+        let body = segments::strip_non_authored(body.as_ref());
         exemplars.extend(super::exemplars::candidates(&body));
         acc.add(&body);
     }
@@ -97,7 +97,7 @@ pub async fn learn_from_mailbox(
         read += take;
         let bodies: Vec<String> = page.messages[..take]
             .iter()
-            .map(text::body_of_message)
+            .map(segments::body_of_message)
             .collect();
         update(&mut profile, &bodies, now);
         match page.next_page {

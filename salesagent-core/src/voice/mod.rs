@@ -32,8 +32,14 @@ pub mod corpus;
 pub mod exemplars;
 mod features;
 mod learn;
+pub mod segments;
 mod similarity;
-pub mod text;
+
+/// The message-splitting helpers under their old name; use [`segments`] (to be deprecated once
+/// every use in this crate has moved).
+pub mod text {
+    pub use super::segments::*;
+}
 
 pub use apply::{
     MIN_LENGTH_LIMIT, MIN_MESSAGES_FOR_LENGTH, apply, frame, greeting_line, sign_off_has_name,

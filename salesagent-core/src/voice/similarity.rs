@@ -14,7 +14,7 @@
 
 use super::features::{self, STYLE_FEATURES};
 use super::learn::mean_std;
-use super::text::{self, NONE_FORM};
+use super::segments::{self, NONE_FORM};
 use crate::model::{DraftFlag, VoiceProfile};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -161,7 +161,7 @@ pub fn is_learned(profile: &VoiceProfile) -> bool {
 pub fn similarity_with(profile: &VoiceProfile, text: &str, weights: &SimilarityWeights) -> Score {
     let stats = &profile.style.stats;
     let messages = stats.sums.get("messages").copied().unwrap_or(0.0);
-    let body = text::strip_non_authored(text);
+    let body = segments::strip_non_authored(text);
     let Some(measured) = features::measure(&body) else {
         return Score {
             value: 0.0,
