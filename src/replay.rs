@@ -9,6 +9,10 @@
 //! switch, limits reserved in the scratch store, so the limits see the replayed batch as a
 //! whole): DRAFT_ONLY would allow everything and say nothing.
 //!
+//! Follow-up sequences replay too ([`replay_sequences`]): each contact's sequence is re-derived
+//! from its stored history (the journal of the changes' inputs, see
+//! [`salesagent_core::sequences::history`]) and compared with the state the store holds.
+//!
 //! ```no_run
 //! # async fn demo(ports: salesagent::core::pipeline::Ports) -> salesagent::Result<()> {
 //! use salesagent::replay::{Replay, ReplayConfig};
@@ -27,11 +31,12 @@ use salesagent_core::model::{
     SendDecision, SentMessage, Suppression, ThreadId,
 };
 use salesagent_core::pipeline::{Pipeline, PipelineConfig, Ports};
-use salesagent_core::ports::{Clock, DynMailbox, DynStore, Mailbox, SettingsExt as _};
+use salesagent_core::ports::{Clock, DynMailbox, DynStore, Mailbox, SettingsExt as _, Store};
 use salesagent_core::sending::policy::parse_time_zone;
 use salesagent_core::sending::{
     AutoApprover, OperatorQueue, PolicyConfig, QueueConfig, RulesConfig, SendMode, SendPolicy,
 };
+use salesagent_core::sequences::{Sequence, SequenceFilter, SequenceStatus, history};
 use salesagent_core::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -435,4 +440,115 @@ impl Replay {
             items,
         })
     }
+}
+
+/// A contact's sequence state as an operator sees it: the step, when the next is due, and why
+/// it is paused or stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SequenceState {
+    /// `active`, `paused`, `stopped` or `completed`.
+    pub status: SequenceStatus,
+    /// Follow-ups sent.
+    pub step: u32,
+    /// When the next follow-up is due to be drafted.
+    pub next_due: Option<DateTime<Utc>>,
+    /// Until when it is paused.
+    pub paused_until: Option<DateTime<Utc>>,
+    /// Why it is paused.
+    pub pause_reason: Option<String>,
+    /// Why it stopped.
+    pub stop_reason: Option<String>,
+    /// The drafted follow-up waiting for approval and sending.
+    pub pending_draft: Option<DraftId>,
+}
+
+impl From<&Sequence> for SequenceState {
+    fn from(s: &Sequence) -> Self {
+        Self {
+            status: s.status,
+            step: s.sent_steps,
+            next_due: s.next_due,
+            paused_until: s.paused_until,
+            pause_reason: s.pause_reason.clone(),
+            stop_reason: s.stop_reason.as_ref().map(ToString::to_string),
+            pending_draft: s.pending_draft,
+        }
+    }
+}
+
+/// One contact's sequence, live and replayed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SequenceReplayItem {
+    /// The contact.
+    pub contact: String,
+    /// The state the store holds.
+    pub live: SequenceState,
+    /// The state its history replays to (`None` when it cannot be replayed).
+    pub replayed: Option<SequenceState>,
+    /// Whether the replayed sequence equals the stored one in every field (thread, drafts,
+    /// versions and history included), not only in the state shown.
+    pub identical: bool,
+    /// Changes in its history.
+    pub changes: usize,
+    /// Why it could not be replayed.
+    pub error: Option<String>,
+}
+
+/// The replay of every stored sequence.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SequenceReplayReport {
+    /// Sequences read.
+    pub sequences: u64,
+    /// Replayed to exactly the stored sequence.
+    pub identical: u64,
+    /// Replayed to something else.
+    pub differing: u64,
+    /// Without a replayable history.
+    pub unreplayable: u64,
+    /// One entry per contact, in the store's order (most recently changed first).
+    pub items: Vec<SequenceReplayItem>,
+}
+
+/// Replays every sequence in `store` (read only) from its stored history and compares it with
+/// the stored state.
+///
+/// # Errors
+/// Store errors.
+pub async fn replay_sequences(store: &dyn Store) -> Result<SequenceReplayReport> {
+    let all = store.list_sequences(&SequenceFilter::default()).await?;
+    let mut report = SequenceReplayReport {
+        sequences: 0,
+        identical: 0,
+        differing: 0,
+        unreplayable: 0,
+        items: Vec::with_capacity(all.len()),
+    };
+    for live in &all {
+        report.sequences += 1;
+        let mut item = SequenceReplayItem {
+            contact: live.contact_email.to_string(),
+            live: SequenceState::from(live),
+            replayed: None,
+            identical: false,
+            changes: live.journal.len(),
+            error: None,
+        };
+        match history::replay(&live.journal) {
+            Ok(replayed) => {
+                item.identical = &replayed == live;
+                item.replayed = Some(SequenceState::from(&replayed));
+                if item.identical {
+                    report.identical += 1;
+                } else {
+                    report.differing += 1;
+                }
+            }
+            Err(e) => {
+                report.unreplayable += 1;
+                item.error = Some(e.to_string());
+            }
+        }
+        report.items.push(item);
+    }
+    Ok(report)
 }

@@ -698,3 +698,28 @@ fn the_follow_up_sequence_is_configured_in_the_file() {
     let runtime = loaded.settings.runtime_config().expect("runtime");
     assert!(!runtime.sequences.enabled);
 }
+
+#[test]
+fn public_holidays_are_configured_in_the_file_globally_and_per_country() {
+    let loaded = load_text(
+        "[sequences]\nholidays = [\"2027-01-01\"]\n\n\
+         [sequences.holidays_by_country]\nDE = [\"2026-12-25\", \"2026-12-26\"]\n",
+    )
+    .expect("valid");
+    let seq = &loaded.settings.sequences;
+    let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    assert_eq!(seq.holidays, vec![day(2027, 1, 1)]);
+    assert_eq!(
+        seq.holidays_for(Some("de")),
+        vec![day(2026, 12, 25), day(2026, 12, 26), day(2027, 1, 1)]
+    );
+    assert_eq!(seq.holidays_for(Some("FR")), vec![day(2027, 1, 1)]);
+    let runtime = loaded.settings.runtime_config().expect("runtime");
+    assert_eq!(runtime.sequences.holidays_by_country.len(), 1);
+    // Not a date: the key is named.
+    let err = load_text("[sequences]\nholidays = [\"25 December\"]\n").unwrap_err();
+    assert!(
+        err.contains("sequences") && err.contains("holidays"),
+        "{err}"
+    );
+}

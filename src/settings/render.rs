@@ -85,6 +85,10 @@ const KEY_DOCS: &[(&str, &str)] = &[
         "IANA zone for business days when the contact's is unknown (absent: UTC).",
     ),
     (
+        "sequences.holidays",
+        "Public holidays that are no business day for any recipient (dates in the recipient's zone).",
+    ),
+    (
         "sender.name",
         "Display name and signature; \"\" = the address's local part.",
     ),
@@ -235,6 +239,11 @@ const KEY_DOCS: &[(&str, &str)] = &[
 ];
 
 const SUBTABLE_DOCS: &[(&str, &str)] = &[
+    (
+        "sequences.holidays_by_country",
+        "More holidays per recipient country, keyed by the CRM contact's `country` property\n\
+         (\"DE\", \"France\"; ignoring case): DE = [\"2026-12-25\", \"2026-12-26\"].",
+    ),
     (
         "sending.window",
         "Working hours in the recipient's time zone (env SEND_WINDOW=9-17 or off).",

@@ -430,4 +430,22 @@ fn validate_sequences(s: &Settings, c: &mut Checker) {
     if let Some(zone) = &q.time_zone {
         c.zone("sequences.time_zone", zone);
     }
+    let holidays = q.holidays.len() + q.holidays_by_country.values().map(Vec::len).sum::<usize>();
+    if holidays > salesagent_core::sequences::MAX_HOLIDAYS {
+        c.fail(
+            &["sequences.holidays"],
+            format!(
+                "{holidays} holiday dates; allowed: at most {}",
+                salesagent_core::sequences::MAX_HOLIDAYS
+            ),
+        );
+    }
+    for country in q.holidays_by_country.keys() {
+        if country.trim().is_empty() || country.len() > 64 {
+            c.fail(
+                &["sequences.holidays_by_country"],
+                format!("country {country:?}: must be 1 to 64 characters"),
+            );
+        }
+    }
 }

@@ -1,7 +1,9 @@
 //! Follow-up sequences on the SQL stores (a SQLite file, and PostgreSQL when a server is
 //! available): three contacts (silence, a reply, an out-of-office reply with a return date)
 //! through the shipped sender, mailbox scan and worker, with the store closed and opened again
-//! in the middle (a process restart: nothing of the schedule lives in memory).
+//! in the middle (a process restart: nothing of the schedule lives in memory). `replay`
+//! re-derives every sequence from its stored history to the stored state before and after the
+//! restart and at the end.
 
 use chrono::{DateTime, Datelike, Duration as Td, TimeZone, Timelike, Utc, Weekday};
 use salesagent::core::model::{Domain, Draft, DraftStatus, DraftWriter, EmailAddress};
@@ -13,6 +15,7 @@ use salesagent::core::sending::{
 };
 use salesagent::core::sequences::{self, SequenceConfig, SequenceStatus, Sequences, StopReason};
 use salesagent::core::worker::{Worker, WorkerConfig};
+use salesagent::replay::{SequenceState, replay_sequences};
 use salesagent::store::SqlStore;
 use salesagent::store::testing::TempPostgres;
 use std::sync::Arc;
@@ -102,10 +105,14 @@ async fn scenario(name: &str, url: &str) {
     for now in hours {
         clock.set(now);
         if !restarted && now >= start + Td::days(8) {
+            // `replay` re-derives every sequence from its stored history: the same state as
+            // the store holds, before and after the restart.
+            let before = replays_to_the_stored_state(name, &store).await;
             // A restart: the worker, the services and the store connection are all new.
             drop(w);
             drop(outcomes);
             store = open(url, &clock).await;
+            assert_eq!(replays_to_the_stored_state(name, &store).await, before);
             w = worker(&store, &clock, &mailbox);
             outcomes = Outcomes::new(store.clone(), clock.shared());
             restarted = true;
@@ -166,6 +173,11 @@ async fn scenario(name: &str, url: &str) {
         w.run_until_idle(2).await.unwrap();
     }
     assert!(restarted);
+    let end = replays_to_the_stored_state(name, &store).await;
+    assert!(
+        end.iter().all(|st| st.status.is_finished()),
+        "{name}: {end:?}"
+    );
     let s0 = store.get_sequence(&contact(0)).await.unwrap().unwrap();
     assert_eq!(
         s0.status,
@@ -205,6 +217,28 @@ async fn scenario(name: &str, url: &str) {
             );
         }
     }
+}
+
+/// Runs `salesagent::replay::replay_sequences` on the store: every sequence replays to exactly
+/// the stored one. Returns the states, by contact.
+async fn replays_to_the_stored_state(name: &str, store: &DynStore) -> Vec<SequenceState> {
+    let report = replay_sequences(&**store).await.unwrap();
+    assert_eq!(report.sequences, 3, "{name}");
+    assert_eq!(
+        (report.identical, report.differing, report.unreplayable),
+        (3, 0, 0),
+        "{name}: {report:#?}"
+    );
+    let mut items = report.items;
+    items.sort_by(|a, b| a.contact.cmp(&b.contact));
+    items
+        .into_iter()
+        .map(|i| {
+            assert_eq!(i.replayed.as_ref(), Some(&i.live), "{name}");
+            assert!(i.changes > 0, "{name}");
+            i.live
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
