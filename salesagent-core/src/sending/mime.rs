@@ -238,9 +238,40 @@ pub fn render(
         check_display_name("contact_name", n)?;
     }
 
+    let mut builder = address_headers(MessageBuilder::new(), draft, options);
+    builder = builder
+        .date(at.timestamp())
+        .message_id(message_id.as_str().to_owned());
+    builder = thread_headers(builder, draft);
+    builder = unsubscribe_headers(builder, draft, options);
+
+    let text = draft.body.replace("\r\n", "\n").replace('\r', "\n");
+    let html = html_from_text(&text).replace('\n', "\r\n");
+    let text = text.replace('\n', "\r\n");
+    let raw = builder
+        .text_body(text)
+        .html_body(html)
+        .write_to_vec()
+        .map_err(|e| Error::backend(format!("rendering MIME: {e}")))?;
+
+    Ok(OutgoingMessage {
+        message_id: message_id.clone(),
+        from: draft.sender.clone(),
+        to: vec![draft.contact_email.clone()],
+        thread_id: draft.thread.provider_thread_id.clone(),
+        raw,
+    })
+}
+
+/// `From`, `To` and `Subject`: display names and subject encoded by the builder, except ASCII
+/// text that [`looks_encoded`], which is encoded here so a reader does not decode it.
+fn address_headers<'x>(
+    mut builder: MessageBuilder<'x>,
+    draft: &Draft,
+    options: &MimeOptions,
+) -> MessageBuilder<'x> {
     let from = draft.sender.to_string();
     let to = draft.contact_email.to_string();
-    let mut builder = MessageBuilder::new();
     builder = match some_nonempty(options.sender_name.as_deref()) {
         Some(name) if looks_encoded(name) => builder.header(
             "From",
@@ -257,16 +288,17 @@ pub fn render(
         None => builder.to(to),
     };
     let subject = draft.subject.trim();
-    builder = if looks_encoded(subject) {
+    if looks_encoded(subject) {
         // Encode it ourselves so a literal "=?...?=" is not decoded by the reader.
         builder.header("Subject", Raw::new(encoded_words(subject)))
     } else {
         builder.subject(subject.to_owned())
-    };
-    builder = builder
-        .date(at.timestamp())
-        .message_id(message_id.as_str().to_owned());
+    }
+}
 
+/// `In-Reply-To` and `References` when the draft continues a thread (the parent last in
+/// `References`).
+fn thread_headers<'x>(mut builder: MessageBuilder<'x>, draft: &Draft) -> MessageBuilder<'x> {
     let thread = &draft.thread;
     if let Some(parent) = &thread.in_reply_to {
         builder = builder.in_reply_to(parent.as_str().to_owned());
@@ -284,29 +316,21 @@ pub fn render(
     if !references.is_empty() {
         builder = builder.references(MimeMessageId::new_list(references.into_iter()));
     }
+    builder
+}
 
+/// `List-Unsubscribe`, and `List-Unsubscribe-Post` when a one-click URI is offered.
+fn unsubscribe_headers<'x>(
+    mut builder: MessageBuilder<'x>,
+    draft: &Draft,
+    options: &MimeOptions,
+) -> MessageBuilder<'x> {
     let uris = options.unsubscribe.uris(draft);
     builder = builder.header("List-Unsubscribe", URL::new_list(uris.into_iter()));
     if options.unsubscribe.has_one_click() {
         builder = builder.header("List-Unsubscribe-Post", Raw::new(ONE_CLICK_BODY));
     }
-
-    let text = draft.body.replace("\r\n", "\n").replace('\r', "\n");
-    let html = html_from_text(&text).replace('\n', "\r\n");
-    let text = text.replace('\n', "\r\n");
-    let raw = builder
-        .text_body(text)
-        .html_body(html)
-        .write_to_vec()
-        .map_err(|e| Error::backend(format!("rendering MIME: {e}")))?;
-
-    Ok(OutgoingMessage {
-        message_id: message_id.clone(),
-        from: draft.sender.clone(),
-        to: vec![draft.contact_email.clone()],
-        thread_id: thread.provider_thread_id.clone(),
-        raw,
-    })
+    builder
 }
 
 #[cfg(test)]
