@@ -196,10 +196,16 @@ async fn eight_worker_processes_never_exceed_the_limits() {
     for d in drafts_in(&store, DraftStatus::Approved).await {
         let why = match &d.send_decision {
             Some(salesagent::core::model::SendDecision::Defer { reason, .. }) => {
-                format!("defer: {}", reason.split(':').next().unwrap_or_default())
+                format!(
+                    "defer: {}",
+                    reason.to_string().split(':').next().unwrap_or_default()
+                )
             }
             Some(salesagent::core::model::SendDecision::Deny { reason }) => {
-                format!("deny: {}", reason.split(':').next().unwrap_or_default())
+                format!(
+                    "deny: {}",
+                    reason.to_string().split(':').next().unwrap_or_default()
+                )
             }
             other => format!("{other:?}"),
         };

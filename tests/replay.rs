@@ -163,7 +163,7 @@ async fn suppressions_kill_switch_and_limits_are_honoured() {
         .find(|i| i.file.starts_with("03-"))
         .unwrap();
     assert!(
-        matches!(&helix.policy_decision, Some(SendDecision::Deny { reason }) if reason.starts_with("suppressed"))
+        matches!(&helix.policy_decision, Some(SendDecision::Deny { reason }) if reason.is_suppressed())
     );
     assert_eq!(helix.would_send_at, None);
     assert_eq!(report.totals.deny, 1);

@@ -15,6 +15,7 @@
 //! | replies, meetings and deals detected and attributed to drafts | [`outcomes`] |
 //! | the operator's conversational assistant | [`assistant`] |
 //! | in-memory CRM, mailbox, drive, calendar and store the hosts run offline, a manual clock | [`offline`] |
+//! | the GDPR erasure plan every store backend executes | [`privacy`] |
 //! | in-memory fakes of every port with fault injection, conformance suites | `testing` (feature) |
 //!
 //! ## Quickstart: learning a voice profile
@@ -118,6 +119,7 @@ pub mod offline;
 pub mod outcomes;
 pub mod pipeline;
 pub mod ports;
+pub mod privacy;
 pub mod prompt;
 pub mod scoring;
 pub mod sending;

@@ -68,7 +68,9 @@ fn action() -> impl Strategy<Value = DraftAction> {
         "[a-z]{1,8}".prop_map(|reason| DraftAction::MarkFailed { reason }),
         "[a-z]{1,8}".prop_map(|reason| DraftAction::Stop { reason }),
         "[a-z]{1,8}".prop_map(|reason| DraftAction::RecordDecision {
-            send: Some(SendDecision::Deny { reason }),
+            send: Some(SendDecision::Deny {
+                reason: reason.into()
+            }),
             rules: None,
         }),
     ]

@@ -7,7 +7,7 @@ mod common;
 use chrono::{TimeZone, Utc};
 use common::*;
 use salesagent_core::model::{
-    DraftStatus, JobState, NewJob, SendDecision, Suppression, SuppressionReason, kinds,
+    Denial, DraftStatus, JobState, NewJob, SendDecision, Suppression, SuppressionReason, kinds,
 };
 use salesagent_core::ports::SettingsExt;
 use salesagent_core::sending::{
@@ -33,7 +33,7 @@ async fn kill_switch_defers_and_keeps_the_draft_approved() {
     let SendOutcome::Deferred { reason, until } = out else {
         panic!("{out:?}")
     };
-    assert!(reason.starts_with("kill_switch"), "{reason}");
+    assert_eq!(reason, Denial::KillSwitch, "{reason}");
     // Looked at again after the configured recheck period.
     assert_eq!(until, env.now() + chrono::TimeDelta::seconds(60));
     let stored = env.store.get_draft(d.id).await.unwrap();
@@ -69,6 +69,13 @@ async fn suppressed_recipients_are_denied_and_stopped() {
         let SendOutcome::Denied { reason: why } = out else {
             panic!("{out:?}")
         };
+        assert_eq!(
+            why,
+            Denial::Suppressed {
+                suppression: Some(reason)
+            }
+        );
+        let why = why.to_string();
         assert!(why.starts_with("suppressed"), "{why}");
         let label = serde_json::to_value(reason).unwrap();
         assert!(why.contains(label.as_str().unwrap()), "{why}");
@@ -114,7 +121,11 @@ async fn window_defers_until_it_opens_in_the_recipients_time_zone() {
             panic!("{out:?}")
         };
         assert_eq!(until, at, "{reason}");
-        assert!(reason.starts_with("outside_send_window"), "{reason}");
+        assert!(matches!(reason, Denial::OutsideWindow { .. }), "{reason}");
+        assert!(
+            reason.to_string().starts_with("outside_send_window"),
+            "{reason}"
+        );
         let stored = env.store.get_draft(id).await.unwrap();
         assert_eq!(stored.status, DraftStatus::Approved);
         assert!(
@@ -159,7 +170,10 @@ async fn per_contact_limits_two_per_week() {
     let SendOutcome::Deferred { until, reason } = &outs[2] else {
         panic!("{:?}", outs[2])
     };
-    assert!(reason.contains("per-contact weekly"), "{reason}");
+    assert!(
+        reason.to_string().contains("per-contact weekly"),
+        "{reason}"
+    );
     assert_eq!(*until, env.now() + chrono::TimeDelta::days(7));
     assert_eq!(env.mailbox.sent().len(), 2);
 }
@@ -177,7 +191,7 @@ async fn per_sender_and_per_domain_daily_caps() {
     assert!(sender.send_draft(b.id).await.unwrap().is_done());
     let out = sender.send_draft(c.id).await.unwrap();
     assert!(
-        matches!(&out, SendOutcome::Deferred { reason, .. } if reason.contains("per-domain daily")),
+        matches!(&out, SendOutcome::Deferred { reason, .. } if reason.to_string().contains("per-domain daily")),
         "{out:?}"
     );
 
@@ -189,7 +203,7 @@ async fn per_sender_and_per_domain_daily_caps() {
     assert!(sender.send_draft(a.id).await.unwrap().is_done());
     let out = sender.send_draft(b.id).await.unwrap();
     assert!(
-        matches!(&out, SendOutcome::Deferred { reason, .. } if reason.contains("per-sender daily")),
+        matches!(&out, SendOutcome::Deferred { reason, .. } if reason.to_string().contains("per-sender daily")),
         "{out:?}"
     );
     assert_eq!(env.mailbox.sent().len(), 1);
@@ -257,7 +271,7 @@ async fn draft_only_ignores_the_window_but_not_the_kill_switch() {
     let sender = env.sender_with(env.mailbox.clone(), cfg);
     assert!(matches!(
         sender.send_draft(d.id).await.unwrap(),
-        SendOutcome::Deferred { ref reason, .. } if reason.starts_with("kill_switch")
+        SendOutcome::Deferred { ref reason, .. } if reason.is_kill_switch()
     ));
     assert!(env.mailbox.drafts().is_empty());
     env.store.set_kill_switch(false).await.unwrap();

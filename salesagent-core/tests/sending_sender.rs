@@ -1108,6 +1108,8 @@ async fn a_stale_sending_draft_whose_contact_was_suppressed_is_rejected_and_rele
             "{op}: {stored:?}"
         );
         assert!(stored.send_claim.is_none());
+        // A suppressed recipient is never reserved: lift it to see the slot.
+        env.store.unsuppress(&email("jane@acme.io")).await.unwrap();
         assert!(
             slot_free(&env, "jane@acme.io").await,
             "{op}: reservation released"

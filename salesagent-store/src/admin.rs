@@ -4,8 +4,11 @@ use crate::crypto::Crypto;
 use crate::error::db;
 use crate::{Backend, SqlStore, col};
 use async_trait::async_trait;
-use salesagent_core::model::{EmailAddress, ErasureReport, NewAuditEntry};
+use salesagent_core::model::{EmailAddress, ErasureReport};
 use salesagent_core::ports::AdminStore;
+use salesagent_core::privacy::erasure::{
+    ErasureStep, ErasureSubject, ErasureTally, erasure_audit_entry,
+};
 use salesagent_core::{Error, Result};
 use sqlx::{Any, AssertSqlSafe, Transaction};
 
@@ -91,24 +94,13 @@ async fn rows_with(
     q.fetch_all(&mut **tx).await.map_err(db)
 }
 
-/// True when `v` has a `contact_id`, `objectId` or `idempotency_key` field (at any depth)
-/// whose value is one of `exact`.
-fn json_names(v: &serde_json::Value, exact: &[String]) -> bool {
-    use serde_json::Value;
-    match v {
-        Value::Object(m) => m.iter().any(|(k, v)| {
-            let scalar = match v {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            };
-            (matches!(k.as_str(), "contact_id" | "objectId" | "idempotency_key")
-                && scalar.is_some_and(|s| exact.contains(&s)))
-                || json_names(v, exact)
-        }),
-        Value::Array(a) => a.iter().any(|v| json_names(v, exact)),
-        _ => false,
-    }
+/// What one erasure collected (step 1 of the plan) plus the SQL keys it deletes by.
+struct Erasing {
+    /// The address's blind index.
+    bidx: String,
+    /// The erased workflow runs (of the submissions or drafts).
+    runs: Vec<String>,
+    subject: ErasureSubject,
 }
 
 impl SqlStore {
@@ -203,7 +195,8 @@ impl SqlStore {
 
 #[async_trait]
 impl AdminStore for SqlStore {
-    /// Deletes every row that mentions `email`: rows keyed by its blind index (submissions,
+    /// Executes the core [erasure plan](salesagent_core::privacy::erasure) in one
+    /// transaction. Deletes every row that mentions `email`: rows keyed by its blind index (submissions,
     /// drafts, messages, outcomes, send log, suppressions, approved recipients, voice profiles,
     /// OAuth tokens of that account), rows hanging off those (draft events, workflow runs and
     /// steps), jobs of every kind that carry the contact (each job is opened: its payload,
@@ -233,274 +226,16 @@ impl AdminStore for SqlStore {
     /// erasure must reach the disk.
     async fn erase_contact(&self, email: &EmailAddress, actor: &str) -> Result<ErasureReport> {
         self.check_text("actor", actor)?;
-        let bidx = self.email_bidx(email);
-        let needle = email.normalized().to_lowercase();
         let mut tx = self.begin_write().await?;
-        let mut report = ErasureReport::default();
-        let mut count = |table: &str, n: u64| {
-            if n > 0 {
-                *report.per_table.entry(table.to_owned()).or_insert(0) += n;
-            }
-        };
-
-        let subs = ids_with(
-            &mut tx,
-            "SELECT id FROM submissions WHERE contact_bidx = $1",
-            &bidx,
-            &[],
-        )
-        .await?;
-        let drafts = ids_with(
-            &mut tx,
-            "SELECT id FROM drafts WHERE contact_bidx = $1 OR submission_id IN ({ids})",
-            &bidx,
-            &subs,
-        )
-        .await?;
-        let runs = ids_with(
-            &mut tx,
-            "SELECT id FROM workflow_runs WHERE draft_id = $1 OR submission_id IN ({ids})",
-            "-",
-            &subs,
-        )
-        .await?;
-        let mut runs = runs;
-        runs.extend(
-            ids_with(
-                &mut tx,
-                "SELECT id FROM workflow_runs WHERE draft_id = $1 OR draft_id IN ({ids})",
-                "-",
-                &drafts,
-            )
-            .await?,
-        );
-        runs.sort();
-        runs.dedup();
-
-        // What jobs may name instead of the address: CRM contact ids (from the drafts) and the
-        // submissions' idempotency keys (a `crm_contact_event` job carries its submission's).
-        let mut crm_ids = Vec::new();
-        for r in rows_with(
-            &mut tx,
-            "SELECT id, doc FROM drafts WHERE id = $1 OR id IN ({ids})",
-            &drafts,
-        )
-        .await?
-        {
-            let id: String = col(&r, "id")?;
-            let doc: serde_json::Value =
-                self.open(&format!("drafts:{id}"), &col::<String>(&r, "doc")?)?;
-            if let Some(c) = doc
-                .get("contact_crm_id")
-                .and_then(serde_json::Value::as_str)
-            {
-                crm_ids.push(c.to_owned());
-            }
+        let erasing = self.erasure_collect(&mut tx, email).await?;
+        let mut tally = ErasureTally::new();
+        for step in ErasureStep::PLAN {
+            let n = self.erase_step(&mut tx, step, &erasing, email).await?;
+            tally.add(step, n);
         }
-        let mut sub_keys = Vec::new();
-        for r in rows_with(
-            &mut tx,
-            "SELECT idempotency_key FROM submissions WHERE id = $1 OR id IN ({ids})",
-            &subs,
-        )
-        .await?
-        {
-            sub_keys.push(col::<String>(&r, "idempotency_key")?);
-        }
-
-        let by_ids: [(&str, &str, &[String]); 5] = [
-            (
-                "draft_events",
-                "DELETE FROM draft_events WHERE draft_id = $1 OR draft_id IN ({ids})",
-                &drafts,
-            ),
-            (
-                "drafts",
-                "DELETE FROM drafts WHERE id = $1 OR id IN ({ids})",
-                &drafts,
-            ),
-            (
-                "workflow_steps",
-                "DELETE FROM workflow_steps WHERE run_id = $1 OR run_id IN ({ids})",
-                &runs,
-            ),
-            (
-                "workflow_runs",
-                "DELETE FROM workflow_runs WHERE id = $1 OR id IN ({ids})",
-                &runs,
-            ),
-            (
-                "submissions",
-                "DELETE FROM submissions WHERE id = $1 OR id IN ({ids})",
-                &subs,
-            ),
-        ];
-        for (table, sql, ids) in by_ids {
-            let n = exec_with_ids(&mut tx, sql, "-", ids).await?;
-            count(table, n);
-        }
-        let by_bidx = [
-            (
-                "messages",
-                "DELETE FROM messages WHERE contact_bidx = $1 OR draft_id IN ({ids})",
-            ),
-            (
-                "outcomes",
-                "DELETE FROM outcomes WHERE contact_bidx = $1 OR sender_bidx = $1",
-            ),
-            (
-                "send_log",
-                "DELETE FROM send_log WHERE contact_bidx = $1 OR sender_bidx = $1 \
-                 OR draft_id IN ({ids})",
-            ),
-            (
-                "suppressions",
-                "DELETE FROM suppressions WHERE email_bidx = $1",
-            ),
-            (
-                "approved_recipients",
-                "DELETE FROM approved_recipients WHERE email_bidx = $1",
-            ),
-            (
-                "voice_profiles",
-                "DELETE FROM voice_profiles WHERE owner_bidx = $1",
-            ),
-            ("sequences", "DELETE FROM sequences WHERE contact_bidx = $1"),
-        ];
-        for (table, sql) in by_bidx {
-            let n = exec_with_ids(&mut tx, sql, &bidx, &drafts).await?;
-            count(table, n);
-        }
-        let mut accounts = vec![
-            self.account_bidx(&email.to_string()),
-            self.account_bidx(&email.normalized()),
-        ];
-        accounts.dedup();
-        let n = exec_with_ids(
-            &mut tx,
-            "DELETE FROM oauth_tokens WHERE account_bidx = $1 OR account_bidx IN ({ids})",
-            "-",
-            &accounts,
-        )
-        .await?;
-        count("oauth_tokens", n);
-
-        // Jobs: payloads and errors are sealed, so each job is opened and searched for the
-        // address, the erased drafts' and submissions' ids, their submissions' idempotency
-        // keys, and the contact's CRM ids (a `crm_contact_event` job names only those).
-        let mut needles = vec![needle.clone()];
-        needles.extend(drafts.iter().cloned());
-        needles.extend(subs.iter().cloned());
-        let mut exact = crm_ids;
-        exact.extend(sub_keys);
-        let jobs = sqlx::query("SELECT id, payload, idempotency_key, last_error FROM jobs")
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
-        let mut doomed = Vec::new();
-        for r in &jobs {
-            let id: String = col(r, "id")?;
-            let stored: String = col(r, "payload")?;
-            // A value that does not open is searched as stored (never skipped).
-            let payload = self
-                .inner
-                .crypto
-                .open(&format!("jobs:{id}"), &stored)
-                .unwrap_or(stored);
-            let error = col::<Option<String>>(r, "last_error")?
-                .map(|e| {
-                    self.inner
-                        .crypto
-                        .open(&format!("jobs.last_error:{id}"), &e)
-                        .unwrap_or(e)
-                })
-                .unwrap_or_default();
-            let key = col::<Option<String>>(r, "idempotency_key")?.unwrap_or_default();
-            let text = format!("{payload}\n{error}\n{key}").to_lowercase();
-            let hit = needles.iter().any(|n| text.contains(n.as_str()))
-                || serde_json::from_str::<serde_json::Value>(&payload)
-                    .is_ok_and(|v| json_names(&v, &exact))
-                || exact.contains(&key);
-            if hit {
-                doomed.push(id);
-            }
-        }
-        if !doomed.is_empty() {
-            let n = exec_with_ids(
-                &mut tx,
-                "DELETE FROM jobs WHERE id = $1 OR id IN ({ids})",
-                "-",
-                &doomed,
-            )
+        let report = tally.finish();
+        self.append_audit_in(&mut tx, &erasure_audit_entry(actor, &report))
             .await?;
-            count("jobs", n);
-        }
-        // Settings are sealed too: each is opened and searched (key and value).
-        let settings = sqlx::query("SELECT key, value FROM settings")
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
-        let mut doomed = Vec::new();
-        for r in &settings {
-            let key: String = col(r, "key")?;
-            let stored: String = col(r, "value")?;
-            let value = self
-                .inner
-                .crypto
-                .open(&format!("settings:{key}"), &stored)
-                .unwrap_or(stored);
-            let text = format!("{key}\n{value}").to_lowercase();
-            if needles.iter().any(|n| text.contains(n.as_str())) {
-                doomed.push(key);
-            }
-        }
-        if !doomed.is_empty() {
-            let n = exec_with_ids(
-                &mut tx,
-                "DELETE FROM settings WHERE key = $1 OR key IN ({ids})",
-                "-",
-                &doomed,
-            )
-            .await?;
-            count("settings", n);
-        }
-
-        // Crypto-shredding: the contact's data key goes, so the details of its audit entries
-        // (sealed under it) can no longer be opened; the chain, which hashes the sealed text,
-        // still verifies.
-        let n = sqlx::query("DELETE FROM contact_keys WHERE contact_bidx = $1")
-            .bind(bidx.clone())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
-        count("contact_keys", n);
-        // The tombstone: a keyed hash of the address, so it is never mailed again.
-        let tomb = self.tomb_hash_in(&mut tx, email).await?;
-        let n = sqlx::query(
-            "INSERT INTO erasure_tombstones (tomb_hash, erased_at) VALUES ($1, $2) \
-             ON CONFLICT (tomb_hash) DO NOTHING",
-        )
-        .bind(tomb)
-        .bind(crate::ts("now", self.now())?)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?
-        .rows_affected();
-        count("erasure_tombstones", n);
-
-        let details = serde_json::to_value(&report.per_table)
-            .map_err(|e| Error::backend(format!("erasure report: {e}")))?;
-        self.append_audit_in(
-            &mut tx,
-            &NewAuditEntry {
-                actor: actor.to_owned(),
-                action: "contact.erase".into(),
-                subject: "contact".into(),
-                details: serde_json::json!({ "rows_removed": details }),
-            },
-        )
-        .await?;
         tx.commit().await.map_err(db)?;
         if self.backend() == Backend::Sqlite {
             // `secure_delete` (see SQLITE_PRAGMAS) zeroed the deleted rows in the database
@@ -540,5 +275,278 @@ impl AdminStore for SqlStore {
             )));
         }
         Ok(())
+    }
+}
+
+impl SqlStore {
+    /// Step 1 of the erasure plan: the address's submissions, the drafts to it or from them,
+    /// their workflow runs, CRM ids and the submissions' idempotency keys.
+    async fn erasure_collect(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        email: &EmailAddress,
+    ) -> Result<Erasing> {
+        let bidx = self.email_bidx(email);
+        let mut subject = ErasureSubject::new(email);
+        subject.submissions = ids_with(
+            tx,
+            "SELECT id FROM submissions WHERE contact_bidx = $1",
+            &bidx,
+            &[],
+        )
+        .await?;
+        subject.drafts = ids_with(
+            tx,
+            "SELECT id FROM drafts WHERE contact_bidx = $1 OR submission_id IN ({ids})",
+            &bidx,
+            &subject.submissions,
+        )
+        .await?;
+        let mut runs = ids_with(
+            tx,
+            "SELECT id FROM workflow_runs WHERE draft_id = $1 OR submission_id IN ({ids})",
+            "-",
+            &subject.submissions,
+        )
+        .await?;
+        runs.extend(
+            ids_with(
+                tx,
+                "SELECT id FROM workflow_runs WHERE draft_id = $1 OR draft_id IN ({ids})",
+                "-",
+                &subject.drafts,
+            )
+            .await?,
+        );
+        runs.sort();
+        runs.dedup();
+        // What jobs may name instead of the address: CRM contact ids (from the drafts) and the
+        // submissions' idempotency keys (a `crm_contact_event` job carries its submission's).
+        for r in rows_with(
+            tx,
+            "SELECT id, doc FROM drafts WHERE id = $1 OR id IN ({ids})",
+            &subject.drafts,
+        )
+        .await?
+        {
+            let id: String = col(&r, "id")?;
+            let doc: serde_json::Value =
+                self.open(&format!("drafts:{id}"), &col::<String>(&r, "doc")?)?;
+            if let Some(c) = doc
+                .get("contact_crm_id")
+                .and_then(serde_json::Value::as_str)
+            {
+                subject.crm_ids.push(c.to_owned());
+            }
+        }
+        for r in rows_with(
+            tx,
+            "SELECT idempotency_key FROM submissions WHERE id = $1 OR id IN ({ids})",
+            &subject.submissions,
+        )
+        .await?
+        {
+            subject
+                .submission_keys
+                .push(col::<String>(&r, "idempotency_key")?);
+        }
+        Ok(Erasing {
+            bidx,
+            runs,
+            subject,
+        })
+    }
+
+    /// Runs one step of the erasure plan in `tx`; returns the rows it touched.
+    async fn erase_step(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        step: ErasureStep,
+        e: &Erasing,
+        email: &EmailAddress,
+    ) -> Result<u64> {
+        let drafts = &e.subject.drafts;
+        let (sql, first, ids): (&str, &str, &[String]) = match step {
+            ErasureStep::DraftEvents => (
+                "DELETE FROM draft_events WHERE draft_id = $1 OR draft_id IN ({ids})",
+                "-",
+                drafts,
+            ),
+            ErasureStep::Drafts => (
+                "DELETE FROM drafts WHERE id = $1 OR id IN ({ids})",
+                "-",
+                drafts,
+            ),
+            ErasureStep::WorkflowSteps => (
+                "DELETE FROM workflow_steps WHERE run_id = $1 OR run_id IN ({ids})",
+                "-",
+                &e.runs,
+            ),
+            ErasureStep::WorkflowRuns => (
+                "DELETE FROM workflow_runs WHERE id = $1 OR id IN ({ids})",
+                "-",
+                &e.runs,
+            ),
+            ErasureStep::Submissions => (
+                "DELETE FROM submissions WHERE id = $1 OR id IN ({ids})",
+                "-",
+                &e.subject.submissions,
+            ),
+            ErasureStep::Messages => (
+                "DELETE FROM messages WHERE contact_bidx = $1 OR draft_id IN ({ids})",
+                &e.bidx,
+                drafts,
+            ),
+            ErasureStep::Outcomes => (
+                "DELETE FROM outcomes WHERE contact_bidx = $1 OR sender_bidx = $1",
+                &e.bidx,
+                &[],
+            ),
+            ErasureStep::SendLog => (
+                "DELETE FROM send_log WHERE contact_bidx = $1 OR sender_bidx = $1 \
+                 OR draft_id IN ({ids})",
+                &e.bidx,
+                drafts,
+            ),
+            ErasureStep::Suppressions => (
+                "DELETE FROM suppressions WHERE email_bidx = $1",
+                &e.bidx,
+                &[],
+            ),
+            ErasureStep::ApprovedRecipients => (
+                "DELETE FROM approved_recipients WHERE email_bidx = $1",
+                &e.bidx,
+                &[],
+            ),
+            ErasureStep::VoiceProfiles => (
+                "DELETE FROM voice_profiles WHERE owner_bidx = $1",
+                &e.bidx,
+                &[],
+            ),
+            ErasureStep::Sequences => (
+                "DELETE FROM sequences WHERE contact_bidx = $1",
+                &e.bidx,
+                &[],
+            ),
+            ErasureStep::OauthTokens => {
+                let mut accounts = vec![
+                    self.account_bidx(&email.to_string()),
+                    self.account_bidx(&email.normalized()),
+                ];
+                accounts.dedup();
+                return exec_with_ids(
+                    tx,
+                    "DELETE FROM oauth_tokens WHERE account_bidx = $1 OR account_bidx IN ({ids})",
+                    "-",
+                    &accounts,
+                )
+                .await;
+            }
+            ErasureStep::Jobs => return self.erase_jobs(tx, &e.subject).await,
+            ErasureStep::Settings => return self.erase_settings(tx, &e.subject).await,
+            // Crypto-shredding: the contact's data key goes, so the details of its audit
+            // entries (sealed under it) can no longer be opened; the chain, which hashes the
+            // sealed text, still verifies.
+            ErasureStep::ContactKeys => (
+                "DELETE FROM contact_keys WHERE contact_bidx = $1",
+                &e.bidx,
+                &[],
+            ),
+            ErasureStep::ErasureTombstones => {
+                let tomb = self.tomb_hash_in(tx, email).await?;
+                return Ok(sqlx::query(
+                    "INSERT INTO erasure_tombstones (tomb_hash, erased_at) VALUES ($1, $2) \
+                     ON CONFLICT (tomb_hash) DO NOTHING",
+                )
+                .bind(tomb)
+                .bind(crate::ts("now", self.now())?)
+                .execute(&mut **tx)
+                .await
+                .map_err(db)?
+                .rows_affected());
+            }
+        };
+        exec_with_ids(tx, sql, first, ids).await
+    }
+
+    /// Jobs are sealed: each is opened (payload, error, key) and matched with
+    /// [`ErasureSubject::names_job`]; a value that does not open is matched as stored.
+    async fn erase_jobs(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        subject: &ErasureSubject,
+    ) -> Result<u64> {
+        let jobs = sqlx::query("SELECT id, payload, idempotency_key, last_error FROM jobs")
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(db)?;
+        let mut doomed = Vec::new();
+        for r in &jobs {
+            let id: String = col(r, "id")?;
+            let stored: String = col(r, "payload")?;
+            let payload = self
+                .inner
+                .crypto
+                .open(&format!("jobs:{id}"), &stored)
+                .unwrap_or(stored);
+            let error = col::<Option<String>>(r, "last_error")?
+                .map(|e| {
+                    self.inner
+                        .crypto
+                        .open(&format!("jobs.last_error:{id}"), &e)
+                        .unwrap_or(e)
+                })
+                .unwrap_or_default();
+            let key = col::<Option<String>>(r, "idempotency_key")?.unwrap_or_default();
+            if subject.names_job(&payload, &error, &key) {
+                doomed.push(id);
+            }
+        }
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        exec_with_ids(
+            tx,
+            "DELETE FROM jobs WHERE id = $1 OR id IN ({ids})",
+            "-",
+            &doomed,
+        )
+        .await
+    }
+
+    /// Settings are sealed too: each is opened and matched (key and value) with
+    /// [`ErasureSubject::names_setting`].
+    async fn erase_settings(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        subject: &ErasureSubject,
+    ) -> Result<u64> {
+        let settings = sqlx::query("SELECT key, value FROM settings")
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(db)?;
+        let mut doomed = Vec::new();
+        for r in &settings {
+            let key: String = col(r, "key")?;
+            let stored: String = col(r, "value")?;
+            let value = self
+                .inner
+                .crypto
+                .open(&format!("settings:{key}"), &stored)
+                .unwrap_or(stored);
+            if subject.names_setting(&key, &value) {
+                doomed.push(key);
+            }
+        }
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        exec_with_ids(
+            tx,
+            "DELETE FROM settings WHERE key = $1 OR key IN ({ids})",
+            "-",
+            &doomed,
+        )
+        .await
     }
 }

@@ -5,15 +5,13 @@ use crate::{SqlStore, col, from_ts, ts};
 use async_trait::async_trait;
 use salesagent_core::Result;
 use salesagent_core::model::{
-    ApprovedRecipient, DraftId, EmailAddress, SendDecision, SendLimits, SendReservation,
-    Suppression,
+    ApprovedRecipient, DraftId, EmailAddress, LimitScope, SendDecision, SendLimits,
+    SendReservation, Suppression,
 };
 use salesagent_core::ports::SendStore;
+use salesagent_core::sending::limits::{LimitWindow, Reservation, WindowSends};
 use sha2::{Digest, Sha256};
 use sqlx::{Any, AssertSqlSafe, Transaction};
-
-const DAY_NS: i64 = 86_400 * 1_000_000_000;
-const WEEK_NS: i64 = 7 * DAY_NS;
 
 /// The PostgreSQL advisory-lock key of one limit bucket.
 fn lock_key(bucket: &str) -> i64 {
@@ -21,56 +19,38 @@ fn lock_key(bucket: &str) -> i64 {
     i64::from_be_bytes(h[..8].try_into().expect("8 bytes"))
 }
 
-/// One rolling-window limit to check.
-struct Bucket {
-    column: &'static str,
-    value: String,
-    window_ns: i64,
-    limit: u32,
-    label: &'static str,
-}
-
 impl SqlStore {
-    /// When `bucket` is full at `at`, the time its oldest counted send leaves the window.
-    async fn full_until(
+    /// The newest sends (at most `w.take`) counted against `w`'s scope key `value` after
+    /// `w.since`.
+    async fn window_sends(
         &self,
         tx: &mut Transaction<'static, Any>,
-        b: &Bucket,
-        at: i64,
-    ) -> Result<Option<i64>> {
-        let since = at.saturating_sub(b.window_ns);
+        w: &LimitWindow,
+        value: &str,
+    ) -> Result<WindowSends> {
+        let column = match w.scope {
+            LimitScope::Contact => "contact_bidx",
+            LimitScope::Sender => "sender_bidx",
+            LimitScope::Domain => "domain",
+        };
         let sql = format!(
-            "SELECT COUNT(*) AS n FROM send_log WHERE {} = $1 AND at > $2",
-            b.column
+            "SELECT at FROM send_log WHERE {column} = $1 AND at > $2 ORDER BY at DESC LIMIT {}",
+            w.take
         );
-        let n: i64 = col(
-            &sqlx::query(AssertSqlSafe(sql))
-                .bind(b.value.clone())
-                .bind(since)
-                .fetch_one(&mut **tx)
-                .await
-                .map_err(db)?,
-            "n",
-        )?;
-        if n < i64::from(b.limit) {
-            return Ok(None);
-        }
-        // The (n - limit + 1)-th oldest send must leave the window before one more fits.
-        let sql = format!(
-            "SELECT at FROM send_log WHERE {} = $1 AND at > $2 ORDER BY at LIMIT 1 OFFSET {}",
-            b.column,
-            n - i64::from(b.limit)
-        );
-        let oldest: i64 = col(
-            &sqlx::query(AssertSqlSafe(sql))
-                .bind(b.value.clone())
-                .bind(since)
-                .fetch_one(&mut **tx)
-                .await
-                .map_err(db)?,
-            "at",
-        )?;
-        Ok(Some(oldest.saturating_add(b.window_ns).saturating_add(1)))
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(value.to_owned())
+            .bind(ts("since", w.since)?)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(db)?;
+        let times = rows
+            .iter()
+            .map(|r| col::<i64>(r, "at").map(from_ts))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(WindowSends {
+            limit: w.limit,
+            times,
+        })
     }
 
     async fn by_bidx<T: serde::de::DeserializeOwned>(
@@ -91,7 +71,8 @@ impl SqlStore {
 
 #[async_trait]
 impl SendStore for SqlStore {
-    /// Checks suppression and every limit, then records the send, all in one transaction.
+    /// Executes [`Reservation`] (the send-limit rule in core) in one transaction: suppression,
+    /// every limit, then the record of the send.
     ///
     /// Concurrency: on SQLite the transaction is `BEGIN IMMEDIATE`, so reservations run one at a
     /// time under the database's single write lock. On PostgreSQL the transaction first takes
@@ -104,6 +85,7 @@ impl SendStore for SqlStore {
     /// chosen over SERIALIZABLE (which would need a retry loop for serialization failures) and
     /// over counter rows (rolling windows do not fit a single counter).
     async fn reserve_send(&self, r: &SendReservation, limits: &SendLimits) -> Result<SendDecision> {
+        let rule = Reservation::new(r, limits);
         let contact = self.email_bidx(&r.contact);
         let sender = self.email_bidx(&r.sender);
         let domain = r.contact.domain().as_str().to_owned();
@@ -132,7 +114,7 @@ impl SendStore for SqlStore {
             .await
             .map_err(db)?;
         if existing.is_some() {
-            return Ok(SendDecision::Allow);
+            return Ok(Reservation::repeat());
         }
         let suppressed = sqlx::query("SELECT 1 AS x FROM suppressions WHERE email_bidx = $1")
             .bind(contact.clone())
@@ -140,63 +122,23 @@ impl SendStore for SqlStore {
             .await
             .map_err(db)?;
         if suppressed.is_some() || self.erased_at(Some(&mut tx), &r.contact).await?.is_some() {
-            return Ok(SendDecision::Deny {
-                reason: "recipient is on the suppression list".into(),
-            });
+            return Ok(Reservation::suppressed());
         }
-        let buckets = [
-            Bucket {
-                column: "contact_bidx",
-                value: contact.clone(),
-                window_ns: WEEK_NS,
-                limit: limits.per_contact_week,
-                label: "per-contact weekly limit",
-            },
-            Bucket {
-                column: "contact_bidx",
-                value: contact.clone(),
-                window_ns: DAY_NS,
-                limit: limits.per_contact_day,
-                label: "per-contact daily limit",
-            },
-            Bucket {
-                column: "sender_bidx",
-                value: sender.clone(),
-                window_ns: DAY_NS,
-                limit: limits.per_sender_day,
-                label: "per-sender daily limit",
-            },
-            Bucket {
-                column: "domain",
-                value: domain.clone(),
-                window_ns: DAY_NS,
-                limit: limits.per_domain_day,
-                label: "per-domain daily limit",
-            },
-        ];
-        let mut defer: Option<(i64, Vec<String>)> = None;
-        for b in &buckets {
-            if b.limit == 0 {
-                return Ok(SendDecision::Deny {
-                    reason: format!("{} is 0", b.label),
-                });
-            }
-            if let Some(until) = self.full_until(&mut tx, b, at).await? {
-                let reason = format!("{} ({}) reached", b.label, b.limit);
-                defer = Some(match defer {
-                    None => (until, vec![reason]),
-                    Some((u, mut rs)) => {
-                        rs.push(reason);
-                        (u.max(until), rs)
-                    }
-                });
-            }
+        if let Some(denied) = rule.zero_limit() {
+            return Ok(denied);
         }
-        if let Some((until, reasons)) = defer {
-            return Ok(SendDecision::Defer {
-                until: from_ts(until),
-                reason: reasons.join("; "),
-            });
+        let mut found = Vec::new();
+        for w in rule.windows() {
+            let value = match w.scope {
+                LimitScope::Contact => &contact,
+                LimitScope::Sender => &sender,
+                LimitScope::Domain => &domain,
+            };
+            found.push(self.window_sends(&mut tx, &w, value).await?);
+        }
+        let decision = rule.decide(&found);
+        if !decision.is_allow() {
+            return Ok(decision);
         }
         sqlx::query(
             "INSERT INTO send_log (draft_id, contact_bidx, sender_bidx, domain, at) \
@@ -211,7 +153,7 @@ impl SendStore for SqlStore {
         .await
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
-        Ok(SendDecision::Allow)
+        Ok(decision)
     }
 
     async fn release_send(&self, draft: DraftId) -> Result<()> {

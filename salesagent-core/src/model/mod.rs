@@ -50,7 +50,8 @@ pub use message::{
 pub use oauth::OAuthToken;
 pub use outcome::{Outcome, OutcomeCategory, OutcomeType};
 pub use send::{
-    ApprovedRecipient, SendDecision, SendLimits, SendReservation, Suppression, SuppressionReason,
+    ApprovedRecipient, Denial, LimitHit, LimitScope, SendDecision, SendLimit, SendLimits,
+    SendReservation, Suppression, SuppressionReason,
 };
 pub use voice::{VoiceProfile, VoiceStats, VoiceStyle};
 pub use workflow::{RunStatus, StepRecord, StepStatus, WorkflowRun};

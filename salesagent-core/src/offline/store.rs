@@ -4,15 +4,16 @@ use super::{Faults, SeededRng, lock};
 use crate::model::{
     ApprovedRecipient, AuditEntry, AuditVerification, ClaimedJob, Draft, DraftEvent, DraftId,
     DraftStatus, EmailAddress, ErasureReport, FormSubmission, Job, JobFailure, JobFilter, JobId,
-    JobState, Lease, LeaseToken, MessageId, MessageRecord, NewAuditEntry, NewJob, OAuthToken,
-    Outcome, RetryPolicy, RunId, SendDecision, SendLimits, SendReservation, SubmissionId,
-    Suppression, VoiceProfile, WorkflowRun, verify_chain,
+    JobState, Lease, LeaseToken, LimitScope, MessageId, MessageRecord, NewAuditEntry, NewJob,
+    OAuthToken, Outcome, RetryPolicy, RunId, SendDecision, SendLimits, SendReservation,
+    SubmissionId, Suppression, VoiceProfile, WorkflowRun, verify_chain,
 };
 use crate::ports::{
     AdminStore, AuditStore, DraftFilter, DraftStore, DraftUpdate, DynClock, JobStore, MessageStore,
     NewDraftRecord, OutcomeFilter, OutcomeStore, RunStore, SecretStore, SendStore, SettingsStore,
     SubmissionStore, VoiceStore,
 };
+use crate::privacy::erasure::{ErasureStep, ErasureSubject, ErasureTally, erasure_audit_entry};
 use crate::{Error, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
@@ -604,103 +605,74 @@ impl JobStore for MemoryStore {
     }
 }
 
-/// Checks one rolling-window limit; `Some(decision)` when it blocks the send.
-fn window_check(
-    records: &[&SendRecord],
-    at: DateTime<Utc>,
-    window: TimeDelta,
-    limit: u32,
-    what: &str,
-) -> Option<SendDecision> {
-    if limit == 0 {
-        return Some(SendDecision::Deny {
-            reason: format!("{what} limit is 0"),
-        });
-    }
-    let mut times: Vec<DateTime<Utc>> = records
-        .iter()
-        .map(|r| r.at)
-        .filter(|t| *t > at - window)
-        .collect();
-    if times.len() < limit as usize {
-        return None;
-    }
-    times.sort();
-    // Enough sends must leave the window for one more to fit.
-    let until = times[times.len() - limit as usize] + window;
-    Some(SendDecision::Defer {
-        until,
-        reason: format!("{what} limit of {limit} reached"),
-    })
-}
-
 #[async_trait]
 impl SendStore for MemoryStore {
+    /// Executes [`Reservation`](crate::sending::limits::Reservation) under the store's lock.
     async fn reserve_send(
         &self,
         reservation: &SendReservation,
         limits: &SendLimits,
     ) -> Result<SendDecision> {
+        use crate::sending::limits::{Reservation, WindowSends};
         self.faults.before_call("store.reserve_send").await?;
+        let rule = Reservation::new(reservation, limits);
         let mut s = lock(&self.state);
         if s.sends.iter().any(|r| r.draft_id == reservation.draft_id) {
-            return Ok(SendDecision::Allow);
+            return Ok(Reservation::repeat());
+        }
+        let tomb = tombstone(&reservation.contact);
+        if s.suppressions
+            .iter()
+            .any(|x| same_address(&x.email, &reservation.contact))
+            || s.tombstones.iter().any(|(h, _)| *h == tomb)
+        {
+            return Ok(Reservation::suppressed());
+        }
+        if let Some(denied) = rule.zero_limit() {
+            return Ok(denied);
         }
         let contact = reservation.contact.normalized();
         let sender = reservation.sender.normalized();
         let domain = reservation.contact.domain().as_str().to_owned();
-        let day = TimeDelta::days(1);
-        let week = TimeDelta::days(7);
-        let to_contact: Vec<&SendRecord> =
-            s.sends.iter().filter(|r| r.contact == contact).collect();
-        let from_sender: Vec<&SendRecord> = s.sends.iter().filter(|r| r.sender == sender).collect();
-        let to_domain: Vec<&SendRecord> = s.sends.iter().filter(|r| r.domain == domain).collect();
-        let at = reservation.at;
-        let blocked = window_check(
-            &to_contact,
-            at,
-            day,
-            limits.per_contact_day,
-            "per-contact daily",
-        )
-        .or_else(|| {
-            window_check(
-                &to_contact,
-                at,
-                week,
-                limits.per_contact_week,
-                "per-contact weekly",
-            )
-        })
-        .or_else(|| {
-            window_check(
-                &from_sender,
-                at,
-                day,
-                limits.per_sender_day,
-                "per-sender daily",
-            )
-        })
-        .or_else(|| {
-            window_check(
-                &to_domain,
-                at,
-                day,
-                limits.per_domain_day,
-                "per-domain daily",
-            )
-        });
-        if let Some(decision) = blocked {
-            return Ok(decision);
+        let found: Vec<WindowSends> = rule
+            .windows()
+            .into_iter()
+            .map(|w| {
+                let key = match w.scope {
+                    LimitScope::Contact => &contact,
+                    LimitScope::Sender => &sender,
+                    LimitScope::Domain => &domain,
+                };
+                let times = s
+                    .sends
+                    .iter()
+                    .filter(|r| {
+                        let of = match w.scope {
+                            LimitScope::Contact => &r.contact,
+                            LimitScope::Sender => &r.sender,
+                            LimitScope::Domain => &r.domain,
+                        };
+                        of == key && r.at > w.since
+                    })
+                    .map(|r| r.at)
+                    .collect();
+                WindowSends {
+                    limit: w.limit,
+                    times,
+                }
+            })
+            .collect();
+        let decision = rule.decide(&found);
+        if decision.is_allow() {
+            s.sends.push(SendRecord {
+                draft_id: reservation.draft_id,
+                contact,
+                sender,
+                domain,
+                at: reservation.at,
+            });
         }
-        s.sends.push(SendRecord {
-            draft_id: reservation.draft_id,
-            contact,
-            sender,
-            domain,
-            at,
-        });
-        Ok(SendDecision::Allow)
+        Ok(decision)
     }
 
     async fn release_send(&self, draft: DraftId) -> Result<()> {
@@ -1095,116 +1067,131 @@ fn remove_where<T>(v: &mut Vec<T>, gone: impl Fn(&T) -> bool) -> u64 {
     (before - v.len()) as u64
 }
 
+/// Step 1 of the erasure plan: the address's submissions (by lead or raw text), the drafts
+/// to it or from them, their CRM ids and the submissions' idempotency keys.
+fn erasure_subject(s: &StoreState, email: &EmailAddress) -> ErasureSubject {
+    let mut subject = ErasureSubject::new(email);
+    let key = &subject.address;
+    let subs: Vec<&FormSubmission> = s
+        .submissions
+        .iter()
+        .filter(|x| same_address(&x.lead.email, email) || x.raw.to_lowercase().contains(key))
+        .collect();
+    let sub_ids: Vec<SubmissionId> = subs.iter().map(|x| x.id).collect();
+    let drafts: Vec<&Draft> = s
+        .drafts
+        .iter()
+        .filter(|d| {
+            same_address(&d.contact_email, email)
+                || d.submission_id.is_some_and(|id| sub_ids.contains(&id))
+        })
+        .collect();
+    subject.submission_keys = subs.iter().map(|x| x.idempotency_key.clone()).collect();
+    subject.submissions = sub_ids.iter().map(ToString::to_string).collect();
+    subject.crm_ids = drafts
+        .iter()
+        .filter_map(|d| d.contact_crm_id.as_ref().map(ToString::to_string))
+        .collect();
+    subject.drafts = drafts.iter().map(|d| d.id.to_string()).collect();
+    subject
+}
+
+/// Runs one step of the erasure plan on the in-memory collections; returns how many records
+/// it touched.
+fn erase_step(
+    s: &mut StoreState,
+    step: ErasureStep,
+    subject: &ErasureSubject,
+    email: &EmailAddress,
+    now: DateTime<Utc>,
+) -> u64 {
+    let drafts = &subject.drafts;
+    let subs = &subject.submissions;
+    let of_draft = |id: &DraftId| drafts.contains(&id.to_string());
+    let run_erased = |r: &WorkflowRun| {
+        subs.contains(&r.submission_id.to_string()) || r.draft_id.as_ref().is_some_and(of_draft)
+    };
+    match step {
+        ErasureStep::DraftEvents => remove_where(&mut s.draft_events, |e| of_draft(&e.draft_id)),
+        ErasureStep::Drafts => remove_where(&mut s.drafts, |d| of_draft(&d.id)),
+        ErasureStep::WorkflowSteps => s
+            .runs
+            .iter()
+            .filter(|r| run_erased(r))
+            .map(|r| r.steps.len() as u64)
+            .sum(),
+        ErasureStep::WorkflowRuns => remove_where(&mut s.runs, run_erased),
+        ErasureStep::Submissions => {
+            remove_where(&mut s.submissions, |x| subs.contains(&x.id.to_string()))
+        }
+        ErasureStep::Messages => remove_where(&mut s.messages, |m| {
+            same_address(&m.contact_email, email) || m.draft_id.as_ref().is_some_and(of_draft)
+        }),
+        ErasureStep::Outcomes => remove_where(&mut s.outcomes, |o| {
+            same_address(&o.contact_email, email)
+                || o.sender.as_ref().is_some_and(|x| same_address(x, email))
+        }),
+        ErasureStep::SendLog => remove_where(&mut s.sends, |r| {
+            r.contact == subject.address || r.sender == subject.address || of_draft(&r.draft_id)
+        }),
+        ErasureStep::Suppressions => {
+            remove_where(&mut s.suppressions, |x| same_address(&x.email, email))
+        }
+        ErasureStep::ApprovedRecipients => {
+            remove_where(&mut s.approved, |x| same_address(&x.email, email))
+        }
+        ErasureStep::VoiceProfiles => remove_where(&mut s.voice, |p| same_address(&p.owner, email)),
+        ErasureStep::Sequences => {
+            remove_where(&mut s.sequences, |q| same_address(&q.contact_email, email))
+        }
+        ErasureStep::OauthTokens => {
+            let before = s.tokens.len();
+            s.tokens
+                .retain(|account, _| account.to_lowercase() != subject.address);
+            (before - s.tokens.len()) as u64
+        }
+        ErasureStep::Jobs => remove_where(&mut s.jobs, |e| {
+            subject.names_job(
+                &e.job.payload.to_string(),
+                e.job.last_error.as_deref().unwrap_or_default(),
+                e.job.idempotency_key.as_deref().unwrap_or_default(),
+            )
+        }),
+        ErasureStep::Settings => {
+            let before = s.settings.len();
+            s.settings.retain(|k, v| !subject.names_setting(k, v));
+            (before - s.settings.len()) as u64
+        }
+        // Nothing is sealed in memory: no key to shred.
+        ErasureStep::ContactKeys => 0,
+        ErasureStep::ErasureTombstones => {
+            let tomb = tombstone(email);
+            if s.tombstones.iter().any(|(h, _)| *h == tomb) {
+                0
+            } else {
+                s.tombstones.push((tomb, now));
+                1
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl AdminStore for MemoryStore {
+    /// Executes the [erasure plan](crate::privacy::erasure) under the store's lock (nothing is
+    /// sealed here, so there is no key to shred).
     async fn erase_contact(&self, email: &EmailAddress, actor: &str) -> Result<ErasureReport> {
         self.faults.before_call("store.erase_contact").await?;
         let now = self.now();
-        let key = email.normalized();
-        let mentions = |v: &serde_json::Value| v.to_string().to_lowercase().contains(&key);
         let mut s = lock(&self.state);
-        let mut report = ErasureReport::default();
-        let mut count = |table: &str, n: u64| {
-            if n > 0 {
-                *report.per_table.entry(table.to_owned()).or_default() += n;
-            }
-        };
-
-        let gone_subs: Vec<SubmissionId> = s
-            .submissions
-            .iter()
-            .filter(|x| same_address(&x.lead.email, email) || x.raw.to_lowercase().contains(&key))
-            .map(|x| x.id)
-            .collect();
-        count(
-            "submissions",
-            remove_where(&mut s.submissions, |x| gone_subs.contains(&x.id)),
-        );
-        let gone_drafts: Vec<DraftId> = s
-            .drafts
-            .iter()
-            .filter(|d| {
-                same_address(&d.contact_email, email)
-                    || d.submission_id.is_some_and(|id| gone_subs.contains(&id))
-            })
-            .map(|d| d.id)
-            .collect();
-        count(
-            "drafts",
-            remove_where(&mut s.drafts, |d| gone_drafts.contains(&d.id)),
-        );
-        count(
-            "draft_events",
-            remove_where(&mut s.draft_events, |e| gone_drafts.contains(&e.draft_id)),
-        );
-        count(
-            "runs",
-            remove_where(&mut s.runs, |r| gone_subs.contains(&r.submission_id)),
-        );
-        count(
-            "jobs",
-            remove_where(&mut s.jobs, |e| {
-                mentions(&e.job.payload)
-                    || e.job
-                        .idempotency_key
-                        .as_ref()
-                        .is_some_and(|k| k.to_lowercase().contains(&key))
-            }),
-        );
-        count(
-            "send_log",
-            remove_where(&mut s.sends, |r| {
-                r.contact == key || gone_drafts.contains(&r.draft_id)
-            }),
-        );
-        count(
-            "suppressions",
-            remove_where(&mut s.suppressions, |x| same_address(&x.email, email)),
-        );
-        count(
-            "approved_recipients",
-            remove_where(&mut s.approved, |x| same_address(&x.email, email)),
-        );
-        count(
-            "messages",
-            remove_where(&mut s.messages, |m| same_address(&m.contact_email, email)),
-        );
-        count(
-            "outcomes",
-            remove_where(&mut s.outcomes, |o| same_address(&o.contact_email, email)),
-        );
-        let mut anonymised = 0;
-        for o in &mut s.outcomes {
-            if o.sender.as_ref().is_some_and(|x| same_address(x, email)) {
-                o.sender = None;
-                anonymised += 1;
-            }
+        let subject = erasure_subject(&s, email);
+        let mut tally = ErasureTally::new();
+        for step in ErasureStep::PLAN {
+            let n = erase_step(&mut s, step, &subject, email, now);
+            tally.add(step, n);
         }
-        count("outcomes", anonymised);
-        count(
-            "voice_profiles",
-            remove_where(&mut s.voice, |p| same_address(&p.owner, email)),
-        );
-        count(
-            "sequences",
-            remove_where(&mut s.sequences, |q| same_address(&q.contact_email, email)),
-        );
-        let before = s.tokens.len();
-        s.tokens.retain(|account, _| account.to_lowercase() != key);
-        count("tokens", (before - s.tokens.len()) as u64);
-
-        let tomb = tombstone(email);
-        if !s.tombstones.iter().any(|(h, _)| *h == tomb) {
-            s.tombstones.push((tomb, now));
-            count("erasure_tombstones", 1);
-        }
-        let tombstone = NewAuditEntry {
-            actor: actor.to_owned(),
-            action: "contact.erase".to_owned(),
-            subject: format!("erasure:{}", s.fresh_uuid()),
-            details: serde_json::json!({ "rows": report.total(), "per_table": report.per_table }),
-        };
-        append(&mut s, now, &tombstone);
+        let report = tally.finish();
+        append(&mut s, now, &erasure_audit_entry(actor, &report));
         Ok(report)
     }
 

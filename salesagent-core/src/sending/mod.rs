@@ -3,12 +3,14 @@
 //!
 //! - [`queue`]: pending drafts by priority; approve / reject / edit with audit and versioning.
 //! - [`rules`]: auto-approval rules with an explanation per draft, and a dry run.
+//! - [`limits`]: the send-limit rule every store backend executes when it reserves a send.
 //! - [`policy`]: kill switch, suppression, send window, volume limits, DRAFT_ONLY vs real sends.
 //! - [`mime`]: a draft rendered as RFC 5322 with `mail-builder`, injection-proof by construction.
 //! - [`unsubscribe`]: RFC 8058 one-click unsubscribe tokens and links, keyed with a server secret.
 //! - [`sender`]: `Approved → Sending → Sent | Drafted | Failed` under a fenced send claim, through
 //!   a mailbox draft that can be sent at most once.
 
+pub mod limits;
 pub mod mime;
 pub mod policy;
 pub mod queue;

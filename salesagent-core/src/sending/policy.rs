@@ -11,7 +11,7 @@
 //! In [`SendMode::DraftOnly`] nothing leaves the mailbox, so steps 3 and 4 are skipped: the
 //! window and the limits are about mail that is actually delivered.
 
-use crate::model::{Draft, SendDecision, SendLimits, SendReservation};
+use crate::model::{Denial, Draft, SendDecision, SendLimits, SendReservation};
 use crate::ports::{SendStore, SettingsExt, SettingsStore};
 use crate::{Error, Result};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc, Weekday};
@@ -157,11 +157,11 @@ pub struct SendPolicy {
     pub config: PolicyConfig,
 }
 
-/// Reason prefix of a kill-switch denial.
+/// Reason prefix of a kill-switch denial ([`Denial::KillSwitch`]; its [`Denial::code`]).
 pub const REASON_KILL_SWITCH: &str = "kill_switch";
-/// Reason prefix of a suppression denial.
+/// Reason prefix of a suppression denial ([`Denial::Suppressed`]; its [`Denial::code`]).
 pub const REASON_SUPPRESSED: &str = "suppressed";
-/// Reason prefix of a send-window deferral.
+/// Reason prefix of a send-window deferral ([`Denial::OutsideWindow`]; its [`Denial::code`]).
 pub const REASON_WINDOW: &str = "outside_send_window";
 
 impl SendPolicy {
@@ -188,18 +188,14 @@ impl SendPolicy {
     {
         if store.kill_switch().await? {
             return Ok(Some(SendDecision::Deny {
-                reason: format!("{REASON_KILL_SWITCH}: sending is stopped by the kill switch"),
+                reason: Denial::KillSwitch,
             }));
         }
         if let Some(s) = store.suppression(&draft.contact_email).await? {
-            let why = serde_json::to_value(s.reason)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
             return Ok(Some(SendDecision::Deny {
-                reason: format!(
-                    "{REASON_SUPPRESSED}: recipient is on the suppression list ({why})"
-                ),
+                reason: Denial::Suppressed {
+                    suppression: Some(s.reason),
+                },
             }));
         }
         if self.config.mode == SendMode::RealSends
@@ -207,16 +203,14 @@ impl SendPolicy {
             && let Some(window) = &self.config.window
             && let Some(until) = window.next_opening(now, recipient_tz)
         {
-            let tz = recipient_tz.unwrap_or(window.default_time_zone);
             return Ok(Some(SendDecision::Defer {
                 until,
-                reason: format!(
-                    "{REASON_WINDOW}: {:02}:00-{:02}:00 {} opens at {}",
-                    window.start_hour,
-                    window.end_hour,
-                    tz.name(),
-                    until.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z")
-                ),
+                reason: Denial::OutsideWindow {
+                    until,
+                    start_hour: window.start_hour,
+                    end_hour: window.end_hour,
+                    time_zone: recipient_tz.unwrap_or(window.default_time_zone),
+                },
             }));
         }
         Ok(None)

@@ -30,11 +30,11 @@
 //! same claim and the same search-lag rule.
 
 use super::mime::{MimeOptions, render};
-use super::policy::{REASON_KILL_SWITCH, REASON_SUPPRESSED, SendMode, SendPolicy, parse_time_zone};
+use super::policy::{SendMode, SendPolicy, parse_time_zone};
 use crate::model::{
-    Draft, DraftAction, DraftId, DraftStatus, Job, MessageDirection, MessageId, MessageRecord,
-    NewAuditEntry, NewJob, OutgoingMessage, ProviderMessageId, SendClaim, SendDecision,
-    SentMessage, kinds,
+    Denial, Draft, DraftAction, DraftId, DraftStatus, Job, MessageDirection, MessageId,
+    MessageRecord, NewAuditEntry, NewJob, OutgoingMessage, ProviderMessageId, SendClaim,
+    SendDecision, SentMessage, kinds,
 };
 use crate::outcomes::Outcomes;
 use crate::ports::{DraftFilter, DynClock, DynCrm, DynMailbox, DynStore, SettingsExt};
@@ -103,12 +103,12 @@ pub enum SendOutcome {
         /// Earliest retry.
         until: DateTime<Utc>,
         /// Why.
-        reason: String,
+        reason: Denial,
     },
     /// Refused for good (suppressed recipient: the draft is stopped).
     Denied {
         /// Why.
-        reason: String,
+        reason: Denial,
     },
     /// Another sender holds the draft's claim; look again at `retry_at` (when it lapses).
     InFlight {
@@ -418,7 +418,7 @@ impl Sender {
                 .await?;
                 Ok(SendOutcome::Deferred { until, reason })
             }
-            SendDecision::Deny { reason } if reason.starts_with(REASON_KILL_SWITCH) => {
+            SendDecision::Deny { reason } if reason.is_kill_switch() => {
                 let until = after(now, self.config.kill_switch_recheck);
                 self.record_decision(
                     draft,
@@ -434,11 +434,11 @@ impl Sender {
                 d.send_decision = Some(SendDecision::Deny {
                     reason: reason.clone(),
                 });
-                if reason.starts_with(REASON_SUPPRESSED) {
+                if reason.is_suppressed() {
                     self.write(
                         &mut d,
                         DraftAction::Stop {
-                            reason: reason.clone(),
+                            reason: reason.to_string(),
                         },
                     )
                     .await?;
@@ -572,36 +572,8 @@ impl Sender {
     /// The holder's part: checks, then the provider call. `draft` is `Sending` with our claim.
     async fn deliver(&self, mut draft: Draft) -> Result<SendOutcome> {
         let now = self.clock.now();
-        if self.store.kill_switch().await? {
-            let reason = format!("{REASON_KILL_SWITCH}: sending is stopped by the kill switch");
-            if !self.give_back(draft.clone(), reason.clone()).await? {
-                return self.lost(draft.id).await;
-            }
-            return Ok(SendOutcome::Deferred {
-                until: after(now, self.config.kill_switch_recheck),
-                reason,
-            });
-        }
-        if self
-            .store
-            .suppression(&draft.contact_email)
-            .await?
-            .is_some()
-        {
-            let reason = format!("{REASON_SUPPRESSED}: recipient is on the suppression list");
-            let id = draft.id;
-            if !self.give_back(draft, reason.clone()).await? {
-                return self.lost(id).await;
-            }
-            let mut back = self.store.get_draft(id).await?;
-            self.write(
-                &mut back,
-                DraftAction::Stop {
-                    reason: reason.clone(),
-                },
-            )
-            .await?;
-            return Ok(SendOutcome::Denied { reason });
+        if let Some(outcome) = self.refuse_claimed(&draft, now).await? {
+            return Ok(outcome);
         }
         let Some(message_id) = draft.message_id.clone() else {
             return self
@@ -612,90 +584,160 @@ impl Sender {
             Ok(m) => m,
             Err(e) => return self.fail(draft, format!("cannot render: {e}")).await,
         };
-        let mailbox_draft = match &draft.mailbox_draft_id {
-            Some(id) => SentMessage {
-                provider_id: ProviderMessageId::new(id.clone()),
-                thread_id: message.thread_id.clone(),
-                message_id: message_id.clone(),
-            },
-            None => {
-                let created = match self.mailbox.create_draft(&message).await {
-                    Ok(c) => c,
-                    // Nothing was sent: an unsent (or orphaned) mailbox draft at most.
-                    Err(e) => return self.provider_error(draft, e, Step::Prepare).await,
-                };
-                let recorded = if self.mode() == SendMode::DraftOnly {
-                    DraftAction::MarkDrafted {
-                        mailbox_draft_id: created.provider_id.as_str().to_owned(),
-                    }
-                } else {
-                    DraftAction::RecordMailboxDraft {
-                        mailbox_draft_id: created.provider_id.as_str().to_owned(),
-                    }
-                };
-                if !self.write(&mut draft, recorded).await? {
-                    // Taken over meanwhile: the new holder sends; our mailbox draft stays unsent.
-                    return self.lost(draft.id).await;
-                }
-                if self.mode() == SendMode::DraftOnly {
-                    self.audit(
-                        &draft,
-                        "draft.drafted",
-                        serde_json::json!({
-                            "message_id": message_id,
-                            "mailbox_draft_id": created.provider_id.as_str(),
-                        }),
-                    )
-                    .await;
-                    return Ok(SendOutcome::Drafted {
-                        message_id,
-                        mailbox_draft_id: created.provider_id.as_str().to_owned(),
-                    });
-                }
-                created
-            }
+        let mailbox_draft = match self
+            .mailbox_draft(&mut draft, &message, &message_id)
+            .await?
+        {
+            Ok(m) => m,
+            Err(outcome) => return Ok(outcome),
         };
         if self.mode() == SendMode::DraftOnly {
-            // Back to DRAFT_ONLY with a mailbox draft already made (e.g. given back by the kill
-            // switch after real sends were switched off): that draft is the result.
-            let id = mailbox_draft.provider_id.as_str().to_owned();
-            if !self
-                .write(
-                    &mut draft,
-                    DraftAction::MarkDrafted {
-                        mailbox_draft_id: id.clone(),
-                    },
-                )
-                .await?
-            {
-                return self.lost(draft.id).await;
-            }
-            return Ok(SendOutcome::Drafted {
-                message_id,
-                mailbox_draft_id: id,
-            });
+            return self.keep_drafted(draft, &mailbox_draft, message_id).await;
         }
         match self.send_once(&mut draft, &mailbox_draft, &message).await {
             Ok(Delivery::Sent(sent)) => self.mark_sent(draft, &sent, false).await,
-            Ok(Delivery::Gone) => {
-                let since = draft
-                    .delivery_unconfirmed_since
-                    .unwrap_or_else(|| self.clock.now());
-                match self.look_up_sent(draft, since).await? {
-                    Ok(outcome) => Ok(outcome),
-                    // The mailbox draft is gone and, a search-lag bound after the provider first said
-                    // so, no sent message carries our Message-ID: a person deleted it. Sending anew
-                    // could surprise them.
-                    Err(draft) => {
-                        self.fail(
-                            draft,
-                            "the mailbox draft was deleted before it was sent".into(),
-                        )
-                        .await
-                    }
-                }
-            }
+            Ok(Delivery::Gone) => self.gone_before_send(draft).await,
             Err((e, step)) => self.provider_error(draft, e, step).await,
+        }
+    }
+
+    /// The checks after the claim: with the kill switch on the draft is given back (deferred);
+    /// for a suppressed recipient it is given back and stopped. `None` when neither applies.
+    async fn refuse_claimed(
+        &self,
+        draft: &Draft,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SendOutcome>> {
+        if self.store.kill_switch().await? {
+            let reason = Denial::KillSwitch;
+            if !self.give_back(draft.clone(), reason.to_string()).await? {
+                return self.lost(draft.id).await.map(Some);
+            }
+            return Ok(Some(SendOutcome::Deferred {
+                until: after(now, self.config.kill_switch_recheck),
+                reason,
+            }));
+        }
+        if self
+            .store
+            .suppression(&draft.contact_email)
+            .await?
+            .is_some()
+        {
+            let reason = Denial::Suppressed { suppression: None };
+            let id = draft.id;
+            if !self.give_back(draft.clone(), reason.to_string()).await? {
+                return self.lost(id).await.map(Some);
+            }
+            let mut back = self.store.get_draft(id).await?;
+            self.write(
+                &mut back,
+                DraftAction::Stop {
+                    reason: reason.to_string(),
+                },
+            )
+            .await?;
+            return Ok(Some(SendOutcome::Denied { reason }));
+        }
+        Ok(None)
+    }
+
+    /// The mailbox draft to send: the recorded one, or a new one (recorded, fenced). In
+    /// DRAFT_ONLY mode a new mailbox draft is the result (`Err(Drafted)`); `Err` also carries
+    /// the outcome when the claim was lost or the provider refused.
+    async fn mailbox_draft(
+        &self,
+        draft: &mut Draft,
+        message: &OutgoingMessage,
+        message_id: &MessageId,
+    ) -> Result<std::result::Result<SentMessage, SendOutcome>> {
+        if let Some(id) = &draft.mailbox_draft_id {
+            return Ok(Ok(SentMessage {
+                provider_id: ProviderMessageId::new(id.clone()),
+                thread_id: message.thread_id.clone(),
+                message_id: message_id.clone(),
+            }));
+        }
+        let created = match self.mailbox.create_draft(message).await {
+            Ok(c) => c,
+            // Nothing was sent: an unsent (or orphaned) mailbox draft at most.
+            Err(e) => {
+                return self
+                    .provider_error(draft.clone(), e, Step::Prepare)
+                    .await
+                    .map(Err);
+            }
+        };
+        let mailbox_draft_id = created.provider_id.as_str().to_owned();
+        let recorded = if self.mode() == SendMode::DraftOnly {
+            DraftAction::MarkDrafted { mailbox_draft_id }
+        } else {
+            DraftAction::RecordMailboxDraft { mailbox_draft_id }
+        };
+        if !self.write(draft, recorded).await? {
+            // Taken over meanwhile: the new holder sends; our mailbox draft stays unsent.
+            return self.lost(draft.id).await.map(Err);
+        }
+        if self.mode() == SendMode::DraftOnly {
+            self.audit(
+                draft,
+                "draft.drafted",
+                serde_json::json!({
+                    "message_id": message_id,
+                    "mailbox_draft_id": created.provider_id.as_str(),
+                }),
+            )
+            .await;
+            return Ok(Err(SendOutcome::Drafted {
+                message_id: message_id.clone(),
+                mailbox_draft_id: created.provider_id.as_str().to_owned(),
+            }));
+        }
+        Ok(Ok(created))
+    }
+
+    /// Back to DRAFT_ONLY with a mailbox draft already made (e.g. given back by the kill switch
+    /// after real sends were switched off): that draft is the result.
+    async fn keep_drafted(
+        &self,
+        mut draft: Draft,
+        mailbox_draft: &SentMessage,
+        message_id: MessageId,
+    ) -> Result<SendOutcome> {
+        let id = mailbox_draft.provider_id.as_str().to_owned();
+        if !self
+            .write(
+                &mut draft,
+                DraftAction::MarkDrafted {
+                    mailbox_draft_id: id.clone(),
+                },
+            )
+            .await?
+        {
+            return self.lost(draft.id).await;
+        }
+        Ok(SendOutcome::Drafted {
+            message_id,
+            mailbox_draft_id: id,
+        })
+    }
+
+    /// The provider says the mailbox draft is gone: find the sent message, or wait, or (a
+    /// search-lag bound after the provider first said so, with no sent message carrying our
+    /// Message-ID) fail: a person deleted it, and sending anew could surprise them.
+    async fn gone_before_send(&self, draft: Draft) -> Result<SendOutcome> {
+        let since = draft
+            .delivery_unconfirmed_since
+            .unwrap_or_else(|| self.clock.now());
+        match self.look_up_sent(draft, since).await? {
+            Ok(outcome) => Ok(outcome),
+            Err(draft) => {
+                self.fail(
+                    draft,
+                    "the mailbox draft was deleted before it was sent".into(),
+                )
+                .await
+            }
         }
     }
 

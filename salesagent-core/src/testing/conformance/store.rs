@@ -11,11 +11,13 @@ use crate::model::{
     ApprovedRecipient, Draft, DraftAction, DraftId, DraftStatus, DraftWriter, EmailAddress,
     FormSubmission, JobFailure, JobFilter, JobState, LeadFields, MessageDirection, MessageId,
     MessageRecord, NewAuditEntry, NewJob, OAuthToken, Outcome, OutcomeId, OutcomeType, RunId,
-    RunStatus, SendDecision, SendLimits, SendReservation, StepRecord, StepStatus, SubmissionId,
-    SubmissionSource, Suppression, SuppressionReason, ThreadRef, VoiceProfile, VoiceProfileId,
-    VoiceStyle, WorkflowRun,
+    RunStatus, SendDecision, SendLimit, SendLimits, SendReservation, StepRecord, StepStatus,
+    SubmissionId, SubmissionSource, Suppression, SuppressionReason, ThreadRef, VoiceProfile,
+    VoiceProfileId, VoiceStyle, WorkflowRun,
 };
 use crate::ports::{DraftFilter, OutcomeFilter, SettingsExt, Store};
+use crate::privacy::erasure::{ERASE_ACTION, ErasureStep};
+use crate::sending::limits::{Reservation, WindowSends};
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::future::join_all;
 use std::collections::{BTreeMap, BTreeSet};
@@ -1547,14 +1549,27 @@ pub async fn run_send<S: Store + ?Sized>(store: &S) {
         limits.per_contact_week as usize,
         "send: 16 concurrent reservations for one contact must allow exactly the weekly limit"
     );
-    for d in decisions.iter().filter(|d| !d.is_allow()) {
-        match d {
-            SendDecision::Defer { until, .. } => {
-                assert!(*until > at, "send: a deferral points to the future");
-            }
-            SendDecision::Deny { .. } => {}
-            SendDecision::Allow => unreachable!(),
+    // Every refusal is the core rule's decision for the two sends the week already holds.
+    let counted: Vec<WindowSends> = [SendLimit::ContactWeek, SendLimit::ContactDay]
+        .into_iter()
+        .map(|limit| WindowSends {
+            limit,
+            times: vec![at; allowed.len()],
+        })
+        .collect();
+    for (r, d) in reservations.iter().zip(&decisions) {
+        if d.is_allow() {
+            continue;
         }
+        assert_eq!(
+            d,
+            &Reservation::new(r, &limits).decide(&counted),
+            "send: a refusal must be the core limit rule's decision"
+        );
+        assert!(
+            matches!(d, SendDecision::Defer { until, .. } if *until > at),
+            "send: a deferral points to the future"
+        );
     }
     let repeat = ok(
         store.reserve_send(allowed[0], &limits).await,
@@ -1621,6 +1636,21 @@ pub async fn run_send<S: Store + ?Sized>(store: &S) {
         }
     }
     assert_eq!(allowed, 3, "send: the per-sender daily limit holds");
+    let zero = SendLimits {
+        per_domain_day: 0,
+        ..SendLimits::default()
+    };
+    let r = SendReservation {
+        draft_id: DraftId::new(),
+        contact: address("zero"),
+        sender: sender.clone(),
+        at,
+    };
+    assert_eq!(
+        Some(ok(store.reserve_send(&r, &zero).await, "reserve_send")),
+        Reservation::new(&r, &zero).zero_limit(),
+        "send: a zero limit denies, as the core rule says"
+    );
 
     // Suppression.
     let s = address("suppressed");
@@ -1635,6 +1665,20 @@ pub async fn run_send<S: Store + ?Sized>(store: &S) {
         ok(store.suppression(&shouting(&s)).await, "suppression"),
         Some(entry.clone()),
         "send: suppression lookup ignores case"
+    );
+    let to_suppressed = SendReservation {
+        draft_id: DraftId::new(),
+        contact: shouting(&s),
+        sender: sender.clone(),
+        at,
+    };
+    assert_eq!(
+        ok(
+            store.reserve_send(&to_suppressed, &limits).await,
+            "reserve_send"
+        ),
+        Reservation::suppressed(),
+        "send: a suppressed recipient is never reserved"
     );
     let replaced = Suppression {
         reason: SuppressionReason::Bounced,
@@ -2207,6 +2251,42 @@ pub async fn run_erase<S: Store + ?Sized>(store: &S) {
         report.total() > 0,
         "erase: the report must count what was removed (got {:?})",
         report.per_table
+    );
+    // The report follows the core erasure plan: only its tables, and for what was stored
+    // above exactly one row each (three draft events: created, approved, sending). Workflow
+    // steps, settings and contact keys depend on the backend and are not counted here.
+    for table in report.per_table.keys() {
+        assert!(
+            ErasureStep::from_table(table).is_some(),
+            "erase: {table} is not a step of the erasure plan ({:?})",
+            report.per_table
+        );
+    }
+    for step in ErasureStep::PLAN {
+        let expected = match step {
+            ErasureStep::WorkflowSteps | ErasureStep::Settings | ErasureStep::ContactKeys => {
+                continue;
+            }
+            ErasureStep::Sequences => 0,
+            ErasureStep::DraftEvents => 3,
+            _ => 1,
+        };
+        assert_eq!(
+            report.per_table.get(step.table()).copied().unwrap_or(0),
+            expected,
+            "erase: the plan's count for {} ({:?})",
+            step.table(),
+            report.per_table
+        );
+    }
+    let entry = ok(store.audit_entries(last_seq, 0).await, "audit_entries")
+        .into_iter()
+        .find(|e| e.action == ERASE_ACTION)
+        .expect("erase: an audit entry");
+    assert_eq!(
+        (entry.actor.as_str(), entry.subject.as_str()),
+        ("operator:conformance", "contact"),
+        "erase: the audit entry of the plan"
     );
 
     // Every read may answer "not found"/nothing, or records with the address removed or
