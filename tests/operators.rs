@@ -7,7 +7,7 @@
 mod webhook_support;
 
 use axum::body::Body;
-use axum::http::{Request, Response, StatusCode, header};
+use axum::http::{Request, StatusCode, header};
 use salesagent::core::assistant::AssistantConfig;
 use salesagent::core::model::AuditEntry;
 use salesagent::core::ports::{new_operator_token, operator_token_hash};
@@ -15,6 +15,7 @@ use salesagent::core::sending::SendMode;
 use salesagent::host::{AppState, HostConfig};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
+use webhook_support::web::{self, post_form};
 use webhook_support::*;
 
 /// Adds operator `name` straight to the store; returns their token.
@@ -26,20 +27,6 @@ async fn add_operator(env: &Env, name: &str) -> String {
         .await
         .unwrap();
     token
-}
-
-fn as_operator(token: &str, method: &str, path: &str, body: Option<Value>) -> Request<Body> {
-    let b = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::AUTHORIZATION, format!("Bearer {token}"));
-    match body {
-        Some(v) => b
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(v.to_string()))
-            .unwrap(),
-        None => b.body(Body::empty()).unwrap(),
-    }
 }
 
 async fn create_draft(env: &Env, token: &str, email: &str) -> String {
@@ -213,70 +200,9 @@ async fn revoked_unknown_and_blank_tokens_are_refused() {
     );
 }
 
-fn set_cookies(resp: &Response<Body>) -> Vec<String> {
-    resp.headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect()
-}
-
-fn cookie_value(set: &[String], name: &str) -> Option<String> {
-    set.iter()
-        .find_map(|c| c.strip_prefix(&format!("{name}=")))
-        .map(|rest| rest.split(';').next().unwrap().to_owned())
-}
-
-/// The value of `<input ... name="NAME" value="...">` in a page.
-fn hidden(html: &str, name: &str) -> String {
-    let at = html
-        .find(&format!("name=\"{name}\" value=\""))
-        .expect("field in page");
-    let rest = &html[at + name.len() + 15..];
-    rest[..rest.find('"').unwrap()].to_owned()
-}
-
-fn post_form(path: &str, cookie: &str, fields: &[(&str, &str)]) -> Request<Body> {
-    let body: Vec<String> = fields
-        .iter()
-        .map(|(k, v)| format!("{k}={}", v.replace(' ', "+")))
-        .collect();
-    Request::post(path)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::COOKIE, cookie)
-        .body(Body::from(body.join("&")))
-        .unwrap()
-}
-
 /// Logs in to the web page with `token`; returns the session cookie and a CSRF token.
 async fn web_login(env: &Env, token: &str) -> (String, String) {
-    let resp = env
-        .send(Request::get("/operator/login").body(Body::empty()).unwrap())
-        .await;
-    let login_cookie = cookie_value(&set_cookies(&resp), "sa_login").unwrap();
-    let resp = env
-        .send(post_form(
-            "/operator/login",
-            &format!("sa_login={login_cookie}"),
-            &[("csrf", &login_cookie), ("token", token)],
-        ))
-        .await;
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    let cookie = format!(
-        "sa_session={}",
-        cookie_value(&set_cookies(&resp), "sa_session").unwrap()
-    );
-    let page = env
-        .send(
-            Request::get("/operator")
-                .header(header::COOKIE, &cookie)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(page.status(), StatusCode::OK);
-    let csrf = hidden(&text(page).await, "csrf");
-    (cookie, csrf)
+    web::login_with_csrf(env, token).await
 }
 
 #[tokio::test]

@@ -108,16 +108,12 @@ async fn form_to_sent_mail_through_the_shipped_host_and_worker() {
     let version = draft["version"].as_u64().unwrap();
 
     // Approved over HTTP: approval, audit entry and send job in one write.
-    let resp = env
-        .send(api(
-            "POST",
-            &format!("/api/operator/drafts/{id}/approve"),
-            Some(serde_json::json!({ "version": version })),
-        ))
-        .await;
-    assert_eq!(resp.status(), 200);
-    let stats = worker.run_until_idle(2).await.unwrap();
-    assert_eq!((stats.dead, stats.retrying), (0, 0), "{stats:?}");
+    support::loop_driver::Loop {
+        env: &env,
+        worker: &worker,
+    }
+    .approve_and_send(&id, version)
+    .await;
 
     // The mail is in the outbox's sent/ folder, once, as RFC 5322 with List-Unsubscribe.
     let sent = sent_files(dir.path());
@@ -152,7 +148,7 @@ async fn form_to_sent_mail_through_the_shipped_host_and_worker() {
 mod outcomes {
     use super::*;
     use salesagent::core::model::EmailAddress;
-    use support::loop_driver::{Loop, PUBLIC, host_worker, public_env};
+    use support::loop_driver::{Loop, PUBLIC, ann_replies, host_worker, public_env};
 
     struct World {
         env: support::Env,
@@ -240,22 +236,11 @@ mod outcomes {
         drop_in_inbox(
             &w,
             "reply-ann.eml",
-            &format!(
-                "From: Ann <ann@acme-robotics.com>\nTo: sam@seller.example\n\
-                 Subject: Re: your note\nMessage-ID: <reply-1@acme-robotics.com>\n\
-                 In-Reply-To: <{mid}>\nReferences: <{mid}>\nDate: Tue, 01 Dec 2026 10:00:00 +0000\n\
-                 Content-Type: text/plain; charset=utf-8\n\nSounds great, let's talk on Tuesday.\n"
-            ),
+            &ann_replies("sam@seller.example", &format!("<{mid}>")),
         );
-        w.driver().scan_mailbox_now().await;
-        assert!(
-            w.driver()
-                .outcome_types("ann@acme-robotics.com")
-                .await
-                .contains(&"email_replied".to_owned())
-        );
-        let other = w.env.store.get_draft(ann2.parse().unwrap()).await.unwrap();
-        assert_eq!(other.status, DraftStatus::Rejected, "{other:?}");
+        w.driver()
+            .scan_finds_reply("ann@acme-robotics.com", &ann2)
+            .await;
 
         // Bob: sent, then a DSN for it: email_bounced and suppressed.
         let (bob, vb) = form(&w, "f-bob-1", "bob@globex.example").await;
@@ -278,15 +263,7 @@ mod outcomes {
                  --b1--\n"
             ),
         );
-        w.driver().scan_mailbox_now().await;
-        assert!(
-            w.driver()
-                .outcome_types("bob@globex.example")
-                .await
-                .contains(&"email_bounced".to_owned())
-        );
-        let bob_addr = EmailAddress::parse("bob@globex.example").unwrap();
-        assert!(w.env.store.suppression(&bob_addr).await.unwrap().is_some());
+        w.driver().scan_finds_bounce("bob@globex.example").await;
 
         // Cy: sent; he clicks the one-click link: suppressed.
         let (cy, vc) = form(&w, "f-cy-1", "cy@initech.example").await;

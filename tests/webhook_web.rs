@@ -4,79 +4,16 @@
 mod webhook_support;
 
 use axum::body::Body;
-use axum::http::{Request, Response, StatusCode, header};
+use axum::http::{Request, StatusCode, header};
 use salesagent::core::model::DraftStatus;
 use salesagent::core::ports::SettingsExt as _;
 use serde_json::json;
+use webhook_support::web::{self, cookie_value, get, hidden, post_form, set_cookies};
 use webhook_support::*;
 
-fn set_cookies(resp: &Response<Body>) -> Vec<String> {
-    resp.headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect()
-}
-
-fn cookie_value(set: &[String], name: &str) -> Option<String> {
-    set.iter()
-        .find_map(|c| c.strip_prefix(&format!("{name}=")))
-        .map(|rest| rest.split(';').next().unwrap().to_owned())
-}
-
-/// The value of `<input ... name="NAME" value="...">` in a page.
-fn hidden(html: &str, name: &str) -> String {
-    let at = html
-        .find(&format!("name=\"{name}\" value=\""))
-        .expect("field in page");
-    let rest = &html[at + name.len() + 15..];
-    rest[..rest.find('"').unwrap()].to_owned()
-}
-
-fn post_form(path: &str, cookie: &str, fields: &[(&str, &str)]) -> Request<Body> {
-    let body: Vec<String> = fields
-        .iter()
-        .map(|(k, v)| format!("{k}={}", v.replace(' ', "+")))
-        .collect();
-    Request::post(path)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::COOKIE, cookie)
-        .body(Body::from(body.join("&")))
-        .unwrap()
-}
-
-fn get(path: &str, cookie: &str) -> Request<Body> {
-    Request::get(path)
-        .header(header::COOKIE, cookie)
-        .body(Body::empty())
-        .unwrap()
-}
-
-/// Logs in; returns the session cookie header value.
+/// Logs in as the admin; returns the session cookie header value.
 async fn login(env: &Env) -> String {
-    let resp = env
-        .send(Request::get("/operator/login").body(Body::empty()).unwrap())
-        .await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    let login_cookie = cookie_value(&set_cookies(&resp), "sa_login").unwrap();
-    let html = text(resp).await;
-    let csrf = hidden(&html, "csrf");
-    assert_eq!(csrf, login_cookie);
-    let resp = env
-        .send(post_form(
-            "/operator/login",
-            &format!("sa_login={login_cookie}"),
-            &[("csrf", &csrf), ("token", TOKEN)],
-        ))
-        .await;
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    let set = set_cookies(&resp);
-    let session = set.iter().find(|c| c.starts_with("sa_session=")).unwrap();
-    assert!(
-        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
-        "{session}"
-    );
-    format!("sa_session={}", cookie_value(&set, "sa_session").unwrap())
+    web::login(env, TOKEN).await
 }
 
 async fn seed_draft(env: &Env) -> String {

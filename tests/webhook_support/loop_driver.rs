@@ -104,6 +104,38 @@ impl Loop<'_> {
         self.worker.run_until_idle(2).await.unwrap();
     }
 
+    /// Scans the mailbox, which holds a reply from `email` to a sent draft: `email_replied` is
+    /// recorded and the contact's other pending draft `other` is stopped (rejected).
+    pub async fn scan_finds_reply(&self, email: &str, other: &str) {
+        self.scan_mailbox_now().await;
+        let types = self.outcome_types(email).await;
+        assert!(types.contains(&"email_replied".to_owned()), "{types:?}");
+        let other = self
+            .env
+            .store
+            .get_draft(other.parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(other.status, DraftStatus::Rejected, "{other:?}");
+    }
+
+    /// Scans the mailbox, which holds a bounce for `email`: `email_bounced` is recorded and the
+    /// address suppressed.
+    pub async fn scan_finds_bounce(&self, email: &str) {
+        self.scan_mailbox_now().await;
+        let types = self.outcome_types(email).await;
+        assert!(types.contains(&"email_bounced".to_owned()), "{types:?}");
+        let address = EmailAddress::parse(email).unwrap();
+        assert!(
+            self.env
+                .store
+                .suppression(&address)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+
     /// The outcome types recorded for `email`, as the API lists them.
     pub async fn outcome_types(&self, email: &str) -> Vec<String> {
         let v = json(
@@ -119,6 +151,18 @@ impl Loop<'_> {
             .map(|o| o["outcome_type"].as_str().unwrap_or_default().to_owned())
             .collect()
     }
+}
+
+/// Ann's reply (`Message-ID: <reply-1@acme-robotics.com>`) to the seller at `to`, in reply to
+/// `in_reply_to` (bracketed), with `\n` line ends.
+pub fn ann_replies(to: &str, in_reply_to: &str) -> String {
+    format!(
+        "From: Ann <ann@acme-robotics.com>\nTo: {to}\n\
+         Subject: Re: your note\nMessage-ID: <reply-1@acme-robotics.com>\n\
+         In-Reply-To: {in_reply_to}\nReferences: {in_reply_to}\n\
+         Date: Tue, 01 Dec 2026 10:00:00 +0000\n\
+         Content-Type: text/plain; charset=utf-8\n\nSounds great, let's talk on Tuesday.\n"
+    )
 }
 
 /// The host of a loop test: [`super::config`] with [`PUBLIC`] as its public URL (no metrics

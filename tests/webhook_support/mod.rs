@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod loop_driver;
+pub mod web;
 
 use axum::Router;
 use axum::body::Body;
@@ -111,11 +112,22 @@ pub fn form_body(id: &str, email: &str) -> String {
     .to_string()
 }
 
+/// A request to the operator API with the admin's bearer token ([`TOKEN`]).
 pub fn api(method: &str, path: &str, body: Option<serde_json::Value>) -> Request<Body> {
+    as_operator(TOKEN, method, path, body)
+}
+
+/// A request to the operator API with bearer `token` (a JSON body when given).
+pub fn as_operator(
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Request<Body> {
     let b = Request::builder()
         .method(method)
         .uri(path)
-        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+        .header(header::AUTHORIZATION, format!("Bearer {token}"));
     match body {
         Some(v) => b
             .header(header::CONTENT_TYPE, "application/json")
