@@ -25,6 +25,7 @@
 mod common;
 
 use async_trait::async_trait;
+use salesagent_core::layers::FaultInjecting;
 use salesagent_core::model::{
     Company, CrmId, Domain, Draft, DraftEvent, DraftId, DriveQuery, EmailAddress, FormSubmission,
     JobFilter, MailQuery, NewAuditEntry, NewJob, RunId, SubmissionId, WorkflowRun, kinds,
@@ -134,18 +135,23 @@ const COMPANIES: usize = 50;
 /// Fakes (with the scenario's latencies when `slow`) over `store`, or over the in-memory store
 /// (with the 10 ms store latency when `slow`) when `store` is None.
 fn world(slow: bool, clock: DynClock, store: Option<DynStore>) -> World {
-    let crm = FakeCrm::with_faults(latency(CRM, slow));
-    let mailbox = FakeMailbox::new()
-        .with_faults(latency(MAIL, slow))
-        .with_clock(clock.clone());
-    let drive = FakeDrive::with_faults(latency(DRIVE, slow));
-    let calendar = FakeCalendar::new()
-        .with_faults(latency(CALENDAR, slow))
-        .with_clock(clock.clone());
+    let crm = FakeCrm::new();
+    let mailbox = FaultInjecting::new(
+        FakeMailbox::new().with_clock(clock.clone()),
+        latency(MAIL, slow),
+    );
+    let drive = FakeDrive::new();
+    let calendar = FaultInjecting::new(
+        FakeCalendar::new().with_clock(clock.clone()),
+        latency(CALENDAR, slow),
+    );
     // The store is one fake with one latency: the voice profile read (20 ms in the scenario)
     // costs 10 ms here, which is off the critical path either way.
     let store: DynStore = store.unwrap_or_else(|| {
-        Arc::new(MemoryStore::new(clock.clone()).with_faults(latency(STORE, slow)))
+        Arc::new(FaultInjecting::new(
+            MemoryStore::new(clock.clone()),
+            latency(STORE, slow),
+        ))
     });
     for i in 0..COMPANIES {
         let domain = Domain::parse(&format!("company{i}.example")).unwrap();
@@ -170,9 +176,9 @@ fn world(slow: bool, clock: DynClock, store: Option<DynStore>) -> World {
     let mut config = PipelineConfig::new(sender);
     config.sender_name = "Sam Seller".to_owned();
     let ports = Ports {
-        crm: Arc::new(crm),
+        crm: Arc::new(FaultInjecting::new(crm, latency(CRM, slow))),
         mailbox: Arc::new(mailbox),
-        drive: Arc::new(drive),
+        drive: Arc::new(FaultInjecting::new(drive, latency(DRIVE, slow))),
         calendar: Arc::new(calendar),
         llm: if slow {
             Arc::new(SlowLlm {

@@ -5,6 +5,7 @@ mod webhook_support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use salesagent::core::layers::FaultInjecting;
 use salesagent::core::model::{JobState, SubmissionSource, kinds};
 use salesagent::core::testing::{FaultKind, Faults, ManualClock, MemoryStore};
 use salesagent::host::{AppState, HostConfig};
@@ -294,8 +295,10 @@ async fn malformed_bodies_are_400_with_a_json_error() {
 async fn store_outage_is_503_not_a_lost_ack() {
     let clock = Arc::new(ManualClock::new(ManualClock::default_start()));
     let faults = Faults::seeded(1);
-    let store: salesagent::core::ports::DynStore =
-        Arc::new(MemoryStore::new(clock.clone()).with_faults(faults.clone()));
+    let store: salesagent::core::ports::DynStore = Arc::new(FaultInjecting::new(
+        MemoryStore::new(clock.clone()),
+        faults.clone(),
+    ));
     let state = AppState::new(store.clone(), clock.clone(), config());
     let env = Env {
         clock,
@@ -390,7 +393,10 @@ async fn health_readiness_and_unknown_routes() {
 async fn readiness_fails_when_the_store_is_down() {
     let clock = Arc::new(ManualClock::new(ManualClock::default_start()));
     let faults = Faults::seeded(2);
-    let store = Arc::new(MemoryStore::new(clock.clone()).with_faults(faults.clone()));
+    let store = Arc::new(FaultInjecting::new(
+        MemoryStore::new(clock.clone()),
+        faults.clone(),
+    ));
     let state = AppState::new(store, clock, config());
     faults.fail_next(1, &FaultKind::Unavailable);
     use tower::ServiceExt as _;

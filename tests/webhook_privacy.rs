@@ -9,6 +9,7 @@ mod webhook_support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use salesagent::core::layers::FaultInjecting;
 use salesagent::core::ports::{DynStore, new_operator_token, operator_token_hash};
 use salesagent::core::testing::{FaultKind, Faults, ManualClock, MemoryStore};
 use salesagent::host::{AppState, HostConfig, RateLimit};
@@ -38,7 +39,10 @@ fn from(mut req: Request<Body>, header_name: &str, value: &str) -> Request<Body>
 fn faulty_env(config: HostConfig) -> (Env, Faults) {
     let clock = Arc::new(ManualClock::new(ManualClock::default_start()));
     let faults = Faults::seeded(7);
-    let store: DynStore = Arc::new(MemoryStore::new(clock.clone()).with_faults(faults.clone()));
+    let store: DynStore = Arc::new(FaultInjecting::new(
+        MemoryStore::new(clock.clone()),
+        faults.clone(),
+    ));
     let state = AppState::new(store.clone(), clock.clone(), config);
     (
         Env {

@@ -114,6 +114,7 @@
 pub mod assistant;
 pub mod encoding;
 pub mod error;
+pub mod layers;
 pub mod model;
 pub mod offline;
 pub mod outcomes;

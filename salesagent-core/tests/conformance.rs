@@ -34,7 +34,11 @@ async fn memory_store_passes_with_random_latency_interleaving_calls() {
     // must still be atomic.
     let faults = salesagent_core::testing::Faults::seeded(99)
         .with_latency(Duration::ZERO, Duration::from_millis(2));
-    conformance::store::run(&store().with_faults(faults.clone())).await;
+    conformance::store::run(&salesagent_core::layers::FaultInjecting::new(
+        store(),
+        faults.clone(),
+    ))
+    .await;
     assert!(
         faults.calls() > 200,
         "every store call passes the fault knob"
@@ -43,6 +47,7 @@ async fn memory_store_passes_with_random_latency_interleaving_calls() {
 
 mod connectors {
     use salesagent_core::Error;
+    use salesagent_core::layers::FaultInjecting;
     use salesagent_core::model::{Domain, DriveFile, FileId};
     use salesagent_core::testing::conformance::{calendar, crm, drive, llm, mailbox};
     use salesagent_core::testing::{
@@ -157,12 +162,12 @@ mod connectors {
     #[tokio::test(start_paused = true)]
     async fn fakes_pass_with_latency_and_survive_a_retry() {
         let faults = Faults::seeded(11).with_latency(Duration::from_millis(250), Duration::ZERO);
-        let crm = FakeCrm::with_faults(faults.clone());
+        let crm = FaultInjecting::new(FakeCrm::new(), faults.clone());
         crm::run(&crm, &crm::CrmFixture::default()).await;
         assert!(faults.calls() > 5);
         faults.fail_next(1, &salesagent_core::testing::FaultKind::Unavailable);
-        let fake = FakeLlm::new().with_faults(faults);
-        fake.push_answer("late but fine");
+        let fake = FaultInjecting::new(FakeLlm::new(), faults);
+        fake.inner().push_answer("late but fine");
         let err = salesagent_core::ports::Llm::complete(
             &fake,
             &salesagent_core::ports::LlmRequest {

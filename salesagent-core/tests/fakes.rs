@@ -2,6 +2,7 @@
 #![cfg(feature = "testing")]
 
 use salesagent_core::Error;
+use salesagent_core::layers::FaultInjecting;
 use salesagent_core::model::{
     CrmId, DriveQuery, EmailAddress, EventStatus, Interval, MailQuery, MessageId, NewEvent,
     NewNote, NewTask, OutgoingMessage,
@@ -248,7 +249,7 @@ async fn speech_fakes_round_trip() {
 
 /// Runs `n` calls against a fresh CRM with `faults` and returns which ones failed.
 async fn failure_pattern(faults: Faults, n: usize) -> Vec<bool> {
-    let crm = FakeCrm::with_faults(faults);
+    let crm = FaultInjecting::new(FakeCrm::new(), faults);
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         out.push(crm.find_contact_by_email(&addr("a@b.io")).await.is_err());
@@ -283,7 +284,7 @@ async fn rates_of_several_kinds_add_up_and_errors_carry_the_kind() {
     let faults = Faults::seeded(3)
         .with_failure_rate(FaultKind::Unavailable, 0.25)
         .with_failure_rate(FaultKind::Timeout, 0.25);
-    let crm = FakeCrm::with_faults(faults.clone());
+    let crm = FaultInjecting::new(FakeCrm::new(), faults.clone());
     let (mut unavailable, mut timeout, mut ok) = (0, 0, 0);
     for _ in 0..4000 {
         match crm.get_company(&CrmId::new("x")).await {
@@ -311,20 +312,24 @@ async fn fail_next_hits_every_fake() {
         retry_after: Some(Duration::from_secs(9)),
     };
     faults.fail_next(1, &retry);
-    let mb = FakeMailbox::new().with_faults(faults.clone());
+    let mb = FaultInjecting::new(FakeMailbox::new(), faults.clone());
     let err = mb.history(None).await.unwrap_err();
     assert_eq!(err.retry_after(), Some(Duration::from_secs(9)));
     assert!(mb.history(None).await.is_ok());
     faults.fail_next(1, &FaultKind::Unauthenticated);
-    let llm = FakeLlm::new().with_faults(faults.clone());
-    llm.push_answer("never returned");
+    let llm = FaultInjecting::new(FakeLlm::new(), faults.clone());
+    llm.inner().push_answer("never returned");
     assert_eq!(
         llm.complete(&request("x")).await.unwrap_err().kind(),
         "unauthenticated"
     );
-    assert_eq!(llm.request_count(), 1, "failed requests are recorded too");
+    assert_eq!(
+        llm.inner().request_count(),
+        0,
+        "an injected failure never reaches the fake"
+    );
     faults.fail_next(1, &FaultKind::Backend);
-    let drive = FakeDrive::with_faults(faults.clone());
+    let drive = FaultInjecting::new(FakeDrive::new(), faults.clone());
     assert_eq!(
         drive
             .search(&DriveQuery::default())
@@ -338,7 +343,7 @@ async fn fail_next_hits_every_fake() {
 #[tokio::test(start_paused = true)]
 async fn latency_is_instant_under_paused_time() {
     let faults = Faults::seeded(1).with_latency(Duration::from_secs(5), Duration::from_secs(5));
-    let crm = FakeCrm::with_faults(faults);
+    let crm = FaultInjecting::new(FakeCrm::new(), faults);
     let start = tokio::time::Instant::now();
     for _ in 0..10 {
         crm.find_contact_by_email(&addr("a@b.io")).await.unwrap();

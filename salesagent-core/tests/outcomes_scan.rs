@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration as Td, Utc};
+use salesagent_core::layers::FaultInjecting;
 use salesagent_core::model::{
     CrmId, DealChange, Draft, DraftStatus, DraftWriter, EmailAddress, HistoryPage, JobFilter,
     JobState, MailMessage, MailQuery, MessageId, MessagePage, OutcomeType, OutgoingMessage,
@@ -14,7 +15,7 @@ use salesagent_core::outcomes::{
     settings_keys, wake_outcome_scan,
 };
 use salesagent_core::ports::{Clock, DynMailbox, DynStore, Mailbox, OutcomeFilter};
-use salesagent_core::testing::{FakeCrm, FakeMailbox, FaultKind, ManualClock, MemoryStore};
+use salesagent_core::testing::{FakeCrm, FakeMailbox, FaultKind, Faults, ManualClock, MemoryStore};
 use salesagent_core::worker::{JobDone, JobHandler as _, JobOutcome, Worker, WorkerConfig};
 use salesagent_core::{Error, Result};
 use std::sync::Arc;
@@ -608,14 +609,16 @@ async fn silence_records_no_response_for_sent_drafts_only() {
 #[tokio::test]
 async fn outages_do_not_use_up_the_job_and_credential_errors_dead_letter_it() {
     let w = world();
-    let mailbox = Arc::new(FakeMailbox::new().with_clock(w.clock.shared()));
-    let worker = w.worker(w.scanner(Some(mailbox.clone())));
+    let faults = Faults::none();
+    let mailbox = FaultInjecting::new(
+        FakeMailbox::new().with_clock(w.clock.shared()),
+        faults.clone(),
+    );
+    let worker = w.worker(w.scanner(Some(Arc::new(mailbox))));
     let job = wake_outcome_scan(w.store.as_ref(), ScanSource::Mailbox, w.clock.now())
         .await
         .unwrap();
-    mailbox
-        .faults()
-        .fail_next_for("mailbox.history", 10, &FaultKind::Unavailable);
+    faults.fail_next_for("mailbox.history", 10, &FaultKind::Unavailable);
     for _ in 0..10 {
         let outcome = worker.run_one("w").await.unwrap().unwrap();
         assert!(
@@ -628,9 +631,7 @@ async fn outages_do_not_use_up_the_job_and_credential_errors_dead_letter_it() {
         assert_eq!(stored.run_at, after(w.clock.now(), Duration::from_secs(60)));
         w.clock.advance(Duration::from_secs(60));
     }
-    mailbox
-        .faults()
-        .fail_next_for("mailbox.history", 1, &FaultKind::Unauthenticated);
+    faults.fail_next_for("mailbox.history", 1, &FaultKind::Unauthenticated);
     let outcome = worker.run_one("w").await.unwrap().unwrap();
     assert!(matches!(outcome, JobOutcome::Dead { .. }), "{outcome:?}");
     // Start-up puts it back in the queue.

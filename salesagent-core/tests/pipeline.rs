@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use salesagent_core::Error;
+use salesagent_core::layers::FaultInjecting;
 use salesagent_core::model::{
     Company, CrmId, Domain, DraftFlag, DraftWriter, EmailAddress, FormSubmission, Interval,
     JobFilter, JobState, RunStatus, StepStatus, VoiceProfile, VoiceProfileId, VoiceStyle, kinds,
@@ -41,6 +42,18 @@ struct Harness {
     llm: Arc<FakeLlm>,
     store: Arc<MemoryStore>,
     pipeline: Arc<Pipeline>,
+    /// The fault knob of each port (the pipeline sees every port through `FaultInjecting`).
+    faults: PortFaults,
+}
+
+/// One fault knob per port.
+#[derive(Default)]
+struct PortFaults {
+    crm: Faults,
+    mailbox: Faults,
+    drive: Faults,
+    calendar: Faults,
+    llm: Faults,
 }
 
 /// A model that answers like a good LLM: the template writer's draft, citing real facts.
@@ -55,38 +68,30 @@ use salesagent_core::ports::Llm as _;
 
 impl Harness {
     fn new(llm: FakeLlm) -> Self {
-        Self::with(
-            llm,
-            FakeCrm::new(),
-            FakeMailbox::new(),
-            FakeDrive::new(),
-            FakeCalendar::new(),
-        )
+        Self::faulty(llm, PortFaults::default())
     }
 
-    fn with(
-        llm: FakeLlm,
-        crm: FakeCrm,
-        mailbox: FakeMailbox,
-        drive: FakeDrive,
-        calendar: FakeCalendar,
-    ) -> Self {
+    /// Empty fakes, each behind `faults`' knob for its port.
+    fn faulty(llm: FakeLlm, faults: PortFaults) -> Self {
         // Thursday morning.
         let clock = ManualClock::new(at("2026-11-26T08:00:00Z"));
-        let crm = Arc::new(crm);
-        let mailbox = Arc::new(mailbox.with_clock(clock.shared()));
-        let drive = Arc::new(drive);
-        let calendar = Arc::new(calendar.with_clock(clock.shared()));
+        let crm = Arc::new(FakeCrm::new());
+        let mailbox = Arc::new(FakeMailbox::new().with_clock(clock.shared()));
+        let drive = Arc::new(FakeDrive::new());
+        let calendar = Arc::new(FakeCalendar::new().with_clock(clock.shared()));
         let llm = Arc::new(llm);
         let store = Arc::new(MemoryStore::new(clock.shared()));
         let mut config = PipelineConfig::new(email("sam@salesagent.dev"));
         config.sender_name = "Sam Seller".into();
         let ports = Ports {
-            crm: crm.clone(),
-            mailbox: mailbox.clone(),
-            drive: drive.clone(),
-            calendar: calendar.clone(),
-            llm: llm.clone(),
+            crm: Arc::new(FaultInjecting::new(crm.clone(), faults.crm.clone())),
+            mailbox: Arc::new(FaultInjecting::new(mailbox.clone(), faults.mailbox.clone())),
+            drive: Arc::new(FaultInjecting::new(drive.clone(), faults.drive.clone())),
+            calendar: Arc::new(FaultInjecting::new(
+                calendar.clone(),
+                faults.calendar.clone(),
+            )),
+            llm: Arc::new(FaultInjecting::new(llm.clone(), faults.llm.clone())),
             store: store.clone(),
             clock: clock.shared(),
         };
@@ -100,6 +105,7 @@ impl Harness {
             llm,
             store,
             pipeline,
+            faults,
         }
     }
 
@@ -257,15 +263,15 @@ async fn happy_path_writes_a_grounded_draft_and_follows_up_in_the_crm() {
 
 #[tokio::test]
 async fn optional_steps_degrade_with_reasons() {
-    let h = Harness::with(
+    let h = Harness::faulty(
         good_llm(),
-        FakeCrm::new(),
-        FakeMailbox::new()
-            .with_faults(Faults::none().with_failure_rate(FaultKind::Unavailable, 1.0)),
-        FakeDrive::with_faults(Faults::none().with_failure_rate(FaultKind::Timeout, 1.0)),
-        FakeCalendar::new().with_faults(
-            Faults::none().with_failure_rate(FaultKind::RateLimited { retry_after: None }, 1.0),
-        ),
+        PortFaults {
+            mailbox: Faults::none().with_failure_rate(FaultKind::Unavailable, 1.0),
+            drive: Faults::none().with_failure_rate(FaultKind::Timeout, 1.0),
+            calendar: Faults::none()
+                .with_failure_rate(FaultKind::RateLimited { retry_after: None }, 1.0),
+            ..PortFaults::default()
+        },
     );
     h.seed();
     let id = h.pipeline.process(&h.ann("s-deg")).await.unwrap();
@@ -372,9 +378,12 @@ async fn invalid_answer_gets_one_repair_then_the_template() {
 
 #[tokio::test(start_paused = true)]
 async fn slow_llm_times_out_into_the_template() {
-    let h = Harness::new(
-        good_llm()
-            .with_faults(Faults::none().with_latency(Duration::from_secs(600), Duration::ZERO)),
+    let h = Harness::faulty(
+        good_llm(),
+        PortFaults {
+            llm: Faults::none().with_latency(Duration::from_secs(600), Duration::ZERO),
+            ..PortFaults::default()
+        },
     );
     h.seed();
     let id = h.pipeline.process(&h.ann("s-slow")).await.unwrap();
@@ -471,13 +480,12 @@ async fn concurrent_duplicates_yield_one_draft() {
 
 #[tokio::test]
 async fn crm_outage_never_loses_a_draft() {
-    let crm = FakeCrm::with_faults(Faults::none().with_failure_rate(FaultKind::Unavailable, 1.0));
-    let h = Harness::with(
+    let h = Harness::faulty(
         good_llm(),
-        crm,
-        FakeMailbox::new(),
-        FakeDrive::new(),
-        FakeCalendar::new(),
+        PortFaults {
+            crm: Faults::none().with_failure_rate(FaultKind::Unavailable, 1.0),
+            ..PortFaults::default()
+        },
     );
     let sub = h.ann("s-crm-down");
     h.pipeline.submit(&sub).await.unwrap();
@@ -492,7 +500,7 @@ async fn crm_outage_never_loses_a_draft() {
     ));
 
     // The CRM comes back; the follow-up runs after its backoff and creates everything once.
-    h.crm.faults().clear();
+    h.faults.crm.clear();
     h.clock.advance(Duration::from_secs(3600));
     let stats = h.worker().run_until_idle(1).await.unwrap();
     assert_eq!(stats.done, 1);
@@ -655,9 +663,12 @@ async fn worker_dead_letters_bad_payloads_and_leaves_other_kinds() {
 
 #[tokio::test(start_paused = true)]
 async fn worker_heartbeats_through_a_long_job() {
-    let h = Harness::new(
-        good_llm()
-            .with_faults(Faults::none().with_latency(Duration::from_secs(20), Duration::ZERO)),
+    let h = Harness::faulty(
+        good_llm(),
+        PortFaults {
+            llm: Faults::none().with_latency(Duration::from_secs(20), Duration::ZERO),
+            ..PortFaults::default()
+        },
     );
     h.seed();
     h.pipeline.submit(&h.ann("s-long")).await.unwrap();
@@ -880,8 +891,8 @@ async fn crm_contact_event_job_reads_the_contact_retries_outages_and_makes_one_d
     assert_eq!((again.id, new), (job.id, false), "keyed by the event");
 
     // The CRM is down for the first read: the event job is retried, not dead-lettered.
-    h.crm
-        .faults()
+    h.faults
+        .crm
         .fail_next_for("crm.get_contact", 1, &FaultKind::Unavailable);
     let stats = h.worker().run_until_idle(1).await.unwrap();
     assert_eq!((stats.retrying, stats.dead), (1, 0), "{stats:?}");

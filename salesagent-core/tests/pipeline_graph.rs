@@ -9,6 +9,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use salesagent_core::layers::FaultInjecting;
 use salesagent_core::model::{Domain, EmailAddress, FormSubmission, StepRecord};
 use salesagent_core::pipeline::graph::{PIPELINE_SCHEDULE, Step, deps};
 use salesagent_core::pipeline::{Pipeline, PipelineConfig, Ports};
@@ -70,7 +71,7 @@ async fn the_pipeline_waits_exactly_where_its_schedule_says() {
         start: tokio::time::Instant::now(),
     });
     const STORE_MS: u64 = 5;
-    let crm = FakeCrm::with_faults(latency(30));
+    let crm = FakeCrm::new();
     let mut company = crm.seed_company(
         "Acme Robotics",
         Some(Domain::parse("acme-robotics.de").unwrap()),
@@ -78,23 +79,24 @@ async fn the_pipeline_waits_exactly_where_its_schedule_says() {
     company.industry = Some("Industrial Machinery".into());
     crm.add_company(company);
     let ports = Ports {
-        crm: Arc::new(crm),
-        mailbox: Arc::new(
-            FakeMailbox::new()
-                .with_faults(latency(50))
-                .with_clock(clock.clone()),
-        ),
-        drive: Arc::new(FakeDrive::with_faults(latency(70))),
-        calendar: Arc::new(
-            FakeCalendar::new()
-                .with_faults(latency(40))
-                .with_clock(clock.clone()),
-        ),
+        crm: Arc::new(FaultInjecting::new(crm, latency(30))),
+        mailbox: Arc::new(FaultInjecting::new(
+            FakeMailbox::new().with_clock(clock.clone()),
+            latency(50),
+        )),
+        drive: Arc::new(FaultInjecting::new(FakeDrive::new(), latency(70))),
+        calendar: Arc::new(FaultInjecting::new(
+            FakeCalendar::new().with_clock(clock.clone()),
+            latency(40),
+        )),
         llm: Arc::new(SlowLlm {
             analysis: Duration::from_millis(200),
             draft: Duration::from_millis(300),
         }),
-        store: Arc::new(MemoryStore::new(clock.clone()).with_faults(latency(STORE_MS))),
+        store: Arc::new(FaultInjecting::new(
+            MemoryStore::new(clock.clone()),
+            latency(STORE_MS),
+        )),
         clock: clock.clone(),
     };
     let store = ports.store.clone();

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use common::*;
 use futures::FutureExt;
 use proptest::prelude::*;
+use salesagent_core::layers::FaultInjecting;
 use salesagent_core::model::{
     DraftId, DraftStatus, HistoryPage, JobState, MailMessage, MailQuery, MessageId, MessagePage,
     OutcomeType, OutgoingMessage, SendDecision, SendLimits, SendReservation, SentMessage,
@@ -1535,17 +1536,14 @@ async fn without_draft_sending_a_send_that_failed_before_delivery_is_sent_after_
 /// lifetime enqueues what is pending (start-up) and runs the shipped worker until it is idle
 /// or dies; dead jobs are requeued (an operator). Returns (lifetimes, lost acknowledgements).
 async fn drive_through_faults(seed: u64, lag: bool) -> (usize, usize) {
-    let mut env = Env::with_store(|c| {
-        MemoryStore::new(c).with_seed(seed).with_faults(
-            Faults::seeded(seed ^ 0xA5A5).with_failure_rate(FaultKind::Unavailable, 0.15),
-        )
-    });
+    let faults = Faults::seeded(seed ^ 0xA5A5).with_failure_rate(FaultKind::Unavailable, 0.15);
+    let mut env = Env::with_store(|c| MemoryStore::new(c).with_seed(seed));
+    env.store = Arc::new(FaultInjecting::new(env.memory.clone(), faults.clone()));
     if lag {
         env.mailbox = lagging_mailbox(&env);
     }
-    let memory = env.memory.clone();
     // Set-up without faults.
-    memory.faults().clear();
+    faults.clear();
     let mut drafts = Vec::new();
     for i in 0..3 {
         drafts.push(env.approved(&format!("lead{i}@co{i}.io")).await);
@@ -1584,12 +1582,10 @@ async fn drive_through_faults(seed: u64, lag: bool) -> (usize, usize) {
         } else {
             env.sender_as(&holder, mb.clone(), real_sends())
         };
-        memory
-            .faults()
-            .set_failure_rate(FaultKind::Unavailable, 0.15);
+        faults.set_failure_rate(FaultKind::Unavailable, 0.15);
         let _ = sender.enqueue_pending_sends().await;
         let _ = env.worker_named(&holder, sender).run_until_idle(2).await;
-        memory.faults().clear();
+        faults.clear();
         let mut done = true;
         for d in &drafts {
             let status = env.status(d.id).await;
@@ -1617,7 +1613,7 @@ async fn drive_through_faults(seed: u64, lag: bool) -> (usize, usize) {
             None => env.clock.advance(Duration::from_secs(5)),
         }
     }
-    memory.faults().clear();
+    faults.clear();
     let mut per_id: HashMap<MessageId, usize> = HashMap::new();
     for m in mb.deliveries() {
         *per_id.entry(m).or_default() += 1;

@@ -9,15 +9,14 @@
 
 use async_trait::async_trait;
 use salesagent::EmailAddress;
+use salesagent::core::layers::FaultInjecting;
 use salesagent::core::model::{
     Domain, DraftStatus, HistoryPage, Job, JobFilter, JobState, MailMessage, MailQuery, MessageId,
     MessagePage, OutgoingMessage, ProviderMessageId, RetryPolicy, SendLimits, SentMessage,
     ThreadId,
 };
 use salesagent::core::pipeline::PipelineConfig;
-use salesagent::core::ports::{
-    Clock as _, DraftFilter, DynClock, DynMailbox, DynStore, Llm, LlmRequest, LlmResponse, Mailbox,
-};
+use salesagent::core::ports::{Clock as _, DraftFilter, DynClock, DynMailbox, DynStore, Mailbox};
 use salesagent::core::sending::{
     OperatorQueue, PolicyConfig, SendMode, SenderConfig, SendingConfig,
 };
@@ -109,21 +108,6 @@ pub fn sender_address() -> EmailAddress {
     EmailAddress::parse("rep@seller.io").expect("valid address")
 }
 
-/// The template writer behind a fault knob ("llm.complete").
-#[derive(Debug, Clone)]
-pub struct FlakyLlm {
-    /// The fault knob.
-    pub faults: Faults,
-}
-
-#[async_trait]
-impl Llm for FlakyLlm {
-    async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse> {
-        self.faults.before_call("llm.complete").await?;
-        TemplateLlm.complete(request).await
-    }
-}
-
 /// Fault knobs failing `rate` of all calls, spread over rate limits (with Retry-After),
 /// unavailability and timeouts.
 pub fn flaky(seed: u64, rate: f64) -> Faults {
@@ -149,17 +133,15 @@ pub fn services(
 ) -> (Services, Vec<Faults>) {
     let f: Vec<Faults> = (0..4).map(|i| flaky(seed * 10 + i, rate)).collect();
     let services = Services {
-        crm: Arc::new(FakeCrm::with_faults(f[0].clone())),
+        crm: Arc::new(FaultInjecting::new(FakeCrm::new(), f[0].clone())),
         mailbox,
-        drive: Arc::new(FakeDrive::with_faults(f[1].clone())),
-        calendar: Arc::new(
-            FakeCalendar::new()
-                .with_faults(f[2].clone())
-                .with_clock(clock),
-        ),
-        llm: Arc::new(FlakyLlm {
-            faults: f[3].clone(),
-        }),
+        drive: Arc::new(FaultInjecting::new(FakeDrive::new(), f[1].clone())),
+        calendar: Arc::new(FaultInjecting::new(
+            FakeCalendar::new().with_clock(clock),
+            f[2].clone(),
+        )),
+        // The template writer behind a fault knob ("llm.complete").
+        llm: Arc::new(FaultInjecting::new(TemplateLlm, f[3].clone())),
         choices: Vec::new(),
         real: RealConnectors::default(),
     };
@@ -168,7 +150,7 @@ pub fn services(
 
 /// An in-memory mailbox (for scenarios that send nothing) with `faults`.
 pub fn fake_mailbox(faults: Faults) -> DynMailbox {
-    Arc::new(FakeMailbox::new().with_faults(faults))
+    Arc::new(FaultInjecting::new(FakeMailbox::new(), faults))
 }
 
 /// How long the sender's claims and waits last in a scenario. The host's defaults are minutes

@@ -1,6 +1,6 @@
 //! An in-memory calendar.
 
-use super::{Faults, ManualClock, lock};
+use super::{ManualClock, lock};
 use crate::model::{
     Attendee, AttendeeResponse, CalendarEvent, EventId, EventStatus, Interval, NewEvent,
 };
@@ -24,7 +24,6 @@ struct CalendarState {
 #[derive(Debug)]
 pub struct FakeCalendar {
     state: Mutex<CalendarState>,
-    faults: Faults,
     clock: DynClock,
 }
 
@@ -35,22 +34,13 @@ impl Default for FakeCalendar {
 }
 
 impl FakeCalendar {
-    /// An empty calendar on a default [`ManualClock`], without faults.
+    /// An empty calendar on a default [`ManualClock`].
     #[must_use]
     pub fn new() -> Self {
         Self {
             state: Mutex::default(),
-            faults: Faults::none(),
             clock: Arc::new(ManualClock::default()),
         }
-    }
-
-    /// Uses `faults` for every call.
-    #[must_use]
-    #[cfg(feature = "testing")]
-    pub fn with_faults(mut self, faults: Faults) -> Self {
-        self.faults = faults;
-        self
     }
 
     /// Stamps inserted events with `clock`.
@@ -58,13 +48,6 @@ impl FakeCalendar {
     pub fn with_clock(mut self, clock: DynClock) -> Self {
         self.clock = clock;
         self
-    }
-
-    /// The fault knob.
-    #[must_use]
-    #[cfg(feature = "testing")]
-    pub fn faults(&self) -> &Faults {
-        &self.faults
     }
 
     /// Seeds a busy interval (from events not visible to us).
@@ -96,7 +79,6 @@ fn check_range(range: Interval) -> Result<()> {
 #[async_trait]
 impl Calendar for FakeCalendar {
     async fn free_busy(&self, range: Interval) -> Result<Vec<Interval>> {
-        self.faults.before_call("calendar.free_busy").await?;
         check_range(range)?;
         let s = lock(&self.state);
         let mut busy: Vec<Interval> = s
@@ -127,7 +109,6 @@ impl Calendar for FakeCalendar {
     }
 
     async fn events(&self, range: Interval) -> Result<Vec<CalendarEvent>> {
-        self.faults.before_call("calendar.events").await?;
         check_range(range)?;
         let s = lock(&self.state);
         let mut found: Vec<CalendarEvent> = s
@@ -141,7 +122,6 @@ impl Calendar for FakeCalendar {
     }
 
     async fn insert_event(&self, event: &NewEvent) -> Result<CalendarEvent> {
-        self.faults.before_call("calendar.insert_event").await?;
         if event.interval.end <= event.interval.start {
             return Err(Error::invalid("interval", "end must be after start"));
         }

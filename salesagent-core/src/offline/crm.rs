@@ -1,6 +1,6 @@
 //! An in-memory CRM.
 
-use super::{Faults, lock};
+use super::lock;
 use crate::model::{
     Company, Contact, CrmId, DealChange, DealChangePage, Domain, EmailAddress, NewContact, NewNote,
     NewTask, Note, Task, TaskStatus,
@@ -71,31 +71,13 @@ impl CrmState {
 #[derive(Debug, Default)]
 pub struct FakeCrm {
     state: Mutex<CrmState>,
-    faults: Faults,
 }
 
 impl FakeCrm {
-    /// An empty CRM without faults.
+    /// An empty CRM.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// An empty CRM whose calls go through `faults`.
-    #[must_use]
-    #[cfg(feature = "testing")]
-    pub fn with_faults(faults: Faults) -> Self {
-        Self {
-            state: Mutex::default(),
-            faults,
-        }
-    }
-
-    /// The fault knob.
-    #[must_use]
-    #[cfg(feature = "testing")]
-    pub fn faults(&self) -> &Faults {
-        &self.faults
     }
 
     /// Seeds a contact as given (replacing one with the same id). Not recorded as created.
@@ -245,12 +227,10 @@ fn check_association(s: &CrmState, contact: Option<&CrmId>, company: Option<&Crm
 #[async_trait]
 impl Crm for FakeCrm {
     async fn find_contact_by_email(&self, email: &EmailAddress) -> Result<Option<Contact>> {
-        self.faults.before_call("crm.find_contact_by_email").await?;
         Ok(lock(&self.state).contact_by_email(email).cloned())
     }
 
     async fn erase_contact(&self, email: &EmailAddress) -> Result<()> {
-        self.faults.before_call("crm.erase_contact").await?;
         let mut s = lock(&self.state);
         let key = email.normalized();
         let erased: Vec<CrmId> = s
@@ -276,7 +256,6 @@ impl Crm for FakeCrm {
     }
 
     async fn get_contact(&self, id: &CrmId) -> Result<Contact> {
-        self.faults.before_call("crm.get_contact").await?;
         lock(&self.state)
             .contact(id)
             .cloned()
@@ -284,7 +263,6 @@ impl Crm for FakeCrm {
     }
 
     async fn create_contact(&self, contact: &NewContact) -> Result<Contact> {
-        self.faults.before_call("crm.create_contact").await?;
         let email = contact
             .email
             .clone()
@@ -318,7 +296,6 @@ impl Crm for FakeCrm {
         id: &CrmId,
         properties: &BTreeMap<String, String>,
     ) -> Result<Contact> {
-        self.faults.before_call("crm.update_contact").await?;
         let mut s = lock(&self.state);
         let c = s.contact_mut(id)?;
         c.properties
@@ -329,14 +306,10 @@ impl Crm for FakeCrm {
     }
 
     async fn find_company_by_domain(&self, domain: &Domain) -> Result<Option<Company>> {
-        self.faults
-            .before_call("crm.find_company_by_domain")
-            .await?;
         Ok(Company::matching_domain(&lock(&self.state).companies, domain).cloned())
     }
 
     async fn get_company(&self, id: &CrmId) -> Result<Company> {
-        self.faults.before_call("crm.get_company").await?;
         lock(&self.state)
             .companies
             .iter()
@@ -346,9 +319,6 @@ impl Crm for FakeCrm {
     }
 
     async fn associate_contact_company(&self, contact: &CrmId, company: &CrmId) -> Result<()> {
-        self.faults
-            .before_call("crm.associate_contact_company")
-            .await?;
         let mut s = lock(&self.state);
         check_association(&s, Some(contact), Some(company))?;
         s.contact_mut(contact)?.company_id = Some(company.clone());
@@ -360,7 +330,6 @@ impl Crm for FakeCrm {
     }
 
     async fn create_task(&self, task: &NewTask) -> Result<Task> {
-        self.faults.before_call("crm.create_task").await?;
         if task.subject.trim().is_empty() {
             return Err(Error::invalid("subject", "is empty"));
         }
@@ -381,7 +350,6 @@ impl Crm for FakeCrm {
     }
 
     async fn create_note(&self, note: &NewNote) -> Result<Note> {
-        self.faults.before_call("crm.create_note").await?;
         if note.body.trim().is_empty() {
             return Err(Error::invalid("body", "is empty"));
         }
@@ -399,7 +367,6 @@ impl Crm for FakeCrm {
     }
 
     async fn tasks_for_contact(&self, contact: &CrmId) -> Result<Vec<Task>> {
-        self.faults.before_call("crm.tasks_for_contact").await?;
         Ok(lock(&self.state)
             .tasks
             .iter()
@@ -409,7 +376,6 @@ impl Crm for FakeCrm {
     }
 
     async fn deal_changes(&self, cursor: Option<&str>) -> Result<DealChangePage> {
-        self.faults.before_call("crm.deal_changes").await?;
         let from = match cursor {
             None => 0,
             Some(c) => c

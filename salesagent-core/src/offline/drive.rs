@@ -1,6 +1,6 @@
 //! An in-memory document store.
 
-use super::{Faults, lock};
+use super::lock;
 use crate::model::{DriveFile, DriveQuery, FileId, truncate_on_char_boundary};
 use crate::ports::Drive;
 use crate::{Error, Result};
@@ -22,31 +22,13 @@ struct DriveState {
 #[derive(Debug, Default)]
 pub struct FakeDrive {
     state: Mutex<DriveState>,
-    faults: Faults,
 }
 
 impl FakeDrive {
-    /// An empty drive without faults.
+    /// An empty drive.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// An empty drive whose calls go through `faults`.
-    #[must_use]
-    #[cfg(feature = "testing")]
-    pub fn with_faults(faults: Faults) -> Self {
-        Self {
-            state: Mutex::default(),
-            faults,
-        }
-    }
-
-    /// The fault knob.
-    #[must_use]
-    #[cfg(feature = "testing")]
-    pub fn faults(&self) -> &Faults {
-        &self.faults
     }
 
     /// Seeds a file as given, with its text (None for a binary file); replaces one with that id.
@@ -84,7 +66,6 @@ impl FakeDrive {
 #[async_trait]
 impl Drive for FakeDrive {
     async fn search(&self, query: &DriveQuery) -> Result<Vec<DriveFile>> {
-        self.faults.before_call("drive.search").await?;
         let terms: Vec<String> = query
             .text
             .as_deref()
@@ -131,7 +112,6 @@ impl Drive for FakeDrive {
     }
 
     async fn get(&self, id: &FileId) -> Result<DriveFile> {
-        self.faults.before_call("drive.get").await?;
         lock(&self.state)
             .files
             .iter()
@@ -141,7 +121,6 @@ impl Drive for FakeDrive {
     }
 
     async fn export_text(&self, id: &FileId, max_bytes: usize) -> Result<String> {
-        self.faults.before_call("drive.export_text").await?;
         let mut s = lock(&self.state);
         let text = s
             .files

@@ -1,6 +1,6 @@
 //! An in-memory mailbox.
 
-use super::{Faults, ManualClock, lock};
+use super::{ManualClock, lock};
 use crate::model::{
     EmailAddress, HistoryPage, MailMessage, MailQuery, MessageId, MessagePage, OutgoingMessage,
     ProviderMessageId, SentMessage, ThreadId,
@@ -78,7 +78,6 @@ impl MailboxState {
 #[derive(Debug)]
 pub struct FakeMailbox {
     state: Mutex<MailboxState>,
-    faults: Faults,
     clock: DynClock,
     search_lag: Duration,
 }
@@ -90,12 +89,11 @@ impl Default for FakeMailbox {
 }
 
 impl FakeMailbox {
-    /// An empty mailbox on a default [`ManualClock`], without faults.
+    /// An empty mailbox on a default [`ManualClock`].
     #[must_use]
     pub fn new() -> Self {
         Self {
             state: Mutex::default(),
-            faults: Faults::none(),
             clock: Arc::new(ManualClock::default()),
             search_lag: Duration::ZERO,
         }
@@ -158,26 +156,11 @@ impl FakeMailbox {
         lock(&self.state).open_drafts.values().cloned().collect()
     }
 
-    /// Uses `faults` for every call.
-    #[must_use]
-    #[cfg(feature = "testing")]
-    pub fn with_faults(mut self, faults: Faults) -> Self {
-        self.faults = faults;
-        self
-    }
-
     /// Dates sent messages with `clock`.
     #[must_use]
     pub fn with_clock(mut self, clock: DynClock) -> Self {
         self.clock = clock;
         self
-    }
-
-    /// The fault knob.
-    #[must_use]
-    #[cfg(feature = "testing")]
-    pub fn faults(&self) -> &Faults {
-        &self.faults
     }
 
     /// Adds a message as if it arrived (or was found in the mailbox); it appears in `history`.
@@ -329,7 +312,6 @@ fn parse_cursor(cursor: &str) -> Result<usize> {
 #[async_trait]
 impl Mailbox for FakeMailbox {
     async fn search(&self, query: &MailQuery) -> Result<Vec<MailMessage>> {
-        self.faults.before_call("mailbox.search").await?;
         let now = self.clock.now();
         let s = lock(&self.state);
         // Arrival order breaks ties between equal dates: later arrivals count as newer.
@@ -353,7 +335,6 @@ impl Mailbox for FakeMailbox {
     }
 
     async fn get_thread(&self, thread: &ThreadId) -> Result<Vec<MailMessage>> {
-        self.faults.before_call("mailbox.get_thread").await?;
         let s = lock(&self.state);
         let mut found: Vec<(usize, &MailMessage)> = s
             .messages
@@ -369,7 +350,6 @@ impl Mailbox for FakeMailbox {
     }
 
     async fn send(&self, message: &OutgoingMessage) -> Result<SentMessage> {
-        self.faults.before_call("mailbox.send").await?;
         if message.to.is_empty() {
             return Err(Error::invalid("to", "needs at least one recipient"));
         }
@@ -391,7 +371,6 @@ impl Mailbox for FakeMailbox {
     }
 
     async fn send_draft(&self, draft: &SentMessage) -> Result<SentMessage> {
-        self.faults.before_call("mailbox.send_draft").await?;
         let mut s = lock(&self.state);
         let Some(message) = s.open_drafts.remove(draft.provider_id.as_str()) else {
             return Err(Error::not_found(format!(
@@ -407,7 +386,6 @@ impl Mailbox for FakeMailbox {
     }
 
     async fn create_draft(&self, message: &OutgoingMessage) -> Result<SentMessage> {
-        self.faults.before_call("mailbox.create_draft").await?;
         if message.to.is_empty() {
             return Err(Error::invalid("to", "needs at least one recipient"));
         }
@@ -429,7 +407,6 @@ impl Mailbox for FakeMailbox {
     }
 
     async fn find_sent(&self, message_id: &MessageId) -> Result<Option<SentMessage>> {
-        self.faults.before_call("mailbox.find_sent").await?;
         let now = self.clock.now();
         let s = lock(&self.state);
         Ok(s.messages
@@ -448,7 +425,6 @@ impl Mailbox for FakeMailbox {
     }
 
     async fn history(&self, cursor: Option<&str>) -> Result<HistoryPage> {
-        self.faults.before_call("mailbox.history").await?;
         let s = lock(&self.state);
         let end = s.messages.len();
         let messages = match cursor {
@@ -465,7 +441,6 @@ impl Mailbox for FakeMailbox {
     }
 
     async fn sent_messages(&self, page_token: Option<&str>, page_size: u32) -> Result<MessagePage> {
-        self.faults.before_call("mailbox.sent_messages").await?;
         let offset = page_token.map(parse_cursor).transpose()?.unwrap_or(0);
         let size = page_size.max(1) as usize;
         let s = lock(&self.state);

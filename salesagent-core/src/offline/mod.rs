@@ -6,9 +6,12 @@
 //! the real connectors and SQL stores (the `testing` feature's conformance suites check both),
 //! and recording everything written so an operator or a test sees what *would* have gone out.
 //!
-//! The test knobs (fault injection: `with_faults`, `faults()`, `lose_acks`, …) exist only with
-//! the `testing` feature, which also re-exports every type here from
-//! `salesagent_core::testing`.
+//! They are plain implementations: latency and injected failures come from wrapping one in
+//! [`FaultInjecting`](crate::layers::FaultInjecting) (feature `testing`), time limits from
+//! [`WithTimeout`](crate::layers::WithTimeout). The test knobs that no wrapper can express
+//! (`lose_acks`: a call that does its work and then answers with a timeout; `with_search_lag`,
+//! `with_seed`, …) exist only with the `testing` feature, which also re-exports every type here
+//! from `salesagent_core::testing`.
 
 mod calendar;
 mod clock;
@@ -24,10 +27,10 @@ pub use calendar::FakeCalendar;
 pub use clock::ManualClock;
 pub use crm::FakeCrm;
 pub use drive::FakeDrive;
+#[cfg(not(feature = "testing"))]
+use faults::SeededRng;
 #[cfg(feature = "testing")]
 pub use faults::{FaultKind, Faults, SeededRng};
-#[cfg(not(feature = "testing"))]
-use faults::{Faults, SeededRng};
 pub use mailbox::FakeMailbox;
 pub use store::MemoryStore;
 

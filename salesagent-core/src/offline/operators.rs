@@ -8,7 +8,6 @@ use async_trait::async_trait;
 #[async_trait]
 impl OperatorStore for MemoryStore {
     async fn add_operator(&self, name: &str, token_hash: &str) -> Result<OperatorRecord> {
-        self.faults.before_call("store.add_operator").await?;
         validate_operator_name(name)?;
         validate_token_hash(token_hash)?;
         let now = self.now();
@@ -31,16 +30,12 @@ impl OperatorStore for MemoryStore {
     }
 
     async fn list_operators(&self) -> Result<Vec<OperatorRecord>> {
-        self.faults.before_call("store.list_operators").await?;
         let mut ops = lock(&self.operators).clone();
         ops.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(ops)
     }
 
     async fn operator_by_token_hash(&self, token_hash: &str) -> Result<Option<OperatorRecord>> {
-        self.faults
-            .before_call("store.operator_by_token_hash")
-            .await?;
         Ok(lock(&self.operators)
             .iter()
             .find(|o| o.is_live() && o.token_hash == token_hash)
@@ -48,7 +43,6 @@ impl OperatorStore for MemoryStore {
     }
 
     async fn revoke_operator(&self, name: &str) -> Result<bool> {
-        self.faults.before_call("store.revoke_operator").await?;
         let now = self.now();
         let mut ops = lock(&self.operators);
         match ops.iter_mut().find(|o| o.is_live() && o.name == name) {

@@ -1,6 +1,6 @@
 //! The in-memory store: every store trait with the semantics the SQL backends have.
 
-use super::{Faults, SeededRng, lock};
+use super::{SeededRng, lock};
 use crate::model::{
     ApprovedRecipient, AuditEntry, AuditVerification, ClaimedJob, Draft, DraftEvent, DraftId,
     DraftStatus, EmailAddress, ErasureReport, FormSubmission, Job, JobFailure, JobFilter, JobId,
@@ -86,7 +86,6 @@ fn tombstone(email: &EmailAddress) -> String {
 pub struct MemoryStore {
     state: Mutex<StoreState>,
     clock: DynClock,
-    pub(super) faults: Faults,
     policy: RetryPolicy,
     /// Named operators (see `offline/operators.rs`).
     pub(super) operators: Mutex<Vec<crate::ports::OperatorRecord>>,
@@ -121,18 +120,9 @@ impl MemoryStore {
                 sequences: Vec::new(),
             }),
             clock,
-            faults: Faults::none(),
             policy: RetryPolicy::default(),
             operators: Mutex::new(Vec::new()),
         }
-    }
-
-    /// Uses `faults` for every call.
-    #[must_use]
-    #[cfg(feature = "testing")]
-    pub fn with_faults(mut self, faults: Faults) -> Self {
-        self.faults = faults;
-        self
     }
 
     /// Backs off failed jobs with `policy`.
@@ -148,13 +138,6 @@ impl MemoryStore {
     pub fn with_seed(self, seed: u64) -> Self {
         lock(&self.state).rng = SeededRng::new(seed);
         self
-    }
-
-    /// The fault knob.
-    #[must_use]
-    #[cfg(feature = "testing")]
-    pub fn faults(&self) -> &Faults {
-        &self.faults
     }
 
     /// Rewrites the action of audit entry `seq` without fixing the chain, so tests can check
@@ -220,7 +203,6 @@ fn limit_of(n: u32) -> usize {
 #[async_trait]
 impl SubmissionStore for MemoryStore {
     async fn save_submission(&self, submission: &FormSubmission) -> Result<(FormSubmission, bool)> {
-        self.faults.before_call("store.save_submission").await?;
         let mut s = lock(&self.state);
         if let Some(existing) = s
             .submissions
@@ -240,7 +222,6 @@ impl SubmissionStore for MemoryStore {
     }
 
     async fn get_submission(&self, id: SubmissionId) -> Result<FormSubmission> {
-        self.faults.before_call("store.get_submission").await?;
         lock(&self.state)
             .submissions
             .iter()
@@ -250,7 +231,6 @@ impl SubmissionStore for MemoryStore {
     }
 
     async fn find_submission(&self, idempotency_key: &str) -> Result<Option<FormSubmission>> {
-        self.faults.before_call("store.find_submission").await?;
         Ok(lock(&self.state)
             .submissions
             .iter()
@@ -262,12 +242,10 @@ impl SubmissionStore for MemoryStore {
 #[async_trait]
 impl DraftStore for MemoryStore {
     async fn insert_draft(&self, draft: &Draft, event: &DraftEvent) -> Result<()> {
-        self.faults.before_call("store.insert_draft").await?;
         insert_draft(&mut lock(&self.state), draft, event)
     }
 
     async fn insert_draft_record(&self, record: &NewDraftRecord<'_>) -> Result<()> {
-        self.faults.before_call("store.insert_draft_record").await?;
         if record.follow_up.kind.trim().is_empty() {
             return Err(Error::invalid("kind", "is empty"));
         }
@@ -281,7 +259,6 @@ impl DraftStore for MemoryStore {
     }
 
     async fn get_draft(&self, id: DraftId) -> Result<Draft> {
-        self.faults.before_call("store.get_draft").await?;
         lock(&self.state)
             .drafts
             .iter()
@@ -291,9 +268,6 @@ impl DraftStore for MemoryStore {
     }
 
     async fn find_draft_by_submission(&self, id: SubmissionId) -> Result<Option<Draft>> {
-        self.faults
-            .before_call("store.find_draft_by_submission")
-            .await?;
         Ok(lock(&self.state)
             .drafts
             .iter()
@@ -302,9 +276,6 @@ impl DraftStore for MemoryStore {
     }
 
     async fn find_draft_by_message_id(&self, id: &MessageId) -> Result<Option<Draft>> {
-        self.faults
-            .before_call("store.find_draft_by_message_id")
-            .await?;
         Ok(lock(&self.state)
             .drafts
             .iter()
@@ -313,7 +284,6 @@ impl DraftStore for MemoryStore {
     }
 
     async fn list_drafts(&self, filter: &DraftFilter) -> Result<Vec<Draft>> {
-        self.faults.before_call("store.list_drafts").await?;
         let s = lock(&self.state);
         let mut found: Vec<Draft> = s
             .drafts
@@ -338,12 +308,10 @@ impl DraftStore for MemoryStore {
         expected_version: u32,
         event: &DraftEvent,
     ) -> Result<()> {
-        self.faults.before_call("store.update_draft").await?;
         update_draft(&mut lock(&self.state), draft, expected_version, event)
     }
 
     async fn update_draft_record(&self, update: &DraftUpdate<'_>) -> Result<()> {
-        self.faults.before_call("store.update_draft_record").await?;
         if update.jobs.iter().any(|j| j.kind.trim().is_empty()) {
             return Err(Error::invalid("kind", "is empty"));
         }
@@ -360,7 +328,6 @@ impl DraftStore for MemoryStore {
     }
 
     async fn draft_events(&self, id: DraftId) -> Result<Vec<DraftEvent>> {
-        self.faults.before_call("store.draft_events").await?;
         Ok(lock(&self.state)
             .draft_events
             .iter()
@@ -370,7 +337,6 @@ impl DraftStore for MemoryStore {
     }
 
     async fn draft_counts(&self) -> Result<BTreeMap<DraftStatus, u64>> {
-        self.faults.before_call("store.draft_counts").await?;
         let s = lock(&self.state);
         let mut counts: BTreeMap<DraftStatus, u64> =
             DraftStatus::ALL.iter().map(|st| (*st, 0)).collect();
@@ -384,13 +350,11 @@ impl DraftStore for MemoryStore {
 #[async_trait]
 impl RunStore for MemoryStore {
     async fn save_run(&self, run: &WorkflowRun) -> Result<()> {
-        self.faults.before_call("store.save_run").await?;
         save_run(&mut lock(&self.state), run);
         Ok(())
     }
 
     async fn get_run(&self, id: RunId) -> Result<WorkflowRun> {
-        self.faults.before_call("store.get_run").await?;
         lock(&self.state)
             .runs
             .iter()
@@ -400,7 +364,6 @@ impl RunStore for MemoryStore {
     }
 
     async fn runs_for_submission(&self, id: SubmissionId) -> Result<Vec<WorkflowRun>> {
-        self.faults.before_call("store.runs_for_submission").await?;
         let mut runs: Vec<WorkflowRun> = lock(&self.state)
             .runs
             .iter()
@@ -415,7 +378,6 @@ impl RunStore for MemoryStore {
 #[async_trait]
 impl JobStore for MemoryStore {
     async fn enqueue(&self, job: &NewJob) -> Result<(Job, bool)> {
-        self.faults.before_call("store.enqueue").await?;
         if job.kind.trim().is_empty() {
             return Err(Error::invalid("kind", "is empty"));
         }
@@ -429,7 +391,6 @@ impl JobStore for MemoryStore {
         kinds: &[String],
         lease: Duration,
     ) -> Result<Option<ClaimedJob>> {
-        self.faults.before_call("store.claim").await?;
         let now = self.now();
         let mut s = lock(&self.state);
         // A running job whose lease ran out on its last allowed attempt is dead, not retried.
@@ -481,7 +442,6 @@ impl JobStore for MemoryStore {
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease> {
-        self.faults.before_call("store.heartbeat").await?;
         let now = self.now();
         let mut s = lock(&self.state);
         let e = s.leased(lease)?;
@@ -495,7 +455,6 @@ impl JobStore for MemoryStore {
     }
 
     async fn complete(&self, lease: &Lease) -> Result<()> {
-        self.faults.before_call("store.complete").await?;
         let now = self.now();
         let mut s = lock(&self.state);
         let e = s.leased(lease)?;
@@ -504,7 +463,6 @@ impl JobStore for MemoryStore {
     }
 
     async fn fail(&self, lease: &Lease, failure: &JobFailure) -> Result<Job> {
-        self.faults.before_call("store.fail").await?;
         let now = self.now();
         let policy = self.policy;
         let mut s = lock(&self.state);
@@ -522,7 +480,6 @@ impl JobStore for MemoryStore {
     }
 
     async fn release(&self, lease: &Lease, run_at: DateTime<Utc>) -> Result<Job> {
-        self.faults.before_call("store.release").await?;
         let now = self.now();
         let mut s = lock(&self.state);
         let e = s.leased(lease)?;
@@ -533,7 +490,6 @@ impl JobStore for MemoryStore {
     }
 
     async fn wake(&self, idempotency_key: &str, at: DateTime<Utc>) -> Result<Option<Job>> {
-        self.faults.before_call("store.wake").await?;
         let now = self.now();
         let mut s = lock(&self.state);
         let Some(e) = s
@@ -551,7 +507,6 @@ impl JobStore for MemoryStore {
     }
 
     async fn requeue_dead(&self, id: JobId) -> Result<Job> {
-        self.faults.before_call("store.requeue_dead").await?;
         let now = self.now();
         let mut s = lock(&self.state);
         let e = s
@@ -572,7 +527,6 @@ impl JobStore for MemoryStore {
     }
 
     async fn get_job(&self, id: JobId) -> Result<Job> {
-        self.faults.before_call("store.get_job").await?;
         lock(&self.state)
             .jobs
             .iter()
@@ -582,7 +536,6 @@ impl JobStore for MemoryStore {
     }
 
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {
-        self.faults.before_call("store.list_jobs").await?;
         let s = lock(&self.state);
         Ok(s.jobs
             .iter()
@@ -595,7 +548,6 @@ impl JobStore for MemoryStore {
     }
 
     async fn job_counts(&self) -> Result<BTreeMap<JobState, u64>> {
-        self.faults.before_call("store.job_counts").await?;
         let s = lock(&self.state);
         let mut counts: BTreeMap<JobState, u64> = JobState::ALL.iter().map(|st| (*st, 0)).collect();
         for e in &s.jobs {
@@ -614,7 +566,6 @@ impl SendStore for MemoryStore {
         limits: &SendLimits,
     ) -> Result<SendDecision> {
         use crate::sending::limits::{Reservation, WindowSends};
-        self.faults.before_call("store.reserve_send").await?;
         let rule = Reservation::new(reservation, limits);
         let mut s = lock(&self.state);
         if s.sends.iter().any(|r| r.draft_id == reservation.draft_id) {
@@ -676,13 +627,11 @@ impl SendStore for MemoryStore {
     }
 
     async fn release_send(&self, draft: DraftId) -> Result<()> {
-        self.faults.before_call("store.release_send").await?;
         lock(&self.state).sends.retain(|r| r.draft_id != draft);
         Ok(())
     }
 
     async fn suppress(&self, entry: &Suppression) -> Result<()> {
-        self.faults.before_call("store.suppress").await?;
         let mut s = lock(&self.state);
         s.suppressions
             .retain(|x| !same_address(&x.email, &entry.email));
@@ -691,7 +640,6 @@ impl SendStore for MemoryStore {
     }
 
     async fn unsuppress(&self, email: &EmailAddress) -> Result<bool> {
-        self.faults.before_call("store.unsuppress").await?;
         let mut s = lock(&self.state);
         let before = s.suppressions.len();
         s.suppressions.retain(|x| !same_address(&x.email, email));
@@ -699,7 +647,6 @@ impl SendStore for MemoryStore {
     }
 
     async fn suppression(&self, email: &EmailAddress) -> Result<Option<Suppression>> {
-        self.faults.before_call("store.suppression").await?;
         let s = lock(&self.state);
         let found = s
             .suppressions
@@ -722,14 +669,10 @@ impl SendStore for MemoryStore {
     }
 
     async fn list_suppressions(&self) -> Result<Vec<Suppression>> {
-        self.faults.before_call("store.list_suppressions").await?;
         Ok(lock(&self.state).suppressions.clone())
     }
 
     async fn add_approved_recipient(&self, recipient: &ApprovedRecipient) -> Result<()> {
-        self.faults
-            .before_call("store.add_approved_recipient")
-            .await?;
         let mut s = lock(&self.state);
         if !s
             .approved
@@ -742,9 +685,6 @@ impl SendStore for MemoryStore {
     }
 
     async fn remove_approved_recipient(&self, email: &EmailAddress) -> Result<bool> {
-        self.faults
-            .before_call("store.remove_approved_recipient")
-            .await?;
         let mut s = lock(&self.state);
         let before = s.approved.len();
         s.approved.retain(|x| !same_address(&x.email, email));
@@ -752,9 +692,6 @@ impl SendStore for MemoryStore {
     }
 
     async fn is_approved_recipient(&self, email: &EmailAddress) -> Result<bool> {
-        self.faults
-            .before_call("store.is_approved_recipient")
-            .await?;
         Ok(lock(&self.state)
             .approved
             .iter()
@@ -765,7 +702,6 @@ impl SendStore for MemoryStore {
 #[async_trait]
 impl MessageStore for MemoryStore {
     async fn record_message(&self, message: &MessageRecord) -> Result<()> {
-        self.faults.before_call("store.record_message").await?;
         let mut s = lock(&self.state);
         if !s
             .messages
@@ -778,7 +714,6 @@ impl MessageStore for MemoryStore {
     }
 
     async fn find_message(&self, id: &MessageId) -> Result<Option<MessageRecord>> {
-        self.faults.before_call("store.find_message").await?;
         Ok(lock(&self.state)
             .messages
             .iter()
@@ -787,9 +722,6 @@ impl MessageStore for MemoryStore {
     }
 
     async fn messages_for_contact(&self, email: &EmailAddress) -> Result<Vec<MessageRecord>> {
-        self.faults
-            .before_call("store.messages_for_contact")
-            .await?;
         let mut found: Vec<MessageRecord> = lock(&self.state)
             .messages
             .iter()
@@ -804,7 +736,6 @@ impl MessageStore for MemoryStore {
 #[async_trait]
 impl OutcomeStore for MemoryStore {
     async fn record_outcome(&self, outcome: &Outcome) -> Result<bool> {
-        self.faults.before_call("store.record_outcome").await?;
         let mut s = lock(&self.state);
         if s.outcomes
             .iter()
@@ -817,7 +748,6 @@ impl OutcomeStore for MemoryStore {
     }
 
     async fn list_outcomes(&self, filter: &OutcomeFilter) -> Result<Vec<Outcome>> {
-        self.faults.before_call("store.list_outcomes").await?;
         let s = lock(&self.state);
         let mut found: Vec<Outcome> = s
             .outcomes
@@ -846,7 +776,6 @@ impl OutcomeStore for MemoryStore {
 #[async_trait]
 impl VoiceStore for MemoryStore {
     async fn save_voice_profile(&self, profile: &VoiceProfile) -> Result<VoiceProfile> {
-        self.faults.before_call("store.save_voice_profile").await?;
         if profile.name.trim().is_empty() {
             return Err(Error::invalid("name", "is empty"));
         }
@@ -870,7 +799,6 @@ impl VoiceStore for MemoryStore {
         owner: &EmailAddress,
         name: &str,
     ) -> Result<Option<VoiceProfile>> {
-        self.faults.before_call("store.voice_profile").await?;
         Ok(lock(&self.state)
             .voice
             .iter()
@@ -880,7 +808,6 @@ impl VoiceStore for MemoryStore {
     }
 
     async fn voice_profiles(&self, owner: &EmailAddress) -> Result<Vec<VoiceProfile>> {
-        self.faults.before_call("store.voice_profiles").await?;
         let s = lock(&self.state);
         let mut latest: BTreeMap<&str, &VoiceProfile> = BTreeMap::new();
         for p in s.voice.iter().filter(|p| same_address(&p.owner, owner)) {
@@ -896,7 +823,6 @@ impl VoiceStore for MemoryStore {
 #[async_trait]
 impl SecretStore for MemoryStore {
     async fn save_token(&self, token: &OAuthToken) -> Result<()> {
-        self.faults.before_call("store.save_token").await?;
         lock(&self.state)
             .tokens
             .insert(token.account.clone(), token.clone());
@@ -904,12 +830,10 @@ impl SecretStore for MemoryStore {
     }
 
     async fn token(&self, account: &str) -> Result<Option<OAuthToken>> {
-        self.faults.before_call("store.token").await?;
         Ok(lock(&self.state).tokens.get(account).cloned())
     }
 
     async fn delete_token(&self, account: &str) -> Result<bool> {
-        self.faults.before_call("store.delete_token").await?;
         Ok(lock(&self.state).tokens.remove(account).is_some())
     }
 }
@@ -917,12 +841,10 @@ impl SecretStore for MemoryStore {
 #[async_trait]
 impl SettingsStore for MemoryStore {
     async fn setting(&self, key: &str) -> Result<Option<String>> {
-        self.faults.before_call("store.setting").await?;
         Ok(lock(&self.state).settings.get(key).cloned())
     }
 
     async fn put_setting(&self, key: &str, value: &str) -> Result<()> {
-        self.faults.before_call("store.put_setting").await?;
         lock(&self.state)
             .settings
             .insert(key.to_owned(), value.to_owned());
@@ -1038,13 +960,11 @@ fn enqueue(s: &mut StoreState, now: DateTime<Utc>, job: &NewJob) -> (Job, bool) 
 #[async_trait]
 impl AuditStore for MemoryStore {
     async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry> {
-        self.faults.before_call("store.append_audit").await?;
         let now = self.now();
         Ok(append(&mut lock(&self.state), now, entry))
     }
 
     async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>> {
-        self.faults.before_call("store.audit_entries").await?;
         Ok(lock(&self.state)
             .audit
             .iter()
@@ -1055,7 +975,6 @@ impl AuditStore for MemoryStore {
     }
 
     async fn verify_audit_chain(&self) -> Result<AuditVerification> {
-        self.faults.before_call("store.verify_audit_chain").await?;
         Ok(verify_chain(&lock(&self.state).audit))
     }
 }
@@ -1181,7 +1100,6 @@ impl AdminStore for MemoryStore {
     /// Executes the [erasure plan](crate::privacy::erasure) under the store's lock (nothing is
     /// sealed here, so there is no key to shred).
     async fn erase_contact(&self, email: &EmailAddress, actor: &str) -> Result<ErasureReport> {
-        self.faults.before_call("store.erase_contact").await?;
         let now = self.now();
         let mut s = lock(&self.state);
         let subject = erasure_subject(&s, email);
@@ -1196,7 +1114,7 @@ impl AdminStore for MemoryStore {
     }
 
     async fn health(&self) -> Result<()> {
-        self.faults.before_call("store.health").await
+        Ok(())
     }
 }
 
@@ -1206,7 +1124,6 @@ impl crate::ports::SequenceStore for MemoryStore {
         &self,
         contact: &EmailAddress,
     ) -> Result<Option<crate::sequences::Sequence>> {
-        self.faults.before_call("store.get_sequence").await?;
         Ok(lock(&self.state)
             .sequences
             .iter()
@@ -1220,7 +1137,6 @@ impl crate::ports::SequenceStore for MemoryStore {
         expected_version: Option<u32>,
         jobs: &[NewJob],
     ) -> Result<()> {
-        self.faults.before_call("store.save_sequence").await?;
         if jobs.iter().any(|j| j.kind.trim().is_empty()) {
             return Err(Error::invalid("kind", "is empty"));
         }
@@ -1259,7 +1175,6 @@ impl crate::ports::SequenceStore for MemoryStore {
         &self,
         filter: &crate::sequences::SequenceFilter,
     ) -> Result<Vec<crate::sequences::Sequence>> {
-        self.faults.before_call("store.list_sequences").await?;
         let s = lock(&self.state);
         let mut out: Vec<_> = s
             .sequences

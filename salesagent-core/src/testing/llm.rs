@@ -1,6 +1,6 @@
 //! A scripted language model.
 
-use super::{Faults, lock};
+use super::lock;
 use crate::ports::{Llm, LlmRequest, LlmResponse, TokenUsage};
 use crate::{Error, Result};
 use async_trait::async_trait;
@@ -25,7 +25,6 @@ struct LlmState {
 /// estimated as one token per four bytes.
 pub struct FakeLlm {
     state: Mutex<LlmState>,
-    faults: Faults,
     model: String,
 }
 
@@ -53,7 +52,6 @@ impl FakeLlm {
     pub fn new() -> Self {
         Self {
             state: Mutex::default(),
-            faults: Faults::none(),
             model: "fake-llm".to_owned(),
         }
     }
@@ -67,24 +65,11 @@ impl FakeLlm {
         llm
     }
 
-    /// Uses `faults` for every call.
-    #[must_use]
-    pub fn with_faults(mut self, faults: Faults) -> Self {
-        self.faults = faults;
-        self
-    }
-
     /// Reports `model` as the answering model.
     #[must_use]
     pub fn with_model(mut self, model: impl Into<String>) -> Self {
         self.model = model.into();
         self
-    }
-
-    /// The fault knob.
-    #[must_use]
-    pub fn faults(&self) -> &Faults {
-        &self.faults
     }
 
     /// Queues an answer.
@@ -132,7 +117,6 @@ fn estimate_tokens(bytes: usize) -> u32 {
 impl Llm for FakeLlm {
     async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse> {
         lock(&self.state).requests.push(request.clone());
-        self.faults.before_call("llm.complete").await?;
         if request.messages.is_empty() {
             return Err(Error::invalid("messages", "is empty"));
         }

@@ -5,9 +5,11 @@
 //! LLM and speech fakes, and the conformance suites, live here only.
 //!
 //! Every fake is deterministic: ids come from counters, randomness from a seeded generator, and
-//! time from a [`ManualClock`] unless you hand one in. Each fake takes a [`Faults`] knob for
-//! per-call latency and injected failures, and records everything written so tests can assert on
-//! what *would* have gone out.
+//! time from a [`ManualClock`] unless you hand one in. Fakes are plain implementations that
+//! record everything written so tests can assert on what *would* have gone out; per-call latency
+//! and injected failures come from wrapping one in
+//! [`FaultInjecting::new(fake, faults)`](crate::layers::FaultInjecting) with a [`Faults`] knob,
+//! and [`Recording`](crate::layers::Recording) records the calls any port was asked for.
 //!
 //! The [`conformance`] suites are `pub async fn`s any implementation of a port runs against itself;
 //! the fakes here pass them, and so must the real connectors and stores.

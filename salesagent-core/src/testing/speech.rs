@@ -1,6 +1,6 @@
 //! Speech fakes: "audio" is the UTF-8 text itself, so the two fakes round-trip.
 
-use super::{Faults, lock};
+use super::lock;
 use crate::ports::{Audio, AudioFormat, SpeechToText, TextToSpeech};
 use crate::{Error, Result};
 use async_trait::async_trait;
@@ -18,29 +18,13 @@ struct SttState {
 #[derive(Debug, Default)]
 pub struct FakeSpeechToText {
     state: Mutex<SttState>,
-    faults: Faults,
 }
 
 impl FakeSpeechToText {
-    /// A transcriber without faults.
+    /// A transcriber.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// A transcriber whose calls go through `faults`.
-    #[must_use]
-    pub fn with_faults(faults: Faults) -> Self {
-        Self {
-            state: Mutex::default(),
-            faults,
-        }
-    }
-
-    /// The fault knob.
-    #[must_use]
-    pub fn faults(&self) -> &Faults {
-        &self.faults
     }
 
     /// Queues a transcript (used before the bytes-as-text rule).
@@ -63,7 +47,6 @@ impl FakeSpeechToText {
 #[async_trait]
 impl SpeechToText for FakeSpeechToText {
     async fn transcribe(&self, audio: &Audio) -> Result<String> {
-        self.faults.before_call("speech.transcribe").await?;
         let scripted = {
             let mut s = lock(&self.state);
             s.heard.push(audio.clone());
@@ -90,29 +73,13 @@ struct TtsState {
 #[derive(Debug, Default)]
 pub struct FakeTextToSpeech {
     state: Mutex<TtsState>,
-    faults: Faults,
 }
 
 impl FakeTextToSpeech {
-    /// A synthesiser accepting every format, without faults.
+    /// A synthesiser accepting every format.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// A synthesiser whose calls go through `faults`.
-    #[must_use]
-    pub fn with_faults(faults: Faults) -> Self {
-        Self {
-            state: Mutex::default(),
-            faults,
-        }
-    }
-
-    /// The fault knob.
-    #[must_use]
-    pub fn faults(&self) -> &Faults {
-        &self.faults
     }
 
     /// Makes `format` answer `Unsupported`.
@@ -130,7 +97,6 @@ impl FakeTextToSpeech {
 #[async_trait]
 impl TextToSpeech for FakeTextToSpeech {
     async fn synthesize(&self, text: &str, format: AudioFormat) -> Result<Audio> {
-        self.faults.before_call("speech.synthesize").await?;
         let mut s = lock(&self.state);
         if s.refused.contains(&format) {
             return Err(Error::unsupported(format!(
