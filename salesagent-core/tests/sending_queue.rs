@@ -11,7 +11,7 @@ use salesagent_core::model::{
     MessageRecord, Outcome, OutcomeId, OutcomeType, ThreadRef, kinds,
 };
 use salesagent_core::ports::SettingsExt;
-use salesagent_core::sending::rules::{
+use salesagent_core::sending::approval::{
     GATE_ENABLED, GATE_KILL_SWITCH, RULE_APPROVED_RECIPIENT, RULE_ICP_VERIFIED_DOMAIN,
     RULE_REPLIED_BEFORE,
 };

@@ -2,7 +2,7 @@
 //! the exactly-once sender.
 //!
 //! - [`queue`]: pending drafts by priority; approve / reject / edit with audit and versioning.
-//! - [`rules`]: auto-approval rules with an explanation per draft, and a dry run.
+//! - [`approval`]: auto-approval rules with an explanation per draft, and a dry run.
 //! - [`limits`]: the send-limit rule every store backend executes when it reserves a send.
 //! - [`policy`]: kill switch, suppression, send window, volume limits, DRAFT_ONLY vs real sends.
 //! - [`mime`]: a draft rendered as RFC 5322 with `mail-builder`, injection-proof by construction.
@@ -10,18 +10,24 @@
 //! - [`sender`]: `Approved → Sending → Sent | Drafted | Failed` under a fenced send claim, through
 //!   a mailbox draft that can be sent at most once.
 
+pub mod approval;
 pub mod limits;
 pub mod mime;
 pub mod policy;
 pub mod queue;
-pub mod rules;
 pub mod sender;
 pub mod unsubscribe;
 
+/// The auto-approval rules under their old name; use [`approval`].
+#[deprecated(since = "0.1.0", note = "renamed to `sending::approval`")]
+pub mod rules {
+    pub use super::approval::*;
+}
+
+pub use approval::{AutoApprover, DryRunReport, RuleFacts, RulesConfig};
 pub use mime::{MimeOptions, Unsubscribe, render};
 pub use policy::{PolicyConfig, SendMode, SendPolicy, SendWindow};
 pub use queue::{Adjustment, AdjustmentFn, OperatorQueue, QueueConfig, QueueItem};
-pub use rules::{AutoApprover, DryRunReport, RuleFacts, RulesConfig};
 pub use sender::{SendJob, SendOutcome, Sender, SenderConfig, send_job_payload};
 pub use unsubscribe::{
     OneClick, UnsubscribeSecret, UnsubscribeToken, is_one_click_body, load_or_create_secret,

@@ -1,4 +1,4 @@
-//! Auto-approval rules (no ML): a pending draft is approved without an operator when any rule
+//! Auto-approval (no ML): a pending draft is approved without an operator when any rule
 //! matches, the feature is enabled (`AUTO_APPROVE_ENABLED=true`) and the kill switch is off.
 //!
 //! Rules:
