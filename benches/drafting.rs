@@ -263,6 +263,20 @@ async fn run_cases(
         let drafting: Vec<&(LlmRequest, Result<LlmResponse, String>)> =
             calls.iter().filter(|(r, _)| r.purpose == "draft").collect();
         let input: Option<DraftInput> = drafting.first().and_then(|(r, _)| extract_data(r));
+        if label != "template" && n < raw_shown() {
+            // What the model actually returned, before any validation or repair.
+            for (k, (_, answer)) in drafting.iter().enumerate() {
+                match answer {
+                    Ok(a) => println!(
+                        "  raw answer {}.{k} ({} tokens out): {}",
+                        n + 1,
+                        a.usage.completion,
+                        a.content
+                    ),
+                    Err(e) => println!("  raw answer {}.{k}: error {e}", n + 1),
+                }
+            }
+        }
         let mut grounding_caught = 0;
         let mut links_repaired = 0;
         if let Some(input) = &input {
@@ -319,6 +333,14 @@ async fn run_cases(
         });
     }
     runs
+}
+
+/// How many runs' raw model answers are printed (`DRAFTING_RAW`, default 3).
+fn raw_shown() -> usize {
+    std::env::var("DRAFTING_RAW")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
 }
 
 fn words(s: &str) -> usize {

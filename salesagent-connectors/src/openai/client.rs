@@ -19,6 +19,11 @@ use salesagent_core::{Error, Result};
 use std::future::Future;
 use tracing::Instrument;
 
+/// `frequency_penalty` of drafting requests.
+pub const DRAFT_FREQUENCY_PENALTY: f32 = 0.8;
+/// `presence_penalty` of drafting requests.
+pub const DRAFT_PRESENCE_PENALTY: f32 = 0.5;
+
 fn role(r: Role) -> &'static str {
     match r {
         Role::System => "system",
@@ -153,6 +158,9 @@ impl OpenAi {
         // An endpoint that refused `json_schema` is not OpenAI's own API: it reads the cap
         // under the older name (llama-cpp-python ignores `max_completion_tokens`).
         let legacy_cap = schema.is_some() && mode != StructuredMode::JsonSchema;
+        // Free text (drafts) gets repetition penalties: small local models loop without them
+        // ("slot:2, slot:2, …"); OpenAI's models are unaffected at these values.
+        let drafting = req.purpose == salesagent_core::prompt::PURPOSE_DRAFT;
         ChatRequest {
             model: self.models.chat.clone(),
             messages,
@@ -160,6 +168,8 @@ impl OpenAi {
             max_completion_tokens: req.max_tokens.filter(|_| !legacy_cap),
             max_tokens: req.max_tokens.filter(|_| legacy_cap),
             temperature: req.temperature,
+            frequency_penalty: drafting.then_some(DRAFT_FREQUENCY_PENALTY),
+            presence_penalty: drafting.then_some(DRAFT_PRESENCE_PENALTY),
             stream: false,
         }
     }

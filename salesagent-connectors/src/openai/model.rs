@@ -63,6 +63,12 @@ pub struct ChatRequest {
     /// Sampling temperature.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
+    /// Penalty on tokens by how often they occurred (-2..=2): keeps small models from looping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f32>,
+    /// Penalty on tokens that occurred at all (-2..=2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f32>,
     /// Always false (no streaming).
     pub stream: bool,
 }

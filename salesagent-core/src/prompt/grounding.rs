@@ -594,74 +594,134 @@ pub fn ground(body: &str, input: &DraftInput) -> Result<Grounded> {
     check_placeholders(body)?;
     let sources = sources(input);
     let mut used: BTreeSet<usize> = BTreeSet::new();
-    let mut repairs = Vec::new();
+    let (body, repairs) = repair_links(body, input, &mut used)?;
+    let plain = without_links(&body);
+    check_claims(&plain, &sources, true, &mut used).map_err(|c| c.error)?;
+    note_slots(&plain, input, &mut used);
+    Ok(grounded(body, &used, input, repairs))
+}
 
-    // Links and addresses: kept when grounded, else removed.
-    let fact_links: Vec<(usize, String)> = input
-        .facts
-        .iter()
-        .enumerate()
-        .filter_map(|(i, f)| f.link.as_deref().map(|l| (i, normalise_link(l))))
-        .collect();
-    let sender_email = input.sender.email.to_lowercase();
-    let lead_email = input.lead.email.to_lowercase();
+/// Most sentences [`ground_repairing`] drops before it gives up.
+pub const MAX_DROPPED_SENTENCES: usize = 4;
+
+/// Like [`ground`], but repairs what is mechanical instead of refusing it: a sentence holding
+/// a placeholder (`[Your Name]`, `{name}`) or an invented figure, date, code or name is
+/// dropped (the claim cannot be kept, and the rest of the text does not depend on it), each
+/// drop recorded in [`Grounded::repairs`]. What is left passes [`ground`] unchanged.
+///
+/// # Errors
+/// As [`ground`] when more than [`MAX_DROPPED_SENTENCES`] sentences would have to go, or
+/// nothing would be left.
+pub fn ground_repairing(body: &str, input: &DraftInput) -> Result<Grounded> {
+    let sources = sources(input);
+    let mut repairs = Vec::new();
+    let mut body = drop_placeholders(body, &mut repairs);
+    let mut dropped = 0;
+    loop {
+        if body.trim().is_empty() {
+            return Err(Error::invalid(
+                "body",
+                "is empty once placeholders and ungrounded sentences are removed",
+            ));
+        }
+        let mut used: BTreeSet<usize> = BTreeSet::new();
+        let (linked, link_repairs) = repair_links(&body, input, &mut used)?;
+        repairs.extend(link_repairs);
+        let plain = without_links(&linked);
+        match check_claims(&plain, &sources, true, &mut used) {
+            Ok(()) => {
+                note_slots(&plain, input, &mut used);
+                return Ok(grounded(linked, &used, input, repairs));
+            }
+            Err(claim) if dropped < MAX_DROPPED_SENTENCES => {
+                repairs.push(format!(
+                    "dropped the sentence with {} {:?}: it is in none of the facts",
+                    claim.what, claim.shown
+                ));
+                body = remove_spans(&linked, &[(claim.start, claim.end)]);
+                dropped += 1;
+            }
+            Err(claim) => return Err(claim.error),
+        }
+    }
+}
+
+/// Removes the sentences holding placeholders (`[Your Name]`, `{name}`), recording each.
+fn drop_placeholders(body: &str, repairs: &mut Vec<String>) -> String {
+    let spans = placeholder_spans(body);
+    if spans.is_empty() {
+        return body.to_owned();
+    }
+    for &(s, e) in &spans {
+        repairs.push(format!(
+            "dropped the sentence with the placeholder {:?}",
+            crate::model::clean_line(&body[s..e])
+        ));
+    }
+    remove_spans(body, &spans)
+}
+
+/// Byte spans of `{…}` and of short one-line `[…]` (at most five words) in `text`.
+fn placeholder_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for (open, close) in [('{', '}'), ('[', ']')] {
+        let mut from = 0;
+        while let Some(i) = text[from..].find(open).map(|i| from + i) {
+            let after = &text[i + 1..];
+            let Some(j) = after.find(close) else {
+                if open == '{' {
+                    out.push((i, i + 1));
+                }
+                break;
+            };
+            let inside = &after[..j];
+            let end = i + 1 + j + 1;
+            if open == '{' || (inside.split_whitespace().count() <= 5 && !inside.contains('\n')) {
+                out.push((i, end));
+            }
+            from = end;
+        }
+    }
+    // A lone closing brace is a placeholder's remains too.
+    for (i, c) in text.char_indices() {
+        if c == '}' && !out.iter().any(|&(s, e)| (s..e).contains(&i)) {
+            out.push((i, i + 1));
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// Keeps the body's grounded links and addresses (noting their facts in `used`) and removes
+/// the others with their sentences, one repair line each.
+fn repair_links(
+    body: &str,
+    input: &DraftInput,
+    used: &mut BTreeSet<usize>,
+) -> Result<(String, Vec<String>)> {
+    let mut repairs = Vec::new();
     let mut cut: Vec<(usize, usize)> = Vec::new();
     for span in links(body) {
         let shown = &body[span.start..span.end];
-        let grounded = match span.kind {
-            SpanKind::Url => {
-                let n = normalise_link(shown);
-                let by_link = fact_links.iter().find(|(_, l)| *l == n).map(|(i, _)| *i);
-                let by_text = || {
-                    input.facts.iter().position(|f| {
-                        f.source != FactSource::Mail && normalise_text_links(&f.text).contains(&n)
-                    })
-                };
-                // A bare domain that is the lead's own (company name or address) is no link
-                // anyone invented.
-                let lower = shown.to_lowercase();
-                let own_domain = !lower.contains("://")
-                    && !lower.starts_with("www.")
-                    && (input
-                        .lead
-                        .company
-                        .as_deref()
-                        .is_some_and(|c| c.to_lowercase().contains(&lower))
-                        || lead_email.ends_with(&format!("@{lower}")));
-                if own_domain {
-                    Some(())
-                } else {
-                    by_link.or_else(by_text).map(|i| {
-                        used.insert(i);
-                    })
-                }
-            }
-            SpanKind::Email => {
-                let e = shown.to_lowercase();
-                let e = e.strip_prefix("mailto:").unwrap_or(&e);
-                if e == sender_email || e == lead_email {
-                    Some(())
-                } else {
-                    input
-                        .facts
-                        .iter()
-                        .position(|f| {
-                            f.source == FactSource::Crm && f.text.to_lowercase().contains(e)
-                        })
-                        .map(|i| {
-                            used.insert(i);
-                        })
-                }
-            }
+        let fact = match span.kind {
+            SpanKind::Url => url_source(shown, input),
+            SpanKind::Email => address_source(shown, input),
         };
-        if grounded.is_none() {
-            let what = if span.kind == SpanKind::Url {
-                "link"
-            } else {
-                "address"
-            };
-            repairs.push(format!("removed the {what} {shown:?}: it is in no fact"));
-            cut.push((span.start, span.end));
+        match fact {
+            Some(found) => {
+                if let Some(i) = found {
+                    used.insert(i);
+                }
+            }
+            None => {
+                let what = if span.kind == SpanKind::Url {
+                    "link"
+                } else {
+                    "address"
+                };
+                repairs.push(format!("removed the {what} {shown:?}: it is in no fact"));
+                cut.push((span.start, span.end));
+            }
         }
     }
     let body = if cut.is_empty() {
@@ -675,16 +735,71 @@ pub fn ground(body: &str, input: &DraftInput) -> Result<Grounded> {
             "is empty once invented links are removed",
         ));
     }
+    Ok((body, repairs))
+}
 
-    // Everything else is checked on the text without its (grounded) links and addresses.
-    let spans = links(&body);
-    let mut plain = body.clone();
-    for s in spans.iter().rev() {
+/// Where a link shown in a draft comes from: `Some(Some(fact index))`, `Some(None)` for the
+/// lead's own domain, `None` when it is invented.
+fn url_source(shown: &str, input: &DraftInput) -> Option<Option<usize>> {
+    let n = normalise_link(shown);
+    let by_link = input
+        .facts
+        .iter()
+        .position(|f| f.link.as_deref().map(normalise_link).as_deref() == Some(n.as_str()));
+    let by_text = || {
+        input.facts.iter().position(|f| {
+            f.source != FactSource::Mail && normalise_text_links(&f.text).contains(&n)
+        })
+    };
+    // A bare domain that is the lead's own (company name or address) is no link anyone
+    // invented.
+    let lower = shown.to_lowercase();
+    let own_domain = !lower.contains("://")
+        && !lower.starts_with("www.")
+        && (input
+            .lead
+            .company
+            .as_deref()
+            .is_some_and(|c| c.to_lowercase().contains(&lower))
+            || input
+                .lead
+                .email
+                .to_lowercase()
+                .ends_with(&format!("@{lower}")));
+    if own_domain {
+        Some(None)
+    } else {
+        by_link.or_else(by_text).map(Some)
+    }
+}
+
+/// Where an address shown in a draft comes from (as [`url_source`]): the sender's or the
+/// lead's own, or a CRM fact.
+fn address_source(shown: &str, input: &DraftInput) -> Option<Option<usize>> {
+    let e = shown.to_lowercase();
+    let e = e.strip_prefix("mailto:").unwrap_or(&e);
+    if e == input.sender.email.to_lowercase() || e == input.lead.email.to_lowercase() {
+        return Some(None);
+    }
+    input
+        .facts
+        .iter()
+        .position(|f| f.source == FactSource::Crm && f.text.to_lowercase().contains(e))
+        .map(Some)
+}
+
+/// `body` with its links and addresses blanked out (same byte offsets).
+fn without_links(body: &str) -> String {
+    let mut plain = body.to_owned();
+    for s in links(body).iter().rev() {
         plain.replace_range(s.start..s.end, &" ".repeat(s.end - s.start));
     }
-    check_claims(&plain, &sources, true, &mut used)?;
+    plain
+}
 
-    // Meeting slots are used when their text appears (as written, the prompt asks for that).
+/// Meeting slots are used when their text appears (as written, the prompt asks for that), or
+/// their day and start time do.
+fn note_slots(plain: &str, input: &DraftInput, used: &mut BTreeSet<usize>) {
     let lower = plain.to_lowercase();
     for (i, f) in input.facts.iter().enumerate() {
         if f.source == FactSource::Calendar {
@@ -700,14 +815,22 @@ pub fn ground(body: &str, input: &DraftInput) -> Result<Grounded> {
             }
         }
     }
-    Ok(Grounded {
+}
+
+fn grounded(
+    body: String,
+    used: &BTreeSet<usize>,
+    input: &DraftInput,
+    repairs: Vec<String>,
+) -> Grounded {
+    Grounded {
         body,
         used: used
-            .into_iter()
-            .filter_map(|i| input.facts.get(i).map(|f| f.id.clone()))
+            .iter()
+            .filter_map(|&i| input.facts.get(i).map(|f| f.id.clone()))
             .collect(),
         repairs,
-    })
+    }
 }
 
 /// Checks a subject line: its links, figures and dates must come from `input` (an invented
@@ -731,7 +854,7 @@ pub fn ground_subject(subject: &str, input: &DraftInput) -> Result<()> {
         }
     }
     let mut used = BTreeSet::new();
-    check_claims(subject, &sources, false, &mut used)
+    check_claims(subject, &sources, false, &mut used).map_err(|c| c.error)
 }
 
 fn normalise_text_links(text: &str) -> String {
@@ -768,6 +891,27 @@ fn check_placeholders(text: &str) -> Result<()> {
     Ok(())
 }
 
+/// A claim in a text that no source has: what it is, as shown, where, and the error to give.
+struct Claim {
+    what: &'static str,
+    shown: String,
+    start: usize,
+    end: usize,
+    error: Error,
+}
+
+impl Claim {
+    fn new(what: &'static str, shown: &str, start: usize) -> Self {
+        Self {
+            what,
+            shown: shown.to_owned(),
+            start,
+            end: start + shown.len(),
+            error: ungrounded(what, shown),
+        }
+    }
+}
+
 /// Figures, date words and (when `names`) capitalised words inside sentences must be in a
 /// source; the facts they are found in are added to `used`.
 fn check_claims(
@@ -775,7 +919,7 @@ fn check_claims(
     sources: &[Source<'_>],
     names: bool,
     used: &mut BTreeSet<usize>,
-) -> Result<()> {
+) -> std::result::Result<(), Claim> {
     let note = |used: &mut BTreeSet<usize>, hit: &dyn Fn(&Source<'_>) -> bool| -> bool {
         // What the lead typed or the sender is needs no fact.
         if sources.iter().any(|s| s.fact.is_none() && hit(s)) {
@@ -807,7 +951,8 @@ fn check_claims(
                 FigureKind::Percent => "the percentage",
                 FigureKind::Plain => "the figure",
             };
-            return Err(ungrounded(what, &f.shown));
+            let start = text.find(&f.shown).unwrap_or(0);
+            return Err(Claim::new(what, &f.shown, start));
         }
     }
     for (at, word) in word_tokens(text) {
@@ -819,7 +964,7 @@ fn check_claims(
                     s.words.contains(&k) || s.lower.contains(&k)
                 })
             {
-                return Err(ungrounded("the code", word));
+                return Err(Claim::new("the code", word, at));
             }
             continue;
         }
@@ -832,7 +977,7 @@ fn check_claims(
                 continue;
             }
             if !note(used, &|s: &Source<'_>| s.dates.contains(key)) {
-                return Err(ungrounded("the date", word));
+                return Err(Claim::new("the date", word, at));
             }
             continue;
         }
@@ -854,7 +999,7 @@ fn check_claims(
                 || (cut_short && s.words.iter().any(|w| w.starts_with(k.as_str())))
         };
         if !note(used, &hit) {
-            return Err(ungrounded("the name", word));
+            return Err(Claim::new("the name", word, at));
         }
     }
     Ok(())

@@ -2,7 +2,7 @@
 //! post-processing of a draft (greeting, sign-off, length) that the template writer uses too.
 
 use super::learn::top_form;
-use super::text::{self, NAME_SLOT, NONE_FORM};
+use super::segments::{self, NAME_SLOT, NONE_FORM};
 use crate::model::VoiceProfile;
 use std::fmt::Write as _;
 
@@ -24,48 +24,76 @@ fn feature_mean(profile: &VoiceProfile, name: &str) -> f64 {
 /// most). Profiles without messages give a one-line note.
 #[must_use]
 pub fn style_guide(profile: &VoiceProfile) -> String {
-    let style = &profile.style;
     if profile.message_count == 0 {
         return "No writing samples yet: write plainly and briefly.".to_owned();
     }
+    let style = &profile.style;
     let mut g = String::new();
     let _ = writeln!(
         g,
         "Write in the sender's own voice (learned from {} of their sent emails):",
         profile.message_count
     );
-    let forms = |dist: &std::collections::BTreeMap<String, f64>| {
-        let mut v: Vec<(&String, &f64)> = dist.iter().collect();
-        v.sort_by(|a, b| b.1.total_cmp(a.1).then_with(|| a.0.cmp(b.0)));
-        v.iter()
-            .take(3)
-            .map(|(k, p)| {
-                let k = if k.as_str() == NONE_FORM {
-                    "none".to_owned()
-                } else {
-                    format!("\"{}\"", k.replace('\n', " / "))
-                };
-                format!("{k} {:.0}%", *p * 100.0)
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let _ = writeln!(g, "- Greeting: {}.", forms(&style.greetings));
-    let _ = writeln!(g, "- Sign-off: {}.", forms(&style.sign_offs));
+    let _ = writeln!(g, "- Greeting: {}.", top_forms(&style.greetings));
+    let _ = writeln!(g, "- Sign-off: {}.", top_forms(&style.sign_offs));
+    let _ = writeln!(g, "- Length: {}.", length_habits(profile));
+    let _ = writeln!(g, "- Tone: {}.", tone(profile));
+    let _ = writeln!(g, "- Punctuation: {}.", punctuation(profile));
+    let _ = writeln!(g, "- Voice: {}.", person_and_hedges(profile));
+    let _ = writeln!(
+        g,
+        "- Capitalisation: {}.",
+        capitalisation_and_emoji(profile)
+    );
+    let mut vocab: Vec<(&String, &f64)> = style.vocabulary.iter().collect();
+    vocab.sort_by(|a, b| b.1.total_cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    if !vocab.is_empty() {
+        let words: Vec<&str> = vocab.iter().take(15).map(|(k, _)| k.as_str()).collect();
+        let _ = writeln!(g, "- Words they often use: {}.", words.join(", "));
+    }
+    g.trim_end().to_owned()
+}
+
+/// The three most frequent forms of a greeting or sign-off distribution with their shares
+/// (`"Hi {name}," 60%, none 30%`).
+fn top_forms(dist: &std::collections::BTreeMap<String, f64>) -> String {
+    let mut v: Vec<(&String, &f64)> = dist.iter().collect();
+    v.sort_by(|a, b| b.1.total_cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    v.iter()
+        .take(3)
+        .map(|(k, p)| {
+            let k = if k.as_str() == NONE_FORM {
+                "none".to_owned()
+            } else {
+                format!("\"{}\"", k.replace('\n', " / "))
+            };
+            format!("{k} {:.0}%", *p * 100.0)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Typical message, sentence and paragraph length.
+fn length_habits(profile: &VoiceProfile) -> String {
+    let style = &profile.style;
     let len_std = style
         .features
         .get("message_len_std")
         .copied()
         .unwrap_or(0.0);
-    let _ = writeln!(
-        g,
-        "- Length: about {:.0} words (usually {:.0}-{:.0}); sentences of about {:.0} words; {:.1} sentences per paragraph.",
+    format!(
+        "about {:.0} words (usually {:.0}-{:.0}); sentences of about {:.0} words; {:.1} sentences per paragraph",
         style.message_len_mean,
         (style.message_len_mean - len_std).max(1.0),
         style.message_len_mean + len_std,
         style.sentence_len_mean,
         style.paragraph_len_mean
-    );
+    )
+}
+
+/// Formality and contractions in words.
+fn tone(profile: &VoiceProfile) -> String {
+    let style = &profile.style;
     let tone = match style.formality {
         f if f >= 0.7 => "formal",
         f if f >= 0.45 => "neutral, businesslike",
@@ -76,16 +104,21 @@ pub fn style_guide(profile: &VoiceProfile) -> String {
         r if r >= 0.5 => "uses some contractions",
         _ => "rarely uses contractions",
     };
-    let _ = writeln!(g, "- Tone: {tone}; {contractions}.");
-    let excl = style.exclamation_rate;
-    let questions = feature_mean(profile, "questions_per_sentence");
-    let _ = writeln!(
-        g,
-        "- Punctuation: {} exclamation marks, {} questions, {:.1} commas per sentence.",
-        rate_word(excl),
-        rate_word(questions),
+    format!("{tone}; {contractions}")
+}
+
+/// Exclamation marks, questions and commas.
+fn punctuation(profile: &VoiceProfile) -> String {
+    format!(
+        "{} exclamation marks, {} questions, {:.1} commas per sentence",
+        rate_word(profile.style.exclamation_rate),
+        rate_word(feature_mean(profile, "questions_per_sentence")),
         feature_mean(profile, "commas_per_sentence")
-    );
+    )
+}
+
+/// "I" or "we", and how often the sender hedges.
+fn person_and_hedges(profile: &VoiceProfile) -> String {
     let i = feature_mean(profile, "first_singular_per_100w");
     let we = feature_mean(profile, "first_plural_per_100w");
     let person = if i > we * 1.5 {
@@ -100,12 +133,15 @@ pub fn style_guide(profile: &VoiceProfile) -> String {
     } else {
         "is direct, few hedges"
     };
-    let _ = writeln!(g, "- Voice: {person}; {hedges}.");
+    format!("{person}; {hedges}")
+}
+
+/// Lower-case sentence starts and emoji.
+fn capitalisation_and_emoji(profile: &VoiceProfile) -> String {
     let lower = feature_mean(profile, "lowercase_sentence_starts");
     let emoji = feature_mean(profile, "emoji_per_100w");
-    let _ = writeln!(
-        g,
-        "- Capitalisation: {}; emoji: {}.",
+    format!(
+        "{}; emoji: {}",
         if lower >= 0.3 {
             "often starts sentences in lower case"
         } else {
@@ -118,14 +154,7 @@ pub fn style_guide(profile: &VoiceProfile) -> String {
         } else {
             "never"
         }
-    );
-    let mut vocab: Vec<(&String, &f64)> = style.vocabulary.iter().collect();
-    vocab.sort_by(|a, b| b.1.total_cmp(a.1).then_with(|| a.0.cmp(b.0)));
-    if !vocab.is_empty() {
-        let words: Vec<&str> = vocab.iter().take(15).map(|(k, _)| k.as_str()).collect();
-        let _ = writeln!(g, "- Words they often use: {}.", words.join(", "));
-    }
-    g.trim_end().to_owned()
+    )
 }
 
 fn rate_word(per_sentence: f64) -> &'static str {
@@ -148,13 +177,13 @@ pub fn apply(profile: &VoiceProfile, draft: &str, recipient_first_name: Option<&
     if profile.message_count == 0 {
         return body.to_owned();
     }
-    if let Some(g) = text::detect_greeting(body) {
+    if let Some(g) = segments::detect_greeting(body) {
         let rest = body[g.len..].trim_start();
         if !rest.is_empty() {
             body = rest;
         }
     }
-    if let Some(s) = text::detect_sign_off(body) {
+    if let Some(s) = segments::detect_sign_off(body) {
         let rest = body[..s.start].trim_end();
         if !rest.is_empty() {
             body = rest;
@@ -220,8 +249,8 @@ fn choose_greeting(profile: &VoiceProfile, name: Option<&str>) -> Option<String>
 /// Drops sentences before the last one, from the end backwards, until the text has at most
 /// `limit` words; paragraphs left empty disappear.
 fn shorten(body: &str, limit: usize) -> String {
-    let count = |s: &str| text::tokens(s).iter().filter(|t| t.is_word).count();
-    let mut paras: Vec<Vec<String>> = text::paragraphs(body);
+    let count = |s: &str| segments::tokens(s).iter().filter(|t| t.is_word).count();
+    let mut paras: Vec<Vec<String>> = segments::paragraphs(body);
     let mut total: usize = paras.iter().flatten().map(|s| count(s)).sum();
     if total <= limit {
         return body.to_owned();
@@ -322,7 +351,7 @@ pub fn sign_off_has_name(form: &str) -> bool {
         .trim_end_matches([',', '!', '.', '-', ':'])
         .trim()
         .to_lowercase();
-    if text::CLOSINGS.contains(&bare.as_str()) {
+    if segments::CLOSINGS.contains(&bare.as_str()) {
         return false;
     }
     // "Best, Ann" / "Thanks - Kay": a closing then more words; a lone word that is no closing is
@@ -380,7 +409,7 @@ pub fn sign_off_lines(
 pub fn strip_frame(body: &str, sender_name: &str, company: &str, sender_email: &str) -> String {
     let normalized = body.replace("\r\n", "\n");
     let mut text = normalized.trim();
-    if let Some(g) = text::detect_greeting(text) {
+    if let Some(g) = segments::detect_greeting(text) {
         let rest = text.get(g.len..).unwrap_or("").trim_start();
         if !rest.is_empty() {
             text = rest;
@@ -404,9 +433,9 @@ pub fn strip_frame(body: &str, sender_name: &str, company: &str, sender_email: &
             .trim()
             .to_lowercase();
         let words: Vec<&str> = l.split_whitespace().collect();
-        let closing = text::CLOSINGS.contains(&bare.as_str())
+        let closing = segments::CLOSINGS.contains(&bare.as_str())
             || (words.len() <= 6
-                && text::CLOSINGS.iter().any(|c| {
+                && segments::CLOSINGS.iter().any(|c| {
                     bare.strip_prefix(c)
                         .is_some_and(|rest| rest.starts_with([',', ' ', '!', '-']))
                 }));

@@ -228,8 +228,11 @@ pub fn write_draft(input: &DraftInput) -> DraftOutput {
 #[must_use]
 pub fn write_draft_in_voice(input: &DraftInput, profile: Option<&VoiceProfile>) -> DraftOutput {
     let hints = input.voice.clone().unwrap_or_default();
-    let formal = input.voice.as_ref().is_some_and(|v| v.formality >= 0.6);
-    let short = input.voice.as_ref().is_some_and(|v| v.target_words < 90);
+    let style = Style {
+        profile,
+        formal: input.voice.as_ref().is_some_and(|v| v.formality >= 0.6),
+        short: input.voice.as_ref().is_some_and(|v| v.target_words < 90),
+    };
     let first = input.lead.first_name.as_deref().and_then(greeting_name);
     let company = input
         .lead
@@ -237,57 +240,120 @@ pub fn write_draft_in_voice(input: &DraftInput, profile: Option<&VoiceProfile>) 
         .as_deref()
         .map(|n| quotable(n, 50))
         .filter(|n| !n.is_empty());
-    let sender_company = quotable(&input.sender.company, 40);
+    let asked = Asked::from_message(input.lead.message.as_deref().unwrap_or(""));
     let mut used = Vec::new();
-    let mut paragraphs: Vec<String> = Vec::new();
+    let mut paragraphs = vec![opening(
+        input,
+        company.as_deref(),
+        &asked,
+        &style,
+        &mut used,
+    )];
+    paragraphs.extend(asset_paragraphs(input, &asked, &style, &mut used));
+    paragraphs.push(slot_paragraph(input, &asked, &style, &mut used));
+    paragraphs.push(style.pick(CLOSING, &|o| (*o).to_owned()));
 
-    let message = input.lead.message.as_deref().unwrap_or("");
-    let wants_demo = lower_has_any(message, &["demo", "trial", "see it", "walkthrough"]);
-    let wants_price = lower_has_any(message, &["pric", "quote", "cost", "budget"]);
-    let wants_security = lower_has_any(message, &["security", "gdpr", "compliance", "soc"]);
-    let topic = match (wants_demo, wants_price, wants_security) {
-        (true, true, _) => " about a demo and pricing",
-        (true, false, _) => " about a demo",
-        (false, true, _) => " about pricing",
-        (false, false, true) => " about security",
-        (false, false, false) => "",
-    };
-    let about = match (&company, topic.is_empty()) {
+    let body = voice::frame(
+        &paragraphs.join("\n\n"),
+        &hints,
+        first.as_deref(),
+        &input.sender,
+    );
+    DraftOutput {
+        subject: template_subject(input, company.as_deref(), &asked),
+        body,
+        fact_ids: used,
+    }
+}
+
+/// How the template words a draft: the sender's profile (when learned), else formal or
+/// casual wordings, and whether the sender writes short mails.
+struct Style<'a> {
+    profile: Option<&'a VoiceProfile>,
+    formal: bool,
+    short: bool,
+}
+
+impl Style<'_> {
+    fn pick(&self, options: Wordings, fill: &dyn Fn(&str) -> String) -> String {
+        pick(options, fill, self.profile, self.formal)
+    }
+}
+
+/// What the lead's message asks about (read for the topic only, never quoted).
+struct Asked {
+    demo: bool,
+    price: bool,
+    security: bool,
+}
+
+impl Asked {
+    fn from_message(message: &str) -> Self {
+        Self {
+            demo: lower_has_any(message, &["demo", "trial", "see it", "walkthrough"]),
+            price: lower_has_any(message, &["pric", "quote", "cost", "budget"]),
+            security: lower_has_any(message, &["security", "gdpr", "compliance", "soc"]),
+        }
+    }
+
+    fn topic(&self) -> &'static str {
+        match (self.demo, self.price, self.security) {
+            (true, true, _) => " about a demo and pricing",
+            (true, false, _) => " about a demo",
+            (false, true, _) => " about pricing",
+            (false, false, true) => " about security",
+            (false, false, false) => "",
+        }
+    }
+}
+
+/// The thanks line (on the topic, naming the lead's company) and, after earlier mail, a line
+/// picking the conversation up again.
+fn opening(
+    input: &DraftInput,
+    company: Option<&str>,
+    asked: &Asked,
+    style: &Style<'_>,
+    used: &mut Vec<String>,
+) -> String {
+    let topic = asked.topic();
+    let about = match (company, topic.is_empty()) {
         (Some(c), false) => format!("{topic} for {c}"),
         (Some(c), true) => format!(" from {c}"),
         (None, _) => topic.to_owned(),
     };
-    let mut opening = pick(THANKS, &|o| o.replace("{about}", &about), profile, formal);
-
-    // Earlier conversation.
+    let mut opening = style.pick(THANKS, &|o| o.replace("{about}", &about));
     if let Some(f) = input.facts.iter().find(|f| f.source == FactSource::Mail) {
         let again = match mail_subject(&f.text) {
-            Some(subject) => pick(
-                AGAIN,
-                &|o| o.replace("{subject}", &subject),
-                profile,
-                formal,
-            ),
-            None => pick(AGAIN_NO_SUBJECT, &|o| (*o).to_owned(), profile, formal),
+            Some(subject) => style.pick(AGAIN, &|o| o.replace("{subject}", &subject)),
+            None => style.pick(AGAIN_NO_SUBJECT, &|o| (*o).to_owned()),
         };
         opening = format!("{opening} {again}");
         used.push(f.id.clone());
     }
-    paragraphs.push(opening);
+    opening
+}
 
-    // Assets: the best match, and a second one for senders who write long mails.
+/// The best Drive asset (a pricing document first when the lead asked about prices) with its
+/// link, and a second one for senders who write long mails.
+fn asset_paragraphs(
+    input: &DraftInput,
+    asked: &Asked,
+    style: &Style<'_>,
+    used: &mut Vec<String>,
+) -> Vec<String> {
     let mut assets: Vec<&crate::prompt::Fact> = input
         .facts
         .iter()
         .filter(|f| f.source == FactSource::Drive)
         .collect();
-    if wants_price {
-        // A pricing document first when the lead asked about prices.
+    if asked.price {
         assets.sort_by_key(|f| !lower_has_any(&f.text, &["pric", "plan"]));
     }
+    let mut out = Vec::new();
     for (k, f) in assets
         .into_iter()
-        .take(if short { 1 } else { 2 })
+        .take(if style.short { 1 } else { 2 })
         .enumerate()
     {
         let name = asset_name(&f.text);
@@ -304,51 +370,46 @@ pub fn write_draft_in_voice(input: &DraftInput, profile: Option<&VoiceProfile>) 
             _ => name,
         };
         let wordings = if k == 0 { ASSET } else { ASSET_MORE };
-        paragraphs.push(pick(
-            wordings,
-            &|o| o.replace("{doc}", &doc),
-            profile,
-            formal,
-        ));
+        out.push(style.pick(wordings, &|o| o.replace("{doc}", &doc)));
         used.push(f.id.clone());
     }
+    out
+}
 
-    // Meeting slots.
-    let demo = if wants_demo { " with a short demo" } else { "" };
+/// The proposed meeting slots as a list (two for short writers, else three and a line for
+/// when none fits), or a request for a call when there are none.
+fn slot_paragraph(
+    input: &DraftInput,
+    asked: &Asked,
+    style: &Style<'_>,
+    used: &mut Vec<String>,
+) -> String {
+    let demo = if asked.demo { " with a short demo" } else { "" };
     let slots: Vec<_> = input
         .facts
         .iter()
         .filter(|f| f.source == FactSource::Calendar)
-        .take(if short { 2 } else { 3 })
+        .take(if style.short { 2 } else { 3 })
         .collect();
     if slots.is_empty() {
-        paragraphs.push(pick(
-            ASK_NO_SLOTS,
-            &|o| o.replace("{demo}", demo),
-            profile,
-            formal,
-        ));
-    } else {
-        let mut block = pick(ASK_SLOTS, &|o| o.replace("{demo}", demo), profile, formal);
-        for f in slots {
-            let _ = write!(block, "\n- {}", quotable(&f.text, 120));
-            used.push(f.id.clone());
-        }
-        if !short {
-            block.push('\n');
-            block.push_str(&pick(NONE_FITS, &|o| (*o).to_owned(), profile, formal));
-        }
-        paragraphs.push(block);
+        return style.pick(ASK_NO_SLOTS, &|o| o.replace("{demo}", demo));
     }
-    paragraphs.push(pick(CLOSING, &|o| (*o).to_owned(), profile, formal));
+    let mut block = style.pick(ASK_SLOTS, &|o| o.replace("{demo}", demo));
+    for f in slots {
+        let _ = write!(block, "\n- {}", quotable(&f.text, 120));
+        used.push(f.id.clone());
+    }
+    if !style.short {
+        block.push('\n');
+        block.push_str(&style.pick(NONE_FITS, &|o| (*o).to_owned()));
+    }
+    block
+}
 
-    let body = voice::frame(
-        &paragraphs.join("\n\n"),
-        &hints,
-        first.as_deref(),
-        &input.sender,
-    );
-    let subject = match (&company, wants_demo) {
+/// A one-line subject naming the sender's company and the lead's (≤ 120 characters).
+fn template_subject(input: &DraftInput, company: Option<&str>, asked: &Asked) -> String {
+    let sender_company = quotable(&input.sender.company, 40);
+    let subject = match (company, asked.demo) {
         (Some(c), true) => format!("{sender_company} demo for {c}"),
         (Some(c), false) => format!("{sender_company} and {c}: next steps"),
         (None, true) => format!("Your {sender_company} demo"),
@@ -358,15 +419,10 @@ pub fn write_draft_in_voice(input: &DraftInput, profile: Option<&VoiceProfile>) 
         &subject.replace(['[', ']', '{', '}'], " "),
         crate::prompt::MAX_DRAFT_SUBJECT_CHARS,
     );
-    let subject = if subject.trim().is_empty() {
+    if subject.trim().is_empty() {
         "Your enquiry".to_owned()
     } else {
         subject
-    };
-    DraftOutput {
-        subject,
-        body,
-        fact_ids: used,
     }
 }
 
