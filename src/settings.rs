@@ -151,6 +151,20 @@ pub struct SenderSettings {
     pub voice_profile: String,
     /// Drafts whose voice similarity falls below this (0..=1) are flagged.
     pub voice_threshold: f64,
+    /// Voice profile per sending address, chosen over `voice_profile` for drafts sent from
+    /// that address (compared case-insensitively).
+    pub voice_profiles: Vec<SenderVoiceProfile>,
+}
+
+/// One entry of `sender.voice_profiles`:
+/// `{ sender = "alice@acme.com", profile = "alice-formal" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SenderVoiceProfile {
+    /// The sending address.
+    pub sender: String,
+    /// The name of that sender's own voice profile.
+    pub profile: String,
 }
 
 impl Default for SenderSettings {
@@ -163,6 +177,7 @@ impl Default for SenderSettings {
             message_id_domain: String::new(),
             voice_profile: "default".to_owned(),
             voice_threshold: SimilarityThreshold::default().min_score,
+            voice_profiles: Vec::new(),
         }
     }
 }
@@ -553,6 +568,12 @@ impl Settings {
         c.sender_name = self.sender_name()?;
         c.sender_company = self.sender_company()?;
         c.voice_profile = self.sender.voice_profile.clone();
+        c.voice_profiles = self
+            .sender
+            .voice_profiles
+            .iter()
+            .map(|v| (v.sender.clone(), v.profile.clone()))
+            .collect();
         c.voice_threshold = SimilarityThreshold {
             min_score: self.sender.voice_threshold,
         };

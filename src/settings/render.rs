@@ -113,6 +113,12 @@ const KEY_DOCS: &[(&str, &str)] = &[
         "Drafts whose voice similarity is below this (0..=1) are flagged.",
     ),
     (
+        "sender.voice_profiles",
+        "Voice profile per sending address, over voice_profile for mail from that address (each\n\
+         the sender's own, learned from their sent mail):\n\
+         [{ sender = \"alice@acme.com\", profile = \"alice-formal\" }].",
+    ),
+    (
         "store.database",
         "sqlite://FILE, sqlite::memory:, postgres://USER@HOST/DB (password from the URL is\nnever printed) or memory:.",
     ),

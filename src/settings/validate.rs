@@ -111,6 +111,23 @@ pub(super) fn validate(s: &Settings) -> Found {
         );
     }
     c.float("sender.voice_threshold", sender.voice_threshold, 0.0, 1.0);
+    for (i, v) in sender.voice_profiles.iter().enumerate() {
+        let key = format!("sender.voice_profiles[{i}]");
+        if EmailAddress::parse(&v.sender).is_err() {
+            c.fail(
+                &["sender.voice_profiles"],
+                format!(
+                    "{key}: {:?} is not an e-mail address; allowed: {{ sender = \"name@domain\", profile = \"name\" }}",
+                    v.sender
+                ),
+            );
+        } else if v.profile.trim().is_empty() {
+            c.fail(
+                &["sender.voice_profiles"],
+                format!("{key}: allowed: a profile name, e.g. \"default\""),
+            );
+        }
+    }
 
     // Store.
     let db = s.store.database.trim();
