@@ -271,7 +271,7 @@ impl SqlStore {
 #[async_trait]
 impl AuditStore for SqlStore {
     async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry> {
-        let mut tx = self.begin_write().await?;
+        let (_gate, mut tx) = self.begin_gated().await?;
         let stored = self.append_audit_in(&mut tx, entry).await?;
         tx.commit().await.map_err(db)?;
         Ok(stored)

@@ -4,11 +4,13 @@ use crate::batch::Stmt;
 use crate::error::db;
 use crate::{SqlStore, col, enum_str, from_ts, parse_enum, ts};
 use async_trait::async_trait;
+use salesagent_core::model::NewJob;
 use salesagent_core::model::{
     Draft, DraftEvent, DraftId, DraftStatus, EmailAddress, FormSubmission, MessageId,
     MessageRecord, NewAuditEntry, OAuthToken, Outcome, RunId, StepRecord, SubmissionId,
     VoiceProfile, WorkflowRun,
 };
+use salesagent_core::ports::AcceptedSubmission;
 use salesagent_core::ports::{
     DraftFilter, DraftStore, DraftUpdate, MessageStore, NewDraftRecord, OutcomeFilter,
     OutcomeStore, RunStore, SecretStore, SettingsStore, SubmissionStore, VoiceStore,
@@ -26,21 +28,10 @@ fn in_list(col: &str, first: usize, n: usize) -> String {
 #[async_trait]
 impl SubmissionStore for SqlStore {
     async fn save_submission(&self, s: &FormSubmission) -> Result<(FormSubmission, bool)> {
-        self.check_text("idempotency_key", &s.idempotency_key)?;
-        let id = s.id.to_string();
-        let doc = self.seal(&format!("submissions:{id}"), s)?;
-        let done = sqlx::query(
-            "INSERT INTO submissions (id, idempotency_key, contact_bidx, received_at, doc) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(id)
-        .bind(s.idempotency_key.clone())
-        .bind(self.email_bidx(&s.lead.email))
-        .bind(ts("received_at", s.received_at)?)
-        .bind(doc)
-        .execute(self.pool())
-        .await
-        .map_err(db)?;
+        let done = self
+            .submission_insert(s)?
+            .execute(&mut *self.writer().await?)
+            .await?;
         if done.rows_affected() == 1 {
             return Ok((s.clone(), true));
         }
@@ -58,6 +49,14 @@ impl SubmissionStore for SqlStore {
             .map_err(db)?
             .ok_or_else(|| Error::not_found(format!("submission {id}")))?;
         self.open(&format!("submissions:{id}"), &col::<String>(&row, "doc")?)
+    }
+
+    async fn save_submission_and_enqueue(
+        &self,
+        submission: &FormSubmission,
+        job: &(dyn for<'s> Fn(&'s FormSubmission) -> NewJob + Send + Sync),
+    ) -> Result<Option<AcceptedSubmission>> {
+        self.intake_write(submission, job).await.map(Some)
     }
 
     async fn find_submission(&self, key: &str) -> Result<Option<FormSubmission>> {
@@ -141,7 +140,7 @@ impl SqlStore {
             )),
             other => other,
         };
-        let mut tx = self.begin_write().await?;
+        let (_gate, mut tx) = self.begin_gated().await?;
         if self.is_pg() {
             // The draft first (a duplicate fails before any lock is taken), the audit append
             // last, so its lock, which serialises every append, is held only until the commit.
@@ -193,7 +192,7 @@ impl SqlStore {
         .bind(id)
         .bind(i64::from(expected_version));
         if self.is_pg() {
-            let mut tx = self.begin_write().await?;
+            let (_gate, mut tx) = self.begin_gated().await?;
             self.update_draft_in(&mut tx, draft, expected_version, update, stmts, audit)
                 .await?;
             return tx.commit().await.map_err(db);
@@ -487,7 +486,7 @@ const RUN_COLS: &str = "id, submission_id, draft_id, status, started_at, finishe
 impl RunStore for SqlStore {
     async fn save_run(&self, run: &WorkflowRun) -> Result<()> {
         let stmts = self.run_upsert(run)?;
-        let mut tx = self.begin_write().await?;
+        let (_gate, mut tx) = self.begin_gated().await?;
         self.batch(&mut tx, stmts).await.map_err(db)?;
         tx.commit().await.map_err(db)
     }
@@ -536,7 +535,7 @@ impl MessageStore for SqlStore {
         .bind(m.draft_id.map(|d| d.to_string()))
         .bind(ts("at", m.at)?)
         .bind(doc)
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await
         .map_err(db)?;
         Ok(())
@@ -589,7 +588,7 @@ impl OutcomeStore for SqlStore {
         .bind(o.sender.as_ref().map(|s| self.email_bidx(s)))
         .bind(ts("occurred_at", o.occurred_at)?)
         .bind(doc)
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await
         .map_err(db)?;
         Ok(done.rows_affected() == 1)
@@ -652,7 +651,7 @@ impl VoiceStore for SqlStore {
         let owner = self.email_bidx(&profile.owner);
         let ctx = format!("voice_profiles:{owner}:{}", profile.name);
         for _ in 0..5 {
-            let mut tx = self.begin_write().await?;
+            let (_gate, mut tx) = self.begin_gated().await?;
             let latest = sqlx::query(
                 "SELECT version, doc FROM voice_profiles WHERE owner_bidx = $1 AND name = $2 \
                  ORDER BY version DESC LIMIT 1",
@@ -763,7 +762,7 @@ impl SecretStore for SqlStore {
         .bind(key)
         .bind(ts("now", self.now())?)
         .bind(doc)
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await
         .map_err(db)?;
         Ok(())
@@ -783,7 +782,7 @@ impl SecretStore for SqlStore {
     async fn delete_token(&self, account: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM oauth_tokens WHERE account_bidx = $1")
             .bind(self.account_bidx(account))
-            .execute(self.pool())
+            .execute(&mut *self.writer().await?)
             .await
             .map_err(db)?;
         Ok(done.rows_affected() > 0)
@@ -819,7 +818,7 @@ impl SettingsStore for SqlStore {
         .bind(key.to_owned())
         .bind(self.inner.crypto.seal(&format!("settings:{key}"), value)?)
         .bind(ts("now", self.now())?)
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await
         .map_err(db)?;
         Ok(())

@@ -228,7 +228,7 @@ impl SqlStore {
         if pg {
             q.fetch_optional(self.pool()).await.map_err(db)
         } else {
-            let mut tx = self.begin_write().await?;
+            let (_gate, mut tx) = self.begin_gated().await?;
             let row = q.fetch_optional(&mut *tx).await.map_err(db)?;
             tx.commit().await.map_err(db)?;
             Ok(row)
@@ -253,7 +253,7 @@ impl JobStore for SqlStore {
         for _ in 0..3 {
             let row = self
                 .enqueue_insert(job, true)?
-                .fetch_optional(self.pool())
+                .fetch_optional(&mut *self.writer().await?)
                 .await?;
             if let Some(r) = row {
                 return Ok((self.job_from(&r)?, true));
@@ -311,7 +311,7 @@ impl JobStore for SqlStore {
                  AND lease_expires_at <= $1 AND attempts >= max_attempts",
             )
             .bind(ts("now", now)?)
-            .execute(self.pool())
+            .execute(&mut *self.writer().await?)
             .await
             .map_err(db)?;
             return Ok(None);
@@ -339,7 +339,7 @@ impl JobStore for SqlStore {
         .bind(ts("now", now)?)
         .bind(lease.job_id.to_string())
         .bind(lease.token.to_string())
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await
         .map_err(db)?;
         if done.rows_affected() == 0 {
@@ -360,7 +360,7 @@ impl JobStore for SqlStore {
         .bind(ts("now", self.now())?)
         .bind(lease.job_id.to_string())
         .bind(lease.token.to_string())
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await
         .map_err(db)?;
         if done.rows_affected() == 0 {
@@ -376,7 +376,7 @@ impl JobStore for SqlStore {
             .crypto
             .seal(&format!("jobs.last_error:{}", lease.job_id), &error)?;
         let now = self.now();
-        let mut tx = self.begin_write().await?;
+        let (_gate, mut tx) = self.begin_gated().await?;
         let lock = if self.is_pg() { " FOR UPDATE" } else { "" };
         let sql = format!(
             "SELECT attempts, max_attempts FROM jobs \
@@ -435,7 +435,7 @@ impl JobStore for SqlStore {
             .bind(ts("now", self.now())?)
             .bind(lease.job_id.to_string())
             .bind(lease.token.to_string())
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.writer().await?)
             .await
             .map_err(db)?;
         match row {
@@ -453,7 +453,7 @@ impl JobStore for SqlStore {
         .bind(ts("at", at)?)
         .bind(ts("now", self.now())?)
         .bind(idempotency_key.to_owned())
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await
         .map_err(db)?;
         self.job_by_key(idempotency_key).await
@@ -468,7 +468,7 @@ impl JobStore for SqlStore {
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(now)
             .bind(id.to_string())
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.writer().await?)
             .await
             .map_err(db)?;
         match row {

@@ -169,6 +169,8 @@ impl SqlStoreBuilder {
         let store = SqlStore {
             inner: std::sync::Arc::new(crate::Inner {
                 pool: pool.clone(),
+                intake: None,
+                gate: (backend == crate::Backend::Sqlite).then(crate::gate::WriteGate::default),
                 backend,
                 crypto: Crypto::new(Some(&new_key), &[], None)?,
                 clock: self.clock.clone(),
@@ -229,7 +231,7 @@ impl SqlStoreBuilder {
 impl SqlStore {
     /// Runs `stmts` in one write transaction.
     async fn exec_all(&self, stmts: Vec<Stmt>) -> Result<()> {
-        let mut tx = self.begin_write().await?;
+        let (_gate, mut tx) = self.begin_gated().await?;
         for s in stmts {
             s.execute(&mut *tx).await?;
         }

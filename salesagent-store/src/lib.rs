@@ -84,6 +84,8 @@ mod batch;
 mod crypto;
 mod entities;
 mod error;
+mod gate;
+mod intake;
 mod jobs;
 mod keys;
 mod operators;
@@ -268,6 +270,21 @@ impl SqlStoreBuilder {
             }
         }
         let crypto = crypto::Crypto::new(key.as_ref(), &self.old_keys, recorded.as_deref())?;
+        // On a SQLite file, intake's own connections: an acknowledgement never queues behind
+        // the workers' acquires of the main pool (the write gate orders the writes). Not for a
+        // pool handed in (the application sized it), in-memory SQLite (each connection would be
+        // another database) or PostgreSQL (two connections for every acknowledgement held up
+        // intake at 1,000 req/s; it shares the main pool's ten).
+        let intake = match &self.pool {
+            Some(_) => None,
+            None if backend != Backend::Sqlite || is_memory(&self.url) => None,
+            None => Some(
+                pool_options::<Any>(&self.url, INTAKE_CONNECTIONS)?
+                    .connect(&self.url)
+                    .await
+                    .map_err(error::db)?,
+            ),
+        };
         if recorded.is_none() {
             sqlx::query(
                 "INSERT INTO store_meta (key, value) VALUES ('blind_index_key', $1) \
@@ -286,6 +303,8 @@ impl SqlStoreBuilder {
         Ok(SqlStore {
             inner: Arc::new(Inner {
                 pool,
+                intake,
+                gate: (store_backend == Backend::Sqlite).then(gate::WriteGate::default),
                 backend: store_backend,
                 crypto,
                 clock: self.clock,
@@ -321,8 +340,7 @@ where
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
 {
     let backend = backend_of(url)?;
-    let memory =
-        backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory"));
+    let memory = backend == Backend::Sqlite && is_memory(url);
     let mut options = sqlx::pool::PoolOptions::<DB>::new()
         .max_connections(if memory { 1 } else { max_connections.max(1) })
         .test_before_acquire(false);
@@ -343,6 +361,18 @@ where
         });
     }
     Ok(options)
+}
+
+/// Connections of the pool [`SqlStore`] opens beside its main pool for intake writes on a
+/// SQLite file
+/// ([`SubmissionStore::save_submission_and_enqueue`]), with the same [`pool_options`].
+///
+/// [`SubmissionStore::save_submission_and_enqueue`]: salesagent_core::ports::SubmissionStore::save_submission_and_enqueue
+pub const INTAKE_CONNECTIONS: u32 = 2;
+
+/// Whether a SQLite URL names an in-memory database.
+fn is_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
 }
 
 /// The backend a database URL names.
@@ -375,6 +405,10 @@ pub struct SqlStore {
 
 struct Inner {
     pool: AnyPool,
+    /// Intake's own small pool (see [`INTAKE_CONNECTIONS`]); None: intake uses `pool`.
+    intake: Option<AnyPool>,
+    /// On SQLite, the in-process writer queue (see the `gate` module).
+    gate: Option<gate::WriteGate>,
     backend: Backend,
     crypto: crypto::Crypto,
     clock: DynClock,
@@ -489,8 +523,11 @@ impl SqlStore {
         &self.inner.pool
     }
 
-    /// Closes the pool, waiting for connections to finish.
+    /// Closes the pool (and intake's), waiting for connections to finish.
     pub async fn close(&self) {
+        if let Some(intake) = &self.inner.intake {
+            intake.close().await;
+        }
         self.inner.pool.close().await;
     }
 
@@ -504,6 +541,7 @@ impl SqlStore {
 
     /// Starts a write transaction: `BEGIN IMMEDIATE` on SQLite (takes the write lock up
     /// front, so two writers never deadlock upgrading a read lock), plain `BEGIN` on PostgreSQL.
+    /// Outside the write gate: prefer [`SqlStore::begin_gated`].
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
         match self.inner.backend {
             Backend::Sqlite => self.inner.pool.begin_with("BEGIN IMMEDIATE").await,
@@ -512,13 +550,55 @@ impl SqlStore {
         .map_err(error::db)
     }
 
+    /// [`SqlStore::begin_write`] inside the write gate on SQLite (entered before a connection
+    /// is taken): keep the returned permit until the transaction has ended.
+    pub(crate) async fn begin_gated(
+        &self,
+    ) -> Result<(Option<gate::GatePermit>, Transaction<'static, Any>)> {
+        let permit = self.enter_gate().await;
+        Ok((permit, self.begin_write().await?))
+    }
+
+    /// On SQLite, waits for this process's turn to write (see the `gate` module); None on
+    /// PostgreSQL, whose writers do not exclude each other.
+    pub(crate) async fn enter_gate(&self) -> Option<gate::GatePermit> {
+        match &self.inner.gate {
+            Some(g) => Some(g.enter().await),
+            None => None,
+        }
+    }
+
+    /// A pooled connection for one autocommit write statement, inside the write gate on
+    /// SQLite: `.execute(&mut *self.writer().await?)`.
+    pub(crate) async fn writer(&self) -> Result<Writer> {
+        let permit = self.enter_gate().await;
+        let conn = self.inner.pool.acquire().await.map_err(error::db)?;
+        Ok(Writer {
+            conn,
+            _permit: permit,
+        })
+    }
+
+    /// Intake's write, inside the gate with priority on SQLite, on intake's own pool where
+    /// there is one: a connection and the permit to keep while writing.
+    pub(crate) async fn intake_writer(&self) -> Result<Writer> {
+        let permit = match &self.inner.gate {
+            Some(g) => Some(g.enter_urgent().await),
+            None => None,
+        };
+        let pool = self.inner.intake.as_ref().unwrap_or(&self.inner.pool);
+        let conn = pool.acquire().await.map_err(error::db)?;
+        Ok(Writer {
+            conn,
+            _permit: permit,
+        })
+    }
+
     /// On SQLite, a connection whose commits are synced to disk before they return
     /// (`synchronous = FULL` or stronger), with the setting to give back to it afterwards
     /// through [`SqlStore::restore_sync`] (None when it already was that strong).
-    pub(crate) async fn durable_connection(
-        &self,
-    ) -> Result<(sqlx::pool::PoolConnection<Any>, Option<i64>)> {
-        let mut conn = self.inner.pool.acquire().await.map_err(error::db)?;
+    pub(crate) async fn durable_connection(&self) -> Result<(Writer, Option<i64>)> {
+        let mut conn = self.writer().await?;
         let level: i64 = sqlx::query_scalar("PRAGMA synchronous")
             .fetch_one(&mut *conn)
             .await
@@ -535,11 +615,7 @@ impl SqlStore {
 
     /// Gives a connection from [`SqlStore::durable_connection`] its own setting back; a
     /// connection that cannot be reset is closed rather than returned to the pool.
-    pub(crate) async fn restore_sync(
-        &self,
-        conn: &mut sqlx::pool::PoolConnection<Any>,
-        level: Option<i64>,
-    ) {
+    pub(crate) async fn restore_sync(&self, conn: &mut Writer, level: Option<i64>) {
         let Some(level) = level else { return };
         let sql = format!("PRAGMA synchronous = {}", level.clamp(0, 3));
         if sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -547,7 +623,7 @@ impl SqlStore {
             .await
             .is_err()
         {
-            conn.close_on_drop();
+            conn.conn.close_on_drop();
         }
     }
 
@@ -580,6 +656,25 @@ impl SqlStore {
     pub(crate) fn open<T: DeserializeOwned>(&self, context: &str, stored: &str) -> Result<T> {
         let json = self.inner.crypto.open(context, stored)?;
         serde_json::from_str(&json).map_err(|e| error::json(context, &e))
+    }
+}
+
+/// A pooled connection that may write: on SQLite it holds the write gate until dropped.
+pub(crate) struct Writer {
+    conn: sqlx::pool::PoolConnection<Any>,
+    _permit: Option<gate::GatePermit>,
+}
+
+impl std::ops::Deref for Writer {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Writer {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.conn
     }
 }
 

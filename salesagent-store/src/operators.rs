@@ -35,7 +35,7 @@ impl OperatorStore for SqlStore {
         .bind(name.to_owned())
         .bind(token_hash.to_owned())
         .bind(ts("now", now)?)
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await
         .map_err(|e| match db(e) {
             Error::Conflict { .. } => Error::conflict("that token is already in use"),
@@ -84,7 +84,7 @@ impl OperatorStore for SqlStore {
         )
         .bind(ts("now", self.now())?)
         .bind(name.to_owned())
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await
         .map_err(db)?;
         Ok(done.rows_affected() > 0)

@@ -49,7 +49,7 @@ impl SequenceStore for SqlStore {
         let doc = self.seal(&format!("sequences:{id}"), sequence)?;
         let bidx = self.email_bidx(&sequence.contact_email);
         let updated = ts("updated_at", sequence.updated_at)?;
-        let mut tx = self.begin_write().await?;
+        let (_gate, mut tx) = self.begin_gated().await?;
         match expected_version {
             None => {
                 Stmt::new(

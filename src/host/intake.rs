@@ -41,6 +41,17 @@ pub fn pipeline_job(submission: &FormSubmission) -> NewJob {
 /// # Errors
 /// Store errors only.
 pub async fn accept_submission(store: &DynStore, submission: &FormSubmission) -> Result<Accepted> {
+    // One short write with priority over the workers' writes where the store has it.
+    if let Some(a) = store
+        .save_submission_and_enqueue(submission, &pipeline_job)
+        .await?
+    {
+        return Ok(Accepted {
+            job_id: a.job.id,
+            submission_id: a.submission.id,
+            duplicate: !a.new_submission,
+        });
+    }
     let (stored, new) = store.save_submission(submission).await?;
     let (job, _) = store.enqueue(&pipeline_job(&stored)).await?;
     Ok(Accepted {

@@ -26,6 +26,7 @@ pub use operators::{
 pub use speech::{
     Audio, AudioFormat, DynSpeechToText, DynTextToSpeech, SpeechToText, TextToSpeech,
 };
+pub use store::AcceptedSubmission;
 pub use store::DraftUpdate;
 pub use store::SequenceStore;
 pub use store::{

@@ -59,6 +59,33 @@ pub trait SubmissionStore: Send + Sync {
     async fn get_submission(&self, id: SubmissionId) -> Result<FormSubmission>;
     /// A submission by idempotency key.
     async fn find_submission(&self, idempotency_key: &str) -> Result<Option<FormSubmission>>;
+    /// Intake's one write: stores `submission` like [`SubmissionStore::save_submission`] and
+    /// enqueues `job(&stored)` like [`JobStore::enqueue`] (both deduplicated by key), as one
+    /// short write that goes before other writers of the store where the store can arrange
+    /// that (the SQL store: one transaction with priority over the workers' writes on SQLite,
+    /// intake's own connections). `Ok(None)` (the default) means this store has no such write:
+    /// make the two calls.
+    async fn save_submission_and_enqueue(
+        &self,
+        submission: &FormSubmission,
+        job: &(dyn for<'s> Fn(&'s FormSubmission) -> NewJob + Send + Sync),
+    ) -> Result<Option<AcceptedSubmission>> {
+        let _ = (submission, job);
+        Ok(None)
+    }
+}
+
+/// What [`SubmissionStore::save_submission_and_enqueue`] stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcceptedSubmission {
+    /// The stored submission (the first one, for a redelivery).
+    pub submission: FormSubmission,
+    /// Whether the submission was new.
+    pub new_submission: bool,
+    /// Its job (the first one, for a redelivery).
+    pub job: Job,
+    /// Whether the job was new.
+    pub new_job: bool,
 }
 
 /// A new draft with everything its pipeline run writes beside it, stored all or nothing by
