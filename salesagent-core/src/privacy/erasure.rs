@@ -7,8 +7,8 @@
 //! 1. **Collect** ([`ErasureSubject`]): the address's submissions, the drafts of the address or
 //!    of those submissions, the workflow runs of either, the CRM contact ids those drafts carry
 //!    and the submissions' idempotency keys: what other records may name instead of the address.
-//! 2. **Delete**, in [`ErasureStep::PLAN`] order, every record each step selects
-//!    ([`ErasureStep::selects`]); jobs and settings are opened and matched with
+//! 2. **Delete**, in [`ErasureStep::PLAN`] order, every record each step selects (as its
+//!    variant's documentation says); jobs and settings are opened and matched with
 //!    [`ErasureSubject::names_job`] and [`ErasureSubject::names_setting`].
 //! 3. **Shred** the contact's data key (backends that seal per contact): audit entries are never
 //!    rewritten (the chain must verify), their sealed details become unreadable.
