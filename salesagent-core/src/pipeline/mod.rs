@@ -448,11 +448,12 @@ impl Pipeline {
     /// that does not make a lead, and store errors.
     pub async fn contact_event(&self, event: &CrmContactEventJob) -> Result<Submitted> {
         let limit = self.config.timeouts.resolve_contact;
-        let contact = tokio::time::timeout(limit, self.ports.crm.get_contact(&event.contact_id))
-            .await
-            .map_err(|_| {
-                Error::timeout(format!("crm get_contact after {} ms", limit.as_millis()))
-            })??;
+        let contact = crate::layers::bounded(
+            limit,
+            "crm get_contact",
+            self.ports.crm.get_contact(&event.contact_id),
+        )
+        .await?;
         let submission = FormSubmission::from_crm_contact(
             &contact,
             event.source,
@@ -560,13 +561,7 @@ impl Pipeline {
     ) -> (StepRecord, Result<T>) {
         let started_at = self.ports.clock.now();
         let t0 = tokio::time::Instant::now();
-        let res = match tokio::time::timeout(limit, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::timeout(format!(
-                "{name} after {} ms",
-                limit.as_millis()
-            ))),
-        };
+        let res = crate::layers::bounded(limit, name, fut).await;
         let elapsed = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
         let rec = StepRecord {
             name: name.to_owned(),
@@ -588,25 +583,41 @@ impl Pipeline {
         let t = self.config.timeouts;
         let lead = &submission.lead;
 
-        // Phase 1: who is this?
-        let (rec, res) = self
-            .step(
-                "resolve_contact",
-                t.resolve_contact,
-                self.resolve_contact(submission),
-            )
-            .await;
-        let contact = log.settle(rec, res, "the CRM contact");
-
-        // Phase 2: everything else, concurrently.
-        let zone = lead.time_zone.as_deref().and_then(parse_zone).or_else(|| {
-            contact
-                .as_ref()
-                .and_then(|c| c.time_zone.as_deref())
-                .and_then(parse_zone)
-        });
+        // Phase 1: everything that needs only the submission starts at once; the contact is
+        // handed to the steps that read it (the meeting slots, and the company lookup of a
+        // free-mail lead or one whose domain the CRM does not know) when it is resolved.
+        let (contact_tx, contact_rx) = tokio::sync::oneshot::channel::<Option<Contact>>();
+        let contact_then_slots = async {
+            let (rec, res) = self
+                .step(
+                    "resolve_contact",
+                    t.resolve_contact,
+                    self.resolve_contact(submission),
+                )
+                .await;
+            // The company lookup may have finished without it: nobody listening is fine.
+            let _ = contact_tx.send(res.as_ref().ok().cloned());
+            let zone = lead.time_zone.as_deref().and_then(parse_zone).or_else(|| {
+                res.as_ref()
+                    .ok()
+                    .and_then(|c| c.time_zone.as_deref())
+                    .and_then(parse_zone)
+            });
+            let slots = self
+                .step("meeting_slots", t.meeting_slots, self.meeting_slots(zone))
+                .await;
+            ((rec, res), slots)
+        };
+        let contact_later = async { contact_rx.await.ok().flatten() };
         let drive_terms = context::drive_terms(submission, lead.company.as_deref());
-        let ((mail_rec, mail), (drive_rec, drive), company, (slot_rec, slots), (voice_rec, voice)) = tokio::join!(
+        let (
+            ((contact_rec, contact_res), (slot_rec, slots)),
+            (mail_rec, mail),
+            (drive_rec, drive),
+            company,
+            (voice_rec, voice),
+        ) = tokio::join!(
+            contact_then_slots,
             self.step(
                 "mail_history",
                 t.mail_history,
@@ -617,10 +628,10 @@ impl Pipeline {
                 t.drive_assets,
                 self.drive_assets(drive_terms.as_deref())
             ),
-            self.company_context(submission, contact.as_ref()),
-            self.step("meeting_slots", t.meeting_slots, self.meeting_slots(zone)),
+            self.company_context(submission, contact_later),
             self.step("voice_profile", t.voice_profile, self.voice_profile()),
         );
+        let contact = log.settle(contact_rec, contact_res, "the CRM contact");
         let mut g = Gathered {
             contact,
             ..Gathered::default()
@@ -745,36 +756,38 @@ impl Pipeline {
             .collect())
     }
 
-    /// Company lookup (None when the address is free mail) and then the analysis.
+    /// Company lookup and then the analysis. The lookup goes by the lead's domain at once; only
+    /// a free-mail lead, or a domain the CRM does not know, waits for `contact` (resolved
+    /// concurrently) and looks the company up by the contact's company id. None when the lead
+    /// writes from free mail and the contact names no company.
     #[allow(clippy::type_complexity)]
     async fn company_context(
         &self,
         submission: &FormSubmission,
-        contact: Option<&Contact>,
+        contact: impl Future<Output = Option<Contact>>,
     ) -> (
         Option<(StepRecord, Result<Option<Company>>)>,
         (StepRecord, Result<CompanyAnalysis>),
     ) {
         let t = self.config.timeouts;
         let email = &submission.lead.email;
-        let lookup = if email.is_free_mail() && contact.is_none_or(|c| c.company_id.is_none()) {
-            None
+        let lookup = if email.is_free_mail() {
+            // Nothing to look up without the contact: wait for it before the step starts.
+            match contact.await.and_then(|c| c.company_id) {
+                None => None,
+                Some(id) => {
+                    let (rec, res) = self
+                        .step(
+                            "company_lookup",
+                            t.company_lookup,
+                            self.ports.crm.get_company(&id),
+                        )
+                        .await;
+                    Some((rec, res.map(Some)))
+                }
+            }
         } else {
-            Some(
-                self.step("company_lookup", t.company_lookup, async {
-                    let crm = &self.ports.crm;
-                    if !email.is_free_mail()
-                        && let Some(c) = crm.find_company_by_domain(email.domain()).await?
-                    {
-                        return Ok(Some(c));
-                    }
-                    match contact.and_then(|c| c.company_id.as_ref()) {
-                        Some(id) => crm.get_company(id).await.map(Some),
-                        None => Ok(None),
-                    }
-                })
-                .await,
-            )
+            Some(self.company_by_domain(email, contact).await)
         };
         let company = lookup
             .as_ref()
@@ -800,6 +813,45 @@ impl Pipeline {
             })
             .await;
         (lookup, analysis)
+    }
+
+    /// The `company_lookup` step of a lead with a company domain: by domain, else (the CRM does
+    /// not know the domain) by the company id of `contact`, waiting for it. The wait for the
+    /// contact is bounded by its own step's limit and is not charged to this step's limit, which
+    /// applies to each CRM call.
+    async fn company_by_domain(
+        &self,
+        email: &EmailAddress,
+        contact: impl Future<Output = Option<Contact>>,
+    ) -> (StepRecord, Result<Option<Company>>) {
+        let t = self.config.timeouts;
+        let crm = &self.ports.crm;
+        let limited = |name: &'static str| {
+            move |_| Error::timeout(format!("{name} after {} ms", t.company_lookup.as_millis()))
+        };
+        self.step(
+            "company_lookup",
+            t.company_lookup.saturating_add(t.resolve_contact),
+            async {
+                let by_domain = tokio::time::timeout(
+                    t.company_lookup,
+                    crm.find_company_by_domain(email.domain()),
+                )
+                .await
+                .map_err(limited("company_lookup"))??;
+                if by_domain.is_some() {
+                    return Ok(by_domain);
+                }
+                match contact.await.and_then(|c| c.company_id) {
+                    Some(id) => tokio::time::timeout(t.company_lookup, crm.get_company(&id))
+                        .await
+                        .map_err(limited("company_lookup"))?
+                        .map(Some),
+                    None => Ok(None),
+                }
+            },
+        )
+        .await
     }
 
     async fn meeting_slots(&self, zone: Option<chrono_tz::Tz>) -> Result<Vec<MeetingSlot>> {
