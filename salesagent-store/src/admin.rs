@@ -357,16 +357,11 @@ impl SqlStore {
         })
     }
 
-    /// Runs one step of the erasure plan in `tx`; returns the rows it touched.
-    async fn erase_step(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        step: ErasureStep,
-        e: &Erasing,
-        email: &EmailAddress,
-    ) -> Result<u64> {
+    /// The delete statement of a step that deletes by the address's blind index or by
+    /// collected ids: `(sql, $1, ids for {ids})`; `None` for the steps with their own code.
+    fn erase_statement(step: ErasureStep, e: &Erasing) -> Option<(&'static str, &str, &[String])> {
         let drafts = &e.subject.drafts;
-        let (sql, first, ids): (&str, &str, &[String]) = match step {
+        Some(match step {
             ErasureStep::DraftEvents => (
                 "DELETE FROM draft_events WHERE draft_id = $1 OR draft_id IN ({ids})",
                 "-",
@@ -428,22 +423,6 @@ impl SqlStore {
                 &e.bidx,
                 &[],
             ),
-            ErasureStep::OauthTokens => {
-                let mut accounts = vec![
-                    self.account_bidx(&email.to_string()),
-                    self.account_bidx(&email.normalized()),
-                ];
-                accounts.dedup();
-                return exec_with_ids(
-                    tx,
-                    "DELETE FROM oauth_tokens WHERE account_bidx = $1 OR account_bidx IN ({ids})",
-                    "-",
-                    &accounts,
-                )
-                .await;
-            }
-            ErasureStep::Jobs => return self.erase_jobs(tx, &e.subject).await,
-            ErasureStep::Settings => return self.erase_settings(tx, &e.subject).await,
             // Crypto-shredding: the contact's data key goes, so the details of its audit
             // entries (sealed under it) can no longer be opened; the chain, which hashes the
             // sealed text, still verifies.
@@ -452,9 +431,44 @@ impl SqlStore {
                 &e.bidx,
                 &[],
             ),
+            ErasureStep::OauthTokens
+            | ErasureStep::Jobs
+            | ErasureStep::Settings
+            | ErasureStep::ErasureTombstones => return None,
+        })
+    }
+
+    /// Runs one step of the erasure plan in `tx`; returns the rows it touched.
+    async fn erase_step(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        step: ErasureStep,
+        e: &Erasing,
+        email: &EmailAddress,
+    ) -> Result<u64> {
+        if let Some((sql, first, ids)) = Self::erase_statement(step, e) {
+            return exec_with_ids(tx, sql, first, ids).await;
+        }
+        match step {
+            ErasureStep::OauthTokens => {
+                let mut accounts = vec![
+                    self.account_bidx(&email.to_string()),
+                    self.account_bidx(&email.normalized()),
+                ];
+                accounts.dedup();
+                exec_with_ids(
+                    tx,
+                    "DELETE FROM oauth_tokens WHERE account_bidx = $1 OR account_bidx IN ({ids})",
+                    "-",
+                    &accounts,
+                )
+                .await
+            }
+            ErasureStep::Jobs => self.erase_jobs(tx, &e.subject).await,
+            ErasureStep::Settings => self.erase_settings(tx, &e.subject).await,
             ErasureStep::ErasureTombstones => {
                 let tomb = self.tomb_hash_in(tx, email).await?;
-                return Ok(sqlx::query(
+                Ok(sqlx::query(
                     "INSERT INTO erasure_tombstones (tomb_hash, erased_at) VALUES ($1, $2) \
                      ON CONFLICT (tomb_hash) DO NOTHING",
                 )
@@ -463,10 +477,10 @@ impl SqlStore {
                 .execute(&mut **tx)
                 .await
                 .map_err(db)?
-                .rows_affected());
+                .rows_affected())
             }
-        };
-        exec_with_ids(tx, sql, first, ids).await
+            _ => Ok(0),
+        }
     }
 
     /// Jobs are sealed: each is opened (payload, error, key) and matched with
