@@ -35,8 +35,8 @@ mod learn;
 pub mod segments;
 mod similarity;
 
-/// The message-splitting helpers under their old name; use [`segments`] (to be deprecated once
-/// every use in this crate has moved).
+/// The message-splitting helpers under their old name; use [`segments`].
+#[deprecated(since = "0.1.0", note = "renamed to `voice::segments`")]
 pub mod text {
     pub use super::segments::*;
 }
