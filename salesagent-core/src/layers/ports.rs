@@ -15,8 +15,8 @@ use crate::model::{
     SubmissionId, Suppression, Task, ThreadId, VoiceProfile, WorkflowRun,
 };
 use crate::ports::{
-    AdminStore, Audio, AudioFormat, AuditStore, Calendar, Crm, DraftFilter, DraftStore,
-    DraftUpdate, Drive, JobStore, Llm, LlmRequest, LlmResponse, Mailbox, MessageStore,
+    AcceptedSubmission, AdminStore, Audio, AudioFormat, AuditStore, Calendar, Crm, DraftFilter,
+    DraftStore, DraftUpdate, Drive, JobStore, Llm, LlmRequest, LlmResponse, Mailbox, MessageStore,
     NewDraftRecord, OperatorRecord, OperatorStore, OutcomeFilter, OutcomeStore, RunStore,
     SecretStore, SendStore, SequenceStore, SettingsStore, SpeechToText, SubmissionStore,
     TextToSpeech, VoiceStore,
@@ -113,6 +113,7 @@ layered_port!(SubmissionStore, "store" {
     fn save_submission(submission: &FormSubmission) -> (FormSubmission, bool) [submission.idempotency_key];
     fn get_submission(id: SubmissionId) -> FormSubmission [id];
     fn find_submission(idempotency_key: &str) -> Option<FormSubmission> [idempotency_key];
+    fn save_submission_and_enqueue(submission: &FormSubmission, job: &(dyn for<'s> Fn(&'s FormSubmission) -> NewJob + Send + Sync)) -> Option<AcceptedSubmission> [submission.idempotency_key];
 });
 
 layered_port!(DraftStore, "store" {
