@@ -1,10 +1,10 @@
 //! Intake: signed webhooks in, durable jobs out, in milliseconds.
 
 use super::error::{ApiError, ApiResult};
-use super::{AppState, MAX_BODY_BYTES, signature};
+use super::extract::RawBody;
+use super::{AppState, signature};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -61,28 +61,10 @@ pub async fn accept_submission(store: &DynStore, submission: &FormSubmission) ->
     })
 }
 
-/// Reads the body, mapping an over-limit body to 413 and any other read failure to 400.
-pub(super) fn body_or_error(body: std::result::Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
-    body_within(body, MAX_BODY_BYTES)
-}
-
-/// [`body_or_error`] for a route whose body limit is `limit` bytes (named in the 413).
-pub(super) fn body_within(
-    body: std::result::Result<Bytes, BytesRejection>,
-    limit: usize,
-) -> ApiResult<Bytes> {
-    body.map_err(|rej| {
-        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large(limit)
-        } else {
-            ApiError::bad_request(format!("unreadable body: {}", rej.body_text()))
-        }
-    })
-}
-
 /// A webhook's body; a failed read is counted as a `too_large` rejection.
-fn webhook_body(body: std::result::Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
-    body_or_error(body).inspect_err(|_| count_rejected("too_large"))
+fn webhook_body(body: std::result::Result<RawBody, ApiError>) -> ApiResult<Bytes> {
+    body.map(|RawBody(b)| b)
+        .inspect_err(|_| count_rejected("too_large"))
 }
 
 /// A webhook's body as text; anything but UTF-8 is a `malformed` rejection (400).
@@ -119,7 +101,7 @@ pub(super) async fn forms(
     method: Method,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
-    body: std::result::Result<Bytes, BytesRejection>,
+    body: std::result::Result<RawBody, ApiError>,
 ) -> ApiResult<Response> {
     let body = webhook_body(body)?;
     signature::check(&state, &method, &headers, &uri, &body, false)
@@ -198,7 +180,7 @@ pub(super) async fn hubspot(
     method: Method,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
-    body: std::result::Result<Bytes, BytesRejection>,
+    body: std::result::Result<RawBody, ApiError>,
 ) -> ApiResult<Response> {
     let body = webhook_body(body)?;
     let legacy = state.config().hubspot_legacy_signatures;
