@@ -171,7 +171,33 @@ async fn an_invented_link_is_removed_and_the_repair_recorded() {
 
 #[tokio::test]
 async fn an_invented_price_is_never_stored() {
-    // The model invents a price, is told so, and invents it again: the template writes.
+    // The model invents a price in a draft that says something else too: the sentence with the
+    // price is dropped, the repair recorded, and the rest stored as the model's draft.
+    let h = Harness::new(
+        model_writing(vec![
+            "Hi Ann,\n\nThanks for asking about a demo for Acme Robotics, we would be glad to show \
+             your team how replies get drafted. Our plan costs $49 per seat, so 10 seats are cheap.\n\n\
+             Best,\nSam Seller",
+        ]),
+        |_| {},
+    );
+    let d = h.draft("s-price-repaired").await;
+    assert!(!d.body.contains("$49"), "{}", d.body);
+    assert!(d.body.contains("demo for Acme Robotics"), "{}", d.body);
+    assert!(
+        matches!(&d.writer, DraftWriter::Llm { .. }),
+        "{:?}",
+        d.writer
+    );
+    let report = d.drafting.as_ref().unwrap();
+    assert!(
+        report.repairs.iter().any(|r| r.contains("$49")),
+        "{:?}",
+        report.repairs
+    );
+    assert_grounded(&h, &d);
+
+    // A draft that is nothing but the invented price, twice: the template writes.
     let h = Harness::new(
         model_writing(vec![
             "Hi Ann,\n\nOur plan costs $49 per seat, so 10 seats are cheap.\n\nBest,\nSam Seller",
@@ -181,24 +207,21 @@ async fn an_invented_price_is_never_stored() {
     let d = h.draft("s-price").await;
     assert!(!d.body.contains("$49"), "{}", d.body);
     assert!(
-        matches!(&d.writer, DraftWriter::Template { reason } if reason.contains("$49")),
+        matches!(&d.writer, DraftWriter::Template { .. }),
         "{:?}",
         d.writer
     );
     let report = d.drafting.as_ref().unwrap();
-    assert_eq!(
-        report.template_reason,
-        Some(TemplateReason::GroundingFailed)
-    );
+    assert_eq!(report.template_reason, Some(TemplateReason::InvalidOutput));
     assert_eq!(report.model.as_deref(), Some("fake-llm"));
     assert!(d.flags.contains(&DraftFlag::TemplateWritten));
     // The repair request named the problem.
     let repair = h.llm.requests().into_iter().rfind(|r| r.purpose == "draft");
     let last = repair.unwrap().messages.last().unwrap().content.clone();
-    assert!(last.contains("$49"), "{last}");
+    assert!(last.contains("rejected"), "{last}");
     assert_grounded(&h, &d);
 
-    // Told about it, a model that drops the price gets its draft stored.
+    // Told about it, a model that drops the claim gets its draft stored.
     let h = Harness::new(
         model_writing(vec![
             "Hi Ann,\n\nIt is 35% cheaper than your tools.\n\nBest,\nSam Seller",
@@ -219,15 +242,21 @@ async fn an_invented_price_is_never_stored() {
 
 #[test]
 fn validation_limits_equal_the_prompts() {
-    let input = DraftInput::default();
+    let input = DraftInput {
+        lead: salesagent_core::prompt::LeadData {
+            company: Some("Acme".into()),
+            ..Default::default()
+        },
+        ..DraftInput::default()
+    };
     let answer = |subject: &str, body: &str| {
         serde_json::json!({"subject": subject, "body": body, "fact_ids": []}).to_string()
     };
-    assert!(check_draft(&answer(&"s".repeat(120), "Hello."), &input).is_ok());
-    assert!(check_draft(&answer(&"s".repeat(121), "Hello."), &input).is_err());
-    let words = |n: usize| vec!["word"; n].join(" ");
-    assert!(check_draft(&answer("Hi", &words(250)), &input).is_ok());
-    let e = check_draft(&answer("Hi", &words(251)), &input).unwrap_err();
+    let words = |n: usize| format!("Acme {}", vec!["word"; n - 1].join(" "));
+    assert!(check_draft(&answer(&"s".repeat(120), &words(20)), &input).is_ok());
+    assert!(check_draft(&answer(&"s".repeat(121), &words(20)), &input).is_err());
+    assert!(check_draft(&answer("Hi there", &words(250)), &input).is_ok());
+    let e = check_draft(&answer("Hi there", &words(251)), &input).unwrap_err();
     assert!(e.to_string().contains("250"), "{e}");
 }
 

@@ -367,11 +367,11 @@ async fn invalid_answer_gets_one_repair_then_the_template() {
     h.llm
         .push_answer(r#"{"subject":"Demo","body":"b","fact_ids":["mail:nope"]}"#);
     h.llm.push_answer(
-        r#"{"subject":"Your demo","body":"Hi Ann, I hear Acme builds welding cells. Sam","fact_ids":["analysis:company"]}"#,
+        r#"{"subject":"Your demo","body":"Hi Ann, I hear Acme builds welding cells, and I would be glad to show your team how replies get drafted. Sam","fact_ids":["analysis:company"]}"#,
     );
     let id = h.pipeline.process(&h.ann("s-repair")).await.unwrap();
     let d = h.store.get_draft(id).await.unwrap();
-    assert_eq!(d.subject, "Your demo");
+    assert_eq!(d.subject, "Your demo", "{:?}", d.writer);
     assert_eq!(d.facts_used, ["analysis:company"]);
     assert!(d.flags.is_empty());
 }

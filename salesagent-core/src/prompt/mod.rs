@@ -507,19 +507,7 @@ pub fn check_draft(content: &str, input: &DraftInput) -> Result<CheckedDraft> {
         ));
     }
     let lower = grounded.body.to_lowercase();
-    let names_company = input
-        .lead
-        .company
-        .as_deref()
-        .map(|c| c.trim().to_lowercase())
-        .is_some_and(|c| !c.is_empty() && lower.contains(&c));
-    if grounded.used.is_empty() && !names_company {
-        return Err(Error::invalid(
-            "body",
-            "says nothing about this lead: it uses none of the facts and does not name their company",
-        ));
-    }
-    let fact_ids = input
+    let fact_ids: Vec<String> = input
         .facts
         .iter()
         .filter(|f| {
@@ -528,6 +516,20 @@ pub fn check_draft(content: &str, input: &DraftInput) -> Result<CheckedDraft> {
         })
         .map(|f| f.id.clone())
         .collect();
+    // The company's first word is enough ("Acme" for "Acme Robotics GmbH").
+    let names_company = input
+        .lead
+        .company
+        .as_deref()
+        .and_then(|c| c.split_whitespace().next())
+        .map(str::to_lowercase)
+        .is_some_and(|c| c.chars().count() >= 3 && lower.contains(&c));
+    if fact_ids.is_empty() && !names_company {
+        return Err(Error::invalid(
+            "body",
+            "says nothing about this lead: it uses none of the facts and does not name their company",
+        ));
+    }
     Ok(CheckedDraft {
         output: DraftOutput {
             subject,
@@ -675,10 +677,15 @@ fn cap_words(body: &str, max: usize, repairs: &mut Vec<String>) -> String {
         out.push_str(&kept.join(" "));
         out.push('\n');
     }
+    let out = out.trim_end();
+    if out.is_empty() {
+        // Not one whole sentence fits: left as it is, and refused for its length.
+        return body.to_owned();
+    }
     repairs.push(format!(
         "cut the body to whole sentences within {max} words"
     ));
-    out.trim_end().to_owned()
+    out.to_owned()
 }
 
 /// True when the distinctive words of a fact (five letters or more, not the lead's or the
