@@ -5,12 +5,14 @@
 //! without code; [`IcpRules::default`] is a sensible B2B software profile.
 
 use crate::model::{EmailAddress, IcpScore, ScoreFactor};
+use keywords::{Folded, Hit, Pattern};
+use matcher::{CompiledFamily, MatcherCache};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
-use text::{Folded, Hit, Pattern};
 
-mod text;
+mod keywords;
+mod matcher;
 
 /// Points for any of a set of keywords found in a text (case-insensitive, whole words or phrases).
 ///
@@ -153,6 +155,10 @@ pub struct IcpRules {
     pub intents: Vec<KeywordRule>,
     /// Tier thresholds.
     pub tiers: TierThresholds,
+    /// The keyword families compiled for matching, built on the first assessment and again
+    /// after the rules change (not part of the rules' value: never serialised, always equal).
+    #[serde(skip)]
+    compiled: MatcherCache,
 }
 
 /// The default rules as TOML: [`IcpRules::default`] is exactly this text, comments included, so a
@@ -192,6 +198,7 @@ static DEFAULT_RULES: LazyLock<IcpRules> = LazyLock::new(|| {
         company_domain_points: f.company_domain_points,
         intents: f.intents,
         tiers: f.tiers,
+        compiled: MatcherCache::default(),
     }
 });
 
@@ -269,14 +276,11 @@ struct Matched<'r> {
 
 /// Every keyword hit of every rule in `text`, without the hits that a longer hit (of any rule)
 /// covers: in "Vice President" the vp rule's `vice president` hides the executive's `president`.
-fn find_all(rules: &[KeywordRule], folded: &Folded) -> Vec<Found> {
+fn find_all(family: &CompiledFamily, folded: &Folded) -> Vec<Found> {
     let mut found = Vec::new();
-    for (i, rule) in rules.iter().enumerate() {
-        for k in rule.all_keywords().filter(|k| folded.may_contain(k)) {
-            let Some(pattern) = Pattern::new(k) else {
-                continue;
-            };
-            for hit in folded.find_all(&pattern) {
+    for (i, patterns) in family.rules.iter().enumerate() {
+        for pattern in patterns {
+            for hit in folded.find_all(pattern) {
                 found.push(Found {
                     rule: i,
                     hit,
@@ -307,11 +311,16 @@ fn scanned(text: &str) -> &str {
     &text[..end]
 }
 
-/// Every rule with a hit in `text`, in rule order, each with its leftmost (then longest) hit.
-fn matching_rules<'r>(rules: &'r [KeywordRule], text: &str) -> Vec<Matched<'r>> {
+/// Every rule with a hit in `text`, in rule order, each with its leftmost (then longest) hit
+/// (`family` is `rules` compiled).
+fn matching_rules<'r>(
+    rules: &'r [KeywordRule],
+    family: &CompiledFamily,
+    text: &str,
+) -> Vec<Matched<'r>> {
     let text = scanned(text);
-    let folded = text::fold_indexed(text);
-    let mut found = find_all(rules, &folded);
+    let folded = keywords::fold_indexed(text);
+    let mut found = find_all(family, &folded);
     found.sort_by_key(|f| (f.rule, f.hit.start, std::cmp::Reverse(f.hit.len())));
     found.dedup_by_key(|f| f.rule);
     found
@@ -327,8 +336,12 @@ fn matching_rules<'r>(rules: &'r [KeywordRule], text: &str) -> Vec<Matched<'r>> 
 }
 
 /// The first rule (in rule order) with a hit in `text`.
-fn first_match<'r>(rules: &'r [KeywordRule], text: &str) -> Option<Matched<'r>> {
-    matching_rules(rules, text).into_iter().next()
+fn first_match<'r>(
+    rules: &'r [KeywordRule],
+    family: &CompiledFamily,
+    text: &str,
+) -> Option<Matched<'r>> {
+    matching_rules(rules, family, text).into_iter().next()
 }
 
 fn short(text: &str) -> String {
@@ -452,59 +465,101 @@ impl IcpRules {
     /// family (industry, company size, seniority, country, email domain, intent).
     #[must_use]
     pub fn assess(&self, input: &IcpInput) -> IcpAssessment {
-        let mut factors = Vec::with_capacity(6);
-        let mut segment = IcpSegment::default();
-
-        // Industry.
-        let (points, reason, label) =
-            match input.industry.as_deref().filter(|s| !s.trim().is_empty()) {
-                Some(ind) => match first_match(&self.industries, ind) {
-                    Some(Matched { rule, quote }) => (
-                        rule.points,
-                        format!(
-                            "industry {:?} matches {} ({quote:?})",
-                            short(ind),
-                            rule.label
-                        ),
-                        rule.label.clone(),
-                    ),
-                    None => (
-                        self.other_industry_points,
-                        format!("industry {:?} is outside the target list", short(ind)),
-                        "other".to_owned(),
-                    ),
-                },
-                None => (0.0, "industry unknown".to_owned(), "unknown".to_owned()),
-            };
-        segment.industry = label;
-        factors.push(factor("industry", points, reason));
-
-        // Company size.
-        let (points, reason, label) = match input.employee_count {
-            Some(n) => match self
-                .size_bands
-                .iter()
-                .find(|b| n >= b.min && b.max.is_none_or(|m| n <= m))
-            {
-                Some(b) => (
-                    b.points,
-                    format!("{n} employees is in band {}", b.label),
-                    b.label.clone(),
-                ),
-                None => (
-                    0.0,
-                    format!("{n} employees is in no band"),
-                    "other".to_owned(),
-                ),
+        let m = self.compiled.get([
+            &self.industries,
+            &self.seniority,
+            &self.countries,
+            &self.intents,
+        ]);
+        let (industry, industry_label) = self.industry_factor(&m.industries, input);
+        let (size, size_label) = self.size_factor(input);
+        let factors = vec![
+            industry,
+            size,
+            self.seniority_factor(&m.seniority, input),
+            self.country_factor(&m.countries, input),
+            self.email_factor(input),
+            self.intent_factor(&m.intents, input),
+        ];
+        let score = self.total(&factors);
+        let tier = self.tier(score).to_owned();
+        IcpAssessment {
+            segment: IcpSegment {
+                tier: tier.clone(),
+                industry: industry_label,
+                size_band: size_label,
             },
-            None => (0.0, "company size unknown".to_owned(), "unknown".to_owned()),
-        };
-        segment.size_band = label;
-        factors.push(factor("company_size", points, reason));
+            score: IcpScore {
+                score,
+                tier,
+                factors,
+            },
+        }
+    }
 
-        // Role / seniority.
+    /// `base` plus every factor's points, clamped to 0..=100 (0 for a NaN sum).
+    fn total(&self, factors: &[ScoreFactor]) -> u8 {
+        let total = self.base + factors.iter().map(|f| f.points).sum::<f64>();
+        if total.is_nan() {
+            return 0;
+        }
+        // Clamped to 0..=100 first, so the cast cannot truncate.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let s = total.clamp(0.0, 100.0).round() as u8;
+        s
+    }
+
+    /// The industry factor and the segment's industry label: the first matching rule, else
+    /// `other` (known but untargeted), else `unknown`.
+    fn industry_factor(&self, family: &CompiledFamily, input: &IcpInput) -> (ScoreFactor, String) {
+        let Some(ind) = input.industry.as_deref().filter(|s| !s.trim().is_empty()) else {
+            let f = factor("industry", 0.0, "industry unknown".to_owned());
+            return (f, "unknown".to_owned());
+        };
+        match first_match(&self.industries, family, ind) {
+            Some(Matched { rule, quote }) => {
+                let reason = format!(
+                    "industry {:?} matches {} ({quote:?})",
+                    short(ind),
+                    rule.label
+                );
+                (factor("industry", rule.points, reason), rule.label.clone())
+            }
+            None => {
+                let reason = format!("industry {:?} is outside the target list", short(ind));
+                let points = self.other_industry_points;
+                (factor("industry", points, reason), "other".to_owned())
+            }
+        }
+    }
+
+    /// The company-size factor and the segment's size-band label (the first band containing
+    /// the employee count).
+    fn size_factor(&self, input: &IcpInput) -> (ScoreFactor, String) {
+        let Some(n) = input.employee_count else {
+            let f = factor("company_size", 0.0, "company size unknown".to_owned());
+            return (f, "unknown".to_owned());
+        };
+        let band = self
+            .size_bands
+            .iter()
+            .find(|b| n >= b.min && b.max.is_none_or(|m| n <= m));
+        match band {
+            Some(b) => {
+                let reason = format!("{n} employees is in band {}", b.label);
+                (factor("company_size", b.points, reason), b.label.clone())
+            }
+            None => {
+                let reason = format!("{n} employees is in no band");
+                (factor("company_size", 0.0, reason), "other".to_owned())
+            }
+        }
+    }
+
+    /// The seniority factor: the first rule matching the job title.
+    fn seniority_factor(&self, family: &CompiledFamily, input: &IcpInput) -> ScoreFactor {
         let (points, reason) = match input.job_title.as_deref().filter(|s| !s.trim().is_empty()) {
-            Some(t) => match first_match(&self.seniority, t) {
+            Some(t) => match first_match(&self.seniority, family, t) {
                 Some(Matched { rule, quote }) => (
                     rule.points,
                     format!("title {:?} reads as {} ({quote:?})", short(t), rule.label),
@@ -516,11 +571,13 @@ impl IcpRules {
             },
             None => (0.0, "job title unknown".to_owned()),
         };
-        factors.push(factor("seniority", points, reason));
+        factor("seniority", points, reason)
+    }
 
-        // Country.
+    /// The country factor: the first rule matching the country.
+    fn country_factor(&self, family: &CompiledFamily, input: &IcpInput) -> ScoreFactor {
         let (points, reason) = match input.country.as_deref().filter(|s| !s.trim().is_empty()) {
-            Some(c) => match first_match(&self.countries, c) {
+            Some(c) => match first_match(&self.countries, family, c) {
                 Some(Matched { rule, .. }) => (
                     rule.points,
                     format!("country {:?} is a {} ", short(c), rule.label)
@@ -534,9 +591,11 @@ impl IcpRules {
             },
             None => (0.0, "country unknown".to_owned()),
         };
-        factors.push(factor("country", points, reason));
+        factor("country", points, reason)
+    }
 
-        // Free mail vs company domain.
+    /// The e-mail domain factor: free mail or a company domain.
+    fn email_factor(&self, input: &IcpInput) -> ScoreFactor {
         let (points, reason) = match &input.email {
             Some(e) if e.is_free_mail() => (
                 self.free_mail_points,
@@ -548,13 +607,15 @@ impl IcpRules {
             ),
             None => (0.0, "no e-mail address".to_owned()),
         };
-        factors.push(factor("email_domain", points, reason));
+        factor("email_domain", points, reason)
+    }
 
-        // Intent: every matching rule counts once.
+    /// The intent factor: every intent rule matching the message counts once.
+    fn intent_factor(&self, family: &CompiledFamily, input: &IcpInput) -> ScoreFactor {
         let message = input.message.as_deref().unwrap_or("");
         let mut points = 0.0;
         let mut hits = Vec::new();
-        for Matched { rule, quote } in matching_rules(&self.intents, message) {
+        for Matched { rule, quote } in matching_rules(&self.intents, family, message) {
             points += rule.points;
             hits.push(format!("{} ({quote:?})", rule.label));
         }
@@ -563,27 +624,7 @@ impl IcpRules {
         } else {
             format!("message signals {}", hits.join(", "))
         };
-        factors.push(factor("intent", points, reason));
-
-        let total = self.base + factors.iter().map(|f| f.points).sum::<f64>();
-        let score = if total.is_nan() {
-            0
-        } else {
-            // Clamped to 0..=100 first, so the cast cannot truncate.
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let s = total.clamp(0.0, 100.0).round() as u8;
-            s
-        };
-        let tier = self.tier(score).to_owned();
-        segment.tier.clone_from(&tier);
-        IcpAssessment {
-            score: IcpScore {
-                score,
-                tier,
-                factors,
-            },
-            segment,
-        }
+        factor("intent", points, reason)
     }
 }
 
@@ -620,7 +661,28 @@ mod tests {
 
     fn contains_word(text: &str, keyword: &str) -> bool {
         let rules = [kw("x", &[keyword], 1.0)];
-        first_match(&rules, text).is_some()
+        first_match(&rules, &CompiledFamily::new(&rules), text).is_some()
+    }
+
+    #[test]
+    fn rules_changed_after_an_assessment_take_effect_on_the_next() {
+        let mut rules = IcpRules::default();
+        let input = IcpInput {
+            job_title: Some("Llama Wrangler".into()),
+            ..IcpInput::default()
+        };
+        let before = rules.assess(&input);
+        assert_eq!(before.score.factors[2].points, 0.0);
+        // Edited in place (as a settings reload replaces the lists) and on a clone.
+        rules
+            .seniority
+            .insert(0, kw("llama", &["llama wrangler"], 7.0));
+        assert_eq!(rules.assess(&input).score.factors[2].points, 7.0);
+        let mut copy = rules.clone();
+        copy.seniority[0].points = 3.0;
+        assert_eq!(copy.assess(&input).score.factors[2].points, 3.0);
+        assert_eq!(rules.assess(&input).score.factors[2].points, 7.0);
+        assert_eq!(IcpRules::default().assess(&input), before);
     }
 
     fn email(s: &str) -> Option<EmailAddress> {

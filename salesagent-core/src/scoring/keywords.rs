@@ -235,7 +235,9 @@ impl Hit {
 
 impl Folded {
     /// False when `keyword` certainly does not occur (its first letter is ASCII and not in the
-    /// text): saves compiling the keyword (`self` from [`fold_indexed`]).
+    /// text) (`self` from [`fold_indexed`]). Only the tests use it now that the rules' keywords
+    /// are compiled once (`scoring::matcher`).
+    #[cfg(test)]
     pub(crate) fn may_contain(&self, keyword: &str) -> bool {
         match keyword
             .trim_start_matches(|c: char| c == '*' || c.is_whitespace())
