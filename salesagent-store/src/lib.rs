@@ -81,6 +81,7 @@
 mod admin;
 mod audit;
 mod batch;
+mod checkpoint;
 mod crypto;
 mod entities;
 mod error;
@@ -279,7 +280,7 @@ impl SqlStoreBuilder {
             Some(_) => None,
             None if backend != Backend::Sqlite || is_memory(&self.url) => None,
             None => Some(
-                pool_options::<Any>(&self.url, INTAKE_CONNECTIONS)?
+                checkpointed(pool_options::<Any>(&self.url, INTAKE_CONNECTIONS)?)
                     .connect(&self.url)
                     .await
                     .map_err(error::db)?,
@@ -300,25 +301,48 @@ impl SqlStoreBuilder {
                 "salesagent store: no encryption key set, documents are stored unencrypted"
             );
         }
-        Ok(SqlStore {
-            inner: Arc::new(Inner {
-                pool,
-                intake,
-                gate: (store_backend == Backend::Sqlite).then(gate::WriteGate::default),
-                backend: store_backend,
-                crypto,
-                clock: self.clock,
-                retry: self.retry,
-            }),
-        })
+        let checkpoints = intake.is_some();
+        let inner = Arc::new(Inner {
+            pool,
+            intake,
+            gate: (store_backend == Backend::Sqlite).then(gate::WriteGate::default),
+            backend: store_backend,
+            crypto,
+            clock: self.clock,
+            retry: self.retry,
+        });
+        if checkpoints {
+            checkpoint::spawn(Arc::downgrade(&inner));
+        }
+        Ok(SqlStore { inner })
     }
 
-    /// Opens a new pool for the builder's URL, with salesagent's connection settings.
-    /// (`_backend` is read from the URL again by [`pool_options`].)
-    async fn open_pool(&self, _backend: Backend) -> Result<AnyPool> {
-        let options: AnyPoolOptions = pool_options(&self.url, self.max_connections)?;
+    /// Opens a new pool for the builder's URL, with salesagent's connection settings; on a
+    /// SQLite file without automatic checkpoints (the store runs them, see the `checkpoint`
+    /// module). (`_backend` is read from the URL again by [`pool_options`].)
+    async fn open_pool(&self, backend: Backend) -> Result<AnyPool> {
+        let mut options: AnyPoolOptions = pool_options(&self.url, self.max_connections)?;
+        if backend == Backend::Sqlite && !is_memory(&self.url) {
+            options = checkpointed(options);
+        }
         options.connect(&self.url).await.map_err(error::db)
     }
+}
+
+/// `options` (from [`pool_options`] on SQLite) whose connections leave checkpoints to the
+/// store's checkpoint task: [`SQLITE_PRAGMAS`] plus `wal_autocheckpoint = 0`.
+fn checkpointed(options: AnyPoolOptions) -> AnyPoolOptions {
+    options.after_connect(|conn, _| {
+        Box::pin(async move {
+            for pragma in SQLITE_PRAGMAS {
+                sqlx::raw_sql(*pragma).execute(&mut *conn).await?;
+            }
+            sqlx::raw_sql("PRAGMA wal_autocheckpoint = 0")
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        })
+    })
 }
 
 /// The pool settings salesagent opens its own pools with, for any sqlx driver: the store uses

@@ -1,6 +1,7 @@
 //! Integration tests of `SqlStore` on SQLite (memory and file) and PostgreSQL.
 
 mod audit;
+mod checkpoint;
 mod common;
 mod conformance;
 mod entities;
