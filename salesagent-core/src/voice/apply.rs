@@ -465,7 +465,8 @@ pub fn strip_frame(body: &str, sender_name: &str, company: &str, sender_email: &
 
 /// Puts a draft between the sender's greeting (addressed to `first_name`) and sign-off: any
 /// greeting and closing lines the text has are replaced ([`strip_frame`], [`greeting_line`],
-/// [`sign_off_lines`]). The template writer and the pipeline (for model-written drafts) both
+/// [`sign_off_lines`]); a hint of `(none)` leaves the greeting (or the whole sign-off) out, as
+/// for a sender who almost never writes one. The template writer and the pipeline (for model-written drafts) both
 /// frame drafts this way, so every draft opens and closes as the sender does.
 #[must_use]
 pub fn frame(
@@ -476,6 +477,7 @@ pub fn frame(
 ) -> String {
     let core = strip_frame(body, &sender.name, &sender.company, &sender.email);
     let formal = hints.formality >= 0.6;
+    let none = |f: &Option<String>| f.as_deref().map(str::trim) == Some(NONE_FORM);
     let greeting = hints
         .greeting
         .as_deref()
@@ -486,18 +488,22 @@ pub fn frame(
                 first_name,
             )
         });
-    let sign_off = sign_off_lines(
-        hints.sign_off.as_deref(),
-        &sender.name,
-        &sender.company,
-        formal,
-    );
+    let greeting = greeting.filter(|_| !none(&hints.greeting));
     let mut out = String::new();
     if let Some(g) = greeting {
         out.push_str(&g);
         out.push_str("\n\n");
     }
     out.push_str(&core);
+    if none(&hints.sign_off) {
+        return out;
+    }
+    let sign_off = sign_off_lines(
+        hints.sign_off.as_deref(),
+        &sender.name,
+        &sender.company,
+        formal,
+    );
     out.push_str("\n\n");
     out.push_str(&sign_off);
     out

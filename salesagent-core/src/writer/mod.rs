@@ -76,21 +76,34 @@ const THANKS: Wordings = &[
     "Thanks for getting in touch{about}.",
     "Thank you for contacting us{about}.",
     "Thanks for your note{about}.",
+    "Thanks for your email{about}.",
+    "Thank you for your message{about}.",
+    "Thanks for the note{about}.",
+    "Thanks for contacting me{about}.",
+    "I appreciate you reaching out{about}.",
+    "Thank you for your interest{about}.",
 ];
 const AGAIN: Wordings = &[
     "It is good to hear from you again after \"{subject}\".",
     "Good to hear from you again after \"{subject}\".",
     "Nice to pick this up again after \"{subject}\".",
+    "Glad to be in touch again after \"{subject}\".",
+    "Great to hear from you again since \"{subject}\".",
 ];
 const AGAIN_NO_SUBJECT: Wordings = &[
     "It is good to hear from you again.",
     "Good to hear from you again.",
     "Nice to pick this up again.",
+    "Glad to be in touch again.",
+    "Great to hear from you again.",
 ];
 const ASSET: Wordings = &[
     "You may find this useful: {doc}.",
     "This might help in the meantime: {doc}.",
     "Here is something that may help: {doc}.",
+    "I have attached a link to {doc}.",
+    "Take a look at {doc}.",
+    "I thought you would find this helpful: {doc}.",
 ];
 const ASSET_MORE: Wordings = &[
     "You may also find this useful: {doc}.",
@@ -105,28 +118,51 @@ const CLOSING: Wordings = &[
     "Give me a call if you would like to discuss.",
     "I look forward to hearing from you.",
     "Happy to answer any questions in the meantime.",
+    "Please call me if you have any questions.",
+    "Feel free to call me with any questions.",
+    "Let me know if you need anything else.",
+    "Please let me know your thoughts.",
+    "I will be happy to answer any questions.",
+    "Talk to you soon.",
 ];
 const ASK_SLOTS: Wordings = &[
     "Would one of these times suit you for a call{demo}?",
     "Would one of these times work for a quick call{demo}?",
     "Could we talk at one of these times{demo}?",
     "Are you free at one of these times for a call{demo}?",
+    "Let me know if one of these times works for a call{demo}.",
+    "Can we get together at one of these times{demo}?",
+    "Please let me know which of these times is good for you{demo}.",
 ];
 const ASK_NO_SLOTS: Wordings = &[
     "Would you have time for a short call{demo} next week?",
     "Do you have time for a short call{demo} next week?",
     "Could we set up a short call{demo} next week?",
+    "Let me know when you have time to talk{demo} next week.",
+    "Can we get together for a call{demo} next week?",
 ];
 const NONE_FITS: Wordings = &[
     "If none of them suits you, please reply with a time that does.",
     "If none of them works, just reply with a time that suits you.",
     "If none of these work, let me know what does.",
+    "If these times are not good for you, please let me know what works.",
+    "If none of these are good, just let me know.",
 ];
 
 /// Picks the wording of `options` (placeholders filled by `fill`) most like the sender: by
 /// voice similarity with a learned profile, else the formal or the casual one.
 fn pick(
     options: Wordings,
+    fill: &dyn Fn(&str) -> String,
+    profile: Option<&VoiceProfile>,
+    formal: bool,
+) -> String {
+    pick_from(options, fill, profile, formal)
+}
+
+/// [`pick`] over any list of wordings.
+fn pick_from(
+    options: &[&str],
     fill: &dyn Fn(&str) -> String,
     profile: Option<&VoiceProfile>,
     formal: bool,
@@ -251,7 +287,8 @@ pub fn write_draft_in_voice(input: &DraftInput, profile: Option<&VoiceProfile>) 
     )];
     paragraphs.extend(asset_paragraphs(input, &asked, &style, &mut used));
     paragraphs.push(slot_paragraph(input, &asked, &style, &mut used));
-    paragraphs.push(style.pick(CLOSING, &|o| (*o).to_owned()));
+    paragraphs.push(closing(&style));
+    let hints = with_frame_habits(hints, profile);
 
     let body = voice::frame(
         &paragraphs.join("\n\n"),
@@ -264,6 +301,81 @@ pub fn write_draft_in_voice(input: &DraftInput, profile: Option<&VoiceProfile>) 
         body,
         fact_ids: used,
     }
+}
+
+/// Beginnings of the sender's own exemplar sentences that may close a reply to any lead: an
+/// invitation to ask or to call, nothing that refers to earlier content.
+const OWN_CLOSING_STARTS: &[&str] = &[
+    "let me know",
+    "please let me know",
+    "call me",
+    "please call",
+    "give me a call",
+    "feel free",
+    "i look forward",
+    "look forward",
+    "talk to you",
+    "talk soon",
+    "happy to",
+    "i'd be happy",
+    "i would be happy",
+];
+
+/// The closing line: of the template's closings and the sender's own exemplar sentences that
+/// read as a closing ([`OWN_CLOSING_STARTS`], at most 14 words; only this sender's own mail),
+/// the one most like the sender.
+fn closing(style: &Style<'_>) -> String {
+    let own: Vec<&str> = style
+        .profile
+        .filter(|p| voice::is_learned(p))
+        .map(|p| {
+            p.style
+                .exemplars
+                .iter()
+                .map(String::as_str)
+                .filter(|e| {
+                    let l = e.to_lowercase();
+                    e.split_whitespace().count() <= 14
+                        && OWN_CLOSING_STARTS.iter().any(|s| l.starts_with(s))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if own.is_empty() {
+        return style.pick(CLOSING, &|o| (*o).to_owned());
+    }
+    let options: Vec<&str> = CLOSING.iter().copied().chain(own).collect();
+    pick_from(&options, &|o| clean_line(o), style.profile, style.formal)
+}
+
+/// Share of a learned sender's mail without a greeting (or without a sign-off) from which the
+/// draft has none either: the sender almost never writes one.
+pub const NO_FRAME_HABIT: f64 = 0.75;
+
+/// The hints with the sender's exact greeting and sign-off habits from a learned profile: when
+/// at least [`NO_FRAME_HABIT`] of the sender's mail has no greeting (or no sign-off), the draft
+/// has none either ([`voice::frame`] with the `(none)` form).
+fn with_frame_habits(
+    mut hints: crate::prompt::VoiceHints,
+    profile: Option<&VoiceProfile>,
+) -> crate::prompt::VoiceHints {
+    let Some(p) = profile.filter(|p| voice::is_learned(p)) else {
+        return hints;
+    };
+    let none = voice::text::NONE_FORM;
+    let share = |m: &std::collections::BTreeMap<String, f64>| {
+        m.get(none)
+            .copied()
+            .filter(|v| v.is_finite())
+            .unwrap_or(0.0)
+    };
+    if share(&p.style.greetings) >= NO_FRAME_HABIT {
+        hints.greeting = Some(none.to_owned());
+    }
+    if share(&p.style.sign_offs) >= NO_FRAME_HABIT {
+        hints.sign_off = Some(none.to_owned());
+    }
+    hints
 }
 
 /// How the template words a draft: the sender's profile (when learned), else formal or
@@ -396,7 +508,7 @@ fn slot_paragraph(
     }
     let mut block = style.pick(ASK_SLOTS, &|o| o.replace("{demo}", demo));
     for f in slots {
-        let _ = write!(block, "\n- {}", quotable(&f.text, 120));
+        let _ = write!(block, "\n- {}", slot_line(&f.text));
         used.push(f.id.clone());
     }
     if !style.short {
@@ -404,6 +516,23 @@ fn slot_paragraph(
         block.push_str(&style.pick(NONE_FITS, &|o| (*o).to_owned()));
     }
     block
+}
+
+/// A slot fact as a list line, without a trailing time-zone name in parentheses
+/// (`… CET (Europe/Berlin)` reads `… CET`): the abbreviation already says it.
+fn slot_line(fact: &str) -> String {
+    let line = quotable(fact, 120);
+    match line.rsplit_once(" (") {
+        Some((head, zone))
+            if zone.ends_with(')')
+                && zone.contains('/')
+                && !zone.contains(' ')
+                && head.split_whitespace().count() >= 2 =>
+        {
+            head.to_owned()
+        }
+        _ => line,
+    }
 }
 
 /// A one-line subject naming the sender's company and the lead's (≤ 120 characters).
@@ -562,7 +691,7 @@ mod tests {
             This might help in the meantime: Case study: Weber Logistics (https://drive.example/f1).
 
             Would one of these times work for a quick call with a short demo?
-            - Fri 27 Nov, 11:00–11:30 CET (Europe/Berlin)
+            - Fri 27 Nov, 11:00–11:30 CET
             If none of them works, just reply with a time that suits you.
 
             Let me know if you have any questions.
@@ -576,6 +705,28 @@ mod tests {
         let checked = crate::prompt::check_draft(&json, &input()).unwrap();
         assert!(checked.repairs.is_empty());
         assert_eq!(checked.output, out);
+    }
+
+    #[test]
+    fn a_sender_who_never_greets_or_signs_gets_neither_and_own_closings_only() {
+        let mine = "Let me know if you need anything else from me.";
+        let mails: Vec<String> = (0..20)
+            .map(|i| format!("The numbers for desk {i} are in the file.\n\n{mine}"))
+            .collect();
+        let email = crate::model::EmailAddress::parse("kay@example.com").unwrap();
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-26T08:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let p = voice::learn(email, "default", mails, now).unwrap();
+        assert!(p.style.exemplars.iter().any(|e| e == mine));
+        let out = write_draft_in_voice(&input(), Some(&p));
+        assert!(!out.body.starts_with("Hey"), "{}", out.body);
+        assert!(!out.body.contains("Cheers"), "{}", out.body);
+        assert!(out.body.trim_end().ends_with(mine), "{}", out.body);
+        // The hints alone (no learned profile) keep the hinted greeting and sign-off.
+        let out = write_draft_in_voice(&input(), None);
+        assert!(out.body.starts_with("Hey Ann,"));
+        assert!(out.body.contains("Cheers,"));
     }
 
     #[test]
