@@ -19,6 +19,13 @@
 //!   senders' (`voice_other` mean, `voice_best_other`), `voice_top1_rate` (the own profile
 //!   scores highest), and `voice_senders_own_highest` (senders whose drafts score higher, on
 //!   average, against their own profile than against every other sender's);
+//!   The per-sender criterion (issue #22): for each sender A, the mean over A's drafts of the
+//!   similarity to A's profile against the highest mean similarity to any other sender B's
+//!   profile; the table lists both, with the closest other sender, and under it each
+//!   component's weighted evidence (own minus closest other) shows what separates them
+//!   (`DRAFTING_VOICE_DEBUG=1` also prints each sender's greeting and sign-off habits and one
+//!   draft). `held_out_mail.*` is the same criterion on each sender's real held-out `test/`
+//!   mail: the sanity check of the similarity itself;
 //! - `length_in_bounds_rate` (≤ 250 words, subject ≤ 120 characters) and
 //!   `length_in_sender_range_rate` (within the sender's mean ± 2 standard deviations, at least
 //!   40 words);
@@ -502,6 +509,7 @@ fn report(label: &str, runs: &[Run], senders: &[Sender], expect_writer: &str) {
             senders[bj].id
         );
     }
+    components(runs, senders, &sims);
     println!(
         "RESULT drafting.{label}.voice_own {:.3} similarity",
         mean(&own_all)
@@ -522,6 +530,131 @@ fn report(label: &str, runs: &[Run], senders: &[Sender], expect_writer: &str) {
         "RESULT drafting.{label}.voice_senders_own_highest {senders_ok}/{} senders",
         sims.len()
     );
+}
+
+/// The weighted evidence of each similarity component (its share of the logit of the overall
+/// score, with the default weights), by component name.
+fn evidence(profile: &VoiceProfile, text: &str) -> Vec<(&'static str, f64)> {
+    let w = voice::SimilarityWeights::default();
+    let s = voice::similarity(profile, text);
+    let logit = |p: f64| {
+        let p = p.clamp(1e-9, 1.0 - 1e-9);
+        (p / (1.0 - p)).ln()
+    };
+    let ln = |p: f64| p.max(1e-9).ln();
+    let f = |n: &str| s.feature(n).unwrap_or(0.5);
+    vec![
+        ("vocabulary", w.vocabulary * logit(f("vocabulary"))),
+        ("characters", w.characters * logit(f("characters"))),
+        ("style", w.style * ln(f("style"))),
+        ("greeting", w.greeting * ln(f("greeting"))),
+        ("sign_off", w.sign_off * ln(f("sign_off"))),
+    ]
+}
+
+/// Which components separate a sender's drafts from their closest other sender: per sender,
+/// the mean weighted evidence of each component under the own profile minus under the other
+/// sender whose profile scores the drafts highest (positive: the component favours the own
+/// profile).
+fn components(runs: &[Run], senders: &[Sender], sims: &BTreeMap<usize, BTreeMap<usize, Vec<f64>>>) {
+    println!("  own minus closest other, weighted evidence per component:");
+    println!("  sender           vocabulary characters  style  greeting sign_off");
+    for (si, by_profile) in sims {
+        let Some((bj, _)) = by_profile
+            .iter()
+            .filter(|(j, _)| *j != si)
+            .map(|(j, v)| (*j, mean(v)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+        else {
+            continue;
+        };
+        let (Some(own), Some(other)) = (&senders[*si].profile, &senders[bj].profile) else {
+            continue;
+        };
+        let mut diff = [0.0f64; 5];
+        let mut n = 0usize;
+        for r in runs.iter().filter(|r| r.sender == *si) {
+            let a = evidence(own, &r.draft.body);
+            let b = evidence(other, &r.draft.body);
+            for (k, d) in diff.iter_mut().enumerate() {
+                *d += a[k].1 - b[k].1;
+            }
+            n += 1;
+        }
+        if std::env::var("DRAFTING_VOICE_DEBUG").is_ok() {
+            let top = |m: &BTreeMap<String, f64>| {
+                m.iter()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(k, _)| k.clone())
+            };
+            println!(
+                "  debug {}: greetings {:?} sign-offs {:?} top {:?} / {:?}",
+                senders[*si].id,
+                own.style.greetings,
+                own.style.sign_offs,
+                top(&own.style.greetings),
+                top(&own.style.sign_offs)
+            );
+            if let Some(r) = runs.iter().find(|r| r.sender == *si) {
+                println!("{}\n--", r.draft.body);
+            }
+        }
+        let n = n.max(1) as f64;
+        println!(
+            "  {:<16} {:>10.3} {:>10.3} {:>6.3} {:>9.3} {:>8.3}",
+            senders[*si].id,
+            diff[0] / n,
+            diff[1] / n,
+            diff[2] / n,
+            diff[3] / n,
+            diff[4] / n
+        );
+    }
+}
+
+/// Sanity check of the similarity on real mail: each sender's held-out `test/` messages scored
+/// against every profile, with the same per-sender criterion as the drafts (mean similarity to
+/// the own profile above the best mean of any other).
+fn held_out(senders: &[Sender]) {
+    let Some(dir) = voice_dir() else { return };
+    let mut ok = 0usize;
+    let mut n = 0usize;
+    let (mut own_all, mut best_all) = (Vec::new(), Vec::new());
+    for (i, s) in senders.iter().enumerate() {
+        let texts = bodies(&dir.join("test").join(&s.id));
+        if texts.is_empty() {
+            continue;
+        }
+        let mut means = Vec::new();
+        for q in senders.iter().map(|q| q.profile.as_ref()) {
+            let Some(q) = q else { continue };
+            let v: Vec<f64> = texts
+                .iter()
+                .map(|t| voice::similarity(q, t).value)
+                .collect();
+            means.push(mean(&v));
+        }
+        let own = means[i];
+        let best = means
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, v)| *v)
+            .fold(f64::MIN, f64::max);
+        ok += usize::from(own > best);
+        n += 1;
+        own_all.push(own);
+        best_all.push(best);
+    }
+    println!(
+        "RESULT drafting.held_out_mail.voice_own {:.3} similarity",
+        mean(&own_all)
+    );
+    println!(
+        "RESULT drafting.held_out_mail.voice_best_other {:.3} similarity",
+        mean(&best_all)
+    );
+    println!("RESULT drafting.held_out_mail.voice_senders_own_highest {ok}/{n} senders");
 }
 
 fn main() {
@@ -563,6 +696,7 @@ fn main() {
         false,
     ));
     report("template", &runs, &senders, "template");
+    held_out(&senders);
 
     if std::env::var("DRAFTING_LLM").is_ok_and(|v| v == "0") {
         println!("drafting: DRAFTING_LLM=0: the real local model is skipped");

@@ -507,8 +507,9 @@ fn slot_paragraph(
         return style.pick(ASK_NO_SLOTS, &|o| o.replace("{demo}", demo));
     }
     let mut block = style.pick(ASK_SLOTS, &|o| o.replace("{demo}", demo));
+    let mut zone_shown: Option<String> = None;
     for f in slots {
-        let _ = write!(block, "\n- {}", slot_line(&f.text));
+        let _ = write!(block, "\n- {}", slot_line(&f.text, &mut zone_shown));
         used.push(f.id.clone());
     }
     if !style.short {
@@ -518,9 +519,10 @@ fn slot_paragraph(
     block
 }
 
-/// A slot fact as a list line, without a trailing time-zone name in parentheses
-/// (`… CET (Europe/Berlin)` reads `… CET`): the abbreviation already says it.
-fn slot_line(fact: &str) -> String {
+/// A slot fact as a list line; its trailing time-zone name in parentheses
+/// (`… CET (Europe/Berlin)`) is shown on the first line only, not repeated on the next lines
+/// of the same zone (`shown`: the zone already shown).
+fn slot_line(fact: &str, shown: &mut Option<String>) -> String {
     let line = quotable(fact, 120);
     match line.rsplit_once(" (") {
         Some((head, zone))
@@ -529,7 +531,12 @@ fn slot_line(fact: &str) -> String {
                 && !zone.contains(' ')
                 && head.split_whitespace().count() >= 2 =>
         {
-            head.to_owned()
+            if shown.as_deref() == Some(zone) {
+                head.to_owned()
+            } else {
+                *shown = Some(zone.to_owned());
+                line.clone()
+            }
         }
         _ => line,
     }
@@ -691,7 +698,7 @@ mod tests {
             This might help in the meantime: Case study: Weber Logistics (https://drive.example/f1).
 
             Would one of these times work for a quick call with a short demo?
-            - Fri 27 Nov, 11:00–11:30 CET
+            - Fri 27 Nov, 11:00–11:30 CET (Europe/Berlin)
             If none of them works, just reply with a time that suits you.
 
             Let me know if you have any questions.
