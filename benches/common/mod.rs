@@ -49,6 +49,16 @@ pub async fn describe(pool: &AnyPool, max_connections: u32) -> String {
             "SELECT CAST(timeout AS TEXT) FROM pragma_busy_timeout()",
         )
         .await;
+        let autocheckpoint = read(
+            pool,
+            "SELECT CAST(wal_autocheckpoint AS TEXT) FROM pragma_wal_autocheckpoint()",
+        )
+        .await;
+        let checkpoints = if autocheckpoint == "0" {
+            "by the store's task (PASSIVE every 500 ms), wal_autocheckpoint=0".to_owned()
+        } else {
+            format!("automatic, wal_autocheckpoint={autocheckpoint}")
+        };
         let sync = match sync.as_str() {
             "0" => "OFF",
             "1" => "NORMAL",
@@ -58,7 +68,8 @@ pub async fn describe(pool: &AnyPool, max_connections: u32) -> String {
         };
         out.push_str(&format!(
             " backend=sqlite sqlite={version} journal_mode={journal} synchronous={sync} \
-             busy_timeout_ms={busy} (draft updates commit with synchronous=FULL)"
+             busy_timeout_ms={busy} (draft updates commit with synchronous=FULL) \
+             checkpoints={checkpoints}"
         ));
     } else {
         let version = read(pool, "SHOW server_version").await;
