@@ -580,6 +580,18 @@ impl Pipeline {
     }
 
     async fn execute(&self, submission: &FormSubmission, log: &mut RunLog) -> Result<DraftId> {
+        let g = self.gather(submission, log).await;
+        let (input, written, icp) = self.write_and_score(submission, &g, log).await;
+        // Phase 4: store the draft with its run, audit entry and follow-up job, atomically.
+        let draft = self.build_draft(submission, &g, &input, written, &icp, log);
+        let t = self.config.timeouts;
+        let follow_up = self.follow_up_payload(&draft, &g, &icp);
+        self.store(&draft, &follow_up, log, t.store).await
+    }
+
+    /// Phases 1 and 2 of `execute`: the contact, mail history, Drive assets, company
+    /// context, meeting slots and voice profile, each step settled into `log`.
+    async fn gather(&self, submission: &FormSubmission, log: &mut RunLog) -> Gathered {
         let t = self.config.timeouts;
         let lead = &submission.lead;
 
@@ -657,10 +669,21 @@ impl Pipeline {
             .settle(slot_rec, slots, "meeting slots")
             .unwrap_or_default();
         g.voice = log.settle(voice_rec, voice, "the voice profile").flatten();
+        g
+    }
 
+    /// Phase 3 of `execute`: the draft (the model's, else the template writer's),
+    /// with the ICP score computed beside it.
+    async fn write_and_score(
+        &self,
+        submission: &FormSubmission,
+        g: &Gathered,
+        log: &mut RunLog,
+    ) -> (DraftInput, Written, IcpAssessment) {
+        let t = self.config.timeouts;
         // Phase 3: the draft, with the ICP score beside it.
-        let input = self.draft_input(submission, &g);
-        let icp_input = self.icp_input(submission, &g);
+        let input = self.draft_input(submission, g);
+        let icp_input = self.icp_input(submission, g);
         let ((draft_rec, written), (icp_rec, icp)) = tokio::join!(
             self.step("draft", t.draft + Duration::from_secs(1), async {
                 Ok::<_, Error>(self.write(&input, g.voice.as_ref(), t.draft).await)
@@ -687,11 +710,7 @@ impl Pipeline {
         log.run.steps.push(draft_rec);
         let icp = icp.unwrap_or_else(|_| self.config.icp.assess(&IcpInput::default()));
         log.run.steps.push(icp_rec);
-
-        // Phase 4: store the draft with its run, audit entry and follow-up job, atomically.
-        let draft = self.build_draft(submission, &g, &input, written, &icp, log);
-        let follow_up = self.follow_up_payload(&draft, &g, &icp);
-        self.store(&draft, &follow_up, log, t.store).await
+        (input, written, icp)
     }
 
     async fn resolve_contact(&self, submission: &FormSubmission) -> Result<Contact> {
