@@ -1,7 +1,8 @@
 //! `sequences`: follow-up sequences. A list (by `--status`), `sequences show EMAIL` (step, next
 //! due time, why paused or stopped, history), `sequences stop EMAIL` (manual stop, audited, its
-//! unsent follow-up discarded) and `sequences stats` (per step: sent, replied, stopped by
-//! reason).
+//! unsent follow-up discarded), `sequences stats` (per step: sent, replied, stopped by
+//! reason) and `sequences replay` (each stored sequence re-derived from its journal and compared
+//! with the stored state, see [`salesagent::replay::replay_sequences`]).
 
 use super::{Failure, print_json};
 use clap::{Args, Subcommand};
@@ -54,6 +55,13 @@ enum SequencesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Re-derive every stored sequence from its journal and compare it with the stored state
+    /// (fails when one differs).
+    Replay {
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Who the audit log records for a manual stop.
@@ -74,6 +82,7 @@ pub(crate) async fn run(
         Some(SequencesCommand::Show { email, json }) => show(store, email, *json).await,
         Some(SequencesCommand::Stop { email, json }) => stop(store, clock, email, *json).await,
         Some(SequencesCommand::Stats { json }) => stats(store, *json).await,
+        Some(SequencesCommand::Replay { json }) => replay(store, *json).await,
         None => list(args, store).await,
     }
 }
@@ -228,6 +237,35 @@ async fn list(args: &SequencesArgs, store: &DynStore) -> Result<(), Failure> {
             s.status.as_str(),
             state_line(s)
         );
+    }
+    Ok(())
+}
+
+async fn replay(store: &DynStore, json: bool) -> Result<(), Failure> {
+    let report = salesagent::replay::replay_sequences(&**store).await?;
+    if json {
+        print_json(&report)?;
+    } else {
+        for item in report.items.iter().filter(|i| !i.identical) {
+            let why = item
+                .error
+                .clone()
+                .unwrap_or_else(|| "replays to a different state".to_owned());
+            out!("{}  {why}", item.contact);
+        }
+        out!(
+            "sequences: {} replayed, {} identical, {} differing, {} without a history",
+            report.sequences,
+            report.identical,
+            report.differing,
+            report.unreplayable
+        );
+    }
+    if report.differing > 0 {
+        return Err(Failure::runtime(format!(
+            "{} sequence(s) replay to a different state than the store holds",
+            report.differing
+        )));
     }
     Ok(())
 }

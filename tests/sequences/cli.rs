@@ -128,6 +128,14 @@ fn a_sent_first_email_enrols_and_the_cli_shows_and_stops_the_sequence() {
         stopped.contains("stopped after step 0: manual (operator:ann)"),
         "{stopped}"
     );
+    let replay: Value =
+        serde_json::from_str(&w.ok(&["sequences", "replay", "--json"], &[])).unwrap();
+    assert_eq!(replay["sequences"], 1, "{replay}");
+    assert_eq!(replay["identical"], 1, "{replay}");
+    assert!(
+        w.ok(&["sequences", "replay"], &[])
+            .contains("1 replayed, 1 identical, 0 differing")
+    );
     let stats: Value = serde_json::from_str(&w.ok(&["sequences", "stats", "--json"], &[])).unwrap();
     assert_eq!(stats["by_status"]["stopped"], 1);
     assert_eq!(stats["steps"][0]["stopped"]["manual"], 1);
