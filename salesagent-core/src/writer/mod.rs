@@ -288,14 +288,27 @@ pub fn write_draft_in_voice(input: &DraftInput, profile: Option<&VoiceProfile>) 
     paragraphs.extend(asset_paragraphs(input, &asked, &style, &mut used));
     paragraphs.push(slot_paragraph(input, &asked, &style, &mut used));
     paragraphs.push(closing(&style));
-    let hints = with_frame_habits(hints, profile);
+    let mut hints = with_frame_habits(hints, profile);
+    let none = voice::text::NONE_FORM;
+    let own_sign_off = if hints.sign_off.as_deref() == Some(none) {
+        None
+    } else {
+        learned_sign_off(profile)
+    };
+    if own_sign_off.is_some() {
+        hints.sign_off = Some(none.to_owned());
+    }
 
-    let body = voice::frame(
+    let mut body = voice::frame(
         &paragraphs.join("\n\n"),
         &hints,
         first.as_deref(),
         &input.sender,
     );
+    if let Some(s) = own_sign_off {
+        body.push_str("\n\n");
+        body.push_str(&s);
+    }
     DraftOutput {
         subject: template_subject(input, company.as_deref(), &asked),
         body,
@@ -376,6 +389,51 @@ fn with_frame_habits(
         hints.sign_off = Some(none.to_owned());
     }
     hints
+}
+
+/// The sender's most frequent sign-off exactly as their own mail has it (`Regards`,
+/// `Thanks,\nVince`), from a learned profile: the template closes with it as it is, without
+/// adding the name or company lines the sender does not write (their mail program adds its
+/// signature). `None` without a learned profile, or when the form is not a plain sign-off (at
+/// most 3 lines of at most 40 characters, no digits, links or addresses, and read back as the
+/// same sign-off).
+fn learned_sign_off(profile: Option<&VoiceProfile>) -> Option<String> {
+    let p = profile.filter(|p| voice::is_learned(p))?;
+    let (form, _) = p
+        .style
+        .sign_offs
+        .iter()
+        .filter(|(k, v)| k.as_str() != voice::text::NONE_FORM && v.is_finite())
+        .max_by(|a, b| a.1.total_cmp(b.1).then_with(|| b.0.cmp(a.0)))?;
+    let lines: Vec<String> = form
+        .lines()
+        .map(|l| {
+            let l: String = l
+                .chars()
+                .filter(|c| !is_bidi_control(*c))
+                .map(|c| {
+                    if matches!(c, '{' | '}' | '[' | ']' | '<' | '>') {
+                        ' '
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            clean_line(&l)
+        })
+        .filter(|l| !l.is_empty())
+        .collect();
+    let plain = !lines.is_empty()
+        && lines.len() <= 3
+        && lines.iter().all(|l| {
+            l.chars().count() <= 40
+                && !l.chars().any(|c| c.is_ascii_digit() || c == '@')
+                && !l.contains("://")
+        });
+    let text = lines.join("\n");
+    let reads_back =
+        voice::text::detect_sign_off(&format!("Ok.\n\n{text}")).is_some_and(|d| d.form == text);
+    (plain && reads_back).then_some(text)
 }
 
 /// How the template words a draft: the sender's profile (when learned), else formal or
@@ -734,6 +792,25 @@ mod tests {
         let out = write_draft_in_voice(&input(), None);
         assert!(out.body.starts_with("Hey Ann,"));
         assert!(out.body.contains("Cheers,"));
+    }
+
+    #[test]
+    fn a_learned_sign_off_is_used_exactly_as_the_sender_writes_it() {
+        let mails: Vec<String> = (0..20)
+            .map(|i| format!("Bob,\n\nThe numbers for desk {i} are in the file.\n\nRegards"))
+            .collect();
+        let email = crate::model::EmailAddress::parse("dave@example.com").unwrap();
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-26T08:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let p = voice::learn(email, "default", mails, now).unwrap();
+        let out = write_draft_in_voice(&input(), Some(&p));
+        assert!(out.body.ends_with("\n\nRegards"), "{}", out.body);
+        assert!(!out.body.contains("Sam Seller"), "{}", out.body);
+        assert!(!out.body.contains("Cheers"), "{}", out.body);
+        let json = serde_json::to_string(&out).unwrap();
+        let checked = crate::prompt::check_draft(&json, &input()).unwrap();
+        assert_eq!(checked.output, out);
     }
 
     #[test]
