@@ -49,11 +49,7 @@ pub async fn describe(pool: &AnyPool, max_connections: u32) -> String {
             "SELECT CAST(timeout AS TEXT) FROM pragma_busy_timeout()",
         )
         .await;
-        let autocheckpoint = read(
-            pool,
-            "SELECT CAST(wal_autocheckpoint AS TEXT) FROM pragma_wal_autocheckpoint()",
-        )
-        .await;
+        let autocheckpoint = read(pool, "PRAGMA wal_autocheckpoint").await;
         let checkpoints = if autocheckpoint == "0" {
             "by the store's task (PASSIVE every 500 ms), wal_autocheckpoint=0".to_owned()
         } else {
