@@ -74,9 +74,21 @@ fn check_chat_request(r: &Request) {
         "max_completion_tokens",
         "temperature",
         "stream",
+        "frequency_penalty",
+        "presence_penalty",
     ];
     for k in body.as_object().unwrap().keys() {
         assert!(allowed.contains(&k.as_str()), "unexpected field {k}");
+    }
+    // The spec bounds both penalties to -2.0..=2.0.
+    for k in ["frequency_penalty", "presence_penalty"] {
+        if let Some(v) = body.get(k) {
+            let v = v.as_f64().unwrap();
+            assert!(
+                (-2.0..=2.0).contains(&v),
+                "{k} = {v} outside the spec's range"
+            );
+        }
     }
     assert!(body["model"].is_string());
     for m in body["messages"].as_array().unwrap() {
