@@ -332,14 +332,28 @@ impl SqlStoreBuilder {
 /// `options` (from [`pool_options`] on SQLite) whose connections leave checkpoints to the
 /// store's checkpoint task: [`SQLITE_PRAGMAS`] plus `wal_autocheckpoint = 0`.
 fn checkpointed(options: AnyPoolOptions) -> AnyPoolOptions {
-    options.after_connect(|conn, _| {
+    with_pragmas(
+        options,
+        &[SQLITE_PRAGMAS, &["PRAGMA wal_autocheckpoint = 0"]],
+    )
+}
+
+/// `options` whose new connections run every statement of `lists`, in order.
+fn with_pragmas<DB>(
+    options: sqlx::pool::PoolOptions<DB>,
+    lists: &'static [&'static [&'static str]],
+) -> sqlx::pool::PoolOptions<DB>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    options.after_connect(move |conn, _| {
         Box::pin(async move {
-            for pragma in SQLITE_PRAGMAS {
-                sqlx::raw_sql(*pragma).execute(&mut *conn).await?;
+            for list in lists {
+                for pragma in *list {
+                    sqlx::raw_sql(*pragma).execute(&mut *conn).await?;
+                }
             }
-            sqlx::raw_sql("PRAGMA wal_autocheckpoint = 0")
-                .execute(&mut *conn)
-                .await?;
             Ok(())
         })
     })
@@ -375,14 +389,7 @@ where
             .max_lifetime(None);
     }
     if backend == Backend::Sqlite {
-        options = options.after_connect(|conn, _| {
-            Box::pin(async move {
-                for pragma in SQLITE_PRAGMAS {
-                    sqlx::raw_sql(*pragma).execute(&mut *conn).await?;
-                }
-                Ok(())
-            })
-        });
+        options = with_pragmas(options, &[SQLITE_PRAGMAS]);
     }
     Ok(options)
 }
