@@ -12,7 +12,10 @@
 //! depth nor thousands of queued jobs of kinds the claimer did not ask for slow it down; a claim
 //! for any kind walks `jobs_runnable (run_at, id)` in order. A running job whose lease
 //! has expired is runnable again, so a crashed worker's job is picked up by the next claim, and
-//! the old worker's token no longer finishes it. [`JobStore::release`] hands a job back without
+//! the old worker's token no longer finishes it. [`JobStore::claim_batch`] claims up to `n`
+//! jobs with the same probes in one statement (`UPDATE … WHERE id = ANY(ARRAY(SELECT … LIMIT n
+//! FOR UPDATE SKIP LOCKED))` on PostgreSQL, `id IN (SELECT … LIMIT n)` on SQLite), the batch
+//! sharing one fresh lease token. [`JobStore::release`] hands a job back without
 //! using up an attempt, [`JobStore::wake`] makes a scheduled job due now.
 
 use crate::batch::Stmt;
@@ -169,49 +172,7 @@ impl SqlStore {
         kinds: &[&String],
         lock: &str,
     ) -> Result<Option<AnyRow>> {
-        let pg = self.is_pg();
-        let indexed = |name: &str| {
-            if pg {
-                String::new()
-            } else {
-                format!(" INDEXED BY {name}")
-            }
-        };
-        // `state IN (…)` repeats the partial indexes' predicate so both planners can use them.
-        let runnable = "state IN ('queued', 'running') AND run_at <= $4 \
-             AND ((state = 'queued' AND run_at <= $4) \
-             OR (state = 'running' AND lease_expires_at <= $4 AND attempts < max_attempts))";
-        let pick = match kinds {
-            // `max_attempts > 0` (true of every job) is part of `jobs_runnable`'s predicate,
-            // so only this claim can use that index (see migration 0002).
-            [] => format!(
-                "SELECT id FROM jobs{} WHERE max_attempts > 0 AND {runnable} \
-                 ORDER BY run_at, id LIMIT 1{lock}",
-                indexed("jobs_runnable")
-            ),
-            [_] => format!(
-                "SELECT id FROM jobs{} WHERE kind = $5 AND {runnable} \
-                 ORDER BY run_at, id LIMIT 1{lock}",
-                indexed("jobs_kind_runnable")
-            ),
-            _ => {
-                let arms: Vec<String> = (0..kinds.len())
-                    .map(|i| {
-                        format!(
-                            "SELECT id, run_at FROM (SELECT id, run_at FROM jobs{} \
-                             WHERE kind = ${} AND {runnable} ORDER BY run_at, id LIMIT 1{lock}) \
-                             AS k{i}",
-                            indexed("jobs_kind_runnable"),
-                            i + 5
-                        )
-                    })
-                    .collect();
-                format!(
-                    "SELECT id FROM ({}) AS candidates ORDER BY run_at, id LIMIT 1",
-                    arms.join(" UNION ALL ")
-                )
-            }
-        };
+        let pick = self.pick_sql(kinds.len(), lock, "1");
         let sql = format!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
              lease_token = $2, lease_expires_at = $3, updated_at = $4 \
@@ -225,13 +186,160 @@ impl SqlStore {
         for k in kinds {
             q = q.bind((*k).clone());
         }
-        if pg {
+        if self.is_pg() {
             q.fetch_optional(self.pool()).await.map_err(db)
         } else {
             let (_gate, mut tx) = self.begin_gated().await?;
             let row = q.fetch_optional(&mut *tx).await.map_err(db)?;
             tx.commit().await.map_err(db)?;
             Ok(row)
+        }
+    }
+
+    /// The ids of the oldest runnable jobs of `kinds` (`$5…`; none = any kind), at most
+    /// `limit` (a number or a placeholder) of them, locked with `lock` on PostgreSQL; `$4` is
+    /// now.
+    ///
+    /// Every runnable job is due by now (`run_at <= now`: a queued job must be, and a running
+    /// one was when it was claimed), so each lookup is a range scan of a partial index over
+    /// queued and running jobs that stops after `limit` matches. For a list of kinds, each kind
+    /// is looked up on its own in `jobs_kind_runnable (kind, run_at, id)` and the oldest of
+    /// those candidates win: jobs of kinds nobody asked for are never walked. Without kinds,
+    /// `jobs_runnable (run_at, id)` is walked in order; no claim by kind can use that index
+    /// (its predicate names `max_attempts > 0`, which only this claim states), so PostgreSQL's
+    /// planner cannot pick it for one and walk past other kinds' jobs. SQLite is told which
+    /// index to use (its planner otherwise sorts every runnable row); PostgreSQL's
+    /// `FOR UPDATE SKIP LOCKED` makes concurrent claimers pass over each other's rows.
+    fn pick_sql(&self, kinds: usize, lock: &str, limit: &str) -> String {
+        let pg = self.is_pg();
+        let indexed = |name: &str| {
+            if pg {
+                String::new()
+            } else {
+                format!(" INDEXED BY {name}")
+            }
+        };
+        // `state IN (…)` repeats the partial indexes' predicate so both planners can use them.
+        let runnable = "state IN ('queued', 'running') AND run_at <= $4 \
+             AND ((state = 'queued' AND run_at <= $4) \
+             OR (state = 'running' AND lease_expires_at <= $4 AND attempts < max_attempts))";
+        match kinds {
+            // `max_attempts > 0` (true of every job) is part of `jobs_runnable`'s predicate,
+            // so only this claim can use that index (see migration 0002).
+            0 => format!(
+                "SELECT id FROM jobs{} WHERE max_attempts > 0 AND {runnable} \
+                 ORDER BY run_at, id LIMIT {limit}{lock}",
+                indexed("jobs_runnable")
+            ),
+            1 => format!(
+                "SELECT id FROM jobs{} WHERE kind = $5 AND {runnable} \
+                 ORDER BY run_at, id LIMIT {limit}{lock}",
+                indexed("jobs_kind_runnable")
+            ),
+            _ => {
+                let arms: Vec<String> = (0..kinds)
+                    .map(|i| {
+                        format!(
+                            "SELECT id, run_at FROM (SELECT id, run_at FROM jobs{} \
+                             WHERE kind = ${} AND {runnable} ORDER BY run_at, id \
+                             LIMIT {limit}{lock}) AS k{i}",
+                            indexed("jobs_kind_runnable"),
+                            i + 5
+                        )
+                    })
+                    .collect();
+                format!(
+                    "SELECT id FROM ({}) AS candidates ORDER BY run_at, id LIMIT {limit}",
+                    arms.join(" UNION ALL ")
+                )
+            }
+        }
+    }
+
+    /// One batch claim statement: up to `max` of the oldest runnable jobs of `kinds` (the
+    /// probes of [`SqlStore::pick_sql`]), locked with `lock` on PostgreSQL, become running under
+    /// one new lease token. On PostgreSQL the ids are gathered by `ARRAY(…)`, which runs its
+    /// locking select exactly once (an `IN (…)` semi-join may run it again and claim more than
+    /// `max`); on SQLite the statement runs inside a `BEGIN IMMEDIATE` transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn claim_batch_with(
+        &self,
+        worker: &str,
+        token: &LeaseToken,
+        expires: DateTime<Utc>,
+        now: DateTime<Utc>,
+        kinds: &[&String],
+        lock: &str,
+        max: usize,
+    ) -> Result<Vec<AnyRow>> {
+        let limit = format!("${}", kinds.len() + 5);
+        let pick = self.pick_sql(kinds.len(), lock, &limit);
+        let which = if self.is_pg() {
+            format!("id = ANY(ARRAY({pick}))")
+        } else {
+            format!("id IN ({pick})")
+        };
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
+             lease_token = $2, lease_expires_at = $3, updated_at = $4 \
+             WHERE {which} RETURNING {JOB_COLS}"
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(worker.to_owned())
+            .bind(token.to_string())
+            .bind(ts("lease", expires)?)
+            .bind(ts("now", now)?);
+        for k in kinds {
+            q = q.bind((*k).clone());
+        }
+        q = q.bind(i64::try_from(max).unwrap_or(i64::MAX));
+        if self.is_pg() {
+            q.fetch_all(self.pool()).await.map_err(db)
+        } else {
+            let (_gate, mut tx) = self.begin_gated().await?;
+            let rows = q.fetch_all(&mut *tx).await.map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            Ok(rows)
+        }
+    }
+
+    /// Dead-letters the running jobs whose worker died on their last attempt (lease expired,
+    /// no attempts left): they are not runnable, so no claim would ever finish them.
+    async fn bury_expired_last_attempts(&self, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'dead', lease_owner = NULL, lease_token = NULL, \
+             lease_expires_at = NULL, updated_at = $1, last_error = COALESCE(last_error, \
+             'lease expired on the last attempt') WHERE state = 'running' \
+             AND lease_expires_at <= $1 AND attempts >= max_attempts",
+        )
+        .bind(ts("now", now)?)
+        .execute(&mut *self.writer().await?)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    /// A claim's kinds, checked (as the worker's name), sorted and deduplicated.
+    fn claim_kinds<'k>(&self, worker: &str, kinds: &'k [String]) -> Result<Vec<&'k String>> {
+        self.check_text("worker", worker)?;
+        for k in kinds {
+            self.check_text("kind", k)?;
+        }
+        // A fixed order of kinds: PostgreSQL's fallback claim waits for row locks kind by
+        // kind, and claimers that lock in one order cannot deadlock.
+        let mut kinds: Vec<&String> = kinds.iter().collect();
+        kinds.sort();
+        kinds.dedup();
+        Ok(kinds)
+    }
+
+    /// `FOR UPDATE SKIP LOCKED` on PostgreSQL, nothing on SQLite (its write lock serialises
+    /// claims).
+    fn skip_locked(&self) -> &'static str {
+        if self.is_pg() {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
         }
     }
 
@@ -273,25 +381,12 @@ impl JobStore for SqlStore {
         kinds: &[String],
         lease: Duration,
     ) -> Result<Option<ClaimedJob>> {
-        self.check_text("worker", worker)?;
-        for k in kinds {
-            self.check_text("kind", k)?;
-        }
+        let kinds = self.claim_kinds(worker, kinds)?;
         let now = self.now();
         let expires = after(now, lease)?;
         let token = LeaseToken::new();
-        // A fixed order of kinds: PostgreSQL's fallback claim waits for row locks kind by
-        // kind, and claimers that lock in one order cannot deadlock.
-        let mut kinds: Vec<&String> = kinds.iter().collect();
-        kinds.sort();
-        kinds.dedup();
-        let lock = if self.is_pg() {
-            " FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        };
         let mut row = self
-            .claim_with(worker, &token, expires, now, &kinds, lock)
+            .claim_with(worker, &token, expires, now, &kinds, self.skip_locked())
             .await?;
         if row.is_none() && self.is_pg() && kinds.len() > 1 {
             // Each kind's probe locks its oldest runnable job for the statement, the ones not
@@ -304,16 +399,7 @@ impl JobStore for SqlStore {
         }
         let Some(row) = row else {
             // Jobs whose worker died on their last attempt are dead, not runnable.
-            sqlx::query(
-                "UPDATE jobs SET state = 'dead', lease_owner = NULL, lease_token = NULL, \
-                 lease_expires_at = NULL, updated_at = $1, last_error = COALESCE(last_error, \
-                 'lease expired on the last attempt') WHERE state = 'running' \
-                 AND lease_expires_at <= $1 AND attempts >= max_attempts",
-            )
-            .bind(ts("now", now)?)
-            .execute(&mut *self.writer().await?)
-            .await
-            .map_err(db)?;
+            self.bury_expired_last_attempts(now).await?;
             return Ok(None);
         };
         let job = self.job_from(&row)?;
@@ -326,6 +412,63 @@ impl JobStore for SqlStore {
             },
             job,
         }))
+    }
+
+    async fn claim_batch(
+        &self,
+        worker: &str,
+        kinds: &[String],
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<ClaimedJob>> {
+        let kinds = self.claim_kinds(worker, kinds)?;
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let now = self.now();
+        let expires = after(now, lease)?;
+        let token = LeaseToken::new();
+        let mut rows = self
+            .claim_batch_with(
+                worker,
+                &token,
+                expires,
+                now,
+                &kinds,
+                self.skip_locked(),
+                max,
+            )
+            .await?;
+        if rows.is_empty() && self.is_pg() && kinds.len() > 1 {
+            // As in `claim`: the probes of a concurrent claim may have locked (and left) every
+            // job this one could have had; waiting for those locks settles it.
+            rows = self
+                .claim_batch_with(worker, &token, expires, now, &kinds, " FOR UPDATE", max)
+                .await?;
+        }
+        if rows.is_empty() {
+            // Jobs whose worker died on their last attempt are dead, not runnable.
+            self.bury_expired_last_attempts(now).await?;
+            return Ok(Vec::new());
+        }
+        let mut claimed = rows
+            .iter()
+            .map(|row| {
+                let job = self.job_from(row)?;
+                Ok(ClaimedJob {
+                    lease: Lease {
+                        job_id: job.id,
+                        token,
+                        owner: worker.to_owned(),
+                        expires_at: expires,
+                    },
+                    job,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // RETURNING gives no order: oldest first, as claimed.
+        claimed.sort_by_key(|c| (c.job.run_at, c.job.id));
+        Ok(claimed)
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease> {

@@ -138,6 +138,7 @@ layered_port!(RunStore, "store" {
 layered_port!(JobStore, "store" {
     fn enqueue(job: &NewJob) -> (Job, bool) [job.kind, job.idempotency_key];
     fn claim(worker: &str, kinds: &[String], lease: Duration) -> Option<ClaimedJob> [worker, kinds];
+    fn claim_batch(worker: &str, kinds: &[String], lease: Duration, max: usize) -> Vec<ClaimedJob> [worker, kinds, max];
     fn heartbeat(lease: &Lease, extend: Duration) -> Lease [lease.job_id];
     fn complete(lease: &Lease) -> () [lease.job_id];
     fn fail(lease: &Lease, failure: &JobFailure) -> Job [lease.job_id];

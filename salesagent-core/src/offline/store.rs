@@ -375,22 +375,16 @@ impl RunStore for MemoryStore {
     }
 }
 
-#[async_trait]
-impl JobStore for MemoryStore {
-    async fn enqueue(&self, job: &NewJob) -> Result<(Job, bool)> {
-        if job.kind.trim().is_empty() {
-            return Err(Error::invalid("kind", "is empty"));
-        }
-        let now = self.now();
-        Ok(enqueue(&mut lock(&self.state), now, job))
-    }
-
-    async fn claim(
+impl MemoryStore {
+    /// Claims up to `max` runnable jobs of `kinds` (empty = any), oldest first, each under its
+    /// own lease token, in one critical section ([`JobStore::claim`] is `max = 1`).
+    fn claim_jobs(
         &self,
         worker: &str,
         kinds: &[String],
         lease: Duration,
-    ) -> Result<Option<ClaimedJob>> {
+        max: usize,
+    ) -> Vec<ClaimedJob> {
         let now = self.now();
         let mut s = lock(&self.state);
         // A running job whose lease ran out on its last allowed attempt is dead, not retried.
@@ -411,34 +405,70 @@ impl JobStore for MemoryStore {
                     JobState::Done | JobState::Dead => false,
                 }
         };
-        let Some(pos) = s
+        let mut picked: Vec<(DateTime<Utc>, usize)> = s
             .jobs
             .iter()
             .enumerate()
             .filter(|(_, e)| runnable(e))
-            .min_by_key(|(i, e)| (e.job.run_at, *i))
-            .map(|(i, _)| i)
-        else {
-            return Ok(None);
-        };
-        let token = LeaseToken(s.fresh_uuid());
+            .map(|(i, e)| (e.job.run_at, i))
+            .collect();
+        if picked.len() > max {
+            picked.select_nth_unstable(max);
+            picked.truncate(max);
+        }
+        picked.sort_unstable();
         let expires_at = now + to_delta(lease);
-        let e = &mut s.jobs[pos];
-        e.token = Some(token);
-        e.job.state = JobState::Running;
-        e.job.attempts += 1;
-        e.job.lease_owner = Some(worker.to_owned());
-        e.job.lease_expires_at = Some(expires_at);
-        e.job.updated_at = now;
-        Ok(Some(ClaimedJob {
-            job: e.job.clone(),
-            lease: Lease {
-                job_id: e.job.id,
-                token,
-                owner: worker.to_owned(),
-                expires_at,
-            },
-        }))
+        let mut claimed = Vec::with_capacity(picked.len());
+        for (_, pos) in picked {
+            let token = LeaseToken(s.fresh_uuid());
+            let e = &mut s.jobs[pos];
+            e.token = Some(token);
+            e.job.state = JobState::Running;
+            e.job.attempts += 1;
+            e.job.lease_owner = Some(worker.to_owned());
+            e.job.lease_expires_at = Some(expires_at);
+            e.job.updated_at = now;
+            claimed.push(ClaimedJob {
+                job: e.job.clone(),
+                lease: Lease {
+                    job_id: e.job.id,
+                    token,
+                    owner: worker.to_owned(),
+                    expires_at,
+                },
+            });
+        }
+        claimed
+    }
+}
+
+#[async_trait]
+impl JobStore for MemoryStore {
+    async fn enqueue(&self, job: &NewJob) -> Result<(Job, bool)> {
+        if job.kind.trim().is_empty() {
+            return Err(Error::invalid("kind", "is empty"));
+        }
+        let now = self.now();
+        Ok(enqueue(&mut lock(&self.state), now, job))
+    }
+
+    async fn claim(
+        &self,
+        worker: &str,
+        kinds: &[String],
+        lease: Duration,
+    ) -> Result<Option<ClaimedJob>> {
+        Ok(self.claim_jobs(worker, kinds, lease, 1).pop())
+    }
+
+    async fn claim_batch(
+        &self,
+        worker: &str,
+        kinds: &[String],
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<ClaimedJob>> {
+        Ok(self.claim_jobs(worker, kinds, lease, max))
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease> {

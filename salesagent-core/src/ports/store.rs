@@ -192,6 +192,32 @@ pub trait JobStore: Send + Sync {
         kinds: &[String],
         lease: Duration,
     ) -> Result<Option<ClaimedJob>>;
+    /// Claims up to `max` runnable jobs of `kinds` (empty = any) in one go, oldest first, each
+    /// as [`claim`](Self::claim) would: every runnable job goes to exactly one claimer, however
+    /// many claim at once, and a running job whose lease expired is claimed again. Fewer than
+    /// `max` (none at all when nothing is runnable) is not an error; `max = 0` claims nothing.
+    ///
+    /// The SQL stores claim the whole batch in one statement (one round trip on PostgreSQL,
+    /// one write transaction on SQLite), and the jobs of one batch share one lease token: a
+    /// [`Lease`] is always its job id and token together, so each job is still completed,
+    /// heartbeated, failed or released on its own. This default claims one job with
+    /// [`claim`](Self::claim), so other implementations work unchanged.
+    async fn claim_batch(
+        &self,
+        worker: &str,
+        kinds: &[String],
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<ClaimedJob>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .claim(worker, kinds, lease)
+            .await?
+            .into_iter()
+            .collect())
+    }
     /// Extends a lease; `Conflict` if the lease was lost.
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease>;
     /// Marks the job done; `Conflict` if the lease was lost.

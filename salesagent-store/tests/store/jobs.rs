@@ -342,6 +342,69 @@ async fn eight_workers_exactly_once_sqlite_file() {
     exactly_once(&s, 8, 500).await;
 }
 
+/// Workers claim batches of up to `batch` jobs (of any kind) and complete each, concurrently;
+/// every job must be claimed and completed exactly once, none left behind.
+async fn exactly_once_batched(s: &SqlStore, workers: usize, jobs: usize, batch: usize) {
+    for i in 0..jobs {
+        s.enqueue(&NewJob::new("bulk", serde_json::json!({ "i": i })))
+            .await
+            .unwrap();
+    }
+    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let s = s.clone();
+        let seen = seen.clone();
+        tasks.push(tokio::spawn(async move {
+            let me = format!("batch-worker-{w}");
+            loop {
+                let claimed = s
+                    .claim_batch(&me, &[], Duration::from_secs(300), batch)
+                    .await
+                    .unwrap();
+                assert!(claimed.len() <= batch, "at most a batch per claim");
+                if claimed.is_empty() {
+                    break;
+                }
+                for c in claimed {
+                    s.complete(&c.lease).await.unwrap();
+                    *seen
+                        .lock()
+                        .unwrap()
+                        .entry(c.job.id.to_string())
+                        .or_default() += 1;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), jobs, "every job completed");
+    assert!(seen.values().all(|n| *n == 1), "no job completed twice");
+    let counts = s.job_counts().await.unwrap();
+    assert_eq!(counts.get(&JobState::Done), Some(&(jobs as u64)));
+    assert_eq!(
+        counts.len(),
+        1,
+        "nothing left queued or running: {counts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_batch_workers_exactly_once_postgres() {
+    let Some(url) = pg_url().await else { return };
+    let s = builder(&url).max_connections(12).connect().await.unwrap();
+    exactly_once_batched(&s, 8, 2_000, 10).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_batch_workers_exactly_once_sqlite_file() {
+    let s = open(&sqlite_file_url(), ManualClock::new()).await;
+    exactly_once_batched(&s, 8, 500, 10).await;
+}
+
 trait NowPlus {
     fn now_plus(&self, d: CDuration) -> chrono::DateTime<chrono::Utc>;
 }

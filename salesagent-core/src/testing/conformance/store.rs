@@ -34,6 +34,7 @@ pub async fn run<S: Store + ?Sized>(store: &S) {
     run_jobs(store).await;
     run_job_kinds(store).await;
     run_job_release(store).await;
+    run_job_batches(store).await;
     run_send(store).await;
     run_messages(store).await;
     run_outcomes(store).await;
@@ -1516,6 +1517,239 @@ pub async fn run_job_release<S: Store + ?Sized>(store: &S) {
         (done.state, done.run_at),
         (JobState::Done, base_time()),
         "job wake: a finished job is left alone"
+    );
+}
+
+/// Batch claims: up to `max` runnable jobs at once, oldest first, only of the kinds asked for,
+/// each its own lease; expired leases reclaimed; under concurrency every job claimed exactly
+/// once and none left behind.
+pub async fn run_job_batches<S: Store + ?Sized>(store: &S) {
+    let lease = Duration::from_secs(30);
+    let [kind, second, other] =
+        ["one", "two", "other"].map(|k| format!("conformance-batch-{k}-{}", unique()));
+    let kinds = std::slice::from_ref(&kind);
+    let long_ago = chrono::TimeZone::with_ymd_and_hms(&Utc, 2003, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid date");
+    let enqueue_at = |kind: &String, at: DateTime<Utc>| {
+        let job = NewJob::new(kind.clone(), serde_json::json!({ "batch": true })).run_at(at);
+        async move { ok(store.enqueue(&job).await, "enqueue").0 }
+    };
+    // Five due jobs enqueued out of order, one due in a century, and older jobs of a kind
+    // nobody asks for.
+    for i in 0..5 {
+        enqueue_at(
+            &other,
+            long_ago - TimeDelta::hours(1) + TimeDelta::seconds(i),
+        )
+        .await;
+    }
+    let mut due = Vec::new();
+    for m in [3, 0, 4, 1, 2] {
+        due.push(enqueue_at(&kind, long_ago + TimeDelta::minutes(m)).await);
+    }
+    due.sort_by_key(|j| j.run_at);
+    let future = enqueue_at(&kind, base_time() + TimeDelta::days(365 * 100)).await;
+
+    assert!(
+        ok(
+            store.claim_batch("w", kinds, lease, 0).await,
+            "claim_batch 0"
+        )
+        .is_empty(),
+        "job batches: a batch of 0 claims nothing"
+    );
+    let first = ok(store.claim_batch("w", kinds, lease, 3).await, "claim_batch");
+    assert_eq!(
+        first.iter().map(|c| c.job.id).collect::<Vec<_>>(),
+        due[..3].iter().map(|j| j.id).collect::<Vec<_>>(),
+        "job batches: up to max jobs, the oldest runnable first"
+    );
+    let rest = ok(
+        store.claim_batch("w", kinds, lease, 10).await,
+        "claim_batch",
+    );
+    assert_eq!(
+        rest.iter().map(|c| c.job.id).collect::<Vec<_>>(),
+        due[3..].iter().map(|j| j.id).collect::<Vec<_>>(),
+        "job batches: fewer than max when fewer are runnable; never a future job"
+    );
+    assert!(
+        ok(
+            store.claim_batch("w", kinds, lease, 10).await,
+            "claim_batch"
+        )
+        .is_empty(),
+        "job batches: nothing runnable left"
+    );
+    for c in first.iter().chain(&rest) {
+        assert_eq!(
+            (c.job.state, c.job.attempts, c.lease.job_id),
+            (JobState::Running, 1, c.job.id),
+            "job batches: each claimed job is running, with an attempt counted, under its lease"
+        );
+        assert_eq!(
+            (c.job.lease_owner.as_deref(), c.lease.owner.as_str()),
+            (Some("w"), "w"),
+            "job batches: the lease names its owner"
+        );
+        assert_eq!(
+            ok(store.get_job(c.job.id).await, "get_job").state,
+            JobState::Running
+        );
+    }
+    assert_eq!(
+        ok(store.get_job(future.id).await, "get_job").state,
+        JobState::Queued
+    );
+
+    // Each job of a batch is finished on its own lease.
+    ok(store.complete(&first[0].lease).await, "complete");
+    ok(
+        store.heartbeat(&first[1].lease, lease).await,
+        "heartbeat a batch job",
+    );
+    ok(store.complete(&first[1].lease).await, "complete");
+    let released = ok(store.release(&first[2].lease, long_ago).await, "release");
+    assert_eq!(
+        (released.state, released.attempts),
+        (JobState::Queued, 0),
+        "job batches: releasing one job of a batch"
+    );
+    expect_err(
+        store.complete(&first[2].lease).await,
+        "conflict",
+        "job batches: a released batch job's lease",
+    );
+    ok(store.complete(&rest[0].lease).await, "complete");
+    assert_eq!(
+        ok(store.get_job(rest[1].job.id).await, "get_job").state,
+        JobState::Running,
+        "job batches: finishing one job leaves the others of its batch running"
+    );
+    let again = ok(
+        store.claim_batch("w2", kinds, lease, 10).await,
+        "claim_batch",
+    );
+    assert_eq!(
+        again.iter().map(|c| c.job.id).collect::<Vec<_>>(),
+        vec![first[2].job.id],
+        "job batches: a released job is claimed again"
+    );
+    ok(store.complete(&again[0].lease).await, "complete");
+    ok(store.complete(&rest[1].lease).await, "complete");
+
+    // Expired leases are claimed again by the next batch, with a new token.
+    let j = enqueue_at(&kind, long_ago).await;
+    let slow = ok(
+        store
+            .claim_batch("slow", kinds, Duration::from_millis(100), 10)
+            .await,
+        "claim_batch short lease",
+    );
+    assert_eq!(
+        slow.iter().map(|c| c.job.id).collect::<Vec<_>>(),
+        vec![j.id]
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let fast = ok(store.claim_batch("fast", kinds, lease, 10).await, "reclaim");
+    assert_eq!(
+        fast.iter()
+            .map(|c| (c.job.id, c.job.attempts))
+            .collect::<Vec<_>>(),
+        vec![(j.id, 2)],
+        "job batches: a job whose lease expired is claimed again, counting an attempt"
+    );
+    assert!(
+        fast[0].lease.token != slow[0].lease.token,
+        "job batches: a reclaim issues a new lease token"
+    );
+    expect_err(
+        store.complete(&slow[0].lease).await,
+        "conflict",
+        "job batches: completing with the expired lease",
+    );
+    ok(store.complete(&fast[0].lease).await, "complete");
+
+    // Several kinds: the oldest of any kind asked for, never another kind.
+    let b1 = enqueue_at(&second, long_ago + TimeDelta::seconds(30)).await;
+    let a0 = enqueue_at(&kind, long_ago).await;
+    let a2 = enqueue_at(&kind, long_ago + TimeDelta::minutes(1)).await;
+    let both = [second.clone(), kind.clone(), second.clone()];
+    let mixed = ok(store.claim_batch("w", &both, lease, 2).await, "claim_batch");
+    assert_eq!(
+        mixed.iter().map(|c| c.job.id).collect::<Vec<_>>(),
+        vec![a0.id, b1.id],
+        "job batches: the oldest runnable jobs of any kind asked for"
+    );
+    let last = ok(
+        store.claim_batch("w", &both, lease, 10).await,
+        "claim_batch",
+    );
+    assert_eq!(
+        last.iter().map(|c| c.job.id).collect::<Vec<_>>(),
+        vec![a2.id]
+    );
+    for c in mixed.iter().chain(&last) {
+        ok(store.complete(&c.lease).await, "complete");
+    }
+
+    // Concurrent batch claimers, over one kind and over two: every job exactly once, none
+    // left behind.
+    for (label, claim_kinds) in [
+        ("one kind", vec![kind.clone()]),
+        ("two kinds", both.to_vec()),
+    ] {
+        let mut ids = BTreeSet::new();
+        for i in 0..40 {
+            let k = &claim_kinds[i % claim_kinds.len()];
+            let at = long_ago + TimeDelta::seconds(i64::try_from(i % 7).unwrap_or(0));
+            ids.insert(enqueue_at(k, at).await.id);
+        }
+        let workers: Vec<String> = (0..8).map(|i| format!("batch-worker-{i}")).collect();
+        let claim_kinds = &claim_kinds;
+        let per_worker = join_all(workers.iter().map(|w| async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = ok(
+                    store.claim_batch(w, claim_kinds, lease, 3).await,
+                    "concurrent claim_batch",
+                );
+                assert!(batch.len() <= 3, "job batches: never more than max");
+                if batch.is_empty() {
+                    return mine;
+                }
+                mine.extend(batch);
+            }
+        }))
+        .await;
+        let claimed: Vec<crate::model::ClaimedJob> = per_worker.into_iter().flatten().collect();
+        let got: BTreeSet<_> = claimed.iter().map(|c| c.job.id).collect();
+        assert_eq!(
+            got.len(),
+            claimed.len(),
+            "job batches ({label}): no job may be claimed twice"
+        );
+        assert_eq!(
+            got, ids,
+            "job batches ({label}): 8 concurrent batch claimers claim every job, none lost"
+        );
+        for c in &claimed {
+            ok(store.complete(&c.lease).await, "complete");
+        }
+    }
+    let others = ok(
+        store
+            .list_jobs(&JobFilter {
+                kind: Some(other.clone()),
+                ..JobFilter::default()
+            })
+            .await,
+        "list_jobs",
+    );
+    assert!(
+        others.len() == 5 && others.iter().all(|j| j.state == JobState::Queued),
+        "job batches: jobs of a kind nobody asked for stay queued"
     );
 }
 
