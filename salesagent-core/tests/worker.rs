@@ -4,14 +4,17 @@
 use async_trait::async_trait;
 use chrono::TimeDelta;
 use salesagent_core::Result;
+use salesagent_core::layers::{Layer, Layered};
 use salesagent_core::model::{Job, JobFilter, JobState, NewJob};
 use salesagent_core::ports::{Clock as _, DynClock, DynStore};
 use salesagent_core::testing::{ManualClock, MemoryStore};
 use salesagent_core::worker::{JobDone, JobHandler, JobKind, Worker, WorkerConfig};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Notify;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Greet {
@@ -159,4 +162,162 @@ async fn shutdown_lets_jobs_finish_within_the_grace_then_gives_the_rest_back() {
     assert_eq!(stored.state, JobState::Queued, "{stored:?}");
     assert_eq!(stored.attempts, 0, "giving a job back uses no attempt");
     assert!(stored.lease_owner.is_none());
+}
+
+/// Records the store's claim calls and holds the worker's first batch claim, once it has its
+/// jobs, until the test says `resume`.
+#[derive(Debug, Clone, Default)]
+struct ClaimGate(Arc<GateState>);
+
+#[derive(Debug, Default)]
+struct GateState {
+    /// (operation, key arguments) of every claim.
+    claims: Mutex<Vec<(&'static str, String)>>,
+    held: AtomicBool,
+    /// Notified when the first batch is claimed (and held).
+    claimed: Notify,
+    resume: Notify,
+}
+
+impl Layer for ClaimGate {
+    fn around<'a, T, F>(
+        &'a self,
+        op: &'static str,
+        args: &'a (dyn Fn() -> String + Sync),
+        call: F,
+    ) -> impl Future<Output = Result<T>> + Send + 'a
+    where
+        T: Send + 'a,
+        F: Future<Output = Result<T>> + Send + 'a,
+    {
+        async move {
+            if op.starts_with("store.claim") {
+                self.0.claims.lock().unwrap().push((op, args()));
+            }
+            let r = call.await;
+            if op == "store.claim_batch" && !self.0.held.swap(true, Ordering::SeqCst) {
+                self.0.claimed.notify_one();
+                self.0.resume.notified().await;
+            }
+            r
+        }
+    }
+}
+
+/// A worker over a gated store, claiming at most `claim_batch` jobs per poll.
+fn gated(claim_batch: usize) -> (DynStore, ClaimGate, Arc<AtomicUsize>, Worker) {
+    let clock = ManualClock::new(ManualClock::default_start());
+    let shared = clock.shared();
+    let gate = ClaimGate::default();
+    let store: DynStore = Arc::new(Layered::wrap(
+        MemoryStore::new(shared.clone()),
+        gate.clone(),
+    ));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let worker = Worker::empty(
+        store.clone(),
+        shared.clone(),
+        WorkerConfig {
+            shutdown_grace: Duration::from_millis(50),
+            poll_interval: Duration::from_millis(5),
+            claim_batch,
+            ..WorkerConfig::default()
+        },
+    )
+    .register(GreetHandler {
+        runs: runs.clone(),
+        clock: shared,
+    });
+    (store, gate, runs, worker)
+}
+
+async fn enqueue_greets(store: &DynStore, n: usize) {
+    for i in 0..n {
+        let job = Greet {
+            name: format!("guest-{i}"),
+        }
+        .to_job()
+        .unwrap();
+        store.enqueue(&job).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_worker_claims_batches_of_at_most_its_free_slots_and_the_configured_size() {
+    let (store, gate, runs, worker) = gated(3);
+    enqueue_greets(&store, 25).await;
+    let w = worker.clone();
+    let run = tokio::spawn(async move { w.run_until_idle(4).await });
+    // The first poll, with 4 free slots, claims a batch of 3 in one call.
+    gate.0.claimed.notified().await;
+    let counts = store.job_counts().await.unwrap();
+    assert_eq!(
+        (
+            counts.get(&JobState::Running),
+            counts.get(&JobState::Queued)
+        ),
+        (Some(&3), Some(&22)),
+        "one claim took a batch of 3: {counts:?}"
+    );
+    gate.0.resume.notify_one();
+    let stats = run.await.unwrap().unwrap();
+    assert_eq!((stats.done, stats.claimed()), (25, 25), "{stats:?}");
+    assert_eq!(runs.load(Ordering::SeqCst), 25, "each job ran once");
+    let claims = gate.0.claims.lock().unwrap().clone();
+    assert!(
+        claims.iter().all(|(op, _)| *op == "store.claim_batch"),
+        "the worker claims in batches only: {claims:?}"
+    );
+    let sizes: Vec<usize> = claims
+        .iter()
+        .map(|(_, args)| args.rsplit(", ").next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(sizes[0], 3, "4 free slots, batches of at most 3");
+    assert!(
+        sizes.iter().all(|n| (1..=3).contains(n)),
+        "never more than the batch size or the free slots: {sizes:?}"
+    );
+    assert!(
+        claims.len() < 25,
+        "fewer claims than jobs: {} claims",
+        claims.len()
+    );
+    let done = store
+        .list_jobs(&JobFilter {
+            state: Some(JobState::Done),
+            ..JobFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(done.len(), 25);
+}
+
+#[tokio::test]
+async fn a_batch_claimed_as_shutdown_begins_goes_back_to_the_queue_unstarted() {
+    // A current-thread runtime: the shutdown future lets the held claim go on and `run` marks
+    // the shutdown before the worker's task can run again.
+    let (store, gate, runs, worker) = gated(10);
+    enqueue_greets(&store, 3).await;
+    let g = gate.clone();
+    let stats = worker
+        .run(4, async move {
+            g.0.claimed.notified().await;
+            g.0.resume.notify_one();
+        })
+        .await;
+    assert_eq!((stats.released, stats.claimed()), (3, 3), "{stats:?}");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        0,
+        "no job of the batch started"
+    );
+    let jobs = store.list_jobs(&JobFilter::default()).await.unwrap();
+    assert_eq!(jobs.len(), 3);
+    for j in &jobs {
+        assert_eq!(
+            (j.state, j.attempts, j.lease_owner.as_deref()),
+            (JobState::Queued, 0, None),
+            "given back without using an attempt: {j:?}"
+        );
+    }
 }

@@ -15,9 +15,16 @@
 //! errors come back after the queue's backoff (at least the error's `retry_after`), the rest go
 //! to the dead-letter state at once. The job queue is the one owner of retries.
 //!
+//! A worker runs up to `concurrency` jobs at once and claims in batches
+//! ([`JobStore::claim_batch`](crate::ports::JobStore::claim_batch)): each poll claims as many
+//! jobs as it has free slots, at most [`WorkerConfig::claim_batch`], and starts every claimed
+//! job at once (one round trip for up to a batch of jobs; a job never waits claimed behind
+//! another). Each running job keeps its own lease alive with heartbeats.
+//!
 //! [`Worker::run`] stops on a shutdown signal: it claims nothing more, lets running jobs finish
 //! within [`WorkerConfig::shutdown_grace`], then gives the rest back to the queue at once
-//! without using up an attempt.
+//! without using up an attempt; jobs whose batch arrives after the signal are given back
+//! without being started.
 
 use crate::model::{ClaimedJob, DraftId, Job, JobFailure, JobState, Lease, NewJob, kinds};
 use crate::pipeline::{CrmContactEventJob, FollowUp, Pipeline, PipelineJob};
@@ -31,11 +38,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio::task::{JoinError, JoinSet};
 
 /// How a worker behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerConfig {
-    /// Worker name prefix (lease owner is `{name}-{n}`).
+    /// Worker name: the lease owner of the jobs [`Worker::run`] and
+    /// [`Worker::run_until_idle`] claim.
     pub name: String,
     /// Lease length per claim and per heartbeat.
     pub lease: Duration,
@@ -46,6 +55,10 @@ pub struct WorkerConfig {
     /// How long [`Worker::run`] lets running jobs finish after the shutdown signal before it
     /// gives them back to the queue.
     pub shutdown_grace: Duration,
+    /// The most jobs one poll claims ([`JobStore::claim_batch`](crate::ports::JobStore::claim_batch));
+    /// a poll also claims no more than the worker's free slots, so every claimed job starts at
+    /// once. 1 claims one job per round trip; 0 counts as 1.
+    pub claim_batch: usize,
 }
 
 impl Default for WorkerConfig {
@@ -56,6 +69,7 @@ impl Default for WorkerConfig {
             heartbeat: Duration::from_secs(30),
             poll_interval: Duration::from_millis(500),
             shutdown_grace: Duration::from_secs(30),
+            claim_batch: 10,
         }
     }
 }
@@ -188,15 +202,6 @@ impl WorkStats {
             JobOutcome::LeaseLost => self.lease_lost += 1,
             JobOutcome::Released => self.released += 1,
         }
-    }
-
-    fn merge(&mut self, o: WorkStats) {
-        self.done += o.done;
-        self.deferred += o.deferred;
-        self.retrying += o.retrying;
-        self.dead += o.dead;
-        self.lease_lost += o.lease_lost;
-        self.released += o.released;
     }
 }
 
@@ -362,6 +367,32 @@ enum Phase {
     Stop,
 }
 
+/// The outcomes of [`Worker::run`]'s and [`Worker::run_until_idle`]'s jobs as they finish.
+struct Tally {
+    stats: WorkStats,
+    /// The first store error (only kept with `keep_errors`; otherwise logged).
+    first_err: Option<Error>,
+    keep_errors: bool,
+}
+
+impl Tally {
+    fn record(&mut self, r: std::result::Result<Result<JobOutcome>, JoinError>) {
+        let e = match r {
+            Ok(Ok(o)) => {
+                self.stats.add(&o);
+                return;
+            }
+            Ok(Err(e)) => e,
+            Err(j) => Error::backend(format!("worker task failed: {j}")),
+        };
+        if self.keep_errors {
+            self.first_err.get_or_insert(e);
+        } else {
+            tracing::warn!(error = %e, "worker: store error while finishing a job");
+        }
+    }
+}
+
 /// A job runner with one handler per kind. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Worker {
@@ -481,25 +512,27 @@ impl Worker {
         phase: &mut watch::Receiver<Phase>,
     ) -> Result<Option<JobOutcome>> {
         let kinds = self.kinds();
-        let Some(ClaimedJob { job, lease }) =
-            self.store.claim(owner, &kinds, self.config.lease).await?
-        else {
+        let Some(claimed) = self.store.claim(owner, &kinds, self.config.lease).await? else {
             return Ok(None);
         };
+        self.run_claimed(claimed, phase).await.map(Some)
+    }
+
+    /// Runs one claimed job to its outcome: its handler under heartbeats, then complete,
+    /// release (not now, or cut short by [`Phase::Stop`]) or fail.
+    async fn run_claimed(
+        &self,
+        claimed: ClaimedJob,
+        phase: &mut watch::Receiver<Phase>,
+    ) -> Result<JobOutcome> {
+        let ClaimedJob { job, lease } = claimed;
         let (result, lease) = self.with_heartbeat(&job, lease, phase).await;
         let Some(lease) = lease else {
             tracing::warn!(job = %job.id, kind = %job.kind, "lease lost; abandoning the job");
-            return Ok(Some(JobOutcome::LeaseLost));
+            return Ok(JobOutcome::LeaseLost);
         };
         let Some(result) = result else {
-            return match self.store.release(&lease, self.clock.now()).await {
-                Ok(_) => {
-                    tracing::info!(job = %job.id, kind = %job.kind, "shutdown: job given back to the queue");
-                    Ok(Some(JobOutcome::Released))
-                }
-                Err(Error::Conflict { .. }) => Ok(Some(JobOutcome::LeaseLost)),
-                Err(e) => Err(e),
-            };
+            return self.give_back(&job, &lease).await;
         };
         let outcome = match result {
             Ok(JobDone::Complete) => match self.store.complete(&lease).await {
@@ -532,7 +565,19 @@ impl Worker {
                 }
             }
         };
-        Ok(Some(outcome))
+        Ok(outcome)
+    }
+
+    /// Shutdown: gives a claimed job back to the queue now, without using up an attempt.
+    async fn give_back(&self, job: &Job, lease: &Lease) -> Result<JobOutcome> {
+        match self.store.release(lease, self.clock.now()).await {
+            Ok(_) => {
+                tracing::info!(job = %job.id, kind = %job.kind, "shutdown: job given back to the queue");
+                Ok(JobOutcome::Released)
+            }
+            Err(Error::Conflict { .. }) => Ok(JobOutcome::LeaseLost),
+            Err(e) => Err(e),
+        }
     }
 
     /// Runs the job while extending its lease every `heartbeat`. The lease is `None` when lost;
@@ -567,65 +612,82 @@ impl Worker {
         }
     }
 
-    /// Claims and runs jobs as `owner` until none is runnable.
-    async fn drain(self, owner: String) -> Result<WorkStats> {
-        let mut stats = WorkStats::default();
-        while let Some(o) = self.run_one(&owner).await? {
-            stats.add(&o);
-        }
-        Ok(stats)
-    }
-
-    /// Runs jobs with `concurrency` tasks until the queue has nothing runnable left (jobs
-    /// waiting for a retry backoff or a later time stay queued), including jobs enqueued while
-    /// it ran.
-    ///
-    /// # Errors
-    /// When the store fails; a task that panics is reported as `Backend`.
-    pub async fn run_until_idle(&self, concurrency: usize) -> Result<WorkStats> {
-        let mut total = WorkStats::default();
+    /// Runs jobs in up to `concurrency` slots: each poll claims a batch of at most
+    /// `min(free slots, claim_batch)` jobs and starts each on its own task. With `until_idle`
+    /// it returns once a poll finds nothing runnable while no job is running (or after the
+    /// first store error, once the running jobs are done); otherwise it polls every
+    /// `poll_interval` while idle until the phase leaves [`Phase::Running`]. The running jobs
+    /// always finish (or, at [`Phase::Stop`], are given back) before it returns.
+    async fn work(
+        self,
+        concurrency: usize,
+        mut phase: watch::Receiver<Phase>,
+        until_idle: bool,
+    ) -> (WorkStats, Option<Error>) {
+        let slots = concurrency.max(1);
+        let batch = self.config.claim_batch.max(1);
+        let kinds = self.kinds();
+        let mut running: JoinSet<Result<JobOutcome>> = JoinSet::new();
+        let mut tally = Tally {
+            stats: WorkStats::default(),
+            first_err: None,
+            keep_errors: until_idle,
+        };
         loop {
-            let tasks: Vec<_> = (0..concurrency.max(1))
-                .map(|i| {
-                    let w = self.clone();
-                    let owner = format!("{}-{i}", self.config.name);
-                    tokio::spawn(w.drain(owner))
-                })
-                .collect();
-            let mut pass = WorkStats::default();
-            let mut first_err = None;
-            for t in tasks {
-                match t.await {
-                    Ok(Ok(s)) => pass.merge(s),
-                    Ok(Err(e)) => {
-                        first_err.get_or_insert(e);
+            while let Some(r) = running.try_join_next() {
+                tally.record(r);
+            }
+            // A phase sender that is gone (its `run` was dropped) claims nothing more either.
+            let closed = phase.has_changed().is_err();
+            if closed || *phase.borrow() != Phase::Running || tally.first_err.is_some() {
+                break;
+            }
+            let free = slots.saturating_sub(running.len());
+            if free == 0 {
+                tokio::select! {
+                    Some(r) = running.join_next() => tally.record(r),
+                    _ = phase.changed() => {}
+                }
+                continue;
+            }
+            match self
+                .store
+                .claim_batch(
+                    &self.config.name,
+                    &kinds,
+                    self.config.lease,
+                    free.min(batch),
+                )
+                .await
+            {
+                Ok(claimed) if !claimed.is_empty() => {
+                    if *phase.borrow() != Phase::Running {
+                        // Shutdown began while the batch was being claimed: none of it has
+                        // started, so all of it goes back to the queue now.
+                        for c in claimed {
+                            let r = self.give_back(&c.job, &c.lease).await;
+                            tally.record(Ok(r));
+                        }
+                        break;
                     }
-                    Err(j) => {
-                        first_err.get_or_insert(Error::backend(format!("worker task failed: {j}")));
+                    for c in claimed {
+                        let (w, mut phase) = (self.clone(), phase.clone());
+                        running.spawn(async move { w.run_claimed(c, &mut phase).await });
                     }
                 }
-            }
-            if let Some(e) = first_err {
-                return Err(e);
-            }
-            total.merge(pass);
-            if pass.claimed() == 0 {
-                return Ok(total);
-            }
-        }
-    }
-
-    /// One task of [`Worker::run`]: claims and runs jobs until the phase leaves `Running`.
-    async fn serve(self, owner: String, mut phase: watch::Receiver<Phase>) -> WorkStats {
-        let mut stats = WorkStats::default();
-        while *phase.borrow() == Phase::Running {
-            match self.claim_and_run(&owner, &mut phase).await {
-                Ok(Some(o)) => stats.add(&o),
-                Ok(None) => {
+                Ok(_) if until_idle => match running.join_next().await {
+                    // A running job may enqueue more work: look again once it is done.
+                    Some(r) => tally.record(r),
+                    None => break,
+                },
+                Ok(_) => {
                     tokio::select! {
                         _ = phase.changed() => {}
                         () = tokio::time::sleep(self.config.poll_interval) => {}
                     }
+                }
+                Err(e) if until_idle => {
+                    tally.first_err.get_or_insert(e);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "worker: store error; trying again");
@@ -636,44 +698,57 @@ impl Worker {
                 }
             }
         }
-        stats
+        while let Some(r) = running.join_next().await {
+            tally.record(r);
+        }
+        (tally.stats, tally.first_err)
     }
 
-    /// Runs jobs with `concurrency` tasks until `shutdown` resolves, polling every
-    /// `poll_interval` while idle. On shutdown it claims nothing more, lets running jobs finish
-    /// within `shutdown_grace`, then gives the rest back to the queue (no attempt used).
+    /// Runs jobs in up to `concurrency` slots until the queue has nothing runnable left (jobs
+    /// waiting for a retry backoff or a later time stay queued), including jobs enqueued while
+    /// it ran. Claims in batches as [`Worker::run`] does.
+    ///
+    /// # Errors
+    /// When the store fails (it stops claiming and lets the running jobs finish first); a job
+    /// task that panics is reported as `Backend`.
+    pub async fn run_until_idle(&self, concurrency: usize) -> Result<WorkStats> {
+        // The sender stays alive (and the phase `Running`) until the work is done.
+        let (_tx, rx) = watch::channel(Phase::Running);
+        match self.clone().work(concurrency, rx, true).await {
+            (_, Some(e)) => Err(e),
+            (stats, None) => Ok(stats),
+        }
+    }
+
+    /// Runs jobs in up to `concurrency` slots until `shutdown` resolves, claiming in batches
+    /// of at most `min(free slots, claim_batch)` and polling every `poll_interval` while idle.
+    /// On shutdown it claims nothing more (a batch that arrives after the signal is given back
+    /// unstarted), lets running jobs finish within `shutdown_grace`, then gives the rest back
+    /// to the queue (no attempt used).
     pub async fn run(
         &self,
         concurrency: usize,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> WorkStats {
         let (tx, rx) = watch::channel(Phase::Running);
-        let tasks: Vec<_> = (0..concurrency.max(1))
-            .map(|i| {
-                let owner = format!("{}-{i}", self.config.name);
-                tokio::spawn(self.clone().serve(owner, rx.clone()))
-            })
-            .collect();
+        let mut work = tokio::spawn(self.clone().work(concurrency, rx, false));
         shutdown.await;
         let _ = tx.send(Phase::Draining);
-        let all = futures::future::join_all(tasks);
-        tokio::pin!(all);
-        let results = tokio::select! {
-            r = &mut all => r,
+        let result = tokio::select! {
+            r = &mut work => r,
             () = tokio::time::sleep(self.config.shutdown_grace) => {
                 tracing::info!("shutdown grace over: giving running jobs back to the queue");
                 let _ = tx.send(Phase::Stop);
-                all.await
+                work.await
             }
         };
-        let mut total = WorkStats::default();
-        for r in results {
-            match r {
-                Ok(s) => total.merge(s),
-                Err(e) => tracing::warn!(error = %e, "worker task failed"),
+        match result {
+            Ok((stats, _)) => stats,
+            Err(e) => {
+                tracing::warn!(error = %e, "worker task failed");
+                WorkStats::default()
             }
         }
-        total
     }
 
     /// Runs [`kinds::OUTCOME_SCAN`] jobs with `scanner` (the recurring mailbox, CRM, calendar
