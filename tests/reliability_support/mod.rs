@@ -788,6 +788,7 @@ pub async fn worker_process_main() {
             heartbeat: Duration::from_millis(500),
             poll_interval: Duration::from_millis(50),
             shutdown_grace: Duration::from_secs(5),
+            ..WorkerConfig::default()
         },
     );
     let stop = stop_file(&dir);
