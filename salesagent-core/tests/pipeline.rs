@@ -353,7 +353,10 @@ async fn invalid_answer_gets_one_repair_then_the_template() {
     );
     validate_subject(&d.subject).unwrap();
     let reqs = h.llm.requests();
-    assert_eq!(reqs.len(), 3);
+    // Draft format `auto`: after the JSON answer and its repair failed, the same run asks once
+    // in prose (unanswered here, so the template writes).
+    assert_eq!(reqs.len(), 4);
+    assert_eq!(reqs[3].purpose, "draft_prose");
     let repair = &reqs[2];
     assert_eq!(repair.messages.len(), 4);
     assert_eq!(repair.messages[2].role, Role::Assistant);

@@ -237,6 +237,10 @@ pub struct DraftingReport {
     pub template_reason: Option<TemplateReason>,
     /// The model asked first, when one answered.
     pub model: Option<String>,
+    /// The format the model wrote the draft in (`json`: the whole draft as a JSON object;
+    /// `prose`: body sentences the code composed the draft around), for a model's draft.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
 }
 
 /// Who holds a draft for sending, until when: recorded by the compare-and-swap that takes the

@@ -41,6 +41,7 @@
 //! submission `Conflict` as "someone else finished first" across processes.
 
 mod context;
+mod drafting;
 pub mod graph;
 
 use crate::model::{
@@ -158,6 +159,9 @@ pub struct PipelineConfig {
     pub follow_up_due: Duration,
     /// Attempts of the follow-up job before it is dead-lettered.
     pub follow_up_attempts: u32,
+    /// How drafting asks the model: `auto` (JSON, then prose for a model whose JSON drafts
+    /// fail), `json` or `prose` ([`prompt::DraftFormat`]; settings `llm.draft_format`).
+    pub draft_format: prompt::DraftFormat,
 }
 
 impl PipelineConfig {
@@ -182,6 +186,7 @@ impl PipelineConfig {
             drive_limit: 3,
             follow_up_due: Duration::from_secs(24 * 3600),
             follow_up_attempts: 10,
+            draft_format: prompt::DraftFormat::default(),
         }
     }
 }
@@ -336,6 +341,8 @@ pub struct Pipeline {
     ports: Ports,
     config: PipelineConfig,
     inflight: Mutex<HashMap<SubmissionId, Arc<tokio::sync::Mutex<()>>>>,
+    /// What `auto` drafting learnt about the model.
+    auto_format: drafting::AutoFormat,
 }
 
 /// The parallel phase's results.
@@ -357,6 +364,8 @@ struct Written {
     repairs: Vec<String>,
     template_reason: Option<TemplateReason>,
     model: Option<String>,
+    /// The format the model wrote in (`json` or `prose`), for a model's draft.
+    format: Option<prompt::DraftFormat>,
 }
 
 /// Steps and flags collected while a run goes.
@@ -406,6 +415,7 @@ impl Pipeline {
             ports,
             config,
             inflight: Mutex::new(HashMap::new()),
+            auto_format: drafting::AutoFormat::default(),
         }
     }
 
@@ -700,6 +710,7 @@ impl Pipeline {
             repairs: Vec::new(),
             template_reason: Some(TemplateReason::LlmTimedOut),
             model: None,
+            format: None,
         });
         let mut draft_rec = draft_rec;
         if let DraftWriter::Template { reason } = &written.writer {
@@ -1000,9 +1011,9 @@ impl Pipeline {
         voice: Option<&VoiceProfile>,
         limit: Duration,
     ) -> Written {
-        let attempt = tokio::time::timeout(limit, self.llm_draft(input)).await;
+        let attempt = self.llm_draft_in_format(input, voice, limit).await;
         let (reason, detail, model) = match attempt {
-            Ok(Ok((checked, model))) => {
+            Ok((checked, model, format)) => {
                 let first = input
                     .lead
                     .first_name
@@ -1010,7 +1021,11 @@ impl Pipeline {
                     .and_then(writer::greeting_name);
                 let hints = input.voice.clone().unwrap_or_default();
                 let mut output = checked.output;
-                output.body = voice::frame(&output.body, &hints, first.as_deref(), &input.sender);
+                // Prose drafts are framed in the sender's voice when composed.
+                if format == prompt::DraftFormat::Json {
+                    output.body =
+                        voice::frame(&output.body, &hints, first.as_deref(), &input.sender);
+                }
                 return Written {
                     output,
                     writer: DraftWriter::Llm {
@@ -1019,14 +1034,10 @@ impl Pipeline {
                     repairs: checked.repairs,
                     template_reason: None,
                     model: Some(model),
+                    format: Some(format),
                 };
             }
-            Ok(Err(failure)) => failure,
-            Err(_) => (
-                TemplateReason::LlmTimedOut,
-                format!("llm timed out after {} ms", limit.as_millis()),
-                None,
-            ),
+            Err(failure) => failure,
         };
         Written {
             output: writer::write_draft_in_voice(input, voice),
@@ -1034,6 +1045,7 @@ impl Pipeline {
             repairs: Vec::new(),
             template_reason: Some(reason),
             model,
+            format: None,
         }
     }
 
@@ -1101,6 +1113,7 @@ impl Pipeline {
             repairs,
             template_reason,
             model,
+            format,
         } = written;
         let drafting = DraftingReport {
             facts: output
@@ -1116,6 +1129,7 @@ impl Pipeline {
                 .map(|p| format!("{} (version {})", p.name, p.version)),
             template_reason,
             model,
+            format: format.map(|f| f.as_str().to_owned()),
         };
         let lead = &submission.lead;
         let now = self.ports.clock.now();

@@ -14,8 +14,12 @@
 //! falls back to the template writer.
 
 pub mod grounding;
+pub mod prose;
 
 pub use grounding::{Grounded, ground, ground_repairing, ground_subject};
+pub use prose::{
+    CleanProse, DraftFormat, PURPOSE_DRAFT_PROSE, clean_prose, prose_request, prose_retry_request,
+};
 
 use crate::model::{MAX_BODY_LEN, truncate_on_char_boundary, validate_body, validate_subject};
 use crate::ports::{ChatMessage, JsonSchema, LlmRequest, Role};

@@ -17,6 +17,10 @@ use crate::voice;
 use async_trait::async_trait;
 use std::fmt::Write as _;
 
+pub mod prose;
+
+pub use prose::{check_prose_answer, compose_prose_draft};
+
 /// Model name reported by [`TemplateLlm`].
 pub const TEMPLATE_MODEL: &str = "template";
 
@@ -670,6 +674,9 @@ impl Llm for TemplateLlm {
                 })?;
                 serde_json::to_string(&write_draft(&input))
             }
+            // The prose mode has no data document to write from: the pipeline reads the
+            // model name and uses the template writer with its reason (no model).
+            crate::prompt::PURPOSE_DRAFT_PROSE => Ok(String::new()),
             PURPOSE_COMPANY => {
                 let input: CompanyInput = extract_data(request).ok_or_else(|| {
                     crate::Error::invalid("request", "no company data document in the prompt")
