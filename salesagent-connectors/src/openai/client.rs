@@ -156,8 +156,9 @@ impl OpenAi {
             }
         }
         // An endpoint that refused `json_schema` is not OpenAI's own API: it reads the cap
-        // under the older name (llama-cpp-python ignores `max_completion_tokens`).
-        let legacy_cap = schema.is_some() && mode != StructuredMode::JsonSchema;
+        // under the older name (llama-cpp-python ignores `max_completion_tokens`), for
+        // requests without a schema too (prose drafts).
+        let legacy_cap = mode != StructuredMode::JsonSchema;
         // Free text (drafts) gets repetition penalties: small local models loop without them
         // ("slot:2, slot:2, …"); OpenAI's models are unaffected at these values.
         let drafting = req.purpose == salesagent_core::prompt::PURPOSE_DRAFT;
