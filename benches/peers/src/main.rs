@@ -15,10 +15,15 @@
 //! polling), in two shapes, and the better one is the peer figure: one worker with
 //! `concurrency(w)` + `parallelize(tokio::spawn)`, and `w` workers of concurrency 1. A claim is
 //! counted when the job's row says `Done` (apalis acknowledges asynchronously): the clock stops
-//! when a 2 ms poll of the jobs table finds all of them done. salesagent's workers run
-//! `JobStore::claim` + `JobStore::complete` in a loop (each call one committed transaction).
+//! when a 2 ms poll of the jobs table finds all of them done. salesagent runs in two shapes,
+//! both measured in the same run: per job, each worker runs `JobStore::claim` +
+//! `JobStore::complete` in a loop (each call one committed transaction); batched, each worker
+//! runs `JobStore::claim_batch` of up to [`BATCH`] jobs (10, apalis' fetch batch) and then
+//! `JobStore::complete` for each job (one claim statement per batch, one committed
+//! transaction per completion), as the shipped `Worker` does.
 //!
-//! Prints `RESULT peers.<backend>.<op>.<w>w.salesagent|apalis|ratio …` and `SETTINGS` lines.
+//! Prints `RESULT peers.<backend>.<op>.<w>w.salesagent|salesagent_batched|apalis|ratio…` and
+//! `SETTINGS` lines.
 
 use apalis::prelude::*;
 use salesagent_core::model::NewJob;
@@ -33,6 +38,8 @@ const POOL: u32 = 10;
 const KIND: &str = "bench";
 const LEASE: Duration = Duration::from_secs(300);
 const WORKERS: [usize; 2] = [1, 8];
+/// salesagent's batched claim size: apalis' default fetch batch.
+const BATCH: usize = 10;
 
 /// The job payload both queues carry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,7 +73,15 @@ fn best(a: Rates, b: Rates) -> Rates {
     (a.0.max(b.0), a.1.max(b.1))
 }
 
-async fn salesagent_round(store: &SqlStore, workers: usize, jobs: usize, run: usize) -> Rates {
+/// One salesagent round: enqueue `jobs`, then drain them with `workers` workers claiming one
+/// job per call (`batch` = 1) or batches of up to `batch`.
+async fn salesagent_round(
+    store: &SqlStore,
+    workers: usize,
+    jobs: usize,
+    run: usize,
+    batch: usize,
+) -> Rates {
     let t = Instant::now();
     let mut tasks = Vec::new();
     for range in shares(jobs, workers) {
@@ -92,11 +107,26 @@ async fn salesagent_round(store: &SqlStore, workers: usize, jobs: usize, run: us
             let owner = format!("peers-{w}");
             let kinds = [KIND.to_owned()];
             let mut n = 0usize;
-            while let Some(c) = store.claim(&owner, &kinds, LEASE).await.expect("claim") {
-                store.complete(&c.lease).await.expect("complete");
-                n += 1;
+            if batch == 1 {
+                while let Some(c) = store.claim(&owner, &kinds, LEASE).await.expect("claim") {
+                    store.complete(&c.lease).await.expect("complete");
+                    n += 1;
+                }
+                return n;
             }
-            n
+            loop {
+                let claimed = store
+                    .claim_batch(&owner, &kinds, LEASE, batch)
+                    .await
+                    .expect("claim_batch");
+                if claimed.is_empty() {
+                    return n;
+                }
+                for c in &claimed {
+                    store.complete(&c.lease).await.expect("complete");
+                }
+                n += claimed.len();
+            }
         }));
     }
     let mut done = 0;
@@ -272,7 +302,14 @@ async fn apalis_sqlite_round(
     (enqueue, claim)
 }
 
-fn report(backend: &str, workers: usize, ours: Rates, one: Rates, many: Rates) {
+fn report(
+    backend: &str,
+    workers: usize,
+    ours: Rates,
+    batched: Rates,
+    one: Rates,
+    many: Rates,
+) {
     let peer = best(one, many);
     for (op, o, p, p1, pn) in [
         ("enqueue", ours.0, peer.0, one.0, many.0),
@@ -285,6 +322,17 @@ fn report(backend: &str, workers: usize, ours: Rates, one: Rates, many: Rates) {
         println!("RESULT {name}.apalis_n_workers {pn:.0} jobs/s");
         println!("RESULT {name}.ratio_vs_apalis {:.2} ratio", o / p);
     }
+    let name = format!("peers.{backend}.claim_complete.{workers}w");
+    let b = batched.1;
+    println!("RESULT {name}.salesagent_batched {b:.0} jobs/s");
+    println!(
+        "RESULT {name}.ratio_batched_vs_apalis {:.2} ratio",
+        b / peer.1
+    );
+    println!(
+        "RESULT {name}.ratio_batched_vs_per_job {:.2} ratio",
+        b / ours.1
+    );
 }
 
 async fn settings(pool: &sqlx::AnyPool, backend: &str, jobs: usize, rounds: usize) {
@@ -322,7 +370,8 @@ async fn settings(pool: &sqlx::AnyPool, backend: &str, jobs: usize, rounds: usiz
          max_connections={POOL} test_before_acquire=false jobs={jobs} rounds={rounds} (best) \
          payload_bytes={} workers=1,8 producers=workers cores={cores} apalis=1.0.0 \
          (batch_size=10, lock_tasks, persist_results; better of 1 worker x concurrency w and w \
-         workers x 1) salesagent=claim+complete per job",
+         workers x 1) salesagent=claim+complete per job, \
+         salesagent_batched=claim_batch({BATCH})+complete per job",
         serde_json::to_string(&payload(0)).map_or(0, |s| s.len())
     );
 }
@@ -357,15 +406,21 @@ async fn postgres(jobs: usize, rounds: usize) {
         .expect("apalis setup");
     settings(store.pool(), "postgres", jobs, rounds).await;
     // Warm-up (unmeasured).
-    salesagent_round(&store, 2, 200, 900_000).await;
+    salesagent_round(&store, 2, 200, 900_000, 1).await;
+    salesagent_round(&store, 2, 200, 900_001, BATCH).await;
     apalis_pg_round(&pool, 2, 200, 900_000, true).await;
     let mut run = 0;
     for workers in WORKERS {
         let (mut ours, mut one, mut many) = ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0));
+        let mut batched = (0.0, 0.0);
         for round in 0..rounds {
             run += 1;
             if round % 2 == 0 {
-                ours = best(ours, salesagent_round(&store, workers, jobs, run).await);
+                ours = best(ours, salesagent_round(&store, workers, jobs, run, 1).await);
+                batched = best(
+                    batched,
+                    salesagent_round(&store, workers, jobs, run + 2000, BATCH).await,
+                );
                 one = best(one, apalis_pg_round(&pool, workers, jobs, run, true).await);
                 many = best(
                     many,
@@ -377,10 +432,14 @@ async fn postgres(jobs: usize, rounds: usize) {
                     apalis_pg_round(&pool, workers, jobs, run + 1000, false).await,
                 );
                 one = best(one, apalis_pg_round(&pool, workers, jobs, run, true).await);
-                ours = best(ours, salesagent_round(&store, workers, jobs, run).await);
+                batched = best(
+                    batched,
+                    salesagent_round(&store, workers, jobs, run + 2000, BATCH).await,
+                );
+                ours = best(ours, salesagent_round(&store, workers, jobs, run, 1).await);
             }
         }
-        report("postgres", workers, ours, one, many);
+        report("postgres", workers, ours, batched, one, many);
     }
     store.close().await;
     pool.close().await;
@@ -412,15 +471,21 @@ async fn sqlite(jobs: usize, rounds: usize) {
         .await
         .expect("peer pool");
     settings(store.pool(), "sqlite", jobs, rounds).await;
-    salesagent_round(&store, 2, 200, 900_000).await;
+    salesagent_round(&store, 2, 200, 900_000, 1).await;
+    salesagent_round(&store, 2, 200, 900_001, BATCH).await;
     apalis_sqlite_round(&pool, 2, 200, 900_000, true).await;
     let mut run = 0;
     for workers in WORKERS {
         let (mut ours, mut one, mut many) = ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0));
+        let mut batched = (0.0, 0.0);
         for round in 0..rounds {
             run += 1;
             if round % 2 == 0 {
-                ours = best(ours, salesagent_round(&store, workers, jobs, run).await);
+                ours = best(ours, salesagent_round(&store, workers, jobs, run, 1).await);
+                batched = best(
+                    batched,
+                    salesagent_round(&store, workers, jobs, run + 2000, BATCH).await,
+                );
                 one = best(
                     one,
                     apalis_sqlite_round(&pool, workers, jobs, run, true).await,
@@ -438,10 +503,14 @@ async fn sqlite(jobs: usize, rounds: usize) {
                     one,
                     apalis_sqlite_round(&pool, workers, jobs, run, true).await,
                 );
-                ours = best(ours, salesagent_round(&store, workers, jobs, run).await);
+                batched = best(
+                    batched,
+                    salesagent_round(&store, workers, jobs, run + 2000, BATCH).await,
+                );
+                ours = best(ours, salesagent_round(&store, workers, jobs, run, 1).await);
             }
         }
-        report("sqlite", workers, ours, one, many);
+        report("sqlite", workers, ours, batched, one, many);
     }
     store.close().await;
     pool.close().await;
