@@ -131,6 +131,18 @@ pub struct Settings {
     pub icp: IcpRules,
     /// The follow-up sequence sent first e-mails enrol their contacts in (restart to change).
     pub sequences: SequenceConfig,
+    /// How drafting uses the language model.
+    pub llm: LlmSettings,
+}
+
+/// How drafting uses the language model (`[llm]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmSettings {
+    /// `auto` (JSON, then prose for a model whose JSON drafts fail), `json` (the whole draft
+    /// as one JSON object) or `prose` (the model writes body sentences only; the code composes
+    /// the draft around them).
+    pub draft_format: salesagent_core::prompt::DraftFormat,
 }
 
 /// The sender's identity.
@@ -579,6 +591,7 @@ impl Settings {
         };
         c.slots = self.slot_rules()?;
         c.icp = self.icp.clone();
+        c.draft_format = self.llm.draft_format;
         Ok(c)
     }
 

@@ -209,6 +209,12 @@ pub const ENV_VARS: &[EnvVar] = &[
     ),
     var("DATABASE_URL", "store.database", EnvKind::Text, "store URL"),
     var(
+        "SALESAGENT_DRAFT_FORMAT",
+        "llm.draft_format",
+        EnvKind::Text,
+        "auto, json or prose",
+    ),
+    var(
         "SALESAGENT_FIXTURES",
         "ports.fixtures",
         EnvKind::Text,

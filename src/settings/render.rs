@@ -64,9 +64,20 @@ const SECTIONS: &[(&str, &str)] = &[
          human reply, a meeting, a bounce, an unsubscribe or a deal ends it; an out-of-office reply\n\
          pauses it until the stated return date. Changes apply after a restart, to new enrolments.",
     ),
+    (
+        "llm",
+        "The language model's drafting (ports.llm chooses the model; OPENAI_* in the environment).\n\
+         Changes apply after a restart.",
+    ),
 ];
 
 const KEY_DOCS: &[(&str, &str)] = &[
+    (
+        "llm.draft_format",
+        "\"auto\" (JSON first; for a model whose JSON drafts fail twice, prose), \"json\" (the\n\
+         whole draft as one JSON object) or \"prose\" (the model writes body sentences only; subject,\n\
+         greeting, sign-off, links and slots are written by code). Small local models: \"prose\".",
+    ),
     ("sender.email", "The mailbox drafts go out from."),
     (
         "sequences.enabled",
