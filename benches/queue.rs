@@ -13,6 +13,10 @@
 //!   `salesagent-store/src/jobs.rs`), run with sqlx's native driver on an identical schema, with
 //!   no row decoding beyond the job id;
 //! - `….ratio_vs_bare`: store rate divided by bare rate (the issue's target is at least 0.5);
+//! - `queue.<backend>.claim_complete_batched.<n>w` (with `.bare` and `.ratio_vs_bare`): the same
+//!   through [`JobStore::claim_batch`] of up to [`BATCH`] jobs (apalis' fetch batch, as the
+//!   shipped `Worker` claims) + [`JobStore::complete`] per job, the bare loop issuing the
+//!   store's batch claim statement; `….ratio_vs_per_job` divides it by the per-job figure;
 //! - `queue.<backend>.claim_complete_other_kind.<n>w.none` and `….5000`: the store's
 //!   claim+complete rate without and with 5,000 due jobs of a kind no worker claims (as during
 //!   a rolling deploy, or a kind only some workers run) queued beside the claimed kind, and
@@ -44,6 +48,8 @@ const KIND: &str = "bench";
 const LEASE: Duration = Duration::from_secs(300);
 const POOL: u32 = 10;
 const WORKERS: [usize; 2] = [1, 8];
+/// Jobs per batch claim in the `claim_complete_batched` figures.
+const BATCH: usize = 10;
 /// Jobs enqueued and drained (unmeasured) before the first measurement.
 const WARMUP_JOBS: usize = 200;
 /// Run number of the warm-up's idempotency keys.
@@ -77,6 +83,32 @@ fn claim_sql(pg: bool) -> String {
          AND ((state = 'queued' AND run_at <= $4) \
          OR (state = 'running' AND lease_expires_at <= $4 AND attempts < max_attempts)) \
          ORDER BY run_at, id LIMIT 1{lock}) RETURNING {JOB_COLS}"
+    )
+}
+
+/// The store's batch claim of one kind (`claim_batch_with` in `jobs.rs`), the batch size in `$6`.
+fn claim_batch_sql(pg: bool) -> String {
+    let (index, lock) = if pg {
+        ("", " FOR UPDATE SKIP LOCKED")
+    } else {
+        (" INDEXED BY jobs_kind_runnable", "")
+    };
+    let pick = format!(
+        "SELECT id FROM jobs{index} WHERE kind = $5 \
+         AND state IN ('queued', 'running') AND run_at <= $4 \
+         AND ((state = 'queued' AND run_at <= $4) \
+         OR (state = 'running' AND lease_expires_at <= $4 AND attempts < max_attempts)) \
+         ORDER BY run_at, id LIMIT $6{lock}"
+    );
+    let which = if pg {
+        format!("id = ANY(ARRAY({pick}))")
+    } else {
+        format!("id IN ({pick})")
+    };
+    format!(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
+         lease_token = $2, lease_expires_at = $3, updated_at = $4 \
+         WHERE {which} RETURNING {JOB_COLS}"
     )
 }
 
@@ -205,6 +237,65 @@ impl Bare {
         }
         Ok(true)
     }
+
+    /// One batch claim of up to `max` jobs, then a complete per job; the number claimed.
+    async fn claim_batch_complete(
+        &self,
+        sql: &str,
+        worker: &str,
+        max: usize,
+    ) -> Result<usize, sqlx::Error> {
+        use sqlx::Row as _;
+        let now = now_ns();
+        let token = uuid::Uuid::new_v4().to_string();
+        let expires = now + i64::try_from(LEASE.as_nanos()).unwrap_or(i64::MAX);
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        macro_rules! claim_on {
+            ($exec:expr) => {
+                sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .bind(worker)
+                    .bind(&token)
+                    .bind(expires)
+                    .bind(now)
+                    .bind(KIND)
+                    .bind(max)
+                    .fetch_all($exec)
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get::<String, _>("id"))
+                    .collect::<Result<Vec<String>, _>>()?
+            };
+        }
+        let ids: Vec<String> = match self {
+            Bare::Any(p, true) => {
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                let ids = claim_on!(&mut *tx);
+                tx.commit().await?;
+                ids
+            }
+            Bare::Sqlite(p) => {
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                let ids = claim_on!(&mut *tx);
+                tx.commit().await?;
+                ids
+            }
+            Bare::Any(p, false) => claim_on!(p),
+            Bare::Pg(p) => claim_on!(p),
+        };
+        for id in &ids {
+            let done = on_pool!(self, p => sqlx::query(COMPLETE_SQL)
+                .bind(now_ns())
+                .bind(id)
+                .bind(&token)
+                .execute(p)
+                .await?
+                .rows_affected());
+            if done != 1 {
+                return Err(sqlx::Error::RowNotFound);
+            }
+        }
+        Ok(ids.len())
+    }
 }
 
 /// Rates in jobs per second: (enqueue, claim+complete).
@@ -227,12 +318,21 @@ const OTHER_JOBS: usize = 5_000;
 const OTHER_CLEANUP_SQL: &str =
     "UPDATE jobs SET state = 'done' WHERE state = 'queued' AND kind = 'bench-other'";
 
-/// Takes one unit from `budget`; false once `limit` units are taken.
-fn take(budget: &AtomicUsize, limit: usize) -> bool {
-    budget.fetch_add(1, Ordering::Relaxed) < limit
+/// Takes up to `n` units from `budget`: how many are left of `limit` (0 once all are taken).
+fn take(budget: &AtomicUsize, limit: usize, n: usize) -> usize {
+    let before = budget.fetch_add(n, Ordering::Relaxed);
+    limit.saturating_sub(before).min(n)
 }
 
-async fn bench_store(store: &SqlStore, workers: usize, jobs: usize, run: usize) -> Rates {
+/// Enqueues `jobs` × [`ENQUEUE_FACTOR`] jobs and claims + completes `jobs` of them with
+/// `workers` workers, claiming one job per call (`batch` = 1) or batches of up to `batch`.
+async fn bench_store(
+    store: &SqlStore,
+    workers: usize,
+    jobs: usize,
+    run: usize,
+    batch: usize,
+) -> Rates {
     let enqueued = jobs * ENQUEUE_FACTOR;
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -261,14 +361,29 @@ async fn bench_store(store: &SqlStore, workers: usize, jobs: usize, run: usize) 
         tasks.push(tokio::spawn(async move {
             let worker = format!("bench-{w}");
             let kinds = [KIND.to_owned()];
-            while take(&budget, jobs) {
-                let c = store
-                    .claim(&worker, &kinds, LEASE)
-                    .await
-                    .expect("store claim")
-                    .expect("a queued job");
-                store.complete(&c.lease).await.expect("store complete");
-                done.fetch_add(1, Ordering::Relaxed);
+            loop {
+                let n = take(&budget, jobs, batch);
+                if n == 0 {
+                    break;
+                }
+                if batch == 1 {
+                    let c = store
+                        .claim(&worker, &kinds, LEASE)
+                        .await
+                        .expect("store claim")
+                        .expect("a queued job");
+                    store.complete(&c.lease).await.expect("store complete");
+                } else {
+                    let claimed = store
+                        .claim_batch(&worker, &kinds, LEASE, n)
+                        .await
+                        .expect("store claim_batch");
+                    assert_eq!(claimed.len(), n, "a full batch of queued jobs");
+                    for c in &claimed {
+                        store.complete(&c.lease).await.expect("store complete");
+                    }
+                }
+                done.fetch_add(n, Ordering::Relaxed);
             }
         }));
     }
@@ -296,10 +411,15 @@ async fn bench_store(store: &SqlStore, workers: usize, jobs: usize, run: usize) 
     (enqueue, claim)
 }
 
-async fn bench_bare(bare: &Bare, workers: usize, jobs: usize, run: usize) -> Rates {
+/// [`bench_store`]'s workload through the store's statements on a bare pool.
+async fn bench_bare(bare: &Bare, workers: usize, jobs: usize, run: usize, batch: usize) -> Rates {
     let pg = matches!(bare, Bare::Pg(_) | Bare::Any(_, false));
     let enqueue_sql = Arc::new(enqueue_sql());
-    let claim_sql = Arc::new(claim_sql(pg));
+    let claim_sql = Arc::new(if batch == 1 {
+        claim_sql(pg)
+    } else {
+        claim_batch_sql(pg)
+    });
     let enqueued = jobs * ENQUEUE_FACTOR;
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -327,13 +447,25 @@ async fn bench_bare(bare: &Bare, workers: usize, jobs: usize, run: usize) -> Rat
         let (budget, done) = (budget.clone(), done.clone());
         tasks.push(tokio::spawn(async move {
             let worker = format!("bench-{w}");
-            while take(&budget, jobs) {
-                let claimed = bare
-                    .claim_complete(&sql, &worker)
-                    .await
-                    .expect("bare claim");
-                assert!(claimed, "a queued job");
-                done.fetch_add(1, Ordering::Relaxed);
+            loop {
+                let n = take(&budget, jobs, batch);
+                if n == 0 {
+                    break;
+                }
+                if batch == 1 {
+                    let claimed = bare
+                        .claim_complete(&sql, &worker)
+                        .await
+                        .expect("bare claim");
+                    assert!(claimed, "a queued job");
+                } else {
+                    let claimed = bare
+                        .claim_batch_complete(&sql, &worker, n)
+                        .await
+                        .expect("bare claim batch");
+                    assert_eq!(claimed, n, "a full batch of queued jobs");
+                }
+                done.fetch_add(n, Ordering::Relaxed);
             }
         }));
     }
@@ -372,6 +504,18 @@ fn report(backend: &str, workers: usize, store: Rates, bare: Rates) {
     }
 }
 
+/// The batched claim+complete figures beside the per-job one (`per_job`).
+fn report_batched(backend: &str, workers: usize, store: f64, bare: f64, per_job: f64) {
+    let name = format!("queue.{backend}.claim_complete_batched.{workers}w");
+    println!("RESULT {name} {store:.0} jobs/s");
+    println!("RESULT {name}.bare {bare:.0} jobs/s");
+    println!("RESULT {name}.ratio_vs_bare {:.2} ratio", store / bare);
+    println!(
+        "RESULT {name}.ratio_vs_per_job {:.2} ratio",
+        store / per_job
+    );
+}
+
 /// Queues [`OTHER_JOBS`] due jobs of [`OTHER_KIND`] through the store (unmeasured).
 async fn queue_other_kind(store: &SqlStore, run: usize) {
     let mut tasks = Vec::new();
@@ -406,13 +550,13 @@ async fn bench_other_kind(store: &SqlStore, backend: &str, jobs: usize, rounds: 
                             >= u64::try_from(OTHER_JOBS).unwrap_or(u64::MAX),
                         "the other kind's jobs are queued"
                     );
-                    with = with.max(bench_store(store, workers, jobs, run).await.1);
+                    with = with.max(bench_store(store, workers, jobs, run, 1).await.1);
                     sqlx::query(OTHER_CLEANUP_SQL)
                         .execute(store.pool())
                         .await
                         .expect("cleanup");
                 } else {
-                    none = none.max(bench_store(store, workers, jobs, run).await.1);
+                    none = none.max(bench_store(store, workers, jobs, run, 1).await.1);
                 }
             }
         }
@@ -444,7 +588,8 @@ async fn run_backend(backend: &str, store_url: &str, bare: Bare, jobs: usize, ro
     println!(
         "SETTINGS queue.{backend} {} {} claims_per_round={jobs} enqueued_per_round={} \
          rounds={rounds} (best round) payload_bytes={} lease_s={} bare=native sqlx driver, \
-         same pool_options, same statements",
+         same pool_options, same statements; claim_complete=claim+complete per job, \
+         claim_complete_batched=claim_batch({BATCH})+complete per job",
         common::describe(store.pool(), POOL).await,
         common::machine(),
         jobs * ENQUEUE_FACTOR,
@@ -455,29 +600,41 @@ async fn run_backend(backend: &str, store_url: &str, bare: Bare, jobs: usize, ro
     let any_pool = Bare::Any(store.pool().clone(), backend == "sqlite");
     // Warm both pools (connections, statement caches) before measuring.
     let warm = jobs.min(WARMUP_JOBS);
-    bench_bare(&bare, 2, warm, WARMUP_RUN).await;
-    bench_store(&store, 2, warm, WARMUP_RUN).await;
+    bench_bare(&bare, 2, warm, WARMUP_RUN, 1).await;
+    bench_store(&store, 2, warm, WARMUP_RUN, 1).await;
+    bench_bare(&bare, 2, warm, WARMUP_RUN + 2, BATCH).await;
+    bench_store(&store, 2, warm, WARMUP_RUN + 2, BATCH).await;
     if any {
-        bench_bare(&any_pool, 2, warm, WARMUP_RUN + 1).await;
+        bench_bare(&any_pool, 2, warm, WARMUP_RUN + 1, 1).await;
     }
     let mut run = 0;
     for workers in WORKERS {
         let (mut s, mut b, mut a) = ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0));
+        let (mut sb, mut bb) = (0.0_f64, 0.0_f64);
         for round in 0..rounds {
             run += 1;
             // Alternate who goes first, so neither always meets the fresher database.
+            let batched = run + 30_000;
             if round % 2 == 0 {
-                b = best(b, bench_bare(&bare, workers, jobs, run).await);
-                s = best(s, bench_store(&store, workers, jobs, run).await);
+                b = best(b, bench_bare(&bare, workers, jobs, run, 1).await);
+                s = best(s, bench_store(&store, workers, jobs, run, 1).await);
+                bb = bb.max(bench_bare(&bare, workers, jobs, batched, BATCH).await.1);
+                sb = sb.max(bench_store(&store, workers, jobs, batched, BATCH).await.1);
             } else {
-                s = best(s, bench_store(&store, workers, jobs, run).await);
-                b = best(b, bench_bare(&bare, workers, jobs, run).await);
+                sb = sb.max(bench_store(&store, workers, jobs, batched, BATCH).await.1);
+                bb = bb.max(bench_bare(&bare, workers, jobs, batched, BATCH).await.1);
+                s = best(s, bench_store(&store, workers, jobs, run, 1).await);
+                b = best(b, bench_bare(&bare, workers, jobs, run, 1).await);
             }
             if any {
-                a = best(a, bench_bare(&any_pool, workers, jobs, run + 10_000).await);
+                a = best(
+                    a,
+                    bench_bare(&any_pool, workers, jobs, run + 10_000, 1).await,
+                );
             }
         }
         report(backend, workers, s, b);
+        report_batched(backend, workers, sb, bb, s.1);
         if any {
             for (op, v) in [("enqueue", a.0), ("claim_complete", a.1)] {
                 println!("RESULT queue.{backend}.{op}.{workers}w.bare_any {v:.0} jobs/s");
