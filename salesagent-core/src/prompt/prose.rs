@@ -32,8 +32,9 @@ pub const PROSE_TEMPERATURE: f32 = 0.2;
 pub const PROSE_RETRY_TEMPERATURE: f32 = 0.6;
 /// Fewest words of model prose left after cleaning and grounding (less says nothing).
 pub const MIN_PROSE_WORDS: usize = 8;
-/// Most words of model prose kept (whole sentences; the request asks for three sentences).
-pub const MAX_PROSE_WORDS: usize = 110;
+/// Most words of model prose kept (whole sentences; the request asks for three short ones,
+/// about 40 words).
+pub const MAX_PROSE_WORDS: usize = 70;
 
 /// How drafting asks the model: one JSON object with subject and body, or plain prose that the
 /// code composes into a draft. Set by the settings' `llm.draft_format`.
@@ -91,7 +92,7 @@ const PROSE_SYSTEM: &str =
 /// The worked example shown before the real request (one-shot): a 135M model copies its
 /// shape (three short sentences, no frame) far more reliably than it follows instructions.
 const EXAMPLE_REQUEST: &str = "Facts:\n- Tom works at Example Corp.\n- Tom asked about pricing.\n\
-- We can send Tom our product brochure.\n- We have free times for a call this week.\n\n\
+- We can send our product brochure.\n- We have free times for a call this week.\n\n\
 Write 3 short sentences to Tom: thank Tom for the message about pricing, mention our product \
 brochure, and ask if one of the free times works.";
 const EXAMPLE_ANSWER: &str = "Thank you for your message about pricing, Tom. Our product brochure \
@@ -118,7 +119,7 @@ const META_MARKERS: &[&str] = &[
 ];
 
 /// What the lead asked about, as a phrase for the prompt (read from the message for its topic
-/// only, never quoted).
+/// only, never quoted); empty when the message asks about none of demo, pricing or security.
 #[must_use]
 pub fn topic_of(message: &str) -> &'static str {
     let m = message.to_lowercase();
@@ -139,7 +140,7 @@ pub fn topic_of(message: &str) -> &'static str {
         (true, false, true) => "a demo and security",
         (false, true, _) => "pricing",
         (false, false, true) => "security and compliance",
-        (false, false, false) => "our product",
+        (false, false, false) => "",
     }
 }
 
@@ -173,13 +174,26 @@ fn prompt_text(s: &str, max: usize) -> String {
     out
 }
 
-/// The first Drive document of `input` as a short name for the prompt (without extension),
-/// if any.
+/// The Drive document the composed draft links first (as the template writer orders them: a
+/// pricing document first when the lead asked about prices), as a short name for the prompt
+/// (without extension), if any.
 fn first_document(input: &DraftInput) -> Option<String> {
-    input
+    let message = input.lead.message.as_deref().unwrap_or("").to_lowercase();
+    let price = ["pric", "quote", "cost", "budget"]
+        .iter()
+        .any(|w| message.contains(w));
+    let mut docs: Vec<&super::Fact> = input
         .facts
         .iter()
-        .find(|f| f.source == FactSource::Drive)
+        .filter(|f| f.source == FactSource::Drive)
+        .collect();
+    if price {
+        docs.sort_by_key(|f| {
+            let t = f.text.to_lowercase();
+            !(t.contains("pric") || t.contains("plan"))
+        });
+    }
+    docs.first()
         .map(|f| {
             let name = f.text.split(" — ").next().unwrap_or(&f.text).trim();
             let name = match name.rsplit_once('.') {
@@ -227,16 +241,24 @@ pub fn prose_request(input: &DraftInput) -> LlmRequest {
         Some(c) => facts.push(format!("{name} works at {c}.")),
         None => facts.push(format!("{name} wrote to us.")),
     }
-    facts.push(format!("{name} asked about {topic}."));
+    if topic.is_empty() {
+        facts.push(format!("{name} sent us a message."));
+    } else {
+        facts.push(format!("{name} asked about {topic}."));
+    }
     let doc = first_document(&input).map(|d| format!("our document \"{d}\""));
     if let Some(d) = &doc {
-        facts.push(format!("We can send {name} {d}."));
+        facts.push(format!("We can send {d}."));
     }
     let slots = input.facts.iter().any(|f| f.source == FactSource::Calendar);
     if slots {
         facts.push("We have free times for a call this week.".to_owned());
     }
-    let mut task = format!("thank {name} for the message about {topic}");
+    let mut task = if topic.is_empty() {
+        format!("thank {name} for the message")
+    } else {
+        format!("thank {name} for the message about {topic}")
+    };
     if let Some(d) = &doc {
         let _ = write!(task, ", mention {d}");
     }
@@ -611,7 +633,7 @@ mod tests {
         Facts:
         - Maria works at Northwind Logistics.
         - Maria asked about pricing.
-        - We can send Maria our document "Case study - Weber Logistics".
+        - We can send our document "Case study - Weber Logistics".
         - We have free times for a call this week.
 
         Write 3 short sentences to Maria: thank Maria for the message about pricing, mention our document "Case study - Weber Logistics", and ask if one of the free times works.
