@@ -110,7 +110,7 @@ impl SqlStore {
     }
 
     /// Opens a `contact_keys` document: the data key.
-    fn open_data_key(&self, key_id: &str, doc: &str) -> Result<[u8; 32]> {
+    pub(crate) fn open_data_key(&self, key_id: &str, doc: &str) -> Result<[u8; 32]> {
         let ctx = format!("contact_keys:{key_id}");
         let json: serde_json::Value = self.open(&ctx, doc)?;
         json.get("key")
@@ -118,6 +118,35 @@ impl SqlStore {
             .and_then(|k| B64.decode(k).ok())
             .and_then(|k| <[u8; 32]>::try_from(k).ok())
             .ok_or_else(|| Error::backend(format!("{ctx}: data key is malformed")))
+    }
+
+    /// A new random data key for `contact_bidx`: its id, the key, and the statement storing it
+    /// (doing nothing when the contact has a key already if `or_nothing`; failing otherwise).
+    pub(crate) fn new_data_key(
+        &self,
+        contact_bidx: &str,
+        email: Option<&EmailAddress>,
+        or_nothing: bool,
+    ) -> Result<(String, [u8; 32], Stmt)> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let key = Crypto::random_key()?;
+        let doc = serde_json::json!({
+            "email": email.map(EmailAddress::normalized),
+            "key": B64.encode(key),
+        });
+        let mut sql = String::from(
+            "INSERT INTO contact_keys (key_id, contact_bidx, created_at, doc) \
+             VALUES ($1, $2, $3, $4)",
+        );
+        if or_nothing {
+            sql.push_str(" ON CONFLICT (contact_bidx) DO NOTHING");
+        }
+        let insert = Stmt::new(sql)
+            .bind(id.clone())
+            .bind(contact_bidx.to_owned())
+            .bind(ts("now", self.now())?)
+            .bind(self.seal(&format!("contact_keys:{id}"), &doc)?);
+        Ok((id, key, insert))
     }
 
     /// The data key of `contact_bidx` (made on first use), with its id.
@@ -141,24 +170,8 @@ impl SqlStore {
             if attempt > 0 {
                 break;
             }
-            let id = uuid::Uuid::new_v4().simple().to_string();
-            let key = Crypto::random_key()?;
-            let doc = serde_json::json!({
-                "email": email.map(EmailAddress::normalized),
-                "key": B64.encode(key),
-            });
-            let done = sqlx::query(
-                "INSERT INTO contact_keys (key_id, contact_bidx, created_at, doc) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (contact_bidx) DO NOTHING",
-            )
-            .bind(id.clone())
-            .bind(contact_bidx.to_owned())
-            .bind(ts("now", self.now())?)
-            .bind(self.seal(&format!("contact_keys:{id}"), &doc)?)
-            .execute(&mut **tx)
-            .await
-            .map_err(db)?;
-            if done.rows_affected() == 1 {
+            let (id, key, insert) = self.new_data_key(contact_bidx, email, true)?;
+            if insert.execute(&mut **tx).await?.rows_affected() == 1 {
                 return Ok((id, key));
             }
         }
@@ -235,10 +248,6 @@ impl SqlStore {
             Some(r) => (col::<i64>(&r, "seq")?, col::<String>(&r, "hash")?),
             None => (0, String::new()),
         };
-        // Whole microseconds: the hash covers the time at that precision.
-        let now = self.now();
-        let at = from_ts(ts("now", now)? / 1_000 * 1_000);
-        let seq = u64::try_from(prev_seq).unwrap_or(0) + 1;
         let bidx = match contact {
             Some(c) => Some(self.email_bidx(c)),
             None => self.contact_of_subject(tx, &entry.subject).await?,
@@ -246,9 +255,34 @@ impl SqlStore {
         let (key_id, key) = self
             .data_key_in(tx, bidx.as_deref().unwrap_or(SYSTEM_KEY), contact)
             .await?;
+        self.audit_insert_after(entry, prev_seq, prev_hash, &key_id, &key)
+    }
+
+    /// The entry chained to the head `prev_seq`/`prev_hash` (0 and empty: the log is empty),
+    /// details sealed under the data key `key_id`, with the statement inserting it (to run in
+    /// the write transaction the head was read in, on SQLite under its write lock).
+    pub(crate) fn audit_insert_after(
+        &self,
+        entry: &NewAuditEntry,
+        prev_seq: i64,
+        prev_hash: String,
+        key_id: &str,
+        key: &[u8; 32],
+    ) -> Result<(AuditEntry, Stmt)> {
+        for (field, v) in [
+            ("actor", &entry.actor),
+            ("action", &entry.action),
+            ("subject", &entry.subject),
+        ] {
+            self.check_text(field, v)?;
+        }
+        // Whole microseconds: the hash covers the time at that precision.
+        let now = self.now();
+        let at = from_ts(ts("now", now)? / 1_000 * 1_000);
+        let seq = u64::try_from(prev_seq).unwrap_or(0) + 1;
         let sealed = Crypto::seal_with(
-            &key_id,
-            &key,
+            key_id,
+            key,
             &format!("audit_log:{seq}"),
             &entry.details.to_string(),
         )?;

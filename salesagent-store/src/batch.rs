@@ -142,7 +142,7 @@ fn renumber(sql: &str, offset: usize) -> String {
 }
 
 /// The statements of a batch joined into one query with one list of values.
-fn join(stmts: Vec<Stmt>) -> Stmt {
+pub(crate) fn join(stmts: Vec<Stmt>) -> Stmt {
     let mut joined = Stmt::new(String::new());
     for s in stmts {
         joined

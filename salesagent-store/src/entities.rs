@@ -1,8 +1,8 @@
 //! Submissions, drafts, runs, messages, outcomes, voice profiles, secrets and settings.
 
-use crate::batch::Stmt;
+use crate::batch::{Stmt, join};
 use crate::error::db;
-use crate::{SqlStore, col, enum_str, from_ts, parse_enum, ts};
+use crate::{SqlStore, Writer, col, enum_str, from_ts, parse_enum, ts};
 use async_trait::async_trait;
 use salesagent_core::model::NewJob;
 use salesagent_core::model::{
@@ -18,6 +18,66 @@ use salesagent_core::ports::{
 use salesagent_core::{Error, Result};
 use sqlx::AssertSqlSafe;
 use std::collections::BTreeMap;
+
+/// The first command of a draft write on SQLite ([`SqlStore::insert_draft_with`]): opens the
+/// write transaction and reads, under its lock, the audit log's head (`seq`, `hash`) and the
+/// data key of the contact `$1` (`key_id`, `key_doc`); NULLs where there is none. One row.
+const SQLITE_BEGIN_AND_HEADS: &str = "BEGIN IMMEDIATE;\n\
+     SELECT h.seq AS seq, h.hash AS hash, k.key_id AS key_id, k.doc AS key_doc \
+     FROM (SELECT 1 AS one) AS o \
+     LEFT JOIN (SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1) AS h ON 1 = 1 \
+     LEFT JOIN contact_keys AS k ON k.contact_bidx = $1";
+
+/// A write transaction on SQLite that the store's own statements begin (`BEGIN IMMEDIATE`)
+/// and end (`COMMIT`), so both share a command with the statements around them: the
+/// connection (and the write gate) it holds is released only once the transaction is over.
+/// Dropped before [`SqliteTx::committed`] or [`SqliteTx::rollback`] (the caller's future
+/// cancelled), it rolls back on a spawned task first. A connection that cannot be rolled back
+/// is closed rather than returned to the pool.
+struct SqliteTx(Option<Writer>);
+
+impl SqliteTx {
+    fn conn(&mut self) -> Result<&mut sqlx::AnyConnection> {
+        self.0
+            .as_deref_mut()
+            .ok_or_else(|| Error::backend("the write transaction has ended"))
+    }
+
+    /// The batch ending in `COMMIT` succeeded: nothing is left to undo.
+    fn committed(&mut self) {
+        self.0 = None;
+    }
+
+    /// Rolls back whatever the transaction did (nothing when it never began or has ended).
+    async fn rollback(&mut self) {
+        if let Some(writer) = self.0.take() {
+            rollback_sqlite(writer).await;
+        }
+    }
+}
+
+impl Drop for SqliteTx {
+    fn drop(&mut self) {
+        if let Some(mut writer) = self.0.take() {
+            match tokio::runtime::Handle::try_current() {
+                // Queued behind the command in flight, on the connection nobody else can take.
+                Ok(rt) => drop(rt.spawn(rollback_sqlite(writer))),
+                Err(_) => writer.conn.close_on_drop(),
+            }
+        }
+    }
+}
+
+/// `ROLLBACK` on `writer`; "no transaction is active" (it never began, or failed and SQLite
+/// rolled it back) is fine, any other failure closes the connection.
+async fn rollback_sqlite(mut writer: Writer) {
+    if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *writer).await
+        && !e.to_string().contains("no transaction is active")
+    {
+        tracing::warn!(error = %e, "rollback of a draft write failed; closing the connection");
+        writer.conn.close_on_drop();
+    }
+}
 
 /// Appends `$n` placeholders for `values` as `col IN (…)`.
 fn in_list(col: &str, first: usize, n: usize) -> String {
@@ -140,27 +200,96 @@ impl SqlStore {
             )),
             other => other,
         };
+        if !self.is_pg() {
+            return self.insert_draft_sqlite(draft, stmts, audit, exists).await;
+        }
         let (_gate, mut tx) = self.begin_gated().await?;
-        if self.is_pg() {
-            // The draft first (a duplicate fails before any lock is taken), the audit append
-            // last, so its lock, which serialises every append, is held only until the commit.
-            self.batch(&mut tx, stmts).await.map_err(exists)?;
-            if let Some(entry) = audit {
-                self.append_audit_for(&mut tx, entry, Some(&draft.contact_email))
-                    .await?;
-            }
-        } else {
-            // SQLite's `BEGIN IMMEDIATE` already holds the write lock: read the audit head
-            // first, so every insert goes to the connection as one command.
-            if let Some(entry) = audit {
-                let (_, insert) = self
-                    .audit_insert_for(&mut tx, entry, Some(&draft.contact_email))
-                    .await?;
-                stmts.push(insert);
-            }
-            self.batch(&mut tx, stmts).await.map_err(exists)?;
+        // The draft first (a duplicate fails before any lock is taken), the audit append
+        // last, so its lock, which serialises every append, is held only until the commit.
+        self.batch(&mut tx, stmts).await.map_err(exists)?;
+        if let Some(entry) = audit {
+            self.append_audit_for(&mut tx, entry, Some(&draft.contact_email))
+                .await?;
         }
         tx.commit().await.map_err(db)
+    }
+
+    /// [`SqlStore::insert_draft_with`] on SQLite: one `BEGIN IMMEDIATE` … `COMMIT`
+    /// transaction in two commands to the connection, the first opening it and reading the
+    /// audit log's head and the contact's data key under the write lock
+    /// ([`SQLITE_BEGIN_AND_HEADS`]), the second inserting everything (the contact's new data
+    /// key, if any, and the audit entry last) and committing. Without an audit entry, one
+    /// command. Through sqlx's `Transaction` the same writes took five commands (`BEGIN`, the
+    /// audit head, the data key and its insert, the batch, `COMMIT`), each a round trip to the
+    /// connection's thread with the one write lock held. Any failure, or the caller's future
+    /// being dropped, rolls the transaction back before the connection and the write gate are
+    /// released ([`SqliteTx`]).
+    async fn insert_draft_sqlite(
+        &self,
+        draft: &Draft,
+        stmts: Vec<Stmt>,
+        audit: Option<&NewAuditEntry>,
+        exists: impl Fn(sqlx::Error) -> Error,
+    ) -> Result<()> {
+        let contact = self.email_bidx(&draft.contact_email);
+        let mut tx = SqliteTx(Some(self.writer().await?));
+        let result = async {
+            let mut stmts = stmts;
+            if let Some(entry) = audit {
+                // `fetch_all`: the driver's `fetch_optional` looks at the first statement only.
+                let rows = sqlx::query(SQLITE_BEGIN_AND_HEADS)
+                    .bind(contact.clone())
+                    .fetch_all(tx.conn()?)
+                    .await
+                    .map_err(db)?;
+                let row = rows
+                    .first()
+                    .ok_or_else(|| Error::backend("the audit head query returned no row"))?;
+                let prev_seq: Option<i64> = col(row, "seq")?;
+                let prev_hash: Option<String> = col(row, "hash")?;
+                let key_id: Option<String> = col(row, "key_id")?;
+                let key_doc: Option<String> = col(row, "key_doc")?;
+                let (key_id, key) = match (key_id, key_doc) {
+                    (Some(id), Some(doc)) => {
+                        let key = self.open_data_key(&id, &doc)?;
+                        (id, key)
+                    }
+                    _ => {
+                        // No key yet, and none can appear before the commit (this transaction
+                        // holds the write lock): a plain insert, which fails rather than
+                        // leave the entry sealed under a key that was not stored.
+                        let (id, key, insert) =
+                            self.new_data_key(&contact, Some(&draft.contact_email), false)?;
+                        stmts.push(insert);
+                        (id, key)
+                    }
+                };
+                let (_, insert) = self.audit_insert_after(
+                    entry,
+                    prev_seq.unwrap_or(0),
+                    prev_hash.unwrap_or_default(),
+                    &key_id,
+                    &key,
+                )?;
+                stmts.push(insert);
+            } else {
+                stmts.insert(0, Stmt::new("BEGIN IMMEDIATE"));
+            }
+            stmts.push(Stmt::new("COMMIT"));
+            join(stmts).execute_raw(tx.conn()?).await.map_err(&exists)?;
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                tx.committed();
+                Ok(())
+            }
+            Err(e) => {
+                tx.rollback().await;
+                Err(e)
+            }
+        }
     }
 
     /// Replaces `draft` if its stored version is `expected_version` and runs the statements
@@ -822,5 +951,200 @@ impl SettingsStore for SqlStore {
         .await
         .map_err(db)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::SqlStore;
+    use chrono::{DateTime, Utc};
+    use salesagent_core::model::{
+        Draft, DraftEvent, DraftWriter, EmailAddress, FormSubmission, JobFilter, NewAuditEntry,
+        NewJob, RunId, RunStatus, SubmissionId, WorkflowRun,
+    };
+    use salesagent_core::ports::{
+        AuditStore as _, DraftStore as _, JobStore as _, NewDraftRecord, RunStore as _,
+        SettingsStore as _, SubmissionStore as _,
+    };
+    use std::future::Future as _;
+    use std::task::{Context, Waker};
+
+    fn at() -> DateTime<Utc> {
+        "2026-11-25T09:00:00Z".parse().unwrap()
+    }
+
+    fn submission(key: &str, email: &str) -> FormSubmission {
+        let raw = serde_json::json!({
+            "submission_id": key,
+            "submitted_at": "2026-11-25T09:00:00Z",
+            "fields": {"email": email, "message": "Hi"}
+        })
+        .to_string();
+        FormSubmission::from_canonical_json(&raw, at()).unwrap()
+    }
+
+    struct Parts {
+        draft: Draft,
+        event: DraftEvent,
+        run: WorkflowRun,
+        audit: NewAuditEntry,
+        job: NewJob,
+    }
+
+    impl Parts {
+        fn new(submission: SubmissionId, email: &str) -> Self {
+            let mut draft = Draft::new(
+                EmailAddress::parse(email).unwrap(),
+                EmailAddress::parse("seller@salesagent.example").unwrap(),
+                "Hello",
+                "Hi,\n\nthanks.\n\nSam",
+                DraftWriter::Template {
+                    reason: "test".into(),
+                },
+                at(),
+            );
+            draft.submission_id = Some(submission);
+            let run = WorkflowRun {
+                id: RunId::new(),
+                submission_id: submission,
+                draft_id: Some(draft.id),
+                status: RunStatus::Succeeded,
+                started_at: at(),
+                finished_at: Some(at()),
+                steps: Vec::new(),
+            };
+            Self {
+                event: draft.created_event("system:test"),
+                audit: NewAuditEntry {
+                    actor: "system:test".into(),
+                    action: "draft.create".into(),
+                    subject: draft.id.to_string(),
+                    details: serde_json::json!({ "run_id": run.id }),
+                },
+                job: NewJob::new(
+                    "follow-up-test",
+                    serde_json::json!({ "draft_id": draft.id }),
+                )
+                .with_key(format!("follow-up-test:{}", draft.id)),
+                draft,
+                run,
+            }
+        }
+
+        fn record(&self) -> NewDraftRecord<'_> {
+            NewDraftRecord {
+                draft: &self.draft,
+                event: &self.event,
+                run: &self.run,
+                audit: &self.audit,
+                follow_up: &self.job,
+            }
+        }
+
+        /// Which of the record's parts are stored: draft, run, audit entry, job, the contact's
+        /// data key.
+        async fn stored(&self, store: &SqlStore) -> [bool; 5] {
+            let draft = store.get_draft(self.draft.id).await.is_ok();
+            let run = store.get_run(self.run.id).await.is_ok();
+            let audit = store
+                .audit_entries(0, 0)
+                .await
+                .unwrap()
+                .iter()
+                .any(|e| e.subject == self.audit.subject);
+            let key = self.job.idempotency_key.clone();
+            let job = store
+                .list_jobs(&JobFilter {
+                    kind: Some(self.job.kind.clone()),
+                    ..JobFilter::default()
+                })
+                .await
+                .unwrap()
+                .iter()
+                .any(|j| j.idempotency_key == key);
+            let data_key: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM contact_keys WHERE contact_bidx = $1")
+                    .bind(store.email_bidx(&self.draft.contact_email))
+                    .fetch_one(store.pool())
+                    .await
+                    .unwrap();
+            [draft, run, audit, job, data_key == 1]
+        }
+    }
+
+    /// A draft record written on SQLite by statements that open and commit the transaction
+    /// themselves: abandoned after any number of polls (its future dropped mid-write), or
+    /// failing on a duplicate, it leaves all of its parts or none (the contact's new data key
+    /// included), the connection is usable afterwards and the audit chain verifies.
+    #[tokio::test]
+    async fn a_draft_record_is_all_or_nothing_when_cancelled_or_conflicting() {
+        let dir = std::env::temp_dir().join(format!("sa-draftrec-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        for url in ["sqlite::memory:", file.as_str()] {
+            let store = SqlStore::builder(url)
+                .without_encryption()
+                .connect()
+                .await
+                .unwrap();
+            let mut committed = 0;
+            for polls in 0..16 {
+                let email = format!("lead{polls}@acme.example");
+                let (sub, _) = store
+                    .save_submission(&submission(&format!("k{polls}"), &email))
+                    .await
+                    .unwrap();
+                let parts = Parts::new(sub.id, &email);
+                {
+                    let record = parts.record();
+                    let mut write = Box::pin(store.insert_draft_record(&record));
+                    let mut cx = Context::from_waker(Waker::noop());
+                    for _ in 0..polls {
+                        if write.as_mut().poll(&mut cx).is_ready() {
+                            break;
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                }
+                // Another write waits for the abandoned one's rollback (or commit).
+                store
+                    .put_setting("after", &polls.to_string())
+                    .await
+                    .unwrap();
+                let stored = parts.stored(&store).await;
+                assert!(
+                    stored.iter().all(|s| *s) || stored.iter().all(|s| !*s),
+                    "{url}, dropped after {polls} polls: stored {stored:?}"
+                );
+                let again = store.insert_draft_record(&parts.record()).await;
+                if stored[0] {
+                    committed += 1;
+                    assert!(matches!(
+                        again,
+                        Err(salesagent_core::Error::Conflict { .. })
+                    ));
+                } else {
+                    again.unwrap();
+                }
+                assert!(parts.stored(&store).await.iter().all(|s| *s));
+
+                // A second draft for the submission, for a contact without a data key: a
+                // conflict, and none of its parts (nor the new key) is left behind.
+                let other = Parts::new(sub.id, &format!("other{polls}@acme.example"));
+                let dup = store.insert_draft_record(&other.record()).await;
+                assert!(
+                    matches!(dup, Err(salesagent_core::Error::Conflict { .. })),
+                    "{dup:?}"
+                );
+                assert_eq!(other.stored(&store).await, [false; 5]);
+            }
+            // How many abandoned writes had committed depends on the machine's timing.
+            println!("{url}: {committed} of 16 abandoned writes had committed");
+            let chain = store.verify_audit_chain().await.unwrap();
+            assert_eq!(chain.entries, 16);
+            assert_eq!(chain.first_broken_seq, None);
+            store.close().await;
+        }
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
