@@ -309,6 +309,113 @@ pub(crate) fn for_each_term(body: &str, mut f: impl FnMut(&str)) {
     }
 }
 
+/// Punctuation that may surround a fact without being part of it: `(link).`, `"Title",`.
+const FACT_WRAPPERS: &[char] = &[
+    '(', ')', '[', ']', '{', '}', '<', '>', '"', '\'', '“', '”', '‘', '’', '.', ',', ';', ':', '!',
+    '?',
+];
+
+/// True when a whitespace-delimited chunk of text (without the punctuation around it) states a
+/// fact rather than the writer's own wording: a link (`https://…`, `www.…`), an e-mail address,
+/// a domain name (`acme-robotics.de`), anything with a digit (figures, prices, times, dates,
+/// ids), or an identifier (`America/New_York`, `Europe/Berlin`, `snake_case`).
+///
+/// Which of these facts a text contains is decided by what it is about, not by who wrote it:
+/// every writer quotes the link, slot or price they were given, whatever their style. So the
+/// vocabulary and character components of the similarity leave such chunks out (like quoted
+/// text), and every profile is scored on the same remaining units. How *often* a writer uses
+/// figures is still measured, as the `numbers_per_100w` style feature.
+pub(crate) fn is_fact_chunk(core: &str) -> bool {
+    if core.is_empty() {
+        return false;
+    }
+    if core.contains("://") || core.starts_with("www.") || core.contains('@') || core.contains('_')
+    {
+        return true;
+    }
+    if core.chars().any(|c| c.is_ascii_digit() || c.is_numeric()) {
+        return true;
+    }
+    let chars: Vec<char> = core.chars().collect();
+    // `Europe/Berlin`: a path whose parts are capitalised names (not `and/or`).
+    let path = chars.windows(2).any(|w| w[0] == '/' && w[1].is_uppercase())
+        && chars.first().is_some_and(|c| c.is_alphabetic());
+    // `drive.example.com`, `acme.io`: dotted labels, the last of at least two letters (not
+    // `e.g` or `U.S`).
+    let domain = core.rsplit_once('.').is_some_and(|(head, last)| {
+        head.chars().last().is_some_and(char::is_alphanumeric)
+            && last.chars().count() >= 2
+            && last.chars().all(char::is_alphabetic)
+    });
+    path || domain
+}
+
+/// The terms of [`for_each_term`] that carry the writer's wording: fact chunks
+/// ([`is_fact_chunk`]) are left out, with the punctuation around them kept, and no word pair
+/// spans a fact that was left out. On text without facts, exactly the terms of
+/// [`for_each_term`].
+pub(crate) fn for_each_style_term(body: &str, mut f: impl FnMut(&str)) {
+    // Lower-cased tokens, `None` where a fact chunk was left out.
+    let mut items: Vec<Option<String>> = Vec::new();
+    let push = |text: &str, items: &mut Vec<Option<String>>| {
+        items.extend(
+            segments::tokens(text)
+                .iter()
+                .map(|t| Some(t.text.to_lowercase())),
+        );
+    };
+    for chunk in body.split_whitespace() {
+        let core = chunk.trim_matches(FACT_WRAPPERS);
+        if is_fact_chunk(core) {
+            let (pre, post) = around(chunk, core);
+            push(pre, &mut items);
+            items.push(None);
+            push(post, &mut items);
+        } else {
+            push(chunk, &mut items);
+        }
+    }
+    let mut pair = String::new();
+    for (i, item) in items.iter().enumerate() {
+        let Some(t) = item else { continue };
+        f(t);
+        if let Some(Some(next)) = items.get(i + 1) {
+            pair.clear();
+            pair.push_str(t);
+            pair.push(' ');
+            pair.push_str(next);
+            f(&pair);
+        }
+    }
+}
+
+/// The text of `chunk` before and after `core`, a part of it.
+fn around<'a>(chunk: &'a str, core: &str) -> (&'a str, &'a str) {
+    let start = chunk.find(core).unwrap_or(0);
+    let (pre, rest) = chunk.split_at(start);
+    (pre, rest.get(core.len()..).unwrap_or(""))
+}
+
+/// [`for_each_char_gram`] over the writer's wording only: fact chunks ([`is_fact_chunk`]) are
+/// left out, and no 3-gram spans one.
+pub(crate) fn for_each_style_char_gram(body: &str, mut f: impl FnMut(&str)) {
+    let mut run = String::with_capacity(body.len());
+    for chunk in body.split_whitespace() {
+        let core = chunk.trim_matches(FACT_WRAPPERS);
+        if is_fact_chunk(core) {
+            let (pre, post) = around(chunk, core);
+            run.push_str(pre);
+            for_each_char_gram(&run, &mut f);
+            run.clear();
+            run.push_str(post);
+        } else {
+            run.push_str(chunk);
+        }
+        run.push(' ');
+    }
+    for_each_char_gram(&run, &mut f);
+}
+
 /// Character 3-grams of a text with whitespace runs folded to one space.
 pub(crate) fn for_each_char_gram(body: &str, mut f: impl FnMut(&str)) {
     let mut norm = String::with_capacity(body.len());
@@ -368,6 +475,58 @@ mod tests {
         assert!(style(&m, "exclamations_per_sentence") > 0.0);
         assert!(style(&m, "questions_per_sentence") > 0.0);
         assert!(measure("  \n ... ").is_none());
+    }
+
+    #[test]
+    fn fact_chunks_are_links_addresses_figures_and_identifiers() {
+        for fact in [
+            "https://drive.example.com/file/doc-1",
+            "www.acme.io",
+            "ann@acme.io",
+            "acme-robotics.de",
+            "11:00–11:30",
+            "27",
+            "$1,200",
+            "Q3",
+            "Europe/Berlin",
+            "America/New_York",
+            "deal_id",
+        ] {
+            assert!(is_fact_chunk(fact), "{fact}");
+        }
+        for word in [
+            "and/or", "e.g", "U.S", "Thanks", "Acme", "don't", "re-read", "ok", "",
+        ] {
+            assert!(!is_fact_chunk(word), "{word}");
+        }
+    }
+
+    #[test]
+    fn style_terms_leave_facts_out() {
+        let mut terms = Vec::new();
+        for_each_style_term(
+            "Thanks Ann, see (https://x.example/a).\n- Fri 27 Nov at 10:00 CET. I'm in.",
+            |t| terms.push(t.to_owned()),
+        );
+        let has = |t: &str| terms.iter().any(|x| x == t);
+        assert!(has("see (") && has(")") && has("ann ,") && has("nov at") && has("cet ."));
+        assert!(
+            !terms
+                .iter()
+                .any(|t| t.contains("https") || t.contains("27"))
+        );
+        // No pair spans a fact that was left out.
+        assert!(!has("( )") && !has("fri nov") && !has("at cet"));
+
+        let mut grams = Vec::new();
+        for_each_style_char_gram("See x.example.com now", |g| grams.push(g.to_owned()));
+        assert_eq!(grams, ["See", "ee ", "now", "ow "]);
+        // Without facts, the same units as the ones learned.
+        let text = "Hi Bob,\n\nthe deal is done. Call me.";
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for_each_term(text, |t| a.push(t.to_owned()));
+        for_each_style_term(text, |t| b.push(t.to_owned()));
+        assert_eq!(a, b);
     }
 
     #[test]
