@@ -15,7 +15,9 @@
 //! the old worker's token no longer finishes it. [`JobStore::claim_batch`] claims up to `n`
 //! jobs with the same probes in one statement (`UPDATE … WHERE id = ANY(ARRAY(SELECT … LIMIT n
 //! FOR UPDATE SKIP LOCKED))` on PostgreSQL, `id IN (SELECT … LIMIT n)` on SQLite), the batch
-//! sharing one fresh lease token. [`JobStore::release`] hands a job back without
+//! sharing one fresh lease token. [`JobStore::complete_batch`] finishes many leases in one
+//! `UPDATE … WHERE state = 'running' AND ((id = … AND lease_token = …) OR …) RETURNING id`
+//! and looks up only the leases it did not match. [`JobStore::release`] hands a job back without
 //! using up an attempt, [`JobStore::wake`] makes a scheduled job due now.
 
 use crate::batch::Stmt;
@@ -36,6 +38,10 @@ use std::time::Duration;
 pub(crate) const JOB_COLS: &str = "id, kind, payload, idempotency_key, state, attempts, \
     max_attempts, run_at, lease_owner, lease_token, lease_expires_at, last_error, created_at, \
     updated_at";
+
+/// Leases per group-completion statement: two bound values each, well under the bind limits
+/// of both databases.
+const COMPLETE_CHUNK: usize = 500;
 
 /// Default page size of `list_jobs` when the filter says 0.
 const DEFAULT_LIST_LIMIT: u32 = 1000;
@@ -510,6 +516,54 @@ impl JobStore for SqlStore {
             return Err(self.lost_lease(lease).await);
         }
         Ok(())
+    }
+
+    async fn complete_batch(&self, leases: &[Lease]) -> Result<Vec<Result<()>>> {
+        let now = ts("now", self.now())?;
+        // The first lease of each job goes into the group statement; a later lease of the same
+        // job is completed on its own afterwards, as one-after-the-other `complete`s would.
+        let mut seen = std::collections::BTreeSet::new();
+        let (grouped, repeats): (Vec<usize>, Vec<usize>) =
+            (0..leases.len()).partition(|&i| seen.insert(leases[i].job_id));
+        let mut done = std::collections::BTreeSet::new();
+        for chunk in grouped.chunks(COMPLETE_CHUNK) {
+            let matched = (0..chunk.len())
+                .map(|n| format!("(id = ${} AND lease_token = ${})", 2 * n + 2, 2 * n + 3))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let sql = format!(
+                "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_token = NULL, \
+                 lease_expires_at = NULL, updated_at = $1 \
+                 WHERE state = 'running' AND ({matched}) RETURNING id"
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now);
+            for &i in chunk {
+                q = q
+                    .bind(leases[i].job_id.to_string())
+                    .bind(leases[i].token.to_string());
+            }
+            let rows = q.fetch_all(&mut *self.writer().await?).await.map_err(db)?;
+            for row in &rows {
+                done.insert(col::<String>(row, "id")?);
+            }
+        }
+        let mut outcomes: Vec<Option<Result<()>>> = vec![None; leases.len()];
+        for &i in &grouped {
+            outcomes[i] = Some(if done.contains(&leases[i].job_id.to_string()) {
+                Ok(())
+            } else {
+                Err(self.lost_lease(&leases[i]).await)
+            });
+        }
+        for &i in &repeats {
+            outcomes[i] = Some(match self.complete(&leases[i]).await {
+                Err(e) if !matches!(e, Error::Conflict { .. } | Error::NotFound { .. }) => {
+                    return Err(e);
+                }
+                r => r,
+            });
+        }
+        Ok(outcomes.into_iter().flatten().collect())
     }
 
     async fn fail(&self, lease: &Lease, failure: &JobFailure) -> Result<Job> {

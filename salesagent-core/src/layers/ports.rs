@@ -141,6 +141,7 @@ layered_port!(JobStore, "store" {
     fn claim_batch(worker: &str, kinds: &[String], lease: Duration, max: usize) -> Vec<ClaimedJob> [worker, kinds, max];
     fn heartbeat(lease: &Lease, extend: Duration) -> Lease [lease.job_id];
     fn complete(lease: &Lease) -> () [lease.job_id];
+    fn complete_batch(leases: &[Lease]) -> Vec<Result<()>> [leases.len()];
     fn fail(lease: &Lease, failure: &JobFailure) -> Job [lease.job_id];
     fn release(lease: &Lease, run_at: DateTime<Utc>) -> Job [lease.job_id, run_at];
     fn wake(idempotency_key: &str, at: DateTime<Utc>) -> Option<Job> [idempotency_key, at];

@@ -492,6 +492,19 @@ impl JobStore for MemoryStore {
         Ok(())
     }
 
+    async fn complete_batch(&self, leases: &[Lease]) -> Result<Vec<Result<()>>> {
+        let now = self.now();
+        let mut s = lock(&self.state);
+        Ok(leases
+            .iter()
+            .map(|lease| {
+                let e = s.leased(lease)?;
+                release_lease(e, JobState::Done, now);
+                Ok(())
+            })
+            .collect())
+    }
+
     async fn fail(&self, lease: &Lease, failure: &JobFailure) -> Result<Job> {
         let now = self.now();
         let policy = self.policy;

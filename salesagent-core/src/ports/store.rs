@@ -222,6 +222,33 @@ pub trait JobStore: Send + Sync {
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease>;
     /// Marks the job done; `Conflict` if the lease was lost.
     async fn complete(&self, lease: &Lease) -> Result<()>;
+    /// Marks several jobs done at once: one outcome per lease, in order, each exactly what
+    /// [`complete`](Self::complete) would have answered for it had the leases been completed
+    /// one after the other (`Ok`, `Conflict` for a lost lease, `NotFound` for an unknown job; a
+    /// lease that appears twice is done the first time and `Conflict` after). The outer error
+    /// is reserved for the store itself failing, in which case no outcome is known (some of the
+    /// jobs may be done). An empty slice does nothing.
+    ///
+    /// The SQL stores complete the batch in one statement (one round trip on PostgreSQL, one
+    /// write on SQLite) and look only the lost leases up afterwards. This default calls
+    /// [`complete`](Self::complete) per lease, so other implementations work unchanged.
+    async fn complete_batch(&self, leases: &[Lease]) -> Result<Vec<Result<()>>> {
+        let mut outcomes = Vec::with_capacity(leases.len());
+        for lease in leases {
+            outcomes.push(match self.complete(lease).await {
+                Err(e)
+                    if !matches!(
+                        e,
+                        crate::Error::Conflict { .. } | crate::Error::NotFound { .. }
+                    ) =>
+                {
+                    return Err(e);
+                }
+                r => r,
+            });
+        }
+        Ok(outcomes)
+    }
     /// Records a failed attempt: back to `Queued` after a backoff, or `Dead` when not retryable
     /// or out of attempts. Returns the job as stored. `Conflict` if the lease was lost.
     async fn fail(&self, lease: &Lease, failure: &JobFailure) -> Result<Job>;

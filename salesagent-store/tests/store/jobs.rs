@@ -1,6 +1,6 @@
 //! The durable job queue on every backend.
 
-use crate::common::{ManualClock, builder, open, pg_url, sqlite_file_url, stores};
+use crate::common::{ManualClock, builder, open, pg_url, sqlite_file_url, stores, urls};
 use chrono::Duration as CDuration;
 use salesagent_core::Error;
 use salesagent_core::model::{JobFailure, JobFilter, JobState, NewJob, RetryPolicy};
@@ -413,5 +413,14 @@ impl NowPlus for ManualClock {
     fn now_plus(&self, d: CDuration) -> chrono::DateTime<chrono::Utc> {
         use salesagent_core::ports::Clock as _;
         self.now() + d
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn group_completion_conformance_every_backend() {
+    for (name, url) in urls().await {
+        eprintln!("group completion: {name}");
+        let s = builder(&url).connect().await.unwrap();
+        salesagent_core::testing::conformance::store::run_job_group_completion(&s).await;
     }
 }

@@ -35,6 +35,7 @@ pub async fn run<S: Store + ?Sized>(store: &S) {
     run_job_kinds(store).await;
     run_job_release(store).await;
     run_job_batches(store).await;
+    run_job_group_completion(store).await;
     run_send(store).await;
     run_messages(store).await;
     run_outcomes(store).await;
@@ -1750,6 +1751,146 @@ pub async fn run_job_batches<S: Store + ?Sized>(store: &S) {
     assert!(
         others.len() == 5 && others.iter().all(|j| j.state == JobState::Queued),
         "job batches: jobs of a kind nobody asked for stay queued"
+    );
+}
+
+/// Group completion: one outcome per lease, in order, each what `complete` would answer
+/// (lost lease `Conflict`, unknown job `NotFound`, a repeated lease done once); an empty
+/// slice does nothing; a second time every lease is lost; concurrent with batch claims every
+/// job is done exactly once.
+pub async fn run_job_group_completion<S: Store + ?Sized>(store: &S) {
+    let lease = Duration::from_secs(30);
+    let kind = format!("conformance-group-{}", unique());
+    let kinds = std::slice::from_ref(&kind);
+    let kind_of = |o: &crate::Result<()>| match o {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => e.kind().to_owned(),
+    };
+    assert!(
+        ok(store.complete_batch(&[]).await, "complete_batch []").is_empty(),
+        "group completion: an empty slice completes nothing"
+    );
+    for _ in 0..3 {
+        ok(
+            store
+                .enqueue(&NewJob::new(
+                    kind.clone(),
+                    serde_json::json!({ "group": 1 }),
+                ))
+                .await,
+            "enqueue",
+        );
+    }
+    let claimed = ok(store.claim_batch("g", kinds, lease, 3).await, "claim_batch");
+    assert_eq!(claimed.len(), 3, "group completion: three jobs claimed");
+    let [a, b, c] = [0, 1, 2].map(|i| claimed[i].lease.clone());
+    let stale = crate::model::Lease {
+        token: crate::model::LeaseToken::new(),
+        ..b.clone()
+    };
+    let unknown = crate::model::Lease {
+        job_id: crate::model::JobId::new(),
+        ..a.clone()
+    };
+    let mixed = [a.clone(), stale, c.clone(), unknown, a.clone()];
+    let outcomes = ok(store.complete_batch(&mixed).await, "complete_batch mixed");
+    assert_eq!(
+        outcomes.iter().map(kind_of).collect::<Vec<_>>(),
+        ["ok", "conflict", "ok", "not_found", "conflict"],
+        "group completion: valid leases done, a lost lease `Conflict`, an unknown job \
+         `NotFound`, a repeated lease done once"
+    );
+    let states = |ids: [crate::model::JobId; 3]| async move {
+        let mut states = Vec::new();
+        for id in ids {
+            states.push(ok(store.get_job(id).await, "get_job").state);
+        }
+        states
+    };
+    assert_eq!(
+        states([a.job_id, b.job_id, c.job_id]).await,
+        [JobState::Done, JobState::Running, JobState::Done],
+        "group completion: a lost lease leaves its job as it was"
+    );
+    let done_a = ok(store.get_job(a.job_id).await, "get_job");
+    assert!(
+        done_a.lease_expires_at.is_none() && done_a.lease_owner.is_none(),
+        "group completion: a done job holds no lease"
+    );
+    let again = ok(
+        store
+            .complete_batch(&[a.clone(), b.clone(), c.clone()])
+            .await,
+        "complete_batch again",
+    );
+    assert_eq!(
+        again.iter().map(kind_of).collect::<Vec<_>>(),
+        ["conflict", "ok", "conflict"],
+        "group completion: completing again finds the done jobs' leases lost"
+    );
+    let twice = ok(
+        store.complete_batch(&[a, b.clone(), c]).await,
+        "complete_batch twice",
+    );
+    assert!(
+        twice.iter().all(|o| kind_of(o) == "conflict"),
+        "group completion: idempotent, a finished batch is never finished twice"
+    );
+
+    // Batch claimers that complete each batch as a group, all at once: every job claimed and
+    // done exactly once.
+    let mut ids = BTreeSet::new();
+    for i in 0..40 {
+        let job = NewJob::new(kind.clone(), serde_json::json!({ "group": i }));
+        ids.insert(ok(store.enqueue(&job).await, "enqueue").0.id);
+    }
+    let workers: Vec<String> = (0..6).map(|i| format!("group-worker-{i}")).collect();
+    let per_worker = join_all(workers.iter().map(|w| async move {
+        let mut mine = Vec::new();
+        loop {
+            let batch = ok(
+                store.claim_batch(w, kinds, lease, 3).await,
+                "concurrent claim_batch",
+            );
+            if batch.is_empty() {
+                return mine;
+            }
+            let leases: Vec<_> = batch.iter().map(|c| c.lease.clone()).collect();
+            let outcomes = ok(
+                store.complete_batch(&leases).await,
+                "concurrent complete_batch",
+            );
+            assert!(
+                outcomes.len() == leases.len() && outcomes.iter().all(Result::is_ok),
+                "group completion: every lease of a fresh batch completes"
+            );
+            mine.extend(leases.into_iter().map(|l| l.job_id));
+        }
+    }))
+    .await;
+    let completed: Vec<_> = per_worker.into_iter().flatten().collect();
+    let got: BTreeSet<_> = completed.iter().copied().collect();
+    assert_eq!(
+        got.len(),
+        completed.len(),
+        "group completion: no job completed twice"
+    );
+    let jobs = ok(
+        store
+            .list_jobs(&JobFilter {
+                kind: Some(kind.clone()),
+                ..JobFilter::default()
+            })
+            .await,
+        "list_jobs",
+    );
+    assert!(
+        ids.iter().all(|id| got.contains(id))
+            && jobs
+                .iter()
+                .filter(|j| ids.contains(&j.id))
+                .all(|j| j.state == JobState::Done),
+        "group completion: concurrent claimers complete every job, none left behind"
     );
 }
 
