@@ -29,12 +29,16 @@
 //! - `length_in_bounds_rate` (≤ 250 words, subject ≤ 120 characters) and
 //!   `length_in_sender_range_rate` (within the sender's mean ± 2 standard deviations, at least
 //!   40 words);
-//! - `ms_per_draft` (mean and p50 of one pipeline run, all steps).
+//! - `ms_per_draft` (mean and p50 of one pipeline run, all steps); for the real model also
+//!   `drafting_calls_ms` (the drafting calls alone: the company analysis is another call).
 //!
 //! The real model: `salesagent_connectors::openai::local_server` starts llama-cpp-python's
 //! server with SmolLM2-135M-Instruct (installed by `scripts/setup/llm-server.sh`); without it
 //! that part is skipped with a notice. `DRAFTING_LLM_CASES` (default 24: two forms per
-//! sender) sets how many runs it gets; `DRAFTING_LLM=0` skips it.
+//! sender) sets how many runs it gets; `DRAFTING_LLM=0` skips it. `DRAFTING_FORMAT` sets the
+//! pipeline's drafting format for it (`prose`, the default, `json` or `auto`); a prose request
+//! carries no data document, so a prose run is checked against the same case's data from the
+//! template pass with the facts its stored draft records (`prose_drafts` counts them).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -49,11 +53,11 @@ use salesagent_core::ports::{
     DraftStore as _, DynLlm, Llm, LlmRequest, LlmResponse, VoiceStore as _,
 };
 use salesagent_core::prompt::{
-    DraftInput, MAX_DRAFT_SUBJECT_CHARS, MAX_DRAFT_WORDS, check_draft, extract_data, ground,
-    ground_subject,
+    DraftFormat, DraftInput, Fact, MAX_DRAFT_SUBJECT_CHARS, MAX_DRAFT_WORDS, PURPOSE_DRAFT,
+    PURPOSE_DRAFT_PROSE, check_draft, extract_data, ground, ground_subject,
 };
 use salesagent_core::voice;
-use salesagent_core::writer::{TEMPLATE_MODEL, TemplateLlm};
+use salesagent_core::writer::{TEMPLATE_MODEL, TemplateLlm, check_prose_answer};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -72,12 +76,18 @@ struct Sender {
 struct Recording {
     inner: DynLlm,
     calls: Mutex<Vec<(LlmRequest, Result<LlmResponse, String>)>>,
+    /// Milliseconds each call took, in the order of `calls`.
+    call_ms: Mutex<Vec<f64>>,
 }
 
 #[async_trait]
 impl Llm for Recording {
     async fn complete(&self, request: &LlmRequest) -> salesagent_core::Result<LlmResponse> {
+        let t0 = Instant::now();
         let res = self.inner.complete(request).await;
+        if let Ok(mut m) = self.call_ms.lock() {
+            m.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
         let kept = match &res {
             Ok(a) => Ok(a.clone()),
             Err(e) => Err(e.to_string()),
@@ -183,6 +193,7 @@ fn forms(data: &Path, now: DateTime<Utc>) -> Vec<FormSubmission> {
 /// What one run produced, measured.
 struct Run {
     sender: usize,
+    form: usize,
     draft: Draft,
     input: Option<DraftInput>,
     /// Answers of the model that validation refused for grounding, and links it removed.
@@ -190,6 +201,8 @@ struct Run {
     links_repaired: usize,
     stored_ungrounded: bool,
     ms: f64,
+    /// Milliseconds of the drafting calls alone.
+    draft_ms: f64,
 }
 
 #[derive(Default)]
@@ -205,6 +218,37 @@ struct Tally {
     ms: Vec<f64>,
 }
 
+/// The data a prose run drafted from: a prose request carries no data document, so the same
+/// case's input from the template pass (same fixtures, sender and form) with the facts the
+/// stored draft records (the model's company analysis among them) put in for theirs.
+fn prose_input(known: Option<&DraftInput>, draft: &Draft) -> Option<DraftInput> {
+    let mut input = known?.clone();
+    if let Some(report) = &draft.drafting {
+        for f in &report.facts {
+            let fact = Fact {
+                id: f.id.clone(),
+                source: serde_json::from_value(serde_json::json!(f.source)).ok()?,
+                text: f.text.clone(),
+                link: f.link.clone(),
+            };
+            match input.facts.iter_mut().find(|g| g.id == fact.id) {
+                Some(g) => *g = fact,
+                None => input.facts.push(fact),
+            }
+        }
+    }
+    Some(input)
+}
+
+/// The drafting format of the real-model pass (`DRAFTING_FORMAT`: `prose`, the default, `json`
+/// or `auto`).
+fn llm_format() -> DraftFormat {
+    std::env::var("DRAFTING_FORMAT")
+        .ok()
+        .and_then(|v| DraftFormat::parse(&v))
+        .unwrap_or(DraftFormat::Prose)
+}
+
 /// Runs `cases` (sender index, form index) through a fresh pipeline per sender.
 #[allow(clippy::too_many_lines, clippy::too_many_arguments, clippy::map_entry)]
 async fn run_cases(
@@ -216,10 +260,13 @@ async fn run_cases(
     data: &Path,
     now: DateTime<Utc>,
     slow_model: bool,
+    format: DraftFormat,
+    known: &BTreeMap<(usize, usize), DraftInput>,
 ) -> Vec<Run> {
     let recording = Arc::new(Recording {
         inner: llm,
         calls: Mutex::new(Vec::new()),
+        call_ms: Mutex::new(Vec::new()),
     });
     let fixture_sender = fixtures::sender(data).expect("sender.json");
     let mut runs = Vec::with_capacity(cases.len());
@@ -239,6 +286,7 @@ async fn run_cases(
             if let Some(zone) = salesagent_core::slots::parse_zone(&fixture_sender.time_zone) {
                 config.slots.sender_zone = zone;
             }
+            config.draft_format = format;
             if slow_model {
                 config.timeouts.draft = Duration::from_secs(600);
                 config.timeouts.company_analysis = Duration::from_secs(300);
@@ -258,6 +306,9 @@ async fn run_cases(
         if let Ok(mut c) = recording.calls.lock() {
             c.clear();
         }
+        if let Ok(mut m) = recording.call_ms.lock() {
+            m.clear();
+        }
         let t0 = Instant::now();
         let id = pipeline.process(&forms[fi]).await.expect("pipeline run");
         let ms = t0.elapsed().as_secs_f64() * 1000.0;
@@ -267,9 +318,26 @@ async fn run_cases(
             .lock()
             .map(|c| c.clone())
             .unwrap_or_default();
-        let drafting: Vec<&(LlmRequest, Result<LlmResponse, String>)> =
-            calls.iter().filter(|(r, _)| r.purpose == "draft").collect();
-        let input: Option<DraftInput> = drafting.first().and_then(|(r, _)| extract_data(r));
+        let call_ms = recording
+            .call_ms
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default();
+        // Time of the drafting calls alone (the company analysis is another call).
+        let draft_ms: f64 = calls
+            .iter()
+            .zip(&call_ms)
+            .filter(|((r, _), _)| r.purpose == PURPOSE_DRAFT || r.purpose == PURPOSE_DRAFT_PROSE)
+            .map(|(_, ms)| *ms)
+            .sum();
+        let drafting: Vec<&(LlmRequest, Result<LlmResponse, String>)> = calls
+            .iter()
+            .filter(|(r, _)| r.purpose == PURPOSE_DRAFT || r.purpose == PURPOSE_DRAFT_PROSE)
+            .collect();
+        let input: Option<DraftInput> = drafting
+            .iter()
+            .find_map(|(r, _)| extract_data(r))
+            .or_else(|| prose_input(known.get(&(si, fi)), &draft));
         if label != "template" && n < raw_shown() {
             // What the model actually returned, before any validation or repair.
             for (k, (_, answer)) in drafting.iter().enumerate() {
@@ -287,12 +355,17 @@ async fn run_cases(
         let mut grounding_caught = 0;
         let mut links_repaired = 0;
         if let Some(input) = &input {
-            for (_, answer) in &drafting {
+            for (req, answer) in &drafting {
                 let Ok(a) = answer else { continue };
                 if a.model == TEMPLATE_MODEL {
                     continue;
                 }
-                match check_draft(&a.content, input) {
+                let checked = if req.purpose == PURPOSE_DRAFT_PROSE {
+                    check_prose_answer(&a.content, input, sender.profile.as_ref())
+                } else {
+                    check_draft(&a.content, input)
+                };
+                match checked {
                     Ok(c) => links_repaired += c.repairs.len(),
                     Err(salesagent_core::Error::InvalidInput { field, .. })
                         if field == "grounding" =>
@@ -310,8 +383,13 @@ async fn run_cases(
         if label != "template" {
             // Slow models: one line per run, so an interrupted run still tells something.
             let reason = draft.drafting.as_ref().and_then(|d| d.template_reason);
+            let written_as = draft
+                .drafting
+                .as_ref()
+                .and_then(|d| d.format.clone())
+                .unwrap_or_default();
             println!(
-                "  {label} run {}/{}: {} form {fi}: writer {} ({reason:?}), {} words, {grounding_caught} refused for grounding, {ms:.0} ms",
+                "  {label} run {}/{}: {} form {fi}: writer {} {written_as} ({reason:?}), {} words, {grounding_caught} refused for grounding, {ms:.0} ms (drafting calls {draft_ms:.0} ms)",
                 n + 1,
                 cases.len(),
                 sender.id,
@@ -331,12 +409,14 @@ async fn run_cases(
         }
         runs.push(Run {
             sender: si,
+            form: fi,
             draft,
             input,
             grounding_caught,
             links_repaired,
             stored_ungrounded,
             ms,
+            draft_ms,
         });
     }
     runs
@@ -694,8 +774,14 @@ fn main() {
         &data,
         now,
         false,
+        DraftFormat::Json,
+        &BTreeMap::new(),
     ));
     report("template", &runs, &senders, "template");
+    let known: BTreeMap<(usize, usize), DraftInput> = runs
+        .iter()
+        .filter_map(|r| r.input.clone().map(|i| ((r.sender, r.form), i)))
+        .collect();
     held_out(&senders);
 
     if std::env::var("DRAFTING_LLM").is_ok_and(|v| v == "0") {
@@ -719,6 +805,11 @@ fn main() {
                 return;
             }
         };
+        let format = llm_format();
+        println!(
+            "drafting: real local model, draft format {format} (DRAFTING_FORMAT), load average at start: {}",
+            std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        );
         let runs = run_cases(
             "llm",
             llm,
@@ -728,8 +819,34 @@ fn main() {
             &data,
             now,
             true,
+            format,
+            &known,
         )
         .await;
+        println!(
+            "drafting: load average at the end: {}",
+            std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        );
+        let prose = runs
+            .iter()
+            .filter(|r| {
+                r.draft
+                    .drafting
+                    .as_ref()
+                    .and_then(|d| d.format.as_deref())
+                    == Some("prose")
+            })
+            .count();
+        println!("RESULT drafting.llm.prose_drafts {prose} drafts");
+        let draft_ms: Vec<f64> = runs.iter().map(|r| r.draft_ms).collect();
+        println!(
+            "RESULT drafting.llm.drafting_calls_ms_mean {:.1} ms",
+            mean(&draft_ms)
+        );
+        println!(
+            "RESULT drafting.llm.drafting_calls_ms_p50 {:.1} ms",
+            median(draft_ms)
+        );
         report("llm", &runs, &senders, "llm");
         server.stop().await;
     });

@@ -7,7 +7,8 @@
 //! One test (one server start): the raw answer to a `json_schema` request (the error body the
 //! negotiation reads, recorded in `openai_fixtures/`), then the pipeline's own requests
 //! (`prompt::company_request`, `prompt::draft_request` with its one repair) through the
-//! negotiating connector, validated by the pipeline's parsers. `SALESAGENT_LLM_DRAFTS` sets how
+//! negotiating connector, validated by the pipeline's parsers, and one prose draft
+//! (`prompt::prose_request`, `writer::check_prose_answer`). `SALESAGENT_LLM_DRAFTS` sets how
 //! many drafts are written (default 2); the valid rate is printed, not asserted: a 135M model
 //! writes poor mail, and the quality bar is the drafting evaluation's.
 
@@ -230,6 +231,43 @@ async fn negotiates_with_llama_cpp_python_and_serves_the_pipeline_calls() {
     }
     // Every call after the first went straight to json_object.
     assert_eq!(llm.structured_output().mode, StructuredMode::JsonObject);
+
+    // 3. One prose draft (`draft_format = "prose"`): a short plain-text request without a
+    // schema; the answer is body sentences that the writer composes the draft around.
+    let input = draft(1);
+    let req = prompt::prose_request(&input);
+    let t_prose = Instant::now();
+    let answer = llm.complete(&req).await.expect("prose answer");
+    let prose_seconds = t_prose.elapsed().as_secs_f64();
+    assert!(!answer.content.trim().is_empty(), "an empty prose answer");
+    // The cap reaches llama-cpp-python (as `max_tokens`): the answer stops within it.
+    assert!(
+        answer.usage.completion <= prompt::prose::PROSE_MAX_TOKENS,
+        "{} tokens",
+        answer.usage.completion
+    );
+    let checked = salesagent_core::writer::check_prose_answer(&answer.content, &input, None);
+    match &checked {
+        Ok(c) => {
+            // What passes is grounded as it stands.
+            let g = prompt::ground(&c.output.body, &input).expect("grounded");
+            assert!(g.repairs.is_empty(), "{:?}", g.repairs);
+            eprintln!(
+                "prose draft ({prose_seconds:.1}s, {} tokens): valid, repairs {:?}\n{}",
+                answer.usage.completion, c.repairs, c.output.body
+            );
+        }
+        Err(e) => eprintln!(
+            "prose draft ({prose_seconds:.1}s): refused ({e}): {}",
+            answer.content
+        ),
+    }
+    // A request without a schema leaves the negotiated mode as it was.
+    assert_eq!(llm.structured_output().mode, StructuredMode::JsonObject);
+    eprintln!(
+        "RESULT real_llm_prose_draft valid={} seconds={prose_seconds:.1}",
+        checked.is_ok()
+    );
     eprintln!(
         "RESULT real_llm_drafts model={} mode=json_object drafts={n} valid_first={valid_first} \
          valid_after_repair={valid_after_repair} calls={calls} failed_calls={failed_calls} seconds_per_call={:.1} total_seconds={:.1}",
