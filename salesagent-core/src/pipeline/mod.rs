@@ -910,23 +910,25 @@ impl Pipeline {
         if let Some(name) = self.config.voice_profile_for(sender) {
             return Ok(store.voice_profile(sender, name).await?.filter(own));
         }
-        if let Some(p) = store
-            .voice_profile(sender, &self.config.voice_profile)
-            .await?
-            .filter(own)
-        {
-            return Ok(Some(p));
-        }
-        Ok(store
+        // One read for both choices (the latest version of each of the sender's profiles):
+        // on a store with one connection (in-memory SQLite) every read is a turn on it.
+        let profiles: Vec<VoiceProfile> = store
             .voice_profiles(sender)
             .await?
             .into_iter()
             .filter(own)
-            .max_by(|a, b| {
-                a.updated_at
-                    .cmp(&b.updated_at)
-                    .then_with(|| a.version.cmp(&b.version))
-            }))
+            .collect();
+        if let Some(i) = profiles
+            .iter()
+            .position(|p| p.name == self.config.voice_profile)
+        {
+            return Ok(profiles.into_iter().nth(i));
+        }
+        Ok(profiles.into_iter().max_by(|a, b| {
+            a.updated_at
+                .cmp(&b.updated_at)
+                .then_with(|| a.version.cmp(&b.version))
+        }))
     }
 
     fn draft_input(&self, submission: &FormSubmission, g: &Gathered) -> DraftInput {
