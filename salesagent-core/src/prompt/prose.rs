@@ -92,11 +92,11 @@ const PROSE_SYSTEM: &str =
 /// The worked example shown before the real request (one-shot): a 135M model copies its
 /// shape (three short sentences, no frame) far more reliably than it follows instructions.
 const EXAMPLE_REQUEST: &str = "Facts:\n- Tom works at Example Corp.\n- Tom asked about pricing.\n\
-- We can send our product brochure.\n- We have free times for a call this week.\n\n\
+- We can send our product brochure.\n- We have times for a call this week, listed below.\n\n\
 Write 3 short sentences to Tom: thank Tom for the message about pricing, mention our product \
-brochure, and ask if one of the free times works.";
+brochure, and ask if one of the times below works.";
 const EXAMPLE_ANSWER: &str = "Thank you for your message about pricing, Tom. Our product brochure \
-explains the options and what is included. Would one of the free times below work for a short call?";
+explains the options and what is included. Would one of the times below work for a short call?";
 /// Words of the example that the model copies into a real answer (removed with their sentence
 /// unless the real data has them).
 const EXAMPLE_MARKERS: &[&str] = &["tom", "example corp", "product brochure", "brochure"];
@@ -252,7 +252,7 @@ pub fn prose_request(input: &DraftInput) -> LlmRequest {
     }
     let slots = input.facts.iter().any(|f| f.source == FactSource::Calendar);
     if slots {
-        facts.push("We have free times for a call this week.".to_owned());
+        facts.push("We have times for a call this week, listed below.".to_owned());
     }
     let mut task = if topic.is_empty() {
         format!("thank {name} for the message")
@@ -263,7 +263,7 @@ pub fn prose_request(input: &DraftInput) -> LlmRequest {
         let _ = write!(task, ", mention {d}");
     }
     if slots {
-        task.push_str(", and ask if one of the free times works");
+        task.push_str(", and ask if one of the times below works");
     } else {
         task.push_str(", and offer a short call");
     }
@@ -634,9 +634,9 @@ mod tests {
         - Maria works at Northwind Logistics.
         - Maria asked about pricing.
         - We can send our document "Case study - Weber Logistics".
-        - We have free times for a call this week.
+        - We have times for a call this week, listed below.
 
-        Write 3 short sentences to Maria: thank Maria for the message about pricing, mention our document "Case study - Weber Logistics", and ask if one of the free times works.
+        Write 3 short sentences to Maria: thank Maria for the message about pricing, mention our document "Case study - Weber Logistics", and ask if one of the times below works.
         "#);
         // About 250 tokens with the example (four characters a token).
         let chars: usize = req.messages.iter().map(|m| m.content.len()).sum();
