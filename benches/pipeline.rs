@@ -679,8 +679,38 @@ fn heap_bench() {
     });
 }
 
+/// One side of part (b) alone, `PIPELINE_BENCH_ROUNDS` rounds on fresh in-memory SQLite
+/// stores, printing each round's rate: for a profiler (`perf record`) to see only that loop.
+/// `bare`: the bare-write loop; otherwise the pipeline.
+fn profile_one(bare: bool) {
+    let rounds = env_count("PIPELINE_BENCH_ROUNDS", 5);
+    let n = env_count("PIPELINE_BENCH_N", 3_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let clock: DynClock = Arc::new(SystemClock);
+        let scratch = world(false, clock.clone(), Some(sqlite_memory(&clock).await));
+        let template = Arc::new(Template::capture(&scratch, &submission(999_999, &clock)).await);
+        for _ in 0..rounds {
+            let rate = if bare {
+                let store = sqlite_memory(&clock).await;
+                bare_write_rate(store, &clock, template.clone(), n, 64).await
+            } else {
+                let w = world(false, clock.clone(), Some(sqlite_memory(&clock).await));
+                direct_rate(&w, n, 64).await
+            };
+            let name = if bare { "bare_writes" } else { "throughput" };
+            println!("RESULT pipeline.profile.{name} {rate:.0} per_s");
+        }
+    });
+}
+
 /// `cargo bench --bench pipeline [latency|throughput|heap]...` runs only the named parts
-/// (all when none is named; cargo's own `--bench` flag is ignored).
+/// (all when none is named; cargo's own `--bench` flag is ignored); `profile-bare` and
+/// `profile-pipeline` run one side of the throughput part alone (see [`profile_one`]).
 fn main() {
     let wanted: Vec<String> = std::env::args()
         .skip(1)
@@ -695,5 +725,11 @@ fn main() {
     }
     if run("heap") {
         heap_bench();
+    }
+    if wanted.iter().any(|w| w == "profile-bare") {
+        profile_one(true);
+    }
+    if wanted.iter().any(|w| w == "profile-pipeline") {
+        profile_one(false);
     }
 }
