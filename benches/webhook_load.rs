@@ -553,7 +553,20 @@ async fn run_backend(backend: &str, url: &str, s: Settings) -> Result<(), String
     let _ = workers_stop.send(());
     let stats = workers.await.map_err(|e| format!("workers: {e}"))?;
     if stats.dead > 0 {
-        problems.push(format!("workers: {stats:?}"));
+        let filter = salesagent::core::model::JobFilter {
+            state: Some(JobState::Dead),
+            limit: 1,
+            ..Default::default()
+        };
+        let first = store
+            .list_jobs(&filter)
+            .await
+            .ok()
+            .and_then(|j| j.into_iter().next())
+            .and_then(|j| j.last_error);
+        problems.push(format!(
+            "workers: {stats:?}; first dead job's error: {first:?}"
+        ));
     }
     let _ = stop_tx.send(());
     let _ = server.await;
