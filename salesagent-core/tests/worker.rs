@@ -321,3 +321,93 @@ async fn a_batch_claimed_as_shutdown_begins_goes_back_to_the_queue_unstarted() {
         );
     }
 }
+
+/// Records the store's group completions (their sizes) and holds the first one until every
+/// job's handler has run, so the finishes that arrive meanwhile must wait for the next group.
+#[derive(Debug, Clone, Default)]
+struct CompletionLog {
+    groups: Arc<Mutex<Vec<String>>>,
+    singles: Arc<AtomicUsize>,
+    runs: Arc<AtomicUsize>,
+    expected: usize,
+}
+
+impl Layer for CompletionLog {
+    fn around<'a, T, F>(
+        &'a self,
+        op: &'static str,
+        args: &'a (dyn Fn() -> String + Sync),
+        call: F,
+    ) -> impl Future<Output = Result<T>> + Send + 'a
+    where
+        T: Send + 'a,
+        F: Future<Output = Result<T>> + Send + 'a,
+    {
+        async move {
+            if op == "store.complete" {
+                self.singles.fetch_add(1, Ordering::SeqCst);
+            }
+            if op == "store.complete_batch" {
+                let first = {
+                    let mut groups = self.groups.lock().unwrap();
+                    groups.push(args());
+                    groups.len() == 1
+                };
+                while first && self.runs.load(Ordering::SeqCst) < self.expected {
+                    tokio::task::yield_now().await;
+                }
+            }
+            call.await
+        }
+    }
+}
+
+#[tokio::test]
+async fn concurrent_finishes_are_completed_in_groups() {
+    let n = 8;
+    let clock = ManualClock::new(ManualClock::default_start());
+    let shared = clock.shared();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let log = CompletionLog {
+        runs: runs.clone(),
+        expected: n,
+        ..CompletionLog::default()
+    };
+    let store: DynStore = Arc::new(Layered::wrap(MemoryStore::new(shared.clone()), log.clone()));
+    let worker = Worker::empty(
+        store.clone(),
+        shared.clone(),
+        WorkerConfig {
+            poll_interval: Duration::from_millis(5),
+            ..WorkerConfig::default()
+        },
+    )
+    .register(GreetHandler {
+        runs: runs.clone(),
+        clock: shared,
+    });
+    enqueue_greets(&store, n).await;
+    let stats = worker.run_until_idle(n).await.unwrap();
+    assert_eq!(stats.done, n as u64, "{stats:?}");
+    let groups = log.groups.lock().unwrap().clone();
+    assert_eq!(
+        log.singles.load(Ordering::SeqCst),
+        0,
+        "no job completed alone"
+    );
+    assert!(
+        (1..n).contains(&groups.len()),
+        "{n} concurrent finishes coalesce into fewer group completions: {groups:?}"
+    );
+    let total: usize = groups
+        .iter()
+        .map(|g| {
+            g.trim_matches(|c: char| !c.is_ascii_digit())
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(total, n, "every lease completed once: {groups:?}");
+    let jobs = store.list_jobs(&JobFilter::default()).await.unwrap();
+    assert!(jobs.iter().all(|j| j.state == JobState::Done), "{jobs:?}");
+}

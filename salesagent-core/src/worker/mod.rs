@@ -21,6 +21,14 @@
 //! job at once (one round trip for up to a batch of jobs; a job never waits claimed behind
 //! another). Each running job keeps its own lease alive with heartbeats.
 //!
+//! Finished jobs are completed in groups
+//! ([`JobStore::complete_batch`](crate::ports::JobStore::complete_batch)) by a coalescing
+//! completer: a job that finishes hands its lease over and waits for its outcome; the completer
+//! takes every lease waiting at that moment and completes them in one call, and the leases that
+//! arrive meanwhile form the next group. There is no timer: a lone completion goes out at once,
+//! a job counts as done only once its row is done, and a lost lease is still that job's
+//! [`JobOutcome::LeaseLost`].
+//!
 //! [`Worker::run`] stops on a shutdown signal: it claims nothing more, lets running jobs finish
 //! within [`WorkerConfig::shutdown_grace`], then gives the rest back to the queue at once
 //! without using up an attempt; jobs whose batch arrives after the signal are given back
@@ -37,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{JoinError, JoinSet};
 
 /// How a worker behaves.
@@ -393,6 +401,75 @@ impl Tally {
     }
 }
 
+/// A lease waiting to be completed, and where its outcome goes.
+type PendingCompletion = (Lease, oneshot::Sender<Result<()>>);
+
+/// Completes finished jobs: one at a time (`direct`), or coalescing the completions that wait
+/// at the same moment into one [`JobStore::complete_batch`](crate::ports::JobStore::complete_batch)
+/// call, with no timer (`coalescing`).
+#[derive(Clone)]
+struct Completer {
+    store: DynStore,
+    queue: Option<mpsc::UnboundedSender<PendingCompletion>>,
+}
+
+impl Completer {
+    /// Each completion is its own `complete` call.
+    fn direct(store: DynStore) -> Self {
+        Self { store, queue: None }
+    }
+
+    /// A completer task that, whenever completions wait, completes all of them in one call;
+    /// it ends when the last handle is dropped.
+    fn coalescing(store: DynStore) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<PendingCompletion>();
+        let batch_store = store.clone();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut group = vec![first];
+                while let Ok(next) = rx.try_recv() {
+                    group.push(next);
+                }
+                let leases: Vec<Lease> = group.iter().map(|(l, _)| l.clone()).collect();
+                match batch_store.complete_batch(&leases).await {
+                    Ok(outcomes) if outcomes.len() == group.len() => {
+                        for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
+                            let _ = reply.send(outcome);
+                        }
+                    }
+                    answer => {
+                        let e = answer.err().unwrap_or_else(|| {
+                            Error::backend("complete_batch answered a different number of outcomes")
+                        });
+                        for (_, reply) in group {
+                            let _ = reply.send(Err(e.clone()));
+                        }
+                    }
+                }
+            }
+        });
+        Self {
+            store,
+            queue: Some(tx),
+        }
+    }
+
+    /// Completes `lease`; the answer is what [`JobStore::complete`](crate::ports::JobStore::complete)
+    /// gives for it (the outer error of a failed group for each of its leases).
+    async fn complete(&self, lease: &Lease) -> Result<()> {
+        let Some(queue) = &self.queue else {
+            return self.store.complete(lease).await;
+        };
+        let (reply, outcome) = oneshot::channel();
+        if queue.send((lease.clone(), reply)).is_err() {
+            return self.store.complete(lease).await;
+        }
+        outcome
+            .await
+            .unwrap_or_else(|_| Err(Error::backend("the job completer stopped")))
+    }
+}
+
 /// A job runner with one handler per kind. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Worker {
@@ -515,7 +592,8 @@ impl Worker {
         let Some(claimed) = self.store.claim(owner, &kinds, self.config.lease).await? else {
             return Ok(None);
         };
-        self.run_claimed(claimed, phase).await.map(Some)
+        let completer = Completer::direct(self.store.clone());
+        self.run_claimed(claimed, phase, &completer).await.map(Some)
     }
 
     /// Runs one claimed job to its outcome: its handler under heartbeats, then complete,
@@ -524,6 +602,7 @@ impl Worker {
         &self,
         claimed: ClaimedJob,
         phase: &mut watch::Receiver<Phase>,
+        completer: &Completer,
     ) -> Result<JobOutcome> {
         let ClaimedJob { job, lease } = claimed;
         let (result, lease) = self.with_heartbeat(&job, lease, phase).await;
@@ -535,7 +614,7 @@ impl Worker {
             return self.give_back(&job, &lease).await;
         };
         let outcome = match result {
-            Ok(JobDone::Complete) => match self.store.complete(&lease).await {
+            Ok(JobDone::Complete) => match completer.complete(&lease).await {
                 Ok(()) => JobOutcome::Done,
                 Err(Error::Conflict { .. }) => JobOutcome::LeaseLost,
                 Err(e) => return Err(e),
@@ -628,6 +707,7 @@ impl Worker {
         let batch = self.config.claim_batch.max(1);
         let kinds = self.kinds();
         let mut running: JoinSet<Result<JobOutcome>> = JoinSet::new();
+        let completer = Completer::coalescing(self.store.clone());
         let mut tally = Tally {
             stats: WorkStats::default(),
             first_err: None,
@@ -672,7 +752,9 @@ impl Worker {
                     }
                     for c in claimed {
                         let (w, mut phase) = (self.clone(), phase.clone());
-                        running.spawn(async move { w.run_claimed(c, &mut phase).await });
+                        let completer = completer.clone();
+                        running
+                            .spawn(async move { w.run_claimed(c, &mut phase, &completer).await });
                     }
                 }
                 Ok(_) if until_idle => match running.join_next().await {
