@@ -180,12 +180,12 @@ struct GateState {
 }
 
 impl Layer for ClaimGate {
-    fn around<'a, T, F>(
+    async fn around<'a, T, F>(
         &'a self,
         op: &'static str,
         args: &'a (dyn Fn() -> String + Sync),
         call: F,
-    ) -> impl Future<Output = Result<T>> + Send + 'a
+    ) -> Result<T>
     where
         T: Send + 'a,
         F: Future<Output = Result<T>> + Send + 'a,
@@ -201,6 +201,7 @@ impl Layer for ClaimGate {
             }
             r
         }
+        .await
     }
 }
 
@@ -333,12 +334,12 @@ struct CompletionLog {
 }
 
 impl Layer for CompletionLog {
-    fn around<'a, T, F>(
+    async fn around<'a, T, F>(
         &'a self,
         op: &'static str,
         args: &'a (dyn Fn() -> String + Sync),
         call: F,
-    ) -> impl Future<Output = Result<T>> + Send + 'a
+    ) -> Result<T>
     where
         T: Send + 'a,
         F: Future<Output = Result<T>> + Send + 'a,
@@ -359,6 +360,7 @@ impl Layer for CompletionLog {
             }
             call.await
         }
+        .await
     }
 }
 
