@@ -20,9 +20,13 @@
 //! `JobStore::complete` in a loop (each call one committed transaction); batched, each worker
 //! runs `JobStore::claim_batch` of up to [`BATCH`] jobs (10, apalis' fetch batch) and then
 //! `JobStore::complete` for each job (one claim statement per batch, one committed
-//! transaction per completion), as the shipped `Worker` does.
+//! transaction per completion); grouped, each worker runs `JobStore::claim_batch` and then one
+//! `JobStore::complete_batch` for the claimed jobs (one statement each: apalis also
+//! acknowledges a batch of results in one statement). The shipped `Worker` claims in batches
+//! and completes through a coalescing completer: the jobs that finished while the previous
+//! completion was in flight go in one `complete_batch`.
 //!
-//! Prints `RESULT peers.<backend>.<op>.<w>w.salesagent|salesagent_batched|apalis|ratio…` and
+//! Prints `RESULT peers.<backend>.<op>.<w>w.salesagent|salesagent_batched|salesagent_grouped|apalis|ratio…` and
 //! `SETTINGS` lines.
 
 use apalis::prelude::*;
@@ -81,6 +85,7 @@ async fn salesagent_round(
     jobs: usize,
     run: usize,
     batch: usize,
+    grouped: bool,
 ) -> Rates {
     let t = Instant::now();
     let mut tasks = Vec::new();
@@ -122,8 +127,15 @@ async fn salesagent_round(
                 if claimed.is_empty() {
                     return n;
                 }
-                for c in &claimed {
-                    store.complete(&c.lease).await.expect("complete");
+                if grouped {
+                    let leases: Vec<_> = claimed.iter().map(|c| c.lease.clone()).collect();
+                    for done in store.complete_batch(&leases).await.expect("complete_batch") {
+                        done.expect("complete");
+                    }
+                } else {
+                    for c in &claimed {
+                        store.complete(&c.lease).await.expect("complete");
+                    }
                 }
                 n += claimed.len();
             }
@@ -306,7 +318,7 @@ fn report(
     backend: &str,
     workers: usize,
     ours: Rates,
-    batched: Rates,
+    (batched, grouped): (Rates, Rates),
     one: Rates,
     many: Rates,
 ) {
@@ -333,6 +345,13 @@ fn report(
         "RESULT {name}.ratio_batched_vs_per_job {:.2} ratio",
         b / ours.1
     );
+    let g = grouped.1;
+    println!("RESULT {name}.salesagent_grouped {g:.0} jobs/s");
+    println!(
+        "RESULT {name}.ratio_grouped_vs_apalis {:.2} ratio",
+        g / peer.1
+    );
+    println!("RESULT {name}.ratio_grouped_vs_batched {:.2} ratio", g / b);
 }
 
 async fn settings(pool: &sqlx::AnyPool, backend: &str, jobs: usize, rounds: usize) {
@@ -371,7 +390,8 @@ async fn settings(pool: &sqlx::AnyPool, backend: &str, jobs: usize, rounds: usiz
          payload_bytes={} workers=1,8 producers=workers cores={cores} apalis=1.0.0 \
          (batch_size=10, lock_tasks, persist_results; better of 1 worker x concurrency w and w \
          workers x 1) salesagent=claim+complete per job, \
-         salesagent_batched=claim_batch({BATCH})+complete per job",
+         salesagent_batched=claim_batch({BATCH})+complete per job, \
+         salesagent_grouped=claim_batch({BATCH})+complete_batch of the claimed jobs",
         serde_json::to_string(&payload(0)).map_or(0, |s| s.len())
     );
 }
@@ -406,20 +426,25 @@ async fn postgres(jobs: usize, rounds: usize) {
         .expect("apalis setup");
     settings(store.pool(), "postgres", jobs, rounds).await;
     // Warm-up (unmeasured).
-    salesagent_round(&store, 2, 200, 900_000, 1).await;
-    salesagent_round(&store, 2, 200, 900_001, BATCH).await;
+    salesagent_round(&store, 2, 200, 900_000, 1, false).await;
+    salesagent_round(&store, 2, 200, 900_001, BATCH, false).await;
+    salesagent_round(&store, 2, 200, 900_002, BATCH, true).await;
     apalis_pg_round(&pool, 2, 200, 900_000, true).await;
     let mut run = 0;
     for workers in WORKERS {
         let (mut ours, mut one, mut many) = ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0));
-        let mut batched = (0.0, 0.0);
+        let (mut batched, mut grouped) = ((0.0, 0.0), (0.0, 0.0));
         for round in 0..rounds {
             run += 1;
             if round % 2 == 0 {
-                ours = best(ours, salesagent_round(&store, workers, jobs, run, 1).await);
+                ours = best(ours, salesagent_round(&store, workers, jobs, run, 1, false).await);
                 batched = best(
                     batched,
-                    salesagent_round(&store, workers, jobs, run + 2000, BATCH).await,
+                    salesagent_round(&store, workers, jobs, run + 2000, BATCH, false).await,
+                );
+                grouped = best(
+                    grouped,
+                    salesagent_round(&store, workers, jobs, run + 3000, BATCH, true).await,
                 );
                 one = best(one, apalis_pg_round(&pool, workers, jobs, run, true).await);
                 many = best(
@@ -434,12 +459,16 @@ async fn postgres(jobs: usize, rounds: usize) {
                 one = best(one, apalis_pg_round(&pool, workers, jobs, run, true).await);
                 batched = best(
                     batched,
-                    salesagent_round(&store, workers, jobs, run + 2000, BATCH).await,
+                    salesagent_round(&store, workers, jobs, run + 2000, BATCH, false).await,
                 );
-                ours = best(ours, salesagent_round(&store, workers, jobs, run, 1).await);
+                grouped = best(
+                    grouped,
+                    salesagent_round(&store, workers, jobs, run + 3000, BATCH, true).await,
+                );
+                ours = best(ours, salesagent_round(&store, workers, jobs, run, 1, false).await);
             }
         }
-        report("postgres", workers, ours, batched, one, many);
+        report("postgres", workers, ours, (batched, grouped), one, many);
     }
     store.close().await;
     pool.close().await;
@@ -471,20 +500,25 @@ async fn sqlite(jobs: usize, rounds: usize) {
         .await
         .expect("peer pool");
     settings(store.pool(), "sqlite", jobs, rounds).await;
-    salesagent_round(&store, 2, 200, 900_000, 1).await;
-    salesagent_round(&store, 2, 200, 900_001, BATCH).await;
+    salesagent_round(&store, 2, 200, 900_000, 1, false).await;
+    salesagent_round(&store, 2, 200, 900_001, BATCH, false).await;
+    salesagent_round(&store, 2, 200, 900_002, BATCH, true).await;
     apalis_sqlite_round(&pool, 2, 200, 900_000, true).await;
     let mut run = 0;
     for workers in WORKERS {
         let (mut ours, mut one, mut many) = ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0));
-        let mut batched = (0.0, 0.0);
+        let (mut batched, mut grouped) = ((0.0, 0.0), (0.0, 0.0));
         for round in 0..rounds {
             run += 1;
             if round % 2 == 0 {
-                ours = best(ours, salesagent_round(&store, workers, jobs, run, 1).await);
+                ours = best(ours, salesagent_round(&store, workers, jobs, run, 1, false).await);
                 batched = best(
                     batched,
-                    salesagent_round(&store, workers, jobs, run + 2000, BATCH).await,
+                    salesagent_round(&store, workers, jobs, run + 2000, BATCH, false).await,
+                );
+                grouped = best(
+                    grouped,
+                    salesagent_round(&store, workers, jobs, run + 3000, BATCH, true).await,
                 );
                 one = best(
                     one,
@@ -505,12 +539,16 @@ async fn sqlite(jobs: usize, rounds: usize) {
                 );
                 batched = best(
                     batched,
-                    salesagent_round(&store, workers, jobs, run + 2000, BATCH).await,
+                    salesagent_round(&store, workers, jobs, run + 2000, BATCH, false).await,
                 );
-                ours = best(ours, salesagent_round(&store, workers, jobs, run, 1).await);
+                grouped = best(
+                    grouped,
+                    salesagent_round(&store, workers, jobs, run + 3000, BATCH, true).await,
+                );
+                ours = best(ours, salesagent_round(&store, workers, jobs, run, 1, false).await);
             }
         }
-        report("sqlite", workers, ours, batched, one, many);
+        report("sqlite", workers, ours, (batched, grouped), one, many);
     }
     store.close().await;
     pool.close().await;
