@@ -292,27 +292,7 @@ pub fn write_draft_in_voice(input: &DraftInput, profile: Option<&VoiceProfile>) 
     paragraphs.extend(asset_paragraphs(input, &asked, &style, &mut used));
     paragraphs.push(slot_paragraph(input, &asked, &style, &mut used));
     paragraphs.push(closing(&style));
-    let mut hints = with_frame_habits(hints, profile);
-    let none = voice::text::NONE_FORM;
-    let own_sign_off = if hints.sign_off.as_deref() == Some(none) {
-        None
-    } else {
-        learned_sign_off(profile)
-    };
-    if own_sign_off.is_some() {
-        hints.sign_off = Some(none.to_owned());
-    }
-
-    let mut body = voice::frame(
-        &paragraphs.join("\n\n"),
-        &hints,
-        first.as_deref(),
-        &input.sender,
-    );
-    if let Some(s) = own_sign_off {
-        body.push_str("\n\n");
-        body.push_str(&s);
-    }
+    let body = frame_in_voice(&paragraphs, hints, profile, first.as_deref(), &input.sender);
     DraftOutput {
         subject: template_subject(input, company.as_deref(), &asked),
         body,
@@ -393,6 +373,34 @@ fn with_frame_habits(
         hints.sign_off = Some(none.to_owned());
     }
     hints
+}
+
+/// `paragraphs` framed in the sender's voice: their greeting and sign-off habits
+/// ([`with_frame_habits`], [`voice::frame`]), closing with the sender's own learned sign-off
+/// exactly as their mail has it when there is one ([`learned_sign_off`]).
+pub(crate) fn frame_in_voice(
+    paragraphs: &[String],
+    hints: crate::prompt::VoiceHints,
+    profile: Option<&VoiceProfile>,
+    first: Option<&str>,
+    sender: &crate::prompt::SenderData,
+) -> String {
+    let mut hints = with_frame_habits(hints, profile);
+    let none = voice::text::NONE_FORM;
+    let own_sign_off = if hints.sign_off.as_deref() == Some(none) {
+        None
+    } else {
+        learned_sign_off(profile)
+    };
+    if own_sign_off.is_some() {
+        hints.sign_off = Some(none.to_owned());
+    }
+    let mut body = voice::frame(&paragraphs.join("\n\n"), &hints, first, sender);
+    if let Some(s) = own_sign_off {
+        body.push_str("\n\n");
+        body.push_str(&s);
+    }
+    body
 }
 
 /// The sender's most frequent sign-off exactly as their own mail has it (`Regards`,

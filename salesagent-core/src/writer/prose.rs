@@ -8,13 +8,12 @@
 //! validation as a JSON answer ([`crate::prompt::check_draft`]), which records the facts it uses.
 
 use super::{
-    ASK_NO_SLOTS, ASK_SLOTS, Asked, NONE_FITS, Style, asset_paragraphs, greeting_name,
-    learned_sign_off, quotable, slot_line, template_subject, with_frame_habits,
+    ASK_NO_SLOTS, ASK_SLOTS, Asked, NONE_FITS, Style, asset_paragraphs, frame_in_voice,
+    greeting_name, quotable, slot_line, template_subject,
 };
 use crate::Result;
 use crate::model::VoiceProfile;
 use crate::prompt::{CheckedDraft, DraftInput, DraftOutput, FactSource, clean_prose};
-use crate::voice;
 use std::fmt::Write as _;
 
 /// Words that show the prose already asks for a meeting.
@@ -109,26 +108,7 @@ pub fn compose_prose_draft(
             paragraphs.push(block);
         }
     }
-    let mut hints = with_frame_habits(hints, profile);
-    let none = voice::text::NONE_FORM;
-    let own_sign_off = if hints.sign_off.as_deref() == Some(none) {
-        None
-    } else {
-        learned_sign_off(profile)
-    };
-    if own_sign_off.is_some() {
-        hints.sign_off = Some(none.to_owned());
-    }
-    let mut body = voice::frame(
-        &paragraphs.join("\n\n"),
-        &hints,
-        first.as_deref(),
-        &input.sender,
-    );
-    if let Some(s) = own_sign_off {
-        body.push_str("\n\n");
-        body.push_str(&s);
-    }
+    let body = frame_in_voice(&paragraphs, hints, profile, first.as_deref(), &input.sender);
     DraftOutput {
         subject: template_subject(input, company.as_deref(), &asked),
         body,
@@ -162,6 +142,7 @@ pub fn check_prose_answer(
 mod tests {
     use super::*;
     use crate::prompt::{Fact, LeadData, SenderData, VoiceHints, ground, ground_subject};
+    use crate::voice;
 
     fn input() -> DraftInput {
         DraftInput {
