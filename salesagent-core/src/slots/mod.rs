@@ -6,7 +6,9 @@
 //! ambiguous one (fall back) takes the earlier instant.
 
 use crate::model::Interval;
-use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Timelike, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timelike, Utc, Weekday,
+};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -81,9 +83,15 @@ impl SlotRules {
         }
     }
 
-    /// Up to `count` slots after `now + min_notice`, within working hours on business days,
-    /// none overlapping a `busy` interval, rendered in `recipient_zone` (the sender's zone when
-    /// `None`). Fewer are returned when the horizon is full.
+    /// Up to `count` slots after `now + min_notice`, within the sender's working hours on
+    /// business days, none overlapping a `busy` interval, rendered in `recipient_zone` (the
+    /// sender's zone when `None`). Fewer are returned when the horizon is full.
+    ///
+    /// With a recipient zone, slots inside the recipient's working hours too (the same hours
+    /// and business days, in their local time) come first, earliest first; when the two
+    /// working days do not overlap enough, the rest are the slots least far outside the
+    /// recipient's hours (a Berlin sender offers Los Angeles the end of the Berlin day, never
+    /// 03:00 in the morning). The proposals are returned in time order.
     #[must_use]
     pub fn propose(
         &self,
@@ -104,10 +112,12 @@ impl SlotRules {
         let last_day = (now + Duration::days(i64::from(self.horizon_days)))
             .with_timezone(&self.sender_zone)
             .date_naive();
+        // Every free slot of the horizon, with the minutes it lies outside the recipient's
+        // working hours, then the best ones (earliest first among equals).
+        let mut candidates: Vec<(i64, NaiveDate, Interval)> = Vec::new();
         let mut day = first_day;
-        while day <= last_day && out.len() < self.count {
+        while day <= last_day {
             if self.working_days.contains(&day.weekday()) {
-                let mut on_day = 0;
                 let first = self.day_start.num_seconds_from_midnight() / 60;
                 let last = self.day_end.num_seconds_from_midnight() / 60;
                 let mut m = first;
@@ -128,13 +138,8 @@ impl SlotRules {
                         end: start + len,
                     };
                     if start >= earliest && !busy.iter().any(|b| b.overlaps(&slot)) {
-                        out.push(render(slot, zone));
-                        on_day += 1;
-                        if out.len() >= self.count
-                            || (self.max_per_day > 0 && on_day >= self.max_per_day)
-                        {
-                            break;
-                        }
+                        let outside = recipient_zone.map_or(0, |z| self.minutes_outside(&slot, z));
+                        candidates.push((outside, day, slot));
                     }
                 }
             }
@@ -143,7 +148,41 @@ impl SlotRules {
                 None => break,
             }
         }
+        // Stable: among equally good slots the earlier one wins, as without a recipient zone.
+        candidates.sort_by_key(|(outside, _, slot)| (*outside, slot.start));
+        let mut per_day: std::collections::BTreeMap<NaiveDate, usize> = Default::default();
+        let mut chosen = Vec::with_capacity(self.count);
+        for (_, day, slot) in candidates {
+            if chosen.len() >= self.count {
+                break;
+            }
+            let on_day = per_day.entry(day).or_default();
+            if self.max_per_day > 0 && *on_day >= self.max_per_day {
+                continue;
+            }
+            *on_day += 1;
+            chosen.push(slot);
+        }
+        chosen.sort_by_key(|slot| slot.start);
+        out.extend(chosen.into_iter().map(|slot| render(slot, zone)));
         out
+    }
+
+    /// Minutes of `slot` outside the working hours in `zone` (local time there): 0 inside; a
+    /// whole day (1,440) added when it falls on a day off there.
+    fn minutes_outside(&self, slot: &Interval, zone: Tz) -> i64 {
+        let start = slot.start.with_timezone(&zone).naive_local();
+        let end = slot.end.with_timezone(&zone).naive_local();
+        let open = start.date().and_time(self.day_start);
+        let close = start.date().and_time(self.day_end);
+        let before = (open - start).num_minutes().max(0);
+        let after = (end - close).num_minutes().max(0);
+        let day_off = if self.working_days.contains(&start.date().weekday()) {
+            0
+        } else {
+            24 * 60
+        };
+        before + after + day_off
     }
 }
 
@@ -203,16 +242,12 @@ mod tests {
             max_per_day: 0,
             ..SlotRules::default()
         };
-        let busy = [
-            Interval {
-                start: at("2026-11-27T10:00:00Z"),
-                end: at("2026-11-27T11:15:00Z"),
-            },
-            Interval {
-                start: at("2026-11-27T11:30:00Z"),
-                end: at("2026-11-27T12:00:00Z"),
-            },
-        ];
+        // Berlin 9–17 overlaps New York 9–17 (EST) from 15:00 to 17:00 Berlin; busy on
+        // Friday from 15:00 to 16:15 Berlin leaves 16:30 Berlin (10:30 in New York).
+        let busy = [Interval {
+            start: at("2026-11-27T14:00:00Z"),
+            end: at("2026-11-27T15:15:00Z"),
+        }];
         let ny = parse_zone("America/New_York");
         let slots = rules.propose(at("2026-11-26T10:00:00Z"), &busy, ny);
         assert_eq!(slots.len(), 3);
@@ -220,12 +255,38 @@ mod tests {
             assert!(busy.iter().all(|b| !b.overlaps(&s.interval)));
             assert_eq!(s.zone, "America/New_York");
         }
-        // Busy until 12:15 and 12:30–13:00 Berlin: 13:00 Berlin is 07:00 in New York (EST).
+        let shown: Vec<_> = slots.iter().map(|s| s.display.as_str()).collect();
         assert_eq!(
-            slots[0].display,
-            "Fri 27 Nov, 07:00–07:30 EST (America/New_York)"
+            shown,
+            [
+                "Fri 27 Nov, 10:30–11:00 EST (America/New_York)",
+                "Mon 30 Nov, 09:00–09:30 EST (America/New_York)",
+                "Mon 30 Nov, 09:30–10:00 EST (America/New_York)",
+            ]
         );
-        assert_eq!(slots[1].interval.start, at("2026-11-27T12:30:00Z"));
+    }
+
+    #[test]
+    fn without_overlap_the_slots_nearest_the_recipients_day_are_offered() {
+        // Berlin 9–17 is 00:00–08:00 in Los Angeles (PST): the end of the Berlin day is the
+        // nearest to a Californian working day, never the middle of their night.
+        let la = parse_zone("America/Los_Angeles");
+        let slots = SlotRules::default().propose(at("2026-11-26T10:00:00Z"), &[], la);
+        let shown: Vec<_> = slots.iter().map(|s| s.display.as_str()).collect();
+        assert_eq!(
+            shown,
+            [
+                "Fri 27 Nov, 07:30–08:00 PST (America/Los_Angeles)",
+                "Mon 30 Nov, 07:30–08:00 PST (America/Los_Angeles)",
+                "Tue 1 Dec, 07:30–08:00 PST (America/Los_Angeles)",
+            ]
+        );
+        // The sender's own zone, or none, changes nothing.
+        let berlin = parse_zone("Europe/Berlin");
+        let now = at("2026-11-26T10:00:00Z");
+        let own: Vec<_> = SlotRules::default().propose(now, &[], berlin);
+        let none: Vec<_> = SlotRules::default().propose(now, &[], None);
+        assert_eq!(own, none);
     }
 
     #[test]
