@@ -268,19 +268,12 @@ pub fn write_draft(input: &DraftInput) -> DraftOutput {
 #[must_use]
 pub fn write_draft_in_voice(input: &DraftInput, profile: Option<&VoiceProfile>) -> DraftOutput {
     let hints = input.voice.clone().unwrap_or_default();
-    let style = Style {
-        profile,
-        formal: input.voice.as_ref().is_some_and(|v| v.formality >= 0.6),
-        short: input.voice.as_ref().is_some_and(|v| v.target_words < 90),
-    };
-    let first = input.lead.first_name.as_deref().and_then(greeting_name);
-    let company = input
-        .lead
-        .company
-        .as_deref()
-        .map(|n| quotable(n, 50))
-        .filter(|n| !n.is_empty());
-    let asked = Asked::from_message(input.lead.message.as_deref().unwrap_or(""));
+    let Basics {
+        style,
+        first,
+        company,
+        asked,
+    } = Basics::of(input, profile);
     let mut used = Vec::new();
     let mut paragraphs = vec![opening(
         input,
@@ -446,6 +439,35 @@ fn learned_sign_off(profile: Option<&VoiceProfile>) -> Option<String> {
     let reads_back =
         voice::text::detect_sign_off(&format!("Ok.\n\n{text}")).is_some_and(|d| d.form == text);
     (plain && reads_back).then_some(text)
+}
+
+/// What both writers read from the input before wording anything: the sender's style, the
+/// lead's first name as greeted, the lead's company as it may be quoted, and what they asked.
+struct Basics<'a> {
+    style: Style<'a>,
+    first: Option<String>,
+    company: Option<String>,
+    asked: Asked,
+}
+
+impl<'a> Basics<'a> {
+    fn of(input: &DraftInput, profile: Option<&'a VoiceProfile>) -> Self {
+        Self {
+            style: Style {
+                profile,
+                formal: input.voice.as_ref().is_some_and(|v| v.formality >= 0.6),
+                short: input.voice.as_ref().is_some_and(|v| v.target_words < 90),
+            },
+            first: input.lead.first_name.as_deref().and_then(greeting_name),
+            company: input
+                .lead
+                .company
+                .as_deref()
+                .map(|n| quotable(n, 50))
+                .filter(|n| !n.is_empty()),
+            asked: Asked::from_message(input.lead.message.as_deref().unwrap_or("")),
+        }
+    }
 }
 
 /// How the template words a draft: the sender's profile (when learned), else formal or

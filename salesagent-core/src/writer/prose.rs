@@ -8,8 +8,8 @@
 //! validation as a JSON answer ([`crate::prompt::check_draft`]), which records the facts it uses.
 
 use super::{
-    ASK_NO_SLOTS, ASK_SLOTS, Asked, NONE_FITS, Style, asset_paragraphs, frame_in_voice,
-    greeting_name, quotable, slot_line, template_subject,
+    ASK_NO_SLOTS, ASK_SLOTS, Basics, NONE_FITS, asset_paragraphs, frame_in_voice, slot_line,
+    template_subject,
 };
 use crate::Result;
 use crate::model::VoiceProfile;
@@ -52,19 +52,12 @@ pub fn compose_prose_draft(
     prose: &str,
 ) -> DraftOutput {
     let hints = input.voice.clone().unwrap_or_default();
-    let style = Style {
-        profile,
-        formal: input.voice.as_ref().is_some_and(|v| v.formality >= 0.6),
-        short: input.voice.as_ref().is_some_and(|v| v.target_words < 90),
-    };
-    let first = input.lead.first_name.as_deref().and_then(greeting_name);
-    let company = input
-        .lead
-        .company
-        .as_deref()
-        .map(|n| quotable(n, 50))
-        .filter(|n| !n.is_empty());
-    let asked = Asked::from_message(input.lead.message.as_deref().unwrap_or(""));
+    let Basics {
+        style,
+        first,
+        company,
+        asked,
+    } = Basics::of(input, profile);
     let mut used = Vec::new();
     let mut paragraphs = vec![prose.trim().to_owned()];
     paragraphs.extend(asset_paragraphs(input, &asked, &style, &mut used));
