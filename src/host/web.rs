@@ -350,7 +350,13 @@ fn factor_table(id: &str, factors: &[ScoreFactor]) -> String {
 /// "written by …": the model by name, or the template writer with why.
 fn writer_line(d: &Draft) -> String {
     match &d.writer {
-        DraftWriter::Llm { model } => format!("written by {model}"),
+        DraftWriter::Llm { model } => match d.drafting.as_ref().and_then(|r| r.format.as_deref()) {
+            Some("prose") => format!(
+                "written by {model} (body sentences; subject, greeting, sign-off and slots by the code)"
+            ),
+            Some(format) => format!("written by {model} ({format})"),
+            None => format!("written by {model}"),
+        },
         DraftWriter::Template { reason } => {
             match d.drafting.as_ref().and_then(|r| r.template_reason) {
                 Some(why) => format!(
@@ -1212,4 +1218,44 @@ async fn kill_switch(
     };
     state.switch_kill(on, &web_actor(&state, &headers)).await?;
     Ok(Redirect::to("/operator").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::writer_line;
+    use salesagent_core::model::{Draft, DraftWriter, DraftingReport, EmailAddress};
+
+    fn draft(writer: DraftWriter, format: Option<&str>) -> Draft {
+        Draft {
+            drafting: Some(DraftingReport {
+                model: Some("smollm2".into()),
+                format: format.map(str::to_owned),
+                ..DraftingReport::default()
+            }),
+            ..Draft::new(
+                EmailAddress::parse("ann@example.com").expect("address"),
+                EmailAddress::parse("sam@ours.example").expect("address"),
+                "Hello".to_owned(),
+                "Hi Ann".to_owned(),
+                writer,
+                chrono::Utc::now(),
+            )
+        }
+    }
+
+    #[test]
+    fn the_writer_line_says_in_which_format_a_model_wrote() {
+        let llm = || DraftWriter::Llm {
+            model: "smollm2".into(),
+        };
+        assert_eq!(
+            writer_line(&draft(llm(), Some("prose"))),
+            "written by smollm2 (body sentences; subject, greeting, sign-off and slots by the code)"
+        );
+        assert_eq!(
+            writer_line(&draft(llm(), Some("json"))),
+            "written by smollm2 (json)"
+        );
+        assert_eq!(writer_line(&draft(llm(), None)), "written by smollm2");
+    }
 }
