@@ -82,6 +82,7 @@ mod admin;
 mod audit;
 mod batch;
 mod checkpoint;
+mod coalesce;
 mod crypto;
 mod entities;
 mod error;
@@ -306,6 +307,7 @@ impl SqlStoreBuilder {
             pool,
             intake,
             gate: (store_backend == Backend::Sqlite).then(gate::WriteGate::default),
+            intake_queue: coalesce::Coalescer::default(),
             backend: store_backend,
             crypto,
             clock: self.clock,
@@ -440,6 +442,8 @@ struct Inner {
     intake: Option<AnyPool>,
     /// On SQLite, the in-process writer queue (see the `gate` module).
     gate: Option<gate::WriteGate>,
+    /// Intake writes waiting for the group writer (see the `intake` module).
+    intake_queue: coalesce::Coalescer<intake::Pending>,
     backend: Backend,
     crypto: crypto::Crypto,
     clock: DynClock,

@@ -1,0 +1,123 @@
+//! A queue that lets one drainer at a time take everything that arrived meanwhile.
+//!
+//! Intake's group commit (see the `intake` module) is built on it: a caller queues its write
+//! with [`Coalescer::push`]; when no drainer is running the caller starts one, which takes
+//! what is queued ([`Coalescer::take`]), writes it in one transaction, and takes again until
+//! the queue is empty. There is no timer: a lone write is taken at once, and only writes that
+//! arrive while a transaction is in flight wait for the next one.
+
+use std::sync::Mutex;
+
+/// Items waiting for the drainer, and whether one is running.
+#[derive(Debug)]
+pub(crate) struct Coalescer<T> {
+    state: Mutex<State<T>>,
+}
+
+#[derive(Debug)]
+struct State<T> {
+    pending: Vec<T>,
+    draining: bool,
+    /// Groups taken so far (tests check that concurrent writes share transactions).
+    #[cfg(test)]
+    groups: usize,
+    /// Items taken so far.
+    #[cfg(test)]
+    taken: usize,
+}
+
+impl<T> Default for Coalescer<T> {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(State {
+                pending: Vec::new(),
+                draining: false,
+                #[cfg(test)]
+                groups: 0,
+                #[cfg(test)]
+                taken: 0,
+            }),
+        }
+    }
+}
+
+impl<T> Coalescer<T> {
+    fn state(&self) -> std::sync::MutexGuard<'_, State<T>> {
+        // The lock is held only to move items in and out: a panic cannot leave it half done.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queues `item`. True when no drainer is running: the caller must start one (and it is
+    /// counted as running from now on).
+    pub(crate) fn push(&self, item: T) -> bool {
+        let mut s = self.state();
+        s.pending.push(item);
+        !std::mem::replace(&mut s.draining, true)
+    }
+
+    /// Up to `max` queued items, oldest first. Empty when nothing is queued, and then the
+    /// drainer counts as stopped: it must return, the next [`Coalescer::push`] starts another.
+    pub(crate) fn take(&self, max: usize) -> Vec<T> {
+        let mut s = self.state();
+        if s.pending.is_empty() {
+            s.draining = false;
+            return Vec::new();
+        }
+        let n = s.pending.len().min(max.max(1));
+        #[cfg(test)]
+        {
+            s.groups += 1;
+            s.taken += n;
+        }
+        s.pending.drain(..n).collect()
+    }
+
+    /// Items queued and not yet taken.
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> usize {
+        self.state().pending.len()
+    }
+
+    /// Groups taken so far.
+    #[cfg(test)]
+    pub(crate) fn groups(&self) -> usize {
+        self.state().groups
+    }
+
+    /// Items taken so far.
+    #[cfg(test)]
+    pub(crate) fn taken(&self) -> usize {
+        self.state().taken
+    }
+
+    /// For a drainer ending early (its task cancelled or panicking): marks it stopped and
+    /// returns what is still queued, so the caller can answer those items.
+    pub(crate) fn abandon(&self) -> Vec<T> {
+        let mut s = self.state();
+        s.draining = false;
+        std::mem::take(&mut s.pending)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Coalescer;
+
+    #[test]
+    fn one_drainer_takes_what_arrived_meanwhile_in_order() {
+        let q = Coalescer::default();
+        assert!(q.push(1), "the first push starts a drainer");
+        assert!(!q.push(2), "a drainer is running");
+        assert!(!q.push(3));
+        assert_eq!(q.take(2), vec![1, 2]);
+        assert_eq!(q.take(8), vec![3]);
+        assert_eq!(q.groups(), 2);
+        assert!(q.take(8).is_empty(), "empty: the drainer stops");
+        assert!(q.push(4), "the next push starts a new drainer");
+        assert!(!q.push(5));
+        assert_eq!(q.abandon(), vec![4, 5]);
+        assert!(q.push(6), "after abandon a push starts a drainer again");
+    }
+}
