@@ -323,11 +323,12 @@ async fn a_batch_claimed_as_shutdown_begins_goes_back_to_the_queue_unstarted() {
     }
 }
 
-/// Records the store's group completions (their sizes) and holds the first one until every
-/// job's handler has run, so the finishes that arrive meanwhile must wait for the next group.
+/// Records the store's group completions (their sizes, whether alone or with the next claim)
+/// and holds the first one until every job's handler has run, so the finishes that arrive
+/// meanwhile must wait for the next group.
 #[derive(Debug, Clone, Default)]
 struct CompletionLog {
-    groups: Arc<Mutex<Vec<String>>>,
+    groups: Arc<Mutex<Vec<(&'static str, usize)>>>,
     singles: Arc<AtomicUsize>,
     runs: Arc<AtomicUsize>,
     expected: usize,
@@ -348,10 +349,16 @@ impl Layer for CompletionLog {
             if op == "store.complete" {
                 self.singles.fetch_add(1, Ordering::SeqCst);
             }
-            if op == "store.complete_batch" {
+            if op == "store.complete_batch" || op == "store.complete_and_claim" {
+                // The number of leases is the first argument of both.
+                let size = args()
+                    .split(", ")
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap();
                 let first = {
                     let mut groups = self.groups.lock().unwrap();
-                    groups.push(args());
+                    groups.push((op, size));
                     groups.len() == 1
                 };
                 while first && self.runs.load(Ordering::SeqCst) < self.expected {
@@ -401,15 +408,77 @@ async fn concurrent_finishes_are_completed_in_groups() {
         (1..n).contains(&groups.len()),
         "{n} concurrent finishes coalesce into fewer group completions: {groups:?}"
     );
-    let total: usize = groups
-        .iter()
-        .map(|g| {
-            g.trim_matches(|c: char| !c.is_ascii_digit())
-                .parse::<usize>()
-                .unwrap()
-        })
-        .sum();
+    let total: usize = groups.iter().map(|(_, size)| size).sum();
     assert_eq!(total, n, "every lease completed once: {groups:?}");
+    assert!(
+        groups
+            .iter()
+            .all(|(op, _)| *op == "store.complete_and_claim"),
+        "a running worker completes with its next claim: {groups:?}"
+    );
     let jobs = store.list_jobs(&JobFilter::default()).await.unwrap();
     assert!(jobs.iter().all(|j| j.state == JobState::Done), "{jobs:?}");
+}
+
+/// Counts the store's claims and completions by operation.
+#[derive(Debug, Clone, Default)]
+struct OpCount(Arc<Mutex<std::collections::BTreeMap<&'static str, usize>>>);
+
+impl Layer for OpCount {
+    async fn around<'a, T, F>(
+        &'a self,
+        op: &'static str,
+        _args: &'a (dyn Fn() -> String + Sync),
+        call: F,
+    ) -> Result<T>
+    where
+        T: Send + 'a,
+        F: Future<Output = Result<T>> + Send + 'a,
+    {
+        *self.0.lock().unwrap().entry(op).or_default() += 1;
+        call.await
+    }
+}
+
+#[tokio::test]
+async fn a_busy_worker_completes_finished_jobs_with_its_next_claim() {
+    let clock = ManualClock::new(ManualClock::default_start());
+    let shared = clock.shared();
+    let ops = OpCount::default();
+    let store: DynStore = Arc::new(Layered::wrap(MemoryStore::new(shared.clone()), ops.clone()));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let worker = Worker::empty(
+        store.clone(),
+        shared.clone(),
+        WorkerConfig {
+            claim_batch: 2,
+            ..WorkerConfig::default()
+        },
+    )
+    .register(GreetHandler {
+        runs: runs.clone(),
+        clock: shared,
+    });
+    enqueue_greets(&store, 30).await;
+    let stats = worker.run_until_idle(2).await.unwrap();
+    assert_eq!((stats.done, stats.claimed()), (30, 30), "{stats:?}");
+    assert_eq!(runs.load(Ordering::SeqCst), 30, "each job ran once");
+    let ops = ops.0.lock().unwrap().clone();
+    let n = |op| ops.get(op).copied().unwrap_or(0);
+    assert_eq!(
+        (n("store.complete"), n("store.complete_batch")),
+        (0, 0),
+        "while running, completions only go in with claims: {ops:?}"
+    );
+    assert!(
+        n("store.complete_and_claim") >= 15 && n("store.claim_batch") <= 2,
+        "30 jobs in batches of 2: one combined call per batch, one plain claim to start \
+         (and at most one more): {ops:?}"
+    );
+    let jobs = store.list_jobs(&JobFilter::default()).await.unwrap();
+    assert!(
+        jobs.iter()
+            .all(|j| j.state == JobState::Done && j.attempts == 1),
+        "{jobs:?}"
+    );
 }

@@ -17,7 +17,10 @@
 //! FOR UPDATE SKIP LOCKED))` on PostgreSQL, `id IN (SELECT … LIMIT n)` on SQLite), the batch
 //! sharing one fresh lease token. [`JobStore::complete_batch`] finishes many leases in one
 //! `UPDATE … WHERE state = 'running' AND ((id = … AND lease_token = …) OR …) RETURNING id`
-//! and looks up only the leases it did not match. [`JobStore::release`] hands a job back without
+//! and looks up only the leases it did not match. [`JobStore::complete_and_claim`] does both in
+//! one write: on PostgreSQL one statement whose data-modifying `WITH` parts complete the leases
+//! and claim the next batch, the claim leaving the completed ids out so the parts touch disjoint
+//! rows; on SQLite both statements in one `BEGIN IMMEDIATE` transaction. [`JobStore::release`] hands a job back without
 //! using up an attempt, [`JobStore::wake`] makes a scheduled job due now.
 
 use crate::batch::Stmt;
@@ -178,7 +181,7 @@ impl SqlStore {
         kinds: &[&String],
         lock: &str,
     ) -> Result<Option<AnyRow>> {
-        let pick = self.pick_sql(kinds.len(), lock, "1");
+        let pick = self.pick_sql(kinds.len(), lock, "1", "");
         let sql = format!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
              lease_token = $2, lease_expires_at = $3, updated_at = $4 \
@@ -216,7 +219,10 @@ impl SqlStore {
     /// planner cannot pick it for one and walk past other kinds' jobs. SQLite is told which
     /// index to use (its planner otherwise sorts every runnable row); PostgreSQL's
     /// `FOR UPDATE SKIP LOCKED` makes concurrent claimers pass over each other's rows.
-    fn pick_sql(&self, kinds: usize, lock: &str, limit: &str) -> String {
+    ///
+    /// `exclude` is appended to the runnable condition (e.g. `AND id NOT IN ($9, $11)`: the
+    /// jobs a combined completion finishes in the same statement).
+    fn pick_sql(&self, kinds: usize, lock: &str, limit: &str, exclude: &str) -> String {
         let pg = self.is_pg();
         let indexed = |name: &str| {
             if pg {
@@ -226,9 +232,11 @@ impl SqlStore {
             }
         };
         // `state IN (…)` repeats the partial indexes' predicate so both planners can use them.
-        let runnable = "state IN ('queued', 'running') AND run_at <= $4 \
+        let runnable = format!(
+            "state IN ('queued', 'running') AND run_at <= $4 \
              AND ((state = 'queued' AND run_at <= $4) \
-             OR (state = 'running' AND lease_expires_at <= $4 AND attempts < max_attempts))";
+             OR (state = 'running' AND lease_expires_at <= $4 AND attempts < max_attempts)){exclude}"
+        );
         match kinds {
             // `max_attempts > 0` (true of every job) is part of `jobs_runnable`'s predicate,
             // so only this claim can use that index (see migration 0002).
@@ -279,7 +287,7 @@ impl SqlStore {
         max: usize,
     ) -> Result<Vec<AnyRow>> {
         let limit = format!("${}", kinds.len() + 5);
-        let pick = self.pick_sql(kinds.len(), lock, &limit);
+        let pick = self.pick_sql(kinds.len(), lock, &limit, "");
         let which = if self.is_pg() {
             format!("id = ANY(ARRAY({pick}))")
         } else {
@@ -309,6 +317,121 @@ impl SqlStore {
         }
     }
 
+    /// The completion of `leases` and the claim of up to `max` jobs of `kinds` as one atomic
+    /// write; answers the ids the completion matched and the claimed rows.
+    ///
+    /// PostgreSQL: one statement, `WITH done AS (UPDATE … done …), claimed AS (UPDATE … running
+    /// … WHERE id = ANY(ARRAY(pick … AND id NOT IN (the leases' ids) … FOR UPDATE SKIP
+    /// LOCKED))) SELECT …`. Both parts see one snapshot, so the claim leaves the completed jobs
+    /// out by id: the two parts update disjoint rows (a row updated twice by one statement is
+    /// undefined in PostgreSQL). SQLite: the group completion then the claim (leaving the same
+    /// ids out) in one `BEGIN IMMEDIATE` transaction. `leases` holds distinct jobs, at most
+    /// [`COMPLETE_CHUNK`] of them.
+    #[allow(clippy::too_many_arguments)]
+    async fn complete_and_claim_with(
+        &self,
+        leases: &[Lease],
+        worker: &str,
+        token: &LeaseToken,
+        expires: DateTime<Utc>,
+        now: DateTime<Utc>,
+        kinds: &[&String],
+        max: usize,
+    ) -> Result<(std::collections::BTreeSet<String>, Vec<AnyRow>)> {
+        let now_ts = ts("now", now)?;
+        let set_running = "UPDATE jobs SET state = 'running', attempts = attempts + 1, \
+             lease_owner = $1, lease_token = $2, lease_expires_at = $3, updated_at = $4";
+        let set_done = "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_token = NULL, \
+             lease_expires_at = NULL, updated_at = $4 WHERE state = 'running'";
+        let limit = format!("${}", kinds.len() + 5);
+        // The leases' ids and tokens follow the claim's values.
+        let first = kinds.len() + 6;
+        let matched = (0..leases.len())
+            .map(|n| {
+                format!(
+                    "(id = ${} AND lease_token = ${})",
+                    first + 2 * n,
+                    first + 2 * n + 1
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let pg = self.is_pg();
+        // On PostgreSQL the claim leaves out the ids bound for the completion; SQLite's claim
+        // is a statement of its own that binds only the ids, right after the limit.
+        let ids = (0..leases.len())
+            .map(|n| format!("${}", if pg { first + 2 * n } else { first + n }))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let exclude = format!(" AND id NOT IN ({ids})");
+        let pick = self.pick_sql(kinds.len(), self.skip_locked(), &limit, &exclude);
+        let claim = |sql: String, tokens: bool| -> Result<_> {
+            let mut q = sqlx::query(AssertSqlSafe(sql))
+                .bind(worker.to_owned())
+                .bind(token.to_string())
+                .bind(ts("lease", expires)?)
+                .bind(now_ts);
+            for k in kinds {
+                q = q.bind((*k).clone());
+            }
+            q = q.bind(i64::try_from(max).unwrap_or(i64::MAX));
+            for l in leases {
+                q = q.bind(l.job_id.to_string());
+                if tokens {
+                    q = q.bind(l.token.to_string());
+                }
+            }
+            Ok(q)
+        };
+        let mut done = std::collections::BTreeSet::new();
+        if pg {
+            let nulls = vec!["NULL"; 13].join(", ");
+            let sql = format!(
+                "WITH done AS ({set_done} AND ({matched}) RETURNING id), \
+                 claimed AS ({set_running} WHERE id = ANY(ARRAY({pick})) RETURNING {JOB_COLS}) \
+                 SELECT 'c' AS part, {JOB_COLS} FROM claimed \
+                 UNION ALL SELECT 'd', id, {nulls} FROM done"
+            );
+            let rows = claim(sql, true)?.fetch_all(self.pool()).await.map_err(db)?;
+            let mut claimed = Vec::with_capacity(rows.len());
+            for row in rows {
+                if col::<String>(&row, "part")? == "d" {
+                    done.insert(col::<String>(&row, "id")?);
+                } else {
+                    claimed.push(row);
+                }
+            }
+            return Ok((done, claimed));
+        }
+        // SQLite: the group completion (as `complete_batch`), then the claim, in one write
+        // transaction.
+        let matched = (0..leases.len())
+            .map(|n| format!("(id = ${} AND lease_token = ${})", 2 * n + 2, 2 * n + 3))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let sql = format!(
+            "{} AND ({matched}) RETURNING id",
+            set_done.replace("$4", "$1")
+        );
+        let mut complete = sqlx::query(AssertSqlSafe(sql)).bind(now_ts);
+        for l in leases {
+            complete = complete
+                .bind(l.job_id.to_string())
+                .bind(l.token.to_string());
+        }
+        let claim = claim(
+            format!("{set_running} WHERE id IN ({pick}) RETURNING {JOB_COLS}"),
+            false,
+        )?;
+        let (_gate, mut tx) = self.begin_gated().await?;
+        for row in complete.fetch_all(&mut *tx).await.map_err(db)? {
+            done.insert(col::<String>(&row, "id")?);
+        }
+        let claimed = claim.fetch_all(&mut *tx).await.map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok((done, claimed))
+    }
+
     /// Dead-letters the running jobs whose worker died on their last attempt (lease expired,
     /// no attempts left): they are not runnable, so no claim would ever finish them.
     async fn bury_expired_last_attempts(&self, now: DateTime<Utc>) -> Result<()> {
@@ -323,6 +446,34 @@ impl SqlStore {
         .await
         .map_err(db)?;
         Ok(())
+    }
+
+    /// The claimed jobs of claim rows under one lease token, oldest first.
+    fn claimed_from(
+        &self,
+        rows: &[AnyRow],
+        worker: &str,
+        token: LeaseToken,
+        expires: DateTime<Utc>,
+    ) -> Result<Vec<ClaimedJob>> {
+        let mut claimed = rows
+            .iter()
+            .map(|row| {
+                let job = self.job_from(row)?;
+                Ok(ClaimedJob {
+                    lease: Lease {
+                        job_id: job.id,
+                        token,
+                        owner: worker.to_owned(),
+                        expires_at: expires,
+                    },
+                    job,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // RETURNING gives no order: oldest first, as claimed.
+        claimed.sort_by_key(|c| (c.job.run_at, c.job.id));
+        Ok(claimed)
     }
 
     /// A claim's kinds, checked (as the worker's name), sorted and deduplicated.
@@ -457,24 +608,56 @@ impl JobStore for SqlStore {
             self.bury_expired_last_attempts(now).await?;
             return Ok(Vec::new());
         }
-        let mut claimed = rows
-            .iter()
-            .map(|row| {
-                let job = self.job_from(row)?;
-                Ok(ClaimedJob {
-                    lease: Lease {
-                        job_id: job.id,
-                        token,
-                        owner: worker.to_owned(),
-                        expires_at: expires,
-                    },
-                    job,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        // RETURNING gives no order: oldest first, as claimed.
-        claimed.sort_by_key(|c| (c.job.run_at, c.job.id));
-        Ok(claimed)
+        self.claimed_from(&rows, worker, token, expires)
+    }
+
+    async fn complete_and_claim(
+        &self,
+        done: &[Lease],
+        worker: &str,
+        kinds: &[String],
+        lease: Duration,
+        max: usize,
+    ) -> Result<(Vec<Result<()>>, Result<Vec<ClaimedJob>>)> {
+        let mut seen = std::collections::BTreeSet::new();
+        let distinct = done.iter().all(|l| seen.insert(l.job_id));
+        let checked = self.claim_kinds(worker, kinds);
+        let (Ok(checked), true, false, true) = (
+            checked,
+            distinct,
+            done.is_empty() || max == 0,
+            done.len() <= COMPLETE_CHUNK,
+        ) else {
+            // Nothing to combine (or a lease twice, or more than one completion statement's
+            // worth, or a claim the checks refuse): the two calls one after the other.
+            let outcomes = self.complete_batch(done).await?;
+            let claimed = self.claim_batch(worker, kinds, lease, max).await;
+            return Ok((outcomes, claimed));
+        };
+        let now = self.now();
+        let expires = after(now, lease)?;
+        let token = LeaseToken::new();
+        let (completed, rows) = self
+            .complete_and_claim_with(done, worker, &token, expires, now, &checked, max)
+            .await?;
+        let mut outcomes = Vec::with_capacity(done.len());
+        for l in done {
+            outcomes.push(if completed.contains(&l.job_id.to_string()) {
+                Ok(())
+            } else {
+                Err(self.lost_lease(l).await)
+            });
+        }
+        let claimed = if rows.is_empty() {
+            // As in `claim_batch`: the probes of a concurrent claim may have locked (and left)
+            // every job this one could have had; a plain claim settles it (waiting for those
+            // locks when there are several kinds) and dead-letters the jobs whose worker died
+            // on their last attempt.
+            self.claim_batch(worker, kinds, lease, max).await
+        } else {
+            self.claimed_from(&rows, worker, token, expires)
+        };
+        Ok((outcomes, claimed))
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease> {

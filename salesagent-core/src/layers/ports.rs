@@ -142,6 +142,7 @@ layered_port!(JobStore, "store" {
     fn heartbeat(lease: &Lease, extend: Duration) -> Lease [lease.job_id];
     fn complete(lease: &Lease) -> () [lease.job_id];
     fn complete_batch(leases: &[Lease]) -> Vec<Result<()>> [leases.len()];
+    fn complete_and_claim(done: &[Lease], worker: &str, kinds: &[String], lease: Duration, max: usize) -> (Vec<Result<()>>, Result<Vec<ClaimedJob>>) [done.len(), worker, kinds, max];
     fn fail(lease: &Lease, failure: &JobFailure) -> Job [lease.job_id];
     fn release(lease: &Lease, run_at: DateTime<Utc>) -> Job [lease.job_id, run_at];
     fn wake(idempotency_key: &str, at: DateTime<Utc>) -> Option<Job> [idempotency_key, at];

@@ -249,6 +249,34 @@ pub trait JobStore: Send + Sync {
         }
         Ok(outcomes)
     }
+    /// Completes `done` and then claims up to `max` jobs of `kinds` for `worker`, in one go: a
+    /// worker that has finished jobs and free slots hands the finished ones in and takes the
+    /// next ones with one call. The first part of the answer is one outcome per lease of `done`,
+    /// exactly as [`complete_batch`](Self::complete_batch) answers them; the second is what
+    /// [`claim_batch`](Self::claim_batch) made after those completions would answer (every
+    /// runnable job still goes to exactly one claimer, oldest first, fresh lease). The outer
+    /// error is reserved for the store failing before any completion outcome is known (some of
+    /// `done` may be done, nothing is claimed); an error of the claim alone, after the
+    /// completions were made, is the inner one.
+    ///
+    /// The SQL stores make both parts one atomic write (one statement on PostgreSQL, whose two
+    /// data-modifying parts touch disjoint rows because the claim leaves the jobs of `done` out;
+    /// one write transaction on SQLite, which leaves them out too), so a worker makes one round
+    /// trip per batch instead of two. This default calls
+    /// [`complete_batch`](Self::complete_batch) then [`claim_batch`](Self::claim_batch), so
+    /// other implementations work unchanged.
+    async fn complete_and_claim(
+        &self,
+        done: &[Lease],
+        worker: &str,
+        kinds: &[String],
+        lease: Duration,
+        max: usize,
+    ) -> Result<(Vec<Result<()>>, Result<Vec<ClaimedJob>>)> {
+        let outcomes = self.complete_batch(done).await?;
+        let claimed = self.claim_batch(worker, kinds, lease, max).await;
+        Ok((outcomes, claimed))
+    }
     /// Records a failed attempt: back to `Queued` after a backoff, or `Dead` when not retryable
     /// or out of attempts. Returns the job as stored. `Conflict` if the lease was lost.
     async fn fail(&self, lease: &Lease, failure: &JobFailure) -> Result<Job>;

@@ -21,13 +21,16 @@
 //! job at once (one round trip for up to a batch of jobs; a job never waits claimed behind
 //! another). Each running job keeps its own lease alive with heartbeats.
 //!
-//! Finished jobs are completed in groups
-//! ([`JobStore::complete_batch`](crate::ports::JobStore::complete_batch)) by a coalescing
-//! completer: a job that finishes hands its lease over and waits for its outcome; the completer
-//! takes every lease waiting at that moment and completes them in one call, and the leases that
-//! arrive meanwhile form the next group. There is no timer: a lone completion goes out at once,
-//! a job counts as done only once its row is done, and a lost lease is still that job's
-//! [`JobOutcome::LeaseLost`].
+//! Finished jobs are completed in groups, together with the next claim: a job that finishes
+//! hands its lease to the worker's loop and waits for its outcome; the loop takes every lease
+//! waiting at that moment (their jobs' slots count as free) and completes them and claims the
+//! next batch in one call ([`JobStore::complete_and_claim`](crate::ports::JobStore::complete_and_claim):
+//! one statement on PostgreSQL, one write transaction on SQLite), so a busy worker makes one
+//! round trip per batch instead of two. The leases that arrive meanwhile form the next group.
+//! There is no timer: a lone completion goes out as soon as the loop's call in flight (if any)
+//! returns, a job counts as done only once its row is done, and a lost lease is still that
+//! job's [`JobOutcome::LeaseLost`]. After the shutdown signal, finished jobs are completed
+//! alone ([`JobStore::complete_batch`](crate::ports::JobStore::complete_batch)).
 //!
 //! [`Worker::run`] stops on a shutdown signal: it claims nothing more, lets running jobs finish
 //! within [`WorkerConfig::shutdown_grace`], then gives the rest back to the queue at once
@@ -404,9 +407,34 @@ impl Tally {
 /// A lease waiting to be completed, and where its outcome goes.
 type PendingCompletion = (Lease, oneshot::Sender<Result<()>>);
 
-/// Completes finished jobs: one at a time (`direct`), or coalescing the completions that wait
-/// at the same moment into one [`JobStore::complete_batch`](crate::ports::JobStore::complete_batch)
-/// call, with no timer (`coalescing`).
+/// The leases of a group of waiting completions.
+fn leases_of(group: &[PendingCompletion]) -> Vec<Lease> {
+    group.iter().map(|(l, _)| l.clone()).collect()
+}
+
+/// Sends each waiting completion its outcome: one per lease, in order, or the outer error of
+/// the group's call to each of them.
+fn answer(group: Vec<PendingCompletion>, outcomes: Result<Vec<Result<()>>>) {
+    match outcomes {
+        Ok(outcomes) if outcomes.len() == group.len() => {
+            for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
+                let _ = reply.send(outcome);
+            }
+        }
+        answer => {
+            let e = answer.err().unwrap_or_else(|| {
+                Error::backend("the store answered a different number of outcomes")
+            });
+            for (_, reply) in group {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// Completes finished jobs: one at a time (`direct`), or by queueing them for the worker's
+/// loop, which completes the completions waiting at the same moment in one call, with no timer
+/// (`queued`).
 #[derive(Clone)]
 struct Completer {
     store: DynStore,
@@ -419,39 +447,17 @@ impl Completer {
         Self { store, queue: None }
     }
 
-    /// A completer task that, whenever completions wait, completes all of them in one call;
-    /// it ends when the last handle is dropped.
-    fn coalescing(store: DynStore) -> Self {
-        let (tx, mut rx) = mpsc::unbounded_channel::<PendingCompletion>();
-        let batch_store = store.clone();
-        tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut group = vec![first];
-                while let Ok(next) = rx.try_recv() {
-                    group.push(next);
-                }
-                let leases: Vec<Lease> = group.iter().map(|(l, _)| l.clone()).collect();
-                match batch_store.complete_batch(&leases).await {
-                    Ok(outcomes) if outcomes.len() == group.len() => {
-                        for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
-                            let _ = reply.send(outcome);
-                        }
-                    }
-                    answer => {
-                        let e = answer.err().unwrap_or_else(|| {
-                            Error::backend("complete_batch answered a different number of outcomes")
-                        });
-                        for (_, reply) in group {
-                            let _ = reply.send(Err(e.clone()));
-                        }
-                    }
-                }
-            }
-        });
-        Self {
-            store,
-            queue: Some(tx),
-        }
+    /// A completer whose completions wait in the returned queue for the worker's loop, which
+    /// completes all those waiting at once (with its next claim when it has free slots).
+    fn queued(store: DynStore) -> (Self, mpsc::UnboundedReceiver<PendingCompletion>) {
+        let (tx, rx) = mpsc::unbounded_channel::<PendingCompletion>();
+        (
+            Self {
+                store,
+                queue: Some(tx),
+            },
+            rx,
+        )
     }
 
     /// Completes `lease`; the answer is what [`JobStore::complete`](crate::ports::JobStore::complete)
@@ -707,7 +713,9 @@ impl Worker {
         let batch = self.config.claim_batch.max(1);
         let kinds = self.kinds();
         let mut running: JoinSet<Result<JobOutcome>> = JoinSet::new();
-        let completer = Completer::coalescing(self.store.clone());
+        let (completer, mut finished) = Completer::queued(self.store.clone());
+        // Completions waiting to be made: their jobs' work is done, so their slots are free.
+        let mut pending: Vec<PendingCompletion> = Vec::new();
         let mut tally = Tally {
             stats: WorkStats::default(),
             first_err: None,
@@ -717,29 +725,46 @@ impl Worker {
             while let Some(r) = running.try_join_next() {
                 tally.record(r);
             }
+            while let Ok(p) = finished.try_recv() {
+                pending.push(p);
+            }
             // A phase sender that is gone (its `run` was dropped) claims nothing more either.
             let closed = phase.has_changed().is_err();
             if closed || *phase.borrow() != Phase::Running || tally.first_err.is_some() {
                 break;
             }
-            let free = slots.saturating_sub(running.len());
+            let busy = running.len().saturating_sub(pending.len());
+            let free = slots.saturating_sub(busy);
             if free == 0 {
                 tokio::select! {
                     Some(r) = running.join_next() => tally.record(r),
+                    Some(p) = finished.recv() => pending.push(p),
                     _ = phase.changed() => {}
                 }
                 continue;
             }
-            match self
-                .store
-                .claim_batch(
-                    &self.config.name,
-                    &kinds,
-                    self.config.lease,
-                    free.min(batch),
-                )
-                .await
-            {
+            let (name, lease, max) = (&self.config.name, self.config.lease, free.min(batch));
+            let claimed = if pending.is_empty() {
+                self.store.claim_batch(name, &kinds, lease, max).await
+            } else {
+                // The finished jobs go in with the next claim: one round trip for both.
+                let group = std::mem::take(&mut pending);
+                match self
+                    .store
+                    .complete_and_claim(&leases_of(&group), name, &kinds, lease, max)
+                    .await
+                {
+                    Ok((outcomes, claimed)) => {
+                        answer(group, Ok(outcomes));
+                        claimed
+                    }
+                    Err(e) => {
+                        answer(group, Err(e.clone()));
+                        Err(e)
+                    }
+                }
+            };
+            match claimed {
                 Ok(claimed) if !claimed.is_empty() => {
                     if *phase.borrow() != Phase::Running {
                         // Shutdown began while the batch was being claimed: none of it has
@@ -757,14 +782,21 @@ impl Worker {
                             .spawn(async move { w.run_claimed(c, &mut phase, &completer).await });
                     }
                 }
-                Ok(_) if until_idle => match running.join_next().await {
-                    // A running job may enqueue more work: look again once it is done.
-                    Some(r) => tally.record(r),
-                    None => break,
-                },
+                Ok(_) if until_idle => {
+                    if running.is_empty() {
+                        break;
+                    }
+                    // A running job may enqueue more work: look again once it is done (its
+                    // completion goes in with that look).
+                    tokio::select! {
+                        Some(r) = running.join_next() => tally.record(r),
+                        Some(p) = finished.recv() => pending.push(p),
+                    }
+                }
                 Ok(_) => {
                     tokio::select! {
                         _ = phase.changed() => {}
+                        Some(p) = finished.recv() => pending.push(p),
                         () = tokio::time::sleep(self.config.poll_interval) => {}
                     }
                 }
@@ -775,13 +807,29 @@ impl Worker {
                     tracing::warn!(error = %e, "worker: store error; trying again");
                     tokio::select! {
                         _ = phase.changed() => {}
+                        Some(p) = finished.recv() => pending.push(p),
                         () = tokio::time::sleep(self.config.poll_interval) => {}
                     }
                 }
             }
         }
-        while let Some(r) = running.join_next().await {
-            tally.record(r);
+        // Claim nothing more: complete what finishes until every running job is done.
+        loop {
+            while let Ok(p) = finished.try_recv() {
+                pending.push(p);
+            }
+            if !pending.is_empty() {
+                let group = std::mem::take(&mut pending);
+                let outcomes = self.store.complete_batch(&leases_of(&group)).await;
+                answer(group, outcomes);
+            }
+            tokio::select! {
+                r = running.join_next() => match r {
+                    Some(r) => tally.record(r),
+                    None => break,
+                },
+                Some(p) = finished.recv() => pending.push(p),
+            }
         }
         (tally.stats, tally.first_err)
     }

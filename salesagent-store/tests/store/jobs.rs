@@ -424,3 +424,122 @@ async fn group_completion_conformance_every_backend() {
         salesagent_core::testing::conformance::store::run_job_group_completion(&s).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn complete_and_claim_conformance_every_backend() {
+    for (name, url) in urls().await {
+        eprintln!("complete and claim: {name}");
+        let s = builder(&url).connect().await.unwrap();
+        salesagent_core::testing::conformance::store::run_job_complete_and_claim(&s).await;
+    }
+}
+
+/// Counts a job's runs by id.
+#[derive(Debug, Clone, Default)]
+struct CountRuns(Arc<Mutex<HashMap<String, usize>>>);
+
+#[async_trait::async_trait]
+impl salesagent_core::worker::JobHandler for CountRuns {
+    fn kind(&self) -> &str {
+        "counted"
+    }
+    async fn run(
+        &self,
+        job: &salesagent_core::model::Job,
+    ) -> salesagent_core::Result<salesagent_core::worker::JobDone> {
+        *self
+            .0
+            .lock()
+            .unwrap()
+            .entry(job.id.to_string())
+            .or_default() += 1;
+        Ok(salesagent_core::worker::JobDone::Complete)
+    }
+}
+
+/// Counts the store calls by operation.
+#[derive(Debug, Clone, Default)]
+struct OpCount(Arc<Mutex<HashMap<&'static str, usize>>>);
+
+impl salesagent_core::layers::Layer for OpCount {
+    async fn around<'a, T, F>(
+        &'a self,
+        op: &'static str,
+        _args: &'a (dyn Fn() -> String + Sync),
+        call: F,
+    ) -> salesagent_core::Result<T>
+    where
+        T: Send + 'a,
+        F: std::future::Future<Output = salesagent_core::Result<T>> + Send + 'a,
+    {
+        *self.0.lock().unwrap().entry(op).or_default() += 1;
+        call.await
+    }
+}
+
+/// Eight shipped `Worker`s of four slots each on one store, every backend: every job runs
+/// once and ends done on its first attempt, and the finished jobs went in with the next claims
+/// (`complete_and_claim`), never completed one by one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_shipped_workers_run_every_job_once_every_backend() {
+    use salesagent_core::worker::{Worker, WorkerConfig};
+    for (name, url) in urls().await {
+        let s = builder(&url).max_connections(12).connect().await.unwrap();
+        let ops = OpCount::default();
+        let store: salesagent_core::ports::DynStore = Arc::new(
+            salesagent_core::layers::Layered::wrap(s.clone(), ops.clone()),
+        );
+        let jobs = 400;
+        for i in 0..jobs {
+            s.enqueue(&NewJob::new("counted", serde_json::json!({ "i": i })))
+                .await
+                .unwrap();
+        }
+        let runs = CountRuns::default();
+        let clock: salesagent_core::ports::DynClock = Arc::new(salesagent_core::ports::SystemClock);
+        let workers: Vec<_> = (0..8)
+            .map(|w| {
+                let worker = Worker::empty(
+                    store.clone(),
+                    clock.clone(),
+                    WorkerConfig {
+                        name: format!("shipped-{w}"),
+                        ..WorkerConfig::default()
+                    },
+                )
+                .register(runs.clone());
+                tokio::spawn(async move { worker.run_until_idle(4).await })
+            })
+            .collect();
+        let mut done = 0;
+        for w in workers {
+            done += w.await.unwrap().unwrap().done;
+        }
+        assert_eq!(done, jobs, "{name}: every job done by exactly one worker");
+        let runs = runs.0.lock().unwrap().clone();
+        assert!(
+            runs.len() == jobs as usize && runs.values().all(|n| *n == 1),
+            "{name}: every job ran exactly once"
+        );
+        let listed = s
+            .list_jobs(&JobFilter {
+                kind: Some("counted".into()),
+                ..JobFilter::default()
+            })
+            .await
+            .unwrap();
+        assert!(
+            listed.len() == jobs as usize
+                && listed
+                    .iter()
+                    .all(|j| j.state == JobState::Done && j.attempts == 1),
+            "{name}: every job done on its first attempt"
+        );
+        let ops = ops.0.lock().unwrap().clone();
+        assert!(
+            ops.get("store.complete_and_claim").copied().unwrap_or(0) > 0
+                && !ops.contains_key("store.complete"),
+            "{name}: completions go in with claims: {ops:?}"
+        );
+    }
+}

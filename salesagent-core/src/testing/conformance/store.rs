@@ -36,6 +36,7 @@ pub async fn run<S: Store + ?Sized>(store: &S) {
     run_job_release(store).await;
     run_job_batches(store).await;
     run_job_group_completion(store).await;
+    run_job_complete_and_claim(store).await;
     run_send(store).await;
     run_messages(store).await;
     run_outcomes(store).await;
@@ -1891,6 +1892,259 @@ pub async fn run_job_group_completion<S: Store + ?Sized>(store: &S) {
                 .filter(|j| ids.contains(&j.id))
                 .all(|j| j.state == JobState::Done),
         "group completion: concurrent claimers complete every job, none left behind"
+    );
+}
+
+/// [`JobStore::complete_and_claim`]: each completion answered as `complete_batch` would, the
+/// claim as a `claim_batch` made after them (never a job just completed, never another kind,
+/// never a job another worker holds); a lost or stale lease changes nothing; an expired lease
+/// that nobody took over still completes and its job is not claimed again; claimed jobs are
+/// dead-lettered as any; and 8 concurrent workers that each complete their last batch while
+/// claiming the next one claim and complete every job exactly once.
+pub async fn run_job_complete_and_claim<S: Store + ?Sized>(store: &S) {
+    let lease = Duration::from_secs(30);
+    let kind = format!("conformance-cac-{}", unique());
+    let other = format!("conformance-cac-other-{}", unique());
+    let kinds = std::slice::from_ref(&kind);
+    let kind_of = |o: &crate::Result<()>| match o {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => e.kind().to_owned(),
+    };
+    let enqueue = |kind: String, i: usize| async move {
+        ok(
+            store
+                .enqueue(&NewJob::new(kind, serde_json::json!({ "cac": i })))
+                .await,
+            "enqueue",
+        )
+        .0
+    };
+    let (nothing, none) = ok(
+        store.complete_and_claim(&[], "w", kinds, lease, 0).await,
+        "complete_and_claim nothing",
+    );
+    assert!(
+        nothing.is_empty() && ok(none, "claim nothing").is_empty(),
+        "complete and claim: no leases and max 0 do nothing"
+    );
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(enqueue(kind.clone(), i).await.id);
+    }
+    let foreign = enqueue(other.clone(), 99).await;
+    let first = ok(store.claim_batch("w", kinds, lease, 2).await, "claim_batch");
+    assert_eq!(first.len(), 2, "complete and claim: two jobs claimed");
+    let (a, b) = (first[0].lease.clone(), first[1].lease.clone());
+    let stale = crate::model::Lease {
+        token: crate::model::LeaseToken::new(),
+        ..b.clone()
+    };
+    let unknown = crate::model::Lease {
+        job_id: crate::model::JobId::new(),
+        ..a.clone()
+    };
+    let (outcomes, claimed) = ok(
+        store
+            .complete_and_claim(&[a.clone(), stale, unknown], "w2", kinds, lease, 10)
+            .await,
+        "complete_and_claim",
+    );
+    assert_eq!(
+        outcomes.iter().map(kind_of).collect::<Vec<_>>(),
+        ["ok", "conflict", "not_found"],
+        "complete and claim: a valid lease done, a stale one `Conflict`, an unknown job \
+         `NotFound`"
+    );
+    let claimed = ok(claimed, "complete_and_claim claim");
+    let got: Vec<_> = claimed.iter().map(|c| c.job.id).collect();
+    assert_eq!(
+        got,
+        ids[2..].to_vec(),
+        "complete and claim: the claim takes the queued jobs of its kind, oldest first, \
+         neither the job just completed nor the one another worker holds"
+    );
+    assert!(
+        claimed.iter().all(|c| c.job.state == JobState::Running
+            && c.job.attempts == 1
+            && c.job.lease_owner.as_deref() == Some("w2")
+            && c.lease.owner == "w2"
+            && c.lease.token != a.token),
+        "complete and claim: claimed under a fresh lease: {claimed:?}"
+    );
+    let job = |id| async move { ok(store.get_job(id).await, "get_job") };
+    assert_eq!(
+        job(a.job_id).await.state,
+        JobState::Done,
+        "complete and claim: a completed job is done"
+    );
+    let held = job(b.job_id).await;
+    assert_eq!(
+        (held.state, held.lease_owner.as_deref()),
+        (JobState::Running, Some("w")),
+        "complete and claim: a stale lease leaves its job to the worker holding it"
+    );
+    assert_eq!(
+        job(foreign.id).await.state,
+        JobState::Queued,
+        "complete and claim: jobs of other kinds stay queued"
+    );
+    // The claimed jobs complete and fail as any claimed job.
+    let failed = ok(
+        store
+            .fail(
+                &claimed[0].lease,
+                &JobFailure {
+                    error: "permanent".into(),
+                    retryable: false,
+                    retry_after: None,
+                },
+            )
+            .await,
+        "fail",
+    );
+    assert_eq!(
+        (failed.state, failed.attempts),
+        (JobState::Dead, 1),
+        "complete and claim: a claimed job that fails for good is dead-lettered"
+    );
+    let (outcomes, empty) = ok(
+        store
+            .complete_and_claim(
+                &[
+                    b.clone(),
+                    claimed[1].lease.clone(),
+                    claimed[0].lease.clone(),
+                ],
+                "w2",
+                kinds,
+                lease,
+                10,
+            )
+            .await,
+        "complete_and_claim the rest",
+    );
+    assert_eq!(
+        outcomes.iter().map(kind_of).collect::<Vec<_>>(),
+        ["ok", "ok", "conflict"],
+        "complete and claim: the holders complete; a failed job's lease is gone"
+    );
+    assert!(
+        ok(empty, "claim from an empty queue").is_empty(),
+        "complete and claim: nothing runnable, nothing claimed"
+    );
+
+    // An expired lease nobody took over still completes its job, and the same call does not
+    // claim that job again; once another worker took it over, the old lease is `Conflict`.
+    let j = enqueue(kind.clone(), 10).await;
+    let slow = ok(
+        store
+            .claim_batch("slow", kinds, Duration::from_millis(100), 10)
+            .await,
+        "claim_batch short lease",
+    );
+    assert_eq!(slow.iter().map(|c| c.job.id).collect::<Vec<_>>(), [j.id]);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (outcomes, claimed) = ok(
+        store
+            .complete_and_claim(&[slow[0].lease.clone()], "slow", kinds, lease, 10)
+            .await,
+        "complete_and_claim expired",
+    );
+    assert_eq!(
+        outcomes.iter().map(kind_of).collect::<Vec<_>>(),
+        ["ok"],
+        "complete and claim: an expired lease nobody took over completes"
+    );
+    assert!(
+        ok(claimed, "claim after expired").is_empty(),
+        "complete and claim: the job just completed is not claimed again"
+    );
+    let finished = job(j.id).await;
+    assert_eq!(
+        (finished.state, finished.attempts),
+        (JobState::Done, 1),
+        "complete and claim: done once, on its first attempt"
+    );
+    let k = enqueue(kind.clone(), 11).await;
+    let slow = ok(
+        store
+            .claim_batch("slow", kinds, Duration::from_millis(100), 10)
+            .await,
+        "claim_batch short lease",
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let fast = ok(store.claim_batch("fast", kinds, lease, 10).await, "reclaim");
+    assert_eq!(fast.iter().map(|c| c.job.id).collect::<Vec<_>>(), [k.id]);
+    let (outcomes, _) = ok(
+        store
+            .complete_and_claim(&[slow[0].lease.clone()], "slow", kinds, lease, 10)
+            .await,
+        "complete_and_claim taken over",
+    );
+    assert_eq!(
+        outcomes.iter().map(kind_of).collect::<Vec<_>>(),
+        ["conflict"],
+        "complete and claim: a lease another worker took over is `Conflict`"
+    );
+    let taken = job(k.id).await;
+    assert_eq!(
+        (taken.state, taken.lease_owner.as_deref()),
+        (JobState::Running, Some("fast")),
+        "complete and claim: a lost lease does not touch the new holder's job"
+    );
+    ok(store.complete(&fast[0].lease).await, "complete");
+
+    // 8 workers at once, each completing its last batch while claiming the next: every job
+    // claimed once and done once.
+    let mut all = BTreeSet::new();
+    for i in 0..80 {
+        all.insert(enqueue(kind.clone(), 100 + i).await.id);
+    }
+    let workers: Vec<String> = (0..8).map(|i| format!("cac-worker-{i}")).collect();
+    let per_worker = join_all(workers.iter().map(|w| async move {
+        let mut mine = Vec::new();
+        let mut batch = ok(
+            store.claim_batch(w, kinds, lease, 3).await,
+            "concurrent claim_batch",
+        );
+        while !batch.is_empty() {
+            let leases: Vec<_> = batch.iter().map(|c| c.lease.clone()).collect();
+            mine.extend(leases.iter().map(|l| l.job_id));
+            let (outcomes, next) = ok(
+                store.complete_and_claim(&leases, w, kinds, lease, 3).await,
+                "concurrent complete_and_claim",
+            );
+            assert!(
+                outcomes.len() == leases.len() && outcomes.iter().all(Result::is_ok),
+                "complete and claim: every lease of a fresh batch completes: {outcomes:?}"
+            );
+            batch = ok(next, "concurrent complete_and_claim claim");
+        }
+        mine
+    }))
+    .await;
+    let claimed: Vec<_> = per_worker.into_iter().flatten().collect();
+    let got: BTreeSet<_> = claimed.iter().copied().collect();
+    assert_eq!(
+        got.len(),
+        claimed.len(),
+        "complete and claim: no job claimed twice by 8 concurrent workers"
+    );
+    assert_eq!(got, all, "complete and claim: every job claimed, none lost");
+    let jobs = ok(
+        store
+            .list_jobs(&JobFilter {
+                kind: Some(kind.clone()),
+                ..JobFilter::default()
+            })
+            .await,
+        "list_jobs",
+    );
+    assert!(
+        jobs.iter()
+            .filter(|j| all.contains(&j.id))
+            .all(|j| j.state == JobState::Done && j.attempts == 1),
+        "complete and claim: every job done on its first attempt"
     );
 }
 
