@@ -548,13 +548,14 @@ impl Settings {
         EmailAddress::parse(&self.sender.email)
     }
 
-    /// The sender's display name: `sender.name`, else the address's local part.
+    /// The sender's display name: `sender.name`, else one made from the address's local part
+    /// ([`EmailAddress::name_from_local_part`]: `sam@…` signs as "Sam").
     ///
     /// # Errors
     /// As [`Settings::sender_email`].
     pub fn sender_name(&self) -> Result<String> {
         Ok(match self.sender.name.trim() {
-            "" => self.sender_email()?.local_part().to_owned(),
+            "" => self.sender_email()?.name_from_local_part(),
             n => n.to_owned(),
         })
     }

@@ -528,7 +528,7 @@ fn the_company_comes_from_the_settings_or_the_senders_domain() {
     let s = Settings::default();
     let c = s.pipeline_config().unwrap();
     assert_eq!(c.sender_company, "Example");
-    assert_eq!(c.sender_name, "sales");
+    assert_eq!(c.sender_name, "Sales");
     let s = load_text(
         "[sender]\nemail = \"sam@northwind.io\"\ncompany = \"Northwind Traders\"\nname = \"Sam\"\n",
     )

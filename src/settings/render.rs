@@ -101,7 +101,7 @@ const KEY_DOCS: &[(&str, &str)] = &[
     ),
     (
         "sender.name",
-        "Display name and signature; \"\" = the address's local part.",
+        "Display name and signature; \"\" = made from the address's local part (sam@… signs as Sam).",
     ),
     (
         "sender.company",

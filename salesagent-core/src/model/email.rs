@@ -15,6 +15,20 @@ pub const MAX_DOMAIN_LEN: usize = 255;
 /// Longest address, in octets (RFC 5321 path limit less the angle brackets).
 pub const MAX_ADDRESS_LEN: usize = 254;
 
+/// The words of `text` split at `separators`, each starting with a capital, joined by spaces.
+fn capitalised_words(text: &str, separators: &[char]) -> String {
+    text.split(separators)
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A validated domain name: lower-case ASCII (punycode for IDNs), at least two labels.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -27,17 +41,7 @@ impl Domain {
     #[must_use]
     pub fn organisation_name(&self) -> String {
         let label = self.0.split('.').next().unwrap_or_default();
-        label
-            .split(['-', '_'])
-            .filter(|w| !w.is_empty())
-            .map(|w| {
-                let mut c = w.chars();
-                c.next()
-                    .map(|f| f.to_uppercase().chain(c).collect::<String>())
-                    .unwrap_or_default()
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
+        capitalised_words(label, &['-', '_'])
     }
 
     /// Parses and normalises a domain; Unicode labels become punycode (`xn--…`).
@@ -188,6 +192,19 @@ impl EmailAddress {
         &self.local
     }
 
+    /// A name to sign with when nothing else names the person: the local part without any
+    /// `+tag`, its words capitalised (`sam@…` gives "Sam", `ann.keller@…` "Ann Keller").
+    #[must_use]
+    pub fn name_from_local_part(&self) -> String {
+        let local = self.local.split('+').next().unwrap_or_default();
+        let name = capitalised_words(local, &['.', '-', '_']);
+        if name.is_empty() {
+            self.local.clone()
+        } else {
+            name
+        }
+    }
+
     /// The normalised domain.
     #[must_use]
     pub fn domain(&self) -> &Domain {
@@ -278,6 +295,18 @@ pub const FREE_MAIL_DOMAINS: &[&str] = &[
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_name_from_the_local_part_reads_like_a_signature() {
+        let name = |a: &str| {
+            EmailAddress::parse(a)
+                .expect("address")
+                .name_from_local_part()
+        };
+        assert_eq!(name("sam@northwind-traders.com"), "Sam");
+        assert_eq!(name("ann.keller@acme-robotics.de"), "Ann Keller");
+        assert_eq!(name("jean-luc_picard+sales@example.com"), "Jean Luc Picard");
+    }
 
     #[test]
     fn free_mail_list_is_sorted() {

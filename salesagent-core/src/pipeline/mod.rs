@@ -168,7 +168,7 @@ impl PipelineConfig {
     /// Defaults for `sender`; the company is named after the sender's domain.
     #[must_use]
     pub fn new(sender: EmailAddress) -> Self {
-        let name = sender.local_part().to_owned();
+        let name = sender.name_from_local_part();
         // Nothing names the company: the sender's domain does (`sam@acme-robotics.com` writes
         // for "Acme Robotics"); set `sender_company` to change it.
         let company = sender.domain().organisation_name();
