@@ -17,6 +17,10 @@
 //!   through [`JobStore::claim_batch`] of up to [`BATCH`] jobs (apalis' fetch batch, as the
 //!   shipped `Worker` claims) + [`JobStore::complete`] per job, the bare loop issuing the
 //!   store's batch claim statement; `….ratio_vs_per_job` divides it by the per-job figure;
+//! - `queue.<backend>.claim_complete_chained.<n>w` (same suffixes): each batch after a worker's
+//!   first claimed together with the completion of the one before through
+//!   [`JobStore::complete_and_claim`] (one statement on PostgreSQL, one transaction on SQLite),
+//!   the last batch completed as a group; the bare loop issues the store's statements;
 //! - `queue.<backend>.claim_complete_other_kind.<n>w.none` and `….5000`: the store's
 //!   claim+complete rate without and with 5,000 due jobs of a kind no worker claims (as during
 //!   a rolling deploy, or a kind only some workers run) queued beside the claimed kind, and
@@ -109,6 +113,80 @@ fn claim_batch_sql(pg: bool) -> String {
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
          lease_token = $2, lease_expires_at = $3, updated_at = $4 \
          WHERE {which} RETURNING {JOB_COLS}"
+    )
+}
+
+/// The store's combined completion of `leases` leases and claim of up to `$6` jobs of one kind
+/// (`complete_and_claim_with` in `jobs.rs`): on PostgreSQL one statement (the leases' ids and
+/// tokens from `$7` on, the claim leaving the ids out); on SQLite the two statements of the
+/// transaction (the group completion, its ids and tokens from `$2` on and now in `$1`; then
+/// the claim, the ids from `$7` on).
+fn complete_and_claim_sql(pg: bool, leases: usize) -> (String, Option<String>) {
+    let (index, lock) = if pg {
+        ("", " FOR UPDATE SKIP LOCKED")
+    } else {
+        (" INDEXED BY jobs_kind_runnable", "")
+    };
+    let ids = (0..leases)
+        .map(|n| format!("${}", if pg { 7 + 2 * n } else { 7 + n }))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let pick = format!(
+        "SELECT id FROM jobs{index} WHERE kind = $5 \
+         AND state IN ('queued', 'running') AND run_at <= $4 \
+         AND ((state = 'queued' AND run_at <= $4) \
+         OR (state = 'running' AND lease_expires_at <= $4 AND attempts < max_attempts)) \
+         AND id NOT IN ({ids}) ORDER BY run_at, id LIMIT $6{lock}"
+    );
+    let set_running = "UPDATE jobs SET state = 'running', attempts = attempts + 1, \
+         lease_owner = $1, lease_token = $2, lease_expires_at = $3, updated_at = $4";
+    let matched = |first: usize| {
+        (0..leases)
+            .map(|n| {
+                format!(
+                    "(id = ${} AND lease_token = ${})",
+                    first + 2 * n,
+                    first + 2 * n + 1
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    };
+    if pg {
+        let nulls = vec!["NULL"; 13].join(", ");
+        (
+            format!(
+                "WITH done AS (UPDATE jobs SET state = 'done', lease_owner = NULL, \
+                 lease_token = NULL, lease_expires_at = NULL, updated_at = $4 \
+                 WHERE state = 'running' AND ({}) RETURNING id), \
+                 claimed AS ({set_running} WHERE id = ANY(ARRAY({pick})) RETURNING {JOB_COLS}) \
+                 SELECT 'c' AS part, {JOB_COLS} FROM claimed \
+                 UNION ALL SELECT 'd', id, {nulls} FROM done",
+                matched(7)
+            ),
+            None,
+        )
+    } else {
+        (
+            group_complete_sql(leases),
+            Some(format!(
+                "{set_running} WHERE id IN ({pick}) RETURNING {JOB_COLS}"
+            )),
+        )
+    }
+}
+
+/// The store's group completion of `leases` leases (`complete_batch`): now in `$1`, ids and
+/// tokens from `$2` on.
+fn group_complete_sql(leases: usize) -> String {
+    let matched = (0..leases)
+        .map(|n| format!("(id = ${} AND lease_token = ${})", 2 * n + 2, 2 * n + 3))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    format!(
+        "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_token = NULL, \
+         lease_expires_at = NULL, updated_at = $1 WHERE state = 'running' AND ({matched}) \
+         RETURNING id"
     )
 }
 
@@ -296,6 +374,156 @@ impl Bare {
         }
         Ok(ids.len())
     }
+
+    /// The group completion of `prev` (id, token), as the store's `complete_batch`.
+    async fn complete_group(&self, prev: &[(String, String)]) -> Result<(), sqlx::Error> {
+        let sql = group_complete_sql(prev.len());
+        let done = on_pool!(self, p => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(now_ns());
+            for (id, token) in prev {
+                q = q.bind(id).bind(token);
+            }
+            q.fetch_all(p).await?.len()
+        });
+        if done != prev.len() {
+            return Err(sqlx::Error::RowNotFound);
+        }
+        Ok(())
+    }
+
+    /// Completes `prev` (id, token) and claims up to `max` jobs in one write, as the store's
+    /// `complete_and_claim`; the claimed (id, token).
+    async fn complete_and_claim(
+        &self,
+        prev: &[(String, String)],
+        worker: &str,
+        max: usize,
+    ) -> Result<Vec<(String, String)>, sqlx::Error> {
+        use sqlx::Row as _;
+        let pg = matches!(self, Bare::Pg(_) | Bare::Any(_, false));
+        if prev.is_empty() {
+            // The store claims a plain batch when there is nothing to complete.
+            let sql = claim_batch_sql(pg);
+            let now = now_ns();
+            let token = uuid::Uuid::new_v4().to_string();
+            let expires = now + i64::try_from(LEASE.as_nanos()).unwrap_or(i64::MAX);
+            let max = i64::try_from(max).unwrap_or(i64::MAX);
+            macro_rules! claim_on {
+                ($exec:expr) => {
+                    sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                        .bind(worker)
+                        .bind(&token)
+                        .bind(expires)
+                        .bind(now)
+                        .bind(KIND)
+                        .bind(max)
+                        .fetch_all($exec)
+                        .await?
+                        .iter()
+                        .map(|r| r.try_get::<String, _>("id").map(|id| (id, token.clone())))
+                        .collect::<Result<Vec<_>, _>>()?
+                };
+            }
+            return Ok(match self {
+                Bare::Any(p, true) => {
+                    let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                    let ids = claim_on!(&mut *tx);
+                    tx.commit().await?;
+                    ids
+                }
+                Bare::Sqlite(p) => {
+                    let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                    let ids = claim_on!(&mut *tx);
+                    tx.commit().await?;
+                    ids
+                }
+                Bare::Any(p, false) => claim_on!(p),
+                Bare::Pg(p) => claim_on!(p),
+            });
+        }
+        let (first, second) = complete_and_claim_sql(pg, prev.len());
+        let now = now_ns();
+        let token = uuid::Uuid::new_v4().to_string();
+        let expires = now + i64::try_from(LEASE.as_nanos()).unwrap_or(i64::MAX);
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        macro_rules! claim_query {
+            ($sql:expr, $tokens:expr) => {{
+                let mut q = sqlx::query(sqlx::AssertSqlSafe($sql))
+                    .bind(worker)
+                    .bind(&token)
+                    .bind(expires)
+                    .bind(now)
+                    .bind(KIND)
+                    .bind(max);
+                for (id, t) in prev {
+                    q = q.bind(id);
+                    if $tokens {
+                        q = q.bind(t);
+                    }
+                }
+                q
+            }};
+        }
+        macro_rules! complete_query {
+            () => {{
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(first.clone())).bind(now);
+                for (id, t) in prev {
+                    q = q.bind(id).bind(t);
+                }
+                q
+            }};
+        }
+        macro_rules! pg_rows {
+            ($rows:expr) => {{
+                let mut done = 0;
+                let mut claimed = Vec::new();
+                for r in $rows {
+                    let id: String = r.try_get("id")?;
+                    if r.try_get::<String, _>("part")? == "d" {
+                        done += 1;
+                    } else {
+                        claimed.push((id, token.clone()));
+                    }
+                }
+                (done, claimed)
+            }};
+        }
+        let (done, claimed) = match (self, second) {
+            (Bare::Pg(p), _) => pg_rows!(claim_query!(first.clone(), true).fetch_all(p).await?),
+            (Bare::Any(p, false), _) => {
+                pg_rows!(claim_query!(first.clone(), true).fetch_all(p).await?)
+            }
+            (Bare::Sqlite(p), Some(claim)) => {
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                let done = complete_query!().fetch_all(&mut *tx).await?.len();
+                let claimed = claim_query!(claim, false)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get::<String, _>("id").map(|id| (id, token.clone())))
+                    .collect::<Result<Vec<_>, _>>()?;
+                tx.commit().await?;
+                (done, claimed)
+            }
+            (Bare::Any(p, true), Some(claim)) => {
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                let done = complete_query!().fetch_all(&mut *tx).await?.len();
+                let claimed = claim_query!(claim, false)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get::<String, _>("id").map(|id| (id, token.clone())))
+                    .collect::<Result<Vec<_>, _>>()?;
+                tx.commit().await?;
+                (done, claimed)
+            }
+            (_, None) => return Err(sqlx::Error::RowNotFound),
+        };
+        if done != prev.len() {
+            return Err(sqlx::Error::RowNotFound);
+        }
+        Ok(claimed)
+    }
 }
 
 /// Rates in jobs per second: (enqueue, claim+complete).
@@ -325,13 +553,16 @@ fn take(budget: &AtomicUsize, limit: usize, n: usize) -> usize {
 }
 
 /// Enqueues `jobs` × [`ENQUEUE_FACTOR`] jobs and claims + completes `jobs` of them with
-/// `workers` workers, claiming one job per call (`batch` = 1) or batches of up to `batch`.
+/// `workers` workers, claiming one job per call (`batch` = 1) or batches of up to `batch`;
+/// with `chain`, each batch after the first is claimed together with the completion of the
+/// one before ([`JobStore::complete_and_claim`]) and the last one completed as a group.
 async fn bench_store(
     store: &SqlStore,
     workers: usize,
     jobs: usize,
     run: usize,
     batch: usize,
+    chain: bool,
 ) -> Rates {
     let enqueued = jobs * ENQUEUE_FACTOR;
     let start = Instant::now();
@@ -361,12 +592,24 @@ async fn bench_store(
         tasks.push(tokio::spawn(async move {
             let worker = format!("bench-{w}");
             let kinds = [KIND.to_owned()];
+            let mut prev: Vec<salesagent_core::model::Lease> = Vec::new();
             loop {
                 let n = take(&budget, jobs, batch);
                 if n == 0 {
+                    let outcomes = store.complete_batch(&prev).await.expect("complete_batch");
+                    assert!(outcomes.iter().all(Result::is_ok), "every lease completes");
                     break;
                 }
-                if batch == 1 {
+                if chain {
+                    let (outcomes, claimed) = store
+                        .complete_and_claim(&prev, &worker, &kinds, LEASE, n)
+                        .await
+                        .expect("store complete_and_claim");
+                    assert!(outcomes.iter().all(Result::is_ok), "every lease completes");
+                    let claimed = claimed.expect("store complete_and_claim claim");
+                    assert_eq!(claimed.len(), n, "a full batch of queued jobs");
+                    prev = claimed.into_iter().map(|c| c.lease).collect();
+                } else if batch == 1 {
                     let c = store
                         .claim(&worker, &kinds, LEASE)
                         .await
@@ -412,7 +655,14 @@ async fn bench_store(
 }
 
 /// [`bench_store`]'s workload through the store's statements on a bare pool.
-async fn bench_bare(bare: &Bare, workers: usize, jobs: usize, run: usize, batch: usize) -> Rates {
+async fn bench_bare(
+    bare: &Bare,
+    workers: usize,
+    jobs: usize,
+    run: usize,
+    batch: usize,
+    chain: bool,
+) -> Rates {
     let pg = matches!(bare, Bare::Pg(_) | Bare::Any(_, false));
     let enqueue_sql = Arc::new(enqueue_sql());
     let claim_sql = Arc::new(if batch == 1 {
@@ -447,12 +697,24 @@ async fn bench_bare(bare: &Bare, workers: usize, jobs: usize, run: usize, batch:
         let (budget, done) = (budget.clone(), done.clone());
         tasks.push(tokio::spawn(async move {
             let worker = format!("bench-{w}");
+            let mut prev: Vec<(String, String)> = Vec::new();
             loop {
                 let n = take(&budget, jobs, batch);
                 if n == 0 {
+                    if !prev.is_empty() {
+                        bare.complete_group(&prev)
+                            .await
+                            .expect("bare complete group");
+                    }
                     break;
                 }
-                if batch == 1 {
+                if chain {
+                    prev = bare
+                        .complete_and_claim(&prev, &worker, n)
+                        .await
+                        .expect("bare complete_and_claim");
+                    assert_eq!(prev.len(), n, "a full batch of queued jobs");
+                } else if batch == 1 {
                     let claimed = bare
                         .claim_complete(&sql, &worker)
                         .await
@@ -504,9 +766,9 @@ fn report(backend: &str, workers: usize, store: Rates, bare: Rates) {
     }
 }
 
-/// The batched claim+complete figures beside the per-job one (`per_job`).
-fn report_batched(backend: &str, workers: usize, store: f64, bare: f64, per_job: f64) {
-    let name = format!("queue.{backend}.claim_complete_batched.{workers}w");
+/// The batched (or chained) claim+complete figures beside the per-job one (`per_job`).
+fn report_batched(backend: &str, workers: usize, shape: &str, store: f64, bare: f64, per_job: f64) {
+    let name = format!("queue.{backend}.claim_complete_{shape}.{workers}w");
     println!("RESULT {name} {store:.0} jobs/s");
     println!("RESULT {name}.bare {bare:.0} jobs/s");
     println!("RESULT {name}.ratio_vs_bare {:.2} ratio", store / bare);
@@ -550,13 +812,13 @@ async fn bench_other_kind(store: &SqlStore, backend: &str, jobs: usize, rounds: 
                             >= u64::try_from(OTHER_JOBS).unwrap_or(u64::MAX),
                         "the other kind's jobs are queued"
                     );
-                    with = with.max(bench_store(store, workers, jobs, run, 1).await.1);
+                    with = with.max(bench_store(store, workers, jobs, run, 1, false).await.1);
                     sqlx::query(OTHER_CLEANUP_SQL)
                         .execute(store.pool())
                         .await
                         .expect("cleanup");
                 } else {
-                    none = none.max(bench_store(store, workers, jobs, run, 1).await.1);
+                    none = none.max(bench_store(store, workers, jobs, run, 1, false).await.1);
                 }
             }
         }
@@ -589,7 +851,8 @@ async fn run_backend(backend: &str, store_url: &str, bare: Bare, jobs: usize, ro
         "SETTINGS queue.{backend} {} {} claims_per_round={jobs} enqueued_per_round={} \
          rounds={rounds} (best round) payload_bytes={} lease_s={} bare=native sqlx driver, \
          same pool_options, same statements; claim_complete=claim+complete per job, \
-         claim_complete_batched=claim_batch({BATCH})+complete per job",
+         claim_complete_batched=claim_batch({BATCH})+complete per job, \
+         claim_complete_chained=complete_and_claim(last batch, {BATCH}) per batch",
         common::describe(store.pool(), POOL).await,
         common::machine(),
         jobs * ENQUEUE_FACTOR,
@@ -600,41 +863,85 @@ async fn run_backend(backend: &str, store_url: &str, bare: Bare, jobs: usize, ro
     let any_pool = Bare::Any(store.pool().clone(), backend == "sqlite");
     // Warm both pools (connections, statement caches) before measuring.
     let warm = jobs.min(WARMUP_JOBS);
-    bench_bare(&bare, 2, warm, WARMUP_RUN, 1).await;
-    bench_store(&store, 2, warm, WARMUP_RUN, 1).await;
-    bench_bare(&bare, 2, warm, WARMUP_RUN + 2, BATCH).await;
-    bench_store(&store, 2, warm, WARMUP_RUN + 2, BATCH).await;
+    bench_bare(&bare, 2, warm, WARMUP_RUN, 1, false).await;
+    bench_store(&store, 2, warm, WARMUP_RUN, 1, false).await;
+    bench_bare(&bare, 2, warm, WARMUP_RUN + 2, BATCH, false).await;
+    bench_store(&store, 2, warm, WARMUP_RUN + 2, BATCH, false).await;
+    bench_bare(&bare, 2, warm, WARMUP_RUN + 3, BATCH, true).await;
+    bench_store(&store, 2, warm, WARMUP_RUN + 3, BATCH, true).await;
     if any {
-        bench_bare(&any_pool, 2, warm, WARMUP_RUN + 1, 1).await;
+        bench_bare(&any_pool, 2, warm, WARMUP_RUN + 1, 1, false).await;
     }
     let mut run = 0;
     for workers in WORKERS {
         let (mut s, mut b, mut a) = ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0));
         let (mut sb, mut bb) = (0.0_f64, 0.0_f64);
+        let (mut sc, mut bc) = (0.0_f64, 0.0_f64);
         for round in 0..rounds {
             run += 1;
             // Alternate who goes first, so neither always meets the fresher database.
             let batched = run + 30_000;
+            let chained = run + 40_000;
             if round % 2 == 0 {
-                b = best(b, bench_bare(&bare, workers, jobs, run, 1).await);
-                s = best(s, bench_store(&store, workers, jobs, run, 1).await);
-                bb = bb.max(bench_bare(&bare, workers, jobs, batched, BATCH).await.1);
-                sb = sb.max(bench_store(&store, workers, jobs, batched, BATCH).await.1);
+                bc = bc.max(
+                    bench_bare(&bare, workers, jobs, chained, BATCH, true)
+                        .await
+                        .1,
+                );
+                sc = sc.max(
+                    bench_store(&store, workers, jobs, chained, BATCH, true)
+                        .await
+                        .1,
+                );
             } else {
-                sb = sb.max(bench_store(&store, workers, jobs, batched, BATCH).await.1);
-                bb = bb.max(bench_bare(&bare, workers, jobs, batched, BATCH).await.1);
-                s = best(s, bench_store(&store, workers, jobs, run, 1).await);
-                b = best(b, bench_bare(&bare, workers, jobs, run, 1).await);
+                sc = sc.max(
+                    bench_store(&store, workers, jobs, chained, BATCH, true)
+                        .await
+                        .1,
+                );
+                bc = bc.max(
+                    bench_bare(&bare, workers, jobs, chained, BATCH, true)
+                        .await
+                        .1,
+                );
+            }
+            if round % 2 == 0 {
+                b = best(b, bench_bare(&bare, workers, jobs, run, 1, false).await);
+                s = best(s, bench_store(&store, workers, jobs, run, 1, false).await);
+                bb = bb.max(
+                    bench_bare(&bare, workers, jobs, batched, BATCH, false)
+                        .await
+                        .1,
+                );
+                sb = sb.max(
+                    bench_store(&store, workers, jobs, batched, BATCH, false)
+                        .await
+                        .1,
+                );
+            } else {
+                sb = sb.max(
+                    bench_store(&store, workers, jobs, batched, BATCH, false)
+                        .await
+                        .1,
+                );
+                bb = bb.max(
+                    bench_bare(&bare, workers, jobs, batched, BATCH, false)
+                        .await
+                        .1,
+                );
+                s = best(s, bench_store(&store, workers, jobs, run, 1, false).await);
+                b = best(b, bench_bare(&bare, workers, jobs, run, 1, false).await);
             }
             if any {
                 a = best(
                     a,
-                    bench_bare(&any_pool, workers, jobs, run + 10_000, 1).await,
+                    bench_bare(&any_pool, workers, jobs, run + 10_000, 1, false).await,
                 );
             }
         }
         report(backend, workers, s, b);
-        report_batched(backend, workers, sb, bb, s.1);
+        report_batched(backend, workers, "batched", sb, bb, s.1);
+        report_batched(backend, workers, "chained", sc, bc, s.1);
         if any {
             for (op, v) in [("enqueue", a.0), ("claim_complete", a.1)] {
                 println!("RESULT queue.{backend}.{op}.{workers}w.bare_any {v:.0} jobs/s");

@@ -8,8 +8,12 @@
 //! `salesagent_store::pool_options` (10 connections, no ping before acquire; on SQLite the
 //! store's pragmas on every connection: WAL, `synchronous = NORMAL`, 30 s busy timeout), on the
 //! same server (PostgreSQL: a throwaway `TempPostgres`, or `DATABASE_URL`; its durability
-//! settings are read back and printed) or the same kind of SQLite file. Each figure is the best
-//! of `PEERS_ROUNDS` rounds (default 3), the two queues taking turns going first.
+//! settings are read back and printed) or the same kind of SQLite file. `PEERS_ROUNDS` rounds
+//! (default 5) run every shape of both queues once each, interleaved (a salesagent shape, an
+//! apalis shape, …, the order reversed every other round, apalis' two shapes taking turns),
+//! and each shape gets two figures: its best round, and the median over rounds of its rate
+//! divided by apalis' rate (the better of apalis' two shapes) in the same round; the latter
+//! is the headline ratio, since a shared machine's slow spells then hit both sides of a ratio.
 //!
 //! apalis runs with its defaults (fetch batches of 10, task locking and result persistence on,
 //! polling), in two shapes, and the better one is the peer figure: one worker with
@@ -22,11 +26,15 @@
 //! `JobStore::complete` for each job (one claim statement per batch, one committed
 //! transaction per completion); grouped, each worker runs `JobStore::claim_batch` and then one
 //! `JobStore::complete_batch` for the claimed jobs (one statement each: apalis also
-//! acknowledges a batch of results in one statement). The shipped `Worker` claims in batches
-//! and completes through a coalescing completer: the jobs that finished while the previous
-//! completion was in flight go in one `complete_batch`.
+//! acknowledges a batch of results in one statement); chained, each worker claims one batch
+//! and then runs `JobStore::complete_and_claim` (the last batch's leases done and the next
+//! batch claimed in one statement) until nothing is claimed; worker, `w` shipped `Worker`s
+//! each running `run_until_idle` with [`BATCH`] slots and a handler that does nothing (it
+//! claims batches of up to 10 and completes the finished jobs with its next claim).
 //!
-//! Prints `RESULT peers.<backend>.<op>.<w>w.salesagent|salesagent_batched|salesagent_grouped|apalis|ratio…` and
+//! Prints `RESULT peers.<backend>.<op>.<w>w.salesagent|salesagent_batched|salesagent_grouped|
+//! salesagent_chained|salesagent_worker|apalis|ratio_<shape>_vs_apalis|
+//! ratio_<shape>_vs_apalis_median_of_rounds`, `ROUNDS` (every round's rates and ratios) and
 //! `SETTINGS` lines.
 
 use apalis::prelude::*;
@@ -77,15 +85,47 @@ fn best(a: Rates, b: Rates) -> Rates {
     (a.0.max(b.0), a.1.max(b.1))
 }
 
-/// One salesagent round: enqueue `jobs`, then drain them with `workers` workers claiming one
-/// job per call (`batch` = 1) or batches of up to `batch`.
+/// How salesagent's workers drain the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ours {
+    /// `claim` + `complete` per job.
+    PerJob,
+    /// `claim_batch(BATCH)` + `complete` per job.
+    Batched,
+    /// `claim_batch(BATCH)` + one `complete_batch` of the claimed jobs.
+    Grouped,
+    /// `claim_batch(BATCH)` once, then `complete_and_claim` (the last batch's leases, the next
+    /// `BATCH`) until nothing is claimed.
+    Chained,
+    /// The shipped `Worker` (`run_until_idle` with `BATCH` slots, default config: claims
+    /// batches of up to 10, completes with its next claim).
+    Worker,
+}
+
+/// A handler that does nothing, for the shipped `Worker`.
+#[derive(Debug)]
+struct Noop;
+
+#[async_trait::async_trait]
+impl salesagent_core::worker::JobHandler for Noop {
+    fn kind(&self) -> &str {
+        KIND
+    }
+    async fn run(
+        &self,
+        _job: &salesagent_core::model::Job,
+    ) -> salesagent_core::Result<salesagent_core::worker::JobDone> {
+        Ok(salesagent_core::worker::JobDone::Complete)
+    }
+}
+
+/// One salesagent round: enqueue `jobs`, then drain them with `workers` workers in `shape`.
 async fn salesagent_round(
     store: &SqlStore,
     workers: usize,
     jobs: usize,
     run: usize,
-    batch: usize,
-    grouped: bool,
+    shape: Ours,
 ) -> Rates {
     let t = Instant::now();
     let mut tasks = Vec::new();
@@ -112,6 +152,43 @@ async fn salesagent_round(
             let owner = format!("peers-{w}");
             let kinds = [KIND.to_owned()];
             let mut n = 0usize;
+            if shape == Ours::Worker {
+                let dyn_store: salesagent_core::ports::DynStore = std::sync::Arc::new(store);
+                let worker = salesagent_core::worker::Worker::empty(
+                    dyn_store,
+                    std::sync::Arc::new(salesagent_core::ports::SystemClock),
+                    salesagent_core::worker::WorkerConfig {
+                        name: owner,
+                        lease: LEASE,
+                        claim_batch: BATCH,
+                        ..salesagent_core::worker::WorkerConfig::default()
+                    },
+                )
+                .register(Noop);
+                let stats = worker.run_until_idle(BATCH).await.expect("worker");
+                return usize::try_from(stats.done).unwrap_or(0);
+            }
+            if shape == Ours::Chained {
+                let mut claimed = store
+                    .claim_batch(&owner, &kinds, LEASE, BATCH)
+                    .await
+                    .expect("claim_batch");
+                while !claimed.is_empty() {
+                    let leases: Vec<_> = claimed.iter().map(|c| c.lease.clone()).collect();
+                    let (done, next) = store
+                        .complete_and_claim(&leases, &owner, &kinds, LEASE, BATCH)
+                        .await
+                        .expect("complete_and_claim");
+                    for d in done {
+                        d.expect("complete");
+                    }
+                    n += leases.len();
+                    claimed = next.expect("claim");
+                }
+                return n;
+            }
+            let batch = if shape == Ours::PerJob { 1 } else { BATCH };
+            let grouped = shape == Ours::Grouped;
             if batch == 1 {
                 while let Some(c) = store.claim(&owner, &kinds, LEASE).await.expect("claim") {
                     store.complete(&c.lease).await.expect("complete");
@@ -314,44 +391,145 @@ async fn apalis_sqlite_round(
     (enqueue, claim)
 }
 
-fn report(
-    backend: &str,
-    workers: usize,
-    ours: Rates,
-    (batched, grouped): (Rates, Rates),
-    one: Rates,
-    many: Rates,
-) {
-    let peer = best(one, many);
-    for (op, o, p, p1, pn) in [
-        ("enqueue", ours.0, peer.0, one.0, many.0),
-        ("claim_complete", ours.1, peer.1, one.1, many.1),
-    ] {
-        let name = format!("peers.{backend}.{op}.{workers}w");
-        println!("RESULT {name}.salesagent {o:.0} jobs/s");
-        println!("RESULT {name}.apalis {p:.0} jobs/s");
-        println!("RESULT {name}.apalis_one_worker {p1:.0} jobs/s");
-        println!("RESULT {name}.apalis_n_workers {pn:.0} jobs/s");
-        println!("RESULT {name}.ratio_vs_apalis {:.2} ratio", o / p);
+/// The peer database, for apalis' rounds.
+enum Peer {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+impl Peer {
+    async fn round(&self, workers: usize, jobs: usize, run: usize, one_worker: bool) -> Rates {
+        match self {
+            Peer::Postgres(pool) => apalis_pg_round(pool, workers, jobs, run, one_worker).await,
+            Peer::Sqlite(pool) => apalis_sqlite_round(pool, workers, jobs, run, one_worker).await,
+        }
     }
+}
+
+/// salesagent's shapes, in the order of a round (reversed every other round).
+const OURS: [(Ours, &str); 5] = [
+    (Ours::PerJob, "salesagent"),
+    (Ours::Batched, "salesagent_batched"),
+    (Ours::Grouped, "salesagent_grouped"),
+    (Ours::Chained, "salesagent_chained"),
+    (Ours::Worker, "salesagent_worker"),
+];
+
+/// One round's entries: salesagent's shapes (index into [`OURS`]) and apalis' two shapes
+/// (`None`: one worker × concurrency w; `Some(())`: w workers), interleaved.
+fn round_order(round: usize) -> Vec<Option<usize>> {
+    // salesagent shape, apalis, salesagent shape, apalis, … so each apalis figure sits between
+    // salesagent figures; reversed every other round.
+    let mut order = vec![Some(0), None, Some(1), Some(2), None, Some(3), Some(4)];
+    if round % 2 == 1 {
+        order.reverse();
+    }
+    order
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        f64::midpoint(v[n / 2 - 1], v[n / 2])
+    }
+}
+
+/// Runs `rounds` rounds of every shape with `workers` workers and prints the figures: per shape
+/// the best round (as before) and the median over rounds of the shape's rate divided by
+/// apalis' rate (the better of its two shapes) in the same round.
+async fn measure(
+    backend: &str,
+    store: &SqlStore,
+    peer: &Peer,
+    workers: usize,
+    jobs: usize,
+    rounds: usize,
+    run: &mut usize,
+) {
+    let mut ours: Vec<Vec<Rates>> = vec![Vec::new(); OURS.len()];
+    let (mut one, mut many): (Vec<Rates>, Vec<Rates>) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        *run += 1;
+        let mut apalis_turn = round % 2;
+        for entry in round_order(round) {
+            match entry {
+                Some(i) => {
+                    let r =
+                        salesagent_round(store, workers, jobs, *run + 2000 * (i + 1), OURS[i].0)
+                            .await;
+                    ours[i].push(r);
+                }
+                None => {
+                    // The two apalis shapes take turns being first.
+                    if apalis_turn == 0 {
+                        one.push(peer.round(workers, jobs, *run, true).await);
+                    } else {
+                        many.push(peer.round(workers, jobs, *run + 1000, false).await);
+                    }
+                    apalis_turn ^= 1;
+                }
+            }
+        }
+    }
+    let best_of = |v: &[Rates]| v.iter().copied().fold((0.0, 0.0), best);
+    let (one_b, many_b) = (best_of(&one), best_of(&many));
+    let peer_b = best(one_b, many_b);
+    let peer_round: Vec<Rates> = one.iter().zip(&many).map(|(a, b)| best(*a, *b)).collect();
     let name = format!("peers.{backend}.claim_complete.{workers}w");
-    let b = batched.1;
-    println!("RESULT {name}.salesagent_batched {b:.0} jobs/s");
+    let ename = format!("peers.{backend}.enqueue.{workers}w");
+    println!("RESULT {name}.apalis {:.0} jobs/s", peer_b.1);
+    println!("RESULT {name}.apalis_one_worker {:.0} jobs/s", one_b.1);
+    println!("RESULT {name}.apalis_n_workers {:.0} jobs/s", many_b.1);
+    println!("RESULT {ename}.apalis {:.0} jobs/s", peer_b.0);
     println!(
-        "RESULT {name}.ratio_batched_vs_apalis {:.2} ratio",
-        b / peer.1
+        "ROUNDS {name}.apalis {}",
+        peer_round
+            .iter()
+            .map(|r| format!("{:.0}", r.1))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
-    println!(
-        "RESULT {name}.ratio_batched_vs_per_job {:.2} ratio",
-        b / ours.1
-    );
-    let g = grouped.1;
-    println!("RESULT {name}.salesagent_grouped {g:.0} jobs/s");
-    println!(
-        "RESULT {name}.ratio_grouped_vs_apalis {:.2} ratio",
-        g / peer.1
-    );
-    println!("RESULT {name}.ratio_grouped_vs_batched {:.2} ratio", g / b);
+    for (i, (_, label)) in OURS.iter().enumerate() {
+        let b = best_of(&ours[i]);
+        let ratios: Vec<f64> = ours[i]
+            .iter()
+            .zip(&peer_round)
+            .map(|(o, p)| o.1 / p.1)
+            .collect();
+        let short = label.strip_prefix("salesagent_").unwrap_or("per_job");
+        println!("RESULT {name}.{label} {:.0} jobs/s", b.1);
+        println!(
+            "RESULT {name}.ratio_{short}_vs_apalis {:.2} ratio",
+            b.1 / peer_b.1
+        );
+        println!(
+            "RESULT {name}.ratio_{short}_vs_apalis_median_of_rounds {:.2} ratio",
+            median(ratios.clone())
+        );
+        println!(
+            "ROUNDS {name}.{label} {} (ratios {})",
+            ours[i]
+                .iter()
+                .map(|r| format!("{:.0}", r.1))
+                .collect::<Vec<_>>()
+                .join(" "),
+            ratios
+                .iter()
+                .map(|r| format!("{r:.2}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        if i == 0 {
+            println!("RESULT {ename}.salesagent {:.0} jobs/s", b.0);
+            println!("RESULT {ename}.ratio_vs_apalis {:.2} ratio", b.0 / peer_b.0);
+        }
+    }
 }
 
 async fn settings(pool: &sqlx::AnyPool, backend: &str, jobs: usize, rounds: usize) {
@@ -386,12 +564,15 @@ async fn settings(pool: &sqlx::AnyPool, backend: &str, jobs: usize, rounds: usiz
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZeroUsize::get);
     println!(
         "SETTINGS peers.{backend} {db} pool=salesagent_store::pool_options \
-         max_connections={POOL} test_before_acquire=false jobs={jobs} rounds={rounds} (best) \
+         max_connections={POOL} test_before_acquire=false jobs={jobs} rounds={rounds} \
+         (best, and median of per-round ratios; shapes interleaved) \
          payload_bytes={} workers=1,8 producers=workers cores={cores} apalis=1.0.0 \
          (batch_size=10, lock_tasks, persist_results; better of 1 worker x concurrency w and w \
          workers x 1) salesagent=claim+complete per job, \
          salesagent_batched=claim_batch({BATCH})+complete per job, \
-         salesagent_grouped=claim_batch({BATCH})+complete_batch of the claimed jobs",
+         salesagent_grouped=claim_batch({BATCH})+complete_batch of the claimed jobs, \
+         salesagent_chained=complete_and_claim(last batch, {BATCH}), \
+         salesagent_worker=shipped Worker x w, run_until_idle({BATCH} slots), claim_batch={BATCH}",
         serde_json::to_string(&payload(0)).map_or(0, |s| s.len())
     );
 }
@@ -426,49 +607,15 @@ async fn postgres(jobs: usize, rounds: usize) {
         .expect("apalis setup");
     settings(store.pool(), "postgres", jobs, rounds).await;
     // Warm-up (unmeasured).
-    salesagent_round(&store, 2, 200, 900_000, 1, false).await;
-    salesagent_round(&store, 2, 200, 900_001, BATCH, false).await;
-    salesagent_round(&store, 2, 200, 900_002, BATCH, true).await;
-    apalis_pg_round(&pool, 2, 200, 900_000, true).await;
+    // Warm-up (unmeasured).
+    for (i, (shape, _)) in OURS.iter().enumerate() {
+        salesagent_round(&store, 2, 200, 900_000 + i, *shape).await;
+    }
+    let peer = Peer::Postgres(pool.clone());
+    peer.round(2, 200, 900_000, true).await;
     let mut run = 0;
     for workers in WORKERS {
-        let (mut ours, mut one, mut many) = ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0));
-        let (mut batched, mut grouped) = ((0.0, 0.0), (0.0, 0.0));
-        for round in 0..rounds {
-            run += 1;
-            if round % 2 == 0 {
-                ours = best(ours, salesagent_round(&store, workers, jobs, run, 1, false).await);
-                batched = best(
-                    batched,
-                    salesagent_round(&store, workers, jobs, run + 2000, BATCH, false).await,
-                );
-                grouped = best(
-                    grouped,
-                    salesagent_round(&store, workers, jobs, run + 3000, BATCH, true).await,
-                );
-                one = best(one, apalis_pg_round(&pool, workers, jobs, run, true).await);
-                many = best(
-                    many,
-                    apalis_pg_round(&pool, workers, jobs, run + 1000, false).await,
-                );
-            } else {
-                many = best(
-                    many,
-                    apalis_pg_round(&pool, workers, jobs, run + 1000, false).await,
-                );
-                one = best(one, apalis_pg_round(&pool, workers, jobs, run, true).await);
-                batched = best(
-                    batched,
-                    salesagent_round(&store, workers, jobs, run + 2000, BATCH, false).await,
-                );
-                grouped = best(
-                    grouped,
-                    salesagent_round(&store, workers, jobs, run + 3000, BATCH, true).await,
-                );
-                ours = best(ours, salesagent_round(&store, workers, jobs, run, 1, false).await);
-            }
-        }
-        report("postgres", workers, ours, (batched, grouped), one, many);
+        measure("postgres", &store, &peer, workers, jobs, rounds, &mut run).await;
     }
     store.close().await;
     pool.close().await;
@@ -500,55 +647,15 @@ async fn sqlite(jobs: usize, rounds: usize) {
         .await
         .expect("peer pool");
     settings(store.pool(), "sqlite", jobs, rounds).await;
-    salesagent_round(&store, 2, 200, 900_000, 1, false).await;
-    salesagent_round(&store, 2, 200, 900_001, BATCH, false).await;
-    salesagent_round(&store, 2, 200, 900_002, BATCH, true).await;
-    apalis_sqlite_round(&pool, 2, 200, 900_000, true).await;
+    // Warm-up (unmeasured).
+    for (i, (shape, _)) in OURS.iter().enumerate() {
+        salesagent_round(&store, 2, 200, 900_000 + i, *shape).await;
+    }
+    let peer = Peer::Sqlite(pool.clone());
+    peer.round(2, 200, 900_000, true).await;
     let mut run = 0;
     for workers in WORKERS {
-        let (mut ours, mut one, mut many) = ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0));
-        let (mut batched, mut grouped) = ((0.0, 0.0), (0.0, 0.0));
-        for round in 0..rounds {
-            run += 1;
-            if round % 2 == 0 {
-                ours = best(ours, salesagent_round(&store, workers, jobs, run, 1, false).await);
-                batched = best(
-                    batched,
-                    salesagent_round(&store, workers, jobs, run + 2000, BATCH, false).await,
-                );
-                grouped = best(
-                    grouped,
-                    salesagent_round(&store, workers, jobs, run + 3000, BATCH, true).await,
-                );
-                one = best(
-                    one,
-                    apalis_sqlite_round(&pool, workers, jobs, run, true).await,
-                );
-                many = best(
-                    many,
-                    apalis_sqlite_round(&pool, workers, jobs, run + 1000, false).await,
-                );
-            } else {
-                many = best(
-                    many,
-                    apalis_sqlite_round(&pool, workers, jobs, run + 1000, false).await,
-                );
-                one = best(
-                    one,
-                    apalis_sqlite_round(&pool, workers, jobs, run, true).await,
-                );
-                batched = best(
-                    batched,
-                    salesagent_round(&store, workers, jobs, run + 2000, BATCH, false).await,
-                );
-                grouped = best(
-                    grouped,
-                    salesagent_round(&store, workers, jobs, run + 3000, BATCH, true).await,
-                );
-                ours = best(ours, salesagent_round(&store, workers, jobs, run, 1, false).await);
-            }
-        }
-        report("sqlite", workers, ours, (batched, grouped), one, many);
+        measure("sqlite", &store, &peer, workers, jobs, rounds, &mut run).await;
     }
     store.close().await;
     pool.close().await;
@@ -565,7 +672,7 @@ fn env_count(name: &str, default: usize) -> usize {
 
 fn main() {
     let jobs = env_count("PEERS_JOBS", 2_000);
-    let rounds = env_count("PEERS_ROUNDS", 3);
+    let rounds = env_count("PEERS_ROUNDS", 5);
     let backends = std::env::var("PEERS_BACKENDS").unwrap_or_else(|_| "postgres,sqlite".into());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
