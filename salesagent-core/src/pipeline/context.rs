@@ -196,11 +196,10 @@ pub(crate) fn voice_hints(p: &VoiceProfile) -> VoiceHints {
             120
         },
         style_guide: learned.then(|| crate::voice::style_guide(p)),
-        exemplars: s
-            .exemplars
-            .iter()
+        // The sender's stock phrases first: a prompt shows the first few.
+        exemplars: crate::voice::exemplars::habitual(p)
+            .into_iter()
             .take(crate::prompt::MAX_EXEMPLARS)
-            .cloned()
             .collect(),
     }
 }

@@ -5,8 +5,12 @@
 //! Small local models (SmolLM2-135M) cannot write a sales reply inside a JSON object under a
 //! grammar, but answer a short plain-text request with recognisable e-mail prose in seconds.
 //! So in this mode the request is short (≈ 150 tokens: the lead's first name and company, what
-//! they asked about, the documents and whether meeting times are offered), asks for three short
-//! sentences without greeting or sign-off, and has no schema. The answer is cleaned
+//! they asked about, the documents and whether meeting times are offered, and up to three
+//! short sentences of the sender's own mail as tone examples), asks for three short sentences
+//! in the sender's style without greeting or sign-off, and has no schema. The tone examples
+//! are the profile's exemplars (learned from this sender's mail only, without names, figures
+//! or links); a sentence of the answer that copies one word for word is dropped, since it
+//! belongs to another conversation. The answer is cleaned
 //! ([`clean_prose`]): greeting and sign-off lines, subject lines and instruction echoes are
 //! dropped, then the text is [grounded](super::grounding) with the same sentence repairs as a
 //! JSON draft (invented links, figures, dates, names and placeholders go with their sentence),
@@ -95,7 +99,7 @@ const EXAMPLE_REQUEST: &str = "Facts:\n- Tom works at Example Corp.\n- Tom asked
 - We can send our product brochure.\n- We have times for a call this week, listed below.\n\n\
 Write 3 short sentences to Tom: thank Tom for the message about pricing, mention our product \
 brochure, and ask if one of the times below works.";
-const EXAMPLE_ANSWER: &str = "Thank you for your message about pricing, Tom. Our product brochure \
+const EXAMPLE_ANSWER: &str = "Thank you for your message about pricing. Our product brochure \
 explains the options and what is included. Would one of the times below work for a short call?";
 /// Words of the example that the model copies into a real answer (removed with their sentence
 /// unless the real data has them).
@@ -116,6 +120,8 @@ const META_MARKERS: &[&str] = &[
     "i changed",
     "you can add",
     "you can include",
+    "the sender writes",
+    "sender's style",
 ];
 
 /// What the lead asked about, as a phrase for the prompt (read from the message for its topic
@@ -268,6 +274,16 @@ pub fn prose_request(input: &DraftInput) -> LlmRequest {
         task.push_str(", and offer a short call");
     }
     let list: String = facts.iter().map(|f| format!("- {f}\n")).collect();
+    let own = tone_examples(&input);
+    let (style, manner) = if own.is_empty() {
+        (String::new(), "")
+    } else {
+        let lines: String = own.iter().map(|e| format!("- {e}\n")).collect();
+        (
+            format!("\nThe sender writes like this:\n{lines}"),
+            " in the sender's style",
+        )
+    };
     LlmRequest {
         purpose: PURPOSE_DRAFT_PROSE.to_owned(),
         messages: vec![
@@ -275,13 +291,52 @@ pub fn prose_request(input: &DraftInput) -> LlmRequest {
             ChatMessage::user(EXAMPLE_REQUEST),
             ChatMessage::assistant(EXAMPLE_ANSWER),
             ChatMessage::user(format!(
-                "Facts:\n{list}\nWrite 3 short sentences to {name}: {task}."
+                "Facts:\n{list}{style}\nWrite 3 short sentences to {name}{manner}: {task}."
             )),
         ],
         schema: None,
         max_tokens: Some(PROSE_MAX_TOKENS),
         temperature: Some(PROSE_TEMPERATURE),
     }
+}
+
+/// Most of the sender's own sentences shown in the prose request as tone examples.
+pub const PROSE_TONE_EXAMPLES: usize = 3;
+/// Most words of a tone example in the prose request (short ones keep the prompt short).
+const TONE_EXAMPLE_WORDS: usize = 14;
+
+/// Up to [`PROSE_TONE_EXAMPLES`] of the sender's own exemplar sentences (the voice hints',
+/// learned from the sender's own mail and free of names, figures and links:
+/// [`crate::voice::exemplars`]) for the prose request, in their stored order: at most
+/// [`TONE_EXAMPLE_WORDS`] words each, cleaned like every other prompt line, none that mentions
+/// the worked example's words. Empty without learned hints.
+fn tone_examples(input: &DraftInput) -> Vec<String> {
+    let Some(v) = &input.voice else {
+        return Vec::new();
+    };
+    v.exemplars
+        .iter()
+        .filter(|e| e.split_whitespace().count() <= TONE_EXAMPLE_WORDS)
+        .map(|e| prompt_text(e, 120))
+        .filter(|e| {
+            let l = format!(" {} ", normalised(e));
+            !e.is_empty()
+                && !EXAMPLE_MARKERS
+                    .iter()
+                    .any(|m| l.contains(&format!(" {m} ")))
+        })
+        .take(PROSE_TONE_EXAMPLES)
+        .collect()
+}
+
+/// `s` lower case, its words separated by single spaces, punctuation left out: for comparing
+/// sentences.
+fn normalised(s: &str) -> String {
+    s.to_lowercase()
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The one prose retry: the same request, asked warmer ([`PROSE_RETRY_TEMPERATURE`]).
@@ -479,7 +534,8 @@ pub fn clean_prose(content: &str, input: &DraftInput) -> Result<CleanProse> {
 }
 
 /// Drops the sentences that copy the request's example ([`EXAMPLE_MARKERS`] the data does not
-/// have) or talk about the task ([`META_MARKERS`]), and a last sentence the answer was cut off
+/// have) or one of the sender's tone examples word for word ([`tone_examples`]), or talk about
+/// the task ([`META_MARKERS`]), and a last sentence the answer was cut off
 /// in (no closing `.`, `!` or `?`), recording each kind.
 fn drop_sentences(text: &str, input: &DraftInput, repairs: &mut Vec<String>) -> String {
     let data = format!(
@@ -501,7 +557,10 @@ fn drop_sentences(text: &str, input: &DraftInput, repairs: &mut Vec<String>) -> 
             !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
         })
     };
-    let (mut copied, mut meta, mut cut) = (0, 0, 0);
+    // The sender's own sentences shown as tone examples are for tone, not content: a copy of
+    // one says something about another conversation.
+    let own: Vec<String> = tone_examples(input).iter().map(|e| normalised(e)).collect();
+    let (mut copied, mut copied_own, mut meta, mut cut) = (0, 0, 0, 0);
     let paragraphs: Vec<String> = text
         .split("\n\n")
         .map(|p| {
@@ -515,6 +574,9 @@ fn drop_sentences(text: &str, input: &DraftInput, repairs: &mut Vec<String>) -> 
                         .any(|m| has_word(&l, m) && !has_word(&data, m))
                     {
                         copied += 1;
+                        false
+                    } else if own.contains(&normalised(s)) {
+                        copied_own += 1;
                         false
                     } else if META_MARKERS.iter().any(|m| l.contains(m)) {
                         meta += 1;
@@ -547,6 +609,11 @@ fn drop_sentences(text: &str, input: &DraftInput, repairs: &mut Vec<String>) -> 
     if copied > 0 {
         repairs.push(format!(
             "dropped {copied} sentence(s) copied from the request's example"
+        ));
+    }
+    if copied_own > 0 {
+        repairs.push(format!(
+            "dropped {copied_own} sentence(s) copied from the sender's tone examples"
         ));
     }
     if meta > 0 {
@@ -645,6 +712,65 @@ mod tests {
             prose_retry_request(&req).temperature,
             Some(PROSE_RETRY_TEMPERATURE)
         );
+    }
+
+    fn with_own_sentences() -> DraftInput {
+        let mut i = input();
+        i.voice = Some(crate::prompt::VoiceHints {
+            exemplars: vec![
+                "Shout if anything looks off to you.".into(),
+                "This one is a long sentence of the sender that goes on far too long for a short prompt.".into(),
+                "I sent the brochure over to you.".into(),
+                "Happy to jump on a call whenever suits.".into(),
+                "Thanks for the quick turnaround on this one.".into(),
+            ],
+            ..crate::prompt::VoiceHints::default()
+        });
+        i
+    }
+
+    #[test]
+    fn the_prose_prompt_shows_a_few_short_sentences_of_the_senders_own() {
+        let req = prose_request(&with_own_sentences());
+        let user = &req.messages[3].content;
+        insta::assert_snapshot!(user, @r#"
+        Facts:
+        - Maria works at Northwind Logistics.
+        - Maria asked about pricing.
+        - We can send our document "Case study - Weber Logistics".
+        - We have times for a call this week, listed below.
+
+        The sender writes like this:
+        - Shout if anything looks off to you.
+        - Happy to jump on a call whenever suits.
+        - Thanks for the quick turnaround on this one.
+
+        Write 3 short sentences to Maria in the sender's style: thank Maria for the message about pricing, mention our document "Case study - Weber Logistics", and ask if one of the times below works.
+        "#);
+        // The long one and the one with the worked example's words are left out; the system
+        // message and the example are the same for every sender.
+        assert_eq!(req.messages[..3], prose_request(&input()).messages[..3]);
+    }
+
+    #[test]
+    fn a_copy_of_the_senders_own_sentence_is_dropped() {
+        let answer = "Thank you for your message about pricing. Thanks for the quick turnaround on \
+                      this one! The case study shows how Northwind Logistics could answer faster. \
+                      Would one of the times below work for a call?";
+        let c = clean_prose(answer, &with_own_sentences()).unwrap();
+        assert_eq!(
+            c.text,
+            "Thank you for your message about pricing. The case study shows how Northwind \
+             Logistics could answer faster. Would one of the times below work for a call?"
+        );
+        assert!(
+            c.repairs.iter().any(|r| r.contains("tone examples")),
+            "{:?}",
+            c.repairs
+        );
+        // Without the sender's sentences in the request, the same sentence stays.
+        let kept = clean_prose(answer, &input()).unwrap();
+        assert!(kept.text.contains("quick turnaround"), "{}", kept.text);
     }
 
     #[test]

@@ -2,16 +2,24 @@
 //! the drafting prompt can show the model how this person writes.
 //!
 //! Only sentences that carry tone and no content are kept: 5 to 20 words, ending in `.`, `!` or
-//! `?`, no digits, links, addresses, brackets or quotes, and no capitalised word after the first
-//! other than `I` (so no names of people, companies, places or products). The greeting and the
-//! sign-off are not sentences here. Of all candidates, the [`MAX_KEPT`] with the smallest
-//! stable hash are kept: the choice does not depend on the order messages were learned in, so
-//! [`update`](super::update) still equals learning on the union.
+//! `?`, no digits, links, addresses, brackets or quotes, no capitalised word after the first
+//! other than `I` and no first word set off by a comma (so no names of people, companies,
+//! places or products). The greeting and the sign-off are not sentences here. Of all
+//! candidates, the [`MAX_KEPT`] with the smallest stable hash are kept: the choice does not
+//! depend on the order messages were learned in, so [`update`](super::update) still equals
+//! learning on the union.
+//!
+//! Most kept sentences still belong to their conversation ("The reservation volumes on the
+//! seasonal contracts do not look correct."); a small model shown one as a tone example copies
+//! its content. [`habitual`] orders them by how habitual their wording is for the sender
+//! (phrases they use again and again, such as "Let me know your thoughts."), so the few a
+//! prompt shows are the sender's stock phrases rather than one-off content.
 
 use super::segments;
+use crate::model::VoiceProfile;
 
-/// Most exemplar sentences a profile keeps.
-pub const MAX_KEPT: usize = 12;
+/// Most exemplar sentences a profile keeps (a pool to choose the few habitual ones from).
+pub const MAX_KEPT: usize = 40;
 
 /// FNV-1a: a stable 64-bit hash (the same on every platform and release).
 fn stable_hash(s: &str) -> u64 {
@@ -65,6 +73,11 @@ fn is_exemplar(sentence: &str) -> bool {
     if lower.contains("http") || lower.contains("www.") {
         return false;
     }
+    // A first word set off by a comma is most often the addressee's name ("Celeste, I would
+    // like …"), which the capital-letter rule below cannot tell from an ordinary first word.
+    if words[0].ends_with(',') {
+        return false;
+    }
     // Every word after the first is lower case, except the pronoun I and its contractions.
     words.iter().skip(1).all(|w| {
         let w = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'');
@@ -101,6 +114,35 @@ pub fn merge(kept: &mut Vec<String>, new: impl IntoIterator<Item = String>) {
     kept.truncate(MAX_KEPT);
 }
 
+/// How habitual `sentence`'s wording is for `profile`: the mean over its words and word pairs
+/// ([`super::features::for_each_style_term`], the terms the similarity scores) of
+/// ln(1 + how often the sender wrote it). Stock phrases ("let me", "me know") score high,
+/// one-off content words low.
+fn habit_score(profile: &VoiceProfile, sentence: &str) -> f64 {
+    let terms = &profile.style.stats.terms;
+    let (mut sum, mut n) = (0.0, 0u32);
+    super::features::for_each_style_term(sentence, |t| {
+        sum += f64::from(terms.get(t).copied().unwrap_or(0)).ln_1p();
+        n += 1;
+    });
+    if n == 0 { 0.0 } else { sum / f64::from(n) }
+}
+
+/// The profile's exemplar sentences (this sender's own mail only), the most habitual wording
+/// first: by the mean over a sentence's words and word pairs of ln(1 + how often the sender
+/// wrote it); equal scores keep their stored order.
+#[must_use]
+pub fn habitual(profile: &VoiceProfile) -> Vec<String> {
+    let mut scored: Vec<(f64, &String)> = profile
+        .style
+        .exemplars
+        .iter()
+        .map(|e| (habit_score(profile, e), e))
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored.into_iter().map(|(_, e)| e.clone()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,15 +164,40 @@ mod tests {
     }
 
     #[test]
+    fn stock_phrases_come_before_one_off_content() {
+        let mut mails: Vec<String> = (0..12)
+            .map(|i| {
+                format!("Hi Ann,\n\nThe file for desk {i} is attached. Let me know your thoughts.\n\nThanks")
+            })
+            .collect();
+        mails.push(
+            "Hi Ann,\n\nThe reservation volumes on the seasonal contracts do not look correct.\n\nThanks"
+                .into(),
+        );
+        let email = crate::model::EmailAddress::parse("ann@example.com").unwrap();
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-26T08:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let p = super::super::learn(email, "default", mails, now).unwrap();
+        assert_eq!(
+            habitual(&p),
+            [
+                "Let me know your thoughts.",
+                "The reservation volumes on the seasonal contracts do not look correct."
+            ]
+        );
+    }
+
+    #[test]
     fn merging_is_order_independent() {
-        let all: Vec<String> = (0..40)
+        let all: Vec<String> = (0..MAX_KEPT + 20)
             .map(|i| format!("This is sentence number {} of ours.", "x".repeat(i + 1)))
             .collect();
         let mut a = Vec::new();
         merge(&mut a, all.iter().cloned());
         let mut b = Vec::new();
-        merge(&mut b, all[20..].iter().cloned());
-        merge(&mut b, all[..20].iter().rev().cloned());
+        merge(&mut b, all[30..].iter().cloned());
+        merge(&mut b, all[..30].iter().rev().cloned());
         assert_eq!(a, b);
         assert_eq!(a.len(), MAX_KEPT);
     }

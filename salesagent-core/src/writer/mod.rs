@@ -368,6 +368,15 @@ fn with_frame_habits(
     hints
 }
 
+/// True when a draft framed with `hints` and `profile` ([`frame_in_voice`]) opens with a
+/// greeting line (the sender's habits do not leave it out).
+fn greets(hints: &crate::prompt::VoiceHints, profile: Option<&VoiceProfile>) -> bool {
+    with_frame_habits(hints.clone(), profile)
+        .greeting
+        .as_deref()
+        != Some(voice::text::NONE_FORM)
+}
+
 /// `paragraphs` framed in the sender's voice: their greeting and sign-off habits
 /// ([`with_frame_habits`], [`voice::frame`]), closing with the sender's own learned sign-off
 /// exactly as their mail has it when there is one ([`learned_sign_off`]).

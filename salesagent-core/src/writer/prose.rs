@@ -8,8 +8,8 @@
 //! validation as a JSON answer ([`crate::prompt::check_draft`]), which records the facts it uses.
 
 use super::{
-    ASK_NO_SLOTS, ASK_SLOTS, Basics, NONE_FITS, asset_paragraphs, frame_in_voice, slot_line,
-    template_subject,
+    ASK_NO_SLOTS, ASK_SLOTS, Basics, NONE_FITS, asset_paragraphs, closing, frame_in_voice,
+    slot_line, template_subject,
 };
 use crate::Result;
 use crate::model::VoiceProfile;
@@ -28,23 +28,75 @@ const ASKS_FOR_TIME: &[&str] = &[
     "free",
 ];
 
-/// True when the last sentence of `prose` is a question about a meeting (the slot list can
-/// follow it directly).
-fn asks_for_time(prose: &str) -> bool {
-    let last = prose
-        .trim_end()
-        .rsplit(['.', '!', '\n'])
-        .find(|s| !s.trim().is_empty())
-        .unwrap_or("")
-        .to_lowercase();
-    last.contains('?') && ASKS_FOR_TIME.iter().any(|w| last.contains(w))
+/// The sentences of `prose` with their byte ranges (split after `.`, `!` or `?`, and at line
+/// breaks), blank ones left out.
+fn sentences(prose: &str) -> Vec<(&str, usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, c) in prose.char_indices() {
+        if matches!(c, '.' | '!' | '?' | '\n') {
+            let end = i + c.len_utf8();
+            out.push((&prose[start..end], start, end));
+            start = end;
+        }
+    }
+    if start < prose.len() {
+        out.push((&prose[start..], start, prose.len()));
+    }
+    out.retain(|(s, _, _)| !s.trim().trim_matches(['.', '!', '?']).is_empty());
+    out
+}
+
+/// Where the slot list can follow `prose` directly, without a question of the code's own: the
+/// byte offset just after the sentence that asks about a meeting (the last sentence, a
+/// question) or points at the times "below" (`The times are listed below.`, any sentence);
+/// `None` when the prose does neither.
+fn asks_for_time(prose: &str) -> Option<usize> {
+    let about_time = |s: &str| {
+        let s = s.to_lowercase();
+        ASKS_FOR_TIME.iter().any(|w| s.contains(w))
+    };
+    let all = sentences(prose);
+    if let Some((last, _, end)) = all.last()
+        && last.contains('?')
+        && about_time(last)
+    {
+        return Some(*end);
+    }
+    all.iter()
+        .find(|(s, _, _)| s.to_lowercase().contains("below") && about_time(s))
+        .map(|(_, _, end)| *end)
+}
+
+/// `prose` without the lead's first name as a vocative before a sentence's end
+/// (`Thank you for your message, Ann.` → `Thank you for your message.`): the greeting already
+/// names them.
+fn without_trailing_name(prose: &str, first: &str) -> String {
+    let mut out = prose.to_owned();
+    for stop in ['.', '!', '?'] {
+        out = out.replace(&format!(", {first}{stop}"), &stop.to_string());
+    }
+    out
+}
+
+/// Where the last sentence of `prose` starts when it reads as a closing line (an invitation to
+/// ask or call, not a question: the code adds no closing of its own then, and the sentence
+/// goes to the end of the draft).
+fn closing_start(prose: &str) -> Option<usize> {
+    let (last, start, _) = sentences(prose).pop()?;
+    let l = last.trim().to_lowercase();
+    (!l.contains('?') && super::OWN_CLOSING_STARTS.iter().any(|s| l.starts_with(s)))
+        .then_some(start)
 }
 
 /// Composes a draft around `prose` (already cleaned and grounded): the template writer's
-/// subject, the sender's greeting, the prose, the best Drive document with its link (two for
-/// senders who write long mails), the meeting slots as a list (introduced by a question
-/// unless the prose ends with one about a meeting), and the sender's sign-off; `fact_ids`
-/// lists the documents and slots rendered.
+/// subject, the sender's greeting, the prose (without the lead's name repeated at a
+/// sentence's end when the greeting names them), the best Drive document with its link (two
+/// for senders who write long mails), the meeting slots as a list (introduced by a question
+/// unless the prose ends with one about a meeting or points at the times below), the closing
+/// line most like the sender (as the template writer's closing: their own habitual closing
+/// sentence when their profile has one) unless the prose ends with one (then that one goes
+/// last), and the sender's sign-off; `fact_ids` lists the documents and slots rendered.
 #[must_use]
 pub fn compose_prose_draft(
     input: &DraftInput,
@@ -59,7 +111,19 @@ pub fn compose_prose_draft(
         asked,
     } = Basics::of(input, profile);
     let mut used = Vec::new();
-    let mut paragraphs = vec![prose.trim().to_owned()];
+    let greets = super::greets(&hints, profile);
+    let prose = match first.as_deref() {
+        Some(f) if greets => without_trailing_name(prose.trim(), f),
+        _ => prose.trim().to_owned(),
+    };
+    let prose = prose.as_str();
+    let asked_at = asks_for_time(prose);
+    let closing_at = closing_start(prose).filter(|c| asked_at.is_none_or(|a| *c >= a));
+    // The slot list goes right after the sentence that asks for (or points at) the times; the
+    // prose after it (a closing line), or else the prose's own closing line, comes last.
+    let (head, tail) = prose.split_at(asked_at.or(closing_at).unwrap_or(prose.len()));
+    let mut paragraphs = vec![head.trim().to_owned()];
+    let tail = tail.trim();
     paragraphs.extend(asset_paragraphs(input, &asked, &style, &mut used));
     let demo = if asked.demo { " with a short demo" } else { "" };
     let slots: Vec<_> = input
@@ -68,7 +132,7 @@ pub fn compose_prose_draft(
         .filter(|f| f.source == FactSource::Calendar)
         .take(if style.short { 2 } else { 3 })
         .collect();
-    let asked_in_prose = asks_for_time(prose);
+    let asked_in_prose = asked_at.is_some();
     if slots.is_empty() {
         if !asked_in_prose {
             paragraphs.push(style.pick(ASK_NO_SLOTS, &|o| o.replace("{demo}", demo)));
@@ -100,6 +164,12 @@ pub fn compose_prose_draft(
         } else {
             paragraphs.push(block);
         }
+    }
+    if !tail.is_empty() {
+        paragraphs.push(tail.to_owned());
+    }
+    if closing_at.is_none() {
+        paragraphs.push(closing(&style));
     }
     let body = frame_in_voice(&paragraphs, hints, profile, first.as_deref(), &input.sender);
     DraftOutput {
@@ -205,6 +275,8 @@ mod tests {
 
         This might help in the meantime: Case study - Weber Logistics (https://drive.example/case).
 
+        Let me know if you have any questions.
+
         Best,
         Sam Seller
         Salesagent
@@ -284,6 +356,82 @@ mod tests {
         let c = check_prose_answer(GOOD, &input(), Some(&p)).unwrap();
         assert!(c.output.body.ends_with("\n\nRegards"), "{}", c.output.body);
         assert!(!c.output.body.contains("Best,"), "{}", c.output.body);
+    }
+
+    #[test]
+    fn the_name_is_not_repeated_times_below_get_no_second_question_and_one_closing() {
+        let c = check_prose_answer(
+            "Thank you for your message about a quote, Maria. The case study shows how this works \
+             for Northwind Logistics. The times for a call are listed below. Let me know if you \
+             have any questions.",
+            &input(),
+            None,
+        )
+        .unwrap();
+        let body = &c.output.body;
+        assert!(body.starts_with("Hi Maria,\n\n"), "{body}");
+        assert_eq!(body.matches("Maria").count(), 1, "{body}");
+        assert!(body.contains("about a quote. The case study"), "{body}");
+        // The prose points at the list: no question of the code's own before it.
+        assert!(body.contains("listed below.\n- Fri 27 Nov"), "{body}");
+        // The prose's closing follows the list, and the code adds none of its own.
+        assert!(
+            body.contains("\n\nLet me know if you have any questions.\n\n"),
+            "{body}"
+        );
+        assert!(!body.contains("these times"), "{body}");
+        assert_eq!(body.matches("questions").count(), 1, "{body}");
+    }
+
+    #[test]
+    fn a_closing_line_of_the_prose_goes_last() {
+        let c = check_prose_answer(
+            "Thank you for your message about a quote. The case study shows how this works for \
+             Northwind Logistics. Let me know what you think.",
+            &input(),
+            None,
+        )
+        .unwrap();
+        let body = &c.output.body;
+        assert!(
+            body.contains("Northwind Logistics.\n\nThis might help"),
+            "{body}"
+        );
+        assert!(
+            body.ends_with(
+                "suits you.\n\nLet me know what you think.\n\nBest,\nSam Seller\nSalesagent"
+            ),
+            "{body}"
+        );
+        assert!(!body.contains("any questions"), "{body}");
+    }
+
+    #[test]
+    fn the_closing_line_is_the_senders_own_habit() {
+        let mails: Vec<String> = (0..20)
+            .map(|i| {
+                format!(
+                    "Bob,\n\nThe numbers for desk {i} are in the file. Shout if anything looks off to you.\n\nRegards"
+                )
+            })
+            .collect();
+        let email = crate::model::EmailAddress::parse("dave@example.com").unwrap();
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-26T08:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let mut p = voice::learn(email, "default", mails, now).unwrap();
+        // A closing sentence of the sender's own (as learning keeps it from their mail).
+        p.style
+            .exemplars
+            .push("Let me know if anything looks off to you.".into());
+        let c = check_prose_answer(GOOD, &input(), Some(&p)).unwrap();
+        assert!(
+            c.output
+                .body
+                .contains("Let me know if anything looks off to you.\n\nRegards"),
+            "{}",
+            c.output.body
+        );
     }
 
     #[test]
