@@ -95,6 +95,7 @@ mod send;
 mod sequences;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod voice_reads;
 
 pub use crypto::{ENCRYPTION_KEY_ENV, EncryptionKey};
 pub use keys::ResealReport;
@@ -308,6 +309,7 @@ impl SqlStoreBuilder {
             intake,
             gate: (store_backend == Backend::Sqlite).then(gate::WriteGate::default),
             intake_queue: coalesce::Coalescer::default(),
+            voice_reads: voice_reads::VoiceReads::default(),
             backend: store_backend,
             crypto,
             clock: self.clock,
@@ -444,6 +446,8 @@ struct Inner {
     gate: Option<gate::WriteGate>,
     /// Intake writes waiting for the group writer (see the `intake` module).
     intake_queue: coalesce::Coalescer<intake::Pending>,
+    /// Voice profile reads waiting for the shared reader (see the `voice_reads` module).
+    voice_reads: voice_reads::VoiceReads,
     backend: Backend,
     crypto: crypto::Crypto,
     clock: DynClock,
