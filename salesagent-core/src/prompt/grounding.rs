@@ -15,7 +15,9 @@
 //! - A link must be a fact's `link`, or appear in the text of a CRM, Drive or analysis fact;
 //!   links the lead typed (form or earlier mail) are never repeated to them.
 //! - An amount of money or a percentage must appear in the data as money or a percentage too
-//!   (`$300` is invented when the data only says "300 RFQs"); other figures need only appear.
+//!   (`$300` is invented when the data only says "300 RFQs"); a time of day (`10:30`, `9 am`)
+//!   must appear as a time, and a plain count must not rest on a time (a slot at "10:00" does
+//!   not ground "10 minutes"); other figures need only appear.
 //! - Words that open a sentence or a line are not checked as names (a capitalised first word is
 //!   ordinary English); this misses an invented name placed first in a sentence.
 //! - The subject is checked for links, figures and dates but not for names (subjects are often
@@ -109,6 +111,8 @@ enum FigureKind {
     Plain,
     Money,
     Percent,
+    /// A time of day (`10:30`, `9 am`), as `h:mm` on the 24-hour clock.
+    Time,
 }
 
 /// A number in a text: its digits (thousands separators removed) and kind.
@@ -160,6 +164,15 @@ fn figures(text: &str) -> Vec<Figure> {
             continue;
         }
         let raw: String = chars[start..j].iter().collect();
+        if let Some((time, to)) = time_of_day(&chars, start, j) {
+            out.push(Figure {
+                digits: time,
+                kind: FigureKind::Time,
+                shown: chars[start..to].iter().collect(),
+            });
+            i = to;
+            continue;
+        }
         let digits = normalise_number(&raw);
         let prev = start.checked_sub(1).map(|p| &chars[p]);
         let next_text: String = chars[j..]
@@ -215,6 +228,44 @@ fn figures(text: &str) -> Vec<Figure> {
         i = end_word.max(j);
     }
     out
+}
+
+/// The time of day starting with the digits `chars[start..end]`, as `h:mm` on the 24-hour
+/// clock, and where it ends: `10:30` (two digits after the colon, no third), or an hour up to
+/// 12 followed by ` am`/` pm` (`9 am`, `9 p.m.`; `9pm` glued on is read as a code word). `None`
+/// for anything else.
+fn time_of_day(chars: &[char], start: usize, end: usize) -> Option<(String, usize)> {
+    let hour: u32 = chars[start..end].iter().collect::<String>().parse().ok()?;
+    let digit = |k: usize| chars.get(k).is_some_and(char::is_ascii_digit);
+    if chars.get(end) == Some(&':') && digit(end + 1) && digit(end + 2) && !digit(end + 3) {
+        let minutes: String = chars[end + 1..end + 3].iter().collect();
+        return (hour < 24 && minutes.as_str() < "60")
+            .then(|| (format!("{hour}:{minutes}"), end + 3));
+    }
+    // "9 am", "9am", "9 a.m.": the hour is read on the 12-hour clock.
+    let mut k = end;
+    if chars.get(k) == Some(&' ') {
+        k += 1;
+    }
+    let rest: String = chars[k..chars.len().min(k + 4)]
+        .iter()
+        .collect::<String>()
+        .to_lowercase();
+    let (pm, len) = ["am", "pm", "a.m.", "p.m."]
+        .iter()
+        .filter(|m| rest.starts_with(*m))
+        .map(|m| (m.starts_with('p'), m.len()))
+        .max_by_key(|(_, len)| *len)?;
+    if chars.get(k + len).is_some_and(|c| c.is_alphanumeric()) || !(1..=12).contains(&hour) {
+        return None;
+    }
+    let hour24 = match (hour, pm) {
+        (12, false) => 0,
+        (12, true) => 12,
+        (h, true) => h + 12,
+        (h, false) => h,
+    };
+    Some((format!("{hour24}:00"), k + len))
 }
 
 /// `1,200` and `1200` are the same figure; `4.5` keeps its point.
@@ -938,8 +989,12 @@ fn check_claims(
     };
     for f in figures(text) {
         let found = match f.kind {
+            // A count may appear in the data as any figure but a time of day: the hour of a
+            // meeting slot ("10:00") does not ground "10 minutes".
             FigureKind::Plain => note(used, &|s: &Source<'_>| {
-                s.figures.iter().any(|(d, _)| *d == f.digits)
+                s.figures
+                    .iter()
+                    .any(|(d, k)| *d == f.digits && *k != FigureKind::Time)
             }),
             kind => note(used, &|s: &Source<'_>| {
                 s.figures.contains(&(f.digits.clone(), kind))
@@ -950,6 +1005,7 @@ fn check_claims(
                 FigureKind::Money => "the amount",
                 FigureKind::Percent => "the percentage",
                 FigureKind::Plain => "the figure",
+                FigureKind::Time => "the time",
             };
             let start = text.find(&f.shown).unwrap_or(0);
             return Err(Claim::new(what, &f.shown, start));
@@ -1154,6 +1210,10 @@ mod tests {
             ("Best,\n[Your Name]", "placeholder"),
             ("Hi {name},", "placeholder"),
             ("It is SOC2 certified.", "code"),
+            // The only 11 in the data is the slot's hour: it grounds no count.
+            ("Can we talk for 11 minutes?", "figure"),
+            ("How about 14:30 on Fri 27 Nov?", "time"),
+            ("Or at 2 pm?", "time"),
         ] {
             let e = ground(&format!("Hi Ann,\n\n{bad}\n\nSam"), &input()).unwrap_err();
             assert_eq!(e.kind(), "invalid_input", "{bad}");
@@ -1165,6 +1225,7 @@ mod tests {
             "About 420 people work at Acme Robotics GmbH.",
             "Weber cut reply time by 80 percent.",
             "On Fri 27 Nov at 11:00?",
+            "Would 11 am on Friday work?",
             "I'm glad you wrote. May we talk?",
         ] {
             ground(&format!("Hi Ann,\n\n{ok}\n\nSam"), &input())
@@ -1195,9 +1256,30 @@ mod tests {
                 ("27", FigureKind::Plain),
                 ("1200", FigureKind::Money),
                 ("80", FigureKind::Percent),
-                ("11", FigureKind::Plain),
-                ("00", FigureKind::Plain),
+                ("11:00", FigureKind::Time),
             ]
         );
+        let times = |t: &str| {
+            figures(t)
+                .into_iter()
+                .map(|f| (f.digits, f.kind, f.shown))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            times("at 09:30, 9 am, 2pm or 12 p.m.; 10:61 and 10:305 are no times")
+                .iter()
+                .map(|(d, k, _)| (d.as_str(), *k))
+                .collect::<Vec<_>>(),
+            [
+                ("9:30", FigureKind::Time),
+                ("9:00", FigureKind::Time),
+                ("12:00", FigureKind::Time),
+                ("10", FigureKind::Plain),
+                ("61", FigureKind::Plain),
+                ("10", FigureKind::Plain),
+                ("305", FigureKind::Plain),
+            ]
+        );
+        assert_eq!(times("9 p.m.")[0].2, "9 p.m.");
     }
 }
