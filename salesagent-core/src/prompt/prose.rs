@@ -308,8 +308,10 @@ const TONE_EXAMPLE_WORDS: usize = 14;
 /// Up to [`PROSE_TONE_EXAMPLES`] of the sender's own exemplar sentences (the voice hints',
 /// learned from the sender's own mail and free of names, figures and links:
 /// [`crate::voice::exemplars`]) for the prose request, in their stored order: at most
-/// [`TONE_EXAMPLE_WORDS`] words each, cleaned like every other prompt line, none that mentions
-/// the worked example's words. Empty without learned hints.
+/// [`TONE_EXAMPLE_WORDS`] words each, of courtesy only
+/// ([`is_courtesy`](crate::voice::exemplars::is_courtesy): a sentence about the sender's own
+/// affairs was written to the lead in about a third of the drafts), cleaned like every other
+/// prompt line, none that mentions the worked example's words. Empty without learned hints.
 fn tone_examples(input: &DraftInput) -> Vec<String> {
     let Some(v) = &input.voice else {
         return Vec::new();
@@ -317,6 +319,7 @@ fn tone_examples(input: &DraftInput) -> Vec<String> {
     v.exemplars
         .iter()
         .filter(|e| e.split_whitespace().count() <= TONE_EXAMPLE_WORDS)
+        .filter(|e| crate::voice::exemplars::is_courtesy(e))
         .map(|e| prompt_text(e, 120))
         .filter(|e| {
             let l = format!(" {} ", normalised(e));
@@ -537,6 +540,28 @@ pub fn clean_prose(content: &str, input: &DraftInput) -> Result<CleanProse> {
 /// have) or one of the sender's tone examples word for word ([`tone_examples`]), or talk about
 /// the task ([`META_MARKERS`]), and a last sentence the answer was cut off
 /// in (no closing `.`, `!` or `?`), recording each kind.
+/// Verbs that follow the lead's first name in a sentence about them in the third person.
+const THIRD_PERSON_VERBS: &[&str] = &[
+    "has",
+    "had",
+    "is",
+    "was",
+    "will",
+    "would",
+    "asked",
+    "wants",
+    "wanted",
+    "mentioned",
+    "said",
+    "says",
+    "needs",
+    "needed",
+    "wrote",
+    "told",
+    "requested",
+    "and",
+];
+
 fn drop_sentences(text: &str, input: &DraftInput, repairs: &mut Vec<String>) -> String {
     let data = format!(
         "{} {} {}",
@@ -560,7 +585,24 @@ fn drop_sentences(text: &str, input: &DraftInput, repairs: &mut Vec<String>) -> 
     // The sender's own sentences shown as tone examples are for tone, not content: a copy of
     // one says something about another conversation.
     let own: Vec<String> = tone_examples(input).iter().map(|e| normalised(e)).collect();
-    let (mut copied, mut copied_own, mut meta, mut cut) = (0, 0, 0, 0);
+    // The mail is to the lead: a sentence about them in the third person ("Ingrid has been
+    // providing us with the latest technology", "Li has asked if …") is a claim made up about
+    // them, and reads oddly to them.
+    let about_lead = |l: &str| {
+        input
+            .lead
+            .first_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .is_some_and(|n| {
+                let n = n.to_lowercase();
+                THIRD_PERSON_VERBS
+                    .iter()
+                    .any(|v| has_word(l, &format!("{n} {v}")))
+            })
+    };
+    let (mut copied, mut copied_own, mut meta, mut third, mut cut) = (0, 0, 0, 0, 0);
     let paragraphs: Vec<String> = text
         .split("\n\n")
         .map(|p| {
@@ -580,6 +622,9 @@ fn drop_sentences(text: &str, input: &DraftInput, repairs: &mut Vec<String>) -> 
                         false
                     } else if META_MARKERS.iter().any(|m| l.contains(m)) {
                         meta += 1;
+                        false
+                    } else if about_lead(&l) {
+                        third += 1;
                         false
                     } else {
                         true
@@ -619,6 +664,11 @@ fn drop_sentences(text: &str, input: &DraftInput, repairs: &mut Vec<String>) -> 
     if meta > 0 {
         repairs.push(format!(
             "dropped {meta} sentence(s) about the task instead of to the lead"
+        ));
+    }
+    if third > 0 {
+        repairs.push(format!(
+            "dropped {third} sentence(s) about the lead in the third person"
         ));
     }
     if cut > 0 {
@@ -718,11 +768,13 @@ mod tests {
         let mut i = input();
         i.voice = Some(crate::prompt::VoiceHints {
             exemplars: vec![
-                "Shout if anything looks off to you.".into(),
+                "Give me a call if you have any questions.".into(),
                 "This one is a long sentence of the sender that goes on far too long for a short prompt.".into(),
                 "I sent the brochure over to you.".into(),
-                "Happy to jump on a call whenever suits.".into(),
+                "I think I'm going to go to the driving range.".into(),
+                "Happy to talk if that works for you.".into(),
                 "Thanks for the quick turnaround on this one.".into(),
+                "Let me know what you think.".into(),
             ],
             ..crate::prompt::VoiceHints::default()
         });
@@ -741,21 +793,21 @@ mod tests {
         - We have times for a call this week, listed below.
 
         The sender writes like this:
-        - Shout if anything looks off to you.
-        - Happy to jump on a call whenever suits.
-        - Thanks for the quick turnaround on this one.
+        - Give me a call if you have any questions.
+        - Happy to talk if that works for you.
 
         Write 3 short sentences to Maria in the sender's style: thank Maria for the message about pricing, mention our document "Case study - Weber Logistics", and ask if one of the times below works.
         "#);
-        // The long one and the one with the worked example's words are left out; the system
-        // message and the example are the same for every sender.
+        // Left out: the long one, the two with the worked example's words, and the two about
+        // the sender's own affairs (not courtesy only); the system message and the example are
+        // the same for every sender.
         assert_eq!(req.messages[..3], prose_request(&input()).messages[..3]);
     }
 
     #[test]
     fn a_copy_of_the_senders_own_sentence_is_dropped() {
-        let answer = "Thank you for your message about pricing. Thanks for the quick turnaround on \
-                      this one! The case study shows how Northwind Logistics could answer faster. \
+        let answer = "Thank you for your message about pricing. Happy to talk if that works \
+                      for you! The case study shows how Northwind Logistics could answer faster. \
                       Would one of the times below work for a call?";
         let c = clean_prose(answer, &with_own_sentences()).unwrap();
         assert_eq!(
@@ -770,7 +822,34 @@ mod tests {
         );
         // Without the sender's sentences in the request, the same sentence stays.
         let kept = clean_prose(answer, &input()).unwrap();
-        assert!(kept.text.contains("quick turnaround"), "{}", kept.text);
+        assert!(kept.text.contains("Happy to talk"), "{}", kept.text);
+    }
+
+    #[test]
+    fn sentences_about_the_lead_in_the_third_person_are_dropped() {
+        let answer = "Thank you for your message about pricing. Maria has been providing us with \
+                      the latest technology. I'm glad to hear that Maria is pleased with our work. \
+                      Would one of the times below work for a call?";
+        let c = clean_prose(answer, &input()).unwrap();
+        assert_eq!(
+            c.text,
+            "Thank you for your message about pricing. Would one of the times below work for a call?"
+        );
+        assert!(
+            c.repairs
+                .iter()
+                .any(|r| r.contains("2 sentence(s) about the lead")),
+            "{:?}",
+            c.repairs
+        );
+        // Addressing her is no claim about her.
+        let c = clean_prose(
+            "Maria, thank you for your message about pricing. Would one of the times below work?",
+            &input(),
+        )
+        .unwrap();
+        assert!(c.text.contains("times below"), "{}", c.text);
+        assert!(!c.repairs.iter().any(|r| r.contains("third person")));
     }
 
     #[test]

@@ -114,6 +114,121 @@ pub fn merge(kept: &mut Vec<String>, new: impl IntoIterator<Item = String>) {
     kept.truncate(MAX_KEPT);
 }
 
+/// Words of courtesy and of invitations to reply, ask or call: the only words besides function
+/// words a tone example for the drafting prompt may have ([`is_courtesy`]).
+const COURTESY_WORDS: &[&str] = &[
+    "additional",
+    "anything",
+    "answer",
+    "appreciate",
+    "appreciated",
+    "assistance",
+    "back",
+    "call",
+    "can't",
+    "certainly",
+    "chance",
+    "chat",
+    "comment",
+    "comments",
+    "concerns",
+    "contact",
+    "convenient",
+    "course",
+    "discuss",
+    "do",
+    "doing",
+    "done",
+    "else",
+    "everyone",
+    "feedback",
+    "feel",
+    "fine",
+    "follow",
+    "forward",
+    "free",
+    "give",
+    "glad",
+    "go",
+    "going",
+    "good",
+    "great",
+    "guys",
+    "happy",
+    "hear",
+    "hearing",
+    "help",
+    "helpful",
+    "hesitate",
+    "hope",
+    "i'd",
+    "i'll",
+    "i've",
+    "idea",
+    "ideas",
+    "information",
+    "input",
+    "interested",
+    "isn't",
+    "let's",
+    "look",
+    "looking",
+    "make",
+    "matter",
+    "much",
+    "note",
+    "questions",
+    "question",
+    "quick",
+    "reach",
+    "really",
+    "reply",
+    "respond",
+    "review",
+    "something",
+    "soon",
+    "suggestions",
+    "sure",
+    "talk",
+    "that's",
+    "there's",
+    "think",
+    "thoughts",
+    "touch",
+    "useful",
+    "way",
+    "we'll",
+    "we're",
+    "welcome",
+    "well",
+    "what's",
+    "won't",
+    "work",
+    "works",
+    "you'll",
+    "you're",
+    "you've",
+];
+
+/// True when `sentence` carries tone and nothing else: every word is a function word or a word
+/// of courtesy ("Let me know if you have any questions.", "Call me if you want to talk."). A
+/// small model shown a sentence about the sender's own affairs ("I think I'm going to go to the
+/// driving range.") as a tone example writes about those affairs to the lead; one shown only
+/// such sentences cannot.
+#[must_use]
+pub fn is_courtesy(sentence: &str) -> bool {
+    let mut words = segments::tokens(sentence)
+        .into_iter()
+        .filter(|t| t.text.chars().any(char::is_alphabetic))
+        .map(|t| t.text.to_lowercase().replace('’', "'"))
+        .peekable();
+    words.peek().is_some()
+        && words.all(|w| {
+            super::learn::FUNCTION_WORDS.contains(&w.as_str())
+                || COURTESY_WORDS.contains(&w.as_str())
+        })
+}
+
 /// How habitual `sentence`'s wording is for `profile`: the mean over its words and word pairs
 /// ([`super::features::for_each_style_term`], the terms the similarity scores) of
 /// ln(1 + how often the sender wrote it). Stock phrases ("let me", "me know") score high,
@@ -186,6 +301,26 @@ mod tests {
                 "The reservation volumes on the seasonal contracts do not look correct."
             ]
         );
+    }
+
+    #[test]
+    fn only_sentences_of_courtesy_are_tone_examples() {
+        for ok in [
+            "Let me know if you have any questions.",
+            "If you have any questions, please give me a call.",
+            "I hope you are doing well.",
+            "Let me know if there’s anything I can do to help.",
+        ] {
+            assert!(is_courtesy(ok), "{ok}");
+        }
+        for content in [
+            "I think I'm going to go to the driving range.",
+            "I'll follow up with a final version of the agreement.",
+            "Thanks for the quick turnaround on this one.",
+            "",
+        ] {
+            assert!(!is_courtesy(content), "{content}");
+        }
     }
 
     #[test]

@@ -278,7 +278,7 @@ fn distribution(counts: &BTreeMap<String, u32>) -> BTreeMap<String, f64> {
 
 /// Common English function words: too frequent in everyone's mail to say anything about a
 /// sender's vocabulary (used only to choose the readable `vocabulary`, not for similarity).
-const FUNCTION_WORDS: &[&str] = &[
+pub(crate) const FUNCTION_WORDS: &[&str] = &[
     "the", "a", "an", "and", "or", "but", "if", "of", "to", "in", "on", "at", "for", "with", "by",
     "from", "as", "is", "are", "was", "were", "be", "been", "being", "have", "has", "had", "do",
     "does", "did", "will", "would", "can", "could", "should", "may", "might", "must", "shall", "i",
