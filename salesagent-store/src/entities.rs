@@ -851,15 +851,24 @@ impl VoiceStore for SqlStore {
 
     async fn voice_profiles(&self, owner: &EmailAddress) -> Result<Vec<VoiceProfile>> {
         let owner = self.email_bidx(owner);
-        if !self.is_pg() {
-            // Read together with the other reads waiting now (see the `voice_reads` module).
-            return self.voice_profiles_shared(owner).await;
-        }
-        let mut conn = self.pool().acquire().await.map_err(db)?;
-        let mut by_owner = self
-            .voice_profiles_of(&mut conn, std::slice::from_ref(&owner))
-            .await?;
-        Ok(by_owner.remove(&owner).unwrap_or_default())
+        let rows = sqlx::query(
+            "SELECT v.name, v.doc FROM voice_profiles v WHERE v.owner_bidx = $1 AND v.version = \
+             (SELECT MAX(w.version) FROM voice_profiles w \
+              WHERE w.owner_bidx = v.owner_bidx AND w.name = v.name) ORDER BY v.name",
+        )
+        .bind(owner.clone())
+        .fetch_all(self.pool())
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let name: String = col(r, "name")?;
+                self.open(
+                    &format!("voice_profiles:{owner}:{name}"),
+                    &col::<String>(r, "doc")?,
+                )
+            })
+            .collect()
     }
 }
 

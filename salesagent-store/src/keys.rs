@@ -171,8 +171,6 @@ impl SqlStoreBuilder {
                 pool: pool.clone(),
                 intake: None,
                 gate: (backend == crate::Backend::Sqlite).then(crate::gate::WriteGate::default),
-                intake_queue: crate::coalesce::Coalescer::default(),
-                voice_reads: crate::voice_reads::VoiceReads::default(),
                 backend,
                 crypto: Crypto::new(Some(&new_key), &[], None)?,
                 clock: self.clock.clone(),

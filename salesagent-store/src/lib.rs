@@ -82,7 +82,6 @@ mod admin;
 mod audit;
 mod batch;
 mod checkpoint;
-mod coalesce;
 mod crypto;
 mod entities;
 mod error;
@@ -95,7 +94,6 @@ mod send;
 mod sequences;
 #[cfg(feature = "testing")]
 pub mod testing;
-mod voice_reads;
 
 pub use crypto::{ENCRYPTION_KEY_ENV, EncryptionKey};
 pub use keys::ResealReport;
@@ -308,8 +306,6 @@ impl SqlStoreBuilder {
             pool,
             intake,
             gate: (store_backend == Backend::Sqlite).then(gate::WriteGate::default),
-            intake_queue: coalesce::Coalescer::default(),
-            voice_reads: voice_reads::VoiceReads::default(),
             backend: store_backend,
             crypto,
             clock: self.clock,
@@ -444,10 +440,6 @@ struct Inner {
     intake: Option<AnyPool>,
     /// On SQLite, the in-process writer queue (see the `gate` module).
     gate: Option<gate::WriteGate>,
-    /// Intake writes waiting for the group writer (see the `intake` module).
-    intake_queue: coalesce::Coalescer<intake::Pending>,
-    /// Voice profile reads waiting for the shared reader (see the `voice_reads` module).
-    voice_reads: voice_reads::VoiceReads,
     backend: Backend,
     crypto: crypto::Crypto,
     clock: DynClock,
