@@ -153,15 +153,23 @@ fn complete_and_claim_sql(pg: bool, leases: usize) -> (String, Option<String>) {
             .join(" OR ")
     };
     if pg {
-        let nulls = vec!["NULL"; 13].join(", ");
+        // As the store's statement: the completion read first (no lock cycle between two
+        // workers' statements), so its NULLs name the job columns.
+        let nulls = JOB_COLS
+            .split(',')
+            .map(str::trim)
+            .skip(1)
+            .map(|c| format!("NULL AS {c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         (
             format!(
                 "WITH done AS (UPDATE jobs SET state = 'done', lease_owner = NULL, \
                  lease_token = NULL, lease_expires_at = NULL, updated_at = $4 \
                  WHERE state = 'running' AND ({}) RETURNING id), \
                  claimed AS ({set_running} WHERE id = ANY(ARRAY({pick})) RETURNING {JOB_COLS}) \
-                 SELECT 'c' AS part, {JOB_COLS} FROM claimed \
-                 UNION ALL SELECT 'd', id, {nulls} FROM done",
+                 SELECT 'd' AS part, id, {nulls} FROM done \
+                 UNION ALL SELECT 'c', {JOB_COLS} FROM claimed",
                 matched(7)
             ),
             None,

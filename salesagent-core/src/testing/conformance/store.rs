@@ -1895,7 +1895,7 @@ pub async fn run_job_group_completion<S: Store + ?Sized>(store: &S) {
     );
 }
 
-/// [`JobStore::complete_and_claim`]: each completion answered as `complete_batch` would, the
+/// [`JobStore::complete_and_claim`](crate::ports::JobStore::complete_and_claim): each completion answered as `complete_batch` would, the
 /// claim as a `claim_batch` made after them (never a job just completed, never another kind,
 /// never a job another worker holds); a lost or stale lease changes nothing; an expired lease
 /// that nobody took over still completes and its job is not claimed again; claimed jobs are
