@@ -326,9 +326,13 @@ fn company_schema() -> JsonSchema {
             "additionalProperties": false,
             "required": ["summary", "competitors", "talking_points"],
             "properties": {
-                "summary": {"type": "string"},
-                "competitors": {"type": "array", "items": {"type": "string"}},
-                "talking_points": {"type": "array", "items": {"type": "string"}}
+                // Bounded, so a grammar-constrained answer ends within the request's
+                // max_tokens (a small model otherwise lists until it is cut off).
+                "summary": {"type": "string", "maxLength": 300},
+                "competitors": {"type": "array", "maxItems": 3,
+                    "items": {"type": "string", "maxLength": 60}},
+                "talking_points": {"type": "array", "maxItems": 3,
+                    "items": {"type": "string", "maxLength": 120}}
             }
         }),
     }
