@@ -116,88 +116,6 @@ fn claim_batch_sql(pg: bool) -> String {
     )
 }
 
-/// The store's combined completion of `leases` leases and claim of up to `$6` jobs of one kind
-/// (`complete_and_claim_with` in `jobs.rs`): on PostgreSQL one statement (the leases' ids and
-/// tokens from `$7` on, the claim leaving the ids out); on SQLite the two statements of the
-/// transaction (the group completion, its ids and tokens from `$2` on and now in `$1`; then
-/// the claim, the ids from `$7` on).
-fn complete_and_claim_sql(pg: bool, leases: usize) -> (String, Option<String>) {
-    let (index, lock) = if pg {
-        ("", " FOR UPDATE SKIP LOCKED")
-    } else {
-        (" INDEXED BY jobs_kind_runnable", "")
-    };
-    let ids = (0..leases)
-        .map(|n| format!("${}", if pg { 7 + 2 * n } else { 7 + n }))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let pick = format!(
-        "SELECT id FROM jobs{index} WHERE kind = $5 \
-         AND state IN ('queued', 'running') AND run_at <= $4 \
-         AND ((state = 'queued' AND run_at <= $4) \
-         OR (state = 'running' AND lease_expires_at <= $4 AND attempts < max_attempts)) \
-         AND id NOT IN ({ids}) ORDER BY run_at, id LIMIT $6{lock}"
-    );
-    let set_running = "UPDATE jobs SET state = 'running', attempts = attempts + 1, \
-         lease_owner = $1, lease_token = $2, lease_expires_at = $3, updated_at = $4";
-    let matched = |first: usize| {
-        (0..leases)
-            .map(|n| {
-                format!(
-                    "(id = ${} AND lease_token = ${})",
-                    first + 2 * n,
-                    first + 2 * n + 1
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" OR ")
-    };
-    if pg {
-        // As the store's statement: the completion read first (no lock cycle between two
-        // workers' statements), so its NULLs name the job columns.
-        let nulls = JOB_COLS
-            .split(',')
-            .map(str::trim)
-            .skip(1)
-            .map(|c| format!("NULL AS {c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        (
-            format!(
-                "WITH done AS (UPDATE jobs SET state = 'done', lease_owner = NULL, \
-                 lease_token = NULL, lease_expires_at = NULL, updated_at = $4 \
-                 WHERE state = 'running' AND ({}) RETURNING id), \
-                 claimed AS ({set_running} WHERE id = ANY(ARRAY({pick})) RETURNING {JOB_COLS}) \
-                 SELECT 'd' AS part, id, {nulls} FROM done \
-                 UNION ALL SELECT 'c', {JOB_COLS} FROM claimed",
-                matched(7)
-            ),
-            None,
-        )
-    } else {
-        (
-            group_complete_sql(leases),
-            Some(format!(
-                "{set_running} WHERE id IN ({pick}) RETURNING {JOB_COLS}"
-            )),
-        )
-    }
-}
-
-/// The store's group completion of `leases` leases (`complete_batch`): now in `$1`, ids and
-/// tokens from `$2` on.
-fn group_complete_sql(leases: usize) -> String {
-    let matched = (0..leases)
-        .map(|n| format!("(id = ${} AND lease_token = ${})", 2 * n + 2, 2 * n + 3))
-        .collect::<Vec<_>>()
-        .join(" OR ");
-    format!(
-        "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_token = NULL, \
-         lease_expires_at = NULL, updated_at = $1 WHERE state = 'running' AND ({matched}) \
-         RETURNING id"
-    )
-}
-
 const COMPLETE_SQL: &str = "UPDATE jobs SET state = 'done', lease_owner = NULL, \
     lease_token = NULL, lease_expires_at = NULL, updated_at = $1 \
     WHERE id = $2 AND lease_token = $3 AND state = 'running'";
@@ -256,103 +174,47 @@ impl Bare {
         Ok(())
     }
 
-    /// One claim + complete; false when the queue was empty.
-    async fn claim_complete(&self, sql: &str, worker: &str) -> Result<bool, sqlx::Error> {
-        use sqlx::Row as _;
-        let now = now_ns();
-        let token = uuid::Uuid::new_v4().to_string();
-        let expires = now + i64::try_from(LEASE.as_nanos()).unwrap_or(i64::MAX);
-        let id: Option<String> = match self {
-            Bare::Any(p, true) => {
-                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-                    .bind(worker)
-                    .bind(&token)
-                    .bind(expires)
-                    .bind(now)
-                    .bind(KIND)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                row.map(|r| r.try_get("id")).transpose()?
-            }
-            Bare::Any(p, false) => sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-                .bind(worker)
-                .bind(&token)
-                .bind(expires)
-                .bind(now)
-                .bind(KIND)
-                .fetch_optional(p)
-                .await?
-                .map(|r| r.try_get("id"))
-                .transpose()?,
-            Bare::Sqlite(p) => {
-                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-                    .bind(worker)
-                    .bind(&token)
-                    .bind(expires)
-                    .bind(now)
-                    .bind(KIND)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                row.map(|r| r.try_get("id")).transpose()?
-            }
-            Bare::Pg(p) => sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-                .bind(worker)
-                .bind(&token)
-                .bind(expires)
-                .bind(now)
-                .bind(KIND)
-                .fetch_optional(p)
-                .await?
-                .map(|r| r.try_get("id"))
-                .transpose()?,
-        };
-        let Some(id) = id else { return Ok(false) };
-        let done = on_pool!(self, p => sqlx::query(COMPLETE_SQL)
-            .bind(now_ns())
-            .bind(&id)
-            .bind(&token)
-            .execute(p)
-            .await?
-            .rows_affected());
-        if done != 1 {
-            return Err(sqlx::Error::RowNotFound);
-        }
-        Ok(true)
+    /// True for a PostgreSQL pool.
+    fn is_pg(&self) -> bool {
+        matches!(self, Bare::Pg(_) | Bare::Any(_, false))
     }
 
-    /// One batch claim of up to `max` jobs, then a complete per job; the number claimed.
-    async fn claim_batch_complete(
+    /// Runs a claim statement of [`KIND`] for `worker` under `token`, binding as the store
+    /// does (worker, token, lease expiry, now, kind, then `max` for a batch claim), inside
+    /// `BEGIN IMMEDIATE` on SQLite; the claimed ids. Without `max` (the per-job claim) the
+    /// row is read with `fetch_optional`, as the store's `claim` reads it.
+    async fn claim_ids(
         &self,
         sql: &str,
         worker: &str,
-        max: usize,
-    ) -> Result<usize, sqlx::Error> {
+        token: &str,
+        now: i64,
+        max: Option<usize>,
+    ) -> Result<Vec<String>, sqlx::Error> {
         use sqlx::Row as _;
-        let now = now_ns();
-        let token = uuid::Uuid::new_v4().to_string();
         let expires = now + i64::try_from(LEASE.as_nanos()).unwrap_or(i64::MAX);
-        let max = i64::try_from(max).unwrap_or(i64::MAX);
         macro_rules! claim_on {
-            ($exec:expr) => {
-                sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            ($exec:expr) => {{
+                let q = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
                     .bind(worker)
-                    .bind(&token)
+                    .bind(token)
                     .bind(expires)
                     .bind(now)
-                    .bind(KIND)
-                    .bind(max)
-                    .fetch_all($exec)
-                    .await?
-                    .iter()
+                    .bind(KIND);
+                let rows = match max {
+                    Some(max) => {
+                        q.bind(i64::try_from(max).unwrap_or(i64::MAX))
+                            .fetch_all($exec)
+                            .await?
+                    }
+                    None => q.fetch_optional($exec).await?.into_iter().collect(),
+                };
+                rows.iter()
                     .map(|r| r.try_get::<String, _>("id"))
                     .collect::<Result<Vec<String>, _>>()?
-            };
+            }};
         }
-        let ids: Vec<String> = match self {
+        Ok(match self {
             Bare::Any(p, true) => {
                 let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
                 let ids = claim_on!(&mut *tx);
@@ -367,25 +229,54 @@ impl Bare {
             }
             Bare::Any(p, false) => claim_on!(p),
             Bare::Pg(p) => claim_on!(p),
+        })
+    }
+
+    /// Completes one claimed job with the store's `complete` statement.
+    async fn complete_one(&self, id: &str, token: &str) -> Result<(), sqlx::Error> {
+        let done = on_pool!(self, p => sqlx::query(COMPLETE_SQL)
+            .bind(now_ns())
+            .bind(id)
+            .bind(token)
+            .execute(p)
+            .await?
+            .rows_affected());
+        if done != 1 {
+            return Err(sqlx::Error::RowNotFound);
+        }
+        Ok(())
+    }
+
+    /// One claim + complete; false when the queue was empty.
+    async fn claim_complete(&self, sql: &str, worker: &str) -> Result<bool, sqlx::Error> {
+        let now = now_ns();
+        let token = uuid::Uuid::new_v4().to_string();
+        let Some(id) = self.claim_ids(sql, worker, &token, now, None).await?.pop() else {
+            return Ok(false);
         };
+        self.complete_one(&id, &token).await?;
+        Ok(true)
+    }
+
+    /// One batch claim of up to `max` jobs, then a complete per job; the number claimed.
+    async fn claim_batch_complete(
+        &self,
+        sql: &str,
+        worker: &str,
+        max: usize,
+    ) -> Result<usize, sqlx::Error> {
+        let now = now_ns();
+        let token = uuid::Uuid::new_v4().to_string();
+        let ids = self.claim_ids(sql, worker, &token, now, Some(max)).await?;
         for id in &ids {
-            let done = on_pool!(self, p => sqlx::query(COMPLETE_SQL)
-                .bind(now_ns())
-                .bind(id)
-                .bind(&token)
-                .execute(p)
-                .await?
-                .rows_affected());
-            if done != 1 {
-                return Err(sqlx::Error::RowNotFound);
-            }
+            self.complete_one(id, &token).await?;
         }
         Ok(ids.len())
     }
 
-    /// The group completion of `prev` (id, token), as the store's `complete_batch`.
+    /// The group completion of `prev` (id, token) with the store's `complete_batch` statement.
     async fn complete_group(&self, prev: &[(String, String)]) -> Result<(), sqlx::Error> {
-        let sql = group_complete_sql(prev.len());
+        let sql = salesagent_store::complete_batch_sql(prev.len());
         let done = on_pool!(self, p => {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(now_ns());
             for (id, token) in prev {
@@ -399,59 +290,38 @@ impl Bare {
         Ok(())
     }
 
-    /// Completes `prev` (id, token) and claims up to `max` jobs in one write, as the store's
-    /// `complete_and_claim`; the claimed (id, token).
+    /// Completes `prev` (id, token) and claims up to `max` jobs in one write with the store's
+    /// statements ([`salesagent_store::complete_and_claim_sql`]), as its `complete_and_claim`;
+    /// the claimed (id, token).
     async fn complete_and_claim(
         &self,
         prev: &[(String, String)],
         worker: &str,
         max: usize,
     ) -> Result<Vec<(String, String)>, sqlx::Error> {
+        use salesagent_store::{Backend, CompleteAndClaimSql};
         use sqlx::Row as _;
-        let pg = matches!(self, Bare::Pg(_) | Bare::Any(_, false));
-        if prev.is_empty() {
-            // The store claims a plain batch when there is nothing to complete.
-            let sql = claim_batch_sql(pg);
-            let now = now_ns();
-            let token = uuid::Uuid::new_v4().to_string();
-            let expires = now + i64::try_from(LEASE.as_nanos()).unwrap_or(i64::MAX);
-            let max = i64::try_from(max).unwrap_or(i64::MAX);
-            macro_rules! claim_on {
-                ($exec:expr) => {
-                    sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                        .bind(worker)
-                        .bind(&token)
-                        .bind(expires)
-                        .bind(now)
-                        .bind(KIND)
-                        .bind(max)
-                        .fetch_all($exec)
-                        .await?
-                        .iter()
-                        .map(|r| r.try_get::<String, _>("id").map(|id| (id, token.clone())))
-                        .collect::<Result<Vec<_>, _>>()?
-                };
-            }
-            return Ok(match self {
-                Bare::Any(p, true) => {
-                    let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                    let ids = claim_on!(&mut *tx);
-                    tx.commit().await?;
-                    ids
-                }
-                Bare::Sqlite(p) => {
-                    let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                    let ids = claim_on!(&mut *tx);
-                    tx.commit().await?;
-                    ids
-                }
-                Bare::Any(p, false) => claim_on!(p),
-                Bare::Pg(p) => claim_on!(p),
-            });
-        }
-        let (first, second) = complete_and_claim_sql(pg, prev.len());
         let now = now_ns();
         let token = uuid::Uuid::new_v4().to_string();
+        let with_token = |ids: Vec<String>| ids.into_iter().map(|id| (id, token.clone())).collect();
+        if prev.is_empty() {
+            // The store claims a plain batch when there is nothing to complete.
+            let ids = self
+                .claim_ids(
+                    &claim_batch_sql(self.is_pg()),
+                    worker,
+                    &token,
+                    now,
+                    Some(max),
+                )
+                .await?;
+            return Ok(with_token(ids));
+        }
+        let backend = if self.is_pg() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
         let expires = now + i64::try_from(LEASE.as_nanos()).unwrap_or(i64::MAX);
         let max = i64::try_from(max).unwrap_or(i64::MAX);
         macro_rules! claim_query {
@@ -472,15 +342,6 @@ impl Bare {
                 q
             }};
         }
-        macro_rules! complete_query {
-            () => {{
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(first.clone())).bind(now);
-                for (id, t) in prev {
-                    q = q.bind(id).bind(t);
-                }
-                q
-            }};
-        }
         macro_rules! pg_rows {
             ($rows:expr) => {{
                 let mut done = 0;
@@ -490,47 +351,52 @@ impl Bare {
                     if r.try_get::<String, _>("part")? == "d" {
                         done += 1;
                     } else {
-                        claimed.push((id, token.clone()));
+                        claimed.push(id);
                     }
                 }
                 (done, claimed)
             }};
         }
-        let (done, claimed) = match (self, second) {
-            (Bare::Pg(p), _) => pg_rows!(claim_query!(first.clone(), true).fetch_all(p).await?),
-            (Bare::Any(p, false), _) => {
-                pg_rows!(claim_query!(first.clone(), true).fetch_all(p).await?)
-            }
-            (Bare::Sqlite(p), Some(claim)) => {
-                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                let done = complete_query!().fetch_all(&mut *tx).await?.len();
-                let claimed = claim_query!(claim, false)
+        macro_rules! sqlite_tx {
+            ($pool:expr, $complete:expr, $claim:expr) => {{
+                let mut tx = $pool.begin_with("BEGIN IMMEDIATE").await?;
+                let mut q = sqlx::query(sqlx::AssertSqlSafe($complete)).bind(now);
+                for (id, t) in prev {
+                    q = q.bind(id).bind(t);
+                }
+                let done = q.fetch_all(&mut *tx).await?.len();
+                let claimed = claim_query!($claim, false)
                     .fetch_all(&mut *tx)
                     .await?
                     .iter()
-                    .map(|r| r.try_get::<String, _>("id").map(|id| (id, token.clone())))
+                    .map(|r| r.try_get::<String, _>("id"))
                     .collect::<Result<Vec<_>, _>>()?;
                 tx.commit().await?;
                 (done, claimed)
+            }};
+        }
+        let (done, claimed) = match (
+            self,
+            salesagent_store::complete_and_claim_sql(backend, 1, prev.len()),
+        ) {
+            (Bare::Pg(p), CompleteAndClaimSql::Postgres(sql)) => {
+                pg_rows!(claim_query!(sql, true).fetch_all(p).await?)
             }
-            (Bare::Any(p, true), Some(claim)) => {
-                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                let done = complete_query!().fetch_all(&mut *tx).await?.len();
-                let claimed = claim_query!(claim, false)
-                    .fetch_all(&mut *tx)
-                    .await?
-                    .iter()
-                    .map(|r| r.try_get::<String, _>("id").map(|id| (id, token.clone())))
-                    .collect::<Result<Vec<_>, _>>()?;
-                tx.commit().await?;
-                (done, claimed)
+            (Bare::Any(p, false), CompleteAndClaimSql::Postgres(sql)) => {
+                pg_rows!(claim_query!(sql, true).fetch_all(p).await?)
             }
-            (_, None) => return Err(sqlx::Error::RowNotFound),
+            (Bare::Sqlite(p), CompleteAndClaimSql::Sqlite { complete, claim }) => {
+                sqlite_tx!(p, complete, claim)
+            }
+            (Bare::Any(p, true), CompleteAndClaimSql::Sqlite { complete, claim }) => {
+                sqlite_tx!(p, complete, claim)
+            }
+            _ => return Err(sqlx::Error::RowNotFound),
         };
         if done != prev.len() {
             return Err(sqlx::Error::RowNotFound);
         }
-        Ok(claimed)
+        Ok(with_token(claimed))
     }
 }
 
@@ -671,7 +537,7 @@ async fn bench_bare(
     batch: usize,
     chain: bool,
 ) -> Rates {
-    let pg = matches!(bare, Bare::Pg(_) | Bare::Any(_, false));
+    let pg = bare.is_pg();
     let enqueue_sql = Arc::new(enqueue_sql());
     let claim_sql = Arc::new(if batch == 1 {
         claim_sql(pg)

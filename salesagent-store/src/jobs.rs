@@ -25,7 +25,7 @@
 
 use crate::batch::Stmt;
 use crate::error::db;
-use crate::{SqlStore, col, from_ts, ts};
+use crate::{Backend, SqlStore, col, from_ts, ts};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use salesagent_core::model::{
@@ -117,6 +117,189 @@ fn unit_random() -> f64 {
     r
 }
 
+/// The ids of the oldest runnable jobs of `kinds` (`$5…`; none = any kind), at most
+/// `limit` (a number or a placeholder) of them, locked with `lock` on PostgreSQL; `$4` is
+/// now; `pg` for PostgreSQL.
+///
+/// Every runnable job is due by now (`run_at <= now`: a queued job must be, and a running
+/// one was when it was claimed), so each lookup is a range scan of a partial index over
+/// queued and running jobs that stops after `limit` matches. For a list of kinds, each kind
+/// is looked up on its own in `jobs_kind_runnable (kind, run_at, id)` and the oldest of
+/// those candidates win: jobs of kinds nobody asked for are never walked. Without kinds,
+/// `jobs_runnable (run_at, id)` is walked in order; no claim by kind can use that index
+/// (its predicate names `max_attempts > 0`, which only this claim states), so PostgreSQL's
+/// planner cannot pick it for one and walk past other kinds' jobs. SQLite is told which
+/// index to use (its planner otherwise sorts every runnable row); PostgreSQL's
+/// `FOR UPDATE SKIP LOCKED` makes concurrent claimers pass over each other's rows.
+///
+/// `exclude` is appended to the runnable condition (e.g. `AND id NOT IN ($9, $11)`: the
+/// jobs a combined completion finishes in the same statement).
+fn pick_sql(pg: bool, kinds: usize, lock: &str, limit: &str, exclude: &str) -> String {
+    let indexed = |name: &str| {
+        if pg {
+            String::new()
+        } else {
+            format!(" INDEXED BY {name}")
+        }
+    };
+    // `state IN (…)` repeats the partial indexes' predicate so both planners can use them.
+    let runnable = format!(
+        "state IN ('queued', 'running') AND run_at <= $4 \
+         AND ((state = 'queued' AND run_at <= $4) \
+         OR (state = 'running' AND lease_expires_at <= $4 AND attempts < max_attempts)){exclude}"
+    );
+    match kinds {
+        // `max_attempts > 0` (true of every job) is part of `jobs_runnable`'s predicate,
+        // so only this claim can use that index (see migration 0002).
+        0 => format!(
+            "SELECT id FROM jobs{} WHERE max_attempts > 0 AND {runnable} \
+             ORDER BY run_at, id LIMIT {limit}{lock}",
+            indexed("jobs_runnable")
+        ),
+        1 => format!(
+            "SELECT id FROM jobs{} WHERE kind = $5 AND {runnable} \
+             ORDER BY run_at, id LIMIT {limit}{lock}",
+            indexed("jobs_kind_runnable")
+        ),
+        _ => {
+            let arms: Vec<String> = (0..kinds)
+                .map(|i| {
+                    format!(
+                        "SELECT id, run_at FROM (SELECT id, run_at FROM jobs{} \
+                         WHERE kind = ${} AND {runnable} ORDER BY run_at, id \
+                         LIMIT {limit}{lock}) AS k{i}",
+                        indexed("jobs_kind_runnable"),
+                        i + 5
+                    )
+                })
+                .collect();
+            format!(
+                "SELECT id FROM ({}) AS candidates ORDER BY run_at, id LIMIT {limit}",
+                arms.join(" UNION ALL ")
+            )
+        }
+    }
+}
+
+/// `FOR UPDATE SKIP LOCKED` on PostgreSQL, nothing on SQLite (its write lock serialises
+/// claims).
+fn skip_locked(pg: bool) -> &'static str {
+    if pg { " FOR UPDATE SKIP LOCKED" } else { "" }
+}
+
+/// The statement with which [`SqlStore`]'s [`JobStore::complete_batch`] completes `leases`
+/// leases (of distinct jobs, at most 500 a statement) on either backend: public so that a
+/// bare-SQL baseline runs the store's statement. Binds `$1` now (`i64` nanoseconds since the
+/// Unix epoch), then each lease's job id and token (hyphenated text); returns the ids of the
+/// jobs it completed (those still running under the lease given).
+#[must_use]
+pub fn complete_batch_sql(leases: usize) -> String {
+    let matched = (0..leases)
+        .map(|n| format!("(id = ${} AND lease_token = ${})", 2 * n + 2, 2 * n + 3))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    format!(
+        "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_token = NULL, \
+         lease_expires_at = NULL, updated_at = $1 \
+         WHERE state = 'running' AND ({matched}) RETURNING id"
+    )
+}
+
+/// The SQL [`SqlStore`]'s [`JobStore::complete_and_claim`] issues when it completes leases and
+/// claims the next batch in one write, from [`complete_and_claim_sql`]: public so that a
+/// bare-SQL baseline (the queue benchmark) runs the very statements the store runs.
+///
+/// Placeholders are numbered (`$1`…, as sqlx binds them in order). Timestamps are bound as
+/// `i64` nanoseconds since the Unix epoch, ids and lease tokens as their hyphenated text, the
+/// batch limit as an `i64`. For `k` kinds, the claim's values are `$1` the worker, `$2` the
+/// new lease token, `$3` the new lease's expiry, `$4` now, `$5`…`$(4+k)` the kinds (sorted,
+/// without repeats, as the store binds them) and `$(5+k)` the most jobs to claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompleteAndClaimSql {
+    /// PostgreSQL: one statement whose data-modifying `WITH` parts complete the leases and
+    /// claim up to the limit of runnable jobs other than the leases' (`FOR UPDATE SKIP
+    /// LOCKED`), the completion read first. Binds the claim's values, then each lease's job id
+    /// and token. Each row has a `part` column: `'d'` for a completed job (only `id` set),
+    /// `'c'` for a claimed one (every job column).
+    Postgres(String),
+    /// SQLite: two statements, run one after the other in one `BEGIN IMMEDIATE` transaction.
+    Sqlite {
+        /// The group completion, [`complete_batch_sql`].
+        complete: String,
+        /// The claim of up to the limit of runnable jobs other than the leases': the claim's
+        /// values, then each lease's job id; returns the claimed jobs' columns.
+        claim: String,
+    },
+}
+
+/// The statement(s) with which [`SqlStore`] completes `leases` leases (of distinct jobs, 1 to
+/// 500) and claims a batch of jobs of `kinds` kinds (0 = any kind) on `backend`, as
+/// [`JobStore::complete_and_claim`] does when it has both to do (see [`CompleteAndClaimSql`]
+/// for what each binds).
+#[must_use]
+pub fn complete_and_claim_sql(
+    backend: Backend,
+    kinds: usize,
+    leases: usize,
+) -> CompleteAndClaimSql {
+    let pg = backend == Backend::Postgres;
+    let set_running = "UPDATE jobs SET state = 'running', attempts = attempts + 1, \
+         lease_owner = $1, lease_token = $2, lease_expires_at = $3, updated_at = $4";
+    let limit = format!("${}", kinds + 5);
+    // The leases' values follow the claim's.
+    let first = kinds + 6;
+    // On PostgreSQL the claim leaves out the ids bound for the completion; SQLite's claim is a
+    // statement of its own that binds only the ids, right after the limit.
+    let ids = (0..leases)
+        .map(|n| format!("${}", if pg { first + 2 * n } else { first + n }))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let exclude = format!(" AND id NOT IN ({ids})");
+    let pick = pick_sql(pg, kinds, skip_locked(pg), &limit, &exclude);
+    if !pg {
+        return CompleteAndClaimSql::Sqlite {
+            complete: complete_batch_sql(leases),
+            claim: format!("{set_running} WHERE id IN ({pick}) RETURNING {JOB_COLS}"),
+        };
+    }
+    let matched = (0..leases)
+        .map(|n| {
+            format!(
+                "(id = ${} AND lease_token = ${})",
+                first + 2 * n,
+                first + 2 * n + 1
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    // The completion's rows come first, so they name the columns: NULL for every job column
+    // but the id.
+    let nulls = JOB_COLS
+        .split(',')
+        .map(str::trim)
+        .skip(1)
+        .map(|c| format!("NULL AS {c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // The completion is read first, so it runs (and takes its rows' locks) before the claim's
+    // pick locks anything. With the claim first, two workers' statements deadlocked (seen in
+    // the peers bench, 8 workers): a pick working from a snapshot taken before another
+    // worker's claim committed locks that worker's fresh running row without returning it,
+    // then this statement's completion waits for the other statement, whose own completion
+    // waits for a row this pick locked the same way. Completion first, a statement waits only
+    // while it holds nothing but its own leased rows, and a pick never waits (SKIP LOCKED), so
+    // no cycle forms. PostgreSQL does not promise the order of a statement's `WITH` parts, so
+    // the store retries a deadlock that still happens: the aborted statement changed nothing.
+    CompleteAndClaimSql::Postgres(format!(
+        "WITH done AS (UPDATE jobs SET state = 'done', lease_owner = NULL, lease_token = NULL, \
+         lease_expires_at = NULL, updated_at = $4 WHERE state = 'running' \
+         AND ({matched}) RETURNING id), \
+         claimed AS ({set_running} WHERE id = ANY(ARRAY({pick})) RETURNING {JOB_COLS}) \
+         SELECT 'd' AS part, id, {nulls} FROM done \
+         UNION ALL SELECT 'c', {JOB_COLS} FROM claimed"
+    ))
+}
+
 impl SqlStore {
     /// The insert of a new queued job, doing nothing when its idempotency key is taken;
     /// `returning` adds the stored row to the result.
@@ -185,7 +368,7 @@ impl SqlStore {
         kinds: &[&String],
         lock: &str,
     ) -> Result<Option<AnyRow>> {
-        let pick = self.pick_sql(kinds.len(), lock, "1", "");
+        let pick = pick_sql(self.is_pg(), kinds.len(), lock, "1", "");
         let sql = format!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
              lease_token = $2, lease_expires_at = $3, updated_at = $4 \
@@ -209,73 +392,8 @@ impl SqlStore {
         }
     }
 
-    /// The ids of the oldest runnable jobs of `kinds` (`$5…`; none = any kind), at most
-    /// `limit` (a number or a placeholder) of them, locked with `lock` on PostgreSQL; `$4` is
-    /// now.
-    ///
-    /// Every runnable job is due by now (`run_at <= now`: a queued job must be, and a running
-    /// one was when it was claimed), so each lookup is a range scan of a partial index over
-    /// queued and running jobs that stops after `limit` matches. For a list of kinds, each kind
-    /// is looked up on its own in `jobs_kind_runnable (kind, run_at, id)` and the oldest of
-    /// those candidates win: jobs of kinds nobody asked for are never walked. Without kinds,
-    /// `jobs_runnable (run_at, id)` is walked in order; no claim by kind can use that index
-    /// (its predicate names `max_attempts > 0`, which only this claim states), so PostgreSQL's
-    /// planner cannot pick it for one and walk past other kinds' jobs. SQLite is told which
-    /// index to use (its planner otherwise sorts every runnable row); PostgreSQL's
-    /// `FOR UPDATE SKIP LOCKED` makes concurrent claimers pass over each other's rows.
-    ///
-    /// `exclude` is appended to the runnable condition (e.g. `AND id NOT IN ($9, $11)`: the
-    /// jobs a combined completion finishes in the same statement).
-    fn pick_sql(&self, kinds: usize, lock: &str, limit: &str, exclude: &str) -> String {
-        let pg = self.is_pg();
-        let indexed = |name: &str| {
-            if pg {
-                String::new()
-            } else {
-                format!(" INDEXED BY {name}")
-            }
-        };
-        // `state IN (…)` repeats the partial indexes' predicate so both planners can use them.
-        let runnable = format!(
-            "state IN ('queued', 'running') AND run_at <= $4 \
-             AND ((state = 'queued' AND run_at <= $4) \
-             OR (state = 'running' AND lease_expires_at <= $4 AND attempts < max_attempts)){exclude}"
-        );
-        match kinds {
-            // `max_attempts > 0` (true of every job) is part of `jobs_runnable`'s predicate,
-            // so only this claim can use that index (see migration 0002).
-            0 => format!(
-                "SELECT id FROM jobs{} WHERE max_attempts > 0 AND {runnable} \
-                 ORDER BY run_at, id LIMIT {limit}{lock}",
-                indexed("jobs_runnable")
-            ),
-            1 => format!(
-                "SELECT id FROM jobs{} WHERE kind = $5 AND {runnable} \
-                 ORDER BY run_at, id LIMIT {limit}{lock}",
-                indexed("jobs_kind_runnable")
-            ),
-            _ => {
-                let arms: Vec<String> = (0..kinds)
-                    .map(|i| {
-                        format!(
-                            "SELECT id, run_at FROM (SELECT id, run_at FROM jobs{} \
-                             WHERE kind = ${} AND {runnable} ORDER BY run_at, id \
-                             LIMIT {limit}{lock}) AS k{i}",
-                            indexed("jobs_kind_runnable"),
-                            i + 5
-                        )
-                    })
-                    .collect();
-                format!(
-                    "SELECT id FROM ({}) AS candidates ORDER BY run_at, id LIMIT {limit}",
-                    arms.join(" UNION ALL ")
-                )
-            }
-        }
-    }
-
     /// One batch claim statement: up to `max` of the oldest runnable jobs of `kinds` (the
-    /// probes of [`SqlStore::pick_sql`]), locked with `lock` on PostgreSQL, become running under
+    /// probes of [`pick_sql`]), locked with `lock` on PostgreSQL, become running under
     /// one new lease token. On PostgreSQL the ids are gathered by `ARRAY(…)`, which runs its
     /// locking select exactly once (an `IN (…)` semi-join may run it again and claim more than
     /// `max`); on SQLite the statement runs inside a `BEGIN IMMEDIATE` transaction.
@@ -291,7 +409,7 @@ impl SqlStore {
         max: usize,
     ) -> Result<Vec<AnyRow>> {
         let limit = format!("${}", kinds.len() + 5);
-        let pick = self.pick_sql(kinds.len(), lock, &limit, "");
+        let pick = pick_sql(self.is_pg(), kinds.len(), lock, &limit, "");
         let which = if self.is_pg() {
             format!("id = ANY(ARRAY({pick}))")
         } else {
@@ -343,32 +461,6 @@ impl SqlStore {
         max: usize,
     ) -> Result<(std::collections::BTreeSet<String>, Vec<AnyRow>)> {
         let now_ts = ts("now", now)?;
-        let set_running = "UPDATE jobs SET state = 'running', attempts = attempts + 1, \
-             lease_owner = $1, lease_token = $2, lease_expires_at = $3, updated_at = $4";
-        let set_done = "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_token = NULL, \
-             lease_expires_at = NULL, updated_at = $4 WHERE state = 'running'";
-        let limit = format!("${}", kinds.len() + 5);
-        // The leases' ids and tokens follow the claim's values.
-        let first = kinds.len() + 6;
-        let matched = (0..leases.len())
-            .map(|n| {
-                format!(
-                    "(id = ${} AND lease_token = ${})",
-                    first + 2 * n,
-                    first + 2 * n + 1
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" OR ");
-        let pg = self.is_pg();
-        // On PostgreSQL the claim leaves out the ids bound for the completion; SQLite's claim
-        // is a statement of its own that binds only the ids, right after the limit.
-        let ids = (0..leases.len())
-            .map(|n| format!("${}", if pg { first + 2 * n } else { first + n }))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let exclude = format!(" AND id NOT IN ({ids})");
-        let pick = self.pick_sql(kinds.len(), self.skip_locked(), &limit, &exclude);
         let claim = |sql: String, tokens: bool| -> Result<_> {
             let mut q = sqlx::query(AssertSqlSafe(sql))
                 .bind(worker.to_owned())
@@ -388,74 +480,47 @@ impl SqlStore {
             Ok(q)
         };
         let mut done = std::collections::BTreeSet::new();
-        if pg {
-            // The completion's rows come first, so they name the columns: NULL for every job
-            // column but the id.
-            let nulls = JOB_COLS
-                .split(',')
-                .map(str::trim)
-                .skip(1)
-                .map(|c| format!("NULL AS {c}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            // The completion is read first, so it runs (and takes its rows' locks) before the
-            // claim's pick locks anything. With the claim first, two workers' statements
-            // deadlocked (seen in the peers bench, 8 workers): a pick working from a snapshot
-            // taken before another worker's claim committed locks that worker's fresh running
-            // row without returning it, then this statement's completion waits for the other
-            // statement, whose own completion waits for a row this pick locked the same way.
-            // Completion first, a statement waits only while it holds nothing but its own
-            // leased rows, and a pick never waits (SKIP LOCKED), so no cycle forms. PostgreSQL
-            // does not promise the order of a statement's `WITH` parts, so a deadlock that
-            // still happens is retried: the aborted statement changed nothing.
-            let sql = format!(
-                "WITH done AS ({set_done} AND ({matched}) RETURNING id), \
-                 claimed AS ({set_running} WHERE id = ANY(ARRAY({pick})) RETURNING {JOB_COLS}) \
-                 SELECT 'd' AS part, id, {nulls} FROM done \
-                 UNION ALL SELECT 'c', {JOB_COLS} FROM claimed"
-            );
-            let mut attempt = 0;
-            let rows = loop {
-                attempt += 1;
-                match claim(sql.clone(), true)?.fetch_all(self.pool()).await {
-                    Err(sqlx::Error::Database(d))
-                        if d.code().as_deref() == Some("40P01") && attempt < DEADLOCK_ATTEMPTS =>
-                    {
-                        tracing::debug!(attempt, "complete_and_claim deadlocked; retrying");
+        let (complete, claim) =
+            match complete_and_claim_sql(self.backend(), kinds.len(), leases.len()) {
+                CompleteAndClaimSql::Postgres(sql) => {
+                    // The statement reads its completion first (see `complete_and_claim_sql`);
+                    // a deadlock that still happens is retried.
+                    let mut attempt = 0;
+                    let rows = loop {
+                        attempt += 1;
+                        match claim(sql.clone(), true)?.fetch_all(self.pool()).await {
+                            Err(sqlx::Error::Database(d))
+                                if d.code().as_deref() == Some("40P01")
+                                    && attempt < DEADLOCK_ATTEMPTS =>
+                            {
+                                tracing::debug!(attempt, "complete_and_claim deadlocked; retrying");
+                            }
+                            r => break r.map_err(db)?,
+                        }
+                    };
+                    let mut claimed = Vec::with_capacity(rows.len());
+                    for row in rows {
+                        if col::<String>(&row, "part")? == "d" {
+                            done.insert(col::<String>(&row, "id")?);
+                        } else {
+                            claimed.push(row);
+                        }
                     }
-                    r => break r.map_err(db)?,
+                    return Ok((done, claimed));
                 }
+                CompleteAndClaimSql::Sqlite {
+                    complete,
+                    claim: sql,
+                } => (complete, claim(sql, false)?),
             };
-            let mut claimed = Vec::with_capacity(rows.len());
-            for row in rows {
-                if col::<String>(&row, "part")? == "d" {
-                    done.insert(col::<String>(&row, "id")?);
-                } else {
-                    claimed.push(row);
-                }
-            }
-            return Ok((done, claimed));
-        }
         // SQLite: the group completion (as `complete_batch`), then the claim, in one write
         // transaction.
-        let matched = (0..leases.len())
-            .map(|n| format!("(id = ${} AND lease_token = ${})", 2 * n + 2, 2 * n + 3))
-            .collect::<Vec<_>>()
-            .join(" OR ");
-        let sql = format!(
-            "{} AND ({matched}) RETURNING id",
-            set_done.replace("$4", "$1")
-        );
-        let mut complete = sqlx::query(AssertSqlSafe(sql)).bind(now_ts);
+        let mut complete = sqlx::query(AssertSqlSafe(complete)).bind(now_ts);
         for l in leases {
             complete = complete
                 .bind(l.job_id.to_string())
                 .bind(l.token.to_string());
         }
-        let claim = claim(
-            format!("{set_running} WHERE id IN ({pick}) RETURNING {JOB_COLS}"),
-            false,
-        )?;
         let (_gate, mut tx) = self.begin_gated().await?;
         for row in complete.fetch_all(&mut *tx).await.map_err(db)? {
             done.insert(col::<String>(&row, "id")?);
@@ -523,14 +588,9 @@ impl SqlStore {
         Ok(kinds)
     }
 
-    /// `FOR UPDATE SKIP LOCKED` on PostgreSQL, nothing on SQLite (its write lock serialises
-    /// claims).
+    /// [`skip_locked`] for this store's backend.
     fn skip_locked(&self) -> &'static str {
-        if self.is_pg() {
-            " FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        }
+        skip_locked(self.is_pg())
     }
 
     /// `NotFound` if the job does not exist, otherwise `Conflict` (the lease was lost).
@@ -743,16 +803,7 @@ impl JobStore for SqlStore {
             (0..leases.len()).partition(|&i| seen.insert(leases[i].job_id));
         let mut done = std::collections::BTreeSet::new();
         for chunk in grouped.chunks(COMPLETE_CHUNK) {
-            let matched = (0..chunk.len())
-                .map(|n| format!("(id = ${} AND lease_token = ${})", 2 * n + 2, 2 * n + 3))
-                .collect::<Vec<_>>()
-                .join(" OR ");
-            let sql = format!(
-                "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_token = NULL, \
-                 lease_expires_at = NULL, updated_at = $1 \
-                 WHERE state = 'running' AND ({matched}) RETURNING id"
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now);
+            let mut q = sqlx::query(AssertSqlSafe(complete_batch_sql(chunk.len()))).bind(now);
             for &i in chunk {
                 q = q
                     .bind(leases[i].job_id.to_string())

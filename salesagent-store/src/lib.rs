@@ -96,6 +96,7 @@ mod sequences;
 pub mod testing;
 
 pub use crypto::{ENCRYPTION_KEY_ENV, EncryptionKey};
+pub use jobs::{CompleteAndClaimSql, complete_and_claim_sql, complete_batch_sql};
 pub use keys::ResealReport;
 
 use chrono::{DateTime, Utc};
