@@ -1522,6 +1522,61 @@ pub async fn run_job_release<S: Store + ?Sized>(store: &S) {
     );
 }
 
+/// The error kind of one completion outcome (`"ok"` for a completed lease), as the batch
+/// completion cases compare them.
+fn outcome_kind(o: &crate::Result<()>) -> String {
+    match o {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => e.kind().to_owned(),
+    }
+}
+
+/// Two leases no completion may honour: `held`'s job under a token nobody was given (stale),
+/// and `any`'s lease on a job that does not exist (unknown).
+fn stale_and_unknown(
+    held: &crate::model::Lease,
+    any: &crate::model::Lease,
+) -> (crate::model::Lease, crate::model::Lease) {
+    let stale = crate::model::Lease {
+        token: crate::model::LeaseToken::new(),
+        ..held.clone()
+    };
+    let unknown = crate::model::Lease {
+        job_id: crate::model::JobId::new(),
+        ..any.clone()
+    };
+    (stale, unknown)
+}
+
+/// Claims up to 10 runnable jobs of `kinds` as worker `slow` under a 100 ms lease and waits
+/// until that lease has expired; the jobs it claimed.
+async fn claim_and_let_expire<S: Store + ?Sized>(
+    store: &S,
+    kinds: &[String],
+) -> Vec<crate::model::ClaimedJob> {
+    let slow = ok(
+        store
+            .claim_batch("slow", kinds, Duration::from_millis(100), 10)
+            .await,
+        "claim_batch short lease",
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    slow
+}
+
+/// Every job of `kind` (up to the default page).
+async fn jobs_of_kind<S: Store + ?Sized>(store: &S, kind: &str) -> Vec<crate::model::Job> {
+    ok(
+        store
+            .list_jobs(&JobFilter {
+                kind: Some(kind.to_owned()),
+                ..JobFilter::default()
+            })
+            .await,
+        "list_jobs",
+    )
+}
+
 /// Batch claims: up to `max` runnable jobs at once, oldest first, only of the kinds asked for,
 /// each its own lease; expired leases reclaimed; under concurrency every job claimed exactly
 /// once and none left behind.
@@ -1643,17 +1698,11 @@ pub async fn run_job_batches<S: Store + ?Sized>(store: &S) {
 
     // Expired leases are claimed again by the next batch, with a new token.
     let j = enqueue_at(&kind, long_ago).await;
-    let slow = ok(
-        store
-            .claim_batch("slow", kinds, Duration::from_millis(100), 10)
-            .await,
-        "claim_batch short lease",
-    );
+    let slow = claim_and_let_expire(store, kinds).await;
     assert_eq!(
         slow.iter().map(|c| c.job.id).collect::<Vec<_>>(),
         vec![j.id]
     );
-    tokio::time::sleep(Duration::from_millis(400)).await;
     let fast = ok(store.claim_batch("fast", kinds, lease, 10).await, "reclaim");
     assert_eq!(
         fast.iter()
@@ -1740,15 +1789,7 @@ pub async fn run_job_batches<S: Store + ?Sized>(store: &S) {
             ok(store.complete(&c.lease).await, "complete");
         }
     }
-    let others = ok(
-        store
-            .list_jobs(&JobFilter {
-                kind: Some(other.clone()),
-                ..JobFilter::default()
-            })
-            .await,
-        "list_jobs",
-    );
+    let others = jobs_of_kind(store, &other).await;
     assert!(
         others.len() == 5 && others.iter().all(|j| j.state == JobState::Queued),
         "job batches: jobs of a kind nobody asked for stay queued"
@@ -1763,10 +1804,6 @@ pub async fn run_job_group_completion<S: Store + ?Sized>(store: &S) {
     let lease = Duration::from_secs(30);
     let kind = format!("conformance-group-{}", unique());
     let kinds = std::slice::from_ref(&kind);
-    let kind_of = |o: &crate::Result<()>| match o {
-        Ok(()) => "ok".to_owned(),
-        Err(e) => e.kind().to_owned(),
-    };
     assert!(
         ok(store.complete_batch(&[]).await, "complete_batch []").is_empty(),
         "group completion: an empty slice completes nothing"
@@ -1785,18 +1822,11 @@ pub async fn run_job_group_completion<S: Store + ?Sized>(store: &S) {
     let claimed = ok(store.claim_batch("g", kinds, lease, 3).await, "claim_batch");
     assert_eq!(claimed.len(), 3, "group completion: three jobs claimed");
     let [a, b, c] = [0, 1, 2].map(|i| claimed[i].lease.clone());
-    let stale = crate::model::Lease {
-        token: crate::model::LeaseToken::new(),
-        ..b.clone()
-    };
-    let unknown = crate::model::Lease {
-        job_id: crate::model::JobId::new(),
-        ..a.clone()
-    };
+    let (stale, unknown) = stale_and_unknown(&b, &a);
     let mixed = [a.clone(), stale, c.clone(), unknown, a.clone()];
     let outcomes = ok(store.complete_batch(&mixed).await, "complete_batch mixed");
     assert_eq!(
-        outcomes.iter().map(kind_of).collect::<Vec<_>>(),
+        outcomes.iter().map(outcome_kind).collect::<Vec<_>>(),
         ["ok", "conflict", "ok", "not_found", "conflict"],
         "group completion: valid leases done, a lost lease `Conflict`, an unknown job \
          `NotFound`, a repeated lease done once"
@@ -1825,7 +1855,7 @@ pub async fn run_job_group_completion<S: Store + ?Sized>(store: &S) {
         "complete_batch again",
     );
     assert_eq!(
-        again.iter().map(kind_of).collect::<Vec<_>>(),
+        again.iter().map(outcome_kind).collect::<Vec<_>>(),
         ["conflict", "ok", "conflict"],
         "group completion: completing again finds the done jobs' leases lost"
     );
@@ -1834,7 +1864,7 @@ pub async fn run_job_group_completion<S: Store + ?Sized>(store: &S) {
         "complete_batch twice",
     );
     assert!(
-        twice.iter().all(|o| kind_of(o) == "conflict"),
+        twice.iter().all(|o| outcome_kind(o) == "conflict"),
         "group completion: idempotent, a finished batch is never finished twice"
     );
 
@@ -1876,15 +1906,7 @@ pub async fn run_job_group_completion<S: Store + ?Sized>(store: &S) {
         completed.len(),
         "group completion: no job completed twice"
     );
-    let jobs = ok(
-        store
-            .list_jobs(&JobFilter {
-                kind: Some(kind.clone()),
-                ..JobFilter::default()
-            })
-            .await,
-        "list_jobs",
-    );
+    let jobs = jobs_of_kind(store, &kind).await;
     assert!(
         ids.iter().all(|id| got.contains(id))
             && jobs
@@ -1906,10 +1928,6 @@ pub async fn run_job_complete_and_claim<S: Store + ?Sized>(store: &S) {
     let kind = format!("conformance-cac-{}", unique());
     let other = format!("conformance-cac-other-{}", unique());
     let kinds = std::slice::from_ref(&kind);
-    let kind_of = |o: &crate::Result<()>| match o {
-        Ok(()) => "ok".to_owned(),
-        Err(e) => e.kind().to_owned(),
-    };
     let enqueue = |kind: String, i: usize| async move {
         ok(
             store
@@ -1935,14 +1953,7 @@ pub async fn run_job_complete_and_claim<S: Store + ?Sized>(store: &S) {
     let first = ok(store.claim_batch("w", kinds, lease, 2).await, "claim_batch");
     assert_eq!(first.len(), 2, "complete and claim: two jobs claimed");
     let (a, b) = (first[0].lease.clone(), first[1].lease.clone());
-    let stale = crate::model::Lease {
-        token: crate::model::LeaseToken::new(),
-        ..b.clone()
-    };
-    let unknown = crate::model::Lease {
-        job_id: crate::model::JobId::new(),
-        ..a.clone()
-    };
+    let (stale, unknown) = stale_and_unknown(&b, &a);
     let (outcomes, claimed) = ok(
         store
             .complete_and_claim(&[a.clone(), stale, unknown], "w2", kinds, lease, 10)
@@ -1950,7 +1961,7 @@ pub async fn run_job_complete_and_claim<S: Store + ?Sized>(store: &S) {
         "complete_and_claim",
     );
     assert_eq!(
-        outcomes.iter().map(kind_of).collect::<Vec<_>>(),
+        outcomes.iter().map(outcome_kind).collect::<Vec<_>>(),
         ["ok", "conflict", "not_found"],
         "complete and claim: a valid lease done, a stale one `Conflict`, an unknown job \
          `NotFound`"
@@ -2024,7 +2035,7 @@ pub async fn run_job_complete_and_claim<S: Store + ?Sized>(store: &S) {
         "complete_and_claim the rest",
     );
     assert_eq!(
-        outcomes.iter().map(kind_of).collect::<Vec<_>>(),
+        outcomes.iter().map(outcome_kind).collect::<Vec<_>>(),
         ["ok", "ok", "conflict"],
         "complete and claim: the holders complete; a failed job's lease is gone"
     );
@@ -2036,14 +2047,8 @@ pub async fn run_job_complete_and_claim<S: Store + ?Sized>(store: &S) {
     // An expired lease nobody took over still completes its job, and the same call does not
     // claim that job again; once another worker took it over, the old lease is `Conflict`.
     let j = enqueue(kind.clone(), 10).await;
-    let slow = ok(
-        store
-            .claim_batch("slow", kinds, Duration::from_millis(100), 10)
-            .await,
-        "claim_batch short lease",
-    );
+    let slow = claim_and_let_expire(store, kinds).await;
     assert_eq!(slow.iter().map(|c| c.job.id).collect::<Vec<_>>(), [j.id]);
-    tokio::time::sleep(Duration::from_millis(400)).await;
     let (outcomes, claimed) = ok(
         store
             .complete_and_claim(&[slow[0].lease.clone()], "slow", kinds, lease, 10)
@@ -2051,7 +2056,7 @@ pub async fn run_job_complete_and_claim<S: Store + ?Sized>(store: &S) {
         "complete_and_claim expired",
     );
     assert_eq!(
-        outcomes.iter().map(kind_of).collect::<Vec<_>>(),
+        outcomes.iter().map(outcome_kind).collect::<Vec<_>>(),
         ["ok"],
         "complete and claim: an expired lease nobody took over completes"
     );
@@ -2066,13 +2071,7 @@ pub async fn run_job_complete_and_claim<S: Store + ?Sized>(store: &S) {
         "complete and claim: done once, on its first attempt"
     );
     let k = enqueue(kind.clone(), 11).await;
-    let slow = ok(
-        store
-            .claim_batch("slow", kinds, Duration::from_millis(100), 10)
-            .await,
-        "claim_batch short lease",
-    );
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let slow = claim_and_let_expire(store, kinds).await;
     let fast = ok(store.claim_batch("fast", kinds, lease, 10).await, "reclaim");
     assert_eq!(fast.iter().map(|c| c.job.id).collect::<Vec<_>>(), [k.id]);
     let (outcomes, _) = ok(
@@ -2082,7 +2081,7 @@ pub async fn run_job_complete_and_claim<S: Store + ?Sized>(store: &S) {
         "complete_and_claim taken over",
     );
     assert_eq!(
-        outcomes.iter().map(kind_of).collect::<Vec<_>>(),
+        outcomes.iter().map(outcome_kind).collect::<Vec<_>>(),
         ["conflict"],
         "complete and claim: a lease another worker took over is `Conflict`"
     );
@@ -2131,15 +2130,7 @@ pub async fn run_job_complete_and_claim<S: Store + ?Sized>(store: &S) {
         "complete and claim: no job claimed twice by 8 concurrent workers"
     );
     assert_eq!(got, all, "complete and claim: every job claimed, none lost");
-    let jobs = ok(
-        store
-            .list_jobs(&JobFilter {
-                kind: Some(kind.clone()),
-                ..JobFilter::default()
-            })
-            .await,
-        "list_jobs",
-    );
+    let jobs = jobs_of_kind(store, &kind).await;
     assert!(
         jobs.iter()
             .filter(|j| all.contains(&j.id))
