@@ -98,6 +98,54 @@ fn synthetic_senders_are_told_apart() {
     assert!(c.feature("greeting").unwrap() < 0.1);
 }
 
+/// Every run of letters in `text` with `qz` appended: the same mail in words no one else uses.
+fn renamed(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut in_word = false;
+    for c in text.chars() {
+        if in_word && !c.is_alphabetic() {
+            out.push_str("qz");
+        }
+        in_word = c.is_alphabetic();
+        out.push(c);
+    }
+    if in_word {
+        out.push_str("qz");
+    }
+    out
+}
+
+#[test]
+fn words_no_sender_wrote_do_not_rank_profiles_by_size() {
+    // `big` has twice `small`'s mail with the same type/token ratio: Charles's messages, and the
+    // same messages again in words of their own. A text of words neither of them ever wrote
+    // must not favour the smaller profile (under a fixed Dirichlet prior weight it did, by
+    // ln((2N + μ) / (N + μ)) per term).
+    let small = learn(owner(), "small", charles_mail(), now()).unwrap();
+    let both: Vec<String> = charles_mail()
+        .into_iter()
+        .flat_map(|m| [renamed(&m), m])
+        .collect();
+    let big = learn(owner(), "big", both, now()).unwrap();
+    let (s, b) = (&small.style.stats, &big.style.stats);
+    assert_eq!(b.term_total, 2 * s.term_total);
+    // Punctuation terms are shared by both halves: a handful fewer than twice the types.
+    assert!(b.terms.len() + 5 >= 2 * s.terms.len() && b.terms.len() <= 2 * s.terms.len());
+    let generic = "Quarterly zebras wander through amber orchards beside quiet harbours.";
+    // The vocabulary evidence (its logit): under a fixed prior weight μ = 100 the bigger profile
+    // would lose ln((2N + μ) / (N + μ)), about 0.68 nats here (N = 3,050).
+    let evidence = |p: &VoiceProfile, text: &str| {
+        let v = p.similarity(text).feature("vocabulary").unwrap();
+        (v / (1.0 - v)).ln()
+    };
+    let (es, eb) = (evidence(&small, generic), evidence(&big, generic));
+    assert!((es - eb).abs() < 0.05, "small {es} vs big {eb}");
+    // A sender's own words still count for them.
+    let own = "Please find attached our comments regarding the draft agreement.";
+    assert!(evidence(&big, own) > eb + 1.0);
+    assert!(evidence(&small, own) > es + 1.0);
+}
+
 #[test]
 fn profile_names_are_validated() {
     for bad in ["", "   ", "a\u{7}b"] {
